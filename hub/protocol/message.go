@@ -1,0 +1,127 @@
+package protocol
+
+import "errors"
+
+// MessageType is the "type" field of a hub message.
+type MessageType int
+
+// The hub message types of the SignalR protocol.
+const (
+	InvocationType       MessageType = 1
+	StreamItemType       MessageType = 2
+	CompletionType       MessageType = 3
+	StreamInvocationType MessageType = 4
+	CancelInvocationType MessageType = 5
+	PingType             MessageType = 6
+	CloseType            MessageType = 7
+	AckType              MessageType = 8
+	SequenceType         MessageType = 9
+)
+
+// String returns the protocol name of the type, e.g. "Invocation".
+func (t MessageType) String() string {
+	switch t {
+	case InvocationType:
+		return "Invocation"
+	case StreamItemType:
+		return "StreamItem"
+	case CompletionType:
+		return "Completion"
+	case StreamInvocationType:
+		return "StreamInvocation"
+	case CancelInvocationType:
+		return "CancelInvocation"
+	case PingType:
+		return "Ping"
+	case CloseType:
+		return "Close"
+	case AckType:
+		return "Ack"
+	case SequenceType:
+		return "Sequence"
+	}
+	return "Unknown"
+}
+
+// RawValue is one value (an argument, a stream item, a result) still in its protocol's
+// encoding. For the JSON protocol it is a JSON text. A nil RawValue means "absent",
+// which differs from an encoded null.
+type RawValue []byte
+
+// Message is any hub message. Which fields are meaningful depends on Type; the others
+// stay zero. It is a flat struct rather than one type per message so that parsing a
+// unit allocates little and a codec can fill it in one pass.
+type Message struct {
+	Type MessageType
+	// InvocationID identifies an invocation, stream item, completion or cancellation.
+	// Empty on an Invocation means fire-and-forget (no Completion is sent).
+	InvocationID string
+	// Target is the method name of an Invocation or StreamInvocation.
+	Target string
+	// Arguments of an Invocation or StreamInvocation.
+	Arguments []RawValue
+	// StreamIDs lists the client-to-server streams an invocation consumes.
+	StreamIDs []string
+	// Item is the value of a StreamItem.
+	Item RawValue
+	// Result of a Completion; nil for a void completion or an error.
+	Result RawValue
+	// Error of a Completion or Close; empty when there is none.
+	Error string
+	// HasError is true when the message carried an error field, even an empty one.
+	HasError bool
+	// AllowReconnect of a Close message.
+	AllowReconnect bool
+	// Headers are optional string headers; the hub ignores them.
+	Headers map[string]string
+	// SequenceID of an Ack or Sequence message (stateful reconnect).
+	SequenceID int64
+}
+
+// TransferFormat is what a protocol needs from a transport.
+type TransferFormat int
+
+// Transfer formats as named in the negotiate response.
+const (
+	TextFormat   TransferFormat = 1
+	BinaryFormat TransferFormat = 2
+)
+
+// String returns "Text" or "Binary", the names used on the wire.
+func (f TransferFormat) String() string {
+	if f == BinaryFormat {
+		return "Binary"
+	}
+	return "Text"
+}
+
+// Protocol is a hub protocol: how messages and values are encoded and framed.
+// Implementations are safe for concurrent use.
+type Protocol interface {
+	// Name is the handshake name, e.g. "json".
+	Name() string
+	// Version is the highest protocol version understood.
+	Version() int
+	// TransferFormat is the format the transport must carry.
+	TransferFormat() TransferFormat
+	// ParseMessages appends every message in unit to dst. The unit must hold complete
+	// records only; a trailing partial record is an error wrapping ErrIncomplete.
+	// Messages of unknown type are skipped, as the protocol asks receivers to do.
+	ParseMessages(unit []byte, dst []Message) ([]Message, error)
+	// AppendMessage appends the framed encoding of m to dst.
+	AppendMessage(dst []byte, m *Message) ([]byte, error)
+	// EncodeValue encodes a Go value. A RawValue is passed through unchanged.
+	EncodeValue(v any) (RawValue, error)
+	// DecodeValue decodes raw into the value pointed to by v.
+	DecodeValue(raw RawValue, v any) error
+}
+
+// Errors callers tell apart.
+var (
+	// ErrIncomplete means a unit ended inside a record.
+	ErrIncomplete = errors.New("message is incomplete")
+	// ErrInvalidMessage means a record could not be parsed or misses required fields.
+	ErrInvalidMessage = errors.New("invalid message")
+	// ErrUnsupportedProtocol means the handshake named a protocol or version the server does not speak.
+	ErrUnsupportedProtocol = errors.New("unsupported protocol")
+)

@@ -1,0 +1,178 @@
+// Package transports turns HTTP exchanges into a duplex stream of units per
+// connection, for the three SignalR transports: WebSockets, Server-Sent Events (plus
+// POST for client-to-server data) and long polling (GET polls, POST to send, DELETE to
+// close). A unit is what one delivery carries: one WebSocket message, one SSE event,
+// one POST body, one poll response. Units hold complete protocol records; this package
+// never looks inside them.
+//
+// It also holds the negotiate payloads and connection token generation. It knows
+// nothing of hubs, methods or the hub protocol: the hub package composes it.
+package transports
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Kind names a transport. The values are the bit flags the official client uses for
+// its transport mask, so a set of transports is a Kind too.
+type Kind int
+
+// The transports.
+const (
+	WebSockets       Kind = 1
+	ServerSentEvents Kind = 2
+	LongPolling      Kind = 4
+
+	// AllKinds is every transport, in preference order when listed.
+	AllKinds = WebSockets | ServerSentEvents | LongPolling
+)
+
+// Kinds lists single transports in the order negotiate offers them.
+var Kinds = []Kind{WebSockets, ServerSentEvents, LongPolling}
+
+// String returns the wire name: "WebSockets", "ServerSentEvents" or "LongPolling".
+func (k Kind) String() string {
+	switch k {
+	case WebSockets:
+		return "WebSockets"
+	case ServerSentEvents:
+		return "ServerSentEvents"
+	case LongPolling:
+		return "LongPolling"
+	}
+	var names []string
+	for _, one := range Kinds {
+		if k&one != 0 {
+			names = append(names, one.String())
+		}
+	}
+	if len(names) == 0 {
+		return "None"
+	}
+	return strings.Join(names, "|")
+}
+
+// ParseKind reads a transport name. It accepts the wire names and the short forms
+// used on command lines ("websockets", "sse", "longpolling", "lp"), in any case.
+func ParseKind(name string) (Kind, bool) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "websockets", "websocket", "ws":
+		return WebSockets, true
+	case "serversentevents", "sse":
+		return ServerSentEvents, true
+	case "longpolling", "lp", "long-polling":
+		return LongPolling, true
+	}
+	return 0, false
+}
+
+// Transport is the server side of one connection's transport.
+//
+// Concurrency: Send is called by one goroutine at a time (the connection's writer).
+// Close and Done may be called from any goroutine.
+type Transport interface {
+	// Kind tells which transport this is.
+	Kind() Kind
+	// Send delivers one unit to the client. WebSockets write it as one message
+	// (text or binary, per the transfer format chosen at accept time); SSE writes it
+	// as one event and flushes; long polling waits until a poll is open and answers
+	// it with the unit. It returns an error wrapping ErrClosed once the transport has
+	// ended, and ctx.Err() when ctx ends first.
+	Send(ctx context.Context, unit []byte) error
+	// Close ends the transport: a WebSocket close frame with status 1000, the end of
+	// the SSE response, 204 to the pending and every later poll. Idempotent.
+	Close() error
+	// Done is closed once the transport has ended, for any reason: Close, the
+	// client going away, a write failure, or (long polling) no poll for too long.
+	Done() <-chan struct{}
+	// Err tells why the transport ended (nil while it runs, ErrClosed after Close).
+	Err() error
+}
+
+// Receiver handles one unit from the client. A transport calls it from one goroutine
+// at a time, in arrival order, and must not call it after Done is closed. The slice
+// is only valid during the call.
+type Receiver func(unit []byte)
+
+// Errors callers tell apart.
+var (
+	// ErrClosed means the transport has ended.
+	ErrClosed = errors.New("transport closed")
+	// ErrTooLarge means a unit from the client exceeded Options.MaxReceiveSize.
+	ErrTooLarge = errors.New("message too large")
+)
+
+// Options tune the transports. The zero value of each field means its default.
+type Options struct {
+	// MaxReceiveSize caps one unit from the client: a WebSocket message or a POST
+	// body. Default 32 KiB, as ASP.NET Core SignalR. Over it, WebSockets close with
+	// status 1009 and POST answers 413.
+	MaxReceiveSize int64
+	// WriteTimeout bounds one write to the client. Default 10 s. A client that
+	// cannot take a unit in that time has its transport ended.
+	WriteTimeout time.Duration
+	// PollTimeout is how long a long poll is held when there is nothing to send.
+	// Default 25 s: below the 30 s and 60 s idle limits common in proxies and load
+	// balancers, and far below the official client's fixed 100 s poll timeout.
+	PollTimeout time.Duration
+	// DisconnectTimeout ends a long-polling transport when no poll has been open for
+	// this long. Default 15 s, as ASP.NET Core.
+	DisconnectTimeout time.Duration
+	// CheckOrigin decides whether a WebSocket upgrade from r's Origin is allowed.
+	// Default: same origin only (no Origin header, or Origin's host equals r.Host).
+	CheckOrigin func(r *http.Request) bool
+	// ReadBufferSize and WriteBufferSize size the WebSocket I/O buffers. Defaults
+	// 1 KiB and 4 KiB; write buffers are pooled across connections.
+	ReadBufferSize, WriteBufferSize int
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxReceiveSize    = 32 << 10
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultPollTimeout       = 25 * time.Second
+	DefaultDisconnectTimeout = 15 * time.Second
+	DefaultReadBufferSize    = 1 << 10
+	DefaultWriteBufferSize   = 4 << 10
+)
+
+// WithDefaults returns o with every zero field set to its default.
+func (o Options) WithDefaults() Options {
+	if o.MaxReceiveSize <= 0 {
+		o.MaxReceiveSize = DefaultMaxReceiveSize
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.PollTimeout <= 0 {
+		o.PollTimeout = DefaultPollTimeout
+	}
+	if o.DisconnectTimeout <= 0 {
+		o.DisconnectTimeout = DefaultDisconnectTimeout
+	}
+	if o.CheckOrigin == nil {
+		o.CheckOrigin = SameOrigin
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = DefaultReadBufferSize
+	}
+	if o.WriteBufferSize <= 0 {
+		o.WriteBufferSize = DefaultWriteBufferSize
+	}
+	return o
+}
+
+// SameOrigin allows requests without an Origin header and those whose Origin host
+// equals the request's Host.
+func SameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	_, host, ok := strings.Cut(origin, "://")
+	return ok && strings.EqualFold(host, r.Host)
+}

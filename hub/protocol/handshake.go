@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 )
 
@@ -15,27 +14,34 @@ type HandshakeRequest struct {
 // ParseHandshakeRequest reads the handshake request at the start of unit and returns
 // it with the bytes that follow it in the same unit (ordinary messages, which the
 // client may batch behind the handshake).
+//
+// The request must be a JSON object with a non-empty string "protocol" and an
+// integer "version"; other properties are ignored. A unit without a record
+// separator (including an empty unit) is an error wrapping ErrIncomplete; anything
+// else that is wrong wraps ErrInvalidMessage. Whether the named protocol and version
+// are supported is for the caller to decide.
 func ParseHandshakeRequest(unit []byte) (HandshakeRequest, []byte, error) {
-	record, rest, ok, err := NextRecord(unit)
+	if len(unit) == 0 {
+		return HandshakeRequest{}, nil, fmt.Errorf("handshake: protocol: %w: empty unit", ErrIncomplete)
+	}
+	record, rest, _, err := NextRecord(unit)
 	if err != nil {
 		return HandshakeRequest{}, nil, fmt.Errorf("handshake: %w", err)
 	}
-	if !ok {
-		return HandshakeRequest{}, nil, fmt.Errorf("handshake: %w: empty request", ErrInvalidMessage)
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(record, &fields); err != nil {
-		return HandshakeRequest{}, nil, fmt.Errorf("handshake: %w: %v", ErrInvalidMessage, err)
+	obj, err := parseJSONObject(record)
+	if err != nil {
+		return HandshakeRequest{}, nil, fmt.Errorf("handshake: %w", err)
 	}
 	var req HandshakeRequest
-	rawName, hasName := fields["protocol"]
-	rawVersion, hasVersion := fields["version"]
-	if !hasName || json.Unmarshal(rawName, &req.Protocol) != nil || req.Protocol == "" {
-		return HandshakeRequest{}, nil, fmt.Errorf("handshake: %w: 'protocol' must be a non-empty string", ErrInvalidMessage)
+	name, _, err := obj.str("protocol")
+	if err != nil || name == "" {
+		return HandshakeRequest{}, nil, fmt.Errorf("handshake: protocol: %w: 'protocol' must be a non-empty string", ErrInvalidMessage)
 	}
-	if !hasVersion || json.Unmarshal(rawVersion, &req.Version) != nil {
-		return HandshakeRequest{}, nil, fmt.Errorf("handshake: %w: 'version' must be an integer", ErrInvalidMessage)
+	version, ok, err := obj.integer("version")
+	if err != nil || !ok || version != int64(int32(version)) {
+		return HandshakeRequest{}, nil, fmt.Errorf("handshake: protocol: %w: 'version' must be an integer", ErrInvalidMessage)
 	}
+	req.Protocol, req.Version = name, int(version)
 	return req, rest, nil
 }
 
@@ -52,23 +58,26 @@ func AppendHandshakeResponse(dst []byte, errText string) []byte {
 
 // ParseHandshakeResponse reads the server's handshake reply at the start of unit and
 // returns its error text (empty on success) and the bytes after it. Clients use it.
+// Like the official client it refuses a reply that has a "type" property (a hub
+// message sent before the handshake reply).
 func ParseHandshakeResponse(unit []byte) (errText string, rest []byte, err error) {
-	record, rest, ok, err := NextRecord(unit)
+	if len(unit) == 0 {
+		return "", nil, fmt.Errorf("handshake response: protocol: %w: empty unit", ErrIncomplete)
+	}
+	record, rest, _, err := NextRecord(unit)
 	if err != nil {
 		return "", nil, fmt.Errorf("handshake response: %w", err)
 	}
-	if !ok {
-		return "", nil, fmt.Errorf("handshake response: %w: empty", ErrInvalidMessage)
+	obj, err := parseJSONObject(bytes.TrimSpace(record))
+	if err != nil {
+		return "", nil, fmt.Errorf("handshake response: %w", err)
 	}
-	var resp struct {
-		Error string           `json:"error"`
-		Type  *json.RawMessage `json:"type"`
+	if _, ok := obj["type"]; ok {
+		return "", nil, fmt.Errorf("handshake response: protocol: %w: a hub message arrived before the handshake reply", ErrInvalidMessage)
 	}
-	if err := json.Unmarshal(bytes.TrimSpace(record), &resp); err != nil {
-		return "", nil, fmt.Errorf("handshake response: %w: %v", ErrInvalidMessage, err)
+	errText, _, err = obj.str("error")
+	if err != nil {
+		return "", nil, fmt.Errorf("handshake response: %w", err)
 	}
-	if resp.Type != nil {
-		return "", nil, fmt.Errorf("handshake response: %w: a hub message arrived before the handshake reply", ErrInvalidMessage)
-	}
-	return resp.Error, rest, nil
+	return errText, rest, nil
 }

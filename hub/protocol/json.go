@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
 
-// JSON is the JSON hub protocol ("json", version 1, text transfer format).
+// JSON is the JSON hub protocol ("json", text transfer format). It reports version 2,
+// the highest the official clients send (2 when stateful reconnect is in use).
 // Numbers decoded into an interface value keep their exact text (json.Number), so an
 // echoed 64-bit integer comes back unchanged.
 var JSON Protocol = jsonProtocol{}
@@ -18,21 +21,6 @@ type jsonProtocol struct{}
 func (jsonProtocol) Name() string                   { return "json" }
 func (jsonProtocol) Version() int                   { return 2 }
 func (jsonProtocol) TransferFormat() TransferFormat { return TextFormat }
-
-// wireMessage mirrors the JSON fields. Pointers tell "absent" from zero values.
-type wireMessage struct {
-	Type           *int               `json:"type"`
-	InvocationID   *string            `json:"invocationId"`
-	Target         *string            `json:"target"`
-	Arguments      *[]json.RawMessage `json:"arguments"`
-	StreamIDs      []string           `json:"streamIds"`
-	Item           json.RawMessage    `json:"item"`
-	Result         json.RawMessage    `json:"result"`
-	Error          *string            `json:"error"`
-	AllowReconnect bool               `json:"allowReconnect"`
-	Headers        map[string]string  `json:"headers"`
-	SequenceID     int64              `json:"sequenceId"`
-}
 
 func (p jsonProtocol) ParseMessages(unit []byte, dst []Message) ([]Message, error) {
 	for {
@@ -58,65 +46,155 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("protocol: %w: %s", ErrInvalidMessage, fmt.Sprintf(format, args...))
 }
 
-func parseJSONRecord(record []byte) (m Message, known bool, err error) {
-	var w wireMessage
-	if err := json.Unmarshal(record, &w); err != nil {
-		return m, false, invalid("%v", err)
+// jsonObject is one record's top-level properties. Property names are matched
+// exactly (the protocol is case-sensitive, unlike encoding/json's struct matching).
+type jsonObject map[string]json.RawMessage
+
+var jsonNull = []byte("null")
+
+// parseJSONObject decodes a record that must be a JSON object in valid UTF-8.
+func parseJSONObject(record []byte) (jsonObject, error) {
+	if !utf8.Valid(record) {
+		return nil, invalid("record is not valid UTF-8")
 	}
-	if w.Type == nil {
+	var obj jsonObject
+	if err := json.Unmarshal(record, &obj); err != nil {
+		if len(bytes.TrimSpace(record)) == 0 {
+			return nil, invalid("empty record")
+		}
+		return nil, invalid("%v", err)
+	}
+	if obj == nil { // the literal null
+		return nil, invalid("record is not a JSON object")
+	}
+	return obj, nil
+}
+
+// lookup returns the raw value of key; a JSON null counts as absent.
+func (o jsonObject) lookup(key string) (json.RawMessage, bool) {
+	raw, ok := o[key]
+	if !ok || bytes.Equal(raw, jsonNull) {
+		return nil, false
+	}
+	return raw, true
+}
+
+// str reads an optional string property.
+func (o jsonObject) str(key string) (s string, present bool, err error) {
+	raw, ok := o.lookup(key)
+	if !ok {
+		return "", false, nil
+	}
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", false, invalid("'%s' must be a string", key)
+	}
+	return s, true, nil
+}
+
+// integer reads an optional integer property.
+func (o jsonObject) integer(key string) (n int64, present bool, err error) {
+	raw, ok := o.lookup(key)
+	if !ok {
+		return 0, false, nil
+	}
+	if json.Unmarshal(raw, &n) != nil {
+		return 0, false, invalid("'%s' must be an integer", key)
+	}
+	return n, true, nil
+}
+
+func parseJSONRecord(record []byte) (m Message, known bool, err error) {
+	obj, err := parseJSONObject(record)
+	if err != nil {
+		return m, false, err
+	}
+	t, ok, err := obj.integer("type")
+	if err != nil {
+		return m, false, err
+	}
+	if !ok {
 		return m, false, invalid("missing required property 'type'")
 	}
-	m.Type = MessageType(*w.Type)
-	m.Headers = w.Headers
+	if t < int64(InvocationType) || t > int64(SequenceType) {
+		// Future message types: receivers ignore them, whatever else they carry.
+		return m, false, nil
+	}
+	m.Type = MessageType(t)
 	needID := func() error {
-		if w.InvocationID == nil || *w.InvocationID == "" {
+		id, ok, err := obj.str("invocationId")
+		if err != nil {
+			return err
+		}
+		if !ok || id == "" {
 			return invalid("%s requires a non-empty 'invocationId'", m.Type)
 		}
-		m.InvocationID = *w.InvocationID
+		m.InvocationID = id
 		return nil
+	}
+	if m.Type <= CancelInvocationType {
+		if m.Headers, err = parseHeaders(obj); err != nil {
+			return m, false, err
+		}
 	}
 	switch m.Type {
 	case InvocationType, StreamInvocationType:
-		if w.InvocationID != nil {
-			m.InvocationID = *w.InvocationID
-		}
 		if m.Type == StreamInvocationType {
 			if err := needID(); err != nil {
 				return m, false, err
 			}
+		} else if m.InvocationID, _, err = obj.str("invocationId"); err != nil {
+			return m, false, err
 		}
-		if w.Target == nil || *w.Target == "" {
+		target, _, err := obj.str("target")
+		if err != nil {
+			return m, false, err
+		}
+		if target == "" {
 			return m, false, invalid("%s requires a non-empty 'target'", m.Type)
 		}
-		m.Target = *w.Target
-		if w.Arguments == nil {
+		m.Target = target
+		raw, ok := obj.lookup("arguments")
+		if !ok || raw[0] != '[' {
 			return m, false, invalid("%s requires 'arguments' (an array)", m.Type)
 		}
-		m.Arguments = make([]RawValue, len(*w.Arguments))
-		for i, a := range *w.Arguments {
+		var args []json.RawMessage
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return m, false, invalid("'arguments': %v", err)
+		}
+		m.Arguments = make([]RawValue, len(args))
+		for i, a := range args {
 			m.Arguments[i] = RawValue(a)
 		}
-		m.StreamIDs = w.StreamIDs
+		if raw, ok := obj.lookup("streamIds"); ok {
+			if raw[0] != '[' || json.Unmarshal(raw, &m.StreamIDs) != nil {
+				return m, false, invalid("'streamIds' must be an array of strings")
+			}
+		}
 	case StreamItemType:
 		if err := needID(); err != nil {
 			return m, false, err
 		}
-		if w.Item == nil {
+		item, ok := obj["item"] // null is a valid item
+		if !ok {
 			return m, false, invalid("StreamItem requires 'item'")
 		}
-		m.Item = RawValue(w.Item)
+		m.Item = RawValue(item)
 	case CompletionType:
 		if err := needID(); err != nil {
 			return m, false, err
 		}
-		if w.Error != nil {
-			if w.Result != nil {
-				return m, false, invalid("Completion carries both 'result' and 'error'")
-			}
-			m.Error, m.HasError = *w.Error, true
+		errText, hasError, err := obj.str("error")
+		if err != nil {
+			return m, false, err
 		}
-		if w.Result != nil {
-			m.Result = RawValue(w.Result)
+		result, hasResult := obj["result"] // "result":null is a result
+		switch {
+		case hasError && hasResult:
+			return m, false, invalid("Completion carries both 'result' and 'error'")
+		case hasError:
+			m.Error, m.HasError = errText, true
+		case hasResult:
+			m.Result = RawValue(result)
 		}
 	case CancelInvocationType:
 		if err := needID(); err != nil {
@@ -124,25 +202,69 @@ func parseJSONRecord(record []byte) (m Message, known bool, err error) {
 		}
 	case PingType:
 	case CloseType:
-		if w.Error != nil {
-			m.Error, m.HasError = *w.Error, true
+		if m.Error, m.HasError, err = obj.str("error"); err != nil {
+			return m, false, err
 		}
-		m.AllowReconnect = w.AllowReconnect
+		if raw, ok := obj.lookup("allowReconnect"); ok {
+			if json.Unmarshal(raw, &m.AllowReconnect) != nil {
+				return m, false, invalid("'allowReconnect' must be a boolean")
+			}
+		}
 	case AckType, SequenceType:
-		m.SequenceID = w.SequenceID
-	default:
-		return m, false, nil
+		n, ok, err := obj.integer("sequenceId")
+		if err != nil {
+			return m, false, err
+		}
+		if !ok {
+			return m, false, invalid("%s requires 'sequenceId'", m.Type)
+		}
+		m.SequenceID = n
 	}
 	return m, true, nil
 }
 
+// parseHeaders reads the optional string-to-string "headers" object.
+func parseHeaders(obj jsonObject) (map[string]string, error) {
+	raw, ok := obj.lookup("headers")
+	if !ok {
+		return nil, nil
+	}
+	var h map[string]string
+	if raw[0] != '{' || json.Unmarshal(raw, &h) != nil {
+		return nil, invalid("'headers' must be an object of strings")
+	}
+	return h, nil
+}
+
+// AppendMessage appends the record for m. It fails, leaving dst as it was, when m
+// lacks a field the receiver requires (an invocation id, a target) or holds a value
+// that is not one valid JSON text; raw values are compacted, so a record never
+// contains a raw newline or record separator before its terminator.
 func (jsonProtocol) AppendMessage(dst []byte, m *Message) ([]byte, error) {
+	orig := len(dst)
+	switch m.Type {
+	case InvocationType:
+	case StreamInvocationType, StreamItemType, CompletionType, CancelInvocationType:
+		if m.InvocationID == "" {
+			return dst, invalid("%s requires a non-empty invocation id", m.Type)
+		}
+	case PingType, CloseType, AckType, SequenceType:
+	default:
+		return dst, invalid("cannot encode message type %d", int(m.Type))
+	}
+	if (m.Type == InvocationType || m.Type == StreamInvocationType) && m.Target == "" {
+		return dst, invalid("%s requires a non-empty target", m.Type)
+	}
 	dst = append(dst, `{"type":`...)
 	dst = strconv.AppendInt(dst, int64(m.Type), 10)
-	if m.InvocationID != "" {
-		dst = append(dst, `,"invocationId":`...)
-		dst = appendString(dst, m.InvocationID)
+	if m.Type <= CancelInvocationType {
+		dst = appendHeaders(dst, m.Headers)
+		if m.InvocationID != "" {
+			dst = append(dst, `,"invocationId":`...)
+			dst = appendString(dst, m.InvocationID)
+		}
 	}
+	var err error
 	switch m.Type {
 	case InvocationType, StreamInvocationType:
 		dst = append(dst, `,"target":`...)
@@ -152,7 +274,9 @@ func (jsonProtocol) AppendMessage(dst []byte, m *Message) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendRaw(dst, a)
+			if dst, err = appendRaw(dst, a); err != nil {
+				return dst[:orig], fmt.Errorf("%w (argument %d)", err, i)
+			}
 		}
 		dst = append(dst, ']')
 		if len(m.StreamIDs) > 0 {
@@ -167,14 +291,18 @@ func (jsonProtocol) AppendMessage(dst []byte, m *Message) ([]byte, error) {
 		}
 	case StreamItemType:
 		dst = append(dst, `,"item":`...)
-		dst = appendRaw(dst, m.Item)
+		if dst, err = appendRaw(dst, m.Item); err != nil {
+			return dst[:orig], fmt.Errorf("%w (item)", err)
+		}
 	case CompletionType:
 		if m.HasError || m.Error != "" {
 			dst = append(dst, `,"error":`...)
 			dst = appendString(dst, m.Error)
 		} else if m.Result != nil {
 			dst = append(dst, `,"result":`...)
-			dst = appendRaw(dst, m.Result)
+			if dst, err = appendRaw(dst, m.Result); err != nil {
+				return dst[:orig], fmt.Errorf("%w (result)", err)
+			}
 		}
 	case CloseType:
 		if m.HasError || m.Error != "" {
@@ -191,13 +319,38 @@ func (jsonProtocol) AppendMessage(dst []byte, m *Message) ([]byte, error) {
 	return append(dst, '}', RecordSeparator), nil
 }
 
-// appendRaw appends an encoded value; an absent value is written as null so the
-// record stays valid JSON.
-func appendRaw(dst []byte, v RawValue) []byte {
-	if len(v) == 0 {
-		return append(dst, "null"...)
+// appendHeaders appends a "headers" property with sorted keys, if there are any.
+func appendHeaders(dst []byte, h map[string]string) []byte {
+	if len(h) == 0 {
+		return dst
 	}
-	return append(dst, v...)
+	dst = append(dst, `,"headers":{`...)
+	for i, k := range slices.Sorted(maps.Keys(h)) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendString(dst, h[k])
+	}
+	return append(dst, '}')
+}
+
+// appendRaw appends an encoded value, compacted. An absent value is written as null
+// so the record stays valid JSON. A value that is not exactly one JSON text in valid
+// UTF-8 is an error: it would corrupt the record or its framing.
+func appendRaw(dst []byte, v RawValue) ([]byte, error) {
+	if len(v) == 0 {
+		return append(dst, "null"...), nil
+	}
+	if !utf8.Valid(v) {
+		return dst, invalid("value is not valid UTF-8")
+	}
+	buf := bytes.NewBuffer(dst)
+	if err := json.Compact(buf, v); err != nil {
+		return dst, invalid("value is not valid JSON: %v", err)
+	}
+	return buf.Bytes(), nil
 }
 
 func (jsonProtocol) EncodeValue(v any) (RawValue, error) {

@@ -105,10 +105,16 @@ type Protocol interface {
 	// TransferFormat is the format the transport must carry.
 	TransferFormat() TransferFormat
 	// ParseMessages appends every message in unit to dst. The unit must hold complete
-	// records only; a trailing partial record is an error wrapping ErrIncomplete.
-	// Messages of unknown type are skipped, as the protocol asks receivers to do.
+	// records only; a trailing partial record is an error wrapping ErrIncomplete, and
+	// a record that is malformed, empty or misses a required field is an error
+	// wrapping ErrInvalidMessage. On error, dst holds the messages parsed before the
+	// bad record. An empty unit yields no messages and no error. Messages of unknown
+	// type are skipped, as the protocol asks receivers to do.
 	ParseMessages(unit []byte, dst []Message) ([]Message, error)
-	// AppendMessage appends the framed encoding of m to dst.
+	// AppendMessage appends the framed encoding of m to dst. It returns dst unchanged
+	// and an error wrapping ErrInvalidMessage when m cannot be encoded as a record the
+	// receiver accepts (unknown type, missing invocation id or target, a RawValue that
+	// is not valid in this protocol's encoding).
 	AppendMessage(dst []byte, m *Message) ([]byte, error)
 	// EncodeValue encodes a Go value. A RawValue is passed through unchanged.
 	EncodeValue(v any) (RawValue, error)

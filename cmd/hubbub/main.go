@@ -1,0 +1,174 @@
+// Command hubbub is the Hubbub demo and conformance server. With no outside service
+// it serves the conformance hub that outside clients are tested against
+// (/hubs/conformance), the bundled JS client, and /healthz.
+//
+// Every flag has an environment variable of the same meaning (HUBBUB_ADDR for
+// --addr, …); a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hubbub-go/hubbub/auth/jwtauth"
+	"github.com/hubbub-go/hubbub/ginhub"
+	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/internal/conformance"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// config is everything the flags set.
+type config struct {
+	addr              string
+	transports        transports.Kind
+	jwtSecret         string
+	redisURL          string
+	allowedOrigins    []string
+	keepAliveInterval time.Duration
+	clientTimeout     time.Duration
+	pollTimeout       time.Duration
+	logLevel          slog.Level
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hubbub:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "hubbub:", err)
+		os.Exit(1)
+	}
+}
+
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	fs := flag.NewFlagSet("hubbub", flag.ContinueOnError)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	addr := fs.String("addr", env("HUBBUB_ADDR", "127.0.0.1:8080"), "where to listen (env HUBBUB_ADDR)")
+	kinds := fs.String("transports", env("HUBBUB_TRANSPORTS", "websockets,sse,longpolling"), "transports negotiate offers (env HUBBUB_TRANSPORTS)")
+	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
+	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL, e.g. redis://127.0.0.1:6379/0 (env HUBBUB_REDIS_URL)")
+	origins := fs.String("allowed-origins", env("HUBBUB_ALLOWED_ORIGINS", ""), "comma list of origins for CORS and WebSocket; * allows all (env HUBBUB_ALLOWED_ORIGINS)")
+	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
+	clientTimeout := fs.String("client-timeout", env("HUBBUB_CLIENT_TIMEOUT", hub.DefaultClientTimeout.String()), "close clients silent this long (env HUBBUB_CLIENT_TIMEOUT)")
+	pollTimeout := fs.String("poll-timeout", env("HUBBUB_POLL_TIMEOUT", transports.DefaultPollTimeout.String()), "long-poll hold time (env HUBBUB_POLL_TIMEOUT)")
+	logLevel := fs.String("log-level", env("HUBBUB_LOG_LEVEL", "info"), "debug, info, warn or error (env HUBBUB_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	cfg := config{addr: *addr, jwtSecret: *jwtSecret, redisURL: *redisURL}
+	for _, name := range strings.Split(*kinds, ",") {
+		k, ok := transports.ParseKind(name)
+		if !ok {
+			return config{}, fmt.Errorf("--transports: unknown transport %q (want websockets, sse, longpolling)", name)
+		}
+		cfg.transports |= k
+	}
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.allowedOrigins = append(cfg.allowedOrigins, o)
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		text string
+		into *time.Duration
+	}{
+		{"keepalive-interval", *keepAlive, &cfg.keepAliveInterval},
+		{"client-timeout", *clientTimeout, &cfg.clientTimeout},
+		{"poll-timeout", *pollTimeout, &cfg.pollTimeout},
+	} {
+		v, err := time.ParseDuration(d.text)
+		if err != nil || v <= 0 {
+			return config{}, fmt.Errorf("--%s: want a positive duration like 15s, got %q", d.flag, d.text)
+		}
+		*d.into = v
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return config{}, fmt.Errorf("--log-level: %w", err)
+	}
+	if cfg.redisURL != "" {
+		return config{}, errors.New("--redis: the Redis backplane is not available in this build yet")
+	}
+	return cfg, nil
+}
+
+// hubOptions are the options every hub of the server shares.
+func (cfg config) hubOptions(name string, logger *slog.Logger) hub.Options {
+	return hub.Options{
+		Name:              name,
+		Transports:        cfg.transports,
+		AllowedOrigins:    cfg.allowedOrigins,
+		KeepAliveInterval: cfg.keepAliveInterval,
+		ClientTimeout:     cfg.clientTimeout,
+		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout},
+		Logger:            logger,
+	}
+}
+
+func run(ctx context.Context, cfg config, stdout *os.File) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	gin.SetMode(gin.ReleaseMode)
+	router := gin.New()
+	router.Use(gin.Recovery())
+
+	hubs := []*hub.Hub{}
+	conf := conformance.NewHub(cfg.hubOptions("conformance", logger))
+	hubs = append(hubs, conf)
+	ginhub.Mount(router, "/hubs/conformance", conf, ginhub.Options{})
+
+	secureOpts := cfg.hubOptions("secure", logger)
+	secureOpts.Authenticate = jwtauth.Authenticate(jwtauth.Options{Secret: []byte(cfg.jwtSecret)})
+	secure := conformance.NewHub(secureOpts)
+	hubs = append(hubs, secure)
+	ginhub.Mount(router, "/hubs/secure", secure, ginhub.Options{})
+
+	router.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "hubbub listening on http://%s\n", ln.Addr())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, h := range hubs {
+		if err := h.Close(shutdownCtx); err != nil {
+			logger.Warn("closing hub", "hub", h.Name(), "err", err)
+		}
+	}
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

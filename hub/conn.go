@@ -1,0 +1,677 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// Conn is one client connection to a hub, from its transport opening to its end.
+//
+// Concurrency: all methods are safe for concurrent use. Messages sent to a Conn are
+// written in the order they were queued, by the connection's single writer goroutine.
+type Conn struct {
+	hub       *Hub
+	id        string
+	token     string
+	userID    string
+	request   *http.Request
+	kind      transports.Kind
+	transport transports.Transport
+
+	ctx    context.Context // ends when the connection ends
+	cancel context.CancelCauseFunc
+
+	proto      protocol.Protocol // set once, before handshaken becomes true
+	handshaken atomic.Bool
+	connected  atomic.Bool // OnConnected ran, so OnDisconnected must run too
+
+	mu       sync.Mutex
+	queue    [][]byte
+	closing  bool // a Close message is queued: write what is queued, then end
+	wake     chan struct{}
+	drained  chan struct{} // signalled by the writer each time it empties the queue
+	lastRecv atomic.Int64 // unix nanoseconds of the last unit received
+
+	inbound chan *call // invocations, in arrival order, for the dispatcher
+	slots   chan struct{}         // MaxParallelInvocations
+
+	invMu       sync.Mutex
+	invocations map[string]context.CancelFunc // running invocations by client invocation ID
+	uploads     map[string]*upload            // open client-to-server streams by stream ID
+	results     map[string]chan protocol.Message
+	streams     int
+	nextResult  atomic.Int64
+
+	items sync.Map
+	// groups this connection is in; guarded by hub.mu.
+	groups map[string]struct{}
+
+	done chan struct{}
+}
+
+// upload is a client-to-server stream feeding a handler's <-chan T parameter.
+type upload struct {
+	ch   reflect.Value // chan T
+	elem reflect.Type
+	ctx  context.Context // the invocation's
+}
+
+func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c := &Conn{
+		hub:         h,
+		id:          s.id,
+		token:       s.token,
+		userID:      s.userID,
+		request:     r.Clone(context.WithoutCancel(r.Context())),
+		kind:        kind,
+		ctx:         ctx,
+		cancel:      cancel,
+		wake:        make(chan struct{}, 1),
+		drained:     make(chan struct{}, 1),
+		inbound:     make(chan *call, 16),
+		slots:       make(chan struct{}, h.opts.MaxParallelInvocations),
+		invocations: map[string]context.CancelFunc{},
+		uploads:     map[string]*upload{},
+		results:     map[string]chan protocol.Message{},
+		done:        make(chan struct{}),
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	return c
+}
+
+// ID is the public connection ID.
+func (c *Conn) ID() string { return c.id }
+
+// UserID is the identity Options.UserID gave the connection, or "" if anonymous.
+func (c *Conn) UserID() string { return c.userID }
+
+// Transport tells which transport the connection uses.
+func (c *Conn) Transport() transports.Kind { return c.kind }
+
+// Request is the HTTP request that opened the transport (headers, cookies, query).
+// Its context is detached from the request's lifetime but keeps its values.
+func (c *Conn) Request() *http.Request { return c.request }
+
+// Context ends when the connection ends; context.Cause tells why.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Done is closed once the connection has ended and OnDisconnected has returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Items is a per-connection store for whatever the application keeps with a
+// connection (a nickname, a session). It lives as long as the connection.
+func (c *Conn) Items() *sync.Map { return &c.items }
+
+// Send invokes method on this client with args, without waiting for an answer.
+func (c *Conn) Send(method string, args ...any) error {
+	raw, err := encodeArgs(args)
+	if err != nil {
+		return err
+	}
+	frame, err := c.encode(&protocol.Message{Type: protocol.InvocationType, Target: method, Arguments: raw})
+	if err != nil {
+		return err
+	}
+	return c.enqueue(frame)
+}
+
+// Invoke calls method on this client and waits for its result ("client results").
+// The client answers with a Completion; an error completion is a *ClientError. Without
+// a deadline on ctx, Options.InvokeClientTimeout applies.
+func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol.RawValue, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.hub.opts.InvokeClientTimeout)
+		defer cancel()
+	}
+	raw, err := encodeArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	id := "h" + strconv.FormatInt(c.nextResult.Add(1), 10)
+	reply := make(chan protocol.Message, 1)
+	c.invMu.Lock()
+	c.results[id] = reply
+	c.invMu.Unlock()
+	defer func() {
+		c.invMu.Lock()
+		delete(c.results, id)
+		c.invMu.Unlock()
+	}()
+	frame, err := c.encode(&protocol.Message{Type: protocol.InvocationType, InvocationID: id, Target: method, Arguments: raw})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.enqueue(frame); err != nil {
+		return nil, err
+	}
+	select {
+	case m := <-reply:
+		if m.HasError {
+			return nil, &ClientError{Message: m.Error}
+		}
+		return m.Result, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("hub: invoke %q on client: %w", method, ctx.Err())
+	case <-c.ctx.Done():
+		return nil, ErrConnectionClosed
+	}
+}
+
+// Close ends the connection with a Close message carrying message (may be empty).
+// With allowReconnect, clients configured to reconnect will do so.
+func (c *Conn) Close(message string, allowReconnect bool) {
+	c.closeWith(message, allowReconnect)
+}
+
+// encode frames m in the connection's protocol.
+func (c *Conn) encode(m *protocol.Message) ([]byte, error) {
+	if !c.handshaken.Load() {
+		return nil, fmt.Errorf("hub: connection %s: %w: handshake not complete", c.id, ErrConnectionClosed)
+	}
+	return c.proto.AppendMessage(nil, m)
+}
+
+// enqueue queues one encoded frame. It never blocks: a full queue closes the
+// connection, so one slow client cannot hold up a broadcast.
+func (c *Conn) enqueue(frame []byte) error {
+	c.mu.Lock()
+	if c.closing || c.ctx.Err() != nil {
+		c.mu.Unlock()
+		return ErrConnectionClosed
+	}
+	if len(c.queue) >= c.hub.opts.MaxQueueLength {
+		c.mu.Unlock()
+		c.hub.opts.Logger.Warn("hub: closing slow consumer", "hub", c.hub.opts.Name, "connection", c.id, "queued", c.hub.opts.MaxQueueLength)
+		c.abort(ErrSlowConsumer)
+		return ErrSlowConsumer
+	}
+	c.queue = append(c.queue, frame)
+	c.mu.Unlock()
+	c.signal()
+	return nil
+}
+
+// enqueuePaced queues a frame once the queue is at most half full, waiting for the
+// writer otherwise. Producers that can wait (streams) use it instead of enqueue.
+func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
+	for {
+		c.mu.Lock()
+		if len(c.queue) < c.hub.opts.MaxQueueLength/2+1 {
+			c.mu.Unlock()
+			return c.enqueue(frame)
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.drained:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return ErrConnectionClosed
+		}
+	}
+}
+
+func (c *Conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeWith queues a Close message (past the queue limit: it must get out) and
+// makes the writer end the connection once it is written.
+func (c *Conn) closeWith(message string, allowReconnect bool) {
+	c.mu.Lock()
+	if c.closing || c.ctx.Err() != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	if c.handshaken.Load() {
+		frame, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.CloseType, Error: message, AllowReconnect: allowReconnect})
+		c.queue = append(c.queue, frame)
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// abort ends the connection at once, without a Close message.
+func (c *Conn) abort(reason error) {
+	c.cancel(reason)
+}
+
+// take removes everything queued.
+func (c *Conn) take(into [][]byte) (frames [][]byte, closing bool) {
+	c.mu.Lock()
+	frames = append(into, c.queue...)
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	closing = c.closing
+	c.mu.Unlock()
+	select {
+	case c.drained <- struct{}{}:
+	default:
+	}
+	return frames, closing
+}
+
+// attach starts the connection on its transport: the writer goroutine owns the
+// connection's end.
+func (c *Conn) attach(t transports.Transport) {
+	c.transport = t
+	go c.writeLoop()
+}
+
+var unitPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func (c *Conn) writeLoop() {
+	opts := &c.hub.opts
+	var keepAlive, clientTimeout <-chan time.Time
+	keepAliveTimer := time.NewTimer(opts.KeepAliveInterval)
+	defer keepAliveTimer.Stop()
+	timeoutTimer := time.NewTimer(opts.ClientTimeout)
+	defer timeoutTimer.Stop()
+	if c.kind != transports.LongPolling {
+		// Long polling has its own liveness: a client that stops polling is ended by the transport.
+		keepAlive, clientTimeout = keepAliveTimer.C, timeoutTimer.C
+	}
+	handshakeTimer := time.NewTimer(opts.HandshakeTimeout)
+	defer handshakeTimer.Stop()
+
+	var frames [][]byte
+	for {
+		select {
+		case <-c.wake:
+		case <-keepAlive:
+			if c.handshaken.Load() {
+				frame, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
+				c.enqueue(frame)
+			}
+			keepAliveTimer.Reset(opts.KeepAliveInterval)
+		case <-clientTimeout:
+			idle := time.Since(time.Unix(0, c.lastRecv.Load()))
+			if idle < opts.ClientTimeout {
+				timeoutTimer.Reset(opts.ClientTimeout - idle)
+				continue
+			}
+			c.hub.opts.Logger.Info("hub: client timeout", "hub", opts.Name, "connection", c.id, "idle", idle.Round(time.Millisecond))
+			c.closeWith(fmt.Sprintf("Server closed the connection: no message from the client for %s.", opts.ClientTimeout), true)
+			c.cancel(ErrClientTimeout)
+		case <-handshakeTimer.C:
+			if !c.handshaken.Load() {
+				c.abort(ErrHandshakeTimeout)
+			}
+		case <-c.transport.Done():
+			c.end(c.transport.Err())
+			return
+		case <-c.ctx.Done():
+			// Flush what is already queued (a Close message, typically) when the
+			// transport can take it without waiting.
+			frames, _ = c.take(frames[:0])
+			if len(frames) > 0 && c.kind != transports.LongPolling {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				c.sendUnit(ctx, frames)
+				cancel()
+			}
+			c.end(context.Cause(c.ctx))
+			return
+		}
+		var closing bool
+		frames, closing = c.take(frames[:0])
+		if len(frames) > 0 {
+			if err := c.sendUnit(c.ctx, frames); err != nil {
+				c.end(err)
+				return
+			}
+			if !keepAliveTimer.Stop() {
+				select {
+				case <-keepAliveTimer.C:
+				default:
+				}
+			}
+			keepAliveTimer.Reset(opts.KeepAliveInterval)
+		}
+		if closing {
+			c.end(nil)
+			return
+		}
+		clear(frames)
+	}
+}
+
+// sendUnit joins frames into one unit: the protocol allows many records per
+// WebSocket message, SSE event or poll response, and one write beats many.
+func (c *Conn) sendUnit(ctx context.Context, frames [][]byte) error {
+	if len(frames) == 1 {
+		return c.transport.Send(ctx, frames[0])
+	}
+	bp := unitPool.Get().(*[]byte)
+	unit := (*bp)[:0]
+	for _, f := range frames {
+		unit = append(unit, f...)
+	}
+	err := c.transport.Send(ctx, unit)
+	if cap(unit) <= 64<<10 {
+		*bp = unit[:0]
+		unitPool.Put(bp)
+	}
+	return err
+}
+
+// end tears the connection down. It runs once, on the writer goroutine.
+func (c *Conn) end(reason error) {
+	if reason == nil {
+		reason = transports.ErrClosed
+	}
+	c.cancel(reason)
+	c.transport.Close()
+	c.mu.Lock()
+	c.closing = true
+	c.queue = nil
+	c.mu.Unlock()
+	c.hub.removeConn(c)
+	if c.connected.Load() {
+		c.hub.disconnected(c, reason)
+	}
+	close(c.done)
+}
+
+// receive is the transport's Receiver: units arrive here one at a time, in order.
+// It parses and routes messages but never runs a hub method itself.
+func (c *Conn) receive(unit []byte) {
+	c.lastRecv.Store(time.Now().UnixNano())
+	if c.ctx.Err() != nil {
+		return
+	}
+	if !c.handshaken.Load() {
+		rest, ok := c.handshake(unit)
+		if !ok {
+			return
+		}
+		unit = rest
+	}
+	msgs, err := c.proto.ParseMessages(unit, nil)
+	for i := range msgs {
+		if !c.route(&msgs[i]) {
+			return
+		}
+	}
+	if err != nil {
+		c.hub.opts.Logger.Info("hub: invalid message from client", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
+		c.closeWith("Connection closed with an error. InvalidDataException: "+err.Error(), false)
+	}
+}
+
+// handshake reads the handshake request and answers it. On success it returns the
+// bytes after the request.
+func (c *Conn) handshake(unit []byte) ([]byte, bool) {
+	req, rest, err := protocol.ParseHandshakeRequest(unit)
+	var reply string
+	switch {
+	case err != nil:
+		reply = "An unexpected error occurred during connection handshake. " + err.Error()
+	case req.Protocol != protocol.JSON.Name():
+		reply = fmt.Sprintf("The protocol '%s' is not supported.", req.Protocol)
+	case req.Version < 0 || req.Version > protocol.JSON.Version():
+		reply = fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
+	}
+	if reply != "" {
+		c.hub.opts.Logger.Info("hub: handshake refused", "hub", c.hub.opts.Name, "connection", c.id, "reason", reply)
+		c.mu.Lock()
+		c.queue = append(c.queue, protocol.AppendHandshakeResponse(nil, reply))
+		c.closing = true
+		c.mu.Unlock()
+		c.signal()
+		return nil, false
+	}
+	c.proto = protocol.JSON
+	c.mu.Lock()
+	c.queue = append(c.queue, protocol.AppendHandshakeResponse(nil, ""))
+	c.mu.Unlock()
+	c.handshaken.Store(true)
+	c.signal()
+	c.hub.addConn(c)
+	go c.dispatch()
+	return rest, true
+}
+
+// route handles one message. It returns false when the connection is over.
+func (c *Conn) route(m *protocol.Message) bool {
+	switch m.Type {
+	case protocol.InvocationType, protocol.StreamInvocationType:
+		cl := c.prepare(m)
+		select {
+		case c.inbound <- cl:
+		case <-c.ctx.Done():
+			c.release(cl)
+			return false
+		}
+	case protocol.StreamItemType:
+		c.invMu.Lock()
+		up := c.uploads[m.InvocationID]
+		c.invMu.Unlock()
+		if up == nil {
+			c.hub.opts.Logger.Debug("hub: stream item for an unknown stream", "connection", c.id, "stream", m.InvocationID)
+			return true
+		}
+		item := reflect.New(up.elem)
+		if err := c.proto.DecodeValue(m.Item, item.Interface()); err != nil {
+			c.closeWith(fmt.Sprintf("Connection closed with an error. InvalidDataException: stream item for stream '%s': %v", m.InvocationID, err), false)
+			return false
+		}
+		chosen, _, _ := reflect.Select([]reflect.SelectCase{
+			{Dir: reflect.SelectSend, Chan: up.ch, Send: item.Elem()},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(up.ctx.Done())},
+			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.ctx.Done())},
+		})
+		return chosen != 2
+	case protocol.CompletionType:
+		c.invMu.Lock()
+		if reply, ok := c.results[m.InvocationID]; ok {
+			delete(c.results, m.InvocationID)
+			c.invMu.Unlock()
+			reply <- *m
+			return true
+		}
+		up := c.uploads[m.InvocationID]
+		delete(c.uploads, m.InvocationID)
+		c.invMu.Unlock()
+		if up != nil {
+			up.ch.Close()
+		}
+	case protocol.CancelInvocationType:
+		c.invMu.Lock()
+		cancel := c.invocations[m.InvocationID]
+		c.invMu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case protocol.CloseType:
+		// The client is leaving: no Close message back, just end.
+		c.cancel(transports.ErrClosed)
+		return false
+	}
+	return true
+}
+
+// dispatch runs OnConnected, then starts invocations in arrival order.
+func (c *Conn) dispatch() {
+	if err := c.hub.connected(c); err != nil {
+		c.hub.opts.Logger.Warn("hub: OnConnected failed", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
+		text := "Connection closed with an error."
+		if c.hub.opts.DetailedErrors || errors.As(err, new(*Error)) {
+			text += " " + err.Error()
+		}
+		c.closeWith(text, false)
+		return
+	}
+	for {
+		select {
+		case cl := <-c.inbound:
+			c.invoke(cl)
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// completion queues a Completion; with an empty id (fire-and-forget) it only logs errors.
+func (c *Conn) complete(id, method string, result protocol.RawValue, err error) {
+	if err != nil && id == "" {
+		c.hub.opts.Logger.Info("hub: fire-and-forget invocation failed", "hub", c.hub.opts.Name, "connection", c.id, "method", method, "err", err)
+		return
+	}
+	if id == "" {
+		return
+	}
+	m := protocol.Message{Type: protocol.CompletionType, InvocationID: id, Result: result}
+	if err != nil {
+		m.Result = nil
+		m.Error, m.HasError = errorText(method, err, c.hub.opts.DetailedErrors), true
+		var hubErr *Error
+		var bindErr *bindingError
+		if !errors.As(err, &hubErr) && !errors.As(err, &bindErr) {
+			c.hub.opts.Logger.Warn("hub: method failed", "hub", c.hub.opts.Name, "connection", c.id, "method", method, "err", err)
+		}
+	}
+	if frame, encErr := c.encode(&m); encErr == nil {
+		c.enqueue(frame)
+	}
+}
+
+// call is an invocation between its arrival and its end. It is registered as soon
+// as it arrives, so that a CancelInvocation or a stream item that follows it at once
+// finds it even before the dispatcher has started it.
+type call struct {
+	msg     protocol.Message
+	method  *method // nil for an unknown method
+	ctx     context.Context
+	cancel  context.CancelFunc
+	uploads []*upload
+	streams int   // streams this call holds against Options.MaxStreams
+	err     error // set when the call is refused before it runs
+}
+
+// prepare registers a call that has just arrived.
+func (c *Conn) prepare(m *protocol.Message) *call {
+	ctx, cancel := context.WithCancel(c.ctx)
+	cl := &call{msg: *m, method: c.hub.method(m.Target), ctx: ctx, cancel: cancel}
+	meth := cl.method
+	if meth != nil && len(m.StreamIDs) == len(meth.uploads) {
+		for i := range m.StreamIDs {
+			elem := meth.args[meth.uploads[i]].Elem()
+			ch := reflect.MakeChan(reflect.ChanOf(reflect.BothDir, elem), c.hub.opts.StreamBufferCapacity)
+			cl.uploads = append(cl.uploads, &upload{ch: ch, elem: elem, ctx: ctx})
+		}
+		cl.streams = len(cl.uploads)
+		if meth.stream != notStreaming {
+			cl.streams++
+		}
+	}
+	c.invMu.Lock()
+	defer c.invMu.Unlock()
+	if cl.streams > 0 && c.streams+cl.streams > c.hub.opts.MaxStreams {
+		cl.err = NewError("Too many streams open on this connection (limit %d).", c.hub.opts.MaxStreams)
+		cl.uploads, cl.streams = nil, 0
+		return cl
+	}
+	c.streams += cl.streams
+	if m.InvocationID != "" {
+		c.invocations[m.InvocationID] = cancel
+	}
+	for i, up := range cl.uploads {
+		c.uploads[m.StreamIDs[i]] = up
+	}
+	return cl
+}
+
+// release forgets a call that has ended.
+func (c *Conn) release(cl *call) {
+	cl.cancel()
+	c.invMu.Lock()
+	defer c.invMu.Unlock()
+	c.streams -= cl.streams
+	if id := cl.msg.InvocationID; id != "" {
+		delete(c.invocations, id)
+	}
+	for _, id := range cl.msg.StreamIDs {
+		delete(c.uploads, id)
+	}
+}
+
+// invoke binds a call to its handler and starts it.
+func (c *Conn) invoke(cl *call) {
+	m, meth := &cl.msg, cl.method
+	fail := func(err error) {
+		c.release(cl)
+		c.complete(m.InvocationID, m.Target, nil, err)
+	}
+	switch {
+	case meth == nil:
+		fail(&bindingError{msg: fmt.Sprintf("Unknown hub method '%s'", m.Target)})
+		return
+	case cl.err != nil:
+		fail(cl.err)
+		return
+	case m.Type == protocol.StreamInvocationType && meth.stream == notStreaming:
+		fail(&bindingError{msg: fmt.Sprintf("The client attempted to invoke the non-streaming '%s' method with a streaming invocation.", meth.name)})
+		return
+	case m.Type == protocol.InvocationType && meth.stream != notStreaming:
+		fail(&bindingError{msg: fmt.Sprintf("The client attempted to invoke the streaming '%s' method with a non-streaming invocation.", meth.name)})
+		return
+	}
+	args, err := c.bind(cl)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if meth.stream != notStreaming {
+		go c.run(cl, args, nil)
+		return
+	}
+	select {
+	case c.slots <- struct{}{}:
+		go c.run(cl, args, c.slots)
+	case <-c.ctx.Done():
+		c.release(cl)
+	}
+}
+
+// bind decodes the arguments of a call into the handler's parameter types.
+func (c *Conn) bind(cl *call) ([]reflect.Value, error) {
+	m, meth := &cl.msg, cl.method
+	if len(m.Arguments) != meth.valueArgs {
+		return nil, bindFailure(meth.name, "Invocation provides %d argument(s) but target expects %d.", len(m.Arguments), meth.valueArgs)
+	}
+	if len(m.StreamIDs) != len(meth.uploads) {
+		return nil, bindFailure(meth.name, "Invocation provides %d stream(s) but target expects %d.", len(m.StreamIDs), len(meth.uploads))
+	}
+	args := make([]reflect.Value, 0, len(meth.args)+1)
+	next, nextUpload := 0, 0
+	for _, t := range meth.args {
+		if t.Kind() == reflect.Chan && t.ChanDir() == reflect.RecvDir {
+			args = append(args, cl.uploads[nextUpload].ch.Convert(t))
+			nextUpload++
+			continue
+		}
+		v := reflect.New(t)
+		if err := c.proto.DecodeValue(m.Arguments[next], v.Interface()); err != nil {
+			return nil, bindFailure(meth.name, "Error binding arguments. Argument %d (%s): %v", next+1, t, err)
+		}
+		next++
+		args = append(args, v.Elem())
+	}
+	return args, nil
+}

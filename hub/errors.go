@@ -1,0 +1,61 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Errors callers tell apart.
+var (
+	// ErrConnectionClosed is returned when sending through, or invoking, a connection
+	// that has ended.
+	ErrConnectionClosed = errors.New("hub: connection closed")
+	// ErrConnectionNotFound means no connection with that ID lives on this node.
+	ErrConnectionNotFound = errors.New("hub: connection not found")
+	// ErrSlowConsumer is why a connection whose outbound queue filled up was closed.
+	ErrSlowConsumer = errors.New("hub: outbound queue full (slow consumer)")
+	// ErrClientTimeout is why a connection that went silent was closed.
+	ErrClientTimeout = errors.New("hub: client timeout")
+	// ErrHandshakeTimeout is why a connection that never completed its handshake was closed.
+	ErrHandshakeTimeout = errors.New("hub: handshake timeout")
+	// ErrTooManyStreams is returned when a connection opens more than Options.MaxStreams streams.
+	ErrTooManyStreams = errors.New("hub: too many streams")
+)
+
+// Error is an error whose message is meant for the client, like SignalR's
+// HubException: a handler returning one (or an error wrapping one) sends its message
+// in the Completion. Other errors are logged and replaced by a generic message,
+// unless Options.DetailedErrors is set.
+type Error struct {
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// NewError returns an error whose message reaches the client.
+func NewError(format string, args ...any) error {
+	return &Error{Message: fmt.Sprintf(format, args...)}
+}
+
+// ClientError is returned by Conn.Invoke when the client answered with an error.
+type ClientError struct {
+	Message string
+}
+
+func (e *ClientError) Error() string { return "hub: client error: " + e.Message }
+
+type userIDKey struct{}
+
+// WithUserID returns a context carrying a user identity. Framework adapters (the Gin
+// adapter, your own middleware) use it so that the default Options.UserID finds the
+// identity on the request.
+func WithUserID(ctx context.Context, userID string) context.Context {
+	return context.WithValue(ctx, userIDKey{}, userID)
+}
+
+// UserIDFromContext returns the identity stored by WithUserID, or "".
+func UserIDFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(userIDKey{}).(string)
+	return id
+}

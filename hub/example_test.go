@@ -1,0 +1,70 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hubbub-go/hubbub/hub"
+)
+
+// A chat hub on a plain net/http mux: typed methods, groups, and a background
+// goroutine pushing to everyone.
+func Example() {
+	chat := hub.New(hub.Options{Name: "chat"})
+	chat.On("Join", func(ctx *hub.Context, room string) error {
+		if err := ctx.Groups().Add(ctx, ctx.ConnectionID(), room); err != nil {
+			return err
+		}
+		return ctx.Clients().OthersInGroup(room).Send(ctx, "joined", ctx.UserID(), room)
+	})
+	chat.On("Say", func(ctx *hub.Context, room, text string) error {
+		if text == "" {
+			return hub.NewError("empty message") // the client sees this text
+		}
+		return ctx.Clients().Group(room).Send(ctx, "message", ctx.UserID(), text)
+	})
+	chat.On("Add", func(a, b int) int { return a + b }) // a result: the client's invoke resolves to it
+
+	mux := http.NewServeMux()
+	mux.Handle("/hubs/chat", chat)
+	mux.Handle("/hubs/chat/", chat)
+
+	// Outside any handler (a background goroutine, a REST handler): push to everyone.
+	chat.Clients().All().Send(context.Background(), "tick", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	fmt.Println("mounted", chat.Name())
+	// A real program would now run: http.ListenAndServe("127.0.0.1:8080", mux)
+
+	// Output: mounted chat
+}
+
+// A server-to-client stream: return a channel (or an iter.Seq) and stop when the
+// context ends, which happens when the client cancels.
+func ExampleHub_On_stream() {
+	h := hub.New(hub.Options{})
+	h.On("Countdown", func(ctx *hub.Context, from int) <-chan int {
+		out := make(chan int)
+		go func() {
+			defer close(out)
+			for i := from; i >= 0; i-- {
+				select {
+				case out <- i:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		return out
+	})
+	// A client-to-server stream: a <-chan T parameter.
+	h.On("Total", func(ctx *hub.Context, amounts <-chan float64) float64 {
+		var total float64
+		for a := range amounts {
+			total += a
+		}
+		return total
+	})
+	fmt.Println("ok")
+	// Output: ok
+}

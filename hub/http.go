@@ -1,0 +1,348 @@
+package hub
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// session is a negotiated connection: its ID and secret token, and once a transport
+// request claims it, its connection.
+type session struct {
+	id, token string
+	userID    string
+	kind      transports.Kind // 0 until a transport claims the session
+	conn      *Conn
+	sender    interface{ ServeSend(http.ResponseWriter, *http.Request) } // SSE and long polling
+	poller    *transports.LongPoll
+	expiry    *time.Timer
+}
+
+// ServeHTTP serves the hub: POST {base}/negotiate, and on {base} the transports, told
+// apart by the request's shape as the SignalR clients send them.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.cors(w, r) {
+		return
+	}
+	user, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if strings.HasSuffix(strings.TrimRight(r.URL.Path, "/"), "/negotiate") {
+		h.negotiate(w, r, user)
+		return
+	}
+	token := queryValue(r, "id")
+	switch {
+	case r.Method == http.MethodGet && isWebSocketUpgrade(r):
+		h.serveWebSocket(w, r, token, user)
+		return
+	case token == "":
+		http.Error(w, "Connection ID required", http.StatusBadRequest)
+		return
+	}
+	s := h.session(token)
+	if s == nil {
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	}
+	if !h.sameUser(w, s, user) {
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			h.serveSSE(w, r, s)
+		} else {
+			h.servePoll(w, r, s)
+		}
+	case http.MethodPost:
+		h.sessionsMu.Lock()
+		kind, sender := s.kind, s.sender
+		h.sessionsMu.Unlock()
+		switch {
+		case kind == transports.WebSockets:
+			http.Error(w, "POST requests are not allowed for WebSocket connections", http.StatusMethodNotAllowed)
+		case sender == nil:
+			http.Error(w, "No transport is open for this connection yet", http.StatusBadRequest)
+		default:
+			sender.ServeSend(w, r)
+		}
+	case http.MethodDelete:
+		h.sessionsMu.Lock()
+		poller := s.poller
+		h.sessionsMu.Unlock()
+		if poller == nil {
+			http.Error(w, "DELETE is only allowed for long polling connections", http.StatusBadRequest)
+			return
+		}
+		poller.ServeDelete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
+		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// authenticate runs Options.Authenticate on every request but preflights, so that a
+// transport request is checked as its negotiate was. It answers 401 itself on
+// refusal. Without Authenticate, the identity is Options.UserID's.
+func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if h.opts.Authenticate == nil {
+		return h.opts.UserID(r), true
+	}
+	user, err := h.opts.Authenticate(r)
+	if err != nil {
+		h.opts.Logger.Info("hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "Unauthorized: "+err.Error(), http.StatusUnauthorized)
+		return "", false
+	}
+	return user, true
+}
+
+// sameUser refuses a transport request whose identity differs from its negotiate's:
+// a connection token alone does not let another user in.
+func (h *Hub) sameUser(w http.ResponseWriter, s *session, user string) bool {
+	if h.opts.Authenticate == nil || s.userID == user {
+		return true
+	}
+	h.opts.Logger.Warn("hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id)
+	http.Error(w, "Forbidden: this connection belongs to another user", http.StatusForbidden)
+	return false
+}
+
+func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		http.Error(w, "negotiate requires POST", http.StatusMethodNotAllowed)
+		return
+	}
+	version := 0
+	if v := queryValue(r, "negotiateVersion"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			http.Error(w, "negotiateVersion must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		version = min(n, 1)
+	}
+	s := &session{id: transports.NewToken(), userID: user}
+	s.token = s.id
+	if version >= 1 {
+		s.token = transports.NewToken()
+	}
+	h.sessionsMu.Lock()
+	switch {
+	case h.closed:
+		h.sessionsMu.Unlock()
+		http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
+		return
+	case h.pending >= h.opts.MaxPendingNegotiations:
+		h.sessionsMu.Unlock()
+		h.opts.Logger.Warn("hub: too many pending negotiations", "hub", h.opts.Name, "limit", h.opts.MaxPendingNegotiations)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "Too many pending connections", http.StatusServiceUnavailable)
+		return
+	}
+	h.sessions[s.token] = s
+	h.pending++
+	s.expiry = time.AfterFunc(h.opts.NegotiateTimeout, func() { h.expire(s) })
+	h.sessionsMu.Unlock()
+
+	resp := transports.NegotiateResponse{
+		ConnectionID:        s.id,
+		NegotiateVersion:    version,
+		AvailableTransports: transports.Offer(h.opts.Transports),
+	}
+	if version >= 1 {
+		resp.ConnectionToken = s.token
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(resp)
+}
+
+// expire forgets a negotiated session that no transport claimed in time.
+func (h *Hub) expire(s *session) {
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	if s.kind == 0 && h.sessions[s.token] == s {
+		delete(h.sessions, s.token)
+		h.pending--
+	}
+}
+
+func (h *Hub) session(token string) *session {
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	return h.sessions[token]
+}
+
+// claim binds a session to a transport kind. It answers the request itself and
+// returns false when the session is gone or already has a transport.
+func (h *Hub) claim(w http.ResponseWriter, s *session, kind transports.Kind) bool {
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	switch {
+	case h.sessions[s.token] != s:
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return false
+	case s.kind == kind:
+		http.Error(w, "Another "+kind.String()+" request is already active for this connection", http.StatusConflict)
+		return false
+	case s.kind != 0:
+		http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
+		return false
+	case h.opts.Transports&kind == 0:
+		http.Error(w, kind.String()+" is not enabled on this hub", http.StatusNotFound)
+		return false
+	}
+	s.kind = kind
+	s.expiry.Stop()
+	h.pending--
+	return true
+}
+
+// forget drops a session whose transport failed to open.
+func (h *Hub) forget(s *session) {
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	if h.sessions[s.token] == s {
+		delete(h.sessions, s.token)
+	}
+}
+
+func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token, user string) {
+	var s *session
+	if token == "" {
+		// skipNegotiation: the client opens the WebSocket directly.
+		s = &session{id: transports.NewToken(), userID: user}
+		s.token = s.id
+		h.sessionsMu.Lock()
+		if h.closed {
+			h.sessionsMu.Unlock()
+			http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		h.sessions[s.token] = s
+		h.pending++
+		s.expiry = time.AfterFunc(h.opts.NegotiateTimeout, func() { h.expire(s) })
+		h.sessionsMu.Unlock()
+	} else if s = h.session(token); s == nil {
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	} else if !h.sameUser(w, s, user) {
+		return
+	}
+	if !h.claim(w, s, transports.WebSockets) {
+		return
+	}
+	c := newConn(h, s, r, transports.WebSockets)
+	h.bind(s, c, nil)
+	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.receive)
+	if err != nil {
+		h.forget(s)
+		h.opts.Logger.Debug("hub: websocket upgrade failed", "hub", h.opts.Name, "err", err)
+		return
+	}
+	c.attach(t)
+}
+
+func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
+	if !h.claim(w, s, transports.ServerSentEvents) {
+		return
+	}
+	c := newConn(h, s, r, transports.ServerSentEvents)
+	t := transports.NewServerSentEvents(h.opts.TransportOptions, c.receive)
+	h.bind(s, c, t)
+	c.attach(t)
+	t.ServeStream(w, r)
+}
+
+func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
+	h.sessionsMu.Lock()
+	poller, kind := s.poller, s.kind
+	h.sessionsMu.Unlock()
+	if poller == nil {
+		if kind != 0 {
+			http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
+			return
+		}
+		if !h.claim(w, s, transports.LongPolling) {
+			return
+		}
+		c := newConn(h, s, r, transports.LongPolling)
+		poller = transports.NewLongPolling(h.opts.TransportOptions, c.receive)
+		h.bind(s, c, poller)
+		h.sessionsMu.Lock()
+		s.poller = poller
+		h.sessionsMu.Unlock()
+		c.attach(poller)
+	}
+	poller.ServePoll(w, r)
+}
+
+// bind records the connection (and its send channel) on the session.
+func (h *Hub) bind(s *session, c *Conn, sender interface {
+	ServeSend(http.ResponseWriter, *http.Request)
+}) {
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	s.conn = c
+	s.sender = sender
+}
+
+// cors answers preflights and marks cross-origin responses for allowed origins. It
+// refuses cross-origin requests from other origins with 403 and returns false.
+func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || transports.SameOrigin(r) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
+			w.WriteHeader(http.StatusNoContent)
+			return false
+		}
+		return true
+	}
+	if !h.origins.allowsOrigin(origin) {
+		http.Error(w, "Origin not allowed", http.StatusForbidden)
+		return false
+	}
+	hdr := w.Header()
+	hdr.Set("Access-Control-Allow-Origin", origin)
+	hdr.Set("Access-Control-Allow-Credentials", "true")
+	hdr.Add("Vary", "Origin")
+	if r.Method != http.MethodOptions {
+		return true
+	}
+	hdr.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		hdr.Set("Access-Control-Allow-Headers", req)
+	}
+	hdr.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return false
+}
+
+// queryValue reads a query parameter, matching its name case-insensitively as
+// ASP.NET Core does.
+func queryValue(r *http.Request, name string) string {
+	q := r.URL.Query()
+	if v := q.Get(name); v != "" {
+		return v
+	}
+	for k, v := range q {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}

@@ -1,0 +1,310 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubbub-go/hubbub/hub/protocol"
+)
+
+// Hub is a set of methods clients invoke, the connections currently open to it, and
+// their groups. It is an http.Handler: mount it on a path (and that path plus "/")
+// and it serves negotiate and the three transports there.
+type Hub struct {
+	opts    Options
+	origins originPolicy
+
+	methodsMu      sync.RWMutex
+	methods        map[string]*method // by lower-case name: method names match case-insensitively
+	onConnected    func(*Context) error
+	onDisconnected func(*Context, error)
+
+	mu     sync.RWMutex
+	conns  map[string]*Conn
+	groups map[string]map[string]*Conn // group -> connection ID -> conn, this node only
+	users  map[string]map[string]*Conn
+
+	sessionsMu sync.Mutex
+	sessions   map[string]*session // by connection token
+	pending    int                 // sessions not yet claimed by a transport
+	closed     bool
+
+	backplane Backplane
+	detach    func()
+}
+
+// New returns a hub with no methods yet.
+func New(opts Options) *Hub {
+	h := &Hub{
+		opts:     opts.withDefaults(),
+		origins:  newOriginPolicy(opts.AllowedOrigins),
+		methods:  map[string]*method{},
+		conns:    map[string]*Conn{},
+		groups:   map[string]map[string]*Conn{},
+		users:    map[string]map[string]*Conn{},
+		sessions: map[string]*session{},
+	}
+	h.backplane = h.opts.Backplane
+	if h.backplane == nil {
+		h.backplane = NewMemoryBackplane()
+	}
+	detach, err := h.backplane.Attach(h.opts.Name, h.deliver)
+	if err != nil {
+		h.opts.Logger.Error("hub: backplane attach failed; this node delivers locally only", "hub", h.opts.Name, "err", err)
+		detach = func() {}
+	}
+	h.detach = detach
+	return h
+}
+
+// Name is the hub's name (Options.Name).
+func (h *Hub) Name() string { return h.opts.Name }
+
+// On registers handler as the method name. Names match case-insensitively, as in
+// ASP.NET Core SignalR. handler is a func whose parameters are an optional leading
+// *Context, then the invocation's arguments in order (any types JSON can decode
+// into; a <-chan T parameter receives a client-to-server stream), and which returns
+// nothing, an error, a value, or a value and an error. A value that is a channel, an
+// iter.Seq[T] or an iter.Seq2[T, error] makes a server-to-client stream: it must stop
+// producing when the Context ends.
+//
+// On panics if handler does not fit, as http.HandleFunc does for a bad pattern:
+// registration happens at start-up and a bad signature is a programming error.
+func (h *Hub) On(name string, handler any) {
+	m, err := newMethod(name, handler)
+	if err != nil {
+		panic(err)
+	}
+	h.methodsMu.Lock()
+	defer h.methodsMu.Unlock()
+	h.methods[strings.ToLower(name)] = m
+}
+
+// OnConnected runs f once a connection has completed its handshake, before any of
+// its invocations. An error closes the connection (the client is told not to
+// reconnect).
+func (h *Hub) OnConnected(f func(ctx *Context) error) { h.onConnected = f }
+
+// OnDisconnected runs f once a connection has ended; err says why (nil or
+// transports.ErrClosed for a normal close). The connection has already left its
+// groups; sending to it fails.
+func (h *Hub) OnDisconnected(f func(ctx *Context, err error)) { h.onDisconnected = f }
+
+// Clients selects receivers from anywhere in the program.
+func (h *Hub) Clients() Clients { return Clients{hub: h} }
+
+// Groups manages group membership from anywhere in the program.
+func (h *Hub) Groups() Groups { return Groups{hub: h} }
+
+// Conn returns a connection of this node by ID.
+func (h *Hub) Conn(connectionID string) (*Conn, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	c, ok := h.conns[connectionID]
+	return c, ok
+}
+
+// ConnectionCount is the number of connections open on this node.
+func (h *Hub) ConnectionCount() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
+
+// Close ends every connection with a Close message allowing reconnection (so clients
+// move to another node or come back after a restart), stops accepting new ones, and
+// leaves the backplane. It waits for the connections to end or ctx to expire.
+func (h *Hub) Close(ctx context.Context) error {
+	// Every connection with a transport, including those still in their handshake,
+	// is reached through the sessions.
+	h.sessionsMu.Lock()
+	h.closed = true
+	var conns []*Conn
+	for _, s := range h.sessions {
+		if s.expiry != nil {
+			s.expiry.Stop()
+		}
+		if s.conn != nil {
+			conns = append(conns, s.conn)
+		}
+	}
+	h.sessionsMu.Unlock()
+	for _, c := range conns {
+		if c.handshaken.Load() {
+			c.Close("Server is shutting down.", true)
+		} else {
+			c.abort(ErrConnectionClosed)
+		}
+	}
+	defer h.detach()
+	for _, c := range conns {
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			for _, c := range conns {
+				c.abort(ErrConnectionClosed)
+			}
+			return fmt.Errorf("hub: close %s: %w", h.opts.Name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (h *Hub) method(name string) *method {
+	h.methodsMu.RLock()
+	defer h.methodsMu.RUnlock()
+	return h.methods[strings.ToLower(name)]
+}
+
+// addConn makes a connection reachable, once its handshake is done.
+func (h *Hub) addConn(c *Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.conns[c.id] = c
+	if c.userID != "" {
+		index(h.users, c.userID, c)
+	}
+}
+
+// removeConn forgets a connection, its groups and its session.
+func (h *Hub) removeConn(c *Conn) {
+	h.mu.Lock()
+	groups := c.groups
+	c.groups = nil
+	if h.conns[c.id] == c {
+		delete(h.conns, c.id)
+	}
+	for g := range groups {
+		unindex(h.groups, g, c)
+	}
+	if c.userID != "" {
+		unindex(h.users, c.userID, c)
+	}
+	h.mu.Unlock()
+	for g := range groups {
+		if err := h.backplane.RemoveFromGroup(context.Background(), h.opts.Name, g, c.id); err != nil {
+			h.opts.Logger.Warn("hub: leaving group on disconnect", "hub", h.opts.Name, "connection", c.id, "group", g, "err", err)
+		}
+	}
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	s := h.sessions[c.token]
+	if s == nil || s.conn != c {
+		return
+	}
+	if s.poller == nil {
+		delete(h.sessions, c.token)
+		return
+	}
+	// A long-polling client learns that its connection ended from a 204 on its next
+	// poll, so the session outlives the connection for a while.
+	s.expiry = time.AfterFunc(h.opts.TransportOptions.DisconnectTimeout, func() { h.forget(s) })
+}
+
+func (h *Hub) connected(c *Conn) error {
+	c.connected.Store(true)
+	if h.onConnected == nil {
+		return nil
+	}
+	ctx := &Context{Context: c.ctx, conn: c}
+	var err error
+	if perr := protect(func() { err = h.onConnected(ctx) }); perr != nil {
+		return perr
+	}
+	return err
+}
+
+func (h *Hub) disconnected(c *Conn, reason error) {
+	if h.onDisconnected == nil {
+		return
+	}
+	ctx := &Context{Context: context.WithoutCancel(c.ctx), conn: c}
+	if err := protect(func() { h.onDisconnected(ctx, reason) }); err != nil {
+		h.opts.Logger.Error("hub: OnDisconnected panicked", "hub", h.opts.Name, "connection", c.id, "err", err)
+	}
+}
+
+// allLocal reports whether every connection ID lives on this node.
+func (h *Hub) allLocal(ids []string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, id := range ids {
+		if h.conns[id] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// deliver queues an envelope to the local connections it selects. The invocation is
+// encoded once and the same bytes are queued to every receiver.
+func (h *Hub) deliver(env *Envelope) {
+	receivers := h.receivers(env.Selector)
+	if len(receivers) == 0 {
+		return
+	}
+	args := make([]protocol.RawValue, len(env.Args))
+	for i, a := range env.Args {
+		args[i] = protocol.RawValue(a)
+	}
+	frame, err := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.InvocationType, Target: env.Method, Arguments: args})
+	if err != nil {
+		h.opts.Logger.Error("hub: encode message", "hub", h.opts.Name, "method", env.Method, "err", err)
+		return
+	}
+	for _, c := range receivers {
+		c.enqueue(frame)
+	}
+}
+
+// receivers returns the local connections a selector picks, each once.
+func (h *Hub) receivers(sel Selector) []*Conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []*Conn
+	excluded := func(c *Conn) bool { return len(sel.Except) > 0 && slices.Contains(sel.Except, c.id) }
+	add := func(c *Conn) {
+		if c != nil && c.handshaken.Load() && !excluded(c) {
+			out = append(out, c)
+		}
+	}
+	switch sel.Kind {
+	case SelectAll:
+		out = make([]*Conn, 0, len(h.conns))
+		for _, c := range h.conns {
+			add(c)
+		}
+	case SelectConnections:
+		for _, id := range sel.IDs {
+			add(h.conns[id])
+		}
+	case SelectGroups, SelectUsers:
+		m := h.groups
+		if sel.Kind == SelectUsers {
+			m = h.users
+		}
+		var seen map[string]bool
+		if len(sel.IDs) > 1 {
+			seen = map[string]bool{}
+		}
+		for _, key := range sel.IDs {
+			for id, c := range m[key] {
+				if seen != nil {
+					if seen[id] {
+						continue
+					}
+					seen[id] = true
+				}
+				add(c)
+			}
+		}
+	}
+	if sel.Kind == SelectConnections && len(sel.IDs) > 1 {
+		out = slices.CompactFunc(out, func(a, b *Conn) bool { return a == b })
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+
+	"github.com/hubbub-go/hubbub/hub/protocol"
+)
+
+// run calls a handler and sends what it returns: a Completion, or stream items and
+// then a Completion. slot, when not nil, is released when the call ends.
+func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
+	if slot != nil {
+		defer func() { <-slot }()
+	}
+	defer c.release(cl)
+	meth, id := cl.method, cl.msg.InvocationID
+	if meth.withContext {
+		args = append([]reflect.Value{reflect.ValueOf(&Context{Context: cl.ctx, conn: c})}, args...)
+	}
+	var outs []reflect.Value
+	err := protect(func() { outs = meth.fn.Call(args) })
+	var value reflect.Value
+	if err == nil {
+		switch meth.result {
+		case returnsError:
+			err = asError(outs[0])
+		case returnsValue:
+			value = outs[0]
+		case returnsValueAndError:
+			value, err = outs[0], asError(outs[1])
+		}
+	}
+	if err != nil {
+		c.complete(id, meth.name, nil, err)
+		return
+	}
+	switch meth.stream {
+	case streamsChannel:
+		err = c.streamChannel(cl.ctx, id, value)
+	case streamsSeq, streamsSeq2:
+		err = c.streamSeq(cl.ctx, id, value, meth.stream == streamsSeq2)
+	default:
+		var result protocol.RawValue
+		if value.IsValid() {
+			if result, err = c.proto.EncodeValue(value.Interface()); err != nil {
+				err = fmt.Errorf("hub: encode result of %s: %w", meth.name, err)
+			}
+		}
+		c.complete(id, meth.name, result, err)
+		return
+	}
+	if c.ctx.Err() != nil {
+		return
+	}
+	if cl.ctx.Err() != nil {
+		err = nil // cancelled by the client: the stream simply ends
+	}
+	c.complete(id, meth.name, nil, err)
+}
+
+// protect runs f and turns a panic into an error, so a faulty handler costs its
+// caller an error Completion and nothing else.
+func protect(f func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("hub: handler panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	f()
+	return nil
+}
+
+func asError(v reflect.Value) error {
+	if v.IsNil() {
+		return nil
+	}
+	return v.Interface().(error)
+}
+
+// streamChannel sends every item received from ch until it is closed or ctx ends.
+func (c *Conn) streamChannel(ctx context.Context, id string, ch reflect.Value) error {
+	cases := []reflect.SelectCase{
+		{Dir: reflect.SelectRecv, Chan: ch},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+	}
+	for {
+		chosen, item, ok := reflect.Select(cases)
+		if chosen == 1 || !ok {
+			return nil
+		}
+		if err := c.sendItem(ctx, id, item.Interface()); err != nil {
+			return err
+		}
+	}
+}
+
+// streamSeq ranges over an iter.Seq or iter.Seq2[T, error].
+func (c *Conn) streamSeq(ctx context.Context, id string, seq reflect.Value, withErr bool) error {
+	var streamErr error
+	yield := reflect.MakeFunc(seq.Type().In(0), func(in []reflect.Value) []reflect.Value {
+		ok := ctx.Err() == nil
+		if ok && withErr {
+			if streamErr = asError(in[1]); streamErr != nil {
+				ok = false
+			}
+		}
+		if ok {
+			if streamErr = c.sendItem(ctx, id, in[0].Interface()); streamErr != nil {
+				ok = false
+			}
+		}
+		return []reflect.Value{reflect.ValueOf(ok)}
+	})
+	if err := protect(func() { seq.Call([]reflect.Value{yield}) }); err != nil {
+		return err
+	}
+	return streamErr
+}
+
+// sendItem queues one StreamItem, waiting while the connection's queue is more than
+// half full: a stream is paced by its reader rather than closing it as a slow consumer.
+func (c *Conn) sendItem(ctx context.Context, id string, item any) error {
+	raw, err := c.proto.EncodeValue(item)
+	if err != nil {
+		return fmt.Errorf("hub: encode stream item: %w", err)
+	}
+	frame, err := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.StreamItemType, InvocationID: id, Item: raw})
+	if err != nil {
+		return err
+	}
+	return c.enqueuePaced(ctx, frame)
+}

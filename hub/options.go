@@ -1,0 +1,189 @@
+package hub
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// Options configure a Hub. The zero value of every field means its default, written
+// beside it.
+type Options struct {
+	// Name identifies the hub on a backplane and in logs. Default "default". Hubs
+	// sharing a backplane must have distinct names.
+	Name string
+	// Transports is the set of transports negotiate offers. Default all three.
+	Transports transports.Kind
+	// TransportOptions tune the transports: message size limit, write timeout, long
+	// poll hold time… See transports.Options for their defaults.
+	TransportOptions transports.Options
+
+	// KeepAliveInterval: a Ping is sent when nothing was sent for this long
+	// (WebSockets and SSE; long polling needs none). Default 15 s.
+	KeepAliveInterval time.Duration
+	// ClientTimeout closes a connection that sent nothing for this long (WebSockets
+	// and SSE; a long-polling client that stops polling is ended by
+	// TransportOptions.DisconnectTimeout). Default 30 s.
+	ClientTimeout time.Duration
+	// HandshakeTimeout closes a connection whose handshake has not arrived this long
+	// after its transport opened. Default 15 s.
+	HandshakeTimeout time.Duration
+	// NegotiateTimeout forgets a negotiated connection that no transport request
+	// claimed within this time (clients that fall back leave such orphans). Default 15 s.
+	NegotiateTimeout time.Duration
+	// MaxPendingNegotiations caps negotiated connections not yet claimed by a
+	// transport; negotiate answers 503 beyond it. Default 10,000.
+	MaxPendingNegotiations int
+
+	// MaxQueueLength caps the messages waiting to be written to one connection. A
+	// connection whose queue is full is closed ("slow consumer") rather than slowing
+	// its senders. Default 1,024.
+	MaxQueueLength int
+	// MaxParallelInvocations is how many invocations of one connection run at once.
+	// Default 1, as ASP.NET Core SignalR: messages of one client are handled in order.
+	MaxParallelInvocations int
+	// MaxStreams caps the streams (either direction) open on one connection.
+	// Default 32.
+	MaxStreams int
+	// StreamBufferCapacity is how many client-to-server stream items are buffered
+	// before the connection stops reading. Default 10.
+	StreamBufferCapacity int
+	// InvokeClientTimeout bounds Conn.Invoke (client results) when the caller's
+	// context has no deadline. Default 30 s.
+	InvokeClientTimeout time.Duration
+
+	// AllowedOrigins lists the origins allowed for CORS and for WebSocket upgrades:
+	// exact origins ("https://app.example.com"), wildcard subdomains
+	// ("https://*.example.com") or "*" for any. Default empty: same origin only.
+	AllowedOrigins []string
+	// UserID returns the user identity of a request; empty means anonymous. It runs
+	// at negotiate (and on a WebSocket connect that skipped negotiate). Default: the
+	// user a framework adapter stored with WithUserID, else anonymous.
+	UserID func(r *http.Request) string
+	// Authenticate, when set, runs on negotiate and again on every transport
+	// request of the connection: it returns the user ID, or an error that refuses
+	// the request with 401 and the error's text. A transport request whose user
+	// differs from its negotiate's gets 403. It replaces UserID. Default: none.
+	// See package auth/jwtauth for JWT bearer tokens.
+	Authenticate func(r *http.Request) (userID string, err error)
+	// DetailedErrors sends the text of every handler error to the client. Default
+	// false: only errors made with NewError (or wrapping one) reach the client; others
+	// become a generic message and are logged.
+	DetailedErrors bool
+
+	// Backplane routes messages between nodes. Default: in memory, this process only.
+	Backplane Backplane
+	// Logger receives the hub's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultKeepAliveInterval      = 15 * time.Second
+	DefaultClientTimeout          = 30 * time.Second
+	DefaultHandshakeTimeout       = 15 * time.Second
+	DefaultNegotiateTimeout       = 15 * time.Second
+	DefaultMaxPendingNegotiations = 10_000
+	DefaultMaxQueueLength         = 1024
+	DefaultMaxParallelInvocations = 1
+	DefaultMaxStreams             = 32
+	DefaultStreamBufferCapacity   = 10
+	DefaultInvokeClientTimeout    = 30 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.Name == "" {
+		o.Name = "default"
+	}
+	if o.Transports&transports.AllKinds == 0 {
+		o.Transports = transports.AllKinds
+	}
+	o.Transports &= transports.AllKinds
+	setDuration(&o.KeepAliveInterval, DefaultKeepAliveInterval)
+	setDuration(&o.ClientTimeout, DefaultClientTimeout)
+	setDuration(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDuration(&o.NegotiateTimeout, DefaultNegotiateTimeout)
+	setDuration(&o.InvokeClientTimeout, DefaultInvokeClientTimeout)
+	setInt(&o.MaxPendingNegotiations, DefaultMaxPendingNegotiations)
+	setInt(&o.MaxQueueLength, DefaultMaxQueueLength)
+	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)
+	setInt(&o.MaxStreams, DefaultMaxStreams)
+	setInt(&o.StreamBufferCapacity, DefaultStreamBufferCapacity)
+	if o.UserID == nil {
+		o.UserID = func(r *http.Request) string { return UserIDFromContext(r.Context()) }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	origins := newOriginPolicy(o.AllowedOrigins)
+	if o.TransportOptions.CheckOrigin == nil {
+		o.TransportOptions.CheckOrigin = origins.allowsRequest
+	}
+	o.TransportOptions = o.TransportOptions.WithDefaults()
+	return o
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+func setInt(n *int, def int) {
+	if *n <= 0 {
+		*n = def
+	}
+}
+
+// originPolicy answers "may this origin talk to us": same origin always, plus the
+// allow-list.
+type originPolicy struct {
+	any      bool
+	exact    map[string]bool
+	suffixes []string // "https://*.example.com" becomes scheme "https://" + suffix ".example.com"
+	schemes  []string
+}
+
+func newOriginPolicy(allowed []string) originPolicy {
+	p := originPolicy{exact: map[string]bool{}}
+	for _, o := range allowed {
+		o = strings.TrimRight(strings.ToLower(strings.TrimSpace(o)), "/")
+		switch {
+		case o == "":
+		case o == "*":
+			p.any = true
+		case strings.Contains(o, "://*."):
+			scheme, rest, _ := strings.Cut(o, "://*")
+			p.schemes = append(p.schemes, scheme+"://")
+			p.suffixes = append(p.suffixes, rest)
+		default:
+			p.exact[o] = true
+		}
+	}
+	return p
+}
+
+// allowsOrigin reports whether a cross-origin request from origin is allowed.
+func (p originPolicy) allowsOrigin(origin string) bool {
+	origin = strings.ToLower(origin)
+	if p.any || p.exact[origin] {
+		return true
+	}
+	for i, suffix := range p.suffixes {
+		if strings.HasPrefix(origin, p.schemes[i]) && strings.HasSuffix(origin, suffix) &&
+			len(origin) > len(p.schemes[i])+len(suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowsRequest is the WebSocket origin check: no Origin, the same origin, or an
+// allowed one.
+func (p originPolicy) allowsRequest(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	return origin == "" || transports.SameOrigin(r) || p.allowsOrigin(origin)
+}

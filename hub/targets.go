@@ -1,0 +1,181 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hubbub-go/hubbub/hub/protocol"
+)
+
+// Clients selects the connections a message goes to. Get one from Hub.Clients
+// (anywhere: a background goroutine, a REST handler) or Context.Clients (in a
+// handler, where Caller and Others make sense).
+type Clients struct {
+	hub    *Hub
+	caller string
+}
+
+func (c Clients) target(kind SelectorKind, ids []string, except ...string) Target {
+	return Target{hub: c.hub, sel: Selector{Kind: kind, IDs: ids, Except: except}}
+}
+
+// All is every connection of the hub.
+func (c Clients) All() Target { return c.target(SelectAll, nil) }
+
+// AllExcept is every connection but those listed.
+func (c Clients) AllExcept(connectionIDs ...string) Target {
+	return c.target(SelectAll, nil, connectionIDs...)
+}
+
+// Caller is the calling connection (nobody outside a handler).
+func (c Clients) Caller() Target { return c.target(SelectConnections, []string{c.caller}) }
+
+// Others is every connection but the caller.
+func (c Clients) Others() Target { return c.target(SelectAll, nil, c.caller) }
+
+// Client is one connection.
+func (c Clients) Client(connectionID string) Target {
+	return c.target(SelectConnections, []string{connectionID})
+}
+
+// Clients is the connections listed.
+func (c Clients) Clients(connectionIDs ...string) Target {
+	return c.target(SelectConnections, connectionIDs)
+}
+
+// Group is every member of a group.
+func (c Clients) Group(name string) Target { return c.target(SelectGroups, []string{name}) }
+
+// GroupExcept is every member of a group but the connections listed.
+func (c Clients) GroupExcept(name string, connectionIDs ...string) Target {
+	return c.target(SelectGroups, []string{name}, connectionIDs...)
+}
+
+// Groups is every member of any of the groups (each connection once).
+func (c Clients) Groups(names ...string) Target { return c.target(SelectGroups, names) }
+
+// OthersInGroup is every member of a group but the caller.
+func (c Clients) OthersInGroup(name string) Target {
+	return c.target(SelectGroups, []string{name}, c.caller)
+}
+
+// User is every connection of one user (all their tabs and devices).
+func (c Clients) User(userID string) Target { return c.target(SelectUsers, []string{userID}) }
+
+// Users is every connection of the users listed.
+func (c Clients) Users(userIDs ...string) Target { return c.target(SelectUsers, userIDs) }
+
+// Target is a set of receivers, chosen by Clients.
+type Target struct {
+	hub *Hub
+	sel Selector
+}
+
+// Send invokes method with args on every receiver. It returns once the message is
+// queued for the local receivers and handed to the backplane for the others; it
+// never waits for a client. Arguments are encoded once, whatever the number of
+// receivers.
+func (t Target) Send(ctx context.Context, method string, args ...any) error {
+	raw, err := encodeArgs(args)
+	if err != nil {
+		return fmt.Errorf("hub: send %q: %w", method, err)
+	}
+	env := &Envelope{Hub: t.hub.opts.Name, Selector: t.sel, Method: method, Args: make([]json.RawMessage, len(raw))}
+	for i, r := range raw {
+		env.Args[i] = json.RawMessage(r)
+	}
+	if t.sel.Kind == SelectConnections && t.hub.allLocal(t.sel.IDs) {
+		t.hub.deliver(env)
+		return nil
+	}
+	if err := t.hub.backplane.Publish(ctx, env); err != nil {
+		return fmt.Errorf("hub: send %q: %w", method, err)
+	}
+	return nil
+}
+
+// encodeArgs encodes values in the JSON hub protocol's value encoding, which is
+// also what envelopes carry between nodes.
+func encodeArgs(args []any) ([]protocol.RawValue, error) {
+	raw := make([]protocol.RawValue, len(args))
+	for i, a := range args {
+		v, err := protocol.JSON.EncodeValue(a)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i+1, err)
+		}
+		raw[i] = v
+	}
+	return raw, nil
+}
+
+// Groups manages group membership. Groups exist while they have members.
+type Groups struct {
+	hub *Hub
+}
+
+// Add puts a connection of this node in a group. Adding twice is harmless.
+func (g Groups) Add(ctx context.Context, connectionID, group string) error {
+	h := g.hub
+	h.mu.Lock()
+	c := h.conns[connectionID]
+	if c == nil {
+		h.mu.Unlock()
+		return fmt.Errorf("hub: add %s to group %q: %w", connectionID, group, ErrConnectionNotFound)
+	}
+	if c.groups == nil {
+		c.groups = map[string]struct{}{}
+	}
+	c.groups[group] = struct{}{}
+	index(h.groups, group, c)
+	h.mu.Unlock()
+	if err := h.backplane.AddToGroup(ctx, h.opts.Name, group, connectionID); err != nil {
+		return fmt.Errorf("hub: add %s to group %q: %w", connectionID, group, err)
+	}
+	return nil
+}
+
+// Remove takes a connection of this node out of a group.
+func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
+	h := g.hub
+	h.mu.Lock()
+	c := h.conns[connectionID]
+	if c == nil {
+		h.mu.Unlock()
+		return fmt.Errorf("hub: remove %s from group %q: %w", connectionID, group, ErrConnectionNotFound)
+	}
+	delete(c.groups, group)
+	unindex(h.groups, group, c)
+	h.mu.Unlock()
+	if err := h.backplane.RemoveFromGroup(ctx, h.opts.Name, group, connectionID); err != nil {
+		return fmt.Errorf("hub: remove %s from group %q: %w", connectionID, group, err)
+	}
+	return nil
+}
+
+// Members returns the sorted IDs of the connections in a group, on every node.
+func (g Groups) Members(ctx context.Context, group string) ([]string, error) {
+	ids, err := g.hub.backplane.GroupMembers(ctx, g.hub.opts.Name, group)
+	if err != nil {
+		return nil, fmt.Errorf("hub: members of group %q: %w", group, err)
+	}
+	return ids, nil
+}
+
+func index(m map[string]map[string]*Conn, key string, c *Conn) {
+	set := m[key]
+	if set == nil {
+		set = map[string]*Conn{}
+		m[key] = set
+	}
+	set[c.id] = c
+}
+
+func unindex(m map[string]map[string]*Conn, key string, c *Conn) {
+	if set := m[key]; set != nil {
+		delete(set, c.id)
+		if len(set) == 0 {
+			delete(m, key)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests need
+# (Debian's chromium, the npm packages), then the Go tests with -race, short fuzz
+# runs, the official @microsoft/signalr client suite and the bundled JS client's
+# unit and browser tests. .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing what the tests need"
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y -qq chromium >/dev/null 2>&1 ||
+    { $sudo_cmd apt-get update -qq && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+fi
+for dir in test/official clientjs; do
+  [ -f "$dir/package.json" ] && (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+done
+
+step "go vet"
+go vet ./...
+
+step "go test -race"
+go test -race -count=1 ./...
+
+step "fuzz targets (${FUZZTIME:-5s} each)"
+FUZZTIME="${FUZZTIME:-5s}" scripts/fuzz-short.sh
+
+# One server binary for every Node suite.
+bin_dir=$(mktemp -d)
+trap 'rm -rf "$bin_dir"' EXIT
+go build -o "$bin_dir/hubbub" ./cmd/hubbub
+export HUBBUB_BIN="$bin_dir/hubbub"
+
+if [ -f test/official/package.json ]; then
+  step "official @microsoft/signalr client against cmd/hubbub"
+  (cd test/official && npm test)
+fi
+if [ -f clientjs/package.json ]; then
+  step "bundled JS client: unit tests, build check, size budget"
+  (cd clientjs && npm test)
+  step "bundled JS client: browser and hostile-proxy tests in chromium"
+  (cd clientjs && npm run test:browser)
+fi
+step "all tests passed"

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ type Conn struct {
 	hub       *Hub
 	id        string
 	token     string
-	userID    string
+	identity  Identity
 	request   *http.Request
 	kind      transports.Kind
 	transport transports.Transport
@@ -52,6 +53,11 @@ type Conn struct {
 	streams     int
 	nextResult  atomic.Int64
 
+	// The inbound token bucket, touched only by receive (one goroutine at a time).
+	tokens     float64
+	refilledAt time.Time
+	strikes    int
+
 	items sync.Map
 	// groups this connection is in; guarded by hub.mu.
 	groups map[string]struct{}
@@ -72,7 +78,7 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		hub:         h,
 		id:          s.id,
 		token:       s.token,
-		userID:      s.userID,
+		identity:    s.identity,
 		request:     r.Clone(context.WithoutCancel(r.Context())),
 		kind:        kind,
 		ctx:         ctx,
@@ -94,7 +100,10 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 func (c *Conn) ID() string { return c.id }
 
 // UserID is the identity Options.UserID gave the connection, or "" if anonymous.
-func (c *Conn) UserID() string { return c.userID }
+func (c *Conn) UserID() string { return c.identity.UserID }
+
+// Identity is the connection's identity, with the claims Options.Authenticate found.
+func (c *Conn) Identity() Identity { return c.identity }
 
 // Transport tells which transport the connection uses.
 func (c *Conn) Transport() transports.Kind { return c.kind }
@@ -289,6 +298,12 @@ func (c *Conn) writeLoop() {
 	}
 	handshakeTimer := time.NewTimer(opts.HandshakeTimeout)
 	defer handshakeTimer.Stop()
+	var expired <-chan time.Time
+	if at := c.identity.ExpiresAt; !at.IsZero() {
+		expiry := time.NewTimer(time.Until(at))
+		defer expiry.Stop()
+		expired = expiry.C
+	}
 
 	var frames [][]byte
 	for {
@@ -309,6 +324,9 @@ func (c *Conn) writeLoop() {
 			c.hub.opts.Logger.Info("hub: client timeout", "hub", opts.Name, "connection", c.id, "idle", idle.Round(time.Millisecond))
 			c.closeWith(fmt.Sprintf("Server closed the connection: no message from the client for %s.", opts.ClientTimeout), true)
 			c.cancel(ErrClientTimeout)
+		case <-expired:
+			c.hub.opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.identity.UserID)
+			c.closeWith("Authentication expired: reconnect with fresh credentials.", true)
 		case <-handshakeTimer.C:
 			if !c.handshaken.Load() {
 				c.abort(ErrHandshakeTimeout)
@@ -404,6 +422,15 @@ func (c *Conn) receive(unit []byte) {
 	}
 	msgs, err := c.proto.ParseMessages(unit, nil)
 	for i := range msgs {
+		if !c.allow(&msgs[i]) {
+			if c.strikes >= c.hub.opts.RateLimitStrikes {
+				c.hub.opts.Logger.Warn("hub: closing a connection over its rate limit", "hub", c.hub.opts.Name, "connection", c.id, "limit", c.hub.opts.MaxMessagesPerSecond)
+				c.closeWith("Connection closed: too many messages.", false)
+				c.cancel(ErrRateLimited)
+				return
+			}
+			continue
+		}
 		if !c.route(&msgs[i]) {
 			return
 		}
@@ -412,6 +439,34 @@ func (c *Conn) receive(unit []byte) {
 		c.hub.opts.Logger.Info("hub: invalid message from client", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
 		c.closeWith("Connection closed with an error. InvalidDataException: "+err.Error(), false)
 	}
+}
+
+// allow takes a token from the inbound bucket for m. A refused invocation is told
+// why; every refusal is a strike.
+func (c *Conn) allow(m *protocol.Message) bool {
+	if m.Type == protocol.PingType {
+		return true
+	}
+	opts := &c.hub.opts
+	now := time.Now()
+	if c.refilledAt.IsZero() {
+		c.tokens = float64(opts.MessageBurst)
+	} else {
+		c.tokens = min(float64(opts.MessageBurst), c.tokens+now.Sub(c.refilledAt).Seconds()*opts.MaxMessagesPerSecond)
+	}
+	c.refilledAt = now
+	if c.tokens >= 1 {
+		c.tokens--
+		return true
+	}
+	c.strikes++
+	if c.strikes == 1 {
+		opts.Logger.Info("hub: inbound rate limit hit", "hub", opts.Name, "connection", c.id, "limit", opts.MaxMessagesPerSecond)
+	}
+	if (m.Type == protocol.InvocationType || m.Type == protocol.StreamInvocationType) && m.InvocationID != "" {
+		c.complete(m.InvocationID, m.Target, nil, NewError("Rate limit exceeded: at most %g messages per second.", opts.MaxMessagesPerSecond))
+	}
+	return false
 }
 
 // handshake reads the handshake request and answers it. On success it returns the
@@ -667,11 +722,36 @@ func (c *Conn) bind(cl *call) ([]reflect.Value, error) {
 			continue
 		}
 		v := reflect.New(t)
-		if err := c.proto.DecodeValue(m.Arguments[next], v.Interface()); err != nil {
-			return nil, bindFailure(meth.name, "Error binding arguments. Argument %d (%s): %v", next+1, t, err)
+		raw := m.Arguments[next]
+		if err := c.proto.DecodeValue(raw, v.Interface()); err != nil || (isNull(raw) && !nullable(t)) {
+			return nil, bindFailure(meth.name, "Error binding arguments. Argument %d cannot be read as %s (got %s).", next+1, t, shortValue(raw))
 		}
 		next++
 		args = append(args, v.Elem())
 	}
 	return args, nil
+}
+
+// isNull reports whether a JSON value is null.
+func isNull(raw protocol.RawValue) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+// nullable reports whether null is a meaningful value of t, as it is for pointers,
+// maps, slices and interfaces. Elsewhere JSON decoding would quietly turn null into
+// a zero value, which would hide a client's mistake.
+func nullable(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		return true
+	}
+	return false
+}
+
+// shortValue quotes the start of a value for an error message.
+func shortValue(raw protocol.RawValue) string {
+	if len(raw) > 32 {
+		return string(raw[:29]) + "..."
+	}
+	return string(raw)
 }

@@ -24,7 +24,10 @@ func (c *Context) Conn() *Conn { return c.conn }
 func (c *Context) ConnectionID() string { return c.conn.id }
 
 // UserID is the caller's identity, or "" when anonymous.
-func (c *Context) UserID() string { return c.conn.userID }
+func (c *Context) UserID() string { return c.conn.identity.UserID }
+
+// Identity is the caller's identity with its claims.
+func (c *Context) Identity() Identity { return c.conn.identity }
 
 // Transport tells which transport the caller uses.
 func (c *Context) Transport() transports.Kind { return c.conn.kind }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Errors callers tell apart.
@@ -19,8 +20,11 @@ var (
 	ErrClientTimeout = errors.New("hub: client timeout")
 	// ErrHandshakeTimeout is why a connection that never completed its handshake was closed.
 	ErrHandshakeTimeout = errors.New("hub: handshake timeout")
-	// ErrTooManyStreams is returned when a connection opens more than Options.MaxStreams streams.
-	ErrTooManyStreams = errors.New("hub: too many streams")
+	// ErrRateLimited is why a connection that kept sending over its rate limit was closed.
+	ErrRateLimited = errors.New("hub: inbound rate limit exceeded")
+	// ErrTooManyGroups is returned by Groups.Add beyond Options.MaxGroupsPerConnection.
+	// It is an *Error: a handler returning it shows the client its text.
+	ErrTooManyGroups error = &Error{Message: "Too many groups for this connection."}
 )
 
 // Error is an error whose message is meant for the client, like SignalR's
@@ -44,6 +48,18 @@ type ClientError struct {
 }
 
 func (e *ClientError) Error() string { return "hub: client error: " + e.Message }
+
+// Identity is who a connection belongs to, as Options.Authenticate establishes it.
+type Identity struct {
+	// UserID is the user; "" means anonymous.
+	UserID string
+	// ExpiresAt, when not zero, is when the credentials stop being valid: the
+	// connection is closed then, with a Close message that allows reconnecting.
+	ExpiresAt time.Time
+	// Claims are what the credentials say about the user (roles, scopes…), for
+	// per-method authorization (Authorize, RequireClaim).
+	Claims map[string]any
+}
 
 type userIDKey struct{}
 

@@ -2,7 +2,10 @@ package hub
 
 import (
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +17,8 @@ import (
 // request claims it, its connection.
 type session struct {
 	id, token string
-	userID    string
+	identity  Identity
+	remoteIP  string
 	kind      transports.Kind // 0 until a transport claims the session
 	conn      *Conn
 	sender    interface{ ServeSend(http.ResponseWriter, *http.Request) } // SSE and long polling
@@ -37,6 +41,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := queryValue(r, "id")
+	if h.opts.Assets != nil && token == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		!isWebSocketUpgrade(r) && strings.Contains(path.Base(r.URL.Path), ".") {
+		h.opts.Assets.ServeHTTP(w, r)
+		return
+	}
 	switch {
 	case r.Method == http.MethodGet && isWebSocketUpgrade(r):
 		h.serveWebSocket(w, r, token, user)
@@ -90,24 +99,27 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authenticate runs Options.Authenticate on every request but preflights, so that a
 // transport request is checked as its negotiate was. It answers 401 itself on
 // refusal. Without Authenticate, the identity is Options.UserID's.
-func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
 	if h.opts.Authenticate == nil {
-		return h.opts.UserID(r), true
+		return Identity{UserID: h.opts.UserID(r)}, true
 	}
 	user, err := h.opts.Authenticate(r)
+	if err == nil && !user.ExpiresAt.IsZero() && !time.Now().Before(user.ExpiresAt) {
+		err = errors.New("token expired")
+	}
 	if err != nil {
 		h.opts.Logger.Info("hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized: "+err.Error(), http.StatusUnauthorized)
-		return "", false
+		return Identity{}, false
 	}
 	return user, true
 }
 
 // sameUser refuses a transport request whose identity differs from its negotiate's:
 // a connection token alone does not let another user in.
-func (h *Hub) sameUser(w http.ResponseWriter, s *session, user string) bool {
-	if h.opts.Authenticate == nil || s.userID == user {
+func (h *Hub) sameUser(w http.ResponseWriter, s *session, user Identity) bool {
+	if h.opts.Authenticate == nil || s.identity.UserID == user.UserID {
 		return true
 	}
 	h.opts.Logger.Warn("hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id)
@@ -115,7 +127,7 @@ func (h *Hub) sameUser(w http.ResponseWriter, s *session, user string) bool {
 	return false
 }
 
-func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user string) {
+func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		http.Error(w, "negotiate requires POST", http.StatusMethodNotAllowed)
@@ -130,28 +142,10 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user string) {
 		}
 		version = min(n, 1)
 	}
-	s := &session{id: transports.NewToken(), userID: user}
-	s.token = s.id
-	if version >= 1 {
-		s.token = transports.NewToken()
-	}
-	h.sessionsMu.Lock()
-	switch {
-	case h.closed:
-		h.sessionsMu.Unlock()
-		http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
-		return
-	case h.pending >= h.opts.MaxPendingNegotiations:
-		h.sessionsMu.Unlock()
-		h.opts.Logger.Warn("hub: too many pending negotiations", "hub", h.opts.Name, "limit", h.opts.MaxPendingNegotiations)
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "Too many pending connections", http.StatusServiceUnavailable)
+	s := h.openSession(w, r, user, version >= 1)
+	if s == nil {
 		return
 	}
-	h.sessions[s.token] = s
-	h.pending++
-	s.expiry = time.AfterFunc(h.opts.NegotiateTimeout, func() { h.expire(s) })
-	h.sessionsMu.Unlock()
 
 	resp := transports.NegotiateResponse{
 		ConnectionID:        s.id,
@@ -166,14 +160,80 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user string) {
 	json.NewEncoder(w).Encode(resp)
 }
 
+// openSession registers a new session unless a limit refuses it, in which case it
+// answers the request itself and returns nil. With separateToken the secret token
+// differs from the public ID (negotiate version 1).
+func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity, separateToken bool) *session {
+	s := &session{id: transports.NewToken(), identity: user, remoteIP: remoteIP(r)}
+	s.token = s.id
+	if separateToken {
+		s.token = transports.NewToken()
+	}
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	refuse := func(status int, reason string, limit int) *session {
+		if limit > 0 {
+			h.opts.Logger.Warn("hub: connection refused by a limit", "hub", h.opts.Name, "reason", reason, "limit", limit, "user", user.UserID, "ip", s.remoteIP)
+		}
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, reason, status)
+		return nil
+	}
+	switch {
+	case h.closed:
+		return refuse(http.StatusServiceUnavailable, "Server is shutting down", 0)
+	case h.pending >= h.opts.MaxPendingNegotiations:
+		return refuse(http.StatusServiceUnavailable, "Too many pending connections", h.opts.MaxPendingNegotiations)
+	case user.UserID != "" && h.perUser[user.UserID] >= h.opts.MaxConnectionsPerUser:
+		return refuse(http.StatusTooManyRequests, "Too many connections for this user", h.opts.MaxConnectionsPerUser)
+	case h.perIP[s.remoteIP] >= h.opts.MaxConnectionsPerIP:
+		return refuse(http.StatusTooManyRequests, "Too many connections from this address", h.opts.MaxConnectionsPerIP)
+	}
+	h.sessions[s.token] = s
+	h.pending++
+	if user.UserID != "" {
+		h.perUser[user.UserID]++
+	}
+	h.perIP[s.remoteIP]++
+	s.expiry = time.AfterFunc(h.opts.NegotiateTimeout, func() { h.expire(s) })
+	return s
+}
+
+// dropSessionLocked forgets a session and what it counted against the limits.
+func (h *Hub) dropSessionLocked(s *session) {
+	if h.sessions[s.token] != s {
+		return
+	}
+	delete(h.sessions, s.token)
+	if s.kind == 0 {
+		h.pending--
+	}
+	if u := s.identity.UserID; u != "" {
+		if h.perUser[u]--; h.perUser[u] <= 0 {
+			delete(h.perUser, u)
+		}
+	}
+	if h.perIP[s.remoteIP]--; h.perIP[s.remoteIP] <= 0 {
+		delete(h.perIP, s.remoteIP)
+	}
+}
+
 // expire forgets a negotiated session that no transport claimed in time.
 func (h *Hub) expire(s *session) {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
-	if s.kind == 0 && h.sessions[s.token] == s {
-		delete(h.sessions, s.token)
-		h.pending--
+	if s.kind == 0 {
+		h.dropSessionLocked(s)
 	}
+}
+
+// remoteIP is the client's address without its port.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (h *Hub) session(token string) *session {
@@ -211,27 +271,16 @@ func (h *Hub) claim(w http.ResponseWriter, s *session, kind transports.Kind) boo
 func (h *Hub) forget(s *session) {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
-	if h.sessions[s.token] == s {
-		delete(h.sessions, s.token)
-	}
+	h.dropSessionLocked(s)
 }
 
-func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token, user string) {
+func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token string, user Identity) {
 	var s *session
 	if token == "" {
 		// skipNegotiation: the client opens the WebSocket directly.
-		s = &session{id: transports.NewToken(), userID: user}
-		s.token = s.id
-		h.sessionsMu.Lock()
-		if h.closed {
-			h.sessionsMu.Unlock()
-			http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
+		if s = h.openSession(w, r, user, false); s == nil {
 			return
 		}
-		h.sessions[s.token] = s
-		h.pending++
-		s.expiry = time.AfterFunc(h.opts.NegotiateTimeout, func() { h.expire(s) })
-		h.sessionsMu.Unlock()
 	} else if s = h.session(token); s == nil {
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // Hub is a set of methods clients invoke, the connections currently open to it, and
@@ -31,6 +32,8 @@ type Hub struct {
 	sessionsMu sync.Mutex
 	sessions   map[string]*session // by connection token
 	pending    int                 // sessions not yet claimed by a transport
+	perUser    map[string]int      // sessions by user, for MaxConnectionsPerUser
+	perIP      map[string]int      // sessions by remote IP, for MaxConnectionsPerIP
 	closed     bool
 
 	backplane Backplane
@@ -47,6 +50,8 @@ func New(opts Options) *Hub {
 		groups:   map[string]map[string]*Conn{},
 		users:    map[string]map[string]*Conn{},
 		sessions: map[string]*session{},
+		perUser:  map[string]int{},
+		perIP:    map[string]int{},
 	}
 	h.backplane = h.opts.Backplane
 	if h.backplane == nil {
@@ -74,10 +79,13 @@ func (h *Hub) Name() string { return h.opts.Name }
 //
 // On panics if handler does not fit, as http.HandleFunc does for a bad pattern:
 // registration happens at start-up and a bad signature is a programming error.
-func (h *Hub) On(name string, handler any) {
+func (h *Hub) On(name string, handler any, opts ...MethodOption) {
 	m, err := newMethod(name, handler)
 	if err != nil {
 		panic(err)
+	}
+	for _, opt := range opts {
+		opt(m)
 	}
 	h.methodsMu.Lock()
 	defer h.methodsMu.Unlock()
@@ -134,9 +142,11 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	h.sessionsMu.Unlock()
 	for _, c := range conns {
-		if c.handshaken.Load() {
+		if c.handshaken.Load() && c.kind != transports.LongPolling {
 			c.Close("Server is shutting down.", true)
 		} else {
+			// A long-polling client may have no poll open to carry a Close message;
+			// the 204 its next poll gets tells it to reconnect just as well.
 			c.abort(ErrConnectionClosed)
 		}
 	}
@@ -165,8 +175,8 @@ func (h *Hub) addConn(c *Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.conns[c.id] = c
-	if c.userID != "" {
-		index(h.users, c.userID, c)
+	if c.identity.UserID != "" {
+		index(h.users, c.identity.UserID, c)
 	}
 }
 
@@ -181,8 +191,8 @@ func (h *Hub) removeConn(c *Conn) {
 	for g := range groups {
 		unindex(h.groups, g, c)
 	}
-	if c.userID != "" {
-		unindex(h.users, c.userID, c)
+	if c.identity.UserID != "" {
+		unindex(h.users, c.identity.UserID, c)
 	}
 	h.mu.Unlock()
 	for g := range groups {
@@ -197,7 +207,7 @@ func (h *Hub) removeConn(c *Conn) {
 		return
 	}
 	if s.poller == nil {
-		delete(h.sessions, c.token)
+		h.dropSessionLocked(s)
 		return
 	}
 	// A long-polling client learns that its connection ended from a 204 on its next

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime/debug"
@@ -17,8 +18,17 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	}
 	defer c.release(cl)
 	meth, id := cl.method, cl.msg.InvocationID
+	hctx := &Context{Context: cl.ctx, conn: c}
+	for _, check := range meth.authorize {
+		var err error
+		if perr := protect(func() { err = check(hctx) }); perr != nil || err != nil {
+			c.hub.opts.Logger.Info("hub: invocation refused", "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID, "err", errors.Join(err, perr))
+			c.complete(id, meth.name, nil, unauthorized(meth.name))
+			return
+		}
+	}
 	if meth.withContext {
-		args = append([]reflect.Value{reflect.ValueOf(&Context{Context: cl.ctx, conn: c})}, args...)
+		args = append([]reflect.Value{reflect.ValueOf(hctx)}, args...)
 	}
 	var outs []reflect.Value
 	err := protect(func() { outs = meth.fn.Call(args) })

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 )
 
 var (
@@ -45,6 +46,45 @@ type method struct {
 	result      resultShape
 	stream      streamShape
 	streamValue reflect.Type // the item type of a streaming handler
+	authorize   []func(*Context) error
+}
+
+// MethodOption refines a method registered with Hub.On.
+type MethodOption func(*method)
+
+// Authorize makes a method run only when check returns nil; otherwise the caller
+// gets an error Completion saying it is unauthorized (and the server logs check's
+// error). Several Authorize options must all pass.
+func Authorize(check func(ctx *Context) error) MethodOption {
+	return func(m *method) { m.authorize = append(m.authorize, check) }
+}
+
+// RequireClaim makes a method run only for callers whose Identity.Claims[name] is
+// one of values (or, for a list claim such as "roles", contains one of them).
+func RequireClaim(name string, values ...string) MethodOption {
+	return Authorize(func(ctx *Context) error {
+		if claimHas(ctx.Conn().Identity().Claims[name], values) {
+			return nil
+		}
+		return fmt.Errorf("hub: claim %q is not one of %q", name, values)
+	})
+}
+
+func claimHas(claim any, values []string) bool {
+	switch v := claim.(type) {
+	case string:
+		return slices.Contains(values, v)
+	case []string:
+		return slices.ContainsFunc(v, func(s string) bool { return slices.Contains(values, s) })
+	case []any:
+		return slices.ContainsFunc(v, func(e any) bool { s, ok := e.(string); return ok && slices.Contains(values, s) })
+	}
+	return false
+}
+
+// unauthorized is the error a caller gets when an Authorize check refuses it.
+func unauthorized(method string) error {
+	return &bindingError{msg: fmt.Sprintf("Failed to invoke '%s' because user is unauthorized", method)}
 }
 
 func newMethod(name string, handler any) (*method, error) {

@@ -38,6 +38,23 @@ type Options struct {
 	// transport; negotiate answers 503 beyond it. Default 10,000.
 	MaxPendingNegotiations int
 
+	// MaxConnectionsPerUser caps the connections (negotiated or open) of one user;
+	// negotiate answers 429 beyond it. Default 100.
+	MaxConnectionsPerUser int
+	// MaxConnectionsPerIP caps the connections from one remote address (the TCP
+	// peer: put a proxy's own limits in front if clients come through one). Default
+	// 10,000.
+	MaxConnectionsPerIP int
+	// MaxMessagesPerSecond and MessageBurst are one connection's inbound rate limit
+	// (a token bucket). A message over the limit is refused (an invocation gets an
+	// error Completion); RateLimitStrikes such refusals close the connection.
+	// Defaults 200 per second, a burst of 500, 20 strikes.
+	MaxMessagesPerSecond float64
+	MessageBurst         int
+	RateLimitStrikes     int
+	// MaxGroupsPerConnection caps the groups one connection is in. Default 100.
+	MaxGroupsPerConnection int
+
 	// MaxQueueLength caps the messages waiting to be written to one connection. A
 	// connection whose queue is full is closed ("slow consumer") rather than slowing
 	// its senders. Default 1,024.
@@ -64,15 +81,21 @@ type Options struct {
 	// user a framework adapter stored with WithUserID, else anonymous.
 	UserID func(r *http.Request) string
 	// Authenticate, when set, runs on negotiate and again on every transport
-	// request of the connection: it returns the user ID, or an error that refuses
-	// the request with 401 and the error's text. A transport request whose user
-	// differs from its negotiate's gets 403. It replaces UserID. Default: none.
-	// See package auth/jwtauth for JWT bearer tokens.
-	Authenticate func(r *http.Request) (userID string, err error)
+	// request of the connection: it returns the caller's Identity, or an error that
+	// refuses the request with 401 and the error's text. A transport request whose
+	// user differs from its negotiate's gets 403. A connection is closed when its
+	// Identity.ExpiresAt passes (the client may reconnect with a fresh token). It
+	// replaces UserID. Default: none. See package auth/jwtauth for JWT bearer tokens.
+	Authenticate func(r *http.Request) (Identity, error)
 	// DetailedErrors sends the text of every handler error to the client. Default
 	// false: only errors made with NewError (or wrapping one) reach the client; others
 	// become a generic message and are logged.
 	DetailedErrors bool
+
+	// Assets, when set, serves GET requests for files under the hub's path
+	// ({base}/name.ext), so pages can load a script from the hub they talk to, e.g.
+	// clientjs.Handler() for <script src="/hubs/chat/hubbub.js">. Default: none.
+	Assets http.Handler
 
 	// Backplane routes messages between nodes. Default: in memory, this process only.
 	Backplane Backplane
@@ -92,6 +115,12 @@ const (
 	DefaultMaxStreams             = 32
 	DefaultStreamBufferCapacity   = 10
 	DefaultInvokeClientTimeout    = 30 * time.Second
+	DefaultMaxConnectionsPerUser  = 100
+	DefaultMaxConnectionsPerIP    = 10_000
+	DefaultMaxMessagesPerSecond   = 200
+	DefaultMessageBurst           = 500
+	DefaultRateLimitStrikes       = 20
+	DefaultMaxGroupsPerConnection = 100
 )
 
 func (o Options) withDefaults() Options {
@@ -112,6 +141,14 @@ func (o Options) withDefaults() Options {
 	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)
 	setInt(&o.MaxStreams, DefaultMaxStreams)
 	setInt(&o.StreamBufferCapacity, DefaultStreamBufferCapacity)
+	setInt(&o.MaxConnectionsPerUser, DefaultMaxConnectionsPerUser)
+	setInt(&o.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	setInt(&o.MessageBurst, DefaultMessageBurst)
+	setInt(&o.RateLimitStrikes, DefaultRateLimitStrikes)
+	setInt(&o.MaxGroupsPerConnection, DefaultMaxGroupsPerConnection)
+	if o.MaxMessagesPerSecond <= 0 {
+		o.MaxMessagesPerSecond = DefaultMaxMessagesPerSecond
+	}
 	if o.UserID == nil {
 		o.UserID = func(r *http.Request) string { return UserIDFromContext(r.Context()) }
 	}

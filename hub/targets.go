@@ -123,6 +123,11 @@ func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 		h.mu.Unlock()
 		return fmt.Errorf("hub: add %s to group %q: %w", connectionID, group, ErrConnectionNotFound)
 	}
+	if _, in := c.groups[group]; !in && len(c.groups) >= h.opts.MaxGroupsPerConnection {
+		h.mu.Unlock()
+		h.opts.Logger.Info("hub: group limit reached", "hub", h.opts.Name, "connection", connectionID, "limit", h.opts.MaxGroupsPerConnection)
+		return fmt.Errorf("hub: add %s to group %q: %w", connectionID, group, ErrTooManyGroups)
+	}
 	if c.groups == nil {
 		c.groups = map[string]struct{}{}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/hubbub-go/hubbub/auth/jwtauth"
+	"github.com/hubbub-go/hubbub/clientjs"
 	"github.com/hubbub-go/hubbub/ginhub"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/conformance"
@@ -122,6 +123,7 @@ func (cfg config) hubOptions(name string, logger *slog.Logger) hub.Options {
 		KeepAliveInterval: cfg.keepAliveInterval,
 		ClientTimeout:     cfg.clientTimeout,
 		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout},
+		Assets:            clientjs.Handler(), // {hub}/hubbub.js
 		Logger:            logger,
 	}
 }
@@ -143,6 +145,9 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	hubs = append(hubs, secure)
 	ginhub.Mount(router, "/hubs/secure", secure, ginhub.Options{})
 
+	for _, name := range []string{"/hubbub.js", "/hubbub.mjs", "/hubbub.d.ts"} {
+		router.Match([]string{http.MethodGet, http.MethodHead}, name, gin.WrapH(clientjs.Handler()))
+	}
 	router.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 
 	ln, err := net.Listen("tcp", cfg.addr)

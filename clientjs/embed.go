@@ -1,0 +1,115 @@
+// Package clientjs holds Hubbub's JavaScript client, built and embedded, and
+// serves it, so that a page can load it from the server itself with no build
+// step and no Node on the server:
+//
+//	<script src="/hubs/chat/hubbub.js"></script>            // defines the global Hubbub
+//	import { connect } from "/hubbub.mjs";                  // the same client as an ES module
+//
+// The sources are in src/ (ES modules with JSDoc types), the build in dist/:
+// hubbub.js (a classic script), hubbub.mjs (an ES module) and hubbub.d.ts
+// (TypeScript declarations). dist/ is committed and CI checks that it matches
+// a fresh build (npm test in this directory).
+//
+// Handler serves the three files under any path whose last element is their
+// name, so it can be mounted at several places. Responses carry a strong ETag
+// (a hash of the content). A URL that names that ETag in ?v= is cached for a
+// year as immutable; a plain URL is revalidated on every use (no-cache), and
+// a matching If-None-Match gets 304.
+package clientjs
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+)
+
+//go:embed dist/hubbub.js dist/hubbub.mjs dist/hubbub.d.ts
+var dist embed.FS
+
+// asset is one embedded file with what its responses need.
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string // quoted, strong
+	version     string // the ETag without quotes: the value ?v= must have for long caching
+}
+
+var assets = func() map[string]asset {
+	types := map[string]string{
+		"hubbub.js":   "text/javascript; charset=utf-8",
+		"hubbub.mjs":  "text/javascript; charset=utf-8",
+		"hubbub.d.ts": "application/typescript; charset=utf-8",
+	}
+	m := make(map[string]asset, len(types))
+	for name, ct := range types {
+		body, err := dist.ReadFile("dist/" + name)
+		if err != nil {
+			panic("clientjs: missing embedded file: " + err.Error())
+		}
+		sum := sha256.Sum256(body)
+		v := base64.RawURLEncoding.EncodeToString(sum[:12])
+		m[name] = asset{body: body, contentType: ct, etag: `"` + v + `"`, version: v}
+	}
+	return m
+}()
+
+// Version returns the ETag value (without quotes) of an embedded file, for
+// building a long-cached URL such as "/hubbub.js?v="+Version("hubbub.js").
+// It returns "" for a name that is not embedded.
+func Version(name string) string {
+	return assets[name].version
+}
+
+// Handler serves GET and HEAD of hubbub.js, hubbub.mjs and hubbub.d.ts at any
+// path that ends in one of those names, 404 for other names and 405 for other
+// methods. It is safe for concurrent use.
+func Handler() http.Handler {
+	return http.HandlerFunc(serve)
+}
+
+func serve(w http.ResponseWriter, r *http.Request) {
+	a, ok := assets[path.Base(r.URL.Path)]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", a.etag)
+	if r.URL.Query().Get("v") == a.version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	if etagMatches(r.Header.Get("If-None-Match"), a.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", a.contentType)
+	h.Set("Content-Length", strconv.Itoa(len(a.body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(a.body)
+	}
+}
+
+// etagMatches reports whether an If-None-Match header names etag (weak
+// comparison, as RFC 9110 asks for If-None-Match) or is "*".
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}

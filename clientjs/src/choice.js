@@ -1,0 +1,62 @@
+// Which transports to try, in which order, and the memory of the one that
+// worked last time for an origin (sessionStorage in browsers), so that the next
+// page load does not pay again for a probe that fails behind the same proxy.
+
+export const WEBSOCKETS = 'WebSockets', SSE = 'ServerSentEvents', LONG_POLLING = 'LongPolling';
+
+/** @type {Record<string, string>} */
+const NAMES = {
+  websockets: WEBSOCKETS, websocket: WEBSOCKETS, ws: WEBSOCKETS,
+  serversentevents: SSE, sse: SSE, eventsource: SSE,
+  longpolling: LONG_POLLING, polling: LONG_POLLING,
+};
+
+/**
+ * Turns user spellings ("websocket", "sse", "longPolling"…) into the protocol's
+ * transport names.
+ * @param {string[]} names
+ * @returns {string[]}
+ */
+export function transportNames(names) {
+  return names.map((n) => {
+    const name = NAMES[String(n).toLowerCase().replace(/[^a-z]/g, '')];
+    if (!name) throw new Error(`hubbub: unknown transport "${n}"`);
+    return name;
+  });
+}
+
+/**
+ * The order in which to try transports: the remembered one first, then the
+ * wanted ones in the user's order, with demoted ones (those that kept failing
+ * after they opened) last; only those the server offers.
+ * @param {string[]} wanted transport names, in preference order
+ * @param {string[]} offered the transport names negotiate returned
+ * @param {string | null} [remembered] the transport that worked last time
+ * @param {Set<string>} [demoted]
+ * @returns {string[]}
+ */
+export function transportOrder(wanted, offered, remembered, demoted = new Set()) {
+  const order = [...new Set([/** @type {string} */ (remembered), ...wanted])].filter((t) => wanted.includes(t) && offered.includes(t));
+  return [...order.filter((t) => !demoted.has(t)), ...order.filter((t) => demoted.has(t))];
+}
+
+/**
+ * A transport memory over a Storage-like object. Storage that is missing or
+ * throws (private modes, sandboxed frames) turns it into a no-op.
+ * @param {Pick<Storage, 'getItem' | 'setItem'> | null | undefined} storage
+ * @param {string} origin
+ */
+export function transportMemory(storage, origin) {
+  const key = 'hubbub.transport ' + origin;
+  return {
+    /** @returns {string | null} */
+    get() { try { return storage ? storage.getItem(key) : null; } catch { return null; } },
+    /** @param {string} name */
+    set(name) { try { storage && storage.setItem(key, name); } catch { /* full or denied: forget it */ } },
+  };
+}
+
+/** sessionStorage where there is one, else null. */
+export function defaultStorage() {
+  try { return globalThis.sessionStorage || null; } catch { return null; }
+}

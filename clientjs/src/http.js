@@ -1,0 +1,98 @@
+// HTTP plumbing shared by negotiate, Server-Sent Events and long polling:
+// requests with the protocol's headers and a bearer token, and the POST sender
+// that keeps one send in flight and batches what queues up meanwhile (servers
+// answer 409 to concurrent sends on one connection).
+
+/**
+ * What the connection hands to its transports.
+ * @typedef {object} Env
+ * @property {typeof fetch} fetch
+ * @property {any} WebSocket a WebSocket constructor, or undefined
+ * @property {RequestCredentials} credentials
+ * @property {(refresh?: boolean) => Promise<string | null | undefined>} token the access token (cached; refresh calls the factory again)
+ * @property {Record<string, string>} [headers] extra headers for every HTTP request
+ */
+
+/**
+ * Adds query parameters to a URL.
+ * @param {string} url
+ * @param {Record<string, string | number>} params
+ */
+export function withQuery(url, params) {
+  const u = new URL(url);
+  for (const k in params) u.searchParams.set(k, String(params[k]));
+  return u.href;
+}
+
+/**
+ * The headers of an HTTP request to the hub: the user's, and the bearer token.
+ * @param {Env} env
+ * @param {boolean} [refresh] ask the token factory for a fresh token
+ * @returns {Promise<Record<string, string>>}
+ */
+export async function authHeaders(env, refresh) {
+  const token = await env.token(refresh);
+  return { ...env.headers, ...(token ? { Authorization: 'Bearer ' + token } : {}) };
+}
+
+/**
+ * Sends one HTTP request to the hub. A 401 asks the token factory for a fresh
+ * token and tries once more.
+ * @param {Env} env
+ * @param {string} method
+ * @param {string} url
+ * @param {string} [body]
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<Response>}
+ */
+export async function request(env, method, url, body, signal) {
+  for (let retry = 0; ; retry++) {
+    const res = await env.fetch(url, {
+      method, body, signal, credentials: env.credentials,
+      headers: {
+        'X-Requested-With': 'XMLHttpRequest',
+        ...(body != null ? { 'Content-Type': 'text/plain;charset=UTF-8' } : {}),
+        ...(await authHeaders(env, retry > 0)),
+      },
+    });
+    if (res.status !== 401 || retry) return res;
+    await res.body?.cancel();
+  }
+}
+
+/** An error for an HTTP status the protocol does not expect. */
+export const httpError = (/** @type {Response} */ res, /** @type {string} */ what) =>
+  Object.assign(new Error(`${what}: HTTP ${res.status}`), { status: res.status });
+
+/**
+ * Returns a send function that POSTs text to the connection URL, one request at
+ * a time, batching the records queued while one is in flight.
+ * @param {Env} env
+ * @param {string} url
+ * @returns {(text: string) => Promise<void>}
+ */
+export function poster(env, url) {
+  /** @type {{text: string, ok: () => void, fail: (e: any) => void}[]} */
+  let queue = [];
+  let busy = false;
+  async function flush() {
+    busy = true;
+    while (queue.length) {
+      const batch = queue;
+      queue = [];
+      try {
+        const res = await request(env, 'POST', url, batch.map((b) => b.text).join(''));
+        await res.text();
+        if (!res.ok) throw httpError(res, 'send failed');
+        batch.forEach((b) => b.ok());
+      } catch (e) {
+        batch.forEach((b) => b.fail(e));
+      }
+    }
+    busy = false;
+  }
+  return (text) => new Promise((ok, fail) => {
+    queue.push({ text, ok, fail });
+    if (!busy) flush();
+  });
+}

@@ -1,0 +1,69 @@
+// The Server-Sent Events transport, read with fetch and a stream parser rather
+// than EventSource: one code path for browsers and Node 20, the bearer token
+// goes in a header, and the client (not EventSource's own retry) decides what
+// a dropped stream means. Sends are POSTs.
+
+import { authHeaders, httpError, poster } from './http.js';
+
+/**
+ * Opens an SSE stream on the connection URL.
+ * @param {string} url
+ * @param {import('./http.js').Env} env
+ * @param {(text: string) => void} onData one event's data: one or more records
+ * @param {(error?: Error) => void} onClose the stream ended after it opened
+ * @returns {import('./websocket.js').Transport}
+ */
+export function serverSentEvents(url, env, onData, onClose) {
+  const abort = new AbortController();
+  let closed = false;
+  const ready = (async () => {
+    const res = await env.fetch(url, {
+      signal: abort.signal, credentials: env.credentials,
+      headers: { ...(await authHeaders(env)), Accept: 'text/event-stream' },
+    });
+    if (res.status !== 200 || !/^text\/event-stream/i.test(res.headers.get('content-type') || '')) {
+      res.body?.cancel();
+      throw httpError(res, 'SSE failed to connect');
+    }
+    read(/** @type {ReadableStream<Uint8Array>} */ (res.body)).then(() => end(), end);
+  })();
+
+  /** @param {ReadableStream<Uint8Array>} body */
+  async function read(body) {
+    const reader = body.pipeThrough(/** @type {any} */ (new TextDecoderStream())).getReader();
+    let buffer = '';
+    /** @type {string[]} */
+    let data = [];
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || closed) return;
+      // A lone \r at the end may be the first half of \r\n: keep it for later.
+      const lines = (buffer + value).split(/\r\n|\r(?!$)|\n/);
+      buffer = /** @type {string} */ (lines.pop());
+      for (const line of lines) {
+        if (!line) {
+          if (data.length) onData(data.join('\n'));
+          data = [];
+        } else if (line.startsWith('data:')) {
+          data.push(line.slice(line[5] === ' ' ? 6 : 5));
+        }
+      }
+    }
+  }
+
+  /** @param {Error} [error] */
+  function end(error) {
+    if (closed) return;
+    closed = true;
+    onClose(error || new Error('SSE stream ended'));
+  }
+
+  return {
+    ready,
+    send: poster(env, url),
+    close() {
+      closed = true;
+      abort.abort();
+    },
+  };
+}

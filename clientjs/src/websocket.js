@@ -1,0 +1,50 @@
+// The WebSocket transport. Browsers cannot set headers on the upgrade, so the
+// access token rides in the access_token query parameter, as SignalR does.
+
+import { withQuery } from './http.js';
+
+/**
+ * @typedef {object} Transport
+ * @property {Promise<void>} ready resolves once the transport is open (before the hub handshake)
+ * @property {(text: string) => Promise<void>} send
+ * @property {() => void} close ends the transport; onClose is not called afterwards
+ */
+
+/**
+ * Opens a WebSocket to the connection URL.
+ * @param {string} url the connection URL, http(s) with ?id=
+ * @param {import('./http.js').Env} env
+ * @param {(text: string) => void} onData one message: one or more records
+ * @param {(error?: Error) => void} onClose the socket ended after it opened
+ * @returns {Transport}
+ */
+export function webSocket(url, env, onData, onClose) {
+  /** @type {WebSocket | undefined} */
+  let ws;
+  let closed = false;
+  const ready = env.token().then((token) => new Promise((resolve, reject) => {
+    if (closed) return reject(new Error('closed'));
+    const socket = ws = new env.WebSocket(withQuery(url.replace(/^http/, 'ws'), token ? { access_token: token } : {}));
+    let open = false;
+    socket.onopen = () => { open = true; resolve(undefined); };
+    socket.onerror = () => {};
+    socket.onmessage = (/** @type {MessageEvent} */ e) => closed || onData(e.data);
+    socket.onclose = (/** @type {CloseEvent} */ e) => {
+      if (!open) return reject(new Error(`WebSocket failed to connect (${e.code})`));
+      if (closed) return;
+      closed = true;
+      onClose(e.code === 1000 ? undefined : new Error(`WebSocket closed with status code: ${e.code}`));
+    };
+  }));
+  return {
+    ready,
+    send: async (text) => {
+      if (!ws || ws.readyState !== 1) throw new Error('WebSocket is not open');
+      ws.send(text);
+    },
+    close() {
+      closed = true;
+      try { ws?.close(); } catch { /* closing a socket that is still connecting may throw */ }
+    },
+  };
+}

@@ -1,0 +1,143 @@
+// Runs in the test page, on the global Hubbub from /hubbub.js. The browser
+// tests call these through page.evaluate; each returns plain data.
+/* global Hubbub */
+(() => {
+  const HUB = '/hubs/conformance';
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  async function until(what, fn, ms = 10000) {
+    const end = Date.now() + ms;
+    while (!fn()) {
+      if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+      await sleep(10);
+    }
+  }
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+  /**
+   * Connects and measures the time to the first message: from connect() to the
+   * result of the first invoke. Keeps the connection in window.hub.
+   */
+  window.firstMessage = async (options) => {
+    const t0 = performance.now();
+    const hub = Hubbub.connect(HUB, options);
+    window.hub = hub;
+    const events = [];
+    window.hubEvents = events;
+    hub.onconnected(() => events.push(['connected', hub.transport, Math.round(performance.now() - t0)]));
+    hub.onreconnecting((e) => events.push(['reconnecting', e ? e.message : '', Math.round(performance.now() - t0)]));
+    hub.onreconnected(() => events.push(['reconnected', hub.transport, Math.round(performance.now() - t0)]));
+    hub.onclose((e) => events.push(['close', e ? e.message : '', Math.round(performance.now() - t0)]));
+    const echoed = await hub.invoke('Echo', 'first');
+    if (echoed !== 'first') throw new Error('Echo returned ' + JSON.stringify(echoed));
+    return { ms: Math.round(performance.now() - t0), transport: hub.transport };
+  };
+
+  /** Waits until window.hub has been on one transport, connected, for `quietMs`. */
+  window.settle = async (quietMs, maxMs) => {
+    const t0 = performance.now();
+    let since = performance.now();
+    let last = '';
+    for (;;) {
+      const now = window.hub.state + ' ' + window.hub.transport + ' ' + window.hubEvents.length;
+      if (now !== last) { last = now; since = performance.now(); }
+      if (window.hub.state === 'connected' && performance.now() - since >= quietMs) {
+        return { transport: window.hub.transport, ms: Math.round(performance.now() - t0), events: window.hubEvents };
+      }
+      if (performance.now() - t0 > maxMs) throw new Error('never settled: ' + JSON.stringify(window.hubEvents));
+      await sleep(50);
+    }
+  };
+
+  /**
+   * The conformance scenarios on window.hub plus a second connection with the
+   * same options: invoke, errors, events, groups, streams both ways, and
+   * reconnect after the server drops the connection. Returns the passed checks;
+   * throws on the first failure.
+   */
+  window.conformance = async (options) => {
+    const hub = window.hub;
+    const other = Hubbub.connect(HUB, options);
+    const passed = [];
+    const check = (name, ok, detail) => {
+      if (!ok) throw new Error(`check failed: ${name} ${detail === undefined ? '' : JSON.stringify(detail)}`);
+      passed.push(name);
+    };
+    const got = { mine: [], other: [] };
+    hub.on('news', (p) => got.mine.push(p));
+    other.on('news', (p) => got.other.push(p));
+    try {
+      await other.start();
+
+      // invoke
+      const value = { s: 'x\ny "q" ☃', n: [1, 2.5, null], b: true };
+      check('echo', same(await hub.invoke('Echo', value), value));
+      check('add', (await hub.invoke('Add', 40, 2)) === 42);
+      let failed = '';
+      try { await hub.invoke('Fail', 'on purpose'); } catch (e) { failed = e.message; }
+      check('fail', failed.includes('on purpose'), failed);
+      const me = await hub.invoke('Whoami');
+      check('whoami', me.connectionId === hub.connectionId && me.transport === hub.transport, me);
+      check('timeout option', (await hub.timeout(10000).invoke('Echo', 1)) === 1);
+
+      // events
+      await hub.send('SendToCaller', 'news', 'to-caller');
+      await until('SendToCaller', () => got.mine.includes('to-caller'));
+      await hub.invoke('Broadcast', 'news', 'to-all');
+      await until('Broadcast', () => got.mine.includes('to-all') && got.other.includes('to-all'));
+      await hub.invoke('SendToOthers', 'news', 'to-others');
+      await until('SendToOthers', () => got.other.includes('to-others'));
+      await hub.invoke('SendToConnection', other.connectionId, 'news', 'to-connection');
+      await until('SendToConnection', () => got.other.includes('to-connection'));
+      await hub.invoke('SendToCaller', 'news', 'marker-1');
+      await until('marker', () => got.mine.includes('marker-1'));
+      check('events', !got.mine.includes('to-others') && !got.mine.includes('to-connection'), got);
+
+      // groups
+      const group = 'g-' + Math.random().toString(36).slice(2);
+      await hub.invoke('JoinGroup', group);
+      await other.invoke('JoinGroup', group);
+      const members = await hub.invoke('GroupMembers', group);
+      check('group members', same(members, [hub.connectionId, other.connectionId].sort()), members);
+      await other.invoke('SendToGroup', group, 'news', 'to-group-1');
+      await until('SendToGroup', () => got.mine.includes('to-group-1') && got.other.includes('to-group-1'));
+      await hub.invoke('LeaveGroup', group);
+      await other.invoke('SendToGroup', group, 'news', 'to-group-2');
+      await until('SendToGroup after leave', () => got.other.includes('to-group-2'));
+      await hub.invoke('SendToCaller', 'news', 'marker-2');
+      await until('marker', () => got.mine.includes('marker-2'));
+      check('groups', !got.mine.includes('to-group-2'), got.mine);
+
+      // server-to-client stream, whole and cancelled
+      const items = [];
+      for await (const i of hub.stream('Counter', 5, 10)) items.push(i);
+      check('stream', same(items, [0, 1, 2, 3, 4]), items);
+      const early = [];
+      const s = hub.stream('Counter', 1000, 20);
+      for await (const i of s) {
+        early.push(i);
+        if (early.length === 3) break;
+      }
+      check('stream cancel', same(early, [0, 1, 2]), early);
+      check('connection fine after cancel', (await hub.invoke('Echo', 'after')) === 'after');
+
+      // client-to-server stream
+      async function* numbers() { for (let i = 1; i <= 20; i++) { yield i; if (i % 5 === 0) await sleep(5); } }
+      check('client stream', (await hub.invoke('Sum', numbers())) === 210);
+
+      // reconnect after the server drops the connection
+      const before = hub.connectionId;
+      const transport = hub.transport;
+      const reconnected = new Promise((r) => { const off = hub.onreconnected((id) => { off(); r(id); }); });
+      await hub.send('Disconnect', true);
+      const id = await Promise.race([reconnected, sleep(15000).then(() => null)]);
+      check('reconnected', id && id !== before && hub.connectionId === id, { id, before });
+      check('reconnect kept the transport', hub.transport === transport, [hub.transport, transport]);
+      check('works after reconnect', (await hub.invoke('Echo', 'again')) === 'again');
+      await hub.send('SendToCaller', 'news', 'after-reconnect');
+      await until('event after reconnect', () => got.mine.includes('after-reconnect'));
+      return { passed, transport: hub.transport };
+    } finally {
+      await other.stop();
+    }
+  };
+})();

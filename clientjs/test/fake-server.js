@@ -1,0 +1,194 @@
+// A small SignalR server in Node for the client's unit tests: negotiate, the
+// three transports and a few conformance-hub methods. It lets the Node tests
+// run without the Go server, and can misbehave on purpose (drop WebSocket
+// frames, hold polls briefly).
+import http from 'node:http';
+import { WebSocketServer } from 'ws';
+
+const RS = '\x1e';
+const ALL = ['WebSockets', 'ServerSentEvents', 'LongPolling'];
+
+/**
+ * @param {object} [o]
+ * @param {string[]} [o.transports] what negotiate offers
+ * @param {boolean} [o.dropWebSocketFrames] accept the upgrade, then ignore every frame
+ * @param {number} [o.pollHold] ms a poll is held without data (default 1000)
+ * @param {string} [o.token] if set, negotiate and transports need this bearer token
+ */
+export async function startFakeServer(o = {}) {
+  const conns = new Map();
+  const groups = {};
+  const log = [];
+  let next = 0;
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    log.push(`${req.method} ${url.pathname}${url.search}`);
+    const token = (req.headers.authorization || '').replace(/^Bearer /, '') || url.searchParams.get('access_token');
+    if (o.token && token !== o.token) return res.writeHead(401).end('bad token');
+    if (url.pathname.endsWith('/negotiate')) {
+      const c = { id: 'c' + next, token: 't' + next++, queue: [], closed: false, invocations: new Map(), uploads: new Map() };
+      conns.set(c.token, c);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return res.end(JSON.stringify({
+        connectionId: c.id, connectionToken: c.token, negotiateVersion: 1,
+        availableTransports: (o.transports || ALL).map((t) => ({ transport: t, transferFormats: ['Text'] })),
+      }));
+    }
+    const c = conns.get(url.searchParams.get('id'));
+    if (!c) return res.writeHead(404).end('No Connection with that ID');
+    if (req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      res.writeHead(200).end();
+      return receive(c, body);
+    }
+    if (req.method === 'DELETE') {
+      end(c);
+      return res.writeHead(202).end();
+    }
+    if ((req.headers.accept || '').includes('text/event-stream')) {
+      c.transport = 'ServerSentEvents';
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      res.write(':\r\n');
+      c.write = (text) => res.write(`data: ${text}\r\n\r\n`);
+      c.stop = () => res.end();
+      req.on('close', () => end(c));
+      return;
+    }
+    // long polling
+    if (c.closed) return res.writeHead(204).end();
+    if (!c.transport) {
+      c.transport = 'LongPolling';
+      c.write = (text) => { c.queue.push(text); c.flush?.(); };
+      c.stop = () => c.flush?.();
+      return res.writeHead(200, { 'Content-Length': 0 }).end();
+    }
+    const answer = () => {
+      clearTimeout(timer);
+      c.flush = null;
+      if (c.queue.length) return res.writeHead(200).end(c.queue.splice(0).join(''));
+      res.writeHead(c.closed ? 204 : 200).end();
+    };
+    const timer = setTimeout(answer, o.pollHold ?? 1000);
+    c.flush = answer;
+    if (c.queue.length || c.closed) answer();
+    req.on('close', () => { if (c.flush === answer) { clearTimeout(timer); c.flush = null; } });
+  });
+
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url, 'http://x');
+    log.push(`WS ${url.pathname}${url.search}`);
+    const c = conns.get(url.searchParams.get('id'));
+    if (!c || (o.token && url.searchParams.get('access_token') !== o.token)) {
+      return socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      c.transport = 'WebSockets';
+      c.write = (text) => o.dropWebSocketFrames || ws.send(text);
+      c.stop = () => ws.close(1000);
+      ws.on('message', (data) => o.dropWebSocketFrames || receive(c, String(data)));
+      ws.on('close', () => end(c));
+    });
+  });
+
+  function send(c, msg) { if (!c.closed) c.write(JSON.stringify(msg) + RS); }
+  function end(c) {
+    if (c.closed) return;
+    c.closed = true;
+    c.invocations.forEach((t) => clearInterval(t));
+    c.stop?.();
+  }
+
+  function receive(c, text) {
+    for (const record of text.split(RS).slice(0, -1)) {
+      const m = JSON.parse(record);
+      if (!c.handshaken) {
+        c.handshaken = true;
+        c.write('{}' + RS);
+        continue;
+      }
+      dispatch(c, m);
+    }
+  }
+
+  const methods = {
+    echo: (c, v) => v,
+    add: (c, a, b) => a + b,
+    fail: (c, msg) => { throw new Error(msg); },
+    whoami: (c) => ({ connectionId: c.id, userId: null, transport: c.transport }),
+    sendtocaller: (c, event, payload) => { send(c, { type: 1, target: event, arguments: [payload] }); },
+    broadcast: (c, event, payload) => { for (const x of conns.values()) if (x.handshaken) send(x, { type: 1, target: event, arguments: [payload] }); },
+    sendtoothers: (c, event, payload) => { for (const x of conns.values()) if (x !== c && x.handshaken) send(x, { type: 1, target: event, arguments: [payload] }); },
+    sendtoconnection: (c, id, event, payload) => { for (const x of conns.values()) if (x.id === id) send(x, { type: 1, target: event, arguments: [payload] }); },
+    joingroup: (c, g) => { (groups[g] ||= new Set()).add(c); },
+    leavegroup: (c, g) => { groups[g]?.delete(c); },
+    groupmembers: (c, g) => [...(groups[g] || [])].filter((x) => !x.closed).map((x) => x.id).sort(),
+    sendtogroup: (c, g, event, payload) => { for (const x of groups[g] || []) send(x, { type: 1, target: event, arguments: [payload] }); },
+    disconnect: (c, allowReconnect) => { setTimeout(() => { send(c, { type: 7, allowReconnect }); end(c); }, 10); },
+    dropconnection: (c) => { setTimeout(() => end(c), 10); },
+    askclient: (c, target, arg) => new Promise((resolve, reject) => {
+      const id = 's' + next++;
+      c.uploads.set(id, { resolve, reject, client: true });
+      send(c, { type: 1, invocationId: id, target, arguments: [arg] });
+    }),
+  };
+
+  async function dispatch(c, m) {
+    if (m.type === 1 || m.type === 4) {
+      const name = m.target.toLowerCase();
+      if (name === 'counter') {
+        const [count, delay] = m.arguments;
+        let i = 0;
+        const t = setInterval(() => {
+          if (i < count) return send(c, { type: 2, invocationId: m.invocationId, item: i++ });
+          clearInterval(t);
+          c.invocations.delete(m.invocationId);
+          send(c, { type: 3, invocationId: m.invocationId });
+        }, delay);
+        c.invocations.set(m.invocationId, t);
+        return;
+      }
+      if (name === 'sum') {
+        const [sid] = m.streamIds;
+        let total = 0;
+        c.uploads.set(sid, { item: (v) => { total += v; }, resolve: () => send(c, { type: 3, invocationId: m.invocationId, result: total }) });
+        return;
+      }
+      try {
+        const result = await methods[name](c, ...m.arguments);
+        if (m.invocationId) send(c, { type: 3, invocationId: m.invocationId, result });
+      } catch (e) {
+        if (m.invocationId) send(c, { type: 3, invocationId: m.invocationId, error: e.message });
+      }
+    } else if (m.type === 2) {
+      c.uploads.get(m.invocationId)?.item(m.item);
+    } else if (m.type === 3) {
+      const u = c.uploads.get(m.invocationId);
+      c.uploads.delete(m.invocationId);
+      if (u?.client) return m.error ? u.reject(new Error(m.error)) : u.resolve(m.result);
+      u?.resolve();
+    } else if (m.type === 5) {
+      clearInterval(c.invocations.get(m.invocationId));
+      c.invocations.delete(m.invocationId);
+      c.cancelled = (c.cancelled || 0) + 1;
+    } else if (m.type === 7) {
+      end(c);
+    }
+  }
+
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/hub`,
+    origin: `http://127.0.0.1:${port}`,
+    conns,
+    log,
+    close: () => new Promise((r) => {
+      for (const c of conns.values()) end(c);
+      wss.close();
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}

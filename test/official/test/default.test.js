@@ -1,0 +1,6 @@
+"use strict";
+// Every scenario of lib/scenarios.js with the official client, transport row 3 of TRANSPORTS.
+const { TRANSPORTS } = require("../lib/harness");
+const { defineTransportSuite } = require("../lib/scenarios");
+
+defineTransportSuite(TRANSPORTS[3]);

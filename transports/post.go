@@ -1,0 +1,101 @@
+package transports
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// sendChannel is the client-to-server half shared by Server-Sent Events and long
+// polling: one POST carries one unit.
+//
+// The official client sends strictly one POST at a time, so a second concurrent POST
+// is a misbehaving client and gets 409 rather than a place in a queue: queuing would
+// let one client hold any number of request bodies in memory.
+type sendChannel struct {
+	maxSize int64
+	receive Receiver
+	done    <-chan struct{} // the transport's Done
+	busy    atomic.Bool     // a POST is being read or delivered
+}
+
+// Plain-text reasons for the POST refusals. They are short on purpose: clients show
+// them in errors, and nothing about the server's state belongs there.
+const (
+	reasonTooLarge = "message too large"
+	reasonBusy     = "another send is in progress"
+	reasonClosed   = "connection closed"
+)
+
+// bodyPool holds the buffers POST bodies are read into. A unit is only valid during
+// the Receiver call, so the buffer goes back to the pool right after it.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps rare large bodies from pinning memory in the pool.
+const maxPooledBody = 64 << 10
+
+// serve answers one POST: 405 for another method, 404 once the transport has ended,
+// 409 while another POST is in progress, 413 over maxSize, else receive(body) and 200.
+func (s *sendChannel) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if s.ended() {
+		http.Error(w, reasonClosed, http.StatusNotFound)
+		return
+	}
+	if !s.busy.CompareAndSwap(false, true) {
+		http.Error(w, reasonBusy, http.StatusConflict)
+		return
+	}
+	defer s.busy.Store(false)
+
+	if r.ContentLength > s.maxSize {
+		// Refuse before reading anything; MaxBytesReader below catches bodies
+		// without a declared length.
+		w.Header().Set("Connection", "close")
+		http.Error(w, reasonTooLarge, http.StatusRequestEntityTooLarge)
+		return
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodyPool.Put(buf)
+		}
+	}()
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxSize))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			http.Error(w, reasonTooLarge, http.StatusRequestEntityTooLarge)
+			return
+		}
+		// The client went away mid-body, most likely; the reply is best effort.
+		http.Error(w, "could not read the request body", http.StatusBadRequest)
+		return
+	}
+	// The transport may have ended while the body was read: a Receiver must not be
+	// called after Done is closed.
+	if s.ended() {
+		http.Error(w, reasonClosed, http.StatusNotFound)
+		return
+	}
+	s.receive(buf.Bytes())
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *sendChannel) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}

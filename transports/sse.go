@@ -1,0 +1,244 @@
+package transports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// SSE is the Server-Sent Events transport of one connection: one long GET response
+// carries the server-to-client units as events (ServeStream), and POSTs carry the
+// client's units (ServeSend).
+//
+// The event framing is written here rather than with an SSE server library: it is a
+// few lines, and doing it ourselves keeps every unit one event on the wire, flushed
+// at once, with no goroutine or buffer per stream beyond the HTTP server's own.
+//
+// Send writes to the GET's ResponseWriter from the caller's goroutine while
+// ServeStream's handler waits, so the transport owns no goroutine.
+//
+// Concurrency: Send must be called by one goroutine at a time (Transport's rule);
+// ServeStream, ServeSend, Close, Done and Err may be called from any goroutine.
+type SSE struct {
+	opts Options
+	post sendChannel
+
+	mu      sync.Mutex
+	err     error // why the transport ended; nil while it runs
+	done    chan struct{}
+	started bool          // ServeStream has been called
+	ready   chan struct{} // closed once the stream is open (or never, if it is not)
+
+	// writeMu guards the stream's writer: Send writes under it, and ServeStream
+	// takes it before returning so no write outlives the handler.
+	writeMu sync.Mutex
+	w       http.ResponseWriter // nil unless the stream is open
+	rc      *http.ResponseController
+}
+
+// NewServerSentEvents returns an SSE transport that passes each POSTed body to
+// receive. Register it (as a Transport) before calling ServeStream: the client POSTs
+// its handshake as soon as the stream opens, and a Send issued before ServeStream
+// runs waits for the stream instead of failing.
+func NewServerSentEvents(opts Options, receive Receiver) *SSE {
+	s := &SSE{
+		opts:  opts.WithDefaults(),
+		done:  make(chan struct{}),
+		ready: make(chan struct{}),
+	}
+	s.post = sendChannel{maxSize: s.opts.MaxReceiveSize, receive: receive, done: s.done}
+	return s
+}
+
+// Kind returns ServerSentEvents.
+func (s *SSE) Kind() Kind { return ServerSentEvents }
+
+// ServeStream serves the event stream (the GET): status 200 with
+// Content-Type text/event-stream and headers that keep caches, compression and
+// proxy buffering away, then the comment line ":\r\n", flushed at once (clients
+// report the stream open only when bytes arrive), then one event per Send. It
+// returns when the transport ends: Close, the client going away (r's context ends),
+// or a failed write.
+//
+// Only one stream per transport: a second call answers 409, and a call after the
+// transport has ended answers 404 "connection closed".
+func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	s.mu.Lock()
+	started, ended := s.started, s.err != nil
+	s.started = true
+	s.mu.Unlock()
+	switch {
+	case ended:
+		http.Error(w, reasonClosed, http.StatusNotFound)
+		return
+	case started:
+		http.Error(w, "an event stream is already open for this connection", http.StatusConflict)
+		return
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Content-Encoding", "identity") // keeps compression middleware off the stream
+	h.Set("X-Accel-Buffering", "no")      // and nginx from buffering it
+	w.WriteHeader(http.StatusOK)
+
+	rc := http.NewResponseController(w)
+	// Without this, a write deadline left on a keep-alive connection would apply
+	// to the next request on it (net/http resets it only with Server.WriteTimeout).
+	defer rc.SetWriteDeadline(time.Time{})
+	if err := s.write(rc, w, []byte(":\r\n"), time.Now().Add(s.opts.WriteTimeout)); err != nil {
+		s.end(fmt.Errorf("transports: sse stream: %w", err))
+		return
+	}
+
+	s.writeMu.Lock()
+	s.w, s.rc = w, rc
+	s.writeMu.Unlock()
+	close(s.ready)
+
+	select {
+	case <-s.done:
+	case <-r.Context().Done():
+		// The client drops the GET to stop; SSE has no other way to say so.
+		s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed))
+	}
+	// Wait for a write in progress (bounded by its deadline), then forbid more.
+	s.writeMu.Lock()
+	s.w, s.rc = nil, nil
+	s.writeMu.Unlock()
+}
+
+// ServeSend serves a POST carrying one unit from the client: the body, at most
+// Options.MaxReceiveSize bytes (else 413 "message too large"), goes to the Receiver
+// and the reply is 200 with an empty body. Another POST still in progress answers
+// 409, a POST after the transport has ended 404 "connection closed", another method
+// 405. Any Content-Type is accepted.
+func (s *SSE) ServeSend(w http.ResponseWriter, r *http.Request) { s.post.serve(w, r) }
+
+// Send writes unit as one event, a "data: " line per line of the unit, and flushes
+// it. Lines end at "\n", "\r\n" or a lone "\r" (the client's parser would split
+// there anyway; prefixing every piece keeps a stray "\r" from starting a field of
+// its own), so the client reads the unit back with "\n" line ends.
+//
+// If the stream is not open yet, Send waits for it, for ctx, or for the end of the
+// transport. The write is bounded by Options.WriteTimeout, or by ctx's deadline when
+// that is sooner; a failed write ends the transport. Send returns an error wrapping
+// ErrClosed once the transport has ended.
+func (s *SSE) Send(ctx context.Context, unit []byte) error {
+	select {
+	case <-s.ready:
+	case <-s.done:
+		return fmt.Errorf("transports: sse send: %w", ErrClosed)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.w == nil || s.ended() {
+		return fmt.Errorf("transports: sse send: %w", ErrClosed)
+	}
+	deadline := time.Now().Add(s.opts.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	bp := eventPool.Get().(*[]byte)
+	event := appendEvent((*bp)[:0], unit)
+	err := s.write(s.rc, s.w, event, deadline)
+	if cap(event) <= maxPooledBody {
+		*bp = event[:0]
+		eventPool.Put(bp)
+	}
+	if err != nil {
+		err = fmt.Errorf("transports: sse write: %w", err)
+		s.end(err)
+		return err
+	}
+	return nil
+}
+
+// write writes b and flushes it under deadline.
+func (s *SSE) write(rc *http.ResponseController, w http.ResponseWriter, b []byte, deadline time.Time) error {
+	// A writer that cannot take deadlines still works; WriteTimeout is then the
+	// HTTP server's business.
+	if err := rc.SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return rc.Flush()
+}
+
+var eventPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// appendEvent appends unit framed as one unnamed event to dst.
+func appendEvent(dst, unit []byte) []byte {
+	for {
+		i := 0
+		for i < len(unit) && unit[i] != '\n' && unit[i] != '\r' {
+			i++
+		}
+		dst = append(dst, "data: "...)
+		dst = append(dst, unit[:i]...)
+		dst = append(dst, '\r', '\n')
+		if i == len(unit) {
+			break
+		}
+		if unit[i] == '\r' && i+1 < len(unit) && unit[i+1] == '\n' {
+			i++
+		}
+		unit = unit[i+1:] // a trailing line end yields a last, empty line, as in .NET
+	}
+	return append(dst, '\r', '\n')
+}
+
+// Close ends the transport: ServeStream returns, which ends the response. It is
+// idempotent, safe from any goroutine, and returns nil.
+func (s *SSE) Close() error {
+	s.end(ErrClosed)
+	return nil
+}
+
+// Done is closed once the transport has ended: Close, the client dropping the
+// stream, or a failed write.
+func (s *SSE) Done() <-chan struct{} { return s.done }
+
+// Err tells why the transport ended: nil while it runs, ErrClosed after Close, an
+// error wrapping ErrClosed when the client dropped the stream (its way of stopping),
+// or the write error that ended it.
+func (s *SSE) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *SSE) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+		close(s.done)
+	}
+}
+
+func (s *SSE) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}

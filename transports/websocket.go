@@ -1,0 +1,270 @@
+package transports
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WebSocket is the WebSockets transport of one connection, over gorilla/websocket.
+//
+// Once accepted, one goroutine reads the socket and hands each message to the
+// Receiver; it is the only goroutine the transport owns, and it ends with the
+// connection. Nothing else is held while the connection is idle: write buffers come
+// from a pool shared by all connections and return to it after each message.
+//
+// Concurrency: Send must be called by one goroutine at a time (Transport's rule);
+// Close, Done and Err may be called from any goroutine, also during a Send.
+type WebSocket struct {
+	conn    *websocket.Conn
+	opts    Options
+	msgType int // websocket.TextMessage or websocket.BinaryMessage, for Send
+	receive Receiver
+
+	writeMu sync.Mutex // serializes data writes; gorilla allows one writer
+
+	mu   sync.Mutex
+	err  error // why the transport ended; nil while it runs
+	done chan struct{}
+}
+
+// closeHandshakeTimeout bounds how long a server-initiated close waits for the
+// client's close frame before dropping the TCP connection. Waiting lets the client
+// see a clean close (code 1000, wasClean), which the official client reports as a
+// close without error.
+const closeHandshakeTimeout = time.Second
+
+// writeBufferPools holds one pool per write buffer size, as gorilla/websocket asks
+// ("use a single pool for each unique value of WriteBufferSize").
+var writeBufferPools sync.Map // int -> *sync.Pool
+
+func writeBufferPool(size int) *sync.Pool {
+	if p, ok := writeBufferPools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := writeBufferPools.LoadOrStore(size, new(sync.Pool))
+	return p.(*sync.Pool)
+}
+
+// AcceptWebSocket upgrades r to a WebSocket and starts reading it: every message,
+// text or binary, goes to receive, in order, from one goroutine. binary chooses the
+// frame type Send writes (binary frames for MessagePack, text frames for JSON).
+//
+// The caller has already checked the session, so a refusal can still be a plain HTTP
+// status: when opts.CheckOrigin refuses r, AcceptWebSocket answers 403 "origin not
+// allowed" and returns an error without upgrading; a malformed upgrade request gets
+// gorilla's 4xx. Either way w has been answered and the caller writes nothing more.
+// On success the handler may return at once: the connection lives on without it
+// (r.Context ends with the handler, so keep nothing tied to it).
+//
+// Messages over opts.MaxReceiveSize close the connection with status 1009 and end
+// the transport with an error wrapping ErrTooLarge. Pings are answered with pongs.
+func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binary bool, receive Receiver) (*WebSocket, error) {
+	opts = opts.WithDefaults()
+	if !opts.CheckOrigin(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return nil, fmt.Errorf("transports: websocket upgrade refused: origin %q not allowed", r.Header.Get("Origin"))
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize:  opts.ReadBufferSize,
+		WriteBufferSize: opts.WriteBufferSize,
+		WriteBufferPool: writeBufferPool(opts.WriteBufferSize),
+		// The origin was checked above, so the refusal is ours (403 with a reason).
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			w.Header().Set("Sec-Websocket-Version", "13")
+			http.Error(w, http.StatusText(status), status)
+		},
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return nil, fmt.Errorf("transports: websocket upgrade: %w", err)
+	}
+	conn.SetReadLimit(opts.MaxReceiveSize)
+	ws := &WebSocket{
+		conn:    conn,
+		opts:    opts,
+		msgType: websocket.TextMessage,
+		receive: receive,
+		done:    make(chan struct{}),
+	}
+	if binary {
+		ws.msgType = websocket.BinaryMessage
+	}
+	go ws.readLoop()
+	return ws, nil
+}
+
+// Kind returns WebSockets.
+func (ws *WebSocket) Kind() Kind { return WebSockets }
+
+// Send writes unit as one message: a binary frame if AcceptWebSocket was told
+// binary, else a text frame. The write is bounded by Options.WriteTimeout, or by
+// ctx's deadline when that is sooner; ctx is otherwise only checked before writing,
+// since an interrupted frame would leave the stream unusable. A failed write ends the
+// transport. Send returns an error wrapping ErrClosed once the transport has ended.
+func (ws *WebSocket) Send(ctx context.Context, unit []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ws.writeMu.Lock()
+	defer ws.writeMu.Unlock()
+	if ws.ended() {
+		return fmt.Errorf("transports: websocket send: %w", ErrClosed)
+	}
+	deadline := time.Now().Add(ws.opts.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	// SetWriteDeadline only records the deadline for this Conn's data writes; it
+	// is not shared with WriteControl, which Close may run concurrently.
+	ws.conn.SetWriteDeadline(deadline)
+	if err := ws.conn.WriteMessage(ws.msgType, unit); err != nil {
+		err = fmt.Errorf("transports: websocket write: %w", err)
+		if ws.end(err) {
+			ws.conn.Close()
+		}
+		return err
+	}
+	return nil
+}
+
+// Close ends the transport and sends a close frame with status 1000 (normal
+// closure); the TCP connection is dropped once the client answers the close, or
+// after a grace period of one second. Close is idempotent and safe from any
+// goroutine, also during a Send: the close frame is a control frame, which
+// gorilla/websocket writes between data frames, so Close waits at most
+// Options.WriteTimeout for a write in progress. It returns nil.
+func (ws *WebSocket) Close() error {
+	if !ws.end(ErrClosed) {
+		return nil
+	}
+	deadline := time.Now().Add(ws.opts.WriteTimeout)
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	if err := ws.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
+		ws.conn.Close()
+		return nil
+	}
+	// The read loop sees the client's answering close frame (or this deadline) and
+	// closes the connection.
+	ws.conn.SetReadDeadline(time.Now().Add(closeHandshakeTimeout))
+	return nil
+}
+
+// Done is closed once the transport has ended: Close, the client's close frame, a
+// read or write failure, or a message over the size limit.
+func (ws *WebSocket) Done() <-chan struct{} { return ws.done }
+
+// Err tells why the transport ended: nil while it runs; ErrClosed after Close; an
+// error wrapping ErrClosed when the client closed with status 1000 (normal), 1001
+// (going away) or 1005 (no status, which is what the official client's stop()
+// sends); an error wrapping ErrTooLarge for an oversized message; any other error
+// (another close status, a dropped connection, a failed write) describes the failure.
+func (ws *WebSocket) Err() error {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.err
+}
+
+// end records why the transport ended and closes Done. Only the first call counts;
+// it reports whether it was that one.
+func (ws *WebSocket) end(err error) bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.err != nil {
+		return false
+	}
+	ws.err = err
+	close(ws.done)
+	return true
+}
+
+func (ws *WebSocket) ended() bool {
+	select {
+	case <-ws.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// readBufPool holds the buffers messages are read into: a unit is only valid during
+// the Receiver call, so an idle connection keeps no message buffer.
+var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readLoop is the connection's one goroutine. It owns the end of the TCP connection:
+// whatever ends the transport, the socket is closed here once reading stops.
+func (ws *WebSocket) readLoop() {
+	defer ws.conn.Close()
+	for {
+		_, r, err := ws.conn.NextReader()
+		if err != nil {
+			ws.end(readError(err, ws.opts.MaxReceiveSize))
+			ws.linger(err)
+			return
+		}
+		buf := readBufPool.Get().(*bytes.Buffer)
+		_, err = buf.ReadFrom(r)
+		if err == nil && !ws.ended() {
+			ws.receive(buf.Bytes())
+		}
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			readBufPool.Put(buf)
+		}
+		if err != nil {
+			ws.end(readError(err, ws.opts.MaxReceiveSize))
+			ws.linger(err)
+			return
+		}
+	}
+}
+
+// linger drains the socket for a moment after gorilla/websocket has failed the
+// connection with its own close frame (1009 for an oversized message, 1002 for a
+// protocol error). Closing a socket with unread data makes the kernel send a reset,
+// which can destroy that close frame before the client reads it.
+func (ws *WebSocket) linger(err error) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
+		return // the peer closed, the connection broke, or a deadline passed
+	}
+	nc := ws.conn.NetConn()
+	nc.SetReadDeadline(time.Now().Add(closeHandshakeTimeout))
+	io.Copy(io.Discard, nc)
+}
+
+// readError turns what stopped the read loop into the transport's end reason.
+func readError(err error, limit int64) error {
+	if errors.Is(err, websocket.ErrReadLimit) {
+		// gorilla/websocket has already sent the close frame with status 1009.
+		return fmt.Errorf("transports: websocket message over %d bytes: %w", limit, ErrTooLarge)
+	}
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case websocket.CloseAbnormalClosure:
+			return errors.New("transports: websocket connection lost without a close frame")
+		case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived:
+			return fmt.Errorf("transports: websocket closed by the client (%d %s): %w", ce.Code, closeText(ce), ErrClosed)
+		}
+		return fmt.Errorf("transports: websocket closed by the client with status %d %s", ce.Code, closeText(ce))
+	}
+	return fmt.Errorf("transports: websocket read: %w", err)
+}
+
+func closeText(ce *websocket.CloseError) string {
+	if ce.Text == "" {
+		return "(no reason)"
+	}
+	return fmt.Sprintf("%q", ce.Text)
+}

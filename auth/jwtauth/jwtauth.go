@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hubbub-go/hubbub/hub"
 )
 
 // Options configure token validation.
@@ -41,8 +43,9 @@ var (
 )
 
 // Authenticate returns a hub.Options.Authenticate function validating the request's
-// bearer token and returning its user claim.
-func Authenticate(opts Options) func(r *http.Request) (string, error) {
+// bearer token. The identity's user is the UserClaim, its expiry the token's exp (the
+// hub closes the connection then), its claims all of the token's.
+func Authenticate(opts Options) func(r *http.Request) (hub.Identity, error) {
 	if len(opts.Methods) == 0 {
 		opts.Methods = []string{"HS256"}
 	}
@@ -69,20 +72,24 @@ func Authenticate(opts Options) func(r *http.Request) (string, error) {
 		parserOpts = append(parserOpts, jwt.WithAudience(opts.Audience))
 	}
 	parser := jwt.NewParser(parserOpts...)
-	return func(r *http.Request) (string, error) {
+	return func(r *http.Request) (hub.Identity, error) {
 		raw := Token(r)
 		if raw == "" {
-			return "", ErrNoToken
+			return hub.Identity{}, ErrNoToken
 		}
 		claims := jwt.MapClaims{}
 		if _, err := parser.ParseWithClaims(raw, claims, keyfunc); err != nil {
-			return "", fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
+			return hub.Identity{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
 		}
 		user, _ := claims[opts.UserClaim].(string)
 		if user == "" {
-			return "", fmt.Errorf("%w: no %q claim", ErrInvalidToken, opts.UserClaim)
+			return hub.Identity{}, fmt.Errorf("%w: no %q claim", ErrInvalidToken, opts.UserClaim)
 		}
-		return user, nil
+		id := hub.Identity{UserID: user, Claims: claims}
+		if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+			id.ExpiresAt = exp.Time.Add(opts.Leeway)
+		}
+		return id, nil
 	}
 }
 

@@ -52,7 +52,8 @@ func TestAuthenticate(t *testing.T) {
 			if tc.header != "" {
 				r.Header.Set("Authorization", tc.header)
 			}
-			user, err := auth(r)
+			id, err := auth(r)
+			user := id.UserID
 			if !errors.Is(err, tc.err) || user != tc.user {
 				t.Fatalf("got (%q, %v), want (%q, %v)", user, err, tc.user, tc.err)
 			}

@@ -258,6 +258,9 @@ func (c *Conn) closeWith(message string, allowReconnect bool) {
 
 // abort ends the connection at once, without a Close message.
 func (c *Conn) abort(reason error) {
+	if c.ctx.Err() == nil {
+		c.hub.opts.Observer.Closed(c.hub.opts.Name, reason)
+	}
 	c.cancel(reason)
 }
 
@@ -323,7 +326,7 @@ func (c *Conn) writeLoop() {
 			}
 			c.hub.opts.Logger.Info("hub: client timeout", "hub", opts.Name, "connection", c.id, "idle", idle.Round(time.Millisecond))
 			c.closeWith(fmt.Sprintf("Server closed the connection: no message from the client for %s.", opts.ClientTimeout), true)
-			c.cancel(ErrClientTimeout)
+			c.abort(ErrClientTimeout)
 		case <-expired:
 			c.hub.opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.identity.UserID)
 			c.closeWith("Authentication expired: reconnect with fresh credentials.", true)
@@ -373,6 +376,7 @@ func (c *Conn) writeLoop() {
 // WebSocket message, SSE event or poll response, and one write beats many.
 func (c *Conn) sendUnit(ctx context.Context, frames [][]byte) error {
 	if len(frames) == 1 {
+		c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(frames[0]), 1)
 		return c.transport.Send(ctx, frames[0])
 	}
 	bp := unitPool.Get().(*[]byte)
@@ -380,6 +384,7 @@ func (c *Conn) sendUnit(ctx context.Context, frames [][]byte) error {
 	for _, f := range frames {
 		unit = append(unit, f...)
 	}
+	c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(unit), len(frames))
 	err := c.transport.Send(ctx, unit)
 	if cap(unit) <= 64<<10 {
 		*bp = unit[:0]
@@ -401,6 +406,7 @@ func (c *Conn) end(reason error) {
 	c.mu.Unlock()
 	c.hub.removeConn(c)
 	if c.connected.Load() {
+		c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
 		c.hub.disconnected(c, reason)
 	}
 	close(c.done)
@@ -410,6 +416,7 @@ func (c *Conn) end(reason error) {
 // It parses and routes messages but never runs a hub method itself.
 func (c *Conn) receive(unit []byte) {
 	c.lastRecv.Store(time.Now().UnixNano())
+	c.hub.opts.Observer.Received(c.hub.opts.Name, c.kind, len(unit))
 	if c.ctx.Err() != nil {
 		return
 	}
@@ -426,7 +433,7 @@ func (c *Conn) receive(unit []byte) {
 			if c.strikes >= c.hub.opts.RateLimitStrikes {
 				c.hub.opts.Logger.Warn("hub: closing a connection over its rate limit", "hub", c.hub.opts.Name, "connection", c.id, "limit", c.hub.opts.MaxMessagesPerSecond)
 				c.closeWith("Connection closed: too many messages.", false)
-				c.cancel(ErrRateLimited)
+				c.abort(ErrRateLimited)
 				return
 			}
 			continue

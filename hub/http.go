@@ -109,6 +109,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bo
 	}
 	if err != nil {
 		h.opts.Logger.Info("hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+		h.opts.Observer.Refused(h.opts.Name, "unauthorized")
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized: "+err.Error(), http.StatusUnauthorized)
 		return Identity{}, false
@@ -146,6 +147,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 	if s == nil {
 		return
 	}
+	h.opts.Observer.Negotiated(h.opts.Name)
 
 	resp := transports.NegotiateResponse{
 		ConnectionID:        s.id,
@@ -172,6 +174,7 @@ func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity,
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
 	refuse := func(status int, reason string, limit int) *session {
+		h.opts.Observer.Refused(h.opts.Name, reason)
 		if limit > 0 {
 			h.opts.Logger.Warn("hub: connection refused by a limit", "hub", h.opts.Name, "reason", reason, "limit", limit, "user", user.UserID, "ip", s.remoteIP)
 		}

@@ -197,6 +197,7 @@ func (h *Hub) removeConn(c *Conn) {
 	h.mu.Unlock()
 	for g := range groups {
 		if err := h.backplane.RemoveFromGroup(context.Background(), h.opts.Name, g, c.id); err != nil {
+			h.opts.Observer.BackplaneError(h.opts.Name, err)
 			h.opts.Logger.Warn("hub: leaving group on disconnect", "hub", h.opts.Name, "connection", c.id, "group", g, "err", err)
 		}
 	}
@@ -217,6 +218,7 @@ func (h *Hub) removeConn(c *Conn) {
 
 func (h *Hub) connected(c *Conn) error {
 	c.connected.Store(true)
+	h.opts.Observer.Connected(h.opts.Name, c.kind)
 	if h.onConnected == nil {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"time"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
 )
@@ -31,7 +32,9 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 		args = append([]reflect.Value{reflect.ValueOf(hctx)}, args...)
 	}
 	var outs []reflect.Value
+	started := time.Now()
 	err := protect(func() { outs = meth.fn.Call(args) })
+	defer func() { c.hub.opts.Observer.Invoked(c.hub.opts.Name, meth.name, time.Since(started), err) }()
 	var value reflect.Value
 	if err == nil {
 		switch meth.result {

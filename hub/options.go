@@ -97,6 +97,10 @@ type Options struct {
 	// clientjs.Handler() for <script src="/hubs/chat/hubbub.js">. Default: none.
 	Assets http.Handler
 
+	// Observer is told about connections, messages, invocations and closes, for
+	// metrics. Default: NopObserver.
+	Observer Observer
+
 	// Backplane routes messages between nodes. Default: in memory, this process only.
 	Backplane Backplane
 	// Logger receives the hub's logs. Default slog.Default().
@@ -151,6 +155,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.UserID == nil {
 		o.UserID = func(r *http.Request) string { return UserIDFromContext(r.Context()) }
+	}
+	if o.Observer == nil {
+		o.Observer = NopObserver{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

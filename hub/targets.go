@@ -90,6 +90,7 @@ func (t Target) Send(ctx context.Context, method string, args ...any) error {
 		return nil
 	}
 	if err := t.hub.backplane.Publish(ctx, env); err != nil {
+		t.hub.opts.Observer.BackplaneError(t.hub.opts.Name, err)
 		return fmt.Errorf("hub: send %q: %w", method, err)
 	}
 	return nil

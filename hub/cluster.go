@@ -1,0 +1,233 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// SessionForwarder is an optional interface of a Backplane that lets every HTTP
+// request of a connection land on any node of a cluster, so that a load balancer
+// needs no sticky sessions. When the hub's Backplane implements it:
+//
+//   - negotiate mints connection tokens with NewConnectionToken, so that a token
+//     names the node that negotiated it;
+//   - a request whose token is not a session of this node is not answered 404 at
+//     once: a request that opens a streaming transport (a WebSocket upgrade or a
+//     Server-Sent Events GET) claims the negotiated session from the node that holds
+//     it (ClaimSession) and opens the transport here; any other request (long polls,
+//     POSTs, DELETEs) is forwarded to the node that holds the connection
+//     (ForwardRequest), which answers it as if it had received it.
+//
+// The hub calls ServeSessions once, from New, to let other nodes reach this node's
+// sessions, and SessionEnded when a session of this node is gone.
+//
+// Implementations must be safe for concurrent use.
+type SessionForwarder interface {
+	// NewConnectionToken returns a fresh connection token (and connection ID) for
+	// a session negotiated on this node: only [A-Za-z0-9_-], unguessable.
+	NewConnectionToken(hubName string) string
+	// ServeSessions makes this node's sessions of hubName reachable from other
+	// nodes until stop is called.
+	ServeSessions(hubName string, sessions LocalSessions) (stop func())
+	// ClaimSession moves a negotiated session that no transport has opened yet
+	// from the node that holds it to this one. kind is the transport about to open
+	// it. It returns an error wrapping ErrSessionNotFound when no node holds the
+	// session, ErrSessionActive when it already has a transport.
+	ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind) (SessionInfo, error)
+	// ForwardRequest serves r on the node that holds the session of token and
+	// writes that node's response to w. It answers 404 when no node holds it.
+	ForwardRequest(w http.ResponseWriter, r *http.Request, hubName, token string)
+	// SessionEnded tells that a session of this node has ended. It must not block.
+	SessionEnded(hubName, token string)
+}
+
+// LocalSessions is how a SessionForwarder reaches the sessions of one hub on this
+// node when another node asks.
+type LocalSessions interface {
+	// ReleaseSession removes a negotiated session that no transport has opened
+	// and returns it, for another node to open. It returns an error wrapping
+	// ErrSessionNotFound or ErrSessionActive otherwise.
+	ReleaseSession(token string) (SessionInfo, error)
+	// ServeForwarded serves a request that another node forwarded here. It is
+	// ServeHTTP, except that a token unknown here is answered 404 rather than
+	// forwarded again.
+	ServeForwarded(w http.ResponseWriter, r *http.Request)
+}
+
+// SessionInfo is a negotiated session on its way between nodes.
+type SessionInfo struct {
+	ConnectionID string   `json:"id"`
+	Token        string   `json:"token"`
+	Identity     Identity `json:"identity"`
+}
+
+// Errors of session forwarding.
+var (
+	// ErrSessionNotFound means no node holds a session with that token.
+	ErrSessionNotFound = errors.New("hub: no connection with that token")
+	// ErrSessionActive means the session already has a transport.
+	ErrSessionActive = errors.New("hub: connection already has a transport")
+)
+
+// forwardedKey marks the context of a request another node forwarded here.
+type forwardedKey struct{}
+
+// clusterNode is this hub's LocalSessions.
+type clusterNode struct{ h *Hub }
+
+func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
+	h := n.h
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	s := h.sessions[token]
+	switch {
+	case s == nil:
+		return SessionInfo{}, ErrSessionNotFound
+	case s.kind != 0:
+		return SessionInfo{}, ErrSessionActive
+	}
+	delete(h.sessions, token)
+	h.pending--
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	return SessionInfo{ConnectionID: s.id, Token: s.token, Identity: s.identity}, nil
+}
+
+func (n clusterNode) ServeForwarded(w http.ResponseWriter, r *http.Request) {
+	if isWebSocketUpgrade(r) {
+		http.Error(w, "WebSocket upgrades cannot be forwarded", http.StatusBadRequest)
+		return
+	}
+	n.h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardedKey{}, true)))
+}
+
+// joinCluster registers the hub's sessions with a SessionForwarder backplane and
+// returns the detach function that also leaves it.
+func (h *Hub) joinCluster(detach func()) func() {
+	fwd, ok := h.backplane.(SessionForwarder)
+	if !ok {
+		return detach
+	}
+	stop := fwd.ServeSessions(h.opts.Name, clusterNode{h})
+	return func() {
+		stop()
+		detach()
+	}
+}
+
+// newToken mints a connection token (or ID).
+func (h *Hub) newToken() string {
+	if fwd, ok := h.backplane.(SessionForwarder); ok {
+		return fwd.NewConnectionToken(h.opts.Name)
+	}
+	return transports.NewToken()
+}
+
+// sessionEnded tells a SessionForwarder that a session of this node is gone.
+func (h *Hub) sessionEnded(token string) {
+	if fwd, ok := h.backplane.(SessionForwarder); ok {
+		fwd.SessionEnded(h.opts.Name, token)
+	}
+}
+
+// remote handles a request whose token is not a session of this node. It returns
+// the session for the request to open its transport on, claimed from another
+// node, or nil once it has answered the request itself: forwarded to the node
+// holding the connection, or refused.
+func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string) *session {
+	fwd, ok := h.backplane.(SessionForwarder)
+	if !ok || r.Context().Value(forwardedKey{}) != nil {
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return nil
+	}
+	var kind transports.Kind
+	switch {
+	case r.Method != http.MethodGet:
+	case isWebSocketUpgrade(r):
+		kind = transports.WebSockets
+	case acceptsEventStream(r):
+		kind = transports.ServerSentEvents
+	}
+	if kind == 0 {
+		// Long polls, POSTs and DELETEs go to the node that holds the connection;
+		// the first poll opens long polling there.
+		fwd.ForwardRequest(w, r, h.opts.Name, token)
+		return nil
+	}
+	info, err := fwd.ClaimSession(r.Context(), h.opts.Name, token, kind)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrSessionNotFound):
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return nil
+	case errors.Is(err, ErrSessionActive) && kind == transports.ServerSentEvents:
+		// Let the node holding it answer 409 or 400, as it would locally.
+		fwd.ForwardRequest(w, r, h.opts.Name, token)
+		return nil
+	case errors.Is(err, ErrSessionActive):
+		http.Error(w, "Another request is already active for this connection", http.StatusConflict)
+		return nil
+	default:
+		h.opts.Logger.Warn("hub: claiming a connection from another node", "hub", h.opts.Name, "err", err)
+		http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
+		return nil
+	}
+	return h.adopt(w, info)
+}
+
+// adopt makes a session claimed from another node a pending session of this one.
+func (h *Hub) adopt(w http.ResponseWriter, info SessionInfo) *session {
+	s := &session{id: info.ConnectionID, token: info.Token, identity: info.Identity}
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	if h.closed {
+		http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
+		return nil
+	}
+	h.sessions[s.token] = s
+	h.pending++
+	s.expiry = time.AfterFunc(h.opts.NegotiateTimeout, func() { h.expire(s) })
+	return s
+}
+
+func acceptsEventStream(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if containsFold(v, "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if equalFoldASCII(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,45 @@
+package hub
+
+import (
+	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// Observer is told what happens in a hub, for metrics (package metrics has a
+// Prometheus implementation). Methods are called on hot paths: they must be fast,
+// must not block, and are called from many goroutines at once.
+type Observer interface {
+	// Negotiated: a negotiate request created a connection.
+	Negotiated(hub string)
+	// Refused: a request was refused by a limit or by authentication; reason is short
+	// and stable ("unauthorized", "too many pending", "per user", "per ip").
+	Refused(hub, reason string)
+	// Connected and Disconnected bracket a connection's life after its handshake.
+	Connected(hub string, transport transports.Kind)
+	Disconnected(hub string, transport transports.Kind, reason error)
+	// Received: one unit (WebSocket message, POST body) came from a client.
+	Received(hub string, transport transports.Kind, bytes int)
+	// Sent: one unit holding records messages went to a client.
+	Sent(hub string, transport transports.Kind, bytes, records int)
+	// Invoked: a hub method ran for d and ended with err.
+	Invoked(hub, method string, d time.Duration, err error)
+	// Closed: the server closed a connection for reason (ErrSlowConsumer,
+	// ErrClientTimeout, ErrRateLimited, ErrHandshakeTimeout…).
+	Closed(hub string, reason error)
+	// BackplaneError: publishing to or maintaining the backplane failed.
+	BackplaneError(hub string, err error)
+}
+
+// NopObserver observes nothing. Embed it to implement only some methods.
+type NopObserver struct{}
+
+func (NopObserver) Negotiated(string)                            {}
+func (NopObserver) Refused(string, string)                       {}
+func (NopObserver) Connected(string, transports.Kind)            {}
+func (NopObserver) Disconnected(string, transports.Kind, error)  {}
+func (NopObserver) Received(string, transports.Kind, int)        {}
+func (NopObserver) Sent(string, transports.Kind, int, int)       {}
+func (NopObserver) Invoked(string, string, time.Duration, error) {}
+func (NopObserver) Closed(string, error)                         {}
+func (NopObserver) BackplaneError(string, error)                 {}

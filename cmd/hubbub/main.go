@@ -21,12 +21,16 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hubbub-go/hubbub/auth/jwtauth"
 	"github.com/hubbub-go/hubbub/clientjs"
 	"github.com/hubbub-go/hubbub/ginhub"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/conformance"
+	"github.com/hubbub-go/hubbub/metrics"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -115,7 +119,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 }
 
 // hubOptions are the options every hub of the server shares.
-func (cfg config) hubOptions(name string, logger *slog.Logger) hub.Options {
+func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Observer) hub.Options {
 	return hub.Options{
 		Name:              name,
 		Transports:        cfg.transports,
@@ -125,6 +129,7 @@ func (cfg config) hubOptions(name string, logger *slog.Logger) hub.Options {
 		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout},
 		Assets:            clientjs.Handler(), // {hub}/hubbub.js
 		Logger:            logger,
+		Observer:          observer,
 	}
 }
 
@@ -134,12 +139,17 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	router := gin.New()
 	router.Use(gin.Recovery())
 
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	observer := metrics.New(registry)
+	router.GET("/metrics", gin.WrapH(promhttp.HandlerFor(registry, promhttp.HandlerOpts{})))
+
 	hubs := []*hub.Hub{}
-	conf := conformance.NewHub(cfg.hubOptions("conformance", logger))
+	conf := conformance.NewHub(cfg.hubOptions("conformance", logger, observer))
 	hubs = append(hubs, conf)
 	ginhub.Mount(router, "/hubs/conformance", conf, ginhub.Options{})
 
-	secureOpts := cfg.hubOptions("secure", logger)
+	secureOpts := cfg.hubOptions("secure", logger, observer)
 	secureOpts.Authenticate = jwtauth.Authenticate(jwtauth.Options{Secret: []byte(cfg.jwtSecret)})
 	secure := conformance.NewHub(secureOpts)
 	hubs = append(hubs, secure)

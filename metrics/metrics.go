@@ -1,0 +1,129 @@
+// Package metrics exports a hub's activity to Prometheus: connections by hub and
+// transport, negotiations and refusals, messages and bytes in and out, invocation
+// latency, server-side closes (slow consumers, timeouts, rate limits) and backplane
+// errors. It implements hub.Observer:
+//
+//	m := metrics.New(prometheus.DefaultRegisterer)
+//	chat := hub.New(hub.Options{Name: "chat", Observer: m})
+//	http.Handle("/metrics", promhttp.Handler())
+package metrics
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// Metrics is a hub.Observer backed by Prometheus collectors. One value serves many
+// hubs: every series carries the hub's name.
+type Metrics struct {
+	connections   *prometheus.GaugeVec
+	negotiations  *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
+	messagesIn    *prometheus.CounterVec
+	messagesOut   *prometheus.CounterVec
+	bytesIn       *prometheus.CounterVec
+	bytesOut      *prometheus.CounterVec
+	invocations   *prometheus.HistogramVec
+	invokeErrors  *prometheus.CounterVec
+	closes        *prometheus.CounterVec
+	backplaneErrs *prometheus.CounterVec
+}
+
+var _ hub.Observer = (*Metrics)(nil)
+
+// New creates the collectors and registers them with reg.
+func New(reg prometheus.Registerer) *Metrics {
+	hubTransport := []string{"hub", "transport"}
+	m := &Metrics{
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hubbub_connections", Help: "Open connections (handshake done).",
+		}, hubTransport),
+		negotiations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_negotiations_total", Help: "Negotiate requests that created a connection.",
+		}, []string{"hub"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_refusals_total", Help: "Requests refused by a limit or authentication.",
+		}, []string{"hub", "reason"}),
+		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_units_received_total", Help: "Units received from clients (WebSocket messages, POST bodies).",
+		}, hubTransport),
+		messagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_messages_sent_total", Help: "Hub protocol messages sent to clients.",
+		}, hubTransport),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_received_bytes_total", Help: "Bytes received from clients.",
+		}, hubTransport),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_sent_bytes_total", Help: "Bytes sent to clients.",
+		}, hubTransport),
+		invocations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hubbub_invocation_duration_seconds", Help: "Time hub methods took.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"hub", "method"}),
+		invokeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_invocation_errors_total", Help: "Hub methods that ended with an error.",
+		}, []string{"hub", "method"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_server_closes_total", Help: "Connections the server closed, by reason.",
+		}, []string{"hub", "reason"}),
+		backplaneErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_backplane_errors_total", Help: "Backplane operations that failed.",
+		}, []string{"hub"}),
+	}
+	reg.MustRegister(m.connections, m.negotiations, m.refusals, m.messagesIn, m.messagesOut,
+		m.bytesIn, m.bytesOut, m.invocations, m.invokeErrors, m.closes, m.backplaneErrs)
+	return m
+}
+
+func (m *Metrics) Negotiated(h string)              { m.negotiations.WithLabelValues(h).Inc() }
+func (m *Metrics) Refused(h, reason string)         { m.refusals.WithLabelValues(h, reason).Inc() }
+func (m *Metrics) BackplaneError(h string, _ error) { m.backplaneErrs.WithLabelValues(h).Inc() }
+
+func (m *Metrics) Connected(h string, t transports.Kind) {
+	m.connections.WithLabelValues(h, t.String()).Inc()
+}
+
+func (m *Metrics) Disconnected(h string, t transports.Kind, _ error) {
+	m.connections.WithLabelValues(h, t.String()).Dec()
+}
+
+func (m *Metrics) Received(h string, t transports.Kind, bytes int) {
+	m.messagesIn.WithLabelValues(h, t.String()).Inc()
+	m.bytesIn.WithLabelValues(h, t.String()).Add(float64(bytes))
+}
+
+func (m *Metrics) Sent(h string, t transports.Kind, bytes, records int) {
+	m.messagesOut.WithLabelValues(h, t.String()).Add(float64(records))
+	m.bytesOut.WithLabelValues(h, t.String()).Add(float64(bytes))
+}
+
+func (m *Metrics) Invoked(h, method string, d time.Duration, err error) {
+	m.invocations.WithLabelValues(h, method).Observe(d.Seconds())
+	if err != nil {
+		m.invokeErrors.WithLabelValues(h, method).Inc()
+	}
+}
+
+func (m *Metrics) Closed(h string, reason error) {
+	m.closes.WithLabelValues(h, closeReason(reason)).Inc()
+}
+
+// closeReason maps a close cause to a label with few values.
+func closeReason(err error) string {
+	switch {
+	case errors.Is(err, hub.ErrSlowConsumer):
+		return "slow_consumer"
+	case errors.Is(err, hub.ErrClientTimeout):
+		return "client_timeout"
+	case errors.Is(err, hub.ErrHandshakeTimeout):
+		return "handshake_timeout"
+	case errors.Is(err, hub.ErrRateLimited):
+		return "rate_limited"
+	}
+	return "other"
+}

@@ -1,0 +1,113 @@
+package metrics_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/internal/conformance"
+	"github.com/hubbub-go/hubbub/metrics"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestMetricsFollowAConnection checks the series a dashboard relies on, over a real
+// connection: negotiation, an open connection, an invocation, messages both ways,
+// and the connection gauge back to zero after it ends.
+func TestMetricsFollowAConnection(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	h := conformance.NewHub(hub.Options{Observer: m})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.Close(ctx)
+	}()
+
+	resp, err := http.Post(srv.URL+"/negotiate?negotiateVersion=1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n struct{ ConnectionToken string }
+	json.NewDecoder(resp.Body).Decode(&n)
+	resp.Body.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/?id="+n.ConnectionToken, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	ws.WriteMessage(websocket.TextMessage, []byte("{\"protocol\":\"json\",\"version\":1}\x1e"))
+	read()
+	ws.WriteMessage(websocket.TextMessage, []byte("{\"type\":1,\"invocationId\":\"1\",\"target\":\"Fail\",\"arguments\":[\"x\"]}\x1e"))
+	read()
+
+	for name, want := range map[string]float64{
+		`hubbub_negotiations_total{hub="conformance"}`:                          1,
+		`hubbub_connections{hub="conformance",transport="WebSockets"}`:          1,
+		`hubbub_invocation_errors_total{hub="conformance",method="Fail"}`:       1,
+		`hubbub_units_received_total{hub="conformance",transport="WebSockets"}`: 2,
+		`hubbub_messages_sent_total{hub="conformance",transport="WebSockets"}`:  2,
+	} {
+		if got := value(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	ws.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for value(t, reg, `hubbub_connections{hub="conformance",transport="WebSockets"}`) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("connection gauge did not return to 0 after the client left")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// value reads one series from the registry in the text format.
+func value(t *testing.T, reg *prometheus.Registry, series string) float64 {
+	t.Helper()
+	name, _, _ := strings.Cut(series, "{")
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, metric := range f.GetMetric() {
+			labels := make([]string, 0, len(metric.GetLabel()))
+			for _, l := range metric.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			if name+"{"+strings.Join(labels, ",")+"}" != series {
+				continue
+			}
+			switch {
+			case metric.Gauge != nil:
+				return metric.GetGauge().GetValue()
+			case metric.Counter != nil:
+				return metric.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
+	"strings"
 
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -90,11 +90,10 @@ func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
 	case s.kind != 0:
 		return SessionInfo{}, ErrSessionActive
 	}
-	delete(h.sessions, token)
-	h.pending--
 	if s.expiry != nil {
 		s.expiry.Stop()
 	}
+	h.dropSessionLocked(s)
 	return SessionInfo{ConnectionID: s.id, Token: s.token, Identity: s.identity}, nil
 }
 
@@ -177,57 +176,38 @@ func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string) *sess
 		http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
 		return nil
 	}
-	return h.adopt(w, info)
+	return h.adopt(w, r, info)
 }
 
-// adopt makes a session claimed from another node a pending session of this one.
-func (h *Hub) adopt(w http.ResponseWriter, info SessionInfo) *session {
-	s := &session{id: info.ConnectionID, token: info.Token, identity: info.Identity}
-	h.sessionsMu.Lock()
-	defer h.sessionsMu.Unlock()
-	if h.closed {
-		http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
+// adopt makes a session claimed from another node a pending session of this one,
+// counted against this node's limits as a negotiate here would be. It answers the
+// request itself and returns nil when a limit refuses it.
+func (h *Hub) adopt(w http.ResponseWriter, r *http.Request, info SessionInfo) *session {
+	s := h.openSession(w, r, info.Identity, true)
+	if s == nil {
 		return nil
 	}
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	if h.sessions[s.token] != s {
+		return nil // cannot happen: only its expiry, NegotiateTimeout away, drops it
+	}
+	delete(h.sessions, s.token)
+	s.id, s.token = info.ConnectionID, info.Token
 	h.sessions[s.token] = s
-	h.pending++
-	s.expiry = time.AfterFunc(h.opts.NegotiateTimeout, func() { h.expire(s) })
 	return s
 }
 
+// acceptsEventStream tells an SSE GET from a long poll, as ServeHTTP does.
 func acceptsEventStream(r *http.Request) bool {
-	for _, v := range r.Header.Values("Accept") {
-		if containsFold(v, "text/event-stream") {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if equalFoldASCII(s[i:i+len(sub)], sub) {
-			return true
-		}
+// sessionAnywhere returns the session of token, this node's or one claimed from
+// another node; nil when it has answered the request itself.
+func (h *Hub) sessionAnywhere(w http.ResponseWriter, r *http.Request, token string) *session {
+	if s := h.session(token); s != nil {
+		return s
 	}
-	return false
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return h.remote(w, r, token)
 }

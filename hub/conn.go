@@ -338,8 +338,10 @@ func (c *Conn) writeLoop() {
 			c.end(c.transport.Err())
 			return
 		case <-c.ctx.Done():
-			// Flush what is already queued (a Close message, typically) when the
-			// transport can take it without waiting.
+		}
+		if c.ctx.Err() != nil {
+			// Aborted. Flush what is already queued (a Close message, typically)
+			// when the transport can take it without waiting for a poll.
 			frames, _ = c.take(frames[:0])
 			if len(frames) > 0 && c.kind != transports.LongPolling {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -56,8 +56,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s := h.session(token)
 	if s == nil {
-		http.Error(w, "No Connection with that ID", http.StatusNotFound)
-		return
+		// Another node's, perhaps: see SessionForwarder.
+		if s = h.remote(w, r, token); s == nil {
+			return
+		}
 	}
 	if !h.sameUser(w, s, user) {
 		return
@@ -166,10 +168,10 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 // answers the request itself and returns nil. With separateToken the secret token
 // differs from the public ID (negotiate version 1).
 func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity, separateToken bool) *session {
-	s := &session{id: transports.NewToken(), identity: user, remoteIP: remoteIP(r)}
+	s := &session{id: h.newToken(), identity: user, remoteIP: remoteIP(r)}
 	s.token = s.id
 	if separateToken {
-		s.token = transports.NewToken()
+		s.token = h.newToken()
 	}
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
@@ -208,6 +210,7 @@ func (h *Hub) dropSessionLocked(s *session) {
 		return
 	}
 	delete(h.sessions, s.token)
+	h.sessionEnded(s.token)
 	if s.kind == 0 {
 		h.pending--
 	}
@@ -284,8 +287,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 		if s = h.openSession(w, r, user, false); s == nil {
 			return
 		}
-	} else if s = h.session(token); s == nil {
-		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+	} else if s = h.sessionAnywhere(w, r, token); s == nil {
 		return
 	} else if !h.sameUser(w, s, user) {
 		return

@@ -62,7 +62,7 @@ func New(opts Options) *Hub {
 		h.opts.Logger.Error("hub: backplane attach failed; this node delivers locally only", "hub", h.opts.Name, "err", err)
 		detach = func() {}
 	}
-	h.detach = detach
+	h.detach = h.joinCluster(detach)
 	return h
 }
 

@@ -32,7 +32,10 @@ func newSSEServer(t *testing.T, opts Options) *sseServer {
 			return
 		}
 		s.sse.ServeStream(w, r)
-		s.streamDone <- struct{}{}
+		select {
+		case s.streamDone <- struct{}{}:
+		default: // a refused stream already told
+		}
 	}))
 	t.Cleanup(s.Close)
 	t.Cleanup(func() { s.sse.Close() }) // runs first: ends the stream so Close can wait

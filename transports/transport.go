@@ -7,6 +7,14 @@
 //
 // It also holds the negotiate payloads and connection token generation. It knows
 // nothing of hubs, methods or the hub protocol: the hub package composes it.
+//
+// WebSockets use gorilla/websocket. The SSE framing is written here instead of with
+// an SSE server library: it is a few lines, and the library at hand (r3labs/sse)
+// leaks a goroutine per server-side close, lets one slow reader block the others,
+// lets raw newlines in data forge fields and costs kilobytes more per connection.
+//
+// No transport keeps a goroutine per idle SSE or long-polling connection beyond the
+// HTTP server's own; a WebSocket has one reading goroutine.
 package transports
 
 import (

@@ -318,4 +318,3 @@ func TestWebSocketBadUpgrade(t *testing.T) {
 		t.Errorf("status = %d, want 400", resp.StatusCode)
 	}
 }
-

@@ -85,7 +85,7 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		cancel:      cancel,
 		wake:        make(chan struct{}, 1),
 		drained:     make(chan struct{}, 1),
-		inbound:     make(chan *call, 16),
+		inbound:     make(chan *call, h.opts.InvocationQueueLength),
 		slots:       make(chan struct{}, h.opts.MaxParallelInvocations),
 		invocations: map[string]context.CancelFunc{},
 		uploads:     map[string]*upload{},

@@ -59,6 +59,10 @@ type Options struct {
 	// connection whose queue is full is closed ("slow consumer") rather than slowing
 	// its senders. Default 1,024.
 	MaxQueueLength int
+	// InvocationQueueLength is how many invocations of one connection may wait for
+	// their turn; past it the connection stops reading until one starts (TCP
+	// backpressure on WebSockets, a held POST on SSE and long polling). Default 16.
+	InvocationQueueLength int
 	// MaxParallelInvocations is how many invocations of one connection run at once.
 	// Default 1, as ASP.NET Core SignalR: messages of one client are handled in order.
 	MaxParallelInvocations int
@@ -116,6 +120,7 @@ const (
 	DefaultMaxPendingNegotiations = 10_000
 	DefaultMaxQueueLength         = 1024
 	DefaultMaxParallelInvocations = 1
+	DefaultInvocationQueueLength  = 16
 	DefaultMaxStreams             = 32
 	DefaultStreamBufferCapacity   = 10
 	DefaultInvokeClientTimeout    = 30 * time.Second
@@ -143,6 +148,7 @@ func (o Options) withDefaults() Options {
 	setInt(&o.MaxPendingNegotiations, DefaultMaxPendingNegotiations)
 	setInt(&o.MaxQueueLength, DefaultMaxQueueLength)
 	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)
+	setInt(&o.InvocationQueueLength, DefaultInvocationQueueLength)
 	setInt(&o.MaxStreams, DefaultMaxStreams)
 	setInt(&o.StreamBufferCapacity, DefaultStreamBufferCapacity)
 	setInt(&o.MaxConnectionsPerUser, DefaultMaxConnectionsPerUser)

@@ -41,10 +41,10 @@ type Conn struct {
 	closing  bool // a Close message is queued: write what is queued, then end
 	wake     chan struct{}
 	drained  chan struct{} // signalled by the writer each time it empties the queue
-	lastRecv atomic.Int64 // unix nanoseconds of the last unit received
+	lastRecv atomic.Int64  // unix nanoseconds of the last unit received
 
-	inbound chan *call // invocations, in arrival order, for the dispatcher
-	slots   chan struct{}         // MaxParallelInvocations
+	inbound chan *call    // invocations, in arrival order, for the dispatcher
+	slots   chan struct{} // MaxParallelInvocations
 
 	invMu       sync.Mutex
 	invocations map[string]context.CancelFunc // running invocations by client invocation ID

@@ -21,9 +21,14 @@ type session struct {
 	remoteIP  string
 	kind      transports.Kind // 0 until a transport claims the session
 	conn      *Conn
-	sender    interface{ ServeSend(http.ResponseWriter, *http.Request) } // SSE and long polling
+	sender    sender // SSE and long polling
 	poller    *transports.LongPoll
 	expiry    *time.Timer
+}
+
+// sender is the client-to-server half of SSE and long polling.
+type sender interface {
+	ServeSend(http.ResponseWriter, *http.Request)
 }
 
 // ServeHTTP serves the hub: POST {base}/negotiate, and on {base} the transports, told
@@ -341,9 +346,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // bind records the connection (and its send channel) on the session.
-func (h *Hub) bind(s *session, c *Conn, sender interface {
-	ServeSend(http.ResponseWriter, *http.Request)
-}) {
+func (h *Hub) bind(s *session, c *Conn, sender sender) {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
 	s.conn = c

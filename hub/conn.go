@@ -505,8 +505,10 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	c.queue = append(c.queue, protocol.AppendHandshakeResponse(nil, ""))
 	c.mu.Unlock()
 	c.handshaken.Store(true)
-	c.signal()
+	// Reachable before the client can see the reply: a message sent to it by anyone
+	// once it knows it is connected must find it.
 	c.hub.addConn(c)
+	c.signal()
 	go c.dispatch()
 	return rest, true
 }

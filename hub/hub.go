@@ -316,6 +316,8 @@ func (h *Hub) receivers(sel Selector) []*Conn {
 		}
 	}
 	if sel.Kind == SelectConnections && len(sel.IDs) > 1 {
+		// IDs may repeat anywhere in the list, not only next to each other.
+		slices.SortFunc(out, func(a, b *Conn) int { return strings.Compare(a.id, b.id) })
 		out = slices.CompactFunc(out, func(a, b *Conn) bool { return a == b })
 	}
 	return out

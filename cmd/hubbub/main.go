@@ -26,10 +26,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hubbub-go/hubbub/auth/jwtauth"
+	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/clientjs"
 	"github.com/hubbub-go/hubbub/ginhub"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/conformance"
+	"github.com/hubbub-go/hubbub/internal/demo"
 	"github.com/hubbub-go/hubbub/metrics"
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -40,10 +42,13 @@ type config struct {
 	transports        transports.Kind
 	jwtSecret         string
 	redisURL          string
+	backplane         hub.Backplane // the Redis backplane when redisURL is set; nil: in memory
 	allowedOrigins    []string
 	keepAliveInterval time.Duration
 	clientTimeout     time.Duration
 	pollTimeout       time.Duration
+	chatAuthTimeout   time.Duration
+	newsInterval      time.Duration
 	logLevel          slog.Level
 }
 
@@ -77,6 +82,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
 	clientTimeout := fs.String("client-timeout", env("HUBBUB_CLIENT_TIMEOUT", hub.DefaultClientTimeout.String()), "close clients silent this long (env HUBBUB_CLIENT_TIMEOUT)")
 	pollTimeout := fs.String("poll-timeout", env("HUBBUB_POLL_TIMEOUT", transports.DefaultPollTimeout.String()), "long-poll hold time (env HUBBUB_POLL_TIMEOUT)")
+	chatAuthTimeout := fs.String("chat-auth-timeout", env("HUBBUB_CHAT_AUTH_TIMEOUT", "10s"), "chat demo: close connections not signed in by then (env HUBBUB_CHAT_AUTH_TIMEOUT)")
+	newsInterval := fs.String("news-interval", env("HUBBUB_NEWS_INTERVAL", "5s"), "news demo: time between two articles of a company (env HUBBUB_NEWS_INTERVAL)")
 	logLevel := fs.String("log-level", env("HUBBUB_LOG_LEVEL", "info"), "debug, info, warn or error (env HUBBUB_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -102,6 +109,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		{"keepalive-interval", *keepAlive, &cfg.keepAliveInterval},
 		{"client-timeout", *clientTimeout, &cfg.clientTimeout},
 		{"poll-timeout", *pollTimeout, &cfg.pollTimeout},
+		{"chat-auth-timeout", *chatAuthTimeout, &cfg.chatAuthTimeout},
+		{"news-interval", *newsInterval, &cfg.newsInterval},
 	} {
 		v, err := time.ParseDuration(d.text)
 		if err != nil || v <= 0 {
@@ -112,8 +121,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return config{}, fmt.Errorf("--log-level: %w", err)
 	}
-	if cfg.redisURL != "" {
-		return config{}, errors.New("--redis: the Redis backplane is not available in this build yet")
+	if cfg.redisURL != "" && !strings.Contains(cfg.redisURL, "://") {
+		return config{}, errors.New("--redis: want a URL like redis://127.0.0.1:6379/0")
 	}
 	return cfg, nil
 }
@@ -130,11 +139,21 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		Assets:            clientjs.Handler(), // {hub}/hubbub.js
 		Logger:            logger,
 		Observer:          observer,
+		Backplane:         cfg.backplane,
 	}
 }
 
 func run(ctx context.Context, cfg config, stdout *os.File) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if cfg.redisURL != "" {
+		// Every hub shares one Redis backplane; it is closed after the hubs.
+		bp, err := redisbackplane.New(redisbackplane.Options{URL: cfg.redisURL, Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer bp.Close()
+		cfg.backplane = bp
+	}
 	gin.SetMode(gin.ReleaseMode)
 	router := gin.New()
 	router.Use(gin.Recovery())
@@ -154,6 +173,25 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	secure := conformance.NewHub(secureOpts)
 	hubs = append(hubs, secure)
 	ginhub.Mount(router, "/hubs/secure", secure, ginhub.Options{})
+
+	// The demos: chat and news hubs, their pages (/, /chat, /news) and /api/news.
+	app, err := demo.New(demo.Options{
+		Hub:             func(name string) hub.Options { return cfg.hubOptions(name, logger, observer) },
+		ChatAuthTimeout: cfg.chatAuthTimeout,
+		NewsInterval:    cfg.newsInterval,
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range app.Hubs() {
+		hubs = append(hubs, m.Hub)
+		ginhub.Mount(router, m.Path, m.Hub, ginhub.Options{})
+	}
+	for _, rt := range app.Routes() {
+		router.Match([]string{http.MethodGet, http.MethodHead}, rt.Path, gin.WrapH(rt.Handler))
+	}
+	app.Start(ctx) // the news publisher
+	defer app.Stop()
 
 	for _, name := range []string{"/hubbub.js", "/hubbub.mjs", "/hubbub.d.ts"} {
 		router.Match([]string{http.MethodGet, http.MethodHead}, name, gin.WrapH(clientjs.Handler()))

@@ -1,0 +1,397 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/hubbub-go/hubbub/hub"
+)
+
+// ErrUnavailable means Redis cannot be reached right now: the backplane delivers on
+// this node only until it is back.
+var ErrUnavailable = errors.New("redis backplane: Redis unavailable")
+
+// nodeIDLen is the length of a node ID: 8 random bytes in unpadded base64url. A
+// connection token is the node ID followed by a transports.NewToken.
+const nodeIDLen = 11
+
+// Backplane is a hub.Backplane (and hub.SessionForwarder) over Redis. See the
+// package documentation for the design. One Backplane serves any number of hubs of
+// one process; give each hub of a cluster the same name on every node.
+//
+// Concurrency: all methods are safe for concurrent use.
+type Backplane struct {
+	opts   Options
+	rdb    *goredis.Client
+	nodeID string
+	log    *slog.Logger
+
+	ctx    context.Context // ends with Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	hubs    map[string]*hubState
+	ps      *goredis.PubSub // the current subscription; nil between connections
+	pongs   map[string]chan struct{}
+	pingSeq uint64
+
+	state   atomic.Int32 // stateUnknown, stateUp or stateDown
+	errMu   sync.Mutex
+	lastErr error
+	wake    chan struct{} // wakes the heartbeat loop (after a reconnect)
+
+	// Group membership of this node's connections, mirrored so that it can be
+	// written again after an outage or a purge. syncMu orders membership writes
+	// (read-locked) against a full resync (locked).
+	syncMu     sync.RWMutex
+	membersMu  sync.Mutex
+	members    map[string]map[string]map[string]struct{} // hub -> group -> connection IDs
+	needResync atomic.Bool
+	beats      int // heartbeats done; only the heartbeat loop touches it
+
+	// Session forwarding.
+	callsMu  sync.Mutex
+	calls    map[uint64]chan *rpcMessage
+	nextCall atomic.Uint64
+	serving  map[string]context.CancelFunc // forwarded requests being served, by requester+ID
+	slots    chan struct{}                 // MaxForwardedRequests
+	located  map[string]string             // location keys this node wrote, by token -> key
+	ended    []string                      // location keys to delete
+}
+
+type hubState struct {
+	deliver  func(*hub.Envelope)
+	sessions hub.LocalSessions
+}
+
+const (
+	stateUnknown int32 = iota
+	stateUp
+	stateDown
+)
+
+var (
+	_ hub.Backplane        = (*Backplane)(nil)
+	_ hub.SessionForwarder = (*Backplane)(nil)
+)
+
+// New returns a backplane for the Redis at opts.URL and starts its connection. It
+// fails only on bad options: an unreachable Redis is an outage like any other, and
+// the backplane keeps trying (see Healthy). Call Close when done.
+func New(opts Options) (*Backplane, error) {
+	opts = opts.withDefaults()
+	if opts.URL == "" {
+		return nil, errors.New("redis backplane: Options.URL is required")
+	}
+	ro, err := goredis.ParseURL(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis backplane: %w", err)
+	}
+	ro.DialTimeout = opts.DialTimeout
+	ro.DialerRetries = 1
+	ro.ReadTimeout = opts.OpTimeout
+	ro.WriteTimeout = opts.OpTimeout
+	ro.PoolTimeout = opts.OpTimeout
+	ro.ContextTimeoutEnabled = true
+	ro.MaxRetries = -1 // a PUBLISH is not idempotent; the caller learns of the failure instead
+	ro.DisableIdentity = true
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+
+	var id [8]byte
+	rand.Read(id[:])
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Backplane{
+		opts:    opts,
+		rdb:     goredis.NewClient(ro),
+		nodeID:  base64.RawURLEncoding.EncodeToString(id[:]),
+		log:     opts.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		hubs:    map[string]*hubState{},
+		pongs:   map[string]chan struct{}{},
+		wake:    make(chan struct{}, 1),
+		members: map[string]map[string]map[string]struct{}{},
+		calls:   map[uint64]chan *rpcMessage{},
+		serving: map[string]context.CancelFunc{},
+		slots:   make(chan struct{}, opts.MaxForwardedRequests),
+		located: map[string]string{},
+	}
+	b.wg.Add(2)
+	go b.subscribeLoop()
+	go b.heartbeatLoop()
+	return b, nil
+}
+
+// NodeID identifies this node in the cluster (and starts its connection tokens).
+func (b *Backplane) NodeID() string { return b.nodeID }
+
+// Healthy reports whether Redis is reachable, so that messages reach the other
+// nodes. While it is false, every node still serves its own connections.
+func (b *Backplane) Healthy() bool { return b.state.Load() == stateUp }
+
+// Err tells why the backplane is not healthy: nil while it is, else the last error
+// seen reaching Redis.
+func (b *Backplane) Err() error {
+	if b.Healthy() {
+		return nil
+	}
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	if b.lastErr == nil {
+		return fmt.Errorf("%w: not connected yet", ErrUnavailable)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, b.lastErr)
+}
+
+// Ready waits until the backplane is healthy or ctx ends.
+func (b *Backplane) Ready(ctx context.Context) error {
+	for !b.Healthy() {
+		if err := sleep(ctx, 10*msec); err != nil {
+			return fmt.Errorf("redis backplane: not ready: %w (%v)", err, b.Err())
+		}
+	}
+	return nil
+}
+
+// Close leaves the cluster: it stops the connection's goroutines, removes this
+// node's records from Redis when it can, and closes the Redis client. Close the
+// hubs first.
+func (b *Backplane) Close() error {
+	b.cancel()
+	b.mu.Lock()
+	if b.ps != nil {
+		b.ps.Close() // unblocks the subscriber's read
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+	if b.Healthy() {
+		ctx, cancel := context.WithTimeout(context.Background(), b.opts.OpTimeout)
+		b.purgeNode(ctx, b.nodeID)
+		b.flushEnded(ctx)
+		cancel()
+	}
+	b.state.Store(stateDown)
+	if err := b.rdb.Close(); err != nil {
+		return fmt.Errorf("redis backplane: close: %w", err)
+	}
+	return nil
+}
+
+// Attach implements hub.Backplane. It returns once this node receives the hub's
+// messages (or at once while Redis is down: it subscribes when Redis is back).
+func (b *Backplane) Attach(hubName string, deliver func(*hub.Envelope)) (func(), error) {
+	b.mu.Lock()
+	if _, dup := b.hubs[hubName]; dup {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("redis backplane: hub %q is already attached to this backplane", hubName)
+	}
+	st := &hubState{deliver: deliver}
+	b.hubs[hubName] = st
+	ps := b.ps
+	b.mu.Unlock()
+	if ps != nil {
+		// The subscription connection exists (it took its list of channels before
+		// this hub was added): subscribe on it. Should that fail, the connection is
+		// failing too, and the next one subscribes to every attached hub.
+		ctx, cancel := context.WithTimeout(b.ctx, b.opts.DialTimeout+b.opts.OpTimeout)
+		if err := ps.Subscribe(ctx, b.hubChannel(hubName)); err == nil && b.Healthy() {
+			b.sync(ctx, ps)
+		}
+		cancel()
+	}
+	return func() {
+		b.mu.Lock()
+		if b.hubs[hubName] == st {
+			delete(b.hubs, hubName)
+		}
+		ps := b.ps
+		b.mu.Unlock()
+		if ps != nil {
+			ctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
+			ps.Unsubscribe(ctx, b.hubChannel(hubName))
+			cancel()
+		}
+	}, nil
+}
+
+func (b *Backplane) hub(name string) *hubState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.hubs[name]
+}
+
+// Publish implements hub.Backplane. It delivers to this node's connections first,
+// whatever the state of Redis, then publishes to the other nodes within
+// Options.OpTimeout. While Redis is down it does not try: it returns an error
+// wrapping ErrUnavailable (the local delivery has happened).
+func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
+	if st := b.hub(env.Hub); st != nil {
+		st.deliver(env)
+	}
+	if !b.Healthy() {
+		return fmt.Errorf("redis backplane: publish to hub %q: delivered on this node only: %w", env.Hub, ErrUnavailable)
+	}
+	data, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("redis backplane: encode envelope: %w", err)
+	}
+	payload := make([]byte, 0, nodeIDLen+len(data))
+	payload = append(append(payload, b.nodeID...), data...)
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
+	defer cancel()
+	if err := b.rdb.Publish(ctx, b.hubChannel(env.Hub), payload).Err(); err != nil {
+		return fmt.Errorf("redis backplane: publish to hub %q: delivered on this node only: %w", env.Hub, err)
+	}
+	return nil
+}
+
+// receiveEnvelope delivers an envelope published by another node.
+func (b *Backplane) receiveEnvelope(hubName, payload string) {
+	if len(payload) < nodeIDLen || payload[:nodeIDLen] == b.nodeID {
+		return // ours: delivered locally already
+	}
+	st := b.hub(hubName)
+	if st == nil {
+		return
+	}
+	var env hub.Envelope
+	if err := json.Unmarshal([]byte(payload[nodeIDLen:]), &env); err != nil {
+		b.log.Warn("redis backplane: dropping an undecodable envelope", "hub", hubName, "err", err)
+		return
+	}
+	env.Hub = hubName
+	st.deliver(&env)
+}
+
+// AddToGroup implements hub.Backplane. Membership is recorded on this node first;
+// while Redis is down (or when the write fails) it is written when Redis is back,
+// so the call returns nil: only presence (GroupMembers) lags, never delivery, which
+// each node does from its own index.
+func (b *Backplane) AddToGroup(ctx context.Context, hubName, group, connectionID string) error {
+	return b.changeGroup(ctx, hubName, group, connectionID, true)
+}
+
+// RemoveFromGroup implements hub.Backplane, as AddToGroup.
+func (b *Backplane) RemoveFromGroup(ctx context.Context, hubName, group, connectionID string) error {
+	return b.changeGroup(ctx, hubName, group, connectionID, false)
+}
+
+func (b *Backplane) changeGroup(ctx context.Context, hubName, group, connectionID string, add bool) error {
+	b.syncMu.RLock()
+	defer b.syncMu.RUnlock()
+	b.membersMu.Lock()
+	groups := b.members[hubName]
+	if groups == nil {
+		groups = map[string]map[string]struct{}{}
+		b.members[hubName] = groups
+	}
+	if add {
+		if groups[group] == nil {
+			groups[group] = map[string]struct{}{}
+		}
+		groups[group][connectionID] = struct{}{}
+	} else if set := groups[group]; set != nil {
+		delete(set, connectionID)
+		if len(set) == 0 {
+			delete(groups, group)
+		}
+	}
+	b.membersMu.Unlock()
+	if !b.Healthy() {
+		b.needResync.Store(true)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
+	defer cancel()
+	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		if add {
+			p.SAdd(ctx, b.groupKey(hubName, group), connectionID)
+			p.SAdd(ctx, b.membershipKey(b.nodeID), memberEntry(hubName, group, connectionID))
+		} else {
+			p.SRem(ctx, b.groupKey(hubName, group), connectionID)
+			p.SRem(ctx, b.membershipKey(b.nodeID), memberEntry(hubName, group, connectionID))
+		}
+		return nil
+	})
+	if err != nil {
+		b.needResync.Store(true)
+		b.log.Debug("redis backplane: membership write failed; will resync", "hub", hubName, "group", group, "err", err)
+	}
+	return nil
+}
+
+// GroupMembers implements hub.Backplane: the sorted connection IDs of group on
+// every node. While Redis is down it fails with an error wrapping ErrUnavailable.
+func (b *Backplane) GroupMembers(ctx context.Context, hubName, group string) ([]string, error) {
+	if !b.Healthy() {
+		return nil, fmt.Errorf("redis backplane: members of group %q: %w", group, ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
+	defer cancel()
+	ids, err := b.rdb.SMembers(ctx, b.groupKey(hubName, group)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis backplane: members of group %q: %w", group, err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Keys and channels. Hub and group names are free text; they are the last part of
+// a key or separated by a part that cannot occur in a node ID.
+
+func (b *Backplane) hubChannel(hubName string) string { return b.opts.Prefix + ":hub:" + hubName }
+func (b *Backplane) nodeChannel(nodeID string) string { return b.opts.Prefix + ":node:" + nodeID }
+func (b *Backplane) groupKey(hubName, group string) string {
+	return b.opts.Prefix + ":group:" + lenPrefixed(hubName) + group
+}
+func (b *Backplane) membershipKey(nodeID string) string {
+	return b.opts.Prefix + ":node:" + nodeID + ":members"
+}
+func (b *Backplane) aliveKey(nodeID string) string {
+	return b.opts.Prefix + ":node:" + nodeID + ":alive"
+}
+func (b *Backplane) nodesKey() string { return b.opts.Prefix + ":nodes" }
+func (b *Backplane) locationKey(hubName, token string) string {
+	return b.opts.Prefix + ":session:" + lenPrefixed(hubName) + token
+}
+
+// lenPrefixed writes s so that what follows cannot be confused with its end.
+func lenPrefixed(s string) string { return fmt.Sprintf("%d:%s:", len(s), s) }
+
+// memberEntry is one membership in a node's membership set: hub, group and
+// connection ID, NUL-separated (the connection ID has no NUL; a hub name is
+// length-prefixed).
+func memberEntry(hubName, group, connectionID string) string {
+	return lenPrefixed(hubName) + connectionID + "\x00" + group
+}
+
+func parseMemberEntry(e string) (hubName, group, connectionID string, ok bool) {
+	var n int
+	if _, err := fmt.Sscanf(e, "%d:", &n); err != nil {
+		return "", "", "", false
+	}
+	head := fmt.Sprintf("%d:", n)
+	if len(e) < len(head)+n+1 {
+		return "", "", "", false
+	}
+	hubName = e[len(head) : len(head)+n]
+	rest := e[len(head)+n+1:]
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == 0 {
+			return hubName, rest[i+1:], rest[:i], true
+		}
+	}
+	return "", "", "", false
+}

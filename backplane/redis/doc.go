@@ -1,0 +1,96 @@
+// Package redis is a hub.Backplane over Redis (github.com/redis/go-redis/v9): it
+// lets several nodes serve one hub behind any load balancer, without sticky
+// sessions. The hub package never imports it; pass a *Backplane in
+// hub.Options.Backplane of every hub (cmd/hubbub does so with --redis URL).
+//
+//	bp, err := redis.New(redis.Options{URL: "redis://127.0.0.1:6379/0"})
+//	…
+//	h := hub.New(hub.Options{Name: "chat", Backplane: bp})
+//	…
+//	h.Close(ctx) // the hubs first,
+//	bp.Close()   // then the backplane
+//
+// # Delivery
+//
+// Every hub has one channel, {prefix}:hub:{hub}. Publish delivers the envelope to
+// this node's connections first (the hub's own selection: all, others, group,
+// user, one or several connections), then PUBLISHes it, JSON-encoded behind the
+// publishing node's ID. Every node subscribes to the channels of its hubs and hands
+// each envelope to its hub, which picks its own local receivers; a node skips the
+// envelopes it published itself, since it delivered them already. So every target
+// kind reaches its connections wherever they live, each node keeps its group and
+// user indexes in memory, and an envelope is encoded once per publish and once per
+// receiving node. Envelopes from one node arrive in the order it published them.
+// Delivery between nodes is at most once: Redis pub/sub does not keep messages for
+// a node that is disconnected.
+//
+// # Presence
+//
+// Group membership is also written to Redis, for GroupMembers (presence) only:
+// a set per group ({prefix}:group:{hub}:{group}) and, per node, a set of the
+// memberships of its connections ({prefix}:node:{id}:members), so that they can be
+// found and removed when the node dies. Each node keeps a liveness key
+// ({prefix}:node:{id}:alive, NodeTTL) fresh every HeartbeatInterval and lists
+// itself in {prefix}:nodes; on each heartbeat a node purges the memberships of
+// listed nodes whose liveness key has expired (a crash; Close removes them at once).
+// The user→connections map needs no Redis record: User and Users targets are
+// delivered by every node from its own index, and no API asks for a user's
+// connections cluster-wide.
+//
+// # No sticky sessions
+//
+// A connection lives on one node, its owner, but its HTTP requests may land on any
+// node. The backplane implements hub.SessionForwarder:
+//
+//   - Connection tokens (and IDs) start with the ID of the node that negotiated
+//     them (11 base64url characters, then 22 random ones, all [A-Za-z0-9_-]).
+//   - A request that opens a streaming transport on a node other than its
+//     negotiate's (a WebSocket upgrade or a Server-Sent Events GET) claims the
+//     session: it asks the negotiating node, over that node's channel
+//     {prefix}:node:{id}, to release the still unopened session, and the
+//     connection then lives where the stream is. A WebSocket needs nothing more.
+//     For SSE, whose POSTs will land anywhere, the new owner writes a session
+//     record, {prefix}:session:{hub}:{token} → node ID (SessionTTL as a safety
+//     net; deleted when the connection ends).
+//   - Every other request whose token is not local (long polls, including the
+//     first one that opens long polling, POSTs and DELETEs) is forwarded to the
+//     owner: the session record's node, else the token's. The request (method,
+//     URL, headers, body up to MaxForwardedBody) goes to the owner's channel; the
+//     owner serves it through its hub exactly as if it had received it (held polls
+//     included: a forwarded poll is held up to PollTimeout on the owner, bounded by
+//     ForwardTimeout) and publishes the whole response back on the requester's
+//     channel. When the requester's client goes away, the owner is told to cancel,
+//     so that a unit is not written to a poll nobody reads. Responses are never
+//     streamed between nodes: only long-poll responses and POST/DELETE replies
+//     travel, and they are complete.
+//   - A request for a node that is gone (no subscriber on its channel) gets 404 at
+//     once, as for any unknown connection; the client reconnects.
+//
+// This keeps every byte of WebSocket and SSE traffic on the node that holds the
+// TCP connection, costs one Redis round trip to open a transport away from its
+// negotiate, and one round trip per long-polling or SSE send request that lands on
+// another node.
+//
+// # Redis outages
+//
+// One goroutine holds the subscription connection and is the judge of health: it
+// pings it every PingInterval when idle, and on a failure reconnects with jittered
+// exponential backoff (ReconnectMinDelay to ReconnectMaxDelay), subscribing again to
+// every channel. Each change of state is logged once (connected, unreachable,
+// back) and readable through Healthy and Err. While Redis is down:
+//
+//   - every node keeps serving its own connections: Publish still delivers
+//     locally, and then returns an error wrapping ErrUnavailable at once (no
+//     timeout, no goroutine, no queue), telling the caller that other nodes missed
+//     that message;
+//   - AddToGroup and RemoveFromGroup update this node's record and return nil;
+//     the next heartbeat after Redis is back rewrites this node's memberships in
+//     Redis (as it does when another node purged them);
+//   - GroupMembers, claiming and forwarding fail at once (503 for HTTP requests).
+//
+// Every Redis command is bounded by OpTimeout (a handler that sends never waits
+// longer), the client does not retry (a PUBLISH is not idempotent), and forwarded
+// requests served for other nodes are capped by MaxForwardedRequests. The
+// backplane's own goroutines are two (subscription, heartbeat) plus one per
+// forwarded request being served.
+package redis

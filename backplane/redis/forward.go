@@ -1,0 +1,436 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// rpcMessage is one message of the forwarding protocol between nodes, published
+// on the receiving node's channel.
+type rpcMessage struct {
+	Type string `json:"t"` // rpcHTTP, rpcClaim, rpcCancel or rpcReply
+	ID   uint64 `json:"id"`
+	From string `json:"f"` // the requesting node
+	Hub  string `json:"h,omitempty"`
+
+	// rpcHTTP request
+	Method string      `json:"m,omitempty"`
+	URL    string      `json:"u,omitempty"`
+	Host   string      `json:"ho,omitempty"`
+	Remote string      `json:"ra,omitempty"`
+	Header http.Header `json:"hd,omitempty"`
+	Body   []byte      `json:"b,omitempty"`
+
+	// rpcClaim request
+	Token string `json:"tk,omitempty"`
+
+	// rpcReply: an HTTP response (Status, Header, Body), or a claim's Session or Err.
+	Status  int              `json:"s,omitempty"`
+	Session *hub.SessionInfo `json:"se,omitempty"`
+	Err     string           `json:"e,omitempty"`
+}
+
+const (
+	rpcHTTP   = "http"
+	rpcClaim  = "claim"
+	rpcCancel = "cancel"
+	rpcReply  = "reply"
+
+	errNotFound = "notfound"
+	errActive   = "active"
+	errBusy     = "busy"
+)
+
+// errNodeGone means no node listens on the channel of the node a session names.
+var errNodeGone = errors.New("redis backplane: the node holding the connection is gone")
+
+// NewConnectionToken implements hub.SessionForwarder: this node's ID followed by
+// 22 random base64url characters.
+func (b *Backplane) NewConnectionToken(string) string { return b.nodeID + transports.NewToken() }
+
+// nodeOf returns the node a token names, or "".
+func nodeOf(token string) string {
+	if len(token) <= nodeIDLen {
+		return ""
+	}
+	return token[:nodeIDLen]
+}
+
+// ServeSessions implements hub.SessionForwarder.
+func (b *Backplane) ServeSessions(hubName string, sessions hub.LocalSessions) func() {
+	b.mu.Lock()
+	st := b.hubs[hubName]
+	if st == nil {
+		// Attach failed or was not called: serve the sessions all the same.
+		st = &hubState{deliver: func(*hub.Envelope) {}}
+		b.hubs[hubName] = st
+	}
+	st.sessions = sessions
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if st.sessions == sessions {
+			st.sessions = nil
+		}
+	}
+}
+
+// SessionEnded implements hub.SessionForwarder: the session record this node
+// wrote for the connection, if any, is deleted with the next heartbeat.
+func (b *Backplane) SessionEnded(_, token string) {
+	b.callsMu.Lock()
+	defer b.callsMu.Unlock()
+	if key, ok := b.located[token]; ok {
+		delete(b.located, token)
+		b.ended = append(b.ended, key)
+	}
+}
+
+// flushEnded deletes the session records of ended connections.
+func (b *Backplane) flushEnded(ctx context.Context) {
+	b.callsMu.Lock()
+	keys := b.ended
+	b.ended = nil
+	b.callsMu.Unlock()
+	if len(keys) == 0 {
+		return
+	}
+	if err := b.rdb.Del(ctx, keys...).Err(); err != nil {
+		// They expire after SessionTTL anyway; try again next time.
+		b.callsMu.Lock()
+		b.ended = append(b.ended, keys...)
+		b.callsMu.Unlock()
+	}
+}
+
+// ClaimSession implements hub.SessionForwarder: it asks the node named in the
+// token to release the session, and for Server-Sent Events (whose POSTs will land
+// anywhere) records in Redis that the connection now lives here.
+func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind) (hub.SessionInfo, error) {
+	node := nodeOf(token)
+	if node == "" || node == b.nodeID {
+		return hub.SessionInfo{}, hub.ErrSessionNotFound
+	}
+	if !b.Healthy() {
+		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout*2)
+	defer cancel()
+	reply, err := b.call(ctx, node, &rpcMessage{Type: rpcClaim, Hub: hubName, Token: token})
+	switch {
+	case errors.Is(err, errNodeGone):
+		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", hub.ErrSessionNotFound)
+	case err != nil:
+		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", err)
+	case reply.Err == errNotFound:
+		return hub.SessionInfo{}, hub.ErrSessionNotFound
+	case reply.Err == errActive:
+		return hub.SessionInfo{}, hub.ErrSessionActive
+	case reply.Session == nil:
+		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %s", reply.Err)
+	}
+	if kind == transports.ServerSentEvents {
+		key := b.locationKey(hubName, token)
+		if err := b.rdb.Set(ctx, key, b.nodeID, b.opts.SessionTTL).Err(); err != nil {
+			// The session was released to us; without the record its POSTs would
+			// not find it, so the stream cannot open.
+			return hub.SessionInfo{}, fmt.Errorf("redis backplane: record connection: %w", err)
+		}
+		b.callsMu.Lock()
+		b.located[token] = key
+		b.callsMu.Unlock()
+	}
+	return *reply.Session, nil
+}
+
+// ForwardRequest implements hub.SessionForwarder. The owner is the node the
+// session record names, else the node named in the token. The reply is the
+// owner's response, or 404 (no such node), 503 (Redis down, owner busy), 504
+// (no answer within ForwardTimeout) or 413 (body over MaxForwardedBody).
+func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubName, token string) {
+	if !b.Healthy() {
+		http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	node, err := b.owner(r.Context(), hubName, token)
+	if err != nil {
+		http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if node == "" || node == b.nodeID {
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	}
+	var body []byte
+	if r.Body != nil {
+		body, err = io.ReadAll(io.LimitReader(r.Body, b.opts.MaxForwardedBody+1))
+		if err != nil {
+			http.Error(w, "could not read the request body", http.StatusBadRequest)
+			return
+		}
+		if int64(len(body)) > b.opts.MaxForwardedBody {
+			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+	}
+	req := &rpcMessage{
+		Type: rpcHTTP, Hub: hubName, Method: r.Method, URL: r.URL.RequestURI(), Host: r.Host,
+		Remote: r.RemoteAddr, Header: r.Header, Body: body,
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), b.opts.ForwardTimeout+b.opts.OpTimeout)
+	defer cancel()
+	reply, err := b.call(ctx, node, req)
+	switch {
+	case errors.Is(err, errNodeGone):
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		http.Error(w, "The node holding the connection did not answer", http.StatusGatewayTimeout)
+		return
+	case err != nil:
+		if r.Context().Err() == nil {
+			http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
+		}
+		return
+	case reply.Err == errBusy:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "The node holding the connection is busy", http.StatusServiceUnavailable)
+		return
+	}
+	for k, v := range reply.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(reply.Status)
+	w.Write(reply.Body)
+}
+
+// owner is the node that holds the session of token.
+func (b *Backplane) owner(ctx context.Context, hubName, token string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
+	defer cancel()
+	node, err := b.rdb.Get(ctx, b.locationKey(hubName, token)).Result()
+	switch {
+	case err == nil:
+		return node, nil
+	case errors.Is(err, goredis.Nil):
+		return nodeOf(token), nil
+	default:
+		return "", fmt.Errorf("redis backplane: find connection: %w", err)
+	}
+}
+
+// call sends a request to node and waits for its reply, or ctx. When ctx ends
+// first, the node is told to cancel the request.
+func (b *Backplane) call(ctx context.Context, node string, req *rpcMessage) (*rpcMessage, error) {
+	req.ID = b.nextCall.Add(1)
+	req.From = b.nodeID
+	reply := make(chan *rpcMessage, 1)
+	b.callsMu.Lock()
+	b.calls[req.ID] = reply
+	b.callsMu.Unlock()
+	defer func() {
+		b.callsMu.Lock()
+		delete(b.calls, req.ID)
+		b.callsMu.Unlock()
+	}()
+	n, err := b.send(ctx, node, req)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, errNodeGone
+	}
+	select {
+	case m := <-reply:
+		return m, nil
+	case <-ctx.Done():
+		if req.Type == rpcHTTP {
+			cctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
+			b.send(cctx, node, &rpcMessage{Type: rpcCancel, ID: req.ID, From: b.nodeID})
+			cancel()
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// send publishes m on node's channel and returns how many subscribers got it.
+func (b *Backplane) send(ctx context.Context, node string, m *rpcMessage) (int64, error) {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return 0, fmt.Errorf("redis backplane: encode request: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
+	defer cancel()
+	n, err := b.rdb.Publish(ctx, b.nodeChannel(node), data).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis backplane: send to node %s: %w", node, err)
+	}
+	return n, nil
+}
+
+// receiveRPC handles a message on this node's channel. It runs on the subscriber
+// goroutine, so it never waits: requests are served on goroutines of their own,
+// at most MaxForwardedRequests at once.
+func (b *Backplane) receiveRPC(payload string) {
+	var m rpcMessage
+	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+		b.log.Warn("redis backplane: dropping an undecodable message", "err", err)
+		return
+	}
+	switch m.Type {
+	case rpcReply:
+		b.callsMu.Lock()
+		reply := b.calls[m.ID]
+		b.callsMu.Unlock()
+		if reply != nil {
+			select {
+			case reply <- &m:
+			default:
+			}
+		}
+	case rpcCancel:
+		b.callsMu.Lock()
+		cancel := b.serving[m.From+"/"+strconv.FormatUint(m.ID, 10)]
+		b.callsMu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case rpcHTTP, rpcClaim:
+		select {
+		case b.slots <- struct{}{}:
+		default:
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				b.reply(&m, &rpcMessage{Err: errBusy})
+			}()
+			return
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer func() { <-b.slots }()
+			if m.Type == rpcClaim {
+				b.serveClaim(&m)
+			} else {
+				b.serveHTTP(&m)
+			}
+		}()
+	}
+}
+
+func (b *Backplane) reply(req, reply *rpcMessage) {
+	reply.Type, reply.ID, reply.From = rpcReply, req.ID, b.nodeID
+	ctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
+	defer cancel()
+	if _, err := b.send(ctx, req.From, reply); err != nil {
+		b.log.Debug("redis backplane: reply lost", "to", req.From, "err", err)
+	}
+}
+
+func (b *Backplane) sessions(hubName string) hub.LocalSessions {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if st := b.hubs[hubName]; st != nil {
+		return st.sessions
+	}
+	return nil
+}
+
+func (b *Backplane) serveClaim(m *rpcMessage) {
+	sessions := b.sessions(m.Hub)
+	if sessions == nil {
+		b.reply(m, &rpcMessage{Err: errNotFound})
+		return
+	}
+	info, err := sessions.ReleaseSession(m.Token)
+	switch {
+	case errors.Is(err, hub.ErrSessionActive):
+		b.reply(m, &rpcMessage{Err: errActive})
+	case err != nil:
+		b.reply(m, &rpcMessage{Err: errNotFound})
+	default:
+		b.reply(m, &rpcMessage{Session: &info})
+	}
+}
+
+// serveHTTP serves a forwarded request with the hub's ServeForwarded, buffering
+// the response, and sends the response back.
+func (b *Backplane) serveHTTP(m *rpcMessage) {
+	sessions := b.sessions(m.Hub)
+	if sessions == nil {
+		b.reply(m, &rpcMessage{Status: http.StatusNotFound, Body: []byte("No Connection with that ID\n")})
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.opts.ForwardTimeout)
+	defer cancel()
+	key := m.From + "/" + strconv.FormatUint(m.ID, 10)
+	b.callsMu.Lock()
+	b.serving[key] = cancel
+	b.callsMu.Unlock()
+	defer func() {
+		b.callsMu.Lock()
+		delete(b.serving, key)
+		b.callsMu.Unlock()
+	}()
+	r, err := http.NewRequestWithContext(ctx, m.Method, m.URL, bytes.NewReader(m.Body))
+	if err != nil {
+		b.reply(m, &rpcMessage{Status: http.StatusBadRequest, Body: []byte("bad forwarded request\n")})
+		return
+	}
+	r.Header = m.Header
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	r.Host, r.RemoteAddr = m.Host, m.Remote
+	r.ContentLength = int64(len(m.Body))
+	w := &responseBuffer{header: http.Header{}}
+	sessions.ServeForwarded(w, r)
+	if ctx.Err() != nil && b.ctx.Err() == nil && w.status == 0 {
+		return // cancelled by the requester: nobody waits for the answer
+	}
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	b.reply(m, &rpcMessage{Status: status, Header: w.header, Body: w.body.Bytes()})
+}
+
+// responseBuffer is the http.ResponseWriter of a forwarded request.
+type responseBuffer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *responseBuffer) Header() http.Header { return w.header }
+
+func (w *responseBuffer) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *responseBuffer) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
+}
+
+// Flush is a no-op: the response goes back whole once the handler returns.
+func (w *responseBuffer) Flush() {}
+
+// SetWriteDeadline accepts and ignores deadlines: writes go to memory.
+func (w *responseBuffer) SetWriteDeadline(time.Time) error { return nil }

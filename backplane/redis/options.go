@@ -1,0 +1,115 @@
+package redis
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configure a Backplane. The zero value of every field but URL means its
+// default, written beside it.
+type Options struct {
+	// URL locates Redis: redis://[user:password@]host:port[/db] or rediss:// for
+	// TLS. Required.
+	URL string
+	// Prefix starts every key and channel the backplane uses, so that several
+	// clusters (or tests) can share one Redis. Default "hubbub".
+	Prefix string
+
+	// OpTimeout bounds one Redis command: a publish, a membership change, a
+	// presence query, a session lookup. A handler that sends never waits longer
+	// than this for Redis. Default 1 s.
+	OpTimeout time.Duration
+	// DialTimeout bounds one attempt to connect to Redis. Default 2 s.
+	DialTimeout time.Duration
+	// PingInterval is how often the subscription connection is checked when it
+	// carries nothing; a ping unanswered for another PingInterval counts as an
+	// outage. Default 2 s.
+	PingInterval time.Duration
+	// ReconnectMinDelay and ReconnectMaxDelay bound the backoff between attempts
+	// to reach Redis again after an outage; the delay doubles from min to max, with
+	// jitter. Defaults 100 ms and 5 s.
+	ReconnectMinDelay, ReconnectMaxDelay time.Duration
+
+	// HeartbeatInterval is how often this node refreshes its liveness key, purges
+	// the membership of dead nodes and repairs its own after an outage.
+	// Default 3 s.
+	HeartbeatInterval time.Duration
+	// NodeTTL is how long a node counts as alive after its last heartbeat; then
+	// other nodes purge its group memberships. It must exceed HeartbeatInterval.
+	// Default 10 s.
+	NodeTTL time.Duration
+
+	// ForwardTimeout bounds a request forwarded to the node that owns its
+	// connection (long polls, POSTs, DELETEs landing on another node). It must
+	// exceed the hubs' TransportOptions.PollTimeout, since a forwarded poll is held
+	// as long as a local one. Default 60 s.
+	ForwardTimeout time.Duration
+	// MaxForwardedRequests caps the forwarded requests this node serves at once
+	// for other nodes; beyond it they get 503. Default 10,000.
+	MaxForwardedRequests int
+	// MaxForwardedBody caps the body of a request forwarded to another node (413
+	// beyond it). It should exceed the hubs' TransportOptions.MaxReceiveSize so that
+	// the owner node applies its own limit. Default 4 MiB.
+	MaxForwardedBody int64
+	// SessionTTL is how long the record of a connection that moved to another node
+	// (a Server-Sent Events stream opened on a node other than its negotiate's)
+	// lives in Redis if the node that wrote it never deletes it (crash). Default 24 h.
+	SessionTTL time.Duration
+
+	// Logger receives the backplane's logs: one line per change of state
+	// (connected, lost, restored), never one per message. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultPrefix               = "hubbub"
+	DefaultOpTimeout            = time.Second
+	DefaultDialTimeout          = 2 * time.Second
+	DefaultPingInterval         = 2 * time.Second
+	DefaultReconnectMinDelay    = 100 * time.Millisecond
+	DefaultReconnectMaxDelay    = 5 * time.Second
+	DefaultHeartbeatInterval    = 3 * time.Second
+	DefaultNodeTTL              = 10 * time.Second
+	DefaultForwardTimeout       = 60 * time.Second
+	DefaultMaxForwardedRequests = 10_000
+	DefaultMaxForwardedBody     = 4 << 20
+	DefaultSessionTTL           = 24 * time.Hour
+)
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	setDuration(&o.OpTimeout, DefaultOpTimeout)
+	setDuration(&o.DialTimeout, DefaultDialTimeout)
+	setDuration(&o.PingInterval, DefaultPingInterval)
+	setDuration(&o.ReconnectMinDelay, DefaultReconnectMinDelay)
+	setDuration(&o.ReconnectMaxDelay, DefaultReconnectMaxDelay)
+	setDuration(&o.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDuration(&o.NodeTTL, DefaultNodeTTL)
+	setDuration(&o.ForwardTimeout, DefaultForwardTimeout)
+	setDuration(&o.SessionTTL, DefaultSessionTTL)
+	if o.ReconnectMaxDelay < o.ReconnectMinDelay {
+		o.ReconnectMaxDelay = o.ReconnectMinDelay
+	}
+	if o.NodeTTL <= o.HeartbeatInterval {
+		o.NodeTTL = 3 * o.HeartbeatInterval
+	}
+	if o.MaxForwardedRequests <= 0 {
+		o.MaxForwardedRequests = DefaultMaxForwardedRequests
+	}
+	if o.MaxForwardedBody <= 0 {
+		o.MaxForwardedBody = DefaultMaxForwardedBody
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}

@@ -34,10 +34,12 @@ trap 'rm -rf "$bin_dir"' EXIT
 go build -o "$bin_dir/hubbub" ./cmd/hubbub
 export HUBBUB_BIN="$bin_dir/hubbub"
 
-if [ -f test/official/package.json ]; then
-  step "official @microsoft/signalr client against cmd/hubbub"
-  (cd test/official && npm test)
-fi
+step "official @microsoft/signalr client against cmd/hubbub"
+(cd test/official && npm test)
+
+step "official @microsoft/signalr client against 3 nodes on Redis behind a round-robin proxy (no sticky sessions)"
+go build -o "$bin_dir/clusterdemo" ./backplane/redis/internal/clusterdemo
+(cd test/official && HUBBUB_BIN="$bin_dir/clusterdemo" npm test)
 if [ -f clientjs/package.json ]; then
   step "bundled JS client: unit tests, build check, size budget"
   (cd clientjs && npm test)

@@ -19,7 +19,9 @@ import (
 // Conn is one client connection to a hub, from its transport opening to its end.
 //
 // Concurrency: all methods are safe for concurrent use. Messages sent to a Conn are
-// written in the order they were queued, by the connection's single writer goroutine.
+// written in the order they were queued, by one writer goroutine at a time, which
+// exists only while there is something to write: an idle connection holds no
+// goroutine of the hub's (its timers are time.AfterFunc), only its transport's.
 type Conn struct {
 	hub       *Hub
 	id        string
@@ -36,15 +38,21 @@ type Conn struct {
 	handshaken atomic.Bool
 	connected  atomic.Bool // OnConnected ran, so OnDisconnected must run too
 
-	mu       sync.Mutex
-	queue    [][]byte
-	closing  bool // a Close message is queued: write what is queued, then end
-	wake     chan struct{}
-	drained  chan struct{} // signalled by the writer each time it empties the queue
-	lastRecv atomic.Int64  // unix nanoseconds of the last unit received
+	mu          sync.Mutex
+	queue       [][]byte
+	writing     bool          // a writer goroutine is running
+	closing     bool          // a Close message is queued: write what is queued, then end
+	closeReason error         // why closing was asked for, for OnDisconnected
+	drained     chan struct{} // signalled by the writer each time it empties the queue
+	lastRecv    atomic.Int64  // unix nanoseconds of the last unit received
+	lastSent    atomic.Int64  // unix nanoseconds of the last unit sent
+	timers      []*time.Timer // handshake, liveness and expiry; stopped at the end
+	ended       sync.Once
 
-	inbound chan *call    // invocations, in arrival order, for the dispatcher
-	slots   chan struct{} // MaxParallelInvocations
+	ready       chan struct{} // closed once OnConnected has returned
+	calls       chan *call    // invocations waiting for the dispatcher, in arrival order
+	dispatching atomic.Bool   // a dispatcher goroutine is running
+	slots       chan struct{} // MaxParallelInvocations
 
 	invMu       sync.Mutex
 	invocations map[string]context.CancelFunc // running invocations by client invocation ID
@@ -67,9 +75,10 @@ type Conn struct {
 
 // upload is a client-to-server stream feeding a handler's <-chan T parameter.
 type upload struct {
-	ch   reflect.Value // chan T
-	elem reflect.Type
-	ctx  context.Context // the invocation's
+	ch     reflect.Value // chan T
+	elem   reflect.Type
+	ctx    context.Context    // the invocation's
+	cancel context.CancelFunc // the invocation's: a stream the client ends with an error fails it
 }
 
 func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
@@ -79,20 +88,22 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		id:          s.id,
 		token:       s.token,
 		identity:    s.identity,
-		request:     r.Clone(context.WithoutCancel(r.Context())),
+		request:     r.WithContext(context.WithoutCancel(r.Context())),
 		kind:        kind,
 		ctx:         ctx,
 		cancel:      cancel,
-		wake:        make(chan struct{}, 1),
 		drained:     make(chan struct{}, 1),
-		inbound:     make(chan *call, h.opts.InvocationQueueLength),
+		ready:       make(chan struct{}),
+		calls:       make(chan *call, h.opts.InvocationQueueLength),
 		slots:       make(chan struct{}, h.opts.MaxParallelInvocations),
 		invocations: map[string]context.CancelFunc{},
 		uploads:     map[string]*upload{},
 		results:     map[string]chan protocol.Message{},
 		done:        make(chan struct{}),
 	}
-	c.lastRecv.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastRecv.Store(now)
+	c.lastSent.Store(now)
 	return c
 }
 
@@ -181,7 +192,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol
 // Close ends the connection with a Close message carrying message (may be empty).
 // With allowReconnect, clients configured to reconnect will do so.
 func (c *Conn) Close(message string, allowReconnect bool) {
-	c.closeWith(message, allowReconnect)
+	c.closeWith(message, allowReconnect, nil)
 }
 
 // encode frames m in the connection's protocol.
@@ -207,9 +218,18 @@ func (c *Conn) enqueue(frame []byte) error {
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, frame)
+	c.startWriterLocked()
 	c.mu.Unlock()
-	c.signal()
 	return nil
+}
+
+// startWriterLocked starts a writer unless one runs or the transport is not
+// attached yet (attach starts it then). c.mu is held.
+func (c *Conn) startWriterLocked() {
+	if !c.writing && c.transport != nil && len(c.queue) > 0 {
+		c.writing = true
+		go c.write()
+	}
 }
 
 // enqueuePaced queues a frame once the queue is at most half full, waiting for the
@@ -232,28 +252,29 @@ func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
 	}
 }
 
-func (c *Conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// closeWith queues a Close message (past the queue limit: it must get out) and
-// makes the writer end the connection once it is written.
-func (c *Conn) closeWith(message string, allowReconnect bool) {
+// closeWith queues a Close message (past the queue limit: it must get out); the
+// writer ends the connection once it is written. reason is what OnDisconnected
+// will be told (nil: a normal close).
+func (c *Conn) closeWith(message string, allowReconnect bool, reason error) {
 	c.mu.Lock()
 	if c.closing || c.ctx.Err() != nil {
 		c.mu.Unlock()
 		return
 	}
-	c.closing = true
+	c.closing, c.closeReason = true, reason
 	if c.handshaken.Load() {
 		frame, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.CloseType, Error: message, AllowReconnect: allowReconnect})
 		c.queue = append(c.queue, frame)
 	}
+	if reason != nil {
+		c.hub.opts.Observer.Closed(c.hub.opts.Name, reason)
+	}
+	c.startWriterLocked()
+	writing := c.writing
 	c.mu.Unlock()
-	c.signal()
+	if !writing && c.transport != nil {
+		go c.end(reason) // nothing to write (no handshake yet): end now
+	}
 }
 
 // abort ends the connection at once, without a Close message.
@@ -261,116 +282,114 @@ func (c *Conn) abort(reason error) {
 	if c.ctx.Err() == nil {
 		c.hub.opts.Observer.Closed(c.hub.opts.Name, reason)
 	}
+	c.finish(reason)
+}
+
+// finish cancels the connection and tears it down on another goroutine, so that
+// whoever noticed the end (a broadcaster, a timer) never runs OnDisconnected.
+func (c *Conn) finish(reason error) {
 	c.cancel(reason)
+	go c.end(reason)
 }
 
-// take removes everything queued.
-func (c *Conn) take(into [][]byte) (frames [][]byte, closing bool) {
-	c.mu.Lock()
-	frames = append(into, c.queue...)
-	clear(c.queue)
-	c.queue = c.queue[:0]
-	closing = c.closing
-	c.mu.Unlock()
-	select {
-	case c.drained <- struct{}{}:
-	default:
-	}
-	return frames, closing
-}
-
-// attach starts the connection on its transport: the writer goroutine owns the
-// connection's end.
+// attach starts the connection on its transport: it starts the timers and a writer
+// for anything already queued, and has the transport end the connection when it ends.
 func (c *Conn) attach(t transports.Transport) {
+	opts := &c.hub.opts
+	c.mu.Lock()
 	c.transport = t
-	go c.writeLoop()
+	c.timers = append(c.timers, time.AfterFunc(opts.HandshakeTimeout, func() {
+		if !c.handshaken.Load() {
+			c.abort(ErrHandshakeTimeout)
+		}
+	}))
+	if at := c.identity.ExpiresAt; !at.IsZero() {
+		c.timers = append(c.timers, time.AfterFunc(time.Until(at), func() {
+			opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.identity.UserID)
+			c.closeWith("Authentication expired: reconnect with fresh credentials.", true, nil)
+		}))
+	}
+	if c.kind != transports.LongPolling {
+		// Long polling has its own liveness: a client that stops polling is ended
+		// by the transport, and the protocol sends no pings over it.
+		var liveness *time.Timer
+		liveness = time.AfterFunc(min(opts.KeepAliveInterval, opts.ClientTimeout), func() {
+			if next := c.checkLiveness(); next > 0 {
+				liveness.Reset(next)
+			}
+		})
+		c.timers = append(c.timers, liveness)
+	}
+	c.startWriterLocked()
+	c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		t.Close() // ended before it had a transport to close
+	}
+	t.OnEnd(func(err error) {
+		if err == nil {
+			err = transports.ErrClosed
+		}
+		c.finish(err)
+	})
+}
+
+// checkLiveness sends a Ping when nothing was sent for KeepAliveInterval and closes
+// the connection when nothing was received for ClientTimeout. It returns when to
+// check again (0: never, the connection is closing).
+func (c *Conn) checkLiveness() time.Duration {
+	opts := &c.hub.opts
+	now := time.Now()
+	idle := now.Sub(time.Unix(0, c.lastRecv.Load()))
+	if idle >= opts.ClientTimeout {
+		opts.Logger.Info("hub: client timeout", "hub", opts.Name, "connection", c.id, "idle", idle.Round(time.Millisecond))
+		c.closeWith(fmt.Sprintf("Server closed the connection: no message from the client for %s.", opts.ClientTimeout), true, ErrClientTimeout)
+		return 0
+	}
+	silent := now.Sub(time.Unix(0, c.lastSent.Load()))
+	if silent >= opts.KeepAliveInterval && c.handshaken.Load() {
+		frame, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
+		c.enqueue(frame)
+		silent = 0
+	}
+	return min(opts.KeepAliveInterval-silent, opts.ClientTimeout-idle)
 }
 
 var unitPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-func (c *Conn) writeLoop() {
-	opts := &c.hub.opts
-	var keepAlive, clientTimeout <-chan time.Time
-	keepAliveTimer := time.NewTimer(opts.KeepAliveInterval)
-	defer keepAliveTimer.Stop()
-	timeoutTimer := time.NewTimer(opts.ClientTimeout)
-	defer timeoutTimer.Stop()
-	if c.kind != transports.LongPolling {
-		// Long polling has its own liveness: a client that stops polling is ended by the transport.
-		keepAlive, clientTimeout = keepAliveTimer.C, timeoutTimer.C
-	}
-	handshakeTimer := time.NewTimer(opts.HandshakeTimeout)
-	defer handshakeTimer.Stop()
-	var expired <-chan time.Time
-	if at := c.identity.ExpiresAt; !at.IsZero() {
-		expiry := time.NewTimer(time.Until(at))
-		defer expiry.Stop()
-		expired = expiry.C
-	}
-
+// write is the connection's writer: it sends everything queued, as one unit per
+// round, until the queue is empty, then exits. Only one runs at a time.
+func (c *Conn) write() {
 	var frames [][]byte
 	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.ctx.Err() != nil {
+			closing := c.closing && c.ctx.Err() == nil
+			reason := c.closeReason
+			c.writing = false
+			c.mu.Unlock()
+			if closing {
+				c.end(reason)
+			}
+			return
+		}
+		frames = append(frames[:0], c.queue...)
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.mu.Unlock()
 		select {
-		case <-c.wake:
-		case <-keepAlive:
-			if c.handshaken.Load() {
-				frame, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
-				c.enqueue(frame)
-			}
-			keepAliveTimer.Reset(opts.KeepAliveInterval)
-		case <-clientTimeout:
-			idle := time.Since(time.Unix(0, c.lastRecv.Load()))
-			if idle < opts.ClientTimeout {
-				timeoutTimer.Reset(opts.ClientTimeout - idle)
-				continue
-			}
-			c.hub.opts.Logger.Info("hub: client timeout", "hub", opts.Name, "connection", c.id, "idle", idle.Round(time.Millisecond))
-			c.closeWith(fmt.Sprintf("Server closed the connection: no message from the client for %s.", opts.ClientTimeout), true)
-			c.abort(ErrClientTimeout)
-		case <-expired:
-			c.hub.opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.identity.UserID)
-			c.closeWith("Authentication expired: reconnect with fresh credentials.", true)
-		case <-handshakeTimer.C:
-			if !c.handshaken.Load() {
-				c.abort(ErrHandshakeTimeout)
-			}
-		case <-c.transport.Done():
-			c.end(c.transport.Err())
-			return
-		case <-c.ctx.Done():
+		case c.drained <- struct{}{}:
+		default:
 		}
-		if c.ctx.Err() != nil {
-			// Aborted. Flush what is already queued (a Close message, typically)
-			// when the transport can take it without waiting for a poll.
-			frames, _ = c.take(frames[:0])
-			if len(frames) > 0 && c.kind != transports.LongPolling {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				c.sendUnit(ctx, frames)
-				cancel()
-			}
-			c.end(context.Cause(c.ctx))
-			return
-		}
-		var closing bool
-		frames, closing = c.take(frames[:0])
-		if len(frames) > 0 {
-			if err := c.sendUnit(c.ctx, frames); err != nil {
-				c.end(err)
-				return
-			}
-			if !keepAliveTimer.Stop() {
-				select {
-				case <-keepAliveTimer.C:
-				default:
-				}
-			}
-			keepAliveTimer.Reset(opts.KeepAliveInterval)
-		}
-		if closing {
-			c.end(nil)
-			return
-		}
+		err := c.sendUnit(c.ctx, frames)
 		clear(frames)
+		c.lastSent.Store(time.Now().UnixNano())
+		if err != nil {
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			c.finish(err)
+			return
+		}
 	}
 }
 
@@ -395,23 +414,32 @@ func (c *Conn) sendUnit(ctx context.Context, frames [][]byte) error {
 	return err
 }
 
-// end tears the connection down. It runs once, on the writer goroutine.
+// end tears the connection down, once: the transport, the timers, the hub's
+// indexes, then OnDisconnected.
 func (c *Conn) end(reason error) {
-	if reason == nil {
-		reason = transports.ErrClosed
-	}
-	c.cancel(reason)
-	c.transport.Close()
-	c.mu.Lock()
-	c.closing = true
-	c.queue = nil
-	c.mu.Unlock()
-	c.hub.removeConn(c)
-	if c.connected.Load() {
-		c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
-		c.hub.disconnected(c, reason)
-	}
-	close(c.done)
+	c.ended.Do(func() {
+		if reason == nil {
+			reason = transports.ErrClosed
+		}
+		c.cancel(reason)
+		c.mu.Lock()
+		c.closing = true
+		c.queue = nil
+		for _, t := range c.timers {
+			t.Stop()
+		}
+		t := c.transport
+		c.mu.Unlock()
+		if t != nil {
+			t.Close()
+		}
+		c.hub.removeConn(c)
+		if c.connected.Load() {
+			c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
+			c.hub.disconnected(c, reason)
+		}
+		close(c.done)
+	})
 }
 
 // receive is the transport's Receiver: units arrive here one at a time, in order.
@@ -434,8 +462,7 @@ func (c *Conn) receive(unit []byte) {
 		if !c.allow(&msgs[i]) {
 			if c.strikes >= c.hub.opts.RateLimitStrikes {
 				c.hub.opts.Logger.Warn("hub: closing a connection over its rate limit", "hub", c.hub.opts.Name, "connection", c.id, "limit", c.hub.opts.MaxMessagesPerSecond)
-				c.closeWith("Connection closed: too many messages.", false)
-				c.abort(ErrRateLimited)
+				c.closeWith("Connection closed: too many messages.", false, ErrRateLimited)
 				return
 			}
 			continue
@@ -446,7 +473,7 @@ func (c *Conn) receive(unit []byte) {
 	}
 	if err != nil {
 		c.hub.opts.Logger.Info("hub: invalid message from client", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
-		c.closeWith("Connection closed with an error. InvalidDataException: "+err.Error(), false)
+		c.closeWith("Connection closed with an error. InvalidDataException: "+err.Error(), false, nil)
 	}
 }
 
@@ -496,20 +523,23 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 		c.mu.Lock()
 		c.queue = append(c.queue, protocol.AppendHandshakeResponse(nil, reply))
 		c.closing = true
+		c.startWriterLocked()
 		c.mu.Unlock()
-		c.signal()
 		return nil, false
 	}
 	c.proto = protocol.JSON
+	c.handshaken.Store(true)
+	// Reachable before the client can see the reply: a message sent to it by anyone
+	// once it knows it is connected must find it. The reply still goes first, as it
+	// is queued before the connection can be found.
 	c.mu.Lock()
 	c.queue = append(c.queue, protocol.AppendHandshakeResponse(nil, ""))
 	c.mu.Unlock()
-	c.handshaken.Store(true)
-	// Reachable before the client can see the reply: a message sent to it by anyone
-	// once it knows it is connected must find it.
 	c.hub.addConn(c)
-	c.signal()
-	go c.dispatch()
+	c.mu.Lock()
+	c.startWriterLocked()
+	c.mu.Unlock()
+	go c.onConnected()
 	return rest, true
 }
 
@@ -519,10 +549,13 @@ func (c *Conn) route(m *protocol.Message) bool {
 	case protocol.InvocationType, protocol.StreamInvocationType:
 		cl := c.prepare(m)
 		select {
-		case c.inbound <- cl:
+		case c.calls <- cl:
 		case <-c.ctx.Done():
 			c.release(cl)
 			return false
+		}
+		if c.dispatching.CompareAndSwap(false, true) {
+			go c.dispatch()
 		}
 	case protocol.StreamItemType:
 		c.invMu.Lock()
@@ -534,7 +567,7 @@ func (c *Conn) route(m *protocol.Message) bool {
 		}
 		item := reflect.New(up.elem)
 		if err := c.proto.DecodeValue(m.Item, item.Interface()); err != nil {
-			c.closeWith(fmt.Sprintf("Connection closed with an error. InvalidDataException: stream item for stream '%s': %v", m.InvocationID, err), false)
+			c.closeWith(fmt.Sprintf("Connection closed with an error. InvalidDataException: stream item for stream '%s': %v", m.InvocationID, err), false, nil)
 			return false
 		}
 		chosen, _, _ := reflect.Select([]reflect.SelectCase{
@@ -554,7 +587,13 @@ func (c *Conn) route(m *protocol.Message) bool {
 		up := c.uploads[m.InvocationID]
 		delete(c.uploads, m.InvocationID)
 		c.invMu.Unlock()
-		if up != nil {
+		switch {
+		case up != nil && m.HasError:
+			// The client's source failed: the handler must not take what it got so
+			// far for the whole stream.
+			c.hub.opts.Logger.Info("hub: client ended an upload stream with an error", "hub", c.hub.opts.Name, "connection", c.id, "stream", m.InvocationID, "err", m.Error)
+			up.cancel()
+		case up != nil:
 			up.ch.Close()
 		}
 	case protocol.CancelInvocationType:
@@ -566,28 +605,48 @@ func (c *Conn) route(m *protocol.Message) bool {
 		}
 	case protocol.CloseType:
 		// The client is leaving: no Close message back, just end.
-		c.cancel(transports.ErrClosed)
+		c.finish(transports.ErrClosed)
 		return false
 	}
 	return true
 }
 
-// dispatch runs OnConnected, then starts invocations in arrival order.
-func (c *Conn) dispatch() {
+// onConnected runs OnConnected; invocations start once it has returned.
+func (c *Conn) onConnected() {
 	if err := c.hub.connected(c); err != nil {
 		c.hub.opts.Logger.Warn("hub: OnConnected failed", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
 		text := "Connection closed with an error."
 		if c.hub.opts.DetailedErrors || errors.As(err, new(*Error)) {
 			text += " " + err.Error()
 		}
-		c.closeWith(text, false)
+		c.closeWith(text, false, nil)
+		return
+	}
+	close(c.ready)
+}
+
+// dispatch starts the invocations waiting in calls, in order, once OnConnected has
+// returned, and exits when none is left: an idle connection has no dispatcher. It
+// runs apart from the receive path so that a handler waiting for a client result
+// (Conn.Invoke) still gets the client's Completion.
+func (c *Conn) dispatch() {
+	select {
+	case <-c.ready:
+	case <-c.ctx.Done():
 		return
 	}
 	for {
 		select {
-		case cl := <-c.inbound:
+		case cl := <-c.calls:
 			c.invoke(cl)
+			continue
 		case <-c.ctx.Done():
+			return
+		default:
+		}
+		c.dispatching.Store(false)
+		// A call may have arrived between the empty check and the store.
+		if len(c.calls) == 0 || !c.dispatching.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -639,7 +698,7 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 		for i := range m.StreamIDs {
 			elem := meth.args[meth.uploads[i]].Elem()
 			ch := reflect.MakeChan(reflect.ChanOf(reflect.BothDir, elem), c.hub.opts.StreamBufferCapacity)
-			cl.uploads = append(cl.uploads, &upload{ch: ch, elem: elem, ctx: ctx})
+			cl.uploads = append(cl.uploads, &upload{ch: ch, elem: elem, ctx: ctx, cancel: cancel})
 		}
 		cl.streams = len(cl.uploads)
 		if meth.stream != notStreaming {

@@ -48,6 +48,8 @@ type LongPoll struct {
 	opts Options
 	post sendChannel
 	done chan struct{}
+	// onEnd runs when the transport ends; guarded by mu.
+	onEnd func(error)
 
 	mu      sync.Mutex
 	err     error     // why the transport ended; nil while it runs
@@ -302,6 +304,17 @@ func (lp *LongPoll) Close() error {
 // Options.DisconnectTimeout, or a failed write.
 func (lp *LongPoll) Done() <-chan struct{} { return lp.done }
 
+// OnEnd implements Transport.
+func (lp *LongPoll) OnEnd(f func(err error)) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.err != nil {
+		go f(lp.err)
+		return
+	}
+	lp.onEnd = f
+}
+
 // Err tells why the transport ended: nil while it runs, ErrClosed after Close, an
 // error wrapping ErrClosed after the client's DELETE, an error saying no poll came
 // within Options.DisconnectTimeout, or the write error that ended it.
@@ -326,6 +339,9 @@ func (lp *LongPoll) endLocked(err error) bool {
 	}
 	lp.err = err
 	close(lp.done)
+	if lp.onEnd != nil {
+		go lp.onEnd(err)
+	}
 	lp.stopIdleLocked()
 	if p := lp.current; p != nil {
 		lp.current = nil

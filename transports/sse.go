@@ -29,6 +29,7 @@ type SSE struct {
 	mu      sync.Mutex
 	err     error // why the transport ended; nil while it runs
 	done    chan struct{}
+	onEnd   func(error)   // runs when the transport ends; guarded by mu
 	started bool          // ServeStream has been called
 	ready   chan struct{} // closed once the stream is open (or never, if it is not)
 
@@ -231,7 +232,21 @@ func (s *SSE) end(err error) {
 	if s.err == nil {
 		s.err = err
 		close(s.done)
+		if s.onEnd != nil {
+			go s.onEnd(err)
+		}
 	}
+}
+
+// OnEnd implements Transport.
+func (s *SSE) OnEnd(f func(err error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		go f(s.err)
+		return
+	}
+	s.onEnd = f
 }
 
 func (s *SSE) ended() bool {

@@ -99,6 +99,10 @@ type Transport interface {
 	Done() <-chan struct{}
 	// Err tells why the transport ended (nil while it runs, ErrClosed after Close).
 	Err() error
+	// OnEnd registers f to run once, on a goroutine of its own, when the transport
+	// ends (at once if it already has), with the reason Err gives. It lets the owner
+	// of an idle connection keep no goroutine waiting on Done. Call it at most once.
+	OnEnd(f func(err error))
 }
 
 // Receiver handles one unit from the client. A transport calls it from one goroutine

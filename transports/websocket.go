@@ -34,6 +34,8 @@ type WebSocket struct {
 	mu   sync.Mutex
 	err  error // why the transport ended; nil while it runs
 	done chan struct{}
+	// onEnd runs when the transport ends; guarded by mu.
+	onEnd func(error)
 }
 
 // closeHandshakeTimeout bounds how long a server-initiated close waits for the
@@ -184,7 +186,21 @@ func (ws *WebSocket) end(err error) bool {
 	}
 	ws.err = err
 	close(ws.done)
+	if ws.onEnd != nil {
+		go ws.onEnd(err)
+	}
 	return true
+}
+
+// OnEnd implements Transport.
+func (ws *WebSocket) OnEnd(f func(err error)) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.err != nil {
+		go f(ws.err)
+		return
+	}
+	ws.onEnd = f
 }
 
 func (ws *WebSocket) ended() bool {

@@ -1,0 +1,110 @@
+// Package client is a Go client for SignalR hubs: Hubbub servers and ASP.NET Core
+// SignalR servers alike. It speaks what the official JavaScript client
+// (@microsoft/signalr) speaks: negotiate version 1, the JSON hub protocol, and the
+// three transports (WebSockets, Server-Sent Events, long polling), with the same
+// fallback between them. It is meant for services, tests and load tools.
+//
+// # Connecting
+//
+// Dial negotiates, connects a transport and performs the hub handshake:
+//
+//	conn, err := client.Dial(ctx, "http://127.0.0.1:8080/hubs/chat", client.Options{})
+//	if err != nil { … }
+//	defer conn.Close()
+//
+// The URL is the hub's base URL. Its query string is kept and sent on every request,
+// as the official client does. The options are a plain struct whose zero value means
+// the defaults (see Options); for instance Transports restricts the transports:
+//
+//	client.Options{Transports: transports.ServerSentEvents | transports.LongPolling}
+//
+// Connecting goes like this:
+//
+//  1. POST {url}/negotiate?negotiateVersion=1 returns a connection ID (public: it is
+//     what the hub and other clients see, ConnectionID) and a connection token
+//     (secret: it names the connection on every later request, as ?id=<token>).
+//     Redirect responses ({"url": …, "accessToken": …}) are followed; a refusal
+//     ({"error": …}) or a status other than 200 fails with an error wrapping
+//     ErrNegotiate and, for a status, an *HTTPError with the status and body.
+//  2. The transports the server offers are tried in its order, skipping those
+//     excluded by Options.Transports. If one fails to connect (the WebSocket upgrade
+//     is refused, the event stream or the first poll does not answer 200), the client
+//     negotiates again and tries the next. When all fail, the error wraps
+//     ErrNoTransport and lists every attempt.
+//  3. The handshake request {"protocol":"json","version":1} is sent and the server's
+//     reply awaited (Options.HandshakeTimeout); a refusal wraps ErrHandshake.
+//
+// Dial's context bounds these steps only. Once connected, the connection lives until
+// Close, a Close message from the server, the end of the transport or the server
+// timeout. Done is closed then, and Err tells why: ErrClosed after Close, a
+// *CloseError carrying the server's message and its AllowReconnect flag, an error
+// wrapping ErrTimeout, or the transport's error. A Conn does not reconnect by itself;
+// a caller that wants to reconnects by dialing again, when the server allows it.
+//
+// When a hub sends messages as soon as a client connects, register handlers before
+// connecting with New, On and Start instead of Dial, or the first messages could
+// arrive with no handler to take them.
+//
+// # Calling the hub
+//
+// Invoke calls a hub method and waits for its result; InvokeAs decodes it:
+//
+//	res, err := conn.Invoke(ctx, "Echo", "hello")
+//	var s string
+//	err = res.Decode(&s)
+//	sum, err := client.InvokeAs[int](ctx, conn, "Add", 2, 3)
+//
+// Arguments are encoded with encoding/json. A method that fails on the server
+// returns an *InvocationError holding the server's message; the connection stays
+// open. Send calls a method without waiting for it (fire-and-forget).
+//
+// Stream calls a streaming method; read the items with Next or range over Items,
+// and Cancel to make the server stop:
+//
+//	s, err := conn.Stream(ctx, "Counter", 10, 100)
+//	for n, err := range client.Items[int](s) { … }
+//
+// Client-to-server streams are arguments: an *UploadStream (or a channel), whose
+// items are sent after the invocation that carries it.
+//
+// # Being called by the hub
+//
+// On registers a handler for a method the hub invokes on the client (matched
+// case-insensitively), and DecodeArgs decodes its arguments:
+//
+//	conn.On("message", func(args []protocol.RawValue) {
+//		var user, text string
+//		if err := client.DecodeArgs(args, &user, &text); err == nil { … }
+//	})
+//
+// OnInvoke answers hub invocations that wait for a result ("client results").
+//
+// # Transports
+//
+// WebSockets carry each batch of records as one text message. With Server-Sent
+// Events the server's records arrive as the data of events on one long GET, and the
+// client's go out as POSTs; long polling uses GET polls (each with a "_" timestamp
+// parameter) for the server's records, POSTs for the client's and a DELETE to end.
+// On every transport the client sends one unit at a time, batching what queues up
+// meanwhile (at most 16 KiB per unit, below the servers' usual 32 KiB limit).
+//
+// Keep-alive: on WebSockets and SSE the client sends a Ping when it has sent nothing
+// for Options.KeepAliveInterval, and gives up when it has received nothing for
+// Options.ServerTimeout. Long polling needs neither: the polls are the keep-alive.
+//
+// Authentication: Options.AccessToken supplies a bearer token, sent in the
+// Authorization header, except on the SSE stream where it goes in the access_token
+// query parameter, since browsers' EventSource cannot set headers and servers expect
+// it there. Options.Header adds headers to every request. An Options.HTTPClient with
+// a Timeout would cut the SSE stream and long polls; leave its Timeout zero.
+//
+// # Concurrency
+//
+// All methods of Conn are safe for concurrent use. Each connection has one reader
+// goroutine, one writer goroutine (the only one that sends, so units go out in
+// order and one POST at a time), one goroutine that runs the handlers one at a time
+// in arrival order, and one that tears the connection down. Queues are bounded
+// (Options.MaxQueueLength, Options.StreamBufferCapacity): a full queue makes senders
+// wait, and a slow handler or stream reader makes the connection stop reading
+// rather than buffer without limit. Close returns after these goroutines have ended.
+package client

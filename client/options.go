@@ -1,0 +1,133 @@
+package client
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// Options configure a connection. The zero value of every field means its default,
+// written beside it, so Options{} is a connection that behaves like the official
+// JavaScript client with its defaults.
+type Options struct {
+	// Transports is the set of transports the client may use, e.g.
+	// transports.WebSockets|transports.LongPolling. Default all three. They are
+	// tried in the order the server lists them in its negotiate response (WebSockets,
+	// ServerSentEvents, LongPolling); when one fails to connect, the client
+	// negotiates again and tries the next, as the official client does.
+	Transports transports.Kind
+
+	// SkipNegotiation connects a WebSocket directly to the hub URL, without a
+	// negotiate request; Transports must then be exactly transports.WebSockets.
+	// ConnectionID stays empty. Default false.
+	SkipNegotiation bool
+
+	// Header holds extra headers for every HTTP request (negotiate, SSE stream,
+	// polls, POSTs, DELETE) and the WebSocket upgrade. Default none. A User-Agent set
+	// here replaces the client's own.
+	Header http.Header
+
+	// AccessToken returns the bearer token. It is called for every negotiate and
+	// WebSocket connect, and once more when a request is answered 401. The token is
+	// sent as "Authorization: Bearer <token>" on HTTP requests and the WebSocket
+	// upgrade, and as the access_token query parameter on the SSE stream (as the
+	// official client does). Default: no token.
+	AccessToken func(ctx context.Context) (string, error)
+
+	// HTTPClient sends the HTTP requests. Its Jar, and when its Transport is an
+	// *http.Transport its Proxy, DialContext and TLSClientConfig, are used for the
+	// WebSocket too. Default: a client of the connection's own (a clone of
+	// http.DefaultTransport) whose idle connections are closed by Close.
+	HTTPClient *http.Client
+
+	// HandshakeTimeout bounds the wait for the server's handshake reply once the
+	// transport is connected. Default 15 s.
+	HandshakeTimeout time.Duration
+
+	// KeepAliveInterval: a Ping is sent when nothing was sent for this long, so the
+	// server does not time the client out. WebSockets and SSE only: long polling
+	// needs none. Default 15 s; negative disables pings.
+	KeepAliveInterval time.Duration
+
+	// ServerTimeout closes the connection with an error wrapping ErrTimeout when
+	// nothing at all arrived from the server for this long. WebSockets and SSE
+	// only: a long poll is its own keep-alive. Keep it at least twice the server's
+	// keep-alive interval. Default 30 s; negative disables it.
+	ServerTimeout time.Duration
+
+	// RequestTimeout bounds each negotiate, POST and DELETE request and each
+	// WebSocket write. Default 100 s, the official client's HTTP timeout. A long
+	// poll is bounded separately at 100 s, and an expired poll is simply renewed.
+	RequestTimeout time.Duration
+
+	// MaxReceiveSize caps one unit from the server: a WebSocket message, an SSE
+	// event or a poll response. A larger one closes the connection with an error.
+	// Default 16 MiB.
+	MaxReceiveSize int64
+
+	// MaxQueueLength bounds the messages waiting to be sent, and the server
+	// invocations waiting for their handler. A full send queue makes Invoke, Send
+	// and stream items wait (or fail when their context ends); a full handler queue
+	// makes the connection stop reading until the handlers catch up. Default 1024.
+	MaxQueueLength int
+
+	// StreamBufferCapacity is how many items of one server-to-client stream are
+	// buffered ahead of Stream.Next. When a stream's buffer is full the connection
+	// stops reading until the items are taken or the stream is cancelled. Default 64.
+	StreamBufferCapacity int
+
+	// Logger receives the client's logs: connection lifecycle at Debug, problems
+	// (an invocation without a handler, a failed DELETE) at Warn. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultHandshakeTimeout     = 15 * time.Second
+	DefaultKeepAliveInterval    = 15 * time.Second
+	DefaultServerTimeout        = 30 * time.Second
+	DefaultRequestTimeout       = 100 * time.Second
+	DefaultMaxReceiveSize       = 16 << 20
+	DefaultMaxQueueLength       = 1024
+	DefaultStreamBufferCapacity = 64
+)
+
+// pollTimeout bounds one long poll, as the official client's fixed 100 s; a poll
+// that times out is renewed silently. Servers hold polls for less.
+const pollTimeout = 100 * time.Second
+
+func (o Options) withDefaults() Options {
+	if o.Transports&transports.AllKinds == 0 {
+		o.Transports = transports.AllKinds
+	}
+	o.Transports &= transports.AllKinds
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.KeepAliveInterval == 0 {
+		o.KeepAliveInterval = DefaultKeepAliveInterval
+	}
+	if o.ServerTimeout == 0 {
+		o.ServerTimeout = DefaultServerTimeout
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.MaxReceiveSize <= 0 {
+		o.MaxReceiveSize = DefaultMaxReceiveSize
+	}
+	if o.MaxQueueLength <= 0 {
+		o.MaxQueueLength = DefaultMaxQueueLength
+	}
+	if o.StreamBufferCapacity <= 0 {
+		o.StreamBufferCapacity = DefaultStreamBufferCapacity
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}

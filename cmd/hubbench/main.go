@@ -1,0 +1,279 @@
+// Command hubbench is Hubbub's load tool. It measures a Hubbub server and two
+// baselines on the same machine in the same run, so that results read as ratios:
+// a minimal gorilla/websocket broadcast server ("raw") and centrifuge v0.40.1.
+//
+// Usage:
+//
+//	hubbench run [flags]                       run scenarios, write JSON + SVG
+//	hubbench serve --target hubbub|raw|centrifuge [--addr 127.0.0.1:0]
+//	hubbench report [--out dir]                rewrite results.md and bench.svg from results.json
+//
+// By default run starts every target server as a child process ("hubbench serve")
+// with GOMAXPROCS=1 and itself runs with GOMAXPROCS=1: on two cores, one for the
+// server and one for the load. Scenarios:
+//
+//   - broadcast: --conns subscribers; a publisher keeps --window messages of 128
+//     bytes in flight, each carrying its send time; deliveries/s and latency.
+//   - idle: --idle-conns connections; server RSS, Go heap and stacks per connection.
+//   - echo: --echo-conns Go clients invoking Echo in a loop; round trips/s, latency.
+//   - group: like broadcast, subscribers split into --groups groups, one group per message.
+//   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
+//
+// Subscribers are lean protocol clients (see subscriber.go); publishers, echo and
+// churn use the Go client. Connections come from the --sources addresses in
+// 127.0.0.0/8 in turn; hubbench connects to and listens on loopback only.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: hubbench run|serve [flags]  (hubbench run -h for the flags)")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serveCmd(os.Args[2:])
+	case "run":
+		err = runCmd(os.Args[2:])
+	case "report":
+		err = reportCmd(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q (want run or serve)", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hubbench:", err)
+		os.Exit(1)
+	}
+}
+
+func runCmd(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	scen := fs.String("scenarios", "broadcast,idle,echo,group,churn", "scenarios to run")
+	targets := fs.String("targets", "raw,centrifuge,hubbub", "targets: hubbub, raw, centrifuge")
+	kinds := fs.String("transports", "ws,sse,lp", "hubbub transports (baselines are WebSocket only)")
+	conns := fs.Int("conns", 2000, "subscribers for broadcast and group")
+	dur := fs.Duration("duration", 10*time.Second, "length of each broadcast, group, echo and churn measurement")
+	window := fs.Int("window", 32, "broadcast messages in flight")
+	rounds := fs.Int("rounds", 2, "broadcast rounds; each round measures every target once, interleaved")
+	idle := fs.Int("idle-conns", 10000, "connections for the idle memory scenario")
+	huge := fs.Bool("idle-50k", false, "idle scenario at 50,000 connections (needs ulimit -n above 50k in both processes)")
+	echo := fs.Int("echo-conns", 100, "concurrent Go clients for echo")
+	groups := fs.Int("groups", 20, "groups for the group scenario")
+	churn := fs.Int("churn-conns", 32, "concurrent workers for churn")
+	sources := fs.String("sources", "127.0.0.1-127.0.0.16", "client source addresses in 127.0.0.0/8: a list or a range a.b.c.d-a.b.c.e")
+	serverProcs := fs.Int("server-procs", 1, "GOMAXPROCS of each server process")
+	clientProcs := fs.Int("client-procs", 1, "GOMAXPROCS of the load generator")
+	inproc := fs.Bool("inprocess", false, "run the servers inside this process (tests; not fair for numbers)")
+	hubbubAddr := fs.String("hubbub-addr", "", "measure an already running hubbub (e.g. cmd/hubbub) at this 127.x address instead of starting one; no memory figures")
+	out := fs.String("out", "cmd/hubbench/results", "directory for results.json, results.md and the SVG charts")
+	quiet := fs.Bool("quiet", false, "no live progress line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := config{
+		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
+		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle,
+		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
+		InProcess: *inproc, HubbubAddr: *hubbubAddr,
+	}
+	if *huge {
+		cfg.IdleConns = 50000
+	}
+	if err := cfg.prepare(*sources); err != nil {
+		return err
+	}
+	if !*quiet {
+		cfg.progress = os.Stderr
+	}
+	runtime.GOMAXPROCS(cfg.ClientProcs)
+	limit := raiseFileLimit()
+	if need := uint64(max(cfg.IdleConns, cfg.Conns)) + 512; limit < need {
+		fmt.Fprintf(os.Stderr, "hubbench: open-file limit %d is below the %d this run needs; raise the hard limit (ulimit -Hn) or lower --idle-conns/--conns\n", limit, need)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	started := time.Now()
+	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
+	results := r.run(ctx)
+	rep := newReport(cfg, results, time.Since(started))
+	if err := rep.write(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\nwrote %s (%s)\n", filepath.Join(*out, "results.json"), time.Since(started).Round(time.Second))
+	return nil
+}
+
+// reportCmd rewrites results.md and bench.svg from a results.json.
+func reportCmd(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	dir := fs.String("out", "cmd/hubbench/results", "directory holding results.json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(*dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return err
+	}
+	rep.Best = best(rep.Results)
+	return rep.write(*dir)
+}
+
+// prepare checks the config and parses the source addresses and transports.
+func (cfg *config) prepare(sources string) error {
+	for _, t := range cfg.Targets {
+		if t != targetHubbub && t != targetRaw && t != targetCentrifuge {
+			return fmt.Errorf("--targets: unknown target %q", t)
+		}
+	}
+	for _, name := range cfg.Transports {
+		k, ok := transports.ParseKind(name)
+		if !ok {
+			return fmt.Errorf("--transports: unknown transport %q", name)
+		}
+		cfg.kinds = append(cfg.kinds, k)
+	}
+	ips, err := parseSources(sources)
+	if err != nil {
+		return err
+	}
+	cfg.sources = ips
+	for _, ip := range ips {
+		cfg.Sources = append(cfg.Sources, ip.String())
+	}
+	if cfg.HubbubAddr != "" {
+		if err := checkLoopback(cfg.HubbubAddr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseSources reads "127.0.0.1,127.0.0.2" or "127.0.0.1-127.0.0.16"; every address
+// must be in 127.0.0.0/8.
+func parseSources(s string) ([]net.IP, error) {
+	var ips []net.IP
+	for _, part := range splitList(s) {
+		from, to, isRange := strings.Cut(part, "-")
+		a := net.ParseIP(from).To4()
+		b := a
+		if isRange {
+			b = net.ParseIP(to).To4()
+		}
+		if a == nil || b == nil || a[0] != 127 || b[0] != 127 {
+			return nil, fmt.Errorf("--sources: %q is not in 127.0.0.0/8", part)
+		}
+		ai, bi := ipToInt(a), ipToInt(b)
+		if bi < ai || bi-ai > 1024 {
+			return nil, fmt.Errorf("--sources: bad range %q", part)
+		}
+		for v := ai; v <= bi; v++ {
+			ips = append(ips, net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)))
+		}
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("--sources: none")
+	}
+	return ips, nil
+}
+
+func ipToInt(ip net.IP) uint32 {
+	return uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// report is results.json.
+type report struct {
+	Machine machine  `json:"machine"`
+	Config  config   `json:"config"`
+	Took    string   `json:"took"`
+	Results []result `json:"results"`
+	Best    []result `json:"best"` // per scenario/target/transport: the best broadcast round
+}
+
+type machine struct {
+	CPUs      int    `json:"cpus"`
+	Model     string `json:"model"`
+	GoVersion string `json:"goVersion"`
+	OS        string `json:"os"`
+	Date      string `json:"date"`
+}
+
+func newReport(cfg config, results []result, took time.Duration) *report {
+	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Date: time.Now().UTC().Format(time.RFC3339)}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.Model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return &report{Machine: m, Config: cfg, Took: took.Round(time.Second).String(), Results: results, Best: best(results)}
+}
+
+// best keeps, for each scenario/target/transport, the round with the most
+// deliveries/s: background load on a shared machine only ever lowers a number.
+func best(results []result) []result {
+	var out []result
+	idx := map[string]int{}
+	for _, r := range results {
+		key := r.Scenario + "/" + r.Target + "/" + r.Transport
+		i, ok := idx[key]
+		if !ok {
+			idx[key] = len(out)
+			out = append(out, r)
+			continue
+		}
+		if r.DeliveriesPS > out[i].DeliveriesPS {
+			out[i] = r
+		}
+	}
+	return out
+}
+
+func (rep *report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(rep.markdown()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "bench.svg"), []byte(rep.svg()), 0o644)
+}

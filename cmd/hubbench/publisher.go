@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hubbub-go/hubbub/client"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// publisher sends the broadcasts of a measurement.
+type publisher interface {
+	// publish sends payload to every subscriber, or to group's members when group
+	// is set (hubbub only).
+	publish(ctx context.Context, payload []byte, group string) error
+	close()
+}
+
+// newPublisher connects the publishing side for target: hubbub is driven through
+// the Go client (invoking the conformance hub's Broadcast and SendToGroup), the raw
+// baseline takes the payload as a text message, centrifuge a publish command.
+func newPublisher(ctx context.Context, d *dialer, base, target string) (publisher, error) {
+	switch target {
+	case targetHubbub, targetRaw, targetCentrifuge:
+		var c subConn
+		var err error
+		if target == targetHubbub {
+			return newHubbubPublisher(ctx, d, base, 4)
+		}
+		if target == targetRaw {
+			c, err = dialRawWS(ctx, d, base)
+		} else {
+			c, err = dialCentrifuge(ctx, d.ws[d.pick()], base)
+		}
+		if err != nil {
+			return nil, err
+		}
+		go func() { // the publisher is a receiver too: read and drop, answer pings
+			for {
+				unit, err := c.recv()
+				if err != nil {
+					return
+				}
+				if string(unit) == "{}" {
+					c.send(unit)
+				}
+			}
+		}()
+		return &wsPublisher{c: c, centrifuge: target == targetCentrifuge}, nil
+	}
+	return nil, fmt.Errorf("unknown target %q", target)
+}
+
+func dialRawWS(ctx context.Context, d *dialer, base string) (*wsSub, error) {
+	ws, _, err := d.ws[d.pick()].DialContext(ctx, "ws://"+base+rawPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &wsSub{ws: ws}, nil
+}
+
+type wsPublisher struct {
+	c          subConn
+	centrifuge bool
+	id         int64
+	buf        []byte
+}
+
+func (p *wsPublisher) publish(_ context.Context, payload []byte, _ string) error {
+	if !p.centrifuge {
+		return p.c.send(payload)
+	}
+	p.id++
+	p.buf = append(p.buf[:0], `{"id":`...)
+	p.buf = appendInt(p.buf, p.id)
+	p.buf = append(p.buf, `,"publish":{"channel":"`+benchChannel+`","data":"`...)
+	p.buf = append(p.buf, payload...)
+	p.buf = append(p.buf, `"}}`...)
+	return p.c.send(p.buf)
+}
+
+func (p *wsPublisher) close() { p.c.close() }
+
+// hubbubPublisher round-robins over a few lean WebSocket connections writing
+// Broadcast / SendToGroup invocations of the conformance hub, so that the server's
+// one-invocation-at-a-time rule per connection does not serialize everything, and
+// so that publishing costs the load generator what it costs for the baselines (one
+// WebSocket write in the publishing goroutine). The Go client publisher was
+// measurably slower under GOMAXPROCS=1: each Send waits for its writer goroutine,
+// which queues behind thousands of runnable subscriber goroutines.
+type hubbubPublisher struct {
+	conns []subConn
+	next  int
+	buf   []byte
+}
+
+func newHubbubPublisher(ctx context.Context, d *dialer, base string, n int) (*hubbubPublisher, error) {
+	p := &hubbubPublisher{}
+	for range n {
+		c, err := dialHubbub(ctx, d, d.pick(), base, transports.WebSockets, "")
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		go func() { // publishers receive the broadcasts too: drop them
+			for {
+				if _, err := c.recv(); err != nil {
+					return
+				}
+			}
+		}()
+		p.conns = append(p.conns, c)
+	}
+	return p, nil
+}
+
+func (p *hubbubPublisher) publish(_ context.Context, payload []byte, group string) error {
+	c := p.conns[p.next%len(p.conns)]
+	p.next++
+	if group != "" {
+		p.buf = append(p.buf[:0], `{"type":1,"target":"SendToGroup","arguments":["`...)
+		p.buf = append(p.buf, group...)
+		p.buf = append(p.buf, `","tick","`...)
+	} else {
+		p.buf = append(p.buf[:0], `{"type":1,"target":"Broadcast","arguments":["tick","`...)
+	}
+	p.buf = append(p.buf, payload...)
+	p.buf = append(p.buf, "\"]}\x1e"...)
+	return c.send(p.buf)
+}
+
+func (p *hubbubPublisher) close() {
+	for _, c := range p.conns {
+		c.close()
+	}
+}
+
+// dialGoClient connects a Go client from one of the dialer's source addresses.
+func dialGoClient(ctx context.Context, d *dialer, base string, kind transports.Kind) (*client.Conn, error) {
+	return client.Dial(ctx, "http://"+base+hubPath, client.Options{
+		Transports: kind,
+		HTTPClient: d.clients[d.pick()],
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}

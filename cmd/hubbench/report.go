@@ -1,0 +1,253 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"math"
+	"strings"
+)
+
+func (rep *report) find(scenario, target, transport string) *result {
+	for i := range rep.Best {
+		r := &rep.Best[i]
+		if r.Scenario == scenario && r.Target == target && r.Transport == transport {
+			return r
+		}
+	}
+	return nil
+}
+
+// perCPU is deliveries per second of server CPU time: less sensitive than
+// deliveries/s to other processes taking the CPU away on a shared machine.
+func perCPU(r *result) float64 {
+	if r == nil || r.ServerCPU <= 0 {
+		return 0
+	}
+	return r.DeliveriesPS / r.ServerCPU
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// markdown renders the tables of BENCHMARKS.md from this run.
+func (rep *report) markdown() string {
+	var b strings.Builder
+	m := rep.Machine
+	fmt.Fprintf(&b, "Machine: %d CPUs, %s, %s, %s; run %s, took %s.\n\n", m.CPUs, m.Model, m.GoVersion, m.OS, m.Date, rep.Took)
+	raw := rep.find("broadcast", targetRaw, "ws")
+	cent := rep.find("broadcast", targetCentrifuge, "ws")
+	hws := rep.find("broadcast", targetHubbub, "ws")
+	val := func(r *result) float64 {
+		if r == nil {
+			return 0
+		}
+		return r.DeliveriesPS
+	}
+	var rows []result
+	for _, r := range rep.Best {
+		if r.Scenario == "broadcast" {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) > 0 {
+		fmt.Fprintf(&b, "### Broadcast fan-out (%d subscribers, 128-byte payload, window %d, best of %d rounds)\n\n", rep.Config.Conns, rep.Config.Window, rep.Config.Rounds)
+		b.WriteString("| target | transport | connected | sent | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | errors | server cores | client cores | deliveries per server CPU-s | vs raw | vs centrifuge | vs hubbub ws | per CPU-s vs raw | per CPU-s vs centrifuge |\n")
+		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, r := range rows {
+			l := r.Latency
+			if l == nil {
+				l = &latency{}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d / %d | %.0f | %.2f | %.2f | %.2f | %d | %.2f | %.2f | %.0f | %s | %s | %s | %s | %s |\n",
+				r.Target, r.Transport, r.Connected, r.Sent, r.Delivered, r.Expected, r.DeliveriesPS, l.P50, l.P99, l.Max, r.Errors, r.ServerCPU, r.ClientCPU, perCPU(&r),
+				ratio(r.DeliveriesPS, val(raw)), ratio(r.DeliveriesPS, val(cent)), ratio(r.DeliveriesPS, val(hws)),
+				ratio(perCPU(&r), perCPU(raw)), ratio(perCPU(&r), perCPU(cent)))
+		}
+		b.WriteString("\nEvery round (deliveries/s):\n\n| target | transport |")
+		for i := 1; i <= rep.Config.Rounds; i++ {
+			fmt.Fprintf(&b, " round %d |", i)
+		}
+		b.WriteString("\n|---|---|" + strings.Repeat("--:|", rep.Config.Rounds) + "\n")
+		for _, r := range rows {
+			fmt.Fprintf(&b, "| %s | %s |", r.Target, r.Transport)
+			for _, x := range rep.Results {
+				if x.Scenario == "broadcast" && x.Target == r.Target && x.Transport == r.Transport {
+					fmt.Fprintf(&b, " %.0f |", x.DeliveriesPS)
+				}
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	var idle []result
+	for _, r := range rep.Best {
+		if r.Scenario == "idle" {
+			idle = append(idle, r)
+		}
+	}
+	if len(idle) > 0 {
+		fmt.Fprintf(&b, "### Idle connections (%d per target; server after GC; per connection)\n\n", rep.Config.IdleConns)
+		b.WriteString("| target | transport | connected | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn | errors |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+		for _, r := range idle {
+			fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %d |\n", r.Target, r.Transport, r.Connected, r.RSSPer/1024, r.HeapPer/1024, r.StackPer/1024, r.GorPer, r.Errors)
+		}
+		b.WriteString("\n")
+	}
+	for _, sc := range []struct{ name, title, unit string }{
+		{"group", fmt.Sprintf("Group fan-out (%d subscribers in %d groups, one group per message)", rep.Config.Conns, rep.Config.Groups), "deliveries/s"},
+		{"echo", fmt.Sprintf("Echo round trip under load (%d concurrent Go clients)", rep.Config.EchoConns), "round trips/s"},
+		{"churn", fmt.Sprintf("Connect/disconnect churn (%d workers: dial, Echo, close)", rep.Config.ChurnConns), "cycles/s"},
+	} {
+		var rs []result
+		for _, r := range rep.Best {
+			if r.Scenario == sc.name {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "### %s\n\n| transport | %s | p50 ms | p99 ms | max ms | count | errors | note |\n|---|--:|--:|--:|--:|--:|--:|---|\n", sc.title, sc.unit)
+		for _, r := range rs {
+			l := r.Latency
+			if l == nil {
+				l = &latency{}
+			}
+			rate, count := r.OpsPS, r.Ops
+			if sc.name == "group" {
+				rate, count = r.DeliveriesPS, r.Delivered
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %d | %s |\n", r.Transport, rate, l.P50, l.P99, l.Max, count, r.Errors, r.Note)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// svg draws the broadcast throughput, its latency percentiles, the throughput over
+// time, and idle memory per connection: hand-written SVG, no dependency.
+func (rep *report) svg() string {
+	const W, H = 1100, 760
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", W, H)
+	m := rep.Machine
+	fmt.Fprintf(&b, `<text x="20" y="24" font-size="16" font-weight="bold">hubbench: %s</text>`+"\n",
+		html.EscapeString(fmt.Sprintf("%d subscribers, 128-byte broadcasts, %d CPUs %s, %s", rep.Config.Conns, m.CPUs, m.Model, m.GoVersion)))
+	colors := []string{"#888888", "#e69f00", "#0072b2", "#56b4e9", "#009e73", "#cc79a7", "#d55e00"}
+
+	var bc []result
+	for _, r := range rep.Best {
+		if r.Scenario == "broadcast" {
+			bc = append(bc, r)
+		}
+	}
+	name := func(r result) string { return r.Target + " " + r.Transport }
+
+	// Panel 1: deliveries/s.
+	bars(&b, 20, 50, 520, 320, "Broadcast deliveries/s (best round)", bc, func(r result) []float64 { return []float64{r.DeliveriesPS} }, []string{"deliveries/s"}, name, colors, "%.0f")
+	// Panel 2: latency.
+	bars(&b, 560, 50, 520, 320, "Broadcast delivery latency (ms)", bc, func(r result) []float64 {
+		if r.Latency == nil {
+			return []float64{0, 0, 0}
+		}
+		return []float64{r.Latency.P50, r.Latency.P99}
+	}, []string{"p50", "p99"}, name, []string{"#56b4e9", "#0072b2"}, "%.1f")
+	// Panel 3: timeline.
+	timeline(&b, 20, 410, 520, 320, "Deliveries/s over time (best round)", bc, name, colors)
+	// Panel 4: idle memory.
+	var idle []result
+	for _, r := range rep.Best {
+		if r.Scenario == "idle" {
+			idle = append(idle, r)
+		}
+	}
+	bars(&b, 560, 410, 520, 320, fmt.Sprintf("Idle memory per connection, KiB (%d conns)", rep.Config.IdleConns), idle, func(r result) []float64 {
+		return []float64{r.RSSPer / 1024, (r.HeapPer + r.StackPer) / 1024}
+	}, []string{"RSS", "heap+stacks"}, name, []string{"#e69f00", "#009e73"}, "%.1f")
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+// bars draws grouped vertical bars, one group per result.
+func bars(b *strings.Builder, x, y, w, h float64, title string, rs []result, vals func(result) []float64, series []string, name func(result) string, colors []string, format string) {
+	fmt.Fprintf(b, `<g transform="translate(%.0f,%.0f)">`+"\n", x, y)
+	fmt.Fprintf(b, `<text x="0" y="0" font-size="14" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
+	top, left, bottom := 20.0, 10.0, h-40
+	maxV := 0.0
+	for _, r := range rs {
+		for _, v := range vals(r) {
+			maxV = math.Max(maxV, v)
+		}
+	}
+	if maxV == 0 || len(rs) == 0 {
+		b.WriteString("</g>\n")
+		return
+	}
+	maxV *= 1.15
+	gw := (w - left) / float64(len(rs))
+	bw := gw * 0.8 / float64(len(series))
+	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#333"/>`+"\n", left, bottom, w, bottom)
+	for i, r := range rs {
+		vs := vals(r)
+		for j, v := range vs {
+			bh := (bottom - top) * v / maxV
+			bx := left + float64(i)*gw + gw*0.1 + float64(j)*bw
+			color := colors[(i*len(series)+j)%len(colors)]
+			if len(series) > 1 {
+				color = colors[j%len(colors)]
+			}
+			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`+"\n", bx, bottom-bh, bw-2, bh, color)
+			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">`+format+`</text>`+"\n", bx+bw/2, bottom-bh-3, v)
+		}
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", left+float64(i)*gw+gw/2, bottom+16, html.EscapeString(name(r)))
+	}
+	if len(series) > 1 {
+		for j, s := range series {
+			fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n", w-160+float64(j)*80, top-12, colors[j%len(colors)], w-146+float64(j)*80, top-3, html.EscapeString(s))
+		}
+	}
+	b.WriteString("</g>\n")
+}
+
+// timeline draws each result's per-second deliveries as a line.
+func timeline(b *strings.Builder, x, y, w, h float64, title string, rs []result, name func(result) string, colors []string) {
+	fmt.Fprintf(b, `<g transform="translate(%.0f,%.0f)">`+"\n", x, y)
+	fmt.Fprintf(b, `<text x="0" y="0" font-size="14" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
+	top, left, bottom := 20.0, 60.0, h-40
+	maxV, maxN := 0.0, 1
+	for _, r := range rs {
+		maxN = max(maxN, len(r.Timeline))
+		for _, v := range r.Timeline {
+			maxV = math.Max(maxV, v)
+		}
+	}
+	if maxV == 0 {
+		b.WriteString("</g>\n")
+		return
+	}
+	maxV *= 1.1
+	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#333"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#333"/>`+"\n", left, bottom, w, bottom, left, top, left, bottom)
+	for k := 0; k <= 4; k++ {
+		v := maxV * float64(k) / 4
+		yy := bottom - (bottom-top)*float64(k)/4
+		fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="end" font-size="10">%.0fk</text>`+"\n", left-4, yy+3, v/1000)
+	}
+	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle" font-size="10">seconds</text>`+"\n", (left+w)/2, bottom+28)
+	for i, r := range rs {
+		var pts []string
+		for j, v := range r.Timeline {
+			px := left + (w-left)*float64(j+1)/float64(maxN)
+			py := bottom - (bottom-top)*v/maxV
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, py))
+		}
+		c := colors[i%len(colors)]
+		fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(pts, " "))
+		fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f" font-size="10">%s</text>`+"\n", left+float64(i%4)*115, bottom+36+float64(i/4)*12-10, c, left+14+float64(i%4)*115, bottom+36+float64(i/4)*12, html.EscapeString(name(r)))
+	}
+	b.WriteString("</g>\n")
+}

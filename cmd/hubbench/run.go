@@ -1,0 +1,674 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hubbub-go/hubbub/client"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// config is one run's settings.
+type config struct {
+	Scenarios   []string      `json:"scenarios"`
+	Targets     []string      `json:"targets"`
+	Transports  []string      `json:"transports"`
+	Conns       int           `json:"conns"`
+	Duration    time.Duration `json:"duration"`
+	Window      int           `json:"window"`
+	Rounds      int           `json:"rounds"`
+	IdleConns   int           `json:"idleConns"`
+	EchoConns   int           `json:"echoConns"`
+	Groups      int           `json:"groups"`
+	ChurnConns  int           `json:"churnWorkers"`
+	Sources     []string      `json:"sources"`
+	ServerProcs int           `json:"serverProcs"`
+	ClientProcs int           `json:"clientProcs"`
+	InProcess   bool          `json:"inProcess"`
+	HubbubAddr  string        `json:"hubbubAddr,omitempty"`
+
+	settle   time.Duration // pause before memory readings; default 3 s
+	sources  []net.IP
+	kinds    []transports.Kind
+	progress io.Writer // nil: no live line
+}
+
+// result is one measurement.
+type result struct {
+	Scenario  string  `json:"scenario"`
+	Target    string  `json:"target"`
+	Transport string  `json:"transport"`
+	Round     int     `json:"round"`
+	Conns     int     `json:"conns"`
+	Connected int64   `json:"connected"`
+	Errors    int64   `json:"errors"`
+	Seconds   float64 `json:"seconds"`
+
+	// broadcast and group
+	Sent         int64     `json:"sent,omitempty"`
+	Expected     int64     `json:"expected,omitempty"`
+	Delivered    int64     `json:"delivered,omitempty"`
+	Stalls       int64     `json:"stalls,omitempty"`
+	DeliveriesPS float64   `json:"deliveriesPerSec,omitempty"`
+	MessagesPS   float64   `json:"messagesPerSec,omitempty"`
+	Latency      *latency  `json:"latency,omitempty"`
+	Timeline     []float64 `json:"timeline,omitempty"` // deliveries per second, each second
+
+	// echo and churn
+	Ops   int64   `json:"ops,omitempty"`
+	OpsPS float64 `json:"opsPerSec,omitempty"`
+
+	// idle and churn: server memory
+	Before   *serverStats `json:"serverBefore,omitempty"`
+	After    *serverStats `json:"serverAfter,omitempty"`
+	RSSPer   float64      `json:"rssBytesPerConn,omitempty"`
+	HeapPer  float64      `json:"heapBytesPerConn,omitempty"`
+	StackPer float64      `json:"stackBytesPerConn,omitempty"`
+	GorPer   float64      `json:"goroutinesPerConn,omitempty"`
+	Note     string       `json:"note,omitempty"`
+
+	// CPU use during the measurement, in cores (1.0 = one core busy).
+	ServerCPU float64 `json:"serverCores,omitempty"`
+	ClientCPU float64 `json:"clientCores,omitempty"`
+}
+
+// runner runs the scenarios of one config.
+type runner struct {
+	cfg     config
+	d       *dialer
+	results []result
+	status  atomic.Pointer[status]
+}
+
+// status feeds the live progress line.
+type status struct {
+	label     string
+	connected func() int64
+	counter   func() int64 // messages so far
+	errors    func() int64
+}
+
+// server is a target server for one measurement.
+type server struct {
+	addr  string
+	stats func() (*serverStats, error) // after a GC
+	cpu   func() float64               // server CPU seconds so far (0 if unknown)
+	stop  func()
+}
+
+func (r *runner) startServer(target string) (*server, error) {
+	if target == targetHubbub && r.cfg.HubbubAddr != "" {
+		return &server{addr: r.cfg.HubbubAddr, stats: func() (*serverStats, error) { return nil, nil }, cpu: func() float64 { return 0 }, stop: func() {}}, nil
+	}
+	if r.cfg.InProcess {
+		s, err := startServer(target, "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		return &server{addr: s.addr, stats: func() (*serverStats, error) { return fetchStats(s.addr, true) }, cpu: func() float64 { return 0 }, stop: s.close}, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "serve", "--target", target, "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", r.cfg.ServerProcs))
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("serve %s: %q %v", target, line, err)
+	}
+	cpu := func() float64 {
+		st, err := fetchStats(addr, false)
+		if err != nil {
+			return 0
+		}
+		return st.CPUSeconds
+	}
+	return &server{addr: addr, stats: func() (*serverStats, error) { return fetchStats(addr, true) }, cpu: cpu, stop: func() {
+		stdin.Close()
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}}, nil
+}
+
+func fetchStats(addr string, gc bool) (*serverStats, error) {
+	u := "http://" + addr + statsPath
+	if gc {
+		u += "?gc=1"
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var s serverStats
+	return &s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+// connectAll opens n subscribers, 64 at a time. group(i) names connection i's group.
+func (r *runner) connectAll(ctx context.Context, addr, target string, kind transports.Kind, n int, group func(int) string, s *sink) ([]subConn, error) {
+	conns := make([]subConn, n)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		if firstErr.Load() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			g := ""
+			if group != nil {
+				g = group(i)
+			}
+			var c subConn
+			var err error
+			for attempt := 0; attempt < 3; attempt++ {
+				if c, err = subscribe(ctx, r.d, addr, target, kind, g, s); err == nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	r.d.closeIdle()
+	if err, _ := firstErr.Load().(error); err != nil {
+		closeAll(conns)
+		return nil, fmt.Errorf("connect %d %s/%s subscribers: %w", n, target, transportName(kind), err)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []subConn) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, c := range conns {
+		if c != nil {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() { defer func() { <-sem; wg.Done() }(); c.close() }()
+		}
+	}
+	wg.Wait()
+}
+
+// fanOut is the broadcast and group scenario: n subscribers; a publisher keeps at
+// most Window messages in flight (message k is sent once message k-Window has
+// reached every receiver it targets), so the rate finds the server's capacity
+// without overflowing its queues. groups > 0 splits the subscribers into groups and
+// sends each message to one group in turn.
+func (r *runner) fanOut(ctx context.Context, scenario, target string, kind transports.Kind, round, groups int) result {
+	res := result{Scenario: scenario, Target: target, Transport: transportName(kind), Round: round, Conns: r.cfg.Conns}
+	n := r.cfg.Conns
+	var groupOf func(int) string
+	need := n
+	if groups > 0 {
+		n -= n % groups
+		res.Conns = n
+		need = n / groups
+		groupOf = func(i int) string { return fmt.Sprintf("g%d", i%groups) }
+	}
+	srv, err := r.startServer(target)
+	if err != nil {
+		res.Note = err.Error()
+		return res
+	}
+	defer srv.stop()
+	s := newSink()
+	s.need = int32(need)
+	label := fmt.Sprintf("%s %s/%s #%d", scenario, target, res.Transport, round)
+	r.status.Store(&status{label: label, connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
+	conns, err := r.connectAll(ctx, srv.addr, target, kind, n, groupOf, s)
+	if err != nil {
+		res.Note = err.Error()
+		return res
+	}
+	defer closeAll(conns)
+	res.Connected = s.connected.Load()
+	pub, err := newPublisher(ctx, r.d, srv.addr, target)
+	if err != nil {
+		res.Note = "publisher: " + err.Error()
+		return res
+	}
+	defer pub.close()
+	time.Sleep(r.cfg.settleTime() / 6) // let connection set-up settle
+
+	// Sample deliveries each second for the timeline.
+	stopSampling := make(chan struct{})
+	sampled := make(chan []float64)
+	go func() {
+		var tl []float64
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		last := s.delivered.Load()
+		for {
+			select {
+			case <-t.C:
+				now := s.delivered.Load()
+				tl = append(tl, float64(now-last))
+				last = now
+			case <-stopSampling:
+				sampled <- tl
+				return
+			}
+		}
+	}()
+
+	start := time.Now()
+	serverCPU0, clientCPU0 := srv.cpu(), cpuSeconds()
+	deadline := start.Add(r.cfg.Duration)
+	buf := make([]byte, 0, 256)
+	var seq int64
+	window := int64(r.cfg.Window)
+	waitFor := func(k int64, limit time.Duration) bool {
+		timer := time.NewTimer(limit)
+		defer timer.Stop()
+		for s.counts[k].Load() < s.need {
+			select {
+			case <-s.progress:
+			case <-timer.C:
+				return s.counts[k].Load() >= s.need
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return true
+	}
+	for ; time.Now().Before(deadline) && seq < maxSeq && ctx.Err() == nil; seq++ {
+		if seq >= window && !waitFor(seq-window, 2*time.Second) {
+			res.Stalls++
+		}
+		group := ""
+		if groups > 0 {
+			group = fmt.Sprintf("g%d", seq%int64(groups))
+		}
+		buf = appendPayload(buf[:0], seq, time.Now())
+		if err := pub.publish(ctx, buf, group); err != nil {
+			s.errors.Add(1)
+			res.Note = "publish: " + err.Error()
+			break
+		}
+	}
+	res.Sent = seq
+	for k := max(0, seq-window); k < seq; k++ {
+		waitFor(k, 3*time.Second)
+	}
+	elapsed := time.Since(start)
+	if c := srv.cpu(); c > 0 {
+		res.ServerCPU = (c - serverCPU0) / elapsed.Seconds()
+	}
+	res.ClientCPU = (cpuSeconds() - clientCPU0) / elapsed.Seconds()
+	s.closing.Store(true)
+	close(stopSampling)
+	res.Timeline = <-sampled
+	res.Seconds = elapsed.Seconds()
+	res.Expected = res.Sent * int64(need)
+	res.Delivered = s.delivered.Load()
+	res.Errors = s.errors.Load()
+	res.DeliveriesPS = float64(res.Delivered) / elapsed.Seconds()
+	res.MessagesPS = float64(res.Sent) / elapsed.Seconds()
+	l := s.lat.summary()
+	res.Latency = &l
+	return res
+}
+
+// idle opens IdleConns connections and measures what the server holds for them.
+func (r *runner) idle(ctx context.Context, target string, kind transports.Kind) result {
+	n := r.cfg.IdleConns
+	res := result{Scenario: "idle", Target: target, Transport: transportName(kind), Conns: n}
+	srv, err := r.startServer(target)
+	if err != nil {
+		res.Note = err.Error()
+		return res
+	}
+	defer srv.stop()
+	time.Sleep(300 * time.Millisecond)
+	before, err := srv.stats()
+	if err != nil || before == nil {
+		res.Note = fmt.Sprintf("no server stats: %v", err)
+	}
+	s := newSink()
+	r.status.Store(&status{label: fmt.Sprintf("idle %s/%s", target, res.Transport), connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
+	start := time.Now()
+	conns, err := r.connectAll(ctx, srv.addr, target, kind, n, nil, s)
+	if err != nil {
+		res.Note = err.Error()
+		return res
+	}
+	defer func() { s.closing.Store(true); closeAll(conns) }()
+	res.Seconds = time.Since(start).Seconds()
+	time.Sleep(r.cfg.settleTime()) // let handshakes, first polls and timers settle
+	res.Connected = s.connected.Load()
+	res.Errors = s.errors.Load()
+	after, err := srv.stats()
+	if err != nil || after == nil || before == nil {
+		return res
+	}
+	res.Before, res.After = before, after
+	per := func(a, b float64) float64 { return (a - b) / float64(n) }
+	res.RSSPer = per(float64(after.RSS), float64(before.RSS))
+	res.HeapPer = per(float64(after.HeapInuse), float64(before.HeapInuse))
+	res.StackPer = per(float64(after.StackInuse), float64(before.StackInuse))
+	res.GorPer = per(float64(after.Goroutines), float64(before.Goroutines))
+	return res
+}
+
+// echo runs EchoConns Go clients, each invoking Echo with a 128-byte payload in a
+// loop: round trips under load.
+func (r *runner) echo(ctx context.Context, kind transports.Kind) result {
+	res := result{Scenario: "echo", Target: targetHubbub, Transport: transportName(kind), Conns: r.cfg.EchoConns}
+	srv, err := r.startServer(targetHubbub)
+	if err != nil {
+		res.Note = err.Error()
+		return res
+	}
+	defer srv.stop()
+	var h histogram
+	var ops, errs, connected atomic.Int64
+	r.status.Store(&status{label: "echo hubbub/" + res.Transport, connected: connected.Load, counter: ops.Load, errors: errs.Load})
+	conns := make([]*client.Conn, r.cfg.EchoConns)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range conns {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := dialGoClient(ctx, r.d, srv.addr, kind)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			conns[i] = c
+			connected.Add(1)
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	res.Connected = connected.Load()
+	start := time.Now()
+	deadline := start.Add(r.cfg.Duration)
+	payload := string(appendPayload(nil, 0, start))
+	for _, c := range conns {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t0 := time.Now()
+				ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				var got string
+				res, err := c.Invoke(ictx, "Echo", payload)
+				cancel()
+				if err == nil {
+					err = res.Decode(&got)
+				}
+				if err != nil || got != payload {
+					errs.Add(1)
+					return
+				}
+				h.record(time.Since(t0))
+				ops.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	res.Ops = ops.Load()
+	res.OpsPS = float64(res.Ops) / res.Seconds
+	res.Errors = errs.Load()
+	l := h.summary()
+	res.Latency = &l
+	return res
+}
+
+// churn runs ChurnConns workers that connect a Go client, make one Echo call and
+// close, over and over; then checks that the server went back to its idle state.
+func (r *runner) churn(ctx context.Context, kind transports.Kind) result {
+	res := result{Scenario: "churn", Target: targetHubbub, Transport: transportName(kind), Conns: r.cfg.ChurnConns}
+	srv, err := r.startServer(targetHubbub)
+	if err != nil {
+		res.Note = err.Error()
+		return res
+	}
+	defer srv.stop()
+	time.Sleep(300 * time.Millisecond)
+	before, _ := srv.stats()
+	var h histogram
+	var ops, errs, open atomic.Int64
+	r.status.Store(&status{label: "churn hubbub/" + res.Transport, connected: open.Load, counter: ops.Load, errors: errs.Load})
+	start := time.Now()
+	deadline := start.Add(r.cfg.Duration)
+	var wg sync.WaitGroup
+	for range r.cfg.ChurnConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t0 := time.Now()
+				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				c, err := dialGoClient(dctx, r.d, srv.addr, kind)
+				if err == nil {
+					open.Add(1)
+					_, err = c.Invoke(dctx, "Echo", "x")
+					c.Close()
+					open.Add(-1)
+				}
+				cancel()
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				h.record(time.Since(t0))
+				ops.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	res.Ops, res.Errors = ops.Load(), errs.Load()
+	res.OpsPS = float64(res.Ops) / res.Seconds
+	l := h.summary()
+	res.Latency = &l
+	// Long-polling sessions outlive their connection for DisconnectTimeout; others
+	// should be gone within a moment.
+	r.d.closeIdle()
+	time.Sleep(r.cfg.settleTime())
+	after, _ := srv.stats()
+	if before != nil && after != nil {
+		res.Before, res.After = before, after
+		res.Note = fmt.Sprintf("server goroutines %d before, %d after; heap in use %.1f MiB before, %.1f MiB after",
+			before.Goroutines, after.Goroutines, float64(before.HeapInuse)/(1<<20), float64(after.HeapInuse)/(1<<20))
+	}
+	return res
+}
+
+// run runs every selected scenario. Broadcast measurements interleave targets and
+// transports within each round, so that background load on the machine hits them
+// alike.
+func (r *runner) run(ctx context.Context) []result {
+	stop := r.startProgress()
+	defer stop()
+	has := func(name string) bool {
+		for _, s := range r.cfg.Scenarios {
+			if s == name {
+				return true
+			}
+		}
+		return false
+	}
+	add := func(res result) {
+		r.results = append(r.results, res)
+		r.printLine(res)
+	}
+	type pair struct {
+		target string
+		kind   transports.Kind
+	}
+	var pairs []pair
+	for _, t := range r.cfg.Targets {
+		if t == targetHubbub {
+			for _, k := range r.cfg.kinds {
+				pairs = append(pairs, pair{t, k})
+			}
+		} else {
+			pairs = append(pairs, pair{t, transports.WebSockets})
+		}
+	}
+	if has("broadcast") {
+		for round := 1; round <= r.cfg.Rounds && ctx.Err() == nil; round++ {
+			for _, p := range pairs {
+				add(r.fanOut(ctx, "broadcast", p.target, p.kind, round, 0))
+			}
+		}
+	}
+	if has("idle") {
+		for _, p := range pairs {
+			add(r.idle(ctx, p.target, p.kind))
+		}
+	}
+	for _, k := range r.cfg.kinds {
+		if !has("echo") || ctx.Err() != nil || !hasTarget(r.cfg.Targets, targetHubbub) {
+			break
+		}
+		add(r.echo(ctx, k))
+	}
+	if has("group") && hasTarget(r.cfg.Targets, targetHubbub) {
+		for _, k := range r.cfg.kinds {
+			add(r.fanOut(ctx, "group", targetHubbub, k, 1, r.cfg.Groups))
+		}
+	}
+	if has("churn") && hasTarget(r.cfg.Targets, targetHubbub) {
+		for _, k := range r.cfg.kinds {
+			add(r.churn(ctx, k))
+		}
+	}
+	return r.results
+}
+
+func hasTarget(ts []string, t string) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// startProgress prints one updating line a second: connections up, messages/s, errors.
+func (r *runner) startProgress() func() {
+	if r.cfg.progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var lastLabel string
+		var last int64
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			st := r.status.Load()
+			if st == nil {
+				continue
+			}
+			n := st.counter()
+			if st.label != lastLabel {
+				lastLabel, last = st.label, n
+			}
+			fmt.Fprintf(r.cfg.progress, "\r\033[K%-36s conns up %6d   msgs/s %9d   errors %d", st.label, st.connected(), n-last, st.errors())
+			last = n
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// printLine prints a finished measurement on a line of its own.
+func (r *runner) printLine(res result) {
+	if r.cfg.progress == nil {
+		return
+	}
+	fmt.Fprintf(r.cfg.progress, "\r\033[K%s\n", summaryLine(res))
+}
+
+func summaryLine(res result) string {
+	head := fmt.Sprintf("%-9s %-10s %-3s", res.Scenario, res.Target, res.Transport)
+	if res.Round > 0 && res.Scenario == "broadcast" {
+		head += fmt.Sprintf(" #%d", res.Round)
+	}
+	var body string
+	switch res.Scenario {
+	case "broadcast", "group":
+		body = fmt.Sprintf("conns %d  sent %d  delivered %d/%d  %.0f deliveries/s  cpu server %.2f client %.2f", res.Connected, res.Sent, res.Delivered, res.Expected, res.DeliveriesPS, res.ServerCPU, res.ClientCPU)
+	case "idle":
+		body = fmt.Sprintf("conns %d  RSS %.2f KiB/conn  heap %.2f KiB/conn  stacks %.2f KiB/conn  goroutines %.2f/conn",
+			res.Connected, res.RSSPer/1024, res.HeapPer/1024, res.StackPer/1024, res.GorPer)
+	case "echo", "churn":
+		body = fmt.Sprintf("workers %d  ops %d  %.0f ops/s", res.Conns, res.Ops, res.OpsPS)
+	}
+	if res.Latency != nil {
+		body += fmt.Sprintf("  latency p50 %.2f ms p99 %.2f ms max %.2f ms", res.Latency.P50, res.Latency.P99, res.Latency.Max)
+	}
+	body += fmt.Sprintf("  errors %d", res.Errors)
+	if res.Note != "" {
+		body += "  (" + res.Note + ")"
+	}
+	return head + "  " + body
+}
+
+func (cfg *config) settleTime() time.Duration {
+	if cfg.settle > 0 {
+		return cfg.settle
+	}
+	return 3 * time.Second
+}

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// The lean subscribers: the receiving side of the load tool. They speak just enough
+// of each target's protocol to connect, optionally join a group, and read: the
+// SignalR JSON hub protocol over WebSockets, SSE and long polling for hubbub, plain
+// WebSocket text messages for the raw baseline, centrifuge's JSON protocol for
+// centrifuge. They cost far less per connection than the full Go client (one
+// goroutine and one small buffer each), which keeps the load generator from being
+// the bottleneck at thousands of connections. Publishers, echo and churn use the Go
+// client (package client).
+
+// dialer opens connections from a rotating set of 127.0.0.0/8 source addresses, so
+// that one run can exceed one address pair's ephemeral port range.
+type dialer struct {
+	sources []net.IP
+	next    atomic.Uint64
+	clients []*http.Client // one per source, for negotiate, SSE, polls and POSTs
+	ws      []*websocket.Dialer
+}
+
+func newDialer(sources []net.IP) *dialer {
+	d := &dialer{sources: sources}
+	for _, ip := range sources {
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
+		tr := &http.Transport{
+			DialContext:         nd.DialContext,
+			MaxIdleConns:        0,
+			MaxIdleConnsPerHost: 4096,
+			IdleConnTimeout:     30 * time.Second,
+			DisableCompression:  true,
+		}
+		d.clients = append(d.clients, &http.Client{Transport: tr})
+		d.ws = append(d.ws, &websocket.Dialer{
+			NetDialContext:   nd.DialContext,
+			HandshakeTimeout: 10 * time.Second,
+			ReadBufferSize:   1024,
+			WriteBufferSize:  1024,
+		})
+	}
+	return d
+}
+
+func (d *dialer) pick() int { return int(d.next.Add(1)-1) % len(d.sources) }
+
+func (d *dialer) closeIdle() {
+	for _, c := range d.clients {
+		c.CloseIdleConnections()
+	}
+}
+
+// subConn is one lean connection.
+type subConn interface {
+	// recv returns the next unit (WebSocket message, SSE event data, poll body).
+	recv() ([]byte, error)
+	send(unit []byte) error
+	close()
+}
+
+// subscribe connects one subscriber of target over kind, joins group if set (hubbub
+// only), then reads into s until the connection ends or ctx is done.
+func subscribe(ctx context.Context, d *dialer, base, target string, kind transports.Kind, group string, s *sink) (subConn, error) {
+	i := d.pick()
+	var c subConn
+	var err error
+	switch target {
+	case targetRaw:
+		var ws *websocket.Conn
+		ws, _, err = d.ws[i].DialContext(ctx, "ws://"+base+rawPath, nil)
+		if err == nil {
+			c = &wsSub{ws: ws}
+		}
+	case targetCentrifuge:
+		c, err = dialCentrifuge(ctx, d.ws[i], base)
+	case targetHubbub:
+		c, err = dialHubbub(ctx, d, i, base, kind, group)
+	default:
+		err = fmt.Errorf("unknown target %q", target)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.connected.Add(1)
+	go func() {
+		defer s.connected.Add(-1)
+		for {
+			unit, err := c.recv()
+			if err != nil {
+				if ctx.Err() == nil && !s.closing.Load() {
+					s.errors.Add(1)
+				}
+				return
+			}
+			if target == targetCentrifuge && len(unit) == 2 && string(unit) == "{}" {
+				c.send(unit) // centrifuge's application-level ping: answer pong
+				continue
+			}
+			s.onData(unit)
+		}
+	}()
+	return c, nil
+}
+
+// wsSub reads WebSocket messages into one reused buffer.
+type wsSub struct {
+	ws  *websocket.Conn
+	buf []byte
+	wmu sync.Mutex
+}
+
+func (w *wsSub) recv() ([]byte, error) {
+	_, r, err := w.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	w.buf = w.buf[:0]
+	for {
+		if len(w.buf) == cap(w.buf) {
+			w.buf = append(w.buf, 0)[:len(w.buf)]
+		}
+		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
+		w.buf = w.buf[:len(w.buf)+n]
+		if err == io.EOF {
+			return w.buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (w *wsSub) send(unit []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return w.ws.WriteMessage(websocket.TextMessage, unit)
+}
+
+func (w *wsSub) close() { w.ws.Close() }
+
+// dialCentrifuge connects and sends the connect command; the server subscribes the
+// connection to the bench channel itself.
+func dialCentrifuge(ctx context.Context, wd *websocket.Dialer, base string) (*wsSub, error) {
+	ws, _, err := wd.DialContext(ctx, "ws://"+base+centrifugePath, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &wsSub{ws: ws}
+	if err := c.send([]byte(`{"id":1,"connect":{}}`)); err != nil {
+		ws.Close()
+		return nil, err
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	reply, err := c.recv()
+	if err != nil || !bytes.Contains(reply, []byte(`"connect"`)) {
+		ws.Close()
+		return nil, fmt.Errorf("centrifuge connect: %q %v", reply, err)
+	}
+	ws.SetReadDeadline(time.Time{})
+	return c, nil
+}
+
+const rs = 0x1e // the JSON hub protocol's record separator
+
+// dialHubbub negotiates, opens the transport, performs the handshake and joins group.
+func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transports.Kind, group string) (subConn, error) {
+	hc := d.clients[i]
+	hubURL := "http://" + base + hubPath
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hubURL+"/negotiate?negotiateVersion=1", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	var neg transports.NegotiateResponse
+	err = json.NewDecoder(resp.Body).Decode(&neg)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || neg.ConnectionToken == "" {
+		return nil, fmt.Errorf("negotiate: status %d: %v", resp.StatusCode, err)
+	}
+	tokenURL := hubURL + "?id=" + neg.ConnectionToken
+	var c subConn
+	switch kind {
+	case transports.WebSockets:
+		ws, _, err := d.ws[i].DialContext(ctx, "ws://"+base+hubPath+"?id="+neg.ConnectionToken, nil)
+		if err != nil {
+			return nil, err
+		}
+		c = &wsSub{ws: ws}
+	case transports.ServerSentEvents:
+		c, err = openSSE(ctx, hc, tokenURL)
+	case transports.LongPolling:
+		c, err = openLongPoll(ctx, hc, tokenURL)
+	default:
+		err = fmt.Errorf("transport %v", kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.send([]byte("{\"protocol\":\"json\",\"version\":1}\x1e")); err != nil {
+		c.close()
+		return nil, err
+	}
+	done := make(chan error, 1)
+	timer := time.AfterFunc(15*time.Second, c.close) // a missing reply ends the dial
+	defer timer.Stop()
+	go func() {
+		// The handshake reply, then (with a group) the JoinGroup completion.
+		var seen []byte
+		for {
+			unit, err := c.recv()
+			if err != nil {
+				done <- fmt.Errorf("hubbub handshake: %w", err)
+				return
+			}
+			seen = append(seen, unit...)
+			if group == "" && bytes.IndexByte(seen, rs) >= 0 {
+				done <- nil
+				return
+			}
+			if group != "" && bytes.Contains(seen, []byte(`"type":3`)) {
+				done <- nil
+				return
+			}
+		}
+	}()
+	if group != "" {
+		inv := fmt.Sprintf("{\"type\":1,\"invocationId\":\"j\",\"target\":\"JoinGroup\",\"arguments\":[%q]}\x1e", group)
+		if err := c.send([]byte(inv)); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	if err := <-done; err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// sseSub reads the event stream; units go out as POSTs.
+type sseSub struct {
+	hc     *http.Client
+	url    string
+	body   io.ReadCloser
+	r      *bufio.Reader
+	buf    []byte
+	line   []byte
+	cancel context.CancelFunc
+}
+
+func openSSE(ctx context.Context, hc *http.Client, url string) (*sseSub, error) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := hc.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("sse: status %d", resp.StatusCode)
+	}
+	return &sseSub{hc: hc, url: url, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 2048), cancel: cancel}, nil
+}
+
+// recv returns the data of the next event, lines joined with "\n".
+func (s *sseSub) recv() ([]byte, error) {
+	s.buf = s.buf[:0]
+	data := false
+	for {
+		line, err := s.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A long line (a batch of records): gather it.
+			s.line = append(s.line[:0], line...)
+			for err == bufio.ErrBufferFull {
+				line, err = s.r.ReadSlice('\n')
+				s.line = append(s.line, line...)
+			}
+			line = s.line
+		}
+		if err != nil {
+			return nil, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0:
+			if data {
+				return s.buf, nil
+			}
+		case bytes.HasPrefix(line, []byte("data:")):
+			if data {
+				s.buf = append(s.buf, '\n')
+			}
+			data = true
+			s.buf = append(s.buf, bytes.TrimPrefix(line[5:], []byte(" "))...)
+		}
+	}
+}
+
+func (s *sseSub) send(unit []byte) error { return post(s.hc, s.url, unit) }
+
+func (s *sseSub) close() { s.cancel(); s.body.Close() }
+
+func post(hc *http.Client, url string, unit []byte) error {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(unit))
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("post: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// lpSub polls; units go out as POSTs.
+type lpSub struct {
+	hc     *http.Client
+	url    string
+	buf    bytes.Buffer
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func openLongPoll(ctx context.Context, hc *http.Client, url string) (*lpSub, error) {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l := &lpSub{hc: hc, url: url, ctx: lctx, cancel: cancel}
+	// The first poll is answered at once and opens the connection.
+	if _, err := l.poll(); err != nil {
+		cancel()
+		return nil, err
+	}
+	return l, nil
+}
+
+var errPollClosed = errors.New("long polling: 204, connection closed")
+
+func (l *lpSub) poll() ([]byte, error) {
+	req, _ := http.NewRequestWithContext(l.ctx, http.MethodGet, l.url, nil)
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case 200:
+	case 204:
+		return nil, errPollClosed
+	default:
+		return nil, fmt.Errorf("poll: status %d", resp.StatusCode)
+	}
+	l.buf.Reset()
+	_, err = l.buf.ReadFrom(resp.Body)
+	return l.buf.Bytes(), err
+}
+
+func (l *lpSub) recv() ([]byte, error) {
+	for {
+		b, err := l.poll()
+		if err != nil || len(b) > 0 {
+			return b, err
+		}
+	}
+}
+
+func (l *lpSub) send(unit []byte) error { return post(l.hc, l.url, unit) }
+
+func (l *lpSub) close() {
+	l.cancel()
+	req, _ := http.NewRequest(http.MethodDelete, l.url, nil)
+	if resp, err := l.hc.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// transportName is the short name used in results.
+func transportName(k transports.Kind) string {
+	switch k {
+	case transports.WebSockets:
+		return "ws"
+	case transports.ServerSentEvents:
+		return "sse"
+	case transports.LongPolling:
+		return "lp"
+	}
+	return strings.ToLower(k.String())
+}

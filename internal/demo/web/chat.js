@@ -1,0 +1,255 @@
+// The chat page. Connects when the user signs in, authenticates with
+// Authenticate(nick, password), then follows the hub's events:
+// message, direct, notice, rooms, users. All user content goes in with
+// textContent (Demo.el), never as HTML.
+'use strict';
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const { el } = Demo;
+
+  const S = {
+    hub: null,
+    me: null,
+    creds: null,
+    maxLen: 500,
+    rooms: [], // [{ name, members }] as the server last sent them
+    joined: new Set(), // rooms this tab is in
+    online: [],
+    channels: new Map(), // '#room' or '@nick' → { items: [], unread: 0 }
+    current: '#general',
+  };
+
+  function channel(key) {
+    let c = S.channels.get(key);
+    if (!c) S.channels.set(key, (c = { items: [], unread: 0 }));
+    return c;
+  }
+
+  function push(key, item) {
+    const c = channel(key);
+    c.items.push(item);
+    if (c.items.length > 500) c.items.shift();
+    if (key === S.current) {
+      const list = $('messages');
+      list.querySelector('.empty')?.remove();
+      list.append(render(item));
+      list.scrollTop = list.scrollHeight;
+    } else {
+      c.unread++;
+      renderSidebar();
+    }
+  }
+
+  function render(item) {
+    if (item.kind === 'notice') return el('li', { class: 'notice' }, item.text);
+    const mine = item.from === S.me;
+    return el('li', { class: mine ? 'msg mine' : 'msg', dataset: { id: item.id, from: item.from } },
+      el('span', { class: 'meta' }, el('b', {}, mine ? 'you' : item.from), Demo.clock(item.at)),
+      el('span', { class: 'text' }, item.text));
+  }
+
+  function roomInfo(name) {
+    return S.rooms.find((r) => r.name === name);
+  }
+
+  function renderSidebar() {
+    const rooms = $('rooms');
+    rooms.replaceChildren(...S.rooms.map((r) => {
+      const key = '#' + r.name;
+      const unread = S.channels.get(key)?.unread || 0;
+      return el('li', {
+        dataset: { room: r.name }, class: S.joined.has(r.name) ? '' : 'out',
+        'aria-current': key === S.current ? 'true' : false,
+        title: S.joined.has(r.name) ? r.members.join(', ') : 'Join #' + r.name,
+        onclick: () => (S.joined.has(r.name) ? select(key) : join(r.name)),
+      }, el('span', { class: 'name' }, '#' + r.name),
+      unread ? el('span', { class: 'unread' }, unread) : el('span', { class: 'count' }, r.members.length));
+    }));
+    const others = new Set(S.online.filter((n) => n !== S.me));
+    for (const key of S.channels.keys()) if (key[0] === '@') others.add(key.slice(1));
+    const users = $('users');
+    if (!others.size) {
+      users.replaceChildren(el('li', { class: 'out' }, el('span', { class: 'name' }, 'nobody else is online')));
+      return;
+    }
+    users.replaceChildren(...[...others].sort().map((nick) => {
+      const key = '@' + nick;
+      const unread = S.channels.get(key)?.unread || 0;
+      const online = S.online.includes(nick);
+      return el('li', {
+        dataset: { user: nick }, class: online ? '' : 'out',
+        'aria-current': key === S.current ? 'true' : false,
+        onclick: () => select(key),
+      }, online ? el('span', { class: 'dot' }) : null, el('span', { class: 'name' }, nick),
+      unread ? el('span', { class: 'unread' }, unread) : null);
+    }));
+  }
+
+  function renderHeader() {
+    const key = S.current;
+    const isRoom = key[0] === '#';
+    $('channel-title').textContent = isRoom ? key : '@ ' + key.slice(1);
+    if (isRoom) {
+      const members = roomInfo(key.slice(1))?.members || [];
+      $('members').textContent = `${members.length} here: ${members.join(', ')}`;
+      $('members').dataset.members = members.join(',');
+    } else {
+      $('members').textContent = S.online.includes(key.slice(1)) ? 'direct message · online' : 'direct message · offline';
+      $('members').dataset.members = '';
+    }
+    $('leave-button').classList.toggle('hidden', !isRoom || key === '#general');
+    $('text').placeholder = isRoom ? `Message ${key}` : `Message ${key.slice(1)} privately`;
+    $('text').maxLength = S.maxLen;
+  }
+
+  function select(key) {
+    S.current = key;
+    const c = channel(key);
+    c.unread = 0;
+    const list = $('messages');
+    list.replaceChildren(...c.items.map(render));
+    if (!c.items.length) list.append(el('li', { class: 'empty' }, key[0] === '#' ? `No messages in ${key} yet.` : `Say hi to ${key.slice(1)}.`));
+    list.scrollTop = list.scrollHeight;
+    renderHeader();
+    renderSidebar();
+    $('text').focus();
+  }
+
+  let bannerTimer;
+  function banner(text, bad, sticky) {
+    const b = $('banner');
+    clearTimeout(bannerTimer);
+    b.textContent = text;
+    b.classList.toggle('bad', !!bad);
+    b.classList.toggle('hidden', !text);
+    if (text && !sticky) bannerTimer = setTimeout(() => b.classList.add('hidden'), 5000);
+  }
+
+  async function join(name) {
+    try {
+      const room = await S.hub.invoke('Join', name);
+      S.joined.add(room.name);
+      const i = S.rooms.findIndex((r) => r.name === room.name);
+      if (i < 0) S.rooms.push(room); else S.rooms[i] = room;
+      select('#' + room.name);
+      return true;
+    } catch (e) {
+      banner(Demo.message(e), true);
+      return false;
+    }
+  }
+
+  async function leave() {
+    const room = S.current.slice(1);
+    try {
+      await S.hub.invoke('Leave', room);
+      S.joined.delete(room);
+      select('#general');
+    } catch (e) {
+      banner(Demo.message(e), true);
+    }
+  }
+
+  function wire(hub) {
+    Demo.watch(hub);
+    hub.on('message', (m) => push('#' + m.room, { kind: 'msg', ...m }));
+    hub.on('direct', (m) => push('@' + (m.from === S.me ? m.to : m.from), { kind: 'msg', ...m }));
+    hub.on('notice', (n) => push('#' + n.room, { kind: 'notice', ...n }));
+    hub.on('rooms', (rooms) => {
+      S.rooms = rooms;
+      renderSidebar();
+      if (S.me) renderHeader();
+    });
+    hub.on('users', (users) => {
+      S.online = users;
+      renderSidebar();
+      if (S.me) renderHeader();
+    });
+    hub.onreconnecting(() => banner('Connection lost; reconnecting…', true, true));
+    hub.onreconnected(async () => {
+      // A new connection is anonymous again: sign in again and rejoin this tab's rooms.
+      try {
+        const w = await hub.invoke('Authenticate', S.creds.nick, S.creds.password);
+        S.rooms = w.rooms;
+        S.online = w.online;
+        for (const room of S.joined) if (room !== 'general') await hub.invoke('Join', room);
+        banner('Reconnected over ' + hub.transport + '.');
+      } catch (e) {
+        banner('Could not sign in again: ' + Demo.message(e), true, true);
+      }
+      renderSidebar();
+    });
+    hub.onclose((e) => {
+      if (S.hub === hub) banner('Disconnected' + (e ? ': ' + Demo.message(e) : '') + '. Reload to sign in again.', true, true);
+    });
+  }
+
+  function enter(w) {
+    S.me = w.nick;
+    S.maxLen = w.maxMessageLength;
+    S.rooms = w.rooms;
+    S.online = w.online;
+    S.joined = new Set(w.joined);
+    $('me').textContent = w.nick;
+    $('login').classList.add('hidden');
+    $('app').classList.remove('hidden');
+    document.title = `${w.nick} · Chat · Hubbub`;
+    select('#general');
+  }
+
+  $('login-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const nick = $('nick').value.trim();
+    const password = $('password').value;
+    const button = $('login-button');
+    $('login-error').textContent = '';
+    button.disabled = true;
+    const hub = Hubbub.connect('/hubs/chat', Demo.options());
+    wire(hub);
+    try {
+      const welcome = await hub.invoke('Authenticate', nick, password);
+      S.hub = hub;
+      S.creds = { nick, password };
+      enter(welcome);
+    } catch (err) {
+      // As socketio-auth does: a refused login hangs up; the next try connects again.
+      $('login-error').textContent = Demo.message(err);
+      hub.stop();
+      $('password').select();
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $('composer').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = $('text');
+    const text = input.value.trim();
+    if (!text) return;
+    const key = S.current;
+    try {
+      if (key[0] === '#') await S.hub.invoke('Send', key.slice(1), text);
+      else await S.hub.invoke('Direct', key.slice(1), text);
+      if (input.value.trim() === text) input.value = '';
+    } catch (err) {
+      banner(Demo.message(err), true);
+    }
+  });
+
+  $('newroom-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = $('new-room');
+    if (input.value.trim() && (await join(input.value))) input.value = '';
+  });
+  $('leave-button').addEventListener('click', leave);
+
+  // For the browser tests and the curious: the state, and every text received.
+  window.chat = {
+    state: S,
+    select,
+    texts: (key) => [...S.channels.entries()]
+      .filter(([k]) => !key || k === key)
+      .flatMap(([, c]) => c.items.filter((i) => i.kind === 'msg').map((i) => i.text)),
+    notices: (key) => (S.channels.get(key)?.items || []).filter((i) => i.kind === 'notice').map((i) => i.text),
+  };
+})();

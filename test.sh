@@ -15,8 +15,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo_cmd apt-get install -y -qq chromium >/dev/null 2>&1 ||
     { $sudo_cmd apt-get update -qq && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 fi
-for dir in test/official clientjs; do
-  [ -f "$dir/package.json" ] && (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+for dir in test/official clientjs test/demo; do
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 done
 
 step "go vet"
@@ -40,10 +40,11 @@ step "official @microsoft/signalr client against cmd/hubbub"
 step "official @microsoft/signalr client against 3 nodes on Redis behind a round-robin proxy (no sticky sessions)"
 go build -o "$bin_dir/clusterdemo" ./backplane/redis/internal/clusterdemo
 (cd test/official && HUBBUB_BIN="$bin_dir/clusterdemo" npm test)
-if [ -f clientjs/package.json ]; then
-  step "bundled JS client: unit tests, build check, size budget"
-  (cd clientjs && npm test)
-  step "bundled JS client: browser and hostile-proxy tests in chromium"
-  (cd clientjs && npm run test:browser)
-fi
+step "bundled JS client: unit tests, build check, size budget"
+(cd clientjs && npm test)
+step "bundled JS client: browser and hostile-proxy tests in chromium"
+(cd clientjs && npm run test:browser)
+step "chat and news demos in chromium, on each transport"
+(cd test/demo && npm test)
+
 step "all tests passed"

@@ -223,6 +223,14 @@ func (c *Conn) enqueue(frame []byte) error {
 	return nil
 }
 
+// isClosing reports whether the connection is ending or has ended: nothing the
+// client sends counts any more.
+func (c *Conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing || c.ctx.Err() != nil
+}
+
 // startWriterLocked starts a writer unless one runs or the transport is not
 // attached yet (attach starts it then). c.mu is held.
 func (c *Conn) startWriterLocked() {
@@ -447,7 +455,7 @@ func (c *Conn) end(reason error) {
 func (c *Conn) receive(unit []byte) {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.hub.opts.Observer.Received(c.hub.opts.Name, c.kind, len(unit))
-	if c.ctx.Err() != nil {
+	if c.isClosing() {
 		return
 	}
 	if !c.handshaken.Load() {
@@ -467,7 +475,7 @@ func (c *Conn) receive(unit []byte) {
 			}
 			continue
 		}
-		if !c.route(&msgs[i]) {
+		if c.isClosing() || !c.route(&msgs[i]) {
 			return
 		}
 	}
@@ -685,8 +693,10 @@ type call struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	uploads []*upload
-	streams int   // streams this call holds against Options.MaxStreams
-	err     error // set when the call is refused before it runs
+	streams int // streams this call holds against Options.MaxStreams
+	// registered: the call holds its IDs and stream slots (guarded by Conn.invMu)
+	registered bool
+	err        error // set when the call is refused before it runs
 }
 
 // prepare registers a call that has just arrived.
@@ -707,12 +717,23 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	}
 	c.invMu.Lock()
 	defer c.invMu.Unlock()
-	if cl.streams > 0 && c.streams+cl.streams > c.hub.opts.MaxStreams {
-		cl.err = NewError("Too many streams open on this connection (limit %d).", c.hub.opts.MaxStreams)
-		cl.uploads, cl.streams = nil, 0
+	refuse := func(err error) *call {
+		cl.err, cl.uploads, cl.streams = err, nil, 0
 		return cl
 	}
+	if _, inUse := c.invocations[m.InvocationID]; inUse && m.InvocationID != "" {
+		return refuse(NewError("Invocation ID '%s' is already in use.", m.InvocationID))
+	}
+	for _, id := range m.StreamIDs {
+		if _, inUse := c.uploads[id]; inUse {
+			return refuse(NewError("Stream ID '%s' is already in use.", id))
+		}
+	}
+	if cl.streams > 0 && c.streams+cl.streams > c.hub.opts.MaxStreams {
+		return refuse(NewError("Too many streams open on this connection (limit %d).", c.hub.opts.MaxStreams))
+	}
 	c.streams += cl.streams
+	cl.registered = true
 	if m.InvocationID != "" {
 		c.invocations[m.InvocationID] = cancel
 	}
@@ -722,11 +743,21 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	return cl
 }
 
-// release forgets a call that has ended.
+// release forgets a call that has ended and cancels its context.
 func (c *Conn) release(cl *call) {
+	c.unregister(cl)
 	cl.cancel()
+}
+
+// unregister frees a call's invocation ID, stream IDs and stream slots, so that a
+// client that sees the call's Completion may reuse them at once. Idempotent.
+func (c *Conn) unregister(cl *call) {
 	c.invMu.Lock()
 	defer c.invMu.Unlock()
+	if !cl.registered {
+		return
+	}
+	cl.registered = false
 	c.streams -= cl.streams
 	if id := cl.msg.InvocationID; id != "" {
 		delete(c.invocations, id)

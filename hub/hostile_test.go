@@ -43,8 +43,8 @@ const (
 	hostileMaxReceive    = 32 << 10
 	hostileHandshake     = 300 * time.Millisecond
 	hostilePollTimeout   = 300 * time.Millisecond
-	hostileRate          = 50
-	hostileBurst         = 20
+	hostileRate          = 200
+	hostileBurst         = 40
 	hostileStrikes       = 5
 	hostileMaxGroups     = 3
 	hostileMaxStreams    = 2
@@ -309,7 +309,7 @@ func hostileCases() []hostileCase {
 			st, body = lp.post(t, `{"type":1,"invocationId":"1","target":"Echo","arguments":[1]}`+rs)
 			wantHTTP(t, st, body, 404, "connection closed")
 			st, body = lp.do(t, "DELETE", nil, "")
-			wantHTTP(t, st, body, 404, "connection closed")
+			wantHTTP(t, st, body, 202, "") // idempotent: the client's Close may have ended it first
 		}},
 		{name: "token/long-polling token replayed after the disconnect timeout", opts: func(o *hub.Options) {
 			o.TransportOptions.DisconnectTimeout = 800 * time.Millisecond
@@ -506,7 +506,7 @@ func hostileCases() []hostileCase {
 				}
 			}
 		}},
-		{name: "transport/second handshake after a refused one", bug: "BUG: after a refused handshake (Conn.handshake queues the error reply and sets closing), Conn.receive still takes the next unit as a handshake: a retried handshake succeeds (addConn, OnConnected, dispatch) and the invocations after it run until the long-polling client polls again (hub/conn.go receive/handshake: check closing)", run: func(t *testing.T, e *env) {
+		{name: "transport/second handshake after a refused one", run: func(t *testing.T, e *env) {
 			n := e.negotiate(t, nil)
 			lp := &lpConn{url: e.srv.URL + "/hub?id=" + n.ConnectionToken}
 			st, body := lp.poll(t)
@@ -525,7 +525,7 @@ func hostileCases() []hostileCase {
 			st, body = lp.poll(t)
 			wantHTTP(t, st, body, 204, "")
 		}},
-		{name: "protocol/messages after a protocol error are not run", bug: "BUG: after closeWith (protocol error, credentials expired) Conn.receive keeps parsing and routing units until the writer has delivered the Close; on long polling that is until the next poll, so a POST after the error still runs hub methods (hub/conn.go receive: stop once closing)", run: func(t *testing.T, e *env) {
+		{name: "protocol/messages after a protocol error are not run", run: func(t *testing.T, e *env) {
 			lp := e.openLP(t, nil)
 			st, body := lp.post(t, `{"type":1,`+rs)
 			wantHTTP(t, st, body, 200, "")
@@ -807,7 +807,7 @@ func hostileCases() []hostileCase {
 			}
 			e.wantLogged(t, "hub: closing a connection over its rate limit")
 		}},
-		{name: "protocol/the Close after a flood is never lost", bug: "BUG: when abort (rate limit, slow consumer, client timeout) cancels the connection while the writer is in sendUnit(c.ctx, …), WebSocket.Send returns ctx.Err() without writing and writeLoop calls end(err): the frames it took (error Completions) and the queued Close \"Connection closed: too many messages.\" are dropped; the client sees a bare close 1000 (hub/conn.go writeLoop: on a send error caused by the abort, fall through to the flush path instead of end)", run: func(t *testing.T, e *env) {
+		{name: "protocol/the Close after a flood is never lost", run: func(t *testing.T, e *env) {
 			var flood strings.Builder
 			for i := range 2 * hostileBurst {
 				fmt.Fprintf(&flood, `{"type":1,"invocationId":"f%d","target":"Add","arguments":[%d,1]}`+rs, i, i)
@@ -872,15 +872,16 @@ func hostileCases() []hostileCase {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}},
-		{name: "protocol/a stream's slot is free once its Completion is out", bug: "BUG: Conn.run sends the Completion before its deferred release(cl) returns the stream slot (and the invocation ID): a client that starts a new stream as soon as it sees the Completion is refused with \"Too many streams open on this connection\" now and then (hub/invocation.go run: release before complete)", run: func(t *testing.T, e *env) {
+		{name: "protocol/a stream's slot is free once its Completion is out", run: func(t *testing.T, e *env) {
 			c := &client{ws: dialWS(t, e.srv)}
 			c.send(t, `{"type":4,"invocationId":"hold","target":"Counter","arguments":[1000,10000]}`+rs)
 			c.await(t, "item of hold", func(r record) bool { return r.Type == 2 && r.InvocationID == "hold" })
-			for i := range 30 {
+			// Fewer rounds than the burst allows, so the rate limit stays out of it.
+			for i := range hostileBurst / 3 {
 				id := fmt.Sprint("s", i)
 				c.send(t, `{"type":4,"invocationId":"`+id+`","target":"Counter","arguments":[1,0]}`+rs)
 				if r := c.await(t, "answer to "+id, func(r record) bool { return r.InvocationID == id }); r.Type != 2 {
-					t.Fatalf("stream %d after the previous one completed: %+v", i, r)
+					t.Fatalf("stream %d after the previous one completed: %+v %s", i, r, r.errText())
 				}
 				if r := c.completion(t, id); r.Error != nil {
 					t.Fatalf("stream %d: %+v", i, r)
@@ -898,7 +899,7 @@ func hostileCases() []hostileCase {
 			c.send(t, `{"type":8,"sequenceId":99999}`+rs+`{"type":9,"sequenceId":-5}`+rs)
 			c.wantAlive(t)
 		}},
-		{name: "protocol/invocation id already in use", bug: "BUG: a second StreamInvocation (or Invocation) under an invocation ID still running is started too: both streams send items under the same ID, CancelInvocation reaches only the newer one and the older one can no longer be cancelled (Conn.prepare overwrites c.invocations[id]; release of either deletes the other's entry). ASP.NET answers an error Completion \"Invocation ID 'dup' is already in use.\" (hub/conn.go prepare)", run: func(t *testing.T, e *env) {
+		{name: "protocol/invocation id already in use", run: func(t *testing.T, e *env) {
 			c := &client{ws: dialWS(t, e.srv)}
 			c.send(t, `{"type":4,"invocationId":"dup","target":"Counter","arguments":[1000,10000]}`+rs)
 			c.await(t, "first item", func(r record) bool { return r.Type == 2 && r.InvocationID == "dup" })
@@ -1031,7 +1032,7 @@ func (e *env) checkBystanders(t *testing.T, name string) {
 			case r.Type == 3 && r.InvocationID == id:
 				var s string
 				if r.Error != nil || json.Unmarshal(r.Result, &s) != nil || s != name {
-					t.Errorf("%s bystander: echo %+v", who, r)
+					t.Errorf("%s bystander: echo %+v %s", who, r, r.errText())
 				}
 				echoed = true
 			case r.Type == 1 && r.Target == "AfterCase" && len(r.Arguments) == 1:

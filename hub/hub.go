@@ -99,7 +99,8 @@ func (h *Hub) OnConnected(f func(ctx *Context) error) { h.onConnected = f }
 
 // OnDisconnected runs f once a connection has ended; err says why (nil or
 // transports.ErrClosed for a normal close). The connection has already left its
-// groups; sending to it fails.
+// groups; sending to it fails. Its context is cancelled, but an invocation of that
+// connection that ignores its context may still be running when f runs.
 func (h *Hub) OnDisconnected(f func(ctx *Context, err error)) { h.onDisconnected = f }
 
 // Clients selects receivers from anywhere in the program.

@@ -19,12 +19,18 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	}
 	defer c.release(cl)
 	meth, id := cl.method, cl.msg.InvocationID
+	// A Completion is the client's signal that the invocation ID and stream slots
+	// are free again, so they are freed first; the context ends after it is queued.
+	complete := func(result protocol.RawValue, err error) {
+		c.unregister(cl)
+		c.complete(id, meth.name, result, err)
+	}
 	hctx := &Context{Context: cl.ctx, conn: c}
 	for _, check := range meth.authorize {
 		var err error
 		if perr := protect(func() { err = check(hctx) }); perr != nil || err != nil {
 			c.hub.opts.Logger.Info("hub: invocation refused", "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID, "err", errors.Join(err, perr))
-			c.complete(id, meth.name, nil, unauthorized(meth.name))
+			complete(nil, unauthorized(meth.name))
 			return
 		}
 	}
@@ -47,7 +53,7 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 		}
 	}
 	if err != nil {
-		c.complete(id, meth.name, nil, err)
+		complete(nil, err)
 		return
 	}
 	switch meth.stream {
@@ -62,7 +68,7 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 				err = fmt.Errorf("hub: encode result of %s: %w", meth.name, err)
 			}
 		}
-		c.complete(id, meth.name, result, err)
+		complete(result, err)
 		return
 	}
 	if c.ctx.Err() != nil {
@@ -71,7 +77,7 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	if cl.ctx.Err() != nil {
 		err = nil // cancelled by the client: the stream simply ends
 	}
-	c.complete(id, meth.name, nil, err)
+	complete(nil, err)
 }
 
 // protect runs f and turns a panic into an error, so a faulty handler costs its

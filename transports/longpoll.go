@@ -225,10 +225,11 @@ func (lp *LongPoll) ServeDelete(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if !lp.end(fmt.Errorf("transports: long polling closed by the client (DELETE): %w", ErrClosed)) {
-		http.Error(w, reasonClosed, http.StatusNotFound)
-		return
-	}
+	// A DELETE after the end is answered 202 too: the official client sends its
+	// Close message and then DELETE, and the Close may have ended the connection
+	// first. Either way the client's wish is granted, and a 404 would only show up
+	// as an error in the browser console.
+	lp.end(fmt.Errorf("transports: long polling closed by the client (DELETE): %w", ErrClosed))
 	w.WriteHeader(http.StatusAccepted)
 }
 

@@ -337,6 +337,10 @@ func (c *Conn) attach(t transports.Transport) {
 		if err == nil {
 			err = transports.ErrClosed
 		}
+		if errors.Is(err, transports.ErrTooLarge) {
+			opts.Logger.Warn("hub: message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxReceiveSize)
+			opts.Observer.Closed(opts.Name, err)
+		}
 		c.finish(err)
 	})
 }

@@ -86,7 +86,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case sender == nil:
 			http.Error(w, "No transport is open for this connection yet", http.StatusBadRequest)
 		default:
-			sender.ServeSend(w, r)
+			rec := &statusRecorder{ResponseWriter: w}
+			sender.ServeSend(rec, r)
+			if rec.status == http.StatusRequestEntityTooLarge {
+				h.opts.Logger.Warn("hub: POST over the size limit refused", "hub", h.opts.Name, "connection", s.id, "limit", h.opts.TransportOptions.MaxReceiveSize)
+				h.opts.Observer.Refused(h.opts.Name, "message too large")
+			}
 		}
 	case http.MethodDelete:
 		h.sessionsMu.Lock()
@@ -403,3 +408,19 @@ func queryValue(r *http.Request, name string) string {
 func isWebSocketUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

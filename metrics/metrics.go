@@ -124,6 +124,8 @@ func closeReason(err error) string {
 		return "handshake_timeout"
 	case errors.Is(err, hub.ErrRateLimited):
 		return "rate_limited"
+	case errors.Is(err, transports.ErrTooLarge):
+		return "too_large"
 	}
 	return "other"
 }

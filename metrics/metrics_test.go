@@ -110,4 +110,3 @@ func value(t *testing.T, reg *prometheus.Registry, series string) float64 {
 	}
 	return 0
 }
-

@@ -54,6 +54,7 @@ type Conn struct {
 	dispatching atomic.Bool   // a dispatcher goroutine is running
 	slots       chan struct{} // MaxParallelInvocations
 
+	// Created on first use: most connections of a broadcast-heavy app never invoke.
 	invMu       sync.Mutex
 	invocations map[string]context.CancelFunc // running invocations by client invocation ID
 	uploads     map[string]*upload            // open client-to-server streams by stream ID
@@ -84,22 +85,19 @@ type upload struct {
 func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &Conn{
-		hub:         h,
-		id:          s.id,
-		token:       s.token,
-		identity:    s.identity,
-		request:     r.WithContext(context.WithoutCancel(r.Context())),
-		kind:        kind,
-		ctx:         ctx,
-		cancel:      cancel,
-		drained:     make(chan struct{}, 1),
-		ready:       make(chan struct{}),
-		calls:       make(chan *call, h.opts.InvocationQueueLength),
-		slots:       make(chan struct{}, h.opts.MaxParallelInvocations),
-		invocations: map[string]context.CancelFunc{},
-		uploads:     map[string]*upload{},
-		results:     map[string]chan protocol.Message{},
-		done:        make(chan struct{}),
+		hub:      h,
+		id:       s.id,
+		token:    s.token,
+		identity: s.identity,
+		request:  r.WithContext(context.WithoutCancel(r.Context())),
+		kind:     kind,
+		ctx:      ctx,
+		cancel:   cancel,
+		drained:  make(chan struct{}, 1),
+		ready:    make(chan struct{}),
+		calls:    make(chan *call, h.opts.InvocationQueueLength),
+		slots:    make(chan struct{}, h.opts.MaxParallelInvocations),
+		done:     make(chan struct{}),
 	}
 	now := time.Now().UnixNano()
 	c.lastRecv.Store(now)
@@ -162,6 +160,9 @@ func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol
 	id := "h" + strconv.FormatInt(c.nextResult.Add(1), 10)
 	reply := make(chan protocol.Message, 1)
 	c.invMu.Lock()
+	if c.results == nil {
+		c.results = map[string]chan protocol.Message{}
+	}
 	c.results[id] = reply
 	c.invMu.Unlock()
 	defer func() {
@@ -739,9 +740,15 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	c.streams += cl.streams
 	cl.registered = true
 	if m.InvocationID != "" {
+		if c.invocations == nil {
+			c.invocations = map[string]context.CancelFunc{}
+		}
 		c.invocations[m.InvocationID] = cancel
 	}
 	for i, up := range cl.uploads {
+		if c.uploads == nil {
+			c.uploads = map[string]*upload{}
+		}
 		c.uploads[m.StreamIDs[i]] = up
 	}
 	return cl

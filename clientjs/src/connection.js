@@ -67,6 +67,8 @@ export class HubConnection {
     this._waiters = [];
     this._ids = 0;
     this._gen = 0;
+    /** True while stop() sends the Close message: a transport ending then is not lost. */
+    this._stopping = false;
     this._attempt = 0;
     /** @type {Set<string>} */
     this._demoted = new Set();
@@ -123,7 +125,14 @@ export class HubConnection {
     if (probe) probe.t.close(), probe.hs(error('stopped'));
     const link = this._link;
     if (link) {
-      await this._send({ type: CLOSE }).catch(() => {});
+      // The server may end the transport as soon as it reads the Close: that is
+      // not a loss to reconnect from (see _lost).
+      this._stopping = true;
+      try {
+        await this._send({ type: CLOSE }).catch(() => {});
+      } finally {
+        this._stopping = false;
+      }
       link.t.close();
     }
     this._finish();
@@ -566,7 +575,7 @@ export class HubConnection {
    * @param {Link & {timer?: any}} link @param {Error} [reason] @param {boolean} [allowReconnect]
    */
   _lost(link, reason, allowReconnect = true) {
-    if (link !== this._link) return;
+    if (link !== this._link || this._stopping) return;
     clearInterval(link.timer);
     this._link = null;
     this.transport = null;

@@ -39,6 +39,12 @@ export async function startFakeServer(o = {}) {
     if (req.method === 'POST') {
       let body = '';
       for await (const chunk of req) body += chunk;
+      if (body.includes('{"type":7}')) {
+        // A Close: end the transport first and answer the POST a little later, as
+        // a real server may (the stream's end then reaches the client first).
+        receive(c, body);
+        return setTimeout(() => res.writeHead(200).end(), 100);
+      }
       res.writeHead(200).end();
       return receive(c, body);
     }
@@ -108,6 +114,8 @@ export async function startFakeServer(o = {}) {
         c.write('{}' + RS);
         continue;
       }
+      // Like Hubbub's server: a client's Close ends its transport at once.
+      if (m.type === 7) { end(c); continue; }
       dispatch(c, m);
     }
   }

@@ -165,6 +165,28 @@ test('reconnects after the server drops the connection, with a new negotiate', a
   }
 });
 
+test('stop() stays stopped when the server ends the transport on the Close message', async () => {
+  const server = await startFakeServer({ pollHold: 300 });
+  try {
+    for (const transport of ['WebSockets', 'ServerSentEvents', 'LongPolling']) {
+      const events = [];
+      const hub = new HubConnection(server.url, { WebSocket, transports: [transport], storage: null, reconnect: { delay: 50 } });
+      hub.onreconnecting(() => events.push('reconnecting'));
+      hub.onclose(() => events.push('close'));
+      await hub.start();
+      const negotiations = () => server.log.filter((l) => l.includes('/negotiate')).length;
+      const before = negotiations();
+      await hub.stop();
+      await new Promise((r) => setTimeout(r, 400)); // several reconnect delays
+      assert.equal(hub.state, 'disconnected', transport);
+      assert.deepEqual(events, ['close'], transport);
+      assert.equal(negotiations(), before, transport + ': negotiated again after stop()');
+    }
+  } finally {
+    await server.close();
+  }
+});
+
 test('calls made while connecting wait for the connection', async () => {
   const server = await startFakeServer();
   try {

@@ -279,10 +279,10 @@ func (c *Conn) closeWith(message string, allowReconnect bool, reason error) {
 		c.hub.opts.Observer.Closed(c.hub.opts.Name, reason)
 	}
 	c.startWriterLocked()
-	writing := c.writing
+	endNow := !c.writing && c.transport != nil // nothing to write (no handshake yet)
 	c.mu.Unlock()
-	if !writing && c.transport != nil {
-		go c.end(reason) // nothing to write (no handshake yet): end now
+	if endNow {
+		go c.end(reason)
 	}
 }
 

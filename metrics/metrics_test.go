@@ -16,6 +16,7 @@ import (
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/conformance"
 	"github.com/hubbub-go/hubbub/metrics"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -109,4 +110,65 @@ func value(t *testing.T, reg *prometheus.Registry, series string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestOversizedInputIsCounted: a POST body and a WebSocket message over the size
+// limit are refused (413, close 1009) and show up in the refusal and close series.
+func TestOversizedInputIsCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := conformance.NewHub(hub.Options{Observer: metrics.New(reg), TransportOptions: transports.Options{MaxReceiveSize: 64}})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h.Close(ctx)
+	}()
+	negotiate := func() string {
+		resp, err := http.Post(srv.URL+"/negotiate?negotiateVersion=1", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var n struct{ ConnectionToken string }
+		json.NewDecoder(resp.Body).Decode(&n)
+		return n.ConnectionToken
+	}
+	big := strings.Repeat("x", 100)
+
+	lp := srv.URL + "/?id=" + negotiate()
+	first, err := http.Get(lp) // opens the long-polling transport
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Body.Close()
+	post, err := http.Post(lp, "text/plain", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Body.Close()
+	if post.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized POST: %d, want 413", post.StatusCode)
+	}
+	if got := value(t, reg, `hubbub_refusals_total{hub="conformance",reason="message too large"}`); got != 1 {
+		t.Errorf("refusals for the POST = %v, want 1", got)
+	}
+
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/?id="+negotiate(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.WriteMessage(websocket.TextMessage, []byte(big))
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("oversized WebSocket message: %v, want close 1009", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for value(t, reg, `hubbub_server_closes_total{hub="conformance",reason="too_large"}`) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the oversized WebSocket message was not counted as a too_large close")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

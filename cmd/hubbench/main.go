@@ -84,6 +84,7 @@ func runCmd(args []string) error {
 	hubbubAddr := fs.String("hubbub-addr", "", "measure an already running hubbub (e.g. cmd/hubbub) at this 127.x address instead of starting one; no memory figures")
 	out := fs.String("out", "cmd/hubbench/results", "directory for results.json, results.md and the SVG charts")
 	quiet := fs.Bool("quiet", false, "no live progress line")
+	settle := fs.Duration("settle", 3*time.Second, "pause before memory readings (idle, churn)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func runCmd(args []string) error {
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
 		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
-		InProcess: *inproc, HubbubAddr: *hubbubAddr,
+		InProcess: *inproc, HubbubAddr: *hubbubAddr, settle: *settle,
 	}
 	if *huge {
 		cfg.IdleConns = 50000

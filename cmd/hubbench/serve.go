@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -55,6 +56,9 @@ func serveCmd(args []string) error {
 	if err := checkLoopback(*addr); err != nil {
 		return err
 	}
+	if rate, err := strconv.Atoi(os.Getenv("HUBBENCH_MEMPROFILERATE")); err == nil {
+		runtime.MemProfileRate = rate // exact heap profiles: 1
+	}
 	raiseFileLimit()
 	srv, err := startServer(*target, *addr)
 	if err != nil {
@@ -80,6 +84,8 @@ type benchServer struct {
 func startServer(target, addr string) (*benchServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(statsPath, serveStats)
+	// Profiles of the server under load: go tool pprof http://ADDR/debug/pprof/heap
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	var shutdown func()
 	switch target {
 	case targetHubbub:

@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -30,6 +31,11 @@ type WebSocket struct {
 	receive Receiver
 
 	writeMu sync.Mutex // serializes data writes; gorilla allows one writer
+
+	// br is gorilla's read buffer, ours since the upgrade (see ownReadBuffer), so that
+	// the read loop can wait for the socket only when nothing is buffered; nil if
+	// gorilla made its own.
+	br *bufio.Reader
 
 	mu   sync.Mutex
 	err  error // why the transport ended; nil while it runs
@@ -75,8 +81,8 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binar
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return nil, fmt.Errorf("transports: websocket upgrade refused: origin %q not allowed", r.Header.Get("Origin"))
 	}
+	hj := &ownReadBuffer{ResponseWriter: w, size: opts.ReadBufferSize}
 	up := websocket.Upgrader{
-		ReadBufferSize:  opts.ReadBufferSize,
 		WriteBufferSize: opts.WriteBufferSize,
 		WriteBufferPool: writeBufferPool(opts.WriteBufferSize),
 		// The origin was checked above, so the refusal is ours (403 with a reason).
@@ -86,7 +92,10 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binar
 			http.Error(w, http.StatusText(status), status)
 		},
 	}
-	conn, err := up.Upgrade(w, r, nil)
+	if opts.ReadBufferSize <= minOwnReadBuffer {
+		up.ReadBufferSize, hj.size = opts.ReadBufferSize, 0
+	}
+	conn, err := up.Upgrade(hj, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("transports: websocket upgrade: %w", err)
 	}
@@ -97,12 +106,34 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binar
 		msgType: websocket.TextMessage,
 		receive: receive,
 		done:    make(chan struct{}),
+		br:      hj.br,
 	}
 	if binary {
 		ws.msgType = websocket.BinaryMessage
 	}
 	go ws.readLoop()
 	return ws, nil
+}
+
+// minOwnReadBuffer: gorilla/websocket adopts a read buffer handed to it at upgrade
+// only when it is larger than this.
+const minOwnReadBuffer = 256
+
+// ownReadBuffer hands gorilla/websocket, at upgrade, a read buffer of ours of the
+// configured size, in place of net/http's 4 KiB one, and keeps a reference to it.
+type ownReadBuffer struct {
+	http.ResponseWriter
+	size int
+	br   *bufio.Reader
+}
+
+func (o *ownReadBuffer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(o.ResponseWriter).Hijack()
+	if err != nil || o.size == 0 || brw.Reader.Buffered() > 0 {
+		return conn, brw, err // gorilla refuses early data itself
+	}
+	o.br = bufio.NewReaderSize(conn, o.size)
+	return conn, bufio.NewReadWriter(o.br, brw.Writer), nil
 }
 
 // Kind returns WebSockets.
@@ -216,29 +247,42 @@ func (ws *WebSocket) ended() bool {
 // the Receiver call, so an idle connection keeps no message buffer.
 var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// readLoop is the connection's one goroutine. It owns the end of the TCP connection:
-// whatever ends the transport, the socket is closed here once reading stops.
+// readLoop reads the connection: it is the transport's one goroutine. It owns the
+// end of the TCP connection: whatever ends the transport, the socket is closed here
+// once reading stops.
+//
+// While the connection is idle the goroutine waits in the network poller a few
+// frames deep (see waitReadable). Handling a message grows its stack, and the
+// runtime never shrinks a stack that much, so once the read buffer is drained the
+// loop goes on in a fresh goroutine, which starts small, and this one ends. That
+// costs one goroutine start per burst of messages and halves an idle connection's
+// stack.
 func (ws *WebSocket) readLoop() {
-	defer ws.conn.Close()
 	for {
+		if ws.br != nil && ws.br.Buffered() == 0 {
+			// A wait error (a deadline, a reset) shows again in NextReader.
+			waitReadable(ws.conn.NetConn())
+		}
 		_, r, err := ws.conn.NextReader()
+		if err == nil {
+			buf := readBufPool.Get().(*bytes.Buffer)
+			_, err = buf.ReadFrom(r)
+			if err == nil && !ws.ended() {
+				ws.receive(buf.Bytes())
+			}
+			if buf.Cap() <= maxPooledBody {
+				buf.Reset()
+				readBufPool.Put(buf)
+			}
+		}
 		if err != nil {
 			ws.end(readError(err, ws.opts.MaxReceiveSize))
 			ws.linger(err)
+			ws.conn.Close()
 			return
 		}
-		buf := readBufPool.Get().(*bytes.Buffer)
-		_, err = buf.ReadFrom(r)
-		if err == nil && !ws.ended() {
-			ws.receive(buf.Bytes())
-		}
-		if buf.Cap() <= maxPooledBody {
-			buf.Reset()
-			readBufPool.Put(buf)
-		}
-		if err != nil {
-			ws.end(readError(err, ws.opts.MaxReceiveSize))
-			ws.linger(err)
+		if ws.br != nil && ws.br.Buffered() == 0 {
+			go ws.readLoop()
 			return
 		}
 	}

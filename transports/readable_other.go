@@ -1,0 +1,11 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
+
+package transports
+
+import "net"
+
+// waitReadable cannot wait without reading on this platform; see readable_poll.go.
+func waitReadable(net.Conn) (bool, error) { return false, nil }
+
+// peerClosed cannot tell on this platform; see readable_poll.go.
+func peerClosed(net.Conn) bool { return false }

@@ -1,0 +1,53 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package transports
+
+import (
+	"net"
+	"syscall"
+)
+
+// waitReadable blocks until c has bytes to read, has reached end of file, or has
+// failed, without reading anything. The goroutine waits in the runtime's network
+// poller a few frames deep, so its stack stays at the minimum while the connection
+// is idle; a goroutine parked inside a WebSocket library's frame reader keeps a
+// stack twice that size. It reports false when c offers no file descriptor to wait
+// on (TLS, pipes): the caller then just reads, which blocks as usual.
+func waitReadable(c net.Conn) (bool, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false, nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false, nil
+	}
+	var peek [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// EAGAIN: nothing yet, so wait for the poller's next readiness event.
+		return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR
+	})
+	return true, err
+}
+
+// peerClosed reports whether the peer has closed (or reset) c, without blocking
+// and without consuming data. It reports false when it cannot tell.
+func peerClosed(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	closed := false
+	var peek [1]byte
+	rc.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = (n == 0 && err == nil) || (err != nil && err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR)
+		return true
+	})
+	return closed
+}

@@ -3,11 +3,14 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +30,7 @@ type Conn struct {
 	id        string
 	token     string
 	identity  Identity
-	request   *http.Request
+	request   keptRequest
 	kind      transports.Kind
 	transport transports.Transport
 
@@ -40,16 +43,26 @@ type Conn struct {
 
 	mu          sync.Mutex
 	queue       [][]byte
-	writing     bool          // a writer goroutine is running
-	closing     bool          // a Close message is queued: write what is queued, then end
-	closeReason error         // why closing was asked for, for OnDisconnected
-	drained     chan struct{} // signalled by the writer each time it empties the queue
-	lastRecv    atomic.Int64  // unix nanoseconds of the last unit received
-	lastSent    atomic.Int64  // unix nanoseconds of the last unit sent
-	timers      []*time.Timer // handshake, liveness and expiry; stopped at the end
-	ended       sync.Once
+	writing     bool  // a writer goroutine is running
+	closing     bool  // a Close message is queued: write what is queued, then end
+	closeReason error // why closing was asked for, for OnDisconnected
+	// drained is signalled by the writer each time it empties the queue, for
+	// enqueuePaced; made with calls, as only invocations (streams) wait on it.
+	drained  chan struct{}
+	lastRecv atomic.Int64 // unix nanoseconds of the last unit received
+	lastSent atomic.Int64 // unix nanoseconds of the last unit sent
+	// Timers, stopped at the end. The handshake timer is dropped once the handshake
+	// is done, so an idle connection holds only the liveness timer (and expiry).
+	handshakeTimer, livenessTimer, expiryTimer *time.Timer
+	ended                                      sync.Once
 
-	ready       chan struct{} // closed once OnConnected has returned
+	// isReady: OnConnected has returned; ready is closed then, if it was made.
+	// Both guarded by mu.
+	isReady bool
+	ready   chan struct{}
+	// calls, slots, drained (and ready, if needed) are made by the first
+	// invocation (in route, before any dispatcher starts): most connections of a
+	// broadcast-heavy app never invoke, and every channel costs an idle connection.
 	calls       chan *call    // invocations waiting for the dispatcher, in arrival order
 	dispatching atomic.Bool   // a dispatcher goroutine is running
 	slots       chan struct{} // MaxParallelInvocations
@@ -71,7 +84,10 @@ type Conn struct {
 	// groups this connection is in; guarded by hub.mu.
 	groups map[string]struct{}
 
-	done chan struct{}
+	// done is closed once the connection has ended and OnDisconnected has
+	// returned (finished). Made by the first call of Done; guarded by mu.
+	done     chan struct{}
+	finished bool
 }
 
 // upload is a client-to-server stream feeding a handler's <-chan T parameter.
@@ -89,20 +105,101 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		id:       s.id,
 		token:    s.token,
 		identity: s.identity,
-		request:  r.WithContext(context.WithoutCancel(r.Context())),
+		request:  keepRequest(r),
 		kind:     kind,
 		ctx:      ctx,
 		cancel:   cancel,
-		drained:  make(chan struct{}, 1),
-		ready:    make(chan struct{}),
-		calls:    make(chan *call, h.opts.InvocationQueueLength),
-		slots:    make(chan struct{}, h.opts.MaxParallelInvocations),
-		done:     make(chan struct{}),
 	}
 	now := time.Now().UnixNano()
 	c.lastRecv.Store(now)
 	c.lastSent.Store(now)
 	return c
+}
+
+// keptRequest is what a Conn keeps of the request that opened its transport, for
+// Conn.Request: the method, URL, headers, host, remote address, TLS state and
+// context (for its values), with every string a slice of one allocation.
+//
+// Keeping an *http.Request instead, even an empty one, costs an idle connection
+// about 2 KiB more than its size: requests are allocated by the dozen while
+// connections open, and one kept among them keeps a mostly empty page of the heap
+// alive. Conn.Request builds a fresh *http.Request from this on each call.
+type keptRequest struct {
+	blob       string   // every string below is a slice of it
+	fields     []string // method, proto, host, remote address, request URI, then the URL's
+	header     []string // key, value pairs, in the request's order per key
+	protoMajor int
+	protoMinor int
+	url        *url.URL // for its flags; its strings are in fields
+	tls        *tls.ConnectionState
+	ctx        context.Context
+}
+
+func keepRequest(r *http.Request) keptRequest {
+	u := r.URL
+	fields := []string{r.Method, r.Proto, r.Host, r.RemoteAddr, r.RequestURI,
+		u.Scheme, u.Opaque, u.Host, u.Path, u.RawPath, u.RawQuery, u.Fragment, u.RawFragment}
+	size, pairs := 0, 0
+	for _, s := range fields {
+		size += len(s)
+	}
+	for k, v := range r.Header {
+		if !transportHeaders[k] {
+			pairs += len(v)
+			for _, s := range v {
+				size += len(k) + len(s)
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	ends := make([]int, 0, len(fields)+2*pairs)
+	add := func(s string) { b.WriteString(s); ends = append(ends, b.Len()) }
+	for _, s := range fields {
+		add(s)
+	}
+	for k, v := range r.Header {
+		if !transportHeaders[k] {
+			for _, s := range v {
+				add(k)
+				add(s)
+			}
+		}
+	}
+	blob := b.String()
+	all := make([]string, len(ends))
+	start := 0
+	for i, end := range ends {
+		all[i], start = blob[start:end], end
+	}
+	return keptRequest{
+		blob: blob, fields: all[:len(fields):len(fields)], header: all[len(fields):],
+		protoMajor: r.ProtoMajor, protoMinor: r.ProtoMinor, tls: r.TLS,
+		ctx: context.WithoutCancel(r.Context()),
+	}
+}
+
+// request builds a fresh *http.Request from k.
+func (k *keptRequest) request() *http.Request {
+	f := k.fields
+	r := &http.Request{
+		Method: f[0], Proto: f[1], Host: f[2], RemoteAddr: f[3], RequestURI: f[4],
+		ProtoMajor: k.protoMajor, ProtoMinor: k.protoMinor, TLS: k.tls, Body: http.NoBody,
+		URL: &url.URL{Scheme: f[5], Opaque: f[6], Host: f[7], Path: f[8], RawPath: f[9],
+			RawQuery: f[10], Fragment: f[11], RawFragment: f[12]},
+		Header: make(http.Header, len(k.header)/2),
+	}
+	for i := 0; i < len(k.header); i += 2 {
+		r.Header[k.header[i]] = append(r.Header[k.header[i]], k.header[i+1])
+	}
+	return r.WithContext(k.ctx)
+}
+
+// transportHeaders are request headers of the transport's own, which a kept request
+// leaves out.
+var transportHeaders = map[string]bool{
+	"Connection": true, "Upgrade": true, "Sec-Websocket-Key": true, "Sec-Websocket-Version": true,
+	"Sec-Websocket-Extensions": true, "Sec-Websocket-Protocol": true, "Content-Length": true, "Content-Type": true,
 }
 
 // ID is the public connection ID.
@@ -117,15 +214,28 @@ func (c *Conn) Identity() Identity { return c.identity }
 // Transport tells which transport the connection uses.
 func (c *Conn) Transport() transports.Kind { return c.kind }
 
-// Request is the HTTP request that opened the transport (headers, cookies, query).
-// Its context is detached from the request's lifetime but keeps its values.
-func (c *Conn) Request() *http.Request { return c.request }
+// Request is a copy of the HTTP request that opened the transport: its method,
+// URL, headers (cookies, query and all, less the transport's own: Connection,
+// Upgrade, Sec-WebSocket-*, Content-Length and Content-Type), host, remote address
+// and TLS state. Its context is detached from the request's lifetime but keeps its
+// values. Each call returns a new copy, with no body.
+func (c *Conn) Request() *http.Request { return c.request.request() }
 
 // Context ends when the connection ends; context.Cause tells why.
 func (c *Conn) Context() context.Context { return c.ctx }
 
 // Done is closed once the connection has ended and OnDisconnected has returned.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.finished {
+			close(c.done)
+		}
+	}
+	return c.done
+}
 
 // Items is a per-connection store for whatever the application keeps with a
 // connection (a nickname, a session). It lives as long as the connection.
@@ -250,9 +360,10 @@ func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
 			c.mu.Unlock()
 			return c.enqueue(frame)
 		}
+		drained := c.drained
 		c.mu.Unlock()
 		select {
-		case <-c.drained:
+		case <-drained:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.ctx.Done():
@@ -307,16 +418,18 @@ func (c *Conn) attach(t transports.Transport) {
 	opts := &c.hub.opts
 	c.mu.Lock()
 	c.transport = t
-	c.timers = append(c.timers, time.AfterFunc(opts.HandshakeTimeout, func() {
-		if !c.handshaken.Load() {
-			c.abort(ErrHandshakeTimeout)
-		}
-	}))
+	if !c.handshaken.Load() {
+		c.handshakeTimer = time.AfterFunc(opts.HandshakeTimeout, func() {
+			if !c.handshaken.Load() {
+				c.abort(ErrHandshakeTimeout)
+			}
+		})
+	}
 	if at := c.identity.ExpiresAt; !at.IsZero() {
-		c.timers = append(c.timers, time.AfterFunc(time.Until(at), func() {
+		c.expiryTimer = time.AfterFunc(time.Until(at), func() {
 			opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.identity.UserID)
 			c.closeWith("Authentication expired: reconnect with fresh credentials.", true, nil)
-		}))
+		})
 	}
 	if c.kind != transports.LongPolling {
 		// Long polling has its own liveness: a client that stops polling is ended
@@ -327,7 +440,7 @@ func (c *Conn) attach(t transports.Transport) {
 				liveness.Reset(next)
 			}
 		})
-		c.timers = append(c.timers, liveness)
+		c.livenessTimer = liveness
 	}
 	c.startWriterLocked()
 	c.mu.Unlock()
@@ -379,6 +492,7 @@ func (c *Conn) write() {
 			closing := c.closing && c.ctx.Err() == nil
 			reason := c.closeReason
 			c.writing = false
+			c.queue = nil // an idle connection keeps no queue
 			c.mu.Unlock()
 			if closing {
 				c.end(reason)
@@ -388,9 +502,10 @@ func (c *Conn) write() {
 		frames = append(frames[:0], c.queue...)
 		clear(c.queue)
 		c.queue = c.queue[:0]
+		drained := c.drained
 		c.mu.Unlock()
 		select {
-		case c.drained <- struct{}{}:
+		case drained <- struct{}{}: // a nil channel (no invocation yet) is never ready
 		default:
 		}
 		err := c.sendUnit(c.ctx, frames)
@@ -438,8 +553,10 @@ func (c *Conn) end(reason error) {
 		c.mu.Lock()
 		c.closing = true
 		c.queue = nil
-		for _, t := range c.timers {
-			t.Stop()
+		for _, t := range []*time.Timer{c.handshakeTimer, c.livenessTimer, c.expiryTimer} {
+			if t != nil {
+				t.Stop()
+			}
 		}
 		t := c.transport
 		c.mu.Unlock()
@@ -451,7 +568,12 @@ func (c *Conn) end(reason error) {
 			c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
 			c.hub.disconnected(c, reason)
 		}
-		close(c.done)
+		c.mu.Lock()
+		c.finished = true
+		if c.done != nil {
+			close(c.done)
+		}
+		c.mu.Unlock()
 	})
 }
 
@@ -547,6 +669,10 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	// is queued before the connection can be found.
 	c.mu.Lock()
 	c.queue = append(c.queue, protocol.AppendHandshakeResponse(nil, ""))
+	if c.handshakeTimer != nil {
+		c.handshakeTimer.Stop()
+		c.handshakeTimer = nil
+	}
 	c.mu.Unlock()
 	c.hub.addConn(c)
 	c.mu.Lock()
@@ -561,6 +687,16 @@ func (c *Conn) route(m *protocol.Message) bool {
 	switch m.Type {
 	case protocol.InvocationType, protocol.StreamInvocationType:
 		cl := c.prepare(m)
+		if c.calls == nil {
+			c.calls = make(chan *call, c.hub.opts.InvocationQueueLength)
+			c.slots = make(chan struct{}, c.hub.opts.MaxParallelInvocations)
+			c.mu.Lock()
+			c.drained = make(chan struct{}, 1)
+			if !c.isReady {
+				c.ready = make(chan struct{})
+			}
+			c.mu.Unlock()
+		}
 		select {
 		case c.calls <- cl:
 		case <-c.ctx.Done():
@@ -635,7 +771,12 @@ func (c *Conn) onConnected() {
 		c.closeWith(text, false, nil)
 		return
 	}
-	close(c.ready)
+	c.mu.Lock()
+	c.isReady = true
+	if c.ready != nil {
+		close(c.ready)
+	}
+	c.mu.Unlock()
 }
 
 // dispatch starts the invocations waiting in calls, in order, once OnConnected has
@@ -643,10 +784,15 @@ func (c *Conn) onConnected() {
 // runs apart from the receive path so that a handler waiting for a client result
 // (Conn.Invoke) still gets the client's Completion.
 func (c *Conn) dispatch() {
-	select {
-	case <-c.ready:
-	case <-c.ctx.Done():
-		return
+	c.mu.Lock()
+	ready, isReady := c.ready, c.isReady
+	c.mu.Unlock()
+	if !isReady {
+		select {
+		case <-ready:
+		case <-c.ctx.Done():
+			return
+		}
 	}
 	for {
 		select {

@@ -33,7 +33,7 @@ func (c *Context) Identity() Identity { return c.conn.identity }
 func (c *Context) Transport() transports.Kind { return c.conn.kind }
 
 // Request is the HTTP request that opened the caller's transport.
-func (c *Context) Request() *http.Request { return c.conn.request }
+func (c *Context) Request() *http.Request { return c.conn.Request() }
 
 // Items is the caller's per-connection store.
 func (c *Context) Items() *sync.Map { return &c.conn.items }

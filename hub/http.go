@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -279,6 +280,7 @@ func (h *Hub) claim(w http.ResponseWriter, s *session, kind transports.Kind) boo
 	}
 	s.kind = kind
 	s.expiry.Stop()
+	s.expiry = nil
 	h.pending--
 	return true
 }
@@ -391,18 +393,38 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // queryValue reads a query parameter, matching its name case-insensitively as
-// ASP.NET Core does.
+// ASP.NET Core does; an exact match wins. It scans the raw query rather than
+// parsing it into a map: it runs on every request.
 func queryValue(r *http.Request, name string) string {
-	q := r.URL.Query()
-	if v := q.Get(name); v != "" {
-		return v
-	}
-	for k, v := range q {
-		if strings.EqualFold(k, name) && len(v) > 0 {
-			return v[0]
+	var loose string
+	found := false
+	for rest := r.URL.RawQuery; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		key, value, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(key, "%+") {
+			var err error
+			if key, err = url.QueryUnescape(key); err != nil {
+				continue
+			}
+		}
+		if !strings.EqualFold(key, name) {
+			continue
+		}
+		if strings.ContainsAny(value, "%+") {
+			var err error
+			if value, err = url.QueryUnescape(value); err != nil {
+				continue
+			}
+		}
+		if key == name {
+			return value
+		}
+		if !found {
+			loose, found = value, true
 		}
 	}
-	return ""
+	return loose
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {

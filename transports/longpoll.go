@@ -38,8 +38,15 @@ import (
 // is lost with the connection, as in any HTTP exchange; the official client treats
 // a failed poll as the end of the connection.)
 //
-// The transport owns no goroutine: a held poll waits in its handler's goroutine,
-// and the disconnect timer is a time.AfterFunc that only runs when it fires.
+// The transport owns no goroutine. A held poll waits in its handler's goroutine for
+// Options.IdlePollTakeover; then, on HTTP/1.x, the transport takes its connection
+// over from net/http and the poll waits with no goroutine at all (see takenOver),
+// to be answered by whoever decides its fate, and its connection closed after the
+// answer. A client that leaves while its poll is taken over is noticed at once on
+// Linux (watchClose: one goroutine for all connections), elsewhere when the poll is
+// answered (at the latest after PollTimeout), by its closed socket. The
+// transport's one timer (the disconnect timer, or a taken-over poll's timeout) is
+// a time.AfterFunc that only runs when it fires.
 //
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // ServePoll, ServeSend, ServeDelete, Close, Done and Err may be called from any
@@ -47,7 +54,7 @@ import (
 type LongPoll struct {
 	opts Options
 	post sendChannel
-	done chan struct{}
+	done chan struct{} // made by the first call of Done; guarded by mu
 	// onEnd runs when the transport ends; guarded by mu.
 	onEnd func(error)
 
@@ -57,17 +64,28 @@ type LongPoll struct {
 	current *poll     // the held poll waiting for a unit, if any
 	outbox  *delivery // a unit waiting for a poll, if any
 	open    int       // polls being served, held or not
-	idle    *time.Timer
-	idleGen uint64 // tells a stale disconnect timer from the current one
+	// timer is the transport's one timer: the disconnect timer while no poll is
+	// open, else the timeout of a taken-over poll (timerPoll). timerAt is when it
+	// is due, zero when stopped: a run that finds it in the future is stale.
+	timer     *time.Timer
+	timerAt   time.Time
+	timerPoll *poll
 }
 
 // poll is one held GET. Its fate is decided once, under LongPoll.mu, by whoever
-// closes wake: a delivery (unit set), a newer poll (superseded), or the end of the
-// transport; or, if nothing else came first, by the poll itself (timeout, client gone).
+// closes wake: a delivery (unit set), a newer poll (superseded), the end of the
+// transport, or, if nothing else came first, the poll's own timeout; for a poll
+// held by its handler, also its client leaving.
+//
+// A poll held by its handler answers once woken. A poll whose connection was taken
+// over (taken != nil) has no goroutine waiting: whoever wakes it starts finishTaken.
 type poll struct {
 	wake       chan struct{}
 	unit       *delivery
 	superseded bool
+	taken      takenOver // its conn is nil unless taken over
+	stopWatch  func()    // ends the watch for its client leaving, if any
+	clientGone bool      // the watch saw its client leave
 }
 
 // delivery is one Send's unit on its way to a poll. result gets exactly one value
@@ -81,9 +99,10 @@ type delivery struct {
 // NewLongPolling returns a long-polling transport that passes each POSTed body to
 // receive. Its disconnect timer starts now: the first poll is expected soon.
 func NewLongPolling(opts Options, receive Receiver) *LongPoll {
-	lp := &LongPoll{opts: opts.WithDefaults(), done: make(chan struct{})}
-	lp.post = sendChannel{maxSize: lp.opts.MaxReceiveSize, receive: receive, done: lp.done}
+	lp := &LongPoll{opts: opts.WithDefaults()}
+	lp.post = sendChannel{maxSize: lp.opts.MaxReceiveSize, receive: receive, ended: func() bool { return lp.Err() != nil }}
 	lp.mu.Lock()
+	lp.timer = time.AfterFunc(time.Hour, lp.timerFired)
 	lp.startIdleLocked()
 	lp.mu.Unlock()
 	return lp
@@ -115,10 +134,10 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	lp.open++
 	lp.stopIdleLocked()
-	defer lp.pollDone()
 	if !lp.polled {
 		lp.polled = true
 		lp.mu.Unlock()
+		lp.pollDone()
 		h.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK)
 		return
@@ -126,7 +145,7 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 	p := &poll{wake: make(chan struct{})}
 	if old := lp.current; old != nil {
 		old.superseded = true
-		close(old.wake)
+		lp.wakeLocked(old)
 	}
 	lp.current = p
 	if d := lp.outbox; d != nil {
@@ -135,37 +154,140 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	lp.mu.Unlock()
 
-	timer := time.NewTimer(lp.opts.PollTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.wake:
-	case <-timer.C:
-	case <-r.Context().Done():
+	timeout := time.NewTimer(lp.opts.PollTimeout)
+	defer timeout.Stop()
+	var takeover <-chan time.Time
+	if !lp.opts.DisableTakeover && lp.opts.IdlePollTakeover >= 0 && lp.opts.IdlePollTakeover < lp.opts.PollTimeout && r.ProtoMajor == 1 {
+		t := time.NewTimer(lp.opts.IdlePollTakeover)
+		defer t.Stop()
+		takeover = t.C
+	}
+	for waiting := true; waiting; {
+		select {
+		case <-p.wake:
+			waiting = false
+		case <-timeout.C:
+			waiting = false
+		case <-r.Context().Done():
+			waiting = false
+		case <-takeover:
+			takeover = nil
+			if lp.takeOverPoll(p, w, r, lp.opts.PollTimeout-lp.opts.IdlePollTakeover) {
+				return // finishTaken answers it and accounts for it
+			}
+		}
 	}
 
+	clientGone := r.Context().Err() != nil
+	d, status := lp.settle(p, clientGone)
+	lp.pollDone()
+	switch {
+	case d != nil:
+		d.result <- lp.deliver(w, d.unit)
+	case status != 0:
+		if status == http.StatusOK {
+			h.Set("Content-Length", "0")
+		}
+		w.WriteHeader(status)
+	}
+}
+
+// settle reads a woken (or timed out) poll's fate: the unit to write, or else the
+// status to answer (0 when its client has left and nobody listens). A unit taken
+// by a poll whose client has left goes to the next poll.
+func (lp *LongPoll) settle(p *poll, clientGone bool) (*delivery, int) {
 	lp.mu.Lock()
+	defer lp.mu.Unlock()
 	if lp.current == p {
 		// Nothing decided this poll's fate: it timed out or its client left.
 		lp.current = nil
 	}
-	d, superseded, ended := p.unit, p.superseded, lp.err != nil
-	if d != nil && r.Context().Err() != nil {
-		// The client left before the unit was written: it goes to the next poll.
+	if lp.timerPoll == p {
+		lp.stopIdleLocked()
+	}
+	d := p.unit
+	if d != nil && clientGone {
 		lp.requeueLocked(d)
 		d = nil
 	}
-	lp.mu.Unlock()
-
 	switch {
 	case d != nil:
-		d.result <- lp.deliver(w, d.unit)
-	case superseded || ended:
-		w.WriteHeader(http.StatusNoContent)
-	case r.Context().Err() != nil:
-		// Nobody is listening; let the handler return.
+		return d, http.StatusOK
+	case p.superseded || lp.err != nil:
+		return nil, http.StatusNoContent
+	case clientGone:
+		return nil, 0
+	}
+	return nil, http.StatusOK // "poll again"
+}
+
+// takeOverPoll takes the held poll's connection over from net/http (see
+// takenOver) so that it waits for the rest of its timeout without a goroutine. It
+// reports false, and the handler keeps holding the poll, when the poll has been
+// woken meanwhile or its connection cannot be taken over. The hijack happens under
+// lp.mu so that whoever wakes the poll finds it either held by its handler or
+// taken over, never in between.
+func (lp *LongPoll) takeOverPoll(p *poll, w http.ResponseWriter, r *http.Request, rest time.Duration) bool {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.current != p || r.Context().Err() != nil {
+		return false
+	}
+	if !p.taken.takeOver(w, r) {
+		return false
+	}
+	p.stopWatch, _ = watchClose(p.taken.conn, func() { lp.clientLeft(p) })
+	lp.armLocked(rest, p)
+	p.wake = nil // nobody waits on it any more
+	return true
+}
+
+// wakeLocked decides p's fate (the caller has recorded it on p): a poll held by its
+// handler wakes up, a taken-over poll gets a goroutine to answer it.
+func (lp *LongPoll) wakeLocked(p *poll) {
+	if p.taken.conn != nil {
+		go lp.finishTaken(p)
+		return
+	}
+	close(p.wake)
+}
+
+// clientLeft ends a taken-over poll whose client closed its connection, as the
+// handler of a held one returns when its request's context ends: the transport's
+// disconnect timer starts.
+func (lp *LongPoll) clientLeft(p *poll) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.current != p {
+		return // already decided
+	}
+	lp.current = nil
+	p.clientGone = true
+	lp.wakeLocked(p)
+}
+
+// finishTaken answers a taken-over poll once its fate is decided, as ServePoll
+// answers a held one, and closes its connection. A client that has left is seen
+// here by its closed socket.
+func (lp *LongPoll) finishTaken(p *poll) {
+	t := &p.taken
+	if p.stopWatch != nil {
+		p.stopWatch()
+	}
+	d, status := lp.settle(p, p.clientGone || peerClosed(t.conn))
+	lp.pollDone()
+	deadline := time.Now().Add(lp.opts.WriteTimeout)
+	switch {
+	case d != nil:
+		err := t.respond(http.StatusOK, d.unit, deadline)
+		if err != nil {
+			err = lp.failed(err)
+		}
+		d.result <- err
+	case status != 0:
+		t.respond(status, nil, deadline)
 	default:
-		h.Set("Content-Length", "0")
-		w.WriteHeader(http.StatusOK)
+		t.conn.Close()
 	}
 }
 
@@ -238,7 +360,8 @@ func (lp *LongPoll) ServeDelete(w http.ResponseWriter, r *http.Request) {
 // poll with the whole unit: the caller batches whatever it has queued into one unit.
 //
 // ctx bounds the wait for a poll; once a poll has taken the unit, Send waits for
-// its write, which Options.WriteTimeout bounds. A failed write is returned (and
+// its write, which Options.WriteTimeout bounds (and, if that poll's client had
+// left, for the next poll, which DisconnectTimeout bounds). A failed write is returned (and
 // ends the transport). Send returns an error wrapping ErrClosed once the transport
 // has ended.
 func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
@@ -253,6 +376,10 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 		return fmt.Errorf("transports: long polling send: %w", ErrClosed)
 	case lp.current != nil:
 		lp.handLocked(lp.current, d)
+		lp.mu.Unlock()
+		// The poll writes it under WriteTimeout. Waiting on ctx too would make its
+		// Done channel, which a connection would then keep.
+		return <-d.result
 	default:
 		lp.outbox = d
 	}
@@ -278,7 +405,7 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 func (lp *LongPoll) handLocked(p *poll, d *delivery) {
 	p.unit = d
 	lp.current = nil
-	close(p.wake)
+	lp.wakeLocked(p)
 }
 
 // requeueLocked puts back a unit that a poll took but could not write because its
@@ -303,7 +430,17 @@ func (lp *LongPoll) Close() error {
 
 // Done is closed once the transport has ended: Close, DELETE, no poll for
 // Options.DisconnectTimeout, or a failed write.
-func (lp *LongPoll) Done() <-chan struct{} { return lp.done }
+func (lp *LongPoll) Done() <-chan struct{} {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.done == nil {
+		lp.done = make(chan struct{})
+		if lp.err != nil {
+			close(lp.done)
+		}
+	}
+	return lp.done
+}
 
 // OnEnd implements Transport.
 func (lp *LongPoll) OnEnd(f func(err error)) {
@@ -339,14 +476,16 @@ func (lp *LongPoll) endLocked(err error) bool {
 		return false
 	}
 	lp.err = err
-	close(lp.done)
+	if lp.done != nil {
+		close(lp.done)
+	}
 	if lp.onEnd != nil {
 		go lp.onEnd(err)
 	}
 	lp.stopIdleLocked()
 	if p := lp.current; p != nil {
 		lp.current = nil
-		close(p.wake)
+		lp.wakeLocked(p)
 	}
 	if d := lp.outbox; d != nil {
 		lp.outbox = nil
@@ -355,27 +494,39 @@ func (lp *LongPoll) endLocked(err error) bool {
 	return true
 }
 
-// startIdleLocked starts the disconnect timer. A timer is created per idle period
-// so that a stale one, firing as a poll arrives, can tell by its generation.
-func (lp *LongPoll) startIdleLocked() {
-	lp.stopIdleLocked()
-	gen := lp.idleGen
-	lp.idle = time.AfterFunc(lp.opts.DisconnectTimeout, func() { lp.disconnect(gen) })
-}
+// startIdleLocked starts the disconnect timer.
+func (lp *LongPoll) startIdleLocked() { lp.armLocked(lp.opts.DisconnectTimeout, nil) }
 
+// stopIdleLocked stops the timer, whichever poll or idle period it was for.
 func (lp *LongPoll) stopIdleLocked() {
-	lp.idleGen++
-	if lp.idle != nil {
-		lp.idle.Stop()
-		lp.idle = nil
-	}
+	lp.timerAt, lp.timerPoll = time.Time{}, nil
+	lp.timer.Stop()
 }
 
-// disconnect ends the transport when the idle period gen is still current.
-func (lp *LongPoll) disconnect(gen uint64) {
+// armLocked sets the timer to fire in d: for the taken-over poll p, or, with p nil,
+// as the disconnect timer.
+func (lp *LongPoll) armLocked(d time.Duration, p *poll) {
+	lp.timerAt, lp.timerPoll = time.Now().Add(d), p
+	lp.timer.Reset(d)
+}
+
+// timerFired times out the taken-over poll the timer was set for, or ends the
+// transport when no poll has been open for DisconnectTimeout.
+func (lp *LongPoll) timerFired() {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
-	if gen == lp.idleGen && lp.open == 0 {
+	if lp.err != nil || lp.timerAt.IsZero() || time.Now().Before(lp.timerAt) {
+		return // stopped or set again since
+	}
+	p := lp.timerPoll
+	lp.timerAt, lp.timerPoll = time.Time{}, nil
+	switch {
+	case p != nil:
+		if lp.current == p { // nothing woke it first
+			lp.current = nil
+			lp.wakeLocked(p)
+		}
+	case lp.open == 0:
 		lp.endLocked(fmt.Errorf("transports: long polling client gone: no poll for %s", lp.opts.DisconnectTimeout))
 	}
 }

@@ -18,8 +18,15 @@ type lpServer struct {
 	units *units
 }
 
+// takeOverPollsAfter, when set, replaces the default IdlePollTakeover of the
+// servers newLPServer starts: TestLongPollTakenOver reruns tests with it.
+var takeOverPollsAfter time.Duration
+
 func newLPServer(t *testing.T, opts Options) *lpServer {
 	t.Helper()
+	if opts.IdlePollTakeover == 0 {
+		opts.IdlePollTakeover = takeOverPollsAfter
+	}
 	s := &lpServer{units: newUnits()}
 	s.lp = NewLongPolling(opts, s.units.receive)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,6 +48,7 @@ type pollResult struct {
 	status int
 	body   string
 	header http.Header
+	close  bool // the server closes the connection after this response
 	err    error
 }
 
@@ -53,7 +61,7 @@ func (s *lpServer) poll(ctx context.Context) pollResult {
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return pollResult{status: resp.StatusCode, body: string(b), header: resp.Header, err: err}
+	return pollResult{status: resp.StatusCode, body: string(b), header: resp.Header, close: resp.Close, err: err}
 }
 
 // startPoll sends a poll in the background and waits until the transport holds it.
@@ -68,6 +76,9 @@ func (s *lpServer) startPoll(t *testing.T, ctx context.Context) <-chan pollResul
 	for {
 		s.lp.mu.Lock()
 		held := s.lp.current != nil && s.lp.current != before
+		if held && takeOverPollsAfter != 0 {
+			held = s.lp.current.taken.conn != nil
+		}
 		s.lp.mu.Unlock()
 		if held {
 			return ch
@@ -416,4 +427,113 @@ func TestLongPollRequeue(t *testing.T) {
 	if err := <-d.result; err != nil {
 		t.Errorf("delivery result = %v", err)
 	}
+}
+
+// TestLongPollTakenOver reruns the poll tests with every held poll taken over from
+// net/http a millisecond after it arrives, and checks what only taken-over polls do.
+func TestLongPollTakenOver(t *testing.T) {
+	takeOverPollsAfter = time.Millisecond
+	defer func() { takeOverPollsAfter = 0 }()
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"FirstPoll", TestLongPollFirstPoll},
+		{"Delivers", TestLongPollDelivers},
+		{"Timeout", TestLongPollTimeout},
+		{"End", TestLongPollEnd},
+		{"PendingSendFailsOnEnd", TestLongPollPendingSendFailsOnEnd},
+		{"DisconnectTimeout", TestLongPollDisconnectTimeout},
+		{"SecondPoll", TestLongPollSecondPoll},
+		{"SendContext", TestLongPollSendContext},
+	} {
+		t.Run(tc.name, tc.test)
+	}
+
+	t.Run("response", func(t *testing.T) {
+		srv := newLPServer(t, Options{PollTimeout: time.Hour})
+		srv.firstPoll(t)
+		held := srv.startPoll(t, context.Background())
+		go srv.lp.Send(context.Background(), []byte("unit\x1e"))
+		r := result(t, held)
+		if r.status != http.StatusOK || r.body != "unit\x1e" {
+			t.Errorf("poll = %d %q, want the unit", r.status, r.body)
+		}
+		for k, want := range map[string]string{
+			"Content-Type": "application/octet-stream", "Cache-Control": "no-cache, no-store",
+			"Content-Length": "5",
+		} {
+			if got := r.header.Get(k); got != want {
+				t.Errorf("%s = %q, want %q", k, got, want)
+			}
+		}
+		if r.header.Get("Date") == "" {
+			t.Error("no Date header")
+		}
+		if !r.close {
+			t.Error("no Connection: close")
+		}
+	})
+
+	t.Run("a client that left", func(t *testing.T) {
+		srv := newLPServer(t, Options{PollTimeout: time.Hour})
+		srv.firstPoll(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		aborted := srv.startPoll(t, ctx)
+		srv.lp.mu.Lock()
+		conn := srv.lp.current.taken.conn
+		srv.lp.mu.Unlock()
+		cancel()
+		if r := <-aborted; r.err == nil {
+			t.Fatalf("aborted poll answered %d", r.status)
+		}
+		// Where the transport can watch the socket (Linux), it lets the poll go at
+		// once, as the handler of a held one would. Elsewhere it learns when the
+		// poll is woken, from the closed socket. Either way the unit goes to the
+		// next poll.
+		for deadline := time.Now().Add(waitTimeout); ; time.Sleep(time.Millisecond) {
+			srv.lp.mu.Lock()
+			held := srv.lp.current != nil
+			srv.lp.mu.Unlock()
+			if closeWatchSupported && !held || !closeWatchSupported && peerClosed(conn) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the server never saw the client leave")
+			}
+		}
+		sent := make(chan error, 1)
+		go func() { sent <- srv.lp.Send(context.Background(), []byte("kept\x1e")) }()
+		ch := make(chan pollResult, 1)
+		go func() { ch <- srv.poll(context.Background()) }()
+		if r := result(t, ch); r.status != http.StatusOK || r.body != "kept\x1e" {
+			t.Errorf("next poll = %d %q, want the unit", r.status, r.body)
+		}
+		if err := <-sent; err != nil {
+			t.Errorf("Send: %v", err)
+		}
+	})
+
+	t.Run("never when disabled", func(t *testing.T) {
+		for _, opts := range []Options{
+			{PollTimeout: time.Hour, IdlePollTakeover: -1},
+			{PollTimeout: time.Hour, DisableTakeover: true},
+		} {
+			srv := newLPServer(t, opts)
+			srv.firstPoll(t)
+			ch := make(chan pollResult, 1)
+			go func() { ch <- srv.poll(context.Background()) }()
+			time.Sleep(50 * time.Millisecond)
+			srv.lp.mu.Lock()
+			taken := srv.lp.current != nil && srv.lp.current.taken.conn != nil
+			srv.lp.mu.Unlock()
+			if taken {
+				t.Errorf("%+v: poll taken over", opts)
+			}
+			go srv.lp.Send(context.Background(), []byte("x"))
+			if r := result(t, ch); r.status != http.StatusOK || r.body != "x" || r.close {
+				t.Errorf("%+v: poll = %d %q (closes its connection: %v)", opts, r.status, r.body, r.close)
+			}
+		}
+	})
 }

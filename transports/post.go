@@ -17,8 +17,8 @@ import (
 type sendChannel struct {
 	maxSize int64
 	receive Receiver
-	done    <-chan struct{} // the transport's Done
-	busy    atomic.Bool     // a POST is being read or delivered
+	ended   func() bool // the transport has ended
+	busy    atomic.Bool // a POST is being read or delivered
 }
 
 // Plain-text reasons for the POST refusals. They are short on purpose: clients show
@@ -89,13 +89,4 @@ func (s *sendChannel) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.receive(buf.Bytes())
 	w.WriteHeader(http.StatusOK)
-}
-
-func (s *sendChannel) ended() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
 }

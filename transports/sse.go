@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -17,8 +18,13 @@ import (
 // few lines, and doing it ourselves keeps every unit one event on the wire, flushed
 // at once, with no goroutine or buffer per stream beyond the HTTP server's own.
 //
-// Send writes to the GET's ResponseWriter from the caller's goroutine while
-// ServeStream's handler waits, so the transport owns no goroutine.
+// On HTTP/1.x the stream's connection is taken over from net/http as it opens (see
+// takenOver): Send writes to it from the caller's goroutine, and the client leaving
+// is seen by watchClose (on Linux one goroutine for all connections, elsewhere a
+// goroutine per stream with a small stack); the handler has returned. Where
+// it cannot be taken over (HTTP/2, a ResponseWriter that cannot hijack,
+// Options.DisableTakeover), Send writes to the GET's ResponseWriter while
+// ServeStream's handler waits, and the transport owns no goroutine.
 //
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // ServeStream, ServeSend, Close, Done and Err may be called from any goroutine.
@@ -36,8 +42,13 @@ type SSE struct {
 	// writeMu guards the stream's writer: Send writes under it, and ServeStream
 	// takes it before returning so no write outlives the handler.
 	writeMu sync.Mutex
-	w       http.ResponseWriter // nil unless the stream is open
+	w       http.ResponseWriter // nil unless the stream is open in its handler
 	rc      *http.ResponseController
+	// conn is the stream's connection once taken over from net/http (see
+	// takenOver), in place of w; nil after the end. stopWatch ends the watch for
+	// the client leaving (see watchClose), if any.
+	conn      net.Conn
+	stopWatch func()
 }
 
 // NewServerSentEvents returns an SSE transport that passes each POSTed body to
@@ -50,7 +61,7 @@ func NewServerSentEvents(opts Options, receive Receiver) *SSE {
 		done:  make(chan struct{}),
 		ready: make(chan struct{}),
 	}
-	s.post = sendChannel{maxSize: s.opts.MaxReceiveSize, receive: receive, done: s.done}
+	s.post = sendChannel{maxSize: s.opts.MaxReceiveSize, receive: receive, ended: s.ended}
 	return s
 }
 
@@ -62,7 +73,8 @@ func (s *SSE) Kind() Kind { return ServerSentEvents }
 // proxy buffering away, then the comment line ":\r\n", flushed at once (clients
 // report the stream open only when bytes arrive), then one event per Send. It
 // returns when the transport ends: Close, the client going away (r's context ends),
-// or a failed write.
+// or a failed write; when the connection was taken over, it returns at once and the
+// stream goes on without it.
 //
 // Only one stream per transport: a second call answers 409, and a call after the
 // transport has ended answers 404 "connection closed".
@@ -91,6 +103,11 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Pragma", "no-cache")
 	h.Set("Content-Encoding", "identity") // keeps compression middleware off the stream
 	h.Set("X-Accel-Buffering", "no")      // and nginx from buffering it
+	var t takenOver
+	if !s.opts.DisableTakeover && t.takeOver(w, r) {
+		s.serveTaken(&t)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
@@ -119,6 +136,70 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 	s.writeMu.Unlock()
 }
 
+// serveTaken opens the stream on a connection taken over from net/http: the head
+// and the opening comment, then events as Send writes them, until the transport
+// ends and closes the connection, or the client does. The handler returns at once.
+func (s *SSE) serveTaken(t *takenOver) {
+	conn := t.conn
+	head := t.appendHead(nil, http.StatusOK, -1)
+	head = append(head, ":\r\n"...)
+	conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	if _, err := conn.Write(head); err != nil {
+		conn.Close()
+		s.end(fmt.Errorf("transports: sse stream: %w", err))
+		return
+	}
+	s.writeMu.Lock()
+	s.conn = conn
+	s.writeMu.Unlock()
+	s.mu.Lock()
+	ended := s.err != nil
+	s.mu.Unlock()
+	if ended {
+		s.closeConn()
+		return
+	}
+	close(s.ready)
+	gone := func() { s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed)) }
+	if stop, ok := watchClose(conn, gone); ok {
+		s.writeMu.Lock()
+		s.stopWatch = stop
+		s.writeMu.Unlock()
+		if s.ended() {
+			s.closeConn() // in case the end came before stopWatch was set
+		}
+		return
+	}
+	go s.watch(conn)
+}
+
+// watch reads the taken-over connection until it fails, which ends the transport:
+// the client dropping the stream is its way of stopping. It serves where
+// watchClose cannot.
+func (s *SSE) watch(conn net.Conn) {
+	var discard [64]byte
+	for {
+		if _, err := conn.Read(discard[:]); err != nil {
+			s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed))
+			return
+		}
+	}
+}
+
+// closeConn closes a taken-over stream once any write in progress is over.
+func (s *SSE) closeConn() {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.stopWatch != nil {
+		s.stopWatch()
+		s.stopWatch = nil
+	}
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+}
+
 // ServeSend serves a POST carrying one unit from the client: the body, at most
 // Options.MaxReceiveSize bytes (else 413 "message too large"), goes to the Receiver
 // and the reply is 200 with an empty body. Another POST still in progress answers
@@ -136,19 +217,25 @@ func (s *SSE) ServeSend(w http.ResponseWriter, r *http.Request) { s.post.serve(w
 // that is sooner; a failed write ends the transport. Send returns an error wrapping
 // ErrClosed once the transport has ended.
 func (s *SSE) Send(ctx context.Context, unit []byte) error {
+	// Waiting on ctx makes its Done channel, which a connection would then keep:
+	// only wait when the stream is not open yet.
 	select {
 	case <-s.ready:
-	case <-s.done:
-		return fmt.Errorf("transports: sse send: %w", ErrClosed)
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		select {
+		case <-s.ready:
+		case <-s.done:
+			return fmt.Errorf("transports: sse send: %w", ErrClosed)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.w == nil || s.ended() {
+	if (s.w == nil && s.conn == nil) || s.ended() {
 		return fmt.Errorf("transports: sse send: %w", ErrClosed)
 	}
 	deadline := time.Now().Add(s.opts.WriteTimeout)
@@ -157,7 +244,13 @@ func (s *SSE) Send(ctx context.Context, unit []byte) error {
 	}
 	bp := eventPool.Get().(*[]byte)
 	event := appendEvent((*bp)[:0], unit)
-	err := s.write(s.rc, s.w, event, deadline)
+	var err error
+	if s.conn != nil {
+		s.conn.SetWriteDeadline(deadline)
+		_, err = s.conn.Write(event)
+	} else {
+		err = s.write(s.rc, s.w, event, deadline)
+	}
 	if cap(event) <= maxPooledBody {
 		*bp = event[:0]
 		eventPool.Put(bp)
@@ -235,6 +328,9 @@ func (s *SSE) end(err error) {
 		if s.onEnd != nil {
 			go s.onEnd(err)
 		}
+		// A taken-over stream ends with its connection; Send may hold writeMu
+		// (and be the caller), so this waits apart.
+		go s.closeConn()
 	}
 }
 

@@ -22,8 +22,13 @@ type sseServer struct {
 	streamDone chan struct{} // closed when ServeStream returns
 }
 
+// keepStreamsInHandler makes newSSEServer's transports keep their stream in its
+// handler rather than take the connection over: TestSSEInHandler reruns tests so.
+var keepStreamsInHandler bool
+
 func newSSEServer(t *testing.T, opts Options) *sseServer {
 	t.Helper()
+	opts.DisableTakeover = opts.DisableTakeover || keepStreamsInHandler
 	s := &sseServer{units: newUnits(), streamDone: make(chan struct{}, 1)}
 	s.sse = NewServerSentEvents(opts, s.units.receive)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -261,4 +266,26 @@ func TestSSESendWaits(t *testing.T) {
 			t.Errorf("Send = %v, want ErrClosed", err)
 		}
 	})
+}
+
+// TestSSEInHandler reruns the stream tests with the stream kept in its net/http
+// handler, as on HTTP/2 or behind a ResponseWriter that cannot hijack; the other
+// tests take the connection over, the default on HTTP/1.x.
+func TestSSEInHandler(t *testing.T) {
+	keepStreamsInHandler = true
+	defer func() { keepStreamsInHandler = false }()
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"HeadersAndPreamble", TestSSEHeadersAndPreamble},
+		{"Wire", TestSSEWire},
+		{"IndependentParser", TestSSEIndependentParser},
+		{"CloseEndsStream", TestSSECloseEndsStream},
+		{"ClientGone", TestSSEClientGone},
+		{"StreamRefusals", TestSSEStreamRefusals},
+		{"SendWaits", TestSSESendWaits},
+	} {
+		t.Run(tc.name, tc.test)
+	}
 }

@@ -13,6 +13,9 @@ import (
 // is idle; a goroutine parked inside a WebSocket library's frame reader keeps a
 // stack twice that size. It reports false when c offers no file descriptor to wait
 // on (TLS, pipes): the caller then just reads, which blocks as usual.
+//
+// It peeks before every wait: the poller forgets a readiness event when a wait
+// begins (internal/poll's prepareRead), so data that came before would not wake it.
 func waitReadable(c net.Conn) (bool, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {

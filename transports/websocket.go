@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -111,7 +112,7 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binar
 	if binary {
 		ws.msgType = websocket.BinaryMessage
 	}
-	go ws.readLoop()
+	go ws.readLoop(true)
 	return ws, nil
 }
 
@@ -188,7 +189,9 @@ func (ws *WebSocket) Close() error {
 	}
 	// The read loop sees the client's answering close frame (or this deadline) and
 	// closes the connection.
+	ws.mu.Lock() // see setIdleDeadline
 	ws.conn.SetReadDeadline(time.Now().Add(closeHandshakeTimeout))
+	ws.mu.Unlock()
 	return nil
 }
 
@@ -252,17 +255,28 @@ var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // once reading stops.
 //
 // While the connection is idle the goroutine waits in the network poller a few
-// frames deep (see waitReadable). Handling a message grows its stack, and the
-// runtime never shrinks a stack that much, so once the read buffer is drained the
-// loop goes on in a fresh goroutine, which starts small, and this one ends. That
-// costs one goroutine start per burst of messages and halves an idle connection's
-// stack.
-func (ws *WebSocket) readLoop() {
+// frames deep (see waitReadable). Handling messages grows its stack, and the
+// runtime never shrinks a stack that much, so once the connection has been idle
+// for idleReadHandoff the loop goes on in a fresh goroutine, which starts small,
+// and this one ends. A busy connection keeps its goroutine (a fresh one would grow
+// its stack again for every message); an idle one waits with half the stack.
+func (ws *WebSocket) readLoop(fresh bool) {
+	nc := ws.conn.NetConn()
 	for {
 		if ws.br != nil && ws.br.Buffered() == 0 {
 			// A wait error (a deadline, a reset) shows again in NextReader.
-			waitReadable(ws.conn.NetConn())
+			if fresh || !ws.setIdleDeadline(time.Now().Add(idleReadHandoff)) {
+				waitReadable(nc)
+			} else {
+				_, err := waitReadable(nc)
+				ws.setIdleDeadline(time.Time{})
+				if errors.Is(err, os.ErrDeadlineExceeded) && !ws.ended() {
+					go ws.readLoop(true)
+					return
+				}
+			}
 		}
+		fresh = false
 		_, r, err := ws.conn.NextReader()
 		if err == nil {
 			buf := readBufPool.Get().(*bytes.Buffer)
@@ -281,11 +295,23 @@ func (ws *WebSocket) readLoop() {
 			ws.conn.Close()
 			return
 		}
-		if ws.br != nil && ws.br.Buffered() == 0 {
-			go ws.readLoop()
-			return
-		}
 	}
+}
+
+// idleReadHandoff is how long a connection waits for its next message on the
+// goroutine that read the last one, before a fresh goroutine takes over the wait.
+const idleReadHandoff = time.Second
+
+// setIdleDeadline sets the read deadline of the idle wait, unless the transport
+// has ended: Close then owns the read deadline. It reports whether it set it.
+func (ws *WebSocket) setIdleDeadline(t time.Time) bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.err != nil {
+		return false
+	}
+	ws.conn.NetConn().SetReadDeadline(t)
+	return true
 }
 
 // linger drains the socket for a moment after gorilla/websocket has failed the

@@ -85,7 +85,9 @@ func startServer(target, addr string) (*benchServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(statsPath, serveStats)
 	// Profiles of the server under load: go tool pprof http://ADDR/debug/pprof/heap
+	// (or /debug/pprof/profile?seconds=5 for CPU)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	var shutdown func()
 	switch target {
 	case targetHubbub:

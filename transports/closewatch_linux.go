@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,12 +35,8 @@ const closeWatchSupported = true
 // descriptor, no epoll): the owner then learns of the client's departure only by
 // writing.
 func watchClose(conn net.Conn, onClose func()) (stop func(), ok bool) {
-	sc, isSys := conn.(syscall.Conn)
+	rc, isSys := rawConn(conn)
 	if !isSys {
-		return nil, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
 		return nil, false
 	}
 	w := &closeWatcher

@@ -90,6 +90,21 @@ func (s *lpServer) startPoll(t *testing.T, ctx context.Context) <-chan pollResul
 	}
 }
 
+// sendToNextPoll sends unit and checks that the next poll gets it.
+func (s *lpServer) sendToNextPoll(t *testing.T, unit string) {
+	t.Helper()
+	sent := make(chan error, 1)
+	go func() { sent <- s.lp.Send(context.Background(), []byte(unit)) }()
+	ch := make(chan pollResult, 1)
+	go func() { ch <- s.poll(context.Background()) }()
+	if r := result(t, ch); r.status != http.StatusOK || r.body != unit {
+		t.Errorf("next poll = %d %q, want the unit", r.status, r.body)
+	}
+	if err := <-sent; err != nil {
+		t.Errorf("Send: %v", err)
+	}
+}
+
 func (s *lpServer) firstPoll(t *testing.T) {
 	t.Helper()
 	if r := s.poll(context.Background()); r.err != nil || r.status != http.StatusOK || r.body != "" {
@@ -335,16 +350,7 @@ func TestLongPollAbortedPoll(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	sent := make(chan error, 1)
-	go func() { sent <- srv.lp.Send(context.Background(), []byte("kept\x1e")) }()
-	ch := make(chan pollResult, 1)
-	go func() { ch <- srv.poll(context.Background()) }()
-	if r := result(t, ch); r.status != http.StatusOK || r.body != "kept\x1e" {
-		t.Errorf("next poll = %d %q, want the unit", r.status, r.body)
-	}
-	if err := <-sent; err != nil {
-		t.Errorf("Send: %v", err)
-	}
+	srv.sendToNextPoll(t, "kept\x1e")
 }
 
 func TestLongPollSendContext(t *testing.T) {
@@ -502,16 +508,7 @@ func TestLongPollTakenOver(t *testing.T) {
 				t.Fatal("the server never saw the client leave")
 			}
 		}
-		sent := make(chan error, 1)
-		go func() { sent <- srv.lp.Send(context.Background(), []byte("kept\x1e")) }()
-		ch := make(chan pollResult, 1)
-		go func() { ch <- srv.poll(context.Background()) }()
-		if r := result(t, ch); r.status != http.StatusOK || r.body != "kept\x1e" {
-			t.Errorf("next poll = %d %q, want the unit", r.status, r.body)
-		}
-		if err := <-sent; err != nil {
-			t.Errorf("Send: %v", err)
-		}
+		srv.sendToNextPoll(t, "kept\x1e")
 	})
 
 	t.Run("never when disabled", func(t *testing.T) {

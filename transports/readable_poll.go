@@ -17,16 +17,12 @@ import (
 // It peeks before every wait: the poller forgets a readiness event when a wait
 // begins (internal/poll's prepareRead), so data that came before would not wake it.
 func waitReadable(c net.Conn) (bool, error) {
-	sc, ok := c.(syscall.Conn)
+	rc, ok := rawConn(c)
 	if !ok {
 		return false, nil
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false, nil
-	}
 	var peek [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// EAGAIN: nothing yet, so wait for the poller's next readiness event.
 		return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR
@@ -37,12 +33,8 @@ func waitReadable(c net.Conn) (bool, error) {
 // peerClosed reports whether the peer has closed (or reset) c, without blocking
 // and without consuming data. It reports false when it cannot tell.
 func peerClosed(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
+	rc, ok := rawConn(c)
 	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
 		return false
 	}
 	closed := false
@@ -53,4 +45,15 @@ func peerClosed(c net.Conn) bool {
 		return true
 	})
 	return closed
+}
+
+// rawConn is c's file descriptor access, when it has one (a TCP or Unix socket; not
+// TLS, not a pipe).
+func rawConn(c net.Conn) (syscall.RawConn, bool) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, false
+	}
+	rc, err := sc.SyscallConn()
+	return rc, err == nil
 }

@@ -47,6 +47,7 @@ type config struct {
 	keepAliveInterval time.Duration
 	clientTimeout     time.Duration
 	pollTimeout       time.Duration
+	pollTakeover      time.Duration // negative: never
 	chatAuthTimeout   time.Duration
 	newsInterval      time.Duration
 	logLevel          slog.Level
@@ -82,6 +83,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
 	clientTimeout := fs.String("client-timeout", env("HUBBUB_CLIENT_TIMEOUT", hub.DefaultClientTimeout.String()), "close clients silent this long (env HUBBUB_CLIENT_TIMEOUT)")
 	pollTimeout := fs.String("poll-timeout", env("HUBBUB_POLL_TIMEOUT", transports.DefaultPollTimeout.String()), "long-poll hold time (env HUBBUB_POLL_TIMEOUT)")
+	pollTakeover := fs.String("poll-takeover", env("HUBBUB_POLL_TAKEOVER", transports.DefaultIdlePollTakeover.String()), "take a waiting long poll's connection over from net/http after this long, or never (env HUBBUB_POLL_TAKEOVER)")
 	chatAuthTimeout := fs.String("chat-auth-timeout", env("HUBBUB_CHAT_AUTH_TIMEOUT", "10s"), "chat demo: close connections not signed in by then (env HUBBUB_CHAT_AUTH_TIMEOUT)")
 	newsInterval := fs.String("news-interval", env("HUBBUB_NEWS_INTERVAL", "5s"), "news demo: time between two articles of a company (env HUBBUB_NEWS_INTERVAL)")
 	logLevel := fs.String("log-level", env("HUBBUB_LOG_LEVEL", "info"), "debug, info, warn or error (env HUBBUB_LOG_LEVEL)")
@@ -118,6 +120,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		}
 		*d.into = v
 	}
+	if *pollTakeover == "never" {
+		cfg.pollTakeover = -1
+	} else if v, err := time.ParseDuration(*pollTakeover); err != nil || v <= 0 {
+		return config{}, fmt.Errorf("--poll-takeover: want a positive duration like 500ms, or never; got %q", *pollTakeover)
+	} else {
+		cfg.pollTakeover = v
+	}
 	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return config{}, fmt.Errorf("--log-level: %w", err)
 	}
@@ -135,7 +144,7 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		AllowedOrigins:    cfg.allowedOrigins,
 		KeepAliveInterval: cfg.keepAliveInterval,
 		ClientTimeout:     cfg.clientTimeout,
-		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout},
+		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover},
 		Assets:            clientjs.Handler(), // {hub}/hubbub.js
 		Logger:            logger,
 		Observer:          observer,

@@ -35,7 +35,7 @@ const closeWatchSupported = true
 // descriptor, no epoll): the owner then learns of the client's departure only by
 // writing.
 func watchClose(conn net.Conn, onClose func()) (stop func(), ok bool) {
-	rc, isSys := rawConn(conn)
+	rc, isSys := rawConn(socketOf(conn))
 	if !isSys {
 		return nil, false
 	}

@@ -78,7 +78,8 @@ type LongPoll struct {
 // held by its handler, also its client leaving.
 //
 // A poll held by its handler answers once woken. A poll whose connection was taken
-// over (taken != nil) has no goroutine waiting: whoever wakes it starts finishTaken.
+// over (taken.conn set) has no goroutine waiting: whoever wakes it starts
+// finishTaken.
 type poll struct {
 	wake       chan struct{}
 	unit       *delivery
@@ -267,8 +268,8 @@ func (lp *LongPoll) clientLeft(p *poll) {
 }
 
 // finishTaken answers a taken-over poll once its fate is decided, as ServePoll
-// answers a held one, and closes its connection. A client that has left is seen
-// here by its closed socket.
+// answers a held one, and closes its connection. A client that has left is known
+// from the watch (clientLeft) or seen here by its closed socket.
 func (lp *LongPoll) finishTaken(p *poll) {
 	t := &p.taken
 	if p.stopWatch != nil {
@@ -361,9 +362,9 @@ func (lp *LongPoll) ServeDelete(w http.ResponseWriter, r *http.Request) {
 //
 // ctx bounds the wait for a poll; once a poll has taken the unit, Send waits for
 // its write, which Options.WriteTimeout bounds (and, if that poll's client had
-// left, for the next poll, which DisconnectTimeout bounds). A failed write is returned (and
-// ends the transport). Send returns an error wrapping ErrClosed once the transport
-// has ended.
+// left, for the next poll, which DisconnectTimeout bounds). A failed write is
+// returned (and ends the transport). Send returns an error wrapping ErrClosed once
+// the transport has ended.
 func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err

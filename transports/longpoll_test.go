@@ -3,6 +3,7 @@ package transports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,22 +15,26 @@ import (
 // lpServer serves one long-polling transport: GET polls, POST sends, DELETE closes.
 type lpServer struct {
 	*httptest.Server
-	lp    *LongPoll
-	units *units
+	lp     *LongPoll
+	units  *units
+	client *http.Client
 }
 
 // takeOverPollsAfter, when set, replaces the default IdlePollTakeover of the
 // servers newLPServer starts: TestLongPollTakenOver reruns tests with it.
 var takeOverPollsAfter time.Duration
 
-func newLPServer(t *testing.T, opts Options) *lpServer {
+func newLPServer(t *testing.T, opts Options) *lpServer { return startLPServer(t, opts, false) }
+
+// startLPServer starts an lpServer, over TLS if asked.
+func startLPServer(t *testing.T, opts Options, overTLS bool) *lpServer {
 	t.Helper()
 	if opts.IdlePollTakeover == 0 {
 		opts.IdlePollTakeover = takeOverPollsAfter
 	}
 	s := &lpServer{units: newUnits()}
 	s.lp = NewLongPolling(opts, s.units.receive)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
 			s.lp.ServePoll(w, r)
@@ -39,6 +44,12 @@ func newLPServer(t *testing.T, opts Options) *lpServer {
 			s.lp.ServeDelete(w, r)
 		}
 	}))
+	if overTLS {
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
+	s.client = s.Server.Client()
 	t.Cleanup(s.Close)
 	t.Cleanup(func() { s.lp.Close() }) // runs first: releases held polls
 	return s
@@ -55,7 +66,7 @@ type pollResult struct {
 // poll sends one poll and returns its answer.
 func (s *lpServer) poll(ctx context.Context) pollResult {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/hub?id=x&_=1", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return pollResult{err: err}
 	}
@@ -481,36 +492,11 @@ func TestLongPollTakenOver(t *testing.T) {
 		}
 	})
 
-	t.Run("a client that left", func(t *testing.T) {
-		srv := newLPServer(t, Options{PollTimeout: time.Hour})
-		srv.firstPoll(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		aborted := srv.startPoll(t, ctx)
-		srv.lp.mu.Lock()
-		conn := srv.lp.current.taken.conn
-		srv.lp.mu.Unlock()
-		cancel()
-		if r := <-aborted; r.err == nil {
-			t.Fatalf("aborted poll answered %d", r.status)
-		}
-		// Where the transport can watch the socket (Linux), it lets the poll go at
-		// once, as the handler of a held one would. Elsewhere it learns when the
-		// poll is woken, from the closed socket. Either way the unit goes to the
-		// next poll.
-		for deadline := time.Now().Add(waitTimeout); ; time.Sleep(time.Millisecond) {
-			srv.lp.mu.Lock()
-			held := srv.lp.current != nil
-			srv.lp.mu.Unlock()
-			if closeWatchSupported && !held || !closeWatchSupported && peerClosed(conn) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the server never saw the client leave")
-			}
-		}
-		srv.sendToNextPoll(t, "kept\x1e")
-	})
-
+	for _, overTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("a client that left (TLS %v)", overTLS), func(t *testing.T) {
+			clientLeft(t, startLPServer(t, Options{PollTimeout: time.Hour}, overTLS))
+		})
+	}
 	t.Run("never when disabled", func(t *testing.T) {
 		for _, opts := range []Options{
 			{PollTimeout: time.Hour, IdlePollTakeover: -1},
@@ -533,4 +519,35 @@ func TestLongPollTakenOver(t *testing.T) {
 			}
 		}
 	})
+}
+
+// clientLeft: a unit meant for a taken-over poll whose client left goes to the next
+// poll.
+func clientLeft(t *testing.T, srv *lpServer) {
+	srv.firstPoll(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	aborted := srv.startPoll(t, ctx)
+	srv.lp.mu.Lock()
+	conn := srv.lp.current.taken.conn
+	srv.lp.mu.Unlock()
+	cancel()
+	if r := <-aborted; r.err == nil {
+		t.Fatalf("aborted poll answered %d", r.status)
+	}
+	// Where the transport can watch the socket (Linux), it lets the poll go at
+	// once, as the handler of a held one would. Elsewhere it learns when the
+	// poll is woken, from the closed socket. Either way the unit goes to the
+	// next poll.
+	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(time.Millisecond) {
+		srv.lp.mu.Lock()
+		held := srv.lp.current != nil
+		srv.lp.mu.Unlock()
+		if closeWatchSupported && !held || !closeWatchSupported && peerClosed(conn) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never saw the client leave")
+		}
+	}
+	srv.sendToNextPoll(t, "kept\x1e")
 }

@@ -33,7 +33,7 @@ func waitReadable(c net.Conn) (bool, error) {
 // peerClosed reports whether the peer has closed (or reset) c, without blocking
 // and without consuming data. It reports false when it cannot tell.
 func peerClosed(c net.Conn) bool {
-	rc, ok := rawConn(c)
+	rc, ok := rawConn(socketOf(c))
 	if !ok {
 		return false
 	}
@@ -56,4 +56,13 @@ func rawConn(c net.Conn) (syscall.RawConn, bool) {
 	}
 	rc, err := sc.SyscallConn()
 	return rc, err == nil
+}
+
+// socketOf is the connection under c's TLS, if any: what tells whether a client
+// has left. (Not for waiting to read: TLS may hold data its socket no longer has.)
+func socketOf(c net.Conn) net.Conn {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		return tc.NetConn()
+	}
+	return c
 }

@@ -125,12 +125,10 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 // connections open, and one kept among them keeps a mostly empty page of the heap
 // alive. Conn.Request builds a fresh *http.Request from this on each call.
 type keptRequest struct {
-	blob       string   // every string below is a slice of it
 	fields     []string // method, proto, host, remote address, request URI, then the URL's
 	header     []string // key, value pairs, in the request's order per key
 	protoMajor int
 	protoMinor int
-	url        *url.URL // for its flags; its strings are in fields
 	tls        *tls.ConnectionState
 	ctx        context.Context
 }
@@ -173,7 +171,7 @@ func keepRequest(r *http.Request) keptRequest {
 		all[i], start = blob[start:end], end
 	}
 	return keptRequest{
-		blob: blob, fields: all[:len(fields):len(fields)], header: all[len(fields):],
+		fields: all[:len(fields):len(fields)], header: all[len(fields):],
 		protoMajor: r.ProtoMajor, protoMinor: r.ProtoMinor, tls: r.TLS,
 		ctx: context.WithoutCancel(r.Context()),
 	}

@@ -2,9 +2,11 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"testing"
+	"unicode/utf8"
 )
 
 // fuzzSeedUnits are valid and invalid units covering every message type; the fuzz
@@ -270,5 +272,59 @@ func FuzzParseHandshakeResponse(f *testing.F) {
 			t.Fatalf("reply %q parses to %q, %q, %v", reply, back, rest, err)
 		}
 		_ = text
+	})
+}
+
+// FuzzParseMatchesEncodingJSON checks the record scanner against encoding/json: a
+// record encoding/json cannot decode into an object fails to parse, and a record it
+// decodes parses to the same type, ids, target and arguments.
+func FuzzParseMatchesEncodingJSON(f *testing.F) {
+	for _, s := range fuzzSeedUnits {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, unit []byte) {
+		record, _, ok, err := NextRecord(unit)
+		if !ok || err != nil {
+			return
+		}
+		msgs, perr := JSON.ParseMessages(append(bytes.Clone(record), RecordSeparator), nil)
+		var oracle map[string]json.RawMessage
+		if !utf8.Valid(record) || json.Unmarshal(record, &oracle) != nil || oracle == nil {
+			if perr == nil {
+				t.Fatalf("parsed %q, which encoding/json refuses", record)
+			}
+			return
+		}
+		if perr != nil || len(msgs) == 0 {
+			return // a property of the wrong kind, or a type to ignore
+		}
+		m := msgs[0]
+		str := func(key string) string {
+			var s string
+			json.Unmarshal(oracle[key], &s)
+			return s
+		}
+		var typ int64
+		if json.Unmarshal(oracle["type"], &typ) != nil || MessageType(typ) != m.Type {
+			t.Fatalf("%q: type %d, encoding/json says %s", record, m.Type, oracle["type"])
+		}
+		if m.Type <= CancelInvocationType && m.InvocationID != str("invocationId") {
+			t.Fatalf("%q: invocationId %q, encoding/json says %q", record, m.InvocationID, str("invocationId"))
+		}
+		if m.Type == InvocationType || m.Type == StreamInvocationType {
+			if m.Target != str("target") {
+				t.Fatalf("%q: target %q, encoding/json says %q", record, m.Target, str("target"))
+			}
+			var args []json.RawMessage
+			json.Unmarshal(oracle["arguments"], &args)
+			if len(args) != len(m.Arguments) {
+				t.Fatalf("%q: %d arguments, encoding/json says %d", record, len(m.Arguments), len(args))
+			}
+			for i := range args {
+				if !bytes.Equal(args[i], m.Arguments[i]) {
+					t.Fatalf("%q: argument %d is %q, encoding/json says %q", record, i, m.Arguments[i], args[i])
+				}
+			}
+		}
 	})
 }

@@ -72,7 +72,7 @@ func ParseHandshakeResponse(unit []byte) (errText string, rest []byte, err error
 	if err != nil {
 		return "", nil, fmt.Errorf("handshake response: %w", err)
 	}
-	if _, ok := obj["type"]; ok {
+	if _, ok := obj.get("type"); ok {
 		return "", nil, fmt.Errorf("handshake response: protocol: %w: a hub message arrived before the handshake reply", ErrInvalidMessage)
 	}
 	errText, _, err = obj.str("error")

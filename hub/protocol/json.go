@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -46,33 +47,119 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("protocol: %w: %s", ErrInvalidMessage, fmt.Sprintf(format, args...))
 }
 
-// jsonObject is one record's top-level properties. Property names are matched
-// exactly (the protocol is case-sensitive, unlike encoding/json's struct matching).
-type jsonObject map[string]json.RawMessage
+// jsonObject is one record's top-level properties, in order, each value's raw text
+// a slice of the record (copy what outlives the record). Property names are matched
+// exactly (the protocol is case-sensitive, unlike encoding/json's struct matching);
+// of two properties with one name the last counts, as with encoding/json.
+type jsonObject []jsonProperty
+
+type jsonProperty struct {
+	name []byte // a slice of the record, unless it had escapes
+	raw  []byte
+}
 
 var jsonNull = []byte("null")
 
-// parseJSONObject decodes a record that must be a JSON object in valid UTF-8.
+// parseJSONObject reads a record that must be a JSON object in valid UTF-8. A valid
+// object is split by scanning, without decoding: records are parsed on every
+// message, and decoding them into a map cost most of the parse. Anything else goes
+// through encoding/json for its error text.
 func parseJSONObject(record []byte) (jsonObject, error) {
 	if !utf8.Valid(record) {
 		return nil, invalid("record is not valid UTF-8")
 	}
-	var obj jsonObject
+	if json.Valid(record) {
+		if i := skipSpace(record, 0); i < len(record) && record[i] == '{' {
+			return scanObject(record, i), nil
+		}
+	}
+	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(record, &obj); err != nil {
 		if len(bytes.TrimSpace(record)) == 0 {
 			return nil, invalid("empty record")
 		}
 		return nil, invalid("%v", err)
 	}
-	if obj == nil { // the literal null
-		return nil, invalid("record is not a JSON object")
+	return nil, invalid("record is not a JSON object") // the literal null
+}
+
+// scanObject splits the valid JSON object starting at record[i].
+func scanObject(record []byte, i int) jsonObject {
+	obj := make(jsonObject, 0, 6)
+	i = skipSpace(record, i+1)
+	for i < len(record) && record[i] != '}' {
+		end := scanValue(record, i)
+		name := record[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var key string
+			json.Unmarshal(record[i:end], &key)
+			name = []byte(key)
+		}
+		i = skipSpace(record, skipSpace(record, end)+1) // past ':'
+		end = scanValue(record, i)
+		obj = append(obj, jsonProperty{name, record[i:end]})
+		if i = skipSpace(record, end); i < len(record) && record[i] == ',' {
+			i = skipSpace(record, i+1)
+		}
 	}
-	return obj, nil
+	return obj
+}
+
+// scanValue returns the end of the valid JSON value starting at b[i].
+func scanValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for i++; b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		return i + 1
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = scanValue(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for ; i < len(b); i++ { // a number, true, false or null
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+	}
+	return i
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// get returns the raw value of key, JSON null included.
+func (o jsonObject) get(key string) ([]byte, bool) {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].name) == key {
+			return o[i].raw, true
+		}
+	}
+	return nil, false
 }
 
 // lookup returns the raw value of key; a JSON null counts as absent.
-func (o jsonObject) lookup(key string) (json.RawMessage, bool) {
-	raw, ok := o[key]
+func (o jsonObject) lookup(key string) ([]byte, bool) {
+	raw, ok := o.get(key)
 	if !ok || bytes.Equal(raw, jsonNull) {
 		return nil, false
 	}
@@ -85,22 +172,61 @@ func (o jsonObject) str(key string) (s string, present bool, err error) {
 	if !ok {
 		return "", false, nil
 	}
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if raw[0] != '"' {
+		return "", false, invalid("'%s' must be a string", key)
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true, nil
+	}
+	if json.Unmarshal(raw, &s) != nil {
 		return "", false, invalid("'%s' must be a string", key)
 	}
 	return s, true, nil
 }
 
-// integer reads an optional integer property.
+// integer reads an optional integer property: a JSON number without fraction or
+// exponent that fits an int64, as encoding/json would decode it.
 func (o jsonObject) integer(key string) (n int64, present bool, err error) {
 	raw, ok := o.lookup(key)
 	if !ok {
 		return 0, false, nil
 	}
-	if json.Unmarshal(raw, &n) != nil {
+	digits, neg := raw, false
+	if digits[0] == '-' {
+		digits, neg = digits[1:], true
+	}
+	for _, c := range digits {
+		d := int64(c - '0')
+		if c < '0' || c > '9' || n > (math.MaxInt64-d)/10 {
+			return 0, false, invalid("'%s' must be an integer", key)
+		}
+		n = n*10 + d
+	}
+	if len(digits) == 0 {
 		return 0, false, invalid("'%s' must be an integer", key)
 	}
+	if neg {
+		n = -n
+	}
 	return n, true, nil
+}
+
+// splitArray returns the elements of the valid JSON array arr, as slices of a copy
+// of arr made once for all of them.
+func splitArray(arr []byte) []RawValue {
+	arr = bytes.Clone(arr)
+	var elems []RawValue
+	for i := skipSpace(arr, 1); i < len(arr) && arr[i] != ']'; {
+		end := scanValue(arr, i)
+		elems = append(elems, RawValue(arr[i:end:end]))
+		if i = skipSpace(arr, end); i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	if elems == nil {
+		elems = []RawValue{}
+	}
+	return elems
 }
 
 func parseJSONRecord(record []byte) (m Message, known bool, err error) {
@@ -157,14 +283,7 @@ func parseJSONRecord(record []byte) (m Message, known bool, err error) {
 		if !ok || raw[0] != '[' {
 			return m, false, invalid("%s requires 'arguments' (an array)", m.Type)
 		}
-		var args []json.RawMessage
-		if err := json.Unmarshal(raw, &args); err != nil {
-			return m, false, invalid("'arguments': %v", err)
-		}
-		m.Arguments = make([]RawValue, len(args))
-		for i, a := range args {
-			m.Arguments[i] = RawValue(a)
-		}
+		m.Arguments = splitArray(raw)
 		if raw, ok := obj.lookup("streamIds"); ok {
 			if raw[0] != '[' || json.Unmarshal(raw, &m.StreamIDs) != nil {
 				return m, false, invalid("'streamIds' must be an array of strings")
@@ -174,11 +293,11 @@ func parseJSONRecord(record []byte) (m Message, known bool, err error) {
 		if err := needID(); err != nil {
 			return m, false, err
 		}
-		item, ok := obj["item"] // null is a valid item
+		item, ok := obj.get("item") // null is a valid item
 		if !ok {
 			return m, false, invalid("StreamItem requires 'item'")
 		}
-		m.Item = RawValue(item)
+		m.Item = RawValue(bytes.Clone(item))
 	case CompletionType:
 		if err := needID(); err != nil {
 			return m, false, err
@@ -187,14 +306,14 @@ func parseJSONRecord(record []byte) (m Message, known bool, err error) {
 		if err != nil {
 			return m, false, err
 		}
-		result, hasResult := obj["result"] // "result":null is a result
+		result, hasResult := obj.get("result") // "result":null is a result
 		switch {
 		case hasError && hasResult:
 			return m, false, invalid("Completion carries both 'result' and 'error'")
 		case hasError:
 			m.Error, m.HasError = errText, true
 		case hasResult:
-			m.Result = RawValue(result)
+			m.Result = RawValue(bytes.Clone(result))
 		}
 	case CancelInvocationType:
 		if err := needID(); err != nil {

@@ -89,10 +89,11 @@ func (t *takenOver) appendHead(dst []byte, status, contentLength int) []byte {
 func (t *takenOver) respond(status int, body []byte, deadline time.Time) error {
 	defer t.conn.Close()
 	t.conn.SetWriteDeadline(deadline)
-	head := t.appendHead(make([]byte, 0, 160+len(t.header.Value())), status, len(body))
+	contentLength := len(body)
 	if status == http.StatusNoContent {
-		head = t.appendHead(head[:0], status, -1)
+		contentLength = -1 // a 204 has no body, nor its length
 	}
+	head := t.appendHead(make([]byte, 0, 160+len(t.header.Value())), status, contentLength)
 	bufs := net.Buffers{head, body}
 	_, err := bufs.WriteTo(t.conn)
 	return err

@@ -155,27 +155,33 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	lp.mu.Unlock()
 
-	timeout := time.NewTimer(lp.opts.PollTimeout)
-	defer timeout.Stop()
-	var takeover <-chan time.Time
-	if !lp.opts.DisableTakeover && lp.opts.IdlePollTakeover >= 0 && lp.opts.IdlePollTakeover < lp.opts.PollTimeout && r.ProtoMajor == 1 {
-		t := time.NewTimer(lp.opts.IdlePollTakeover)
-		defer t.Stop()
-		takeover = t.C
+	// One timer: first for the takeover, if there is to be one, then for the rest
+	// of PollTimeout.
+	takeover := !lp.opts.DisableTakeover && lp.opts.IdlePollTakeover >= 0 &&
+		lp.opts.IdlePollTakeover < lp.opts.PollTimeout && r.ProtoMajor == 1
+	wait := lp.opts.PollTimeout
+	if takeover {
+		wait = lp.opts.IdlePollTakeover
 	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for waiting := true; waiting; {
 		select {
 		case <-p.wake:
 			waiting = false
-		case <-timeout.C:
-			waiting = false
 		case <-r.Context().Done():
 			waiting = false
-		case <-takeover:
-			takeover = nil
-			if lp.takeOverPoll(p, w, r, lp.opts.PollTimeout-lp.opts.IdlePollTakeover) {
+		case <-timer.C:
+			if !takeover {
+				waiting = false
+				break
+			}
+			takeover = false
+			rest := lp.opts.PollTimeout - lp.opts.IdlePollTakeover
+			if lp.takeOverPoll(p, w, r, rest) {
 				return // finishTaken answers it and accounts for it
 			}
+			timer.Reset(rest)
 		}
 	}
 

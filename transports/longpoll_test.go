@@ -497,6 +497,26 @@ func TestLongPollTakenOver(t *testing.T) {
 			clientLeft(t, startLPServer(t, Options{PollTimeout: time.Hour}, overTLS))
 		})
 	}
+	// The taken-over counterpart of TestLongPollWriteFailure.
+	t.Run("a write that fails", func(t *testing.T) {
+		srv := newLPServer(t, Options{PollTimeout: time.Hour})
+		srv.firstPoll(t)
+		held := srv.startPoll(t, context.Background())
+		srv.lp.mu.Lock()
+		srv.lp.current.taken.conn.Close() // the write to come fails
+		srv.lp.mu.Unlock()
+		err := srv.lp.Send(context.Background(), []byte("unit"))
+		if err == nil || errors.Is(err, ErrClosed) || !strings.HasPrefix(err.Error(), "transports: long polling write: ") {
+			t.Errorf("Send = %v, want the write error", err)
+		}
+		waitClosed(t, srv.lp.Done(), "Done")
+		// The client's HTTP library retries the GET on a new connection, which
+		// learns of the end: 204.
+		if r := <-held; r.err == nil && r.status != http.StatusNoContent {
+			t.Errorf("the held poll got %d %q, want an error or 204", r.status, r.body)
+		}
+	})
+
 	t.Run("never when disabled", func(t *testing.T) {
 		for _, opts := range []Options{
 			{PollTimeout: time.Hour, IdlePollTakeover: -1},

@@ -5,7 +5,7 @@ package transports
 import "net"
 
 // waitReadable cannot wait without reading on this platform; see readable_poll.go.
-func waitReadable(net.Conn) (bool, error) { return false, nil }
+func waitReadable(net.Conn) error { return nil }
 
 // peerClosed cannot tell on this platform; see readable_poll.go.
 func peerClosed(net.Conn) bool { return false }

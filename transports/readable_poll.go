@@ -11,15 +11,15 @@ import (
 // failed, without reading anything. The goroutine waits in the runtime's network
 // poller a few frames deep, so its stack stays at the minimum while the connection
 // is idle; a goroutine parked inside a WebSocket library's frame reader keeps a
-// stack twice that size. It reports false when c offers no file descriptor to wait
-// on (TLS, pipes): the caller then just reads, which blocks as usual.
+// stack twice that size. When c offers no file descriptor to wait on (TLS, pipes)
+// it returns at once, and the caller's read blocks as usual.
 //
 // It peeks before every wait: the poller forgets a readiness event when a wait
 // begins (internal/poll's prepareRead), so data that came before would not wake it.
-func waitReadable(c net.Conn) (bool, error) {
+func waitReadable(c net.Conn) error {
 	rc, ok := rawConn(c)
 	if !ok {
-		return false, nil
+		return nil
 	}
 	var peek [1]byte
 	err := rc.Read(func(fd uintptr) bool {
@@ -27,7 +27,7 @@ func waitReadable(c net.Conn) (bool, error) {
 		// EAGAIN: nothing yet, so wait for the poller's next readiness event.
 		return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR
 	})
-	return true, err
+	return err
 }
 
 // peerClosed reports whether the peer has closed (or reset) c, without blocking

@@ -128,7 +128,7 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 	case <-s.done:
 	case <-r.Context().Done():
 		// The client drops the GET to stop; SSE has no other way to say so.
-		s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed))
+		s.clientLeft()
 	}
 	// Wait for a write in progress (bounded by its deadline), then forbid more.
 	s.writeMu.Lock()
@@ -152,16 +152,12 @@ func (s *SSE) serveTaken(t *takenOver) {
 	s.writeMu.Lock()
 	s.conn = conn
 	s.writeMu.Unlock()
-	s.mu.Lock()
-	ended := s.err != nil
-	s.mu.Unlock()
-	if ended {
+	if s.ended() {
 		s.closeConn()
 		return
 	}
 	close(s.ready)
-	gone := func() { s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed)) }
-	if stop, ok := watchClose(conn, gone); ok {
+	if stop, ok := watchClose(conn, s.clientLeft); ok {
 		s.writeMu.Lock()
 		s.stopWatch = stop
 		s.writeMu.Unlock()
@@ -180,10 +176,16 @@ func (s *SSE) watch(conn net.Conn) {
 	var discard [64]byte
 	for {
 		if _, err := conn.Read(discard[:]); err != nil {
-			s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed))
+			s.clientLeft()
 			return
 		}
 	}
+}
+
+// clientLeft ends the transport because the client dropped the stream, which is
+// its way of stopping.
+func (s *SSE) clientLeft() {
+	s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed))
 }
 
 // closeConn closes a taken-over stream once any write in progress is over.

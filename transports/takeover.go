@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unique"
 )
@@ -39,30 +40,21 @@ func (t *takenOver) takeOver(w http.ResponseWriter, r *http.Request) bool {
 	if r.ProtoMajor != 1 {
 		return false
 	}
-	var header []byte
-	buf := headerWriter{&header}
-	w.Header().WriteSubset(buf, skipHeaders)
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false
 	}
+	var header strings.Builder
+	w.Header().WriteSubset(&header, skipHeaders)
 	// Deadlines net/http set for its own reads and writes would now cut this
 	// response short; the transport sets its own per write.
 	conn.SetDeadline(time.Time{})
-	t.conn, t.header = conn, unique.Make(string(header))
+	t.conn, t.header = conn, unique.Make(header.String())
 	return true
 }
 
 // skipHeaders are the headers a taken-over response writes itself.
 var skipHeaders = map[string]bool{"Content-Length": true, "Connection": true, "Transfer-Encoding": true, "Date": true}
-
-type headerWriter struct{ b *[]byte }
-
-func (w headerWriter) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); return len(p), nil }
-func (w headerWriter) WriteString(s string) (int, error) {
-	*w.b = append(*w.b, s...)
-	return len(s), nil
-}
 
 // appendHead appends the response head: the status line, the kept headers, Date,
 // Content-Length when contentLength >= 0, and "Connection: close".

@@ -268,7 +268,7 @@ func (ws *WebSocket) readLoop(fresh bool) {
 			if fresh || !ws.setIdleDeadline(time.Now().Add(idleReadHandoff)) {
 				waitReadable(nc)
 			} else {
-				_, err := waitReadable(nc)
+				err := waitReadable(nc)
 				ws.setIdleDeadline(time.Time{})
 				if errors.Is(err, os.ErrDeadlineExceeded) && !ws.ended() {
 					go ws.readLoop(true)

@@ -30,7 +30,8 @@
 // itself, so a test must Close it, and should run its clients for a bounded time
 // or number of messages rather than until "no cut happened". Consecutive random
 // cuts are at least Every/2 apart (plus BlackHoleFor after a black hole) and at most
-// 3*Every/2, so connections always get time to recover and a test always sees cuts.
+// 3*Every/2, so connections always get time to recover between cuts. A random cut
+// that finds nothing to cut (no live link, no request waiting) is skipped.
 //
 // The command linkcut (cmd/linkcut) runs a Proxy for tests in other languages and
 // serves a small control API under /__linkcut/ (see [Options.ControlAPI]).
@@ -211,7 +212,7 @@ func New(opts Options) (*Proxy, error) {
 	p := &Proxy{
 		opts:      opts,
 		target:    target,
-		transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{}).DialContext, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second},
+		transport: &http.Transport{DialContext: (&net.Dialer{}).DialContext, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second},
 		done:      make(chan struct{}),
 		rng:       rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		links:     make(map[*link]struct{}),
@@ -249,7 +250,8 @@ func (p *Proxy) URL() string { return "http://" + p.listener.Addr().String() }
 // Reset and BlackHole cut every live link (a BlackHole returns at once and resets
 // the links when it ends; 0 if one is already in progress); GatewayTimeout answers
 // 504 to every request whose response has not started; MidResponse arms every link
-// whose response has started to be reset after a few more bytes. An unknown kind cuts
+// whose response has started (an SSE stream, a WebSocket) to be reset after 1 to 64
+// more bytes, which may wait for an idle stream's next write. An unknown kind cuts
 // nothing.
 func (p *Proxy) Cut(kind Kind) int { return p.cut(kind, false) }
 

@@ -40,6 +40,9 @@ type Conn struct {
 	proto      protocol.Protocol // set once, before handshaken becomes true
 	handshaken atomic.Bool
 	connected  atomic.Bool // OnConnected ran, so OnDisconnected must run too
+	// connecting is closed when OnConnected has returned; end waits for it, so
+	// that OnDisconnected follows it. Guarded by mu; nil until it starts.
+	connecting chan struct{}
 
 	mu          sync.Mutex
 	queue       [][]byte // hub messages to write, in order (trackable ones only: types 1-5)
@@ -506,11 +509,11 @@ func (c *Conn) linkLost(t transports.Transport, err error) {
 		err = transports.ErrClosed
 	}
 	c.mu.Lock()
-	if c.transport != t {
+	if c.transport != t && resumableEnd(err) {
 		c.mu.Unlock() // replaced by a resumed link
 		return
 	}
-	if c.resume != nil && !c.closing && c.ctx.Err() == nil && resumableEnd(err) {
+	if c.transport == t && c.resume != nil && !c.closing && c.ctx.Err() == nil && resumableEnd(err) {
 		c.resume.detach(c, err)
 		c.mu.Unlock()
 		return
@@ -684,6 +687,12 @@ func (c *Conn) end(reason error) {
 			t.Close()
 		}
 		c.hub.removeConn(c)
+		c.mu.Lock()
+		connecting := c.connecting
+		c.mu.Unlock()
+		if connecting != nil {
+			<-connecting
+		}
 		if c.connected.Load() {
 			c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
 			c.hub.disconnected(c, reason)
@@ -911,7 +920,17 @@ func (c *Conn) route(m *protocol.Message) bool {
 
 // onConnected runs OnConnected; invocations start once it has returned.
 func (c *Conn) onConnected() {
-	if err := c.hub.connected(c); err != nil {
+	c.mu.Lock()
+	if c.ctx.Err() != nil {
+		// Ended before OnConnected could run: neither hook runs.
+		c.mu.Unlock()
+		return
+	}
+	c.connecting = make(chan struct{})
+	c.mu.Unlock()
+	err := c.hub.connected(c)
+	close(c.connecting)
+	if err != nil {
 		c.hub.opts.Logger.Warn("hub: OnConnected failed", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
 		text := "Connection closed with an error."
 		if c.hub.opts.DetailedErrors || errors.As(err, new(*Error)) {

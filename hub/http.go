@@ -386,7 +386,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 			return
 		}
 		c = newConn(h, s, r, transports.LongPolling)
-	case queryValue(r, "resume") != "" || isDone(poller.Done()):
+	case queryValue(r, "resume") != "" || isDone(poller.Done()) && resumableEnd(poller.Err()):
 		// A client whose poll or send failed resumes with a new link; one whose
 		// transport ended unnoticed (no poll for DisconnectTimeout) too.
 		c = h.resuming(w, r, s, transports.LongPolling)

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -287,7 +288,7 @@ func (c *statefulClient) resume(t *testing.T) (sequence int64) {
 func statefulServer(t *testing.T, opts hub.Options) (*hub.Hub, *httptest.Server) {
 	t.Helper()
 	if opts.Logger == nil {
-		opts.Logger = discardLogger()
+		opts.Logger = testLogger()
 	}
 	h := hub.New(opts)
 	h.On("Join", func(ctx *hub.Context, group string) error {
@@ -311,7 +312,8 @@ func statefulServer(t *testing.T, opts hub.Options) (*hub.Hub, *httptest.Server)
 func TestStatefulReconnectResumes(t *testing.T) {
 	for _, kind := range transports.Kinds {
 		t.Run(kind.String(), func(t *testing.T) {
-			h, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
+			obs := &linkObserver{lost: make(chan transports.Kind, 8), resumed: make(chan transports.Kind, 8)}
+			h, srv := statefulServer(t, hub.Options{Observer: obs, TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
 			c := dialStateful(t, srv, kind, 2)
 			c.invoke(t, "j", "Join", "g")
 			if r := c.take(t); r.Type != 3 || r.InvocationID != "j" || r.Error != "" {
@@ -342,8 +344,23 @@ func TestStatefulReconnectResumes(t *testing.T) {
 
 			c.link.cut()
 			<-c.link.ended
+			if kind != transports.LongPolling { // a cut poll is no lost link: the transport waits for the next
+				select {
+				case <-obs.lost: // the server has read all the link carried, the Ack included
+				case <-time.After(5 * time.Second):
+					t.Fatal("the server did not notice the link was lost")
+				}
+			}
 			send(6, 10) // while the client is away
 			seq := c.resume(t)
+			select {
+			case k := <-obs.resumed:
+				if k != kind {
+					t.Errorf("Resumed(%v), want %v", k, kind)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("the observer was not told of the resume")
+			}
 			if seq != c.received-1 {
 				t.Errorf("server resumes from %d, want %d (the first unacked)", seq, c.received-1)
 			}
@@ -426,12 +443,12 @@ func TestStatefulReconnectEnds(t *testing.T) {
 	})
 	t.Run("handshake version 1 is not stateful", func(t *testing.T) {
 		h, srv := statefulServer(t, hub.Options{})
-		ended := make(chan struct{})
-		h.OnDisconnected(func(*hub.Context, error) { close(ended) })
+		ended := connectedAndEnded(h)
 		c := dialStateful(t, srv, transports.WebSockets, 1)
+		<-ended.connected
 		c.link.cut()
 		select {
-		case <-ended:
+		case <-ended.disconnected:
 		case <-time.After(5 * time.Second):
 			t.Fatal("a version 1 connection outlived its link")
 		}
@@ -455,9 +472,9 @@ func TestStatefulReconnectEnds(t *testing.T) {
 	})
 	t.Run("a DELETE ends a long-polling connection", func(t *testing.T) {
 		h, srv := statefulServer(t, hub.Options{})
-		ended := make(chan struct{})
-		h.OnDisconnected(func(*hub.Context, error) { close(ended) })
+		ended := connectedAndEnded(h)
 		c := dialStateful(t, srv, transports.LongPolling, 2)
+		<-ended.connected
 		req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/hub?id="+c.token, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -465,7 +482,7 @@ func TestStatefulReconnectEnds(t *testing.T) {
 		}
 		resp.Body.Close()
 		select {
-		case <-ended:
+		case <-ended.disconnected:
 		case <-time.After(5 * time.Second):
 			t.Fatal("a DELETE did not end the connection")
 		}
@@ -500,4 +517,30 @@ func TestStatefulReconnectNegotiate(t *testing.T) {
 	}
 }
 
+// hooks tells when a hub's one connection has connected and ended.
+type hooks struct{ connected, disconnected chan struct{} }
+
+func connectedAndEnded(h *hub.Hub) hooks {
+	k := hooks{make(chan struct{}), make(chan struct{})}
+	h.OnConnected(func(*hub.Context) error { close(k.connected); return nil })
+	h.OnDisconnected(func(*hub.Context, error) { close(k.disconnected) })
+	return k
+}
+
+// linkObserver tells of lost and resumed links.
+type linkObserver struct {
+	hub.NopObserver
+	lost, resumed chan transports.Kind
+}
+
+func (o *linkObserver) LinkLost(_ string, k transports.Kind) { o.lost <- k }
+func (o *linkObserver) Resumed(_ string, k transports.Kind)  { o.resumed <- k }
+
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func testLogger() *slog.Logger {
+	if os.Getenv("HUBBUB_TEST_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return discardLogger()
+}

@@ -228,3 +228,19 @@ func TestWebSocketOriginRefusalCounted(t *testing.T) {
 		t.Errorf("refusal not logged:\n%s", logs.String())
 	}
 }
+
+// TestBadTrustedProxyIsLogged: an entry that is not an address or CIDR is logged
+// at New and left out; the others still count.
+func TestBadTrustedProxyIsLogged(t *testing.T) {
+	logs := &logBuffer{}
+	srv, _ := server(t, hub.Options{TrustedProxies: []string{"proxy.internal", "127.0.0.1"}, MaxConnectionsPerIP: 1,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if !strings.Contains(logs.String(), `level=ERROR msg="hub: some trusted proxies are left out"`) ||
+		!strings.Contains(logs.String(), `proxy.internal`) {
+		t.Errorf("bad entry not logged:\n%s", logs.String())
+	}
+	for _, xff := range []string{"198.51.100.1", "198.51.100.2"} {
+		st, body, _ := doURL(t, "POST", srv.URL+"/hub/negotiate?negotiateVersion=1", http.Header{"X-Forwarded-For": {xff}}, "")
+		wantNegotiated(t, st, body)
+	}
+}

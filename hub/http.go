@@ -428,7 +428,7 @@ func clip(s string) string {
 	if len(s) <= most {
 		return s
 	}
-	return s[:most] + "…"
+	return strings.ToValidUTF8(s[:most], "") + "…"
 }
 
 // queryValue reads a query parameter, matching its name case-insensitively as

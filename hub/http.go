@@ -3,7 +3,6 @@ package hub
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -122,7 +121,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bo
 		err = errors.New("token expired")
 	}
 	if err != nil {
-		h.opts.Logger.Info("hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+		h.opts.Logger.Info("hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", h.proxies.clientIP(r), "reason", err)
 		h.opts.Observer.Refused(h.opts.Name, "unauthorized")
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized: "+err.Error(), http.StatusUnauthorized)
@@ -185,7 +184,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 // answers the request itself and returns nil. With separateToken the secret token
 // differs from the public ID (negotiate version 1).
 func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity, separateToken bool) *session {
-	s := &session{id: h.newToken(), identity: user, remoteIP: remoteIP(r)}
+	s := &session{id: h.newToken(), identity: user, remoteIP: h.proxies.clientIP(r)}
 	s.token = s.id
 	if separateToken {
 		s.token = h.newToken()
@@ -248,15 +247,6 @@ func (h *Hub) expire(s *session) {
 	if s.kind == 0 {
 		h.dropSessionLocked(s)
 	}
-}
-
-// remoteIP is the client's address without its port.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func (h *Hub) session(token string) *session {
@@ -327,6 +317,11 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
 	if err != nil {
 		h.forget(s)
+		if errors.Is(err, transports.ErrOriginNotAllowed) {
+			// A custom TransportOptions.CheckOrigin; the hub's own refuses in cors.
+			h.originRefused(r, r.Header.Get("Origin"), h.proxies.originTarget(r))
+			return
+		}
 		h.opts.Logger.Debug("hub: websocket upgrade failed", "hub", h.opts.Name, "err", err)
 		return
 	}
@@ -424,7 +419,8 @@ func (h *Hub) bind(s *session, c *Conn, sender sender) {
 // refuses cross-origin requests from other origins with 403 and returns false.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" || transports.SameOrigin(r) {
+	target := h.proxies.originTarget(r)
+	if origin == "" || target.matches(origin) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
 			w.WriteHeader(http.StatusNoContent)
@@ -433,7 +429,8 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if !h.origins.allowsOrigin(origin) {
-		http.Error(w, "Origin not allowed", http.StatusForbidden)
+		h.originRefused(r, origin, target)
+		http.Error(w, refusalText(origin, target), http.StatusForbidden)
 		return false
 	}
 	hdr := w.Header()
@@ -450,6 +447,48 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	hdr.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 	return false
+}
+
+// allowsOrigin is the WebSocket upgrade's origin check (the default
+// TransportOptions.CheckOrigin): no Origin, the same origin, or an allowed one.
+func (h *Hub) allowsOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	return origin == "" || h.proxies.originTarget(r).matches(origin) || h.origins.allowsOrigin(origin)
+}
+
+// originRefused logs (at most one line per originLogInterval) and counts a request
+// the origin check refused.
+func (h *Hub) originRefused(r *http.Request, origin string, target originTarget) {
+	h.opts.Observer.Refused(h.opts.Name, "origin")
+	ok, suppressed := h.originLog.allow(time.Now(), originLogInterval)
+	if !ok {
+		return
+	}
+	h.opts.Logger.Info("hub: origin refused", "hub", h.opts.Name, "origin", clip(origin), "expected", clip(target.expected()),
+		"trusted_proxy", target.trusted, "remote", h.proxies.clientIP(r), "suppressed", suppressed)
+}
+
+// refusalText is the body of a 403 for origin: what it was compared with and which
+// option lets it in.
+func refusalText(origin string, target originTarget) string {
+	text := "Origin not allowed: " + clip(origin) + " is not the same origin as " + clip(target.String())
+	if target.forwarded {
+		text += " (as forwarded by a trusted proxy)"
+	}
+	text += ". Add it to Options.AllowedOrigins (--allowed-origins)"
+	if !target.trusted {
+		text += ", or list your reverse proxy in Options.TrustedProxies (--trusted-proxies)"
+	}
+	return text + "."
+}
+
+// clip shortens what a client sent for a log line or an answer.
+func clip(s string) string {
+	const most = 200
+	if len(s) <= most {
+		return s
+	}
+	return strings.ToValidUTF8(s[:most], "") + "…"
 }
 
 // queryValue reads a query parameter, matching its name case-insensitively as

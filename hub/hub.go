@@ -16,8 +16,10 @@ import (
 // their groups. It is an http.Handler: mount it on a path (and that path plus "/")
 // and it serves negotiate and the three transports there.
 type Hub struct {
-	opts    Options
-	origins originPolicy
+	opts      Options
+	origins   originPolicy
+	proxies   trustedProxies
+	originLog logSampler // "origin refused" lines
 
 	methodsMu      sync.RWMutex
 	methods        map[string]*method // by lower-case name: method names match case-insensitively
@@ -43,7 +45,6 @@ type Hub struct {
 // New returns a hub with no methods yet.
 func New(opts Options) *Hub {
 	h := &Hub{
-		opts:     opts.withDefaults(),
 		origins:  newOriginPolicy(opts.AllowedOrigins),
 		methods:  map[string]*method{},
 		conns:    map[string]*Conn{},
@@ -53,6 +54,15 @@ func New(opts Options) *Hub {
 		perUser:  map[string]int{},
 		perIP:    map[string]int{},
 	}
+	if opts.TransportOptions.CheckOrigin == nil {
+		opts.TransportOptions.CheckOrigin = h.allowsOrigin
+	}
+	h.opts = opts.withDefaults()
+	proxies, err := ParseTrustedProxies(h.opts.TrustedProxies)
+	if err != nil {
+		h.opts.Logger.Error("hub: some trusted proxies are left out", "hub", h.opts.Name, "err", err)
+	}
+	h.proxies = proxies
 	h.backplane = h.opts.Backplane
 	if h.backplane == nil {
 		h.backplane = NewMemoryBackplane()

@@ -59,9 +59,9 @@ type Options struct {
 	// MaxConnectionsPerUser caps the connections (negotiated or open) of one user;
 	// negotiate answers 429 beyond it. Default 100.
 	MaxConnectionsPerUser int
-	// MaxConnectionsPerIP caps the connections from one remote address (the TCP
-	// peer: put a proxy's own limits in front if clients come through one). Default
-	// 10,000.
+	// MaxConnectionsPerIP caps the connections from one remote address: the TCP
+	// peer, or behind a proxy listed in TrustedProxies the client it forwards for.
+	// Default 10,000.
 	MaxConnectionsPerIP int
 	// MaxMessagesPerSecond and MessageBurst are one connection's inbound rate limit
 	// (a token bucket). A message over the limit is refused (an invocation gets an
@@ -96,8 +96,29 @@ type Options struct {
 
 	// AllowedOrigins lists the origins allowed for CORS and for WebSocket upgrades:
 	// exact origins ("https://app.example.com"), wildcard subdomains
-	// ("https://*.example.com") or "*" for any. Default empty: same origin only.
+	// ("https://*.example.com") or "*" for any. Default empty: same origin only,
+	// where same origin means the Origin's host (compared without a default port)
+	// is the request's Host; the scheme is compared only when a trusted proxy
+	// forwards it (see TrustedProxies). A refusal is answered 403 with a text that
+	// names this option, logged at Info (at most one line a second per hub, with a
+	// count of those left out) and counted as Observer.Refused(hub, "origin").
 	AllowedOrigins []string
+	// TrustedProxies lists the reverse proxies in front of the hub whose forwarding
+	// headers are believed: CIDRs ("10.0.0.0/8") and single addresses
+	// ("127.0.0.1"). Only for a request whose TCP peer is in the list:
+	//   - the same-origin check (CORS and WebSocket upgrades) compares the Origin
+	//     with the host and scheme the client asked for: RFC 7239 Forwarded's
+	//     host= and proto= (first element), else X-Forwarded-Host and
+	//     X-Forwarded-Proto (first values). A proxy that rewrites Host (nginx's
+	//     "proxy_set_header Host $upstream") otherwise makes every browser
+	//     cross-origin;
+	//   - the client address (MaxConnectionsPerIP, logs) is the first address in
+	//     X-Forwarded-For (else Forwarded's for= list), read from the right, that
+	//     is not itself a trusted proxy.
+	// From any other peer these headers are ignored: anyone can send them. Entries
+	// that do not parse are logged at New and left out; check a configured list
+	// with ParseTrustedProxies first. Default empty: no proxy is trusted.
+	TrustedProxies []string
 	// UserID returns the user identity of a request; empty means anonymous. It runs
 	// at negotiate (and on a WebSocket connect that skipped negotiate). Default: the
 	// user a framework adapter stored with WithUserID, else anonymous.
@@ -190,10 +211,6 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	origins := newOriginPolicy(o.AllowedOrigins)
-	if o.TransportOptions.CheckOrigin == nil {
-		o.TransportOptions.CheckOrigin = origins.allowsRequest
-	}
 	o.TransportOptions = o.TransportOptions.WithDefaults()
 	return o
 }
@@ -210,8 +227,8 @@ func setInt(n *int, def int) {
 	}
 }
 
-// originPolicy answers "may this origin talk to us": same origin always, plus the
-// allow-list.
+// originPolicy is the allow-list of cross-origin origins (Options.AllowedOrigins);
+// same-origin requests are always allowed (see Hub.allowsOrigin).
 type originPolicy struct {
 	any      bool
 	exact    map[string]bool
@@ -251,11 +268,4 @@ func (p originPolicy) allowsOrigin(origin string) bool {
 		}
 	}
 	return false
-}
-
-// allowsRequest is the WebSocket origin check: no Origin, the same origin, or an
-// allowed one.
-func (p originPolicy) allowsRequest(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	return origin == "" || transports.SameOrigin(r) || p.allowsOrigin(origin)
 }

@@ -49,7 +49,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "hubbub_negotiations_total", Help: "Negotiate requests that created a connection.",
 		}, []string{"hub"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hubbub_refusals_total", Help: "Requests refused by a limit or authentication.",
+			Name: "hubbub_refusals_total", Help: "Requests refused by a limit, authentication or the origin check (reason \"origin\").",
 		}, []string{"hub", "reason"}),
 		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hubbub_units_received_total", Help: "Units received from clients (WebSocket messages, POST bodies).",

@@ -44,6 +44,7 @@ type config struct {
 	redisURL          string
 	backplane         hub.Backplane // the Redis backplane when redisURL is set; nil: in memory
 	allowedOrigins    []string
+	trustedProxies    []string
 	keepAliveInterval time.Duration
 	clientTimeout     time.Duration
 	pollTimeout       time.Duration
@@ -80,6 +81,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
 	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL, e.g. redis://127.0.0.1:6379/0 (env HUBBUB_REDIS_URL)")
 	origins := fs.String("allowed-origins", env("HUBBUB_ALLOWED_ORIGINS", ""), "comma list of origins for CORS and WebSocket; * allows all (env HUBBUB_ALLOWED_ORIGINS)")
+	proxies := fs.String("trusted-proxies", env("HUBBUB_TRUSTED_PROXIES", ""), "comma list of CIDRs or addresses of reverse proxies whose Forwarded/X-Forwarded-* headers are believed, e.g. 10.0.0.0/8,127.0.0.1 (env HUBBUB_TRUSTED_PROXIES)")
 	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
 	clientTimeout := fs.String("client-timeout", env("HUBBUB_CLIENT_TIMEOUT", hub.DefaultClientTimeout.String()), "close clients silent this long (env HUBBUB_CLIENT_TIMEOUT)")
 	pollTimeout := fs.String("poll-timeout", env("HUBBUB_POLL_TIMEOUT", transports.DefaultPollTimeout.String()), "long-poll hold time (env HUBBUB_POLL_TIMEOUT)")
@@ -102,6 +104,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.allowedOrigins = append(cfg.allowedOrigins, o)
 		}
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.trustedProxies = append(cfg.trustedProxies, p)
+		}
+	}
+	if _, err := hub.ParseTrustedProxies(cfg.trustedProxies); err != nil {
+		return config{}, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	for _, d := range []struct {
 		flag string
@@ -142,6 +152,7 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		Name:              name,
 		Transports:        cfg.transports,
 		AllowedOrigins:    cfg.allowedOrigins,
+		TrustedProxies:    cfg.trustedProxies,
 		KeepAliveInterval: cfg.keepAliveInterval,
 		ClientTimeout:     cfg.clientTimeout,
 		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover},

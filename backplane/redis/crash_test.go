@@ -1,0 +1,178 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubbub-go/hubbub/backplane/redis"
+	"github.com/hubbub-go/hubbub/backplane/redis/internal/clustertest"
+	"github.com/hubbub-go/hubbub/client"
+	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// crashHeartbeat is the HeartbeatInterval of the crash tests: short, so that the
+// tests are fast. A relay to a crashed owner must be answered within two of them;
+// crashSlack is added for a loaded machine, and is still far below what a relay
+// waited for before (ForwardTimeout, 60 s, or the hub's PollTimeout, 20 s here).
+const (
+	crashHeartbeat = 200 * time.Millisecond
+	crashSlack     = 2 * time.Second
+	crashBound     = 2*crashHeartbeat + crashSlack
+)
+
+// startCrashCluster starts two nodes, node 0 to crash and node 1 to relay, with a
+// short heartbeat and a poll timeout far over the bound.
+func startCrashCluster(t *testing.T) *clustertest.Cluster {
+	t.Helper()
+	url := redisURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := clustertest.Start(ctx, clustertest.Config{
+		RedisURL: url, Prefix: testPrefix(t, url), Nodes: 2,
+		Backplane: func(o *redis.Options) {
+			fastBackplane(o)
+			o.HeartbeatInterval = crashHeartbeat
+		},
+		Hub: func(o *hub.Options) { o.TransportOptions.PollTimeout = 20 * time.Second },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// TestOwnerCrash crashes the node that holds a long-polling connection whose
+// requests all land on another node (node 0 negotiated it, node 1 relays its polls,
+// POSTs and DELETEs), and checks what the client sees: a 404 "No Connection with
+// that ID" within two heartbeats (plus slack), so that it starts a new connection
+// at once instead of waiting for the relay's timeout.
+func TestOwnerCrash(t *testing.T) {
+	t.Run("poll in flight", func(t *testing.T) {
+		c := startCrashCluster(t)
+		cl := dialSplit(t, c.Nodes[0].URL, c.Nodes[1].URL, transports.LongPolling)
+		waitFor(t, "a poll relayed to the owner", func() bool { return c.Nodes[1].Backplane.PendingCalls() > 0 })
+		crashed := time.Now()
+		c.Nodes[0].Backplane.Crash()
+		select {
+		case <-cl.done:
+		case <-time.After(waitTimeout):
+			t.Fatalf("the relayed poll was not answered within %s of the crash", waitTimeout)
+		}
+		took := time.Since(crashed)
+		t.Logf("relayed poll answered %v after the crash: %v", took.Round(time.Millisecond), cl.readErr)
+		if cl.readErr == nil || !strings.Contains(cl.readErr.Error(), "status 404: No Connection with that ID") {
+			t.Errorf("poll ended with %v, want 404 No Connection with that ID", cl.readErr)
+		}
+		if took > crashBound {
+			t.Errorf("relayed poll answered %v after the crash, want within %v", took, crashBound)
+		}
+	})
+
+	for _, method := range []string{http.MethodPost, http.MethodDelete} {
+		t.Run(method+" after the crash", func(t *testing.T) {
+			c := startCrashCluster(t)
+			cl := dialSplit(t, c.Nodes[0].URL, c.Nodes[1].URL, transports.LongPolling)
+			crashed := time.Now()
+			c.Nodes[0].Backplane.Crash()
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, method, cl.url(""), strings.NewReader(`{"type":6}`+"\x1e"))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", method, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			took := time.Since(crashed)
+			t.Logf("%s answered %d %q %v after the crash", method, resp.StatusCode, body, took.Round(time.Millisecond))
+			if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "No Connection with that ID") {
+				t.Errorf("%s: %d %q, want 404 No Connection with that ID", method, resp.StatusCode, body)
+			}
+			if took > crashBound {
+				t.Errorf("%s answered %v after the crash, want within %v", method, took, crashBound)
+			}
+			http.DefaultClient.CloseIdleConnections()
+		})
+	}
+
+	t.Run("Go client", func(t *testing.T) {
+		c := startCrashCluster(t)
+		front := splitProxy(t, c.Nodes[0].URL, c.Nodes[1].URL)
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		conn, err := client.New(front+"/hubs/conformance", client.Options{Transports: transports.LongPolling})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := conn.Start(ctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		if got := c.Owner(conn.ConnectionID()); got != 0 {
+			t.Fatalf("the connection lives on node %d, want 0", got)
+		}
+		if sum, err := client.InvokeAs[int](ctx, conn, "Add", 2, 3); err != nil || sum != 5 {
+			t.Fatalf("Add through the relay: %v %v", sum, err)
+		}
+		waitFor(t, "a poll relayed to the owner", func() bool { return c.Nodes[1].Backplane.PendingCalls() > 0 })
+		crashed := time.Now()
+		c.Nodes[0].Backplane.Crash()
+		select {
+		case <-conn.Done():
+		case <-ctx.Done():
+			t.Fatalf("the connection did not end within %s of the crash", waitTimeout)
+		}
+		took := time.Since(crashed)
+		err = conn.Err()
+		t.Logf("Go client's connection ended %v after the crash: %v", took.Round(time.Millisecond), err)
+		var httpErr *client.HTTPError
+		if !errors.As(err, &httpErr) || httpErr.StatusCode != http.StatusNotFound {
+			t.Errorf("connection ended with %v, want an HTTP 404 error", err)
+		}
+		if took > crashBound {
+			t.Errorf("connection ended %v after the crash, want within %v", took, crashBound)
+		}
+	})
+}
+
+// splitProxy sends negotiate requests to one node and every other request to
+// another: the worst case a load balancer can produce for long polling.
+func splitProxy(t *testing.T, negotiateNode, otherNode string) string {
+	t.Helper()
+	neg, _ := url.Parse(negotiateNode)
+	other, _ := url.Parse(otherNode)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	rp := &httputil.ReverseProxy{
+		Transport: tr,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			if strings.HasSuffix(pr.In.URL.Path, "/negotiate") {
+				pr.SetURL(neg)
+			} else {
+				pr.SetURL(other)
+			}
+			pr.Out.Host = pr.In.Host
+		},
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(func() {
+		srv.Close()
+		tr.CloseIdleConnections()
+	})
+	return srv.URL
+}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/backplane/redis/internal/clustertest"
 	"github.com/hubbub-go/hubbub/client"
@@ -175,4 +177,124 @@ func splitProxy(t *testing.T, negotiateNode, otherNode string) string {
 		tr.CloseIdleConnections()
 	})
 	return srv.URL
+}
+
+// fakeNode is a node that listens on its channel and has a liveness key, but never
+// answers: a frozen process, or one cut off with its connections half open.
+type fakeNode struct {
+	id string
+	ps *goredis.PubSub
+}
+
+// startFakeNode subscribes to the channel of a made-up node under prefix and
+// writes its liveness key, which expires after ttl.
+func startFakeNode(t *testing.T, url, prefix string, ttl time.Duration) *fakeNode {
+	t.Helper()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	n := &fakeNode{id: "frozenNode0"} // a node ID's length: 11
+	ctx := context.Background()
+	n.ps = rdb.Subscribe(ctx, prefix+":node:"+n.id)
+	if _, err := n.ps.Receive(ctx); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.ps.Close() })
+	if err := rdb.Set(ctx, prefix+":node:"+n.id+":alive", time.Now().UnixMilli(), ttl).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// relay sends a request for a connection of the fake node to node and returns
+// its status, body and how long it took.
+func relay(t *testing.T, node, method, token string) (int, string, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, method, node+"/hubs/conformance?id="+token, nil)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, strings.TrimSpace(string(body)), time.Since(start)
+}
+
+// TestOwnerFrozen relays requests to a node that still listens on its channel
+// but never answers and stopped heartbeating: a poll waits no longer than the
+// hub's PollTimeout and a Redis round trip (then 504: the client may poll again),
+// and once the node's liveness key has expired, a relay in flight and every new
+// one are answered 404.
+func TestOwnerFrozen(t *testing.T) {
+	url := redisURL(t)
+	prefix := testPrefix(t, url)
+	const pollTimeout = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := clustertest.Start(ctx, clustertest.Config{
+		RedisURL: url, Prefix: prefix, Nodes: 1,
+		Backplane: func(o *redis.Options) {
+			fastBackplane(o)
+			o.HeartbeatInterval = crashHeartbeat
+		},
+		Hub: func(o *hub.Options) { o.TransportOptions.PollTimeout = pollTimeout },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+		http.DefaultClient.CloseIdleConnections()
+	}()
+	node := c.Nodes[0].URL
+
+	t.Run("poll waits PollTimeout and OpTimeout at most", func(t *testing.T) {
+		frozen := startFakeNode(t, url, prefix, time.Minute)
+		status, body, took := relay(t, node, http.MethodGet, frozen.id+transports.NewToken())
+		t.Logf("poll answered %d %q after %v", status, body, took.Round(time.Millisecond))
+		if status != http.StatusGatewayTimeout {
+			t.Errorf("poll: %d %q, want 504", status, body)
+		}
+		if bound := pollTimeout + redis.DefaultOpTimeout + crashSlack; took > bound {
+			t.Errorf("poll answered after %v, want within %v", took, bound)
+		}
+	})
+
+	t.Run("liveness key expired", func(t *testing.T) {
+		const nodeTTL = 600 * time.Millisecond
+		frozen := startFakeNode(t, url, prefix, nodeTTL)
+		token := frozen.id + transports.NewToken()
+		lastBeat := time.Now()
+		status, body, _ := relay(t, node, http.MethodPost, token)
+		took := time.Since(lastBeat)
+		t.Logf("POST in flight answered %d %q %v after the last heartbeat", status, body, took.Round(time.Millisecond))
+		if status != http.StatusNotFound || body != "No Connection with that ID" {
+			t.Errorf("POST in flight: %d %q, want 404 No Connection with that ID", status, body)
+		}
+		if bound := nodeTTL + 2*crashHeartbeat + crashSlack; took > bound {
+			t.Errorf("POST in flight answered %v after the last heartbeat, want within %v", took, bound)
+		}
+		// The node is known dead now: new relays are answered at once, though it
+		// still listens.
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			status, body, took := relay(t, node, method, token)
+			t.Logf("%s after: %d %q in %v", method, status, body, took.Round(time.Millisecond))
+			if status != http.StatusNotFound {
+				t.Errorf("%s after the node was declared dead: %d %q, want 404", method, status, body)
+			}
+			if took > crashSlack {
+				t.Errorf("%s after the node was declared dead answered in %v, want at once", method, took)
+			}
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -8,7 +9,10 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -297,4 +301,86 @@ func TestOwnerFrozen(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestOwnerKilled is TestOwnerCrash's poll with a real crash: the owner is a
+// clusterdemo process, killed with SIGKILL while a poll of its connection is
+// relayed to it by a node of this process.
+func TestOwnerKilled(t *testing.T) {
+	url := redisURL(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to build the node program: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "clusterdemo")
+	if out, err := exec.Command(goBin, "build", "-o", bin, "./internal/clusterdemo").CombinedOutput(); err != nil {
+		t.Fatalf("build clusterdemo: %v\n%s", err, out)
+	}
+	prefix := testPrefix(t, url)
+	owner := exec.Command(bin, "--addr", "127.0.0.1:0", "--nodes", "1", "--redis", url, "--prefix", prefix,
+		"--heartbeat-interval", crashHeartbeat.String(), "--poll-timeout", "20s")
+	stdout, err := owner.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			owner.Process.Kill()
+			owner.Wait()
+		}
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	_, ownerURL, found := strings.Cut(strings.TrimSpace(line), "listening on ")
+	if err != nil || !found {
+		t.Fatalf("clusterdemo said %q (%v)", line, err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := clustertest.Start(ctx, clustertest.Config{
+		RedisURL: url, Prefix: prefix, Nodes: 1,
+		Backplane: func(o *redis.Options) {
+			fastBackplane(o)
+			o.HeartbeatInterval = crashHeartbeat
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+	}()
+
+	cl, err := tryDialSplit(t, ownerURL+"/hubs/conformance", c.Nodes[0].URL+"/hubs/conformance", "", transports.LongPolling)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer cl.Close()
+	cl.mustInvoke(t, "Add", 1, 2)
+	waitFor(t, "a poll relayed to the owner", func() bool { return c.Nodes[0].Backplane.PendingCalls() > 0 })
+	crashed := time.Now()
+	owner.Process.Signal(syscall.SIGKILL)
+	owner.Wait()
+	killed = true
+	select {
+	case <-cl.done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the relayed poll was not answered within %s of the kill", waitTimeout)
+	}
+	took := time.Since(crashed)
+	t.Logf("relayed poll answered %v after SIGKILL: %v", took.Round(time.Millisecond), cl.readErr)
+	if cl.readErr == nil || !strings.Contains(cl.readErr.Error(), "status 404: No Connection with that ID") {
+		t.Errorf("poll ended with %v, want 404 No Connection with that ID", cl.readErr)
+	}
+	if took > crashBound {
+		t.Errorf("relayed poll answered %v after the kill, want within %v", took, crashBound)
+	}
 }

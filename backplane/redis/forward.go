@@ -158,8 +158,10 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kin
 
 // ForwardRequest implements hub.SessionForwarder. The owner is the node the
 // session record names, else the node named in the token. The reply is the
-// owner's response, or 404 (no such node), 503 (Redis down, owner busy), 504
-// (no answer within ForwardTimeout) or 413 (body over MaxForwardedBody).
+// owner's response, or 404 (no such node, or the owner died meanwhile: see
+// liveness.go), 503 (Redis down, owner busy), 504 (no answer within
+// ForwardTimeout, or the hub's PollTimeout for a poll, plus OpTimeout) or 413
+// (body over MaxForwardedBody).
 func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubName, token string) {
 	if !b.Healthy() {
 		http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)

@@ -147,7 +147,7 @@ func (b *Backplane) declareDead(node, why string) {
 	failed := b.failCallsLocked(node, errNodeGone)
 	b.callsMu.Unlock()
 	if !known {
-		b.log.Info("redis backplane: a node is gone; its connections with it", "node", node, "why", why, "requests_failed", failed)
+		b.log.Info("redis backplane: a node is gone with its connections; answering the requests forwarded to it 404", "node", node, "why", why, "requests_failed", failed)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -56,6 +57,10 @@ type LocalSessions interface {
 	// ServeHTTP, except that a token unknown here is answered 404 rather than
 	// forwarded again.
 	ServeForwarded(w http.ResponseWriter, r *http.Request)
+	// PollTimeout is how long the hub holds a long poll that has nothing to send
+	// (its TransportOptions.PollTimeout): a node relaying a poll to another node of
+	// the cluster, whose hub has the same options, need not wait much longer.
+	PollTimeout() time.Duration
 }
 
 // SessionInfo is a negotiated session on its way between nodes.
@@ -97,6 +102,8 @@ func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
 	h.dropSessionLocked(s)
 	return SessionInfo{ConnectionID: s.id, Token: s.token, Identity: s.identity, Stateful: s.stateful}, nil
 }
+
+func (n clusterNode) PollTimeout() time.Duration { return n.h.opts.TransportOptions.PollTimeout }
 
 func (n clusterNode) ServeForwarded(w http.ResponseWriter, r *http.Request) {
 	if isWebSocketUpgrade(r) {

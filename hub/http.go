@@ -197,7 +197,9 @@ func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity,
 	}
 	switch {
 	case h.closed:
-		return refuse(http.StatusServiceUnavailable, "Server is shutting down", 0)
+		h.opts.Observer.Refused(h.opts.Name, "Server is shutting down")
+		refuseShuttingDown(w)
+		return nil
 	case h.pending >= h.opts.MaxPendingNegotiations:
 		return refuse(http.StatusServiceUnavailable, "Too many pending connections", h.opts.MaxPendingNegotiations)
 	case user.UserID != "" && h.perUser[user.UserID] >= h.opts.MaxConnectionsPerUser:
@@ -244,6 +246,12 @@ func (h *Hub) expire(s *session) {
 	}
 }
 
+// refuseShuttingDown answers a request for a new connection once Close has begun.
+func refuseShuttingDown(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
+}
+
 // remoteIP is the client's address without its port.
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -265,6 +273,9 @@ func (h *Hub) claim(w http.ResponseWriter, s *session, kind transports.Kind) boo
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
 	switch {
+	case h.closed:
+		refuseShuttingDown(w)
+		return false
 	case h.sessions[s.token] != s:
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return false
@@ -308,7 +319,9 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 		return
 	}
 	c := newConn(h, s, r, transports.WebSockets)
-	h.bind(s, c, nil)
+	if !h.bind(w, s, c, nil) {
+		return
+	}
 	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.receive)
 	if err != nil {
 		h.forget(s)
@@ -324,7 +337,9 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	c := newConn(h, s, r, transports.ServerSentEvents)
 	t := transports.NewServerSentEvents(h.opts.TransportOptions, c.receive)
-	h.bind(s, c, t)
+	if !h.bind(w, s, c, t) {
+		return
+	}
 	c.attach(t)
 	t.ServeStream(w, r)
 }
@@ -343,7 +358,10 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		c := newConn(h, s, r, transports.LongPolling)
 		poller = transports.NewLongPolling(h.opts.TransportOptions, c.receive)
-		h.bind(s, c, poller)
+		if !h.bind(w, s, c, poller) {
+			poller.Close() // stops its disconnect timer
+			return
+		}
 		h.sessionsMu.Lock()
 		s.poller = poller
 		h.sessionsMu.Unlock()
@@ -352,12 +370,20 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	poller.ServePoll(w, r)
 }
 
-// bind records the connection (and its send channel) on the session.
-func (h *Hub) bind(s *session, c *Conn, sender sender) {
+// bind records the connection (and its send channel) on the session. Once Close
+// has begun it refuses instead (503) and forgets the session: Close must find
+// every connection it is to drain.
+func (h *Hub) bind(w http.ResponseWriter, s *session, c *Conn, sender sender) bool {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
+	if h.closed {
+		h.dropSessionLocked(s)
+		refuseShuttingDown(w)
+		return false
+	}
 	s.conn = c
 	s.sender = sender
+	return true
 }
 
 // cors answers preflights and marks cross-origin responses for allowed origins. It

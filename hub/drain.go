@@ -89,7 +89,7 @@ func (h *Hub) stopAccepting() (conns []*Conn, first bool) {
 func (h *Hub) awaitIdle(ctx context.Context, conns []*Conn) bool {
 	h.draining.Store(true)
 	defer h.draining.Store(false)
-	timer := time.NewTimer(h.opts.DrainTimeout)
+	timer := time.NewTimer(max(h.opts.DrainTimeout, 0))
 	defer timer.Stop()
 	// Every connection must be idle at once: each wake-up checks them all again,
 	// starting with the one found busy last time.

@@ -78,7 +78,7 @@ type Options struct {
 	// DrainTimeout bounds how long Hub.Close lets the work under way finish
 	// (invocations, streams either way, invocations that arrive meanwhile) before
 	// it tells every client to go. What is still running then is cancelled and
-	// answered with an error Completion. Default 10 s.
+	// answered with an error Completion. Default 10 s; negative: cancel at once.
 	DrainTimeout time.Duration
 
 	// AllowedOrigins lists the origins allowed for CORS and for WebSocket upgrades:
@@ -151,7 +151,9 @@ func (o Options) withDefaults() Options {
 	setDuration(&o.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDuration(&o.NegotiateTimeout, DefaultNegotiateTimeout)
 	setDuration(&o.InvokeClientTimeout, DefaultInvokeClientTimeout)
-	setDuration(&o.DrainTimeout, DefaultDrainTimeout)
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
 	setInt(&o.MaxPendingNegotiations, DefaultMaxPendingNegotiations)
 	setInt(&o.MaxQueueLength, DefaultMaxQueueLength)
 	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)

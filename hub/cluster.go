@@ -63,6 +63,7 @@ type SessionInfo struct {
 	ConnectionID string   `json:"id"`
 	Token        string   `json:"token"`
 	Identity     Identity `json:"identity"`
+	Stateful     bool     `json:"stateful,omitempty"` // stateful reconnect was negotiated
 }
 
 // Errors of session forwarding.
@@ -94,7 +95,7 @@ func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
 		s.expiry.Stop()
 	}
 	h.dropSessionLocked(s)
-	return SessionInfo{ConnectionID: s.id, Token: s.token, Identity: s.identity}, nil
+	return SessionInfo{ConnectionID: s.id, Token: s.token, Identity: s.identity, Stateful: s.stateful}, nil
 }
 
 func (n clusterNode) ServeForwarded(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +194,7 @@ func (h *Hub) adopt(w http.ResponseWriter, r *http.Request, info SessionInfo) *s
 		return nil // cannot happen: only its expiry, NegotiateTimeout away, drops it
 	}
 	delete(h.sessions, s.token)
-	s.id, s.token = info.ConnectionID, info.Token
+	s.id, s.token, s.stateful = info.ConnectionID, info.Token, info.Stateful
 	h.sessions[s.token] = s
 	return s
 }

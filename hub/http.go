@@ -20,6 +20,7 @@ type session struct {
 	id, token string
 	identity  Identity
 	remoteIP  string
+	stateful  bool            // the client asked for stateful reconnect and got it
 	kind      transports.Kind // 0 until a transport claims the session
 	conn      *Conn
 	sender    sender // SSE and long polling
@@ -161,11 +162,16 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 		return
 	}
 	h.opts.Observer.Negotiated(h.opts.Name)
+	// Granted only to a client that asks: the official client refuses an answer it
+	// did not ask for. A token separate from the ID is needed to resume.
+	s.stateful = version >= 1 && !h.opts.DisableStatefulReconnect &&
+		strings.EqualFold(queryValue(r, "useStatefulReconnect"), "true")
 
 	resp := transports.NegotiateResponse{
-		ConnectionID:        s.id,
-		NegotiateVersion:    version,
-		AvailableTransports: transports.Offer(h.opts.Transports),
+		ConnectionID:         s.id,
+		NegotiateVersion:     version,
+		AvailableTransports:  transports.Offer(h.opts.Transports),
+		UseStatefulReconnect: s.stateful,
 	}
 	if version >= 1 {
 		resp.ConnectionToken = s.token
@@ -315,6 +321,15 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 	} else if !h.sameUser(w, s, user) {
 		return
 	}
+	if c := h.resuming(w, r, s, transports.WebSockets); c != nil {
+		t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
+		if err != nil {
+			h.opts.Logger.Debug("hub: websocket upgrade to resume failed", "hub", h.opts.Name, "connection", c.id, "err", err)
+			return
+		}
+		c.attach(t)
+		return
+	}
 	if !h.claim(w, s, transports.WebSockets) {
 		return
 	}
@@ -322,7 +337,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 	if !h.bind(w, s, c, nil) {
 		return
 	}
-	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.receive)
+	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
 	if err != nil {
 		h.forget(s)
 		h.opts.Logger.Debug("hub: websocket upgrade failed", "hub", h.opts.Name, "err", err)
@@ -331,12 +346,40 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 	c.attach(t)
 }
 
-func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
-	if !h.claim(w, s, transports.ServerSentEvents) {
-		return
+// resuming returns the connection of s when a request of kind opens a new link
+// for it: stateful reconnect (reconnect.go). It returns nil when the request is
+// rather to open the session's first transport, or to be refused as it would be
+// without stateful reconnect; and nil, having answered, for a transport of
+// another kind, or for a stream another node forwarded here.
+func (h *Hub) resuming(w http.ResponseWriter, r *http.Request, s *session, kind transports.Kind) *Conn {
+	h.sessionsMu.Lock()
+	c, sameKind := s.conn, s.kind == kind
+	h.sessionsMu.Unlock()
+	if c == nil || !c.resumable() {
+		return nil
 	}
-	c := newConn(h, s, r, transports.ServerSentEvents)
-	t := transports.NewServerSentEvents(h.opts.TransportOptions, c.receive)
+	switch {
+	case !sameKind:
+		http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
+		return nil
+	case kind == transports.ServerSentEvents && r.Context().Value(forwardedKey{}) != nil:
+		// A forwarded response is sent back whole: it cannot carry a stream. The
+		// client tries again, and lands here in time (docs/reconnect.md).
+		http.Error(w, "This connection can resume its stream only on the node that holds it; try again", http.StatusConflict)
+		return nil
+	}
+	return c
+}
+
+func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
+	c := h.resuming(w, r, s, transports.ServerSentEvents)
+	if c == nil {
+		if !h.claim(w, s, transports.ServerSentEvents) {
+			return
+		}
+		c = newConn(h, s, r, transports.ServerSentEvents)
+	}
+	t := transports.NewServerSentEvents(h.opts.TransportOptions, c.newLink())
 	if !h.bind(w, s, c, t) {
 		return
 	}
@@ -348,16 +391,23 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	h.sessionsMu.Lock()
 	poller, kind := s.poller, s.kind
 	h.sessionsMu.Unlock()
-	if poller == nil {
-		if kind != 0 {
-			http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
-			return
-		}
+	var c *Conn
+	switch {
+	case poller == nil && kind != 0:
+		http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
+		return
+	case poller == nil:
 		if !h.claim(w, s, transports.LongPolling) {
 			return
 		}
-		c := newConn(h, s, r, transports.LongPolling)
-		poller = transports.NewLongPolling(h.opts.TransportOptions, c.receive)
+		c = newConn(h, s, r, transports.LongPolling)
+	case queryValue(r, "resume") != "" || isDone(poller.Done()):
+		// A client whose poll or send failed resumes with a new link; one whose
+		// transport ended unnoticed (no poll for DisconnectTimeout) too.
+		c = h.resuming(w, r, s, transports.LongPolling)
+	}
+	if c != nil {
+		poller = transports.NewLongPolling(h.opts.TransportOptions, c.newLink())
 		if !h.bind(w, s, c, poller) {
 			poller.Close() // stops its disconnect timer
 			return
@@ -370,13 +420,24 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	poller.ServePoll(w, r)
 }
 
+// isDone reports whether ch is closed.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // bind records the connection (and its send channel) on the session. Once Close
-// has begun it refuses instead (503) and forgets the session: Close must find
-// every connection it is to drain.
+// has begun it refuses a new connection instead (503) and forgets the session:
+// Close must find every connection it is to drain. A connection resuming its link
+// (reconnect.go) is an existing one, which the drain serves to the end.
 func (h *Hub) bind(w http.ResponseWriter, s *session, c *Conn, sender sender) bool {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
-	if h.closed {
+	if h.closed && s.conn != c {
 		h.dropSessionLocked(s)
 		refuseShuttingDown(w)
 		return false

@@ -29,6 +29,10 @@ type Observer interface {
 	Closed(hub string, reason error)
 	// BackplaneError: publishing to or maintaining the backplane failed.
 	BackplaneError(hub string, err error)
+	// LinkLost: a stateful connection lost its link and waits for the client to
+	// resume it (Options.ReconnectWindow); Resumed: a client did.
+	LinkLost(hub string, transport transports.Kind)
+	Resumed(hub string, transport transports.Kind)
 }
 
 // NopObserver observes nothing. Embed it to implement only some methods.
@@ -43,3 +47,5 @@ func (NopObserver) Sent(string, transports.Kind, int, int)       {}
 func (NopObserver) Invoked(string, string, time.Duration, error) {}
 func (NopObserver) Closed(string, error)                         {}
 func (NopObserver) BackplaneError(string, error)                 {}
+func (NopObserver) LinkLost(string, transports.Kind)             {}
+func (NopObserver) Resumed(string, transports.Kind)              {}

@@ -31,6 +31,24 @@ type Options struct {
 	// HandshakeTimeout closes a connection whose handshake has not arrived this long
 	// after its transport opened. Default 15 s.
 	HandshakeTimeout time.Duration
+	// DisableStatefulReconnect refuses stateful reconnect (docs/reconnect.md), which
+	// the hub otherwise grants every client that asks for it at negotiate
+	// (useStatefulReconnect=true) and shakes hands with protocol version 2: such a
+	// connection outlives a lost link for ReconnectWindow, and the client resumes
+	// it on the same token with nothing lost. Its price: the messages a client has
+	// not acked stay in memory (StatefulReconnectBufferSize at most), and a client
+	// that vanishes holds its connection, groups and queue for ReconnectWindow.
+	DisableStatefulReconnect bool
+	// ReconnectWindow is how long a stateful connection whose link was lost waits
+	// for its client to resume it before it ends (OnDisconnected, groups left).
+	// It holds no goroutine meanwhile. Default 30 s.
+	ReconnectWindow time.Duration
+	// StatefulReconnectBufferSize bounds, in bytes, the messages written to a
+	// stateful connection and not acked by its client yet. When it is full the
+	// hub writes nothing more to that connection until an Ack frees room; what is
+	// sent meanwhile waits in its queue (MaxQueueLength). Default 100,000, as
+	// ASP.NET Core.
+	StatefulReconnectBufferSize int
 	// NegotiateTimeout forgets a negotiated connection that no transport request
 	// claimed within this time (clients that fall back leave such orphans). Default 15 s.
 	NegotiateTimeout time.Duration
@@ -119,6 +137,8 @@ type Options struct {
 // Defaults for Options.
 const (
 	DefaultKeepAliveInterval      = 15 * time.Second
+	DefaultReconnectWindow        = 30 * time.Second
+	DefaultStatefulBufferSize     = 100_000
 	DefaultClientTimeout          = 30 * time.Second
 	DefaultHandshakeTimeout       = 15 * time.Second
 	DefaultNegotiateTimeout       = 15 * time.Second
@@ -149,6 +169,8 @@ func (o Options) withDefaults() Options {
 	setDuration(&o.KeepAliveInterval, DefaultKeepAliveInterval)
 	setDuration(&o.ClientTimeout, DefaultClientTimeout)
 	setDuration(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDuration(&o.ReconnectWindow, DefaultReconnectWindow)
+	setInt(&o.StatefulReconnectBufferSize, DefaultStatefulBufferSize)
 	setDuration(&o.NegotiateTimeout, DefaultNegotiateTimeout)
 	setDuration(&o.InvokeClientTimeout, DefaultInvokeClientTimeout)
 	if o.DrainTimeout == 0 {

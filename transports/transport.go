@@ -23,6 +23,7 @@ package transports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -119,6 +120,9 @@ var (
 	ErrClosed = errors.New("transport closed")
 	// ErrTooLarge means a unit from the client exceeded Options.MaxReceiveSize.
 	ErrTooLarge = errors.New("message too large")
+	// ErrEndedByClient means the client ended the connection on purpose (a long
+	// polling DELETE), as opposed to a link that was lost. It wraps ErrClosed.
+	ErrEndedByClient = fmt.Errorf("ended by the client: %w", ErrClosed)
 )
 
 // Options tune the transports. The zero value of each field means its default.

@@ -233,9 +233,10 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	return shutdown(logger, cfg, hubs, srv)
 }
 
-// shutdownGrace is how long shutdown allows, beyond the drain timeout, for clients
-// to take their Close messages and for the HTTP server to finish.
-const shutdownGrace = 10 * time.Second
+// shutdownGrace is how long shutdown allows, beyond the drain timeout and the poll
+// timeout (the longest a hub waits for a long-polling client to come for its Close
+// message), for the HTTP server to finish.
+const shutdownGrace = 5 * time.Second
 
 // shutdown drains every hub at once while the server still serves (SSE and
 // long-polling clients keep sending requests during the drain, and a long-polling
@@ -245,7 +246,7 @@ const shutdownGrace = 10 * time.Second
 // them by then.
 func shutdown(logger *slog.Logger, cfg config, hubs []*hub.Hub, srv *http.Server) error {
 	logger.Info("shutting down: draining the hubs", "drain_timeout", cfg.drainTimeout)
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.drainTimeout+shutdownGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.drainTimeout+cfg.pollTimeout+shutdownGrace)
 	defer cancel()
 	errs := make(chan error, len(hubs))
 	for _, h := range hubs {

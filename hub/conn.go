@@ -86,11 +86,14 @@ type Conn struct {
 
 	// Created on first use: most connections of a broadcast-heavy app never invoke.
 	invMu       sync.Mutex
-	invocations map[string]context.CancelFunc // running invocations by client invocation ID
-	uploads     map[string]*upload            // open client-to-server streams by stream ID
+	invocations map[string]*call   // running invocations by client invocation ID
+	uploads     map[string]*upload // open client-to-server streams by stream ID
 	results     map[string]chan protocol.Message
 	streams     int
-	nextResult  atomic.Int64
+	// running counts the calls that have arrived and not yet ended (waiting,
+	// running or streaming either way), for Hub.Close's drain (drain.go).
+	running    int
+	nextResult atomic.Int64
 
 	// The inbound token bucket, touched only by receive (one goroutine at a time).
 	tokens     float64
@@ -905,10 +908,10 @@ func (c *Conn) route(m *protocol.Message) bool {
 		}
 	case protocol.CancelInvocationType:
 		c.invMu.Lock()
-		cancel := c.invocations[m.InvocationID]
+		cl := c.invocations[m.InvocationID]
 		c.invMu.Unlock()
-		if cancel != nil {
-			cancel()
+		if cl != nil {
+			cl.cancel()
 		}
 	case protocol.CloseType:
 		// The client is leaving: no Close message back, just end.
@@ -1015,7 +1018,10 @@ type call struct {
 	streams int // streams this call holds against Options.MaxStreams
 	// registered: the call holds its IDs and stream slots (guarded by Conn.invMu)
 	registered bool
-	err        error // set when the call is refused before it runs
+	// answered: Hub.Close's drain has sent the call's error Completion, so nobody
+	// else may (guarded by Conn.invMu)
+	answered bool
+	err      error // set when the call is refused before it runs
 }
 
 // prepare registers a call that has just arrived.
@@ -1036,6 +1042,7 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	}
 	c.invMu.Lock()
 	defer c.invMu.Unlock()
+	c.running++ // until release
 	refuse := func(err error) *call {
 		cl.err, cl.uploads, cl.streams = err, nil, 0
 		return cl
@@ -1055,9 +1062,9 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	cl.registered = true
 	if m.InvocationID != "" {
 		if c.invocations == nil {
-			c.invocations = map[string]context.CancelFunc{}
+			c.invocations = map[string]*call{}
 		}
-		c.invocations[m.InvocationID] = cancel
+		c.invocations[m.InvocationID] = cl
 	}
 	for i, up := range cl.uploads {
 		if c.uploads == nil {
@@ -1068,17 +1075,35 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	return cl
 }
 
-// release forgets a call that has ended and cancels its context.
-func (c *Conn) release(cl *call) {
-	c.unregister(cl)
+// release forgets a call that has ended and cancels its context; it is called
+// once per call. It reports whether the call is still to be answered (see
+// unregister).
+func (c *Conn) release(cl *call) bool {
+	c.invMu.Lock()
+	c.unregisterLocked(cl)
+	answer := !cl.answered
+	c.running--
+	idle := c.running == 0
+	c.invMu.Unlock()
 	cl.cancel()
+	if idle {
+		c.hub.wakeDrain()
+	}
+	return answer
 }
 
 // unregister frees a call's invocation ID, stream IDs and stream slots, so that a
-// client that sees the call's Completion may reuse them at once. Idempotent.
-func (c *Conn) unregister(cl *call) {
+// client that sees the call's Completion may reuse them at once. Idempotent. It
+// reports whether the call is still to be answered: false once Hub.Close's drain
+// has answered it.
+func (c *Conn) unregister(cl *call) bool {
 	c.invMu.Lock()
 	defer c.invMu.Unlock()
+	c.unregisterLocked(cl)
+	return !cl.answered
+}
+
+func (c *Conn) unregisterLocked(cl *call) {
 	if !cl.registered {
 		return
 	}
@@ -1096,8 +1121,9 @@ func (c *Conn) unregister(cl *call) {
 func (c *Conn) invoke(cl *call) {
 	m, meth := &cl.msg, cl.method
 	fail := func(err error) {
-		c.release(cl)
-		c.complete(m.InvocationID, m.Target, nil, err)
+		if c.release(cl) {
+			c.complete(m.InvocationID, m.Target, nil, err)
+		}
 	}
 	switch {
 	case meth == nil:

@@ -202,7 +202,9 @@ func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity,
 	}
 	switch {
 	case h.closed:
-		return refuse(http.StatusServiceUnavailable, "Server is shutting down", 0)
+		h.opts.Observer.Refused(h.opts.Name, "Server is shutting down")
+		refuseShuttingDown(w)
+		return nil
 	case h.pending >= h.opts.MaxPendingNegotiations:
 		return refuse(http.StatusServiceUnavailable, "Too many pending connections", h.opts.MaxPendingNegotiations)
 	case user.UserID != "" && h.perUser[user.UserID] >= h.opts.MaxConnectionsPerUser:
@@ -249,6 +251,12 @@ func (h *Hub) expire(s *session) {
 	}
 }
 
+// refuseShuttingDown answers a request for a new connection once Close has begun.
+func refuseShuttingDown(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
+}
+
 func (h *Hub) session(token string) *session {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
@@ -261,6 +269,9 @@ func (h *Hub) claim(w http.ResponseWriter, s *session, kind transports.Kind) boo
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
 	switch {
+	case h.closed:
+		refuseShuttingDown(w)
+		return false
 	case h.sessions[s.token] != s:
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return false
@@ -313,7 +324,9 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 		return
 	}
 	c := newConn(h, s, r, transports.WebSockets)
-	h.bind(s, c, nil)
+	if !h.bind(w, s, c, nil) {
+		return
+	}
 	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
 	if err != nil {
 		h.forget(s)
@@ -362,7 +375,9 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
 		c = newConn(h, s, r, transports.ServerSentEvents)
 	}
 	t := transports.NewServerSentEvents(h.opts.TransportOptions, c.newLink())
-	h.bind(s, c, t)
+	if !h.bind(w, s, c, t) {
+		return
+	}
 	c.attach(t)
 	t.ServeStream(w, r)
 }
@@ -388,7 +403,10 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	if c != nil {
 		poller = transports.NewLongPolling(h.opts.TransportOptions, c.newLink())
-		h.bind(s, c, poller)
+		if !h.bind(w, s, c, poller) {
+			poller.Close() // stops its disconnect timer
+			return
+		}
 		h.sessionsMu.Lock()
 		s.poller = poller
 		h.sessionsMu.Unlock()
@@ -407,12 +425,21 @@ func isDone(ch <-chan struct{}) bool {
 	}
 }
 
-// bind records the connection (and its send channel) on the session.
-func (h *Hub) bind(s *session, c *Conn, sender sender) {
+// bind records the connection (and its send channel) on the session. Once Close
+// has begun it refuses a new connection instead (503) and forgets the session:
+// Close must find every connection it is to drain. A connection resuming its link
+// (reconnect.go) is an existing one, which the drain serves to the end.
+func (h *Hub) bind(w http.ResponseWriter, s *session, c *Conn, sender sender) bool {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
+	if h.closed && s.conn != c {
+		h.dropSessionLocked(s)
+		refuseShuttingDown(w)
+		return false
+	}
 	s.conn = c
 	s.sender = sender
+	return true
 }
 
 // cors answers preflights and marks cross-origin responses for allowed origins. It

@@ -93,6 +93,11 @@ type Options struct {
 	// InvokeClientTimeout bounds Conn.Invoke (client results) when the caller's
 	// context has no deadline. Default 30 s.
 	InvokeClientTimeout time.Duration
+	// DrainTimeout bounds how long Hub.Close lets the work under way finish
+	// (invocations, streams either way, invocations that arrive meanwhile) before
+	// it tells every client to go. What is still running then is cancelled and
+	// answered with an error Completion. Default 10 s; negative: cancel at once.
+	DrainTimeout time.Duration
 
 	// AllowedOrigins lists the origins allowed for CORS and for WebSocket upgrades:
 	// exact origins ("https://app.example.com"), wildcard subdomains
@@ -165,6 +170,7 @@ const (
 	DefaultMaxStreams             = 32
 	DefaultStreamBufferCapacity   = 10
 	DefaultInvokeClientTimeout    = 30 * time.Second
+	DefaultDrainTimeout           = 10 * time.Second
 	DefaultMaxConnectionsPerUser  = 100
 	DefaultMaxConnectionsPerIP    = 10_000
 	DefaultMaxMessagesPerSecond   = 200
@@ -188,6 +194,9 @@ func (o Options) withDefaults() Options {
 	setInt(&o.StatefulReconnectBufferSize, DefaultStatefulBufferSize)
 	setDuration(&o.NegotiateTimeout, DefaultNegotiateTimeout)
 	setDuration(&o.InvokeClientTimeout, DefaultInvokeClientTimeout)
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
 	setInt(&o.MaxPendingNegotiations, DefaultMaxPendingNegotiations)
 	setInt(&o.MaxQueueLength, DefaultMaxQueueLength)
 	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)

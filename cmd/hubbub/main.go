@@ -49,6 +49,7 @@ type config struct {
 	clientTimeout     time.Duration
 	pollTimeout       time.Duration
 	pollTakeover      time.Duration // negative: never
+	drainTimeout      time.Duration
 	chatAuthTimeout   time.Duration
 	newsInterval      time.Duration
 	logLevel          slog.Level
@@ -62,6 +63,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal starts the drain; a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "hubbub:", err)
 		os.Exit(1)
@@ -86,6 +92,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	clientTimeout := fs.String("client-timeout", env("HUBBUB_CLIENT_TIMEOUT", hub.DefaultClientTimeout.String()), "close clients silent this long (env HUBBUB_CLIENT_TIMEOUT)")
 	pollTimeout := fs.String("poll-timeout", env("HUBBUB_POLL_TIMEOUT", transports.DefaultPollTimeout.String()), "long-poll hold time (env HUBBUB_POLL_TIMEOUT)")
 	pollTakeover := fs.String("poll-takeover", env("HUBBUB_POLL_TAKEOVER", transports.DefaultIdlePollTakeover.String()), "take a waiting long poll's connection over from net/http after this long, or never (env HUBBUB_POLL_TAKEOVER)")
+	drainTimeout := fs.String("drain-timeout", env("HUBBUB_DRAIN_TIMEOUT", hub.DefaultDrainTimeout.String()), "on SIGTERM/SIGINT, let invocations and streams under way finish for up to this long before closing every connection (env HUBBUB_DRAIN_TIMEOUT)")
 	chatAuthTimeout := fs.String("chat-auth-timeout", env("HUBBUB_CHAT_AUTH_TIMEOUT", "10s"), "chat demo: close connections not signed in by then (env HUBBUB_CHAT_AUTH_TIMEOUT)")
 	newsInterval := fs.String("news-interval", env("HUBBUB_NEWS_INTERVAL", "5s"), "news demo: time between two articles of a company (env HUBBUB_NEWS_INTERVAL)")
 	logLevel := fs.String("log-level", env("HUBBUB_LOG_LEVEL", "info"), "debug, info, warn or error (env HUBBUB_LOG_LEVEL)")
@@ -121,6 +128,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		{"keepalive-interval", *keepAlive, &cfg.keepAliveInterval},
 		{"client-timeout", *clientTimeout, &cfg.clientTimeout},
 		{"poll-timeout", *pollTimeout, &cfg.pollTimeout},
+		{"drain-timeout", *drainTimeout, &cfg.drainTimeout},
 		{"chat-auth-timeout", *chatAuthTimeout, &cfg.chatAuthTimeout},
 		{"news-interval", *newsInterval, &cfg.newsInterval},
 	} {
@@ -155,6 +163,7 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		TrustedProxies:    cfg.trustedProxies,
 		KeepAliveInterval: cfg.keepAliveInterval,
 		ClientTimeout:     cfg.clientTimeout,
+		DrainTimeout:      cfg.drainTimeout,
 		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover},
 		Assets:            clientjs.Handler(), // {hub}/hubbub.js
 		Logger:            logger,
@@ -232,16 +241,47 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return shutdown(logger, cfg, hubs, srv)
+}
+
+// shutdownGrace is how long shutdown allows, beyond the drain timeout and the poll
+// timeout (the longest a hub waits for a long-polling client to come for its Close
+// message), for the HTTP server to finish.
+const shutdownGrace = 5 * time.Second
+
+// shutdown drains every hub at once while the server still serves (SSE and
+// long-polling clients keep sending requests during the drain, and a long-polling
+// client needs one more poll to take its Close message), then shuts the server
+// down. Server.Shutdown neither waits for nor closes taken-over (hijacked)
+// connections, WebSockets and waiting SSE streams and polls: the hubs have ended
+// them by then.
+func shutdown(logger *slog.Logger, cfg config, hubs []*hub.Hub, srv *http.Server) error {
+	logger.Info("shutting down: draining the hubs", "drain_timeout", cfg.drainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.drainTimeout+cfg.pollTimeout+shutdownGrace)
 	defer cancel()
+	errs := make(chan error, len(hubs))
 	for _, h := range hubs {
-		if err := h.Close(shutdownCtx); err != nil {
-			logger.Warn("closing hub", "hub", h.Name(), "err", err)
+		go func() {
+			err := h.Close(ctx)
+			if err != nil {
+				err = fmt.Errorf("closing hub %s: %w", h.Name(), err)
+			}
+			errs <- err
+		}()
+	}
+	var failed []error
+	for range hubs {
+		if err := <-errs; err != nil {
+			logger.Warn("shutdown", "err", err)
+			failed = append(failed, err)
 		}
 	}
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := srv.Shutdown(ctx); err != nil {
+		failed = append(failed, fmt.Errorf("http shutdown: %w", err))
 	}
+	if len(failed) > 0 {
+		return fmt.Errorf("shutdown: %w", errors.Join(failed...))
+	}
+	logger.Info("shut down cleanly")
 	return nil
 }

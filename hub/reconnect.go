@@ -69,7 +69,7 @@ func resumableEnd(err error) bool {
 func (r *resumeState) take(c *Conn, m *protocol.Message) bool {
 	switch {
 	case m.Type == protocol.SequenceType:
-		if m.SequenceID > r.next {
+		if m.SequenceID > r.next || m.SequenceID < 1 {
 			c.hub.opts.Logger.Info("hub: client resumed past what it sent", "hub", c.hub.opts.Name, "connection", c.id, "sequence", m.SequenceID, "expected", r.next)
 			c.closeWith("Connection closed with an error. Sequence ID greater than amount of messages we've received.", false, nil)
 			return false

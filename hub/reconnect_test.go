@@ -544,3 +544,74 @@ func testLogger() *slog.Logger {
 	}
 	return discardLogger()
 }
+
+func TestStatefulReconnectBadInput(t *testing.T) {
+	tests := []struct {
+		name      string
+		send      string // sent once the connection is up
+		wantClose string // "" : the connection must stay up
+	}{
+		{"sequence past what was sent", `{"type":9,"sequenceId":5}`, "Sequence ID greater than amount of messages we've received."},
+		{"sequence zero", `{"type":9,"sequenceId":0}`, "Sequence ID greater than amount of messages we've received."},
+		{"sequence negative", `{"type":9,"sequenceId":-3}`, "Sequence ID greater than amount of messages we've received."},
+		{"ack past what was sent", `{"type":8,"sequenceId":1000000}`, ""},
+		{"ack negative", `{"type":8,"sequenceId":-1}`, ""},
+		{"ack without an id", `{"type":8}`, "Connection closed with an error. InvalidDataException"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv := statefulServer(t, hub.Options{})
+			c := dialStateful(t, srv, transports.WebSockets, 2)
+			c.link.send(t, tc.send, `{"type":1,"invocationId":"e","target":"Echo","arguments":["alive"]}`)
+			for {
+				r := c.link.next(t)
+				if r.Type == 7 {
+					if tc.wantClose == "" || !strings.Contains(r.Error, tc.wantClose) {
+						t.Fatalf("Close %q, want %q", r.Error, tc.wantClose)
+					}
+					return
+				}
+				if r.Type == 3 {
+					if tc.wantClose != "" {
+						t.Fatalf("the connection is still up (%+v), want a Close with %q", r, tc.wantClose)
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+func TestStatefulReconnectRefusals(t *testing.T) {
+	t.Run("another transport", func(t *testing.T) {
+		_, srv := statefulServer(t, hub.Options{})
+		c := dialStateful(t, srv, transports.WebSockets, 2)
+		c.link.cut()
+		if l := openLink(t, srv, transports.ServerSentEvents, c.token, true); l.status != http.StatusBadRequest {
+			t.Errorf("an SSE resume of a WebSocket connection: HTTP %d, want 400", l.status)
+		}
+	})
+	t.Run("a connection that is not stateful", func(t *testing.T) {
+		_, srv := statefulServer(t, hub.Options{})
+		c := dialStateful(t, srv, transports.ServerSentEvents, 1)
+		if l := openLink(t, srv, transports.ServerSentEvents, c.token, true); l.status != http.StatusConflict {
+			t.Errorf("a second stream for a version 1 connection: HTTP %d, want 409", l.status)
+		}
+	})
+	t.Run("a resume replaces a link still open", func(t *testing.T) {
+		_, srv := statefulServer(t, hub.Options{})
+		c := dialStateful(t, srv, transports.WebSockets, 2)
+		old := c.link
+		c.resume(t)
+		select {
+		case <-old.ended:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the replaced WebSocket is still open")
+		}
+		c.link.send(t, `{"type":9,"sequenceId":1}`)
+		c.invoke(t, "e", "Echo", "x")
+		if r := c.take(t); r.Type != 3 || r.InvocationID != "e" {
+			t.Fatalf("on the new link: %+v", r)
+		}
+	})
+}

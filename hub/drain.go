@@ -29,7 +29,7 @@ var errShuttingDown = NewError("Invocation canceled: the server is shutting down
 //     (ShutdownMessage) that allows reconnecting, after what was queued before it.
 //     On long polling the Close waits for the client's next poll; a connection
 //     whose handshake has not completed is ended without one.
-//  4. It waits for the connections to end, up to TransportOptions.PollTimeout (a
+//  4. It waits for the connections to end, up to 5 s (closeTakeWait; a
 //     long-polling client that does not poll meanwhile is given up) or until ctx
 //     ends, ends any left without ceremony, and leaves the backplane.
 //
@@ -127,18 +127,26 @@ func (h *Hub) wakeDrain() {
 	}
 }
 
-// awaitEnd waits for the connections told to close to end: up to PollTimeout, for a
+// closeTakeWait bounds how long Close waits for a long-polling client to come for
+// its Close message: a client polls again at once after each answer, and ours retry
+// a failed poll within 2 s, so a client that has not come by then is not coming (a
+// node that lost its clients, a client gone without a DELETE).
+const closeTakeWait = 5 * time.Second
+
+// awaitEnd waits for the connections told to close to end: up to closeTakeWait
+// (PollTimeout if shorter), for a
 // long-polling client to come for its Close message; then it ends the others
 // without one and waits for their OnDisconnected. ctx bounds it all.
 func (h *Hub) awaitEnd(ctx context.Context, conns []*Conn) error {
-	giveUp := time.NewTimer(h.opts.TransportOptions.PollTimeout)
+	wait := min(h.opts.TransportOptions.PollTimeout, closeTakeWait)
+	giveUp := time.NewTimer(wait)
 	defer giveUp.Stop()
 	for i, c := range conns {
 		select {
 		case <-c.Done():
 			continue
 		case <-giveUp.C:
-			h.opts.Logger.Warn("hub: ending connections that did not take their Close message", "hub", h.opts.Name, "after", h.opts.TransportOptions.PollTimeout)
+			h.opts.Logger.Warn("hub: ending connections that did not take their Close message", "hub", h.opts.Name, "after", wait)
 		case <-ctx.Done():
 		}
 		rest := conns[i:]

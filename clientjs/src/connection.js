@@ -44,7 +44,8 @@ export class HubConnection {
   constructor(url, options = {}) {
     this.options = {
       transports: [WEBSOCKETS, SSE, LONG_POLLING], probeTimeout: 1000, handshakeTimeout: 15000,
-      timeout: 0, keepAliveInterval: 15000, serverTimeout: 30000, reconnect: true,
+      timeout: 0, keepAliveInterval: 15000, serverTimeout: 30000, reconnect: true, reconnectWindow: 30000,
+      statefulReconnect: true, statefulReconnectBufferSize: 100000,
       .../** @type {any} */ (options),
     };
     const o = this.options;
@@ -93,6 +94,7 @@ export class HubConnection {
       credentials: o.credentials || 'same-origin',
       headers: o.headers,
       token: this._token,
+      window: o.reconnectWindow,
     };
   }
 
@@ -269,10 +271,10 @@ export class HubConnection {
     return () => { this._events[name] = this._events[name].filter((f) => f !== fn); };
   }
 
-  /** @param {string} name @param {any} arg */
-  _emit(name, arg) {
+  /** @param {string} name @param {any[]} args */
+  _emit(name, ...args) {
     for (const fn of this._events[name]) {
-      try { fn(arg); } catch (e) { console.error(e); }
+      try { fn(...args); } catch (e) { console.error(e); }
     }
   }
 
@@ -385,7 +387,7 @@ export class HubConnection {
         const link = await this._connect(gen);
         this._connectedAt = Date.now();
         this._setState('connected');
-        this._emit(again ? 'reconnected' : 'connected', this.connectionId);
+        this._emit(again ? 'reconnected' : 'connected', this.connectionId, { resumed: false });
         // Messages that came in the same unit as the handshake reply.
         link.rest?.forEach((m) => this._message(link, m));
         return;

@@ -11,7 +11,33 @@
  * @property {RequestCredentials} credentials
  * @property {(refresh?: boolean) => Promise<string | null | undefined>} token the access token (cached; refresh calls the factory again)
  * @property {Record<string, string>} [headers] extra headers for every HTTP request
+ * @property {number} [window] ms to keep retrying polls and sends that a proxy or the network cut (0: fail at once)
  */
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs fn until it succeeds. A failure that is a cut (a network error, 409, or
+ * 5xx such as a proxy's 502/503/504) is retried after 0, 250, 500, 1000, then
+ * 2000 ms, for up to `window` ms; any other failure (404: the server no longer
+ * knows the connection) is thrown at once.
+ * @template T
+ * @param {() => Promise<T>} fn
+ * @param {number} [window]
+ * @returns {Promise<T>}
+ */
+export async function persist(fn, window = 0) {
+  for (let n = 0, t0 = Date.now(); ; n++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const status = /** @type {any} */ (e).status;
+      if (status < 500 && status !== 409 || Date.now() - t0 >= window) throw e;
+      await sleep(n && Math.min(2000, 125 << n));
+    }
+  }
+}
 
 /**
  * Adds query parameters to a URL.
@@ -66,7 +92,8 @@ export const httpError = (/** @type {Response} */ res, /** @type {string} */ wha
 
 /**
  * Returns a send function that POSTs text to the connection URL, one request at
- * a time, batching the records queued while one is in flight.
+ * a time, batching the records queued while one is in flight. A POST that is
+ * cut is sent again for up to env.window ms.
  * @param {Env} env
  * @param {string} url
  * @returns {(text: string) => Promise<void>}
@@ -81,9 +108,11 @@ export function poster(env, url) {
       const batch = queue;
       queue = [];
       try {
-        const res = await request(env, 'POST', url, batch.map((b) => b.text).join(''));
-        await res.text();
-        if (!res.ok) throw httpError(res, 'send failed');
+        await persist(async () => {
+          const res = await request(env, 'POST', url, batch.map((b) => b.text).join(''));
+          await res.text();
+          if (!res.ok) throw httpError(res, 'send failed');
+        }, env.window);
         batch.forEach((b) => b.ok());
       } catch (e) {
         batch.forEach((b) => b.fail(e));

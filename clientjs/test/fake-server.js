@@ -20,9 +20,17 @@ export async function startFakeServer(o = {}) {
   const groups = {};
   const log = [];
   let next = 0;
+  /** Faults to inject, each used once: [predicate(method, url), status or 0 for a reset]. */
+  const faults = [];
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     log.push(`${req.method} ${url.pathname}${url.search}`);
+    const fault = faults.findIndex(([match]) => match(req.method, url));
+    if (fault >= 0) {
+      const [[, status, used]] = faults.splice(fault, 1);
+      used();
+      return status ? res.writeHead(status).end('injected') : req.socket.destroy();
+    }
     const token = (req.headers.authorization || '').replace(/^Bearer /, '') || url.searchParams.get('access_token');
     if (o.token && token !== o.token) return res.writeHead(401).end('bad token');
     if (url.pathname.endsWith('/negotiate')) {
@@ -62,7 +70,7 @@ export async function startFakeServer(o = {}) {
       return;
     }
     // long polling
-    if (c.closed) return res.writeHead(204).end();
+    if (c.closed && !c.queue.length) return res.writeHead(204).end();
     if (!c.transport) {
       c.transport = 'LongPolling';
       c.write = (text) => { c.queue.push(text); c.flush?.(); };
@@ -192,6 +200,12 @@ export async function startFakeServer(o = {}) {
     origin: `http://127.0.0.1:${port}`,
     conns,
     log,
+    /**
+     * Answers the next request that matches with `status` (0: resets the socket instead).
+     * Resolves once that happened.
+     * @param {(method: string, url: URL) => boolean} match
+     */
+    fail: (match, status) => new Promise((used) => faults.push([match, status, used])),
     close: () => new Promise((r) => {
       for (const c of conns.values()) end(c);
       wss.close();

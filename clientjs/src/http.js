@@ -17,6 +17,9 @@
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The short backoff of retry n (0-based) on a cut link: 0, 250, 500, 1000, then 2000 ms. @param {number} n */
+export const cutDelay = (n) => n && Math.min(2000, 125 << n);
+
 /**
  * Runs fn until it succeeds. A failure that is a cut (a network error, 409, or
  * 5xx such as a proxy's 502/503/504) is retried after 0, 250, 500, 1000, then
@@ -34,7 +37,7 @@ export async function persist(fn, window = 0) {
     } catch (e) {
       const status = /** @type {any} */ (e).status;
       if (status < 500 && status !== 409 || Date.now() - t0 >= window) throw e;
-      await sleep(n && Math.min(2000, 125 << n));
+      await sleep(cutDelay(n));
     }
   }
 }

@@ -11,7 +11,7 @@ import { withQuery } from './http.js';
  */
 
 /**
- * Opens a WebSocket to the connection URL.
+ * Opens a WebSocket to the connection URL (also to resume a stateful connection).
  * @param {string} url the connection URL, http(s) with ?id=
  * @param {import('./http.js').Env} env
  * @param {(text: string) => void} onData one message: one or more records

@@ -39,7 +39,7 @@ const ACK_BYTES = 32768, ACK_DELAY = 1000;
 const error = (message, more) => Object.assign(new Error('hubbub: ' + message), more);
 
 /** The server no longer knows the connection (or it is ended for good): a new one is needed. @param {any} e */
-const gone = (e) => e?.status === 404 || e?.status === 400;
+const gone = (e) => [400, 404].includes(e?.status);
 
 /**
  * @typedef {import('./backoff.js').ReconnectPolicy} ReconnectPolicy
@@ -98,7 +98,7 @@ export class HubConnection {
     /** @type {((v?: any) => void)[]} sends waiting for room in the buffer of unacked messages */
     this._room = [];
     /** @type {{url: string, id: string}} where the connection lives: its URL and token */
-    this._neg = { url: '', id: '' };
+    this._neg = /** @type {any} */ (0);
     // Stateful reconnect, per connection (see _reset).
     this._stateful = this._held = false;
     /** @type {[number, string][]} */
@@ -109,7 +109,7 @@ export class HubConnection {
     this._in = 0;
     /** @type {number} */
     this._max = 0;
-    this._out = this._bytes = this._since = this._cutAt = this._tries = 0;
+    this._out = this._bytes = this._since = 0;
     /** @type {string | null | undefined} */
     let token;
     /** @param {boolean} [refresh] */
@@ -415,7 +415,7 @@ export class HubConnection {
     this._stateful = stateful;
     // Sent trackable messages not yet acked: [number, text].
     this._buf = [];
-    this._out = this._in = this._max = this._bytes = this._since = this._cutAt = this._tries = 0;
+    this._out = this._in = this._max = this._bytes = this._since = 0;
     // True from a lost link until the client has sent its Sequence on the resumed one.
     this._held = false;
     clearTimeout(this._ackT);
@@ -496,7 +496,7 @@ export class HubConnection {
     let neg = await this._negotiate();
     const order = transportOrder(this._wanted, neg.transports, this._memory.get(), this._demoted)
       .filter((t) => t !== WEBSOCKETS || this._env.WebSocket);
-    if (!order.length) throw error('the server offers none of the transports this client may use', { fatal: true });
+    if (!order.length) throw error('no transport in common with the server', { fatal: true });
     const failures = [];
     for (let i = 0; i < order.length; i++) {
       if (gen !== this._gen) throw error('stopped');
@@ -608,7 +608,7 @@ export class HubConnection {
   _tick(link) {
     const now = Date.now();
     if (now - /** @type {number} */ (this._seenAt) > this.options.serverTimeout) {
-      this._cut(link, error('server timeout: nothing received for ' + this.options.serverTimeout + ' ms'));
+      this._cut(link, error('server timeout'));
     } else if (now - /** @type {number} */ (this._sentAt) >= this.options.keepAliveInterval) {
       this._send({ type: PING }).catch(() => {});
     }
@@ -620,7 +620,7 @@ export class HubConnection {
     try {
       if (!link.ok && !link.r) {
         const { error: refused, rest } = parseHandshake(text);
-        if (refused) return link.hs(error('server refused the handshake: ' + refused, { fatal: true }));
+        if (refused) return link.hs(error('handshake refused: ' + refused, { fatal: true }));
         link.ok = true;
         link.rest = rest;
         return link.hs();
@@ -638,7 +638,7 @@ export class HubConnection {
 
   /** @param {Link} link @param {Error} [e] */
   _closed(link, e) {
-    if (!link.ok) return link.hs(e || error('transport closed before the handshake'));
+    if (!link.ok) return link.hs(e || error('closed before the handshake'));
     this._lost(link, e);
   }
 
@@ -648,14 +648,12 @@ export class HubConnection {
     if (this._stateful) {
       if (m.type === SEQUENCE) {
         if (m.sequenceId > this._max + 1) {
-          return this._cut(link, error("Sequence ID greater than amount of messages we've received.", { status: 404 }));
+          return this._cut(link, error('Sequence ID greater than the messages received', { status: 404 }));
         }
         this._in = m.sequenceId - 1;
         if (link.w) {
           link.w = false;
           if (this._held) this._replay(link);
-          this._cutAt = this._tries = 0;
-          this.transport = link.name;
           this._setState('connected');
           this._emit('reconnected', this.connectionId, { resumed: true });
         }
@@ -680,7 +678,7 @@ export class HubConnection {
       case CLOSE:
         link.closeMsg = true;
         link.t.close();
-        return this._lost(link, m.error ? error('server closed the connection: ' + m.error) : undefined, m.allowReconnect);
+        return this._lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
     }
   }
 
@@ -731,11 +729,10 @@ export class HubConnection {
    * @param {string} name @param {Error} [reason]
    */
   async _resume(name, reason) {
-    const gen = this._gen, o = this.options;
+    const gen = this._gen, o = this.options, t0 = Date.now();
     this._held = true;
-    this._cutAt ||= Date.now();
-    while (Date.now() - this._cutAt < o.reconnectWindow) {
-      await sleep(cutDelay(this._tries++));
+    for (let n = 0; Date.now() - t0 < o.reconnectWindow;) {
+      await sleep(cutDelay(n++));
       if (gen !== this._gen) return;
       try {
         return void await this._open(gen, name, this._neg, o.handshakeTimeout, true);

@@ -32,7 +32,7 @@ export function longPolling(url, env, onData, onClose, resume) {
       const res = await request(env, 'GET', withQuery(url, { ...(first && resume ? { resume: 1 } : {}), _: Date.now() }), undefined, abort.signal);
       const body = await res.text();
       if (res.status === 204 && !first) return null;
-      if (res.status !== 200) throw httpError(res, first ? 'long polling failed to connect' : 'poll failed');
+      if (res.status !== 200) throw httpError(res, 'poll failed');
       return body;
     } finally {
       clearTimeout(timer);

@@ -43,6 +43,6 @@ export function parse(text) {
  */
 export function parseHandshake(text) {
   const [reply, ...rest] = parse(text);
-  if (!reply || typeof reply !== 'object' || 'type' in reply) throw new Error('Expected a handshake response from the server.');
+  if (!reply || typeof reply !== 'object' || 'type' in reply) throw new Error('expected a handshake reply');
   return { error: reply.error, rest };
 }

@@ -30,10 +30,10 @@ export function webSocket(url, env, onData, onClose) {
     socket.onerror = () => {};
     socket.onmessage = (/** @type {MessageEvent} */ e) => closed || onData(e.data);
     socket.onclose = (/** @type {CloseEvent} */ e) => {
-      if (!open) return reject(new Error(`WebSocket failed to connect (${e.code})`));
+      if (!open) return reject(new Error(`WebSocket failed (${e.code})`));
       if (closed) return;
       closed = true;
-      onClose(e.code === 1000 ? undefined : new Error(`WebSocket closed with status code: ${e.code}`));
+      onClose(e.code === 1000 ? undefined : new Error(`WebSocket closed (${e.code})`));
     };
   }));
   return {

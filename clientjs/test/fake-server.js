@@ -87,6 +87,10 @@ export async function startFakeServer(o = {}) {
       return;
     }
     // long polling
+    if (c.cutNext && !url.searchParams.get('resume')) {
+      c.cutNext = false;
+      return req.socket.destroy();
+    }
     if (url.searchParams.get('resume')) {
       if (c.closed) return res.writeHead(404).end('connection closed');
       c.queue.length = 0;
@@ -161,10 +165,15 @@ export async function startFakeServer(o = {}) {
   /** Ends the current link of a connection as a network failure would. */
   function cut(c) {
     const link = c.link;
+    if (c.transport === 'LongPolling') {
+      // Cut the poll in flight, or else the next one.
+      if (c.flush) link.destroy();
+      else c.cutNext = true;
+      return;
+    }
     if (!link) return;
     if (link.terminate) return link.terminate();
     link.destroy();
-    if (c.transport === 'LongPolling') c.link = null;
   }
   function end(c) {
     if (c.closed) return;

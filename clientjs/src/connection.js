@@ -95,6 +95,8 @@ export class HubConnection {
     /** @type {Promise<void> | undefined} */
     this._started = undefined;
     this._sentAt = this._seenAt = this._connectedAt = 0;
+    /** @type {import('./websocket.js').Transport | undefined} the transport of the link lost last */
+    this._old;
     /** @type {((v?: any) => void)[]} sends waiting for room in the buffer of unacked messages */
     this._room = [];
     /** @type {{url: string, id: string}} where the connection lives: its URL and token */
@@ -446,7 +448,10 @@ export class HubConnection {
    * Sends the client's Sequence and every unacked message on a resumed link.
    * @param {Link} link
    */
-  _replay(link) {
+  async _replay(link) {
+    // POSTs of the lost link still in flight must land before the replay.
+    await this._old?.send.idle?.();
+    if (link !== this._link) return;
     this._held = false;
     const buf = this._buf;
     link.t.send(frame({ type: SEQUENCE, sequenceId: this._out - buf.length + 1 }) + buf.map((m) => m[1]).join(''))
@@ -496,7 +501,7 @@ export class HubConnection {
     let neg = await this._negotiate();
     const order = transportOrder(this._wanted, neg.transports, this._memory.get(), this._demoted)
       .filter((t) => t !== WEBSOCKETS || this._env.WebSocket);
-    if (!order.length) throw error('no transport in common with the server', { fatal: true });
+    if (!order.length) throw error('no common transport', { fatal: true });
     const failures = [];
     for (let i = 0; i < order.length; i++) {
       if (gen !== this._gen) throw error('stopped');
@@ -544,7 +549,7 @@ export class HubConnection {
           .map((/** @type {any} */ t) => t.transport),
       };
     }
-    throw error('too many negotiate redirects');
+    throw error('too many redirects');
   }
 
   /**
@@ -638,7 +643,7 @@ export class HubConnection {
 
   /** @param {Link} link @param {Error} [e] */
   _closed(link, e) {
-    if (!link.ok) return link.hs(e || error('closed before the handshake'));
+    if (!link.ok) return link.hs(e || error('closed early'));
     this._lost(link, e);
   }
 
@@ -648,7 +653,7 @@ export class HubConnection {
     if (this._stateful) {
       if (m.type === SEQUENCE) {
         if (m.sequenceId > this._max + 1) {
-          return this._cut(link, error('Sequence ID greater than the messages received', { status: 404 }));
+          return this._cut(link, error('Sequence ID too high', { status: 404 }));
         }
         this._in = m.sequenceId - 1;
         if (link.w) {
@@ -719,6 +724,7 @@ export class HubConnection {
       this._setState('reconnecting');
       this._emit('reconnecting', reason);
     }
+    this._old = link.t;
     resume ? this._resume(link.name, reason) : this._renew(reason);
   }
 

@@ -14,6 +14,9 @@
  * @property {number} [window] ms to keep retrying polls and sends that a proxy or the network cut (0: fail at once)
  */
 
+/** The transport was closed: not a cut, so not retried. */
+export const closedError = () => Object.assign(new Error('closed'), { status: 1 });
+
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -96,22 +99,27 @@ export const httpError = (/** @type {Response} */ res, /** @type {string} */ wha
 /**
  * Returns a send function that POSTs text to the connection URL, one request at
  * a time, batching the records queued while one is in flight. A POST that is
- * cut is sent again for up to env.window ms.
+ * cut is sent again for up to env.window ms. Once the transport is closed,
+ * nothing more is sent: a resumed link replays what was not acked, and a
+ * late POST from the old link would arrive after that replay as new messages
+ * (so the replay also waits for `idle()`: no POST of the old link in flight).
  * @param {Env} env
  * @param {string} url
- * @returns {(text: string) => Promise<void>}
+ * @param {() => boolean} closed
+ * @returns {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}}
  */
-export function poster(env, url) {
+export function poster(env, url, closed) {
   /** @type {{text: string, ok: () => void, fail: (e: any) => void}[]} */
   let queue = [];
-  let busy = false;
+  /** @type {Promise<void> | undefined} */
+  let busy;
   async function flush() {
-    busy = true;
     while (queue.length) {
       const batch = queue;
       queue = [];
       try {
         await persist(async () => {
+          if (closed()) throw closedError();
           const res = await request(env, 'POST', url, batch.map((b) => b.text).join(''));
           await res.text();
           if (!res.ok) throw httpError(res, 'send failed');
@@ -121,10 +129,13 @@ export function poster(env, url) {
         batch.forEach((b) => b.fail(e));
       }
     }
-    busy = false;
+    busy = undefined;
   }
-  return (text) => new Promise((ok, fail) => {
+  /** @type {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}} */
+  const send = (text) => new Promise((ok, fail) => {
     queue.push({ text, ok, fail });
-    if (!busy) flush();
+    busy ||= flush();
   });
+  send.idle = () => busy;
+  return send;
 }

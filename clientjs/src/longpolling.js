@@ -3,7 +3,7 @@
 // with a short backoff, for up to env.window ms (see persist); only an answer
 // that says the connection is gone (404) ends the transport before that.
 
-import { httpError, persist, poster, request, withQuery } from './http.js';
+import { closedError, httpError, persist, poster, request, withQuery } from './http.js';
 
 /** The client gives up on one poll after this long, as SignalR's client does. */
 const POLL_TIMEOUT = 100000;
@@ -25,7 +25,7 @@ export function longPolling(url, env, onData, onClose, resume) {
 
   /** One poll: its body, or null for 204; throws on other answers. */
   async function poll(first = false) {
-    if (closed) throw Object.assign(new Error('closed'), { status: 1 });
+    if (closed) throw closedError();
     abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT);
     try {
@@ -65,7 +65,7 @@ export function longPolling(url, env, onData, onClose, resume) {
 
   return {
     ready,
-    send: poster(env, url),
+    send: poster(env, url, () => closed),
     close(lost) {
       if (closed) return;
       closed = true;

@@ -6,7 +6,7 @@ import { withQuery } from './http.js';
 /**
  * @typedef {object} Transport
  * @property {Promise<void>} ready resolves once the transport is open (before the hub handshake)
- * @property {(text: string) => Promise<void>} send
+ * @property {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}} send idle: resolves when no send is in flight
  * @property {(lost?: boolean) => void} close ends the transport; onClose is not called afterwards (lost: the link was lost, the connection lives on)
  */
 

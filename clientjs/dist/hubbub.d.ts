@@ -54,6 +54,21 @@ export interface HubConnectionOptions {
   serverTimeout?: number;
   /** Automatic reconnect of a lost connection: true (default policy), false, a policy or a function. Default true. */
   reconnect?: boolean | ReconnectPolicy | ReconnectFunction;
+  /**
+   * How long a cut link is retried on the same connection before the client gives
+   * up on it and starts a new connection, ms: a long poll or send cut by a proxy
+   * (502/503/504) or the network, and, with stateful reconnect, a lost link on any
+   * transport. Default 30000.
+   */
+  reconnectWindow?: number;
+  /**
+   * Ask the server for stateful reconnect: messages are numbered and acked both
+   * ways, and a lost link is resumed on the same connection (same ID, groups, no
+   * message lost or doubled). Used only when the server agrees. Default true.
+   */
+  statefulReconnect?: boolean;
+  /** Bytes of sent messages kept until the server acks them (stateful reconnect); past it, sends wait. Default 100000. */
+  statefulReconnectBufferSize?: number;
   /** Returns the bearer token; called for every negotiate and again after a 401. */
   accessTokenFactory?: () => string | null | undefined | Promise<string | null | undefined>;
   /** Extra headers on HTTP requests (negotiate, SSE, polls, sends). */
@@ -66,6 +81,12 @@ export interface HubConnectionOptions {
   fetch?: (input: string, init?: any) => Promise<any>;
   /** Where the working transport is remembered per origin; null turns that off. Default sessionStorage when there is one. */
   storage?: StorageLike | null;
+}
+
+/** What `onreconnected` listeners learn besides the connection ID. */
+export interface ReconnectedInfo {
+  /** True when the same connection was resumed; false when a new one was started and its state (groups, messages in flight) lost. */
+  resumed: boolean;
 }
 
 /** A server-to-client stream: an async iterator of its items. */
@@ -87,7 +108,7 @@ export declare class HubConnection {
    */
   constructor(url: string, options?: HubConnectionOptions);
   readonly url: string;
-  readonly options: Required<Pick<HubConnectionOptions, 'transports' | 'probeTimeout' | 'handshakeTimeout' | 'timeout' | 'keepAliveInterval' | 'serverTimeout' | 'reconnect'>> & HubConnectionOptions;
+  readonly options: Required<Pick<HubConnectionOptions, 'transports' | 'probeTimeout' | 'handshakeTimeout' | 'timeout' | 'keepAliveInterval' | 'serverTimeout' | 'reconnect' | 'reconnectWindow' | 'statefulReconnect' | 'statefulReconnectBufferSize'>> & HubConnectionOptions;
   readonly state: ConnectionState;
   /** True while connected. */
   readonly connected: boolean;
@@ -109,7 +130,8 @@ export declare class HubConnection {
   /** Each returns a function that unsubscribes. */
   onconnected(listener: (connectionId: string) => void): () => void;
   onreconnecting(listener: (error?: Error) => void): () => void;
-  onreconnected(listener: (connectionId: string) => void): () => void;
+  /** `resumed` is true when the link was resumed and the connection (ID, groups, messages) kept. */
+  onreconnected(listener: (connectionId: string, info: ReconnectedInfo) => void): () => void;
   onclose(listener: (error?: Error) => void): () => void;
 
   /** Calls a hub method; resolves with its result, rejects with its error. Async-iterable arguments are streamed to the server. */

@@ -2,6 +2,12 @@
 // protocol over it (invocations, streams both ways, client results, pings),
 // and reconnect with backoff when an established connection is lost.
 //
+// Stateful reconnect (docs/reconnect.md): when the server agrees, trackable
+// messages (types 1-5) are numbered both ways, the sent ones kept until the
+// server acks them, and a lost link is resumed on the same connection token
+// (no negotiate, no handshake): Sequence messages tell each side where to
+// start again, and duplicates are dropped.
+//
 // A transport counts as working only when the server's handshake reply has
 // come back over it within a deadline: a proxy may complete a WebSocket
 // upgrade and then drop frames, or buffer an SSE response, and the transport
@@ -9,16 +15,16 @@
 
 import { reconnectDelay } from './backoff.js';
 import { defaultStorage, LONG_POLLING, SSE, transportMemory, transportNames, transportOrder, WEBSOCKETS } from './choice.js';
-import { httpError, request, withQuery } from './http.js';
+import { cutDelay, httpError, request, sleep, withQuery } from './http.js';
 import { longPolling } from './longpolling.js';
 import {
-  CANCEL_INVOCATION, CLOSE, COMPLETION, frame, HANDSHAKE, INVOCATION, parse, parseHandshake, PING,
-  STREAM_INVOCATION, STREAM_ITEM,
+  ACK, CANCEL_INVOCATION, CLOSE, COMPLETION, frame, handshake, INVOCATION, parse, parseHandshake, PING,
+  SEQUENCE, STREAM_INVOCATION, STREAM_ITEM,
 } from './protocol.js';
 import { serverSentEvents } from './sse.js';
 import { webSocket } from './websocket.js';
 
-/** @type {Record<string, typeof webSocket>} */
+/** @type {Record<string, typeof longPolling>} */
 const OPEN = { [WEBSOCKETS]: webSocket, [SSE]: serverSentEvents, [LONG_POLLING]: longPolling };
 
 /** A connection that lived this long resets the reconnect backoff. */
@@ -26,13 +32,20 @@ const STABLE = 5000;
 /** A transport lost twice in a row, each time sooner than this after it opened and without a Close from the server, is tried last from then on. */
 const SHORT_LIVED = 60000;
 
+/** Acks go out at once after this many bytes received since the last one, else after ACK_DELAY ms. */
+const ACK_BYTES = 32768, ACK_DELAY = 1000;
+
 /** @param {string} message @param {object} [more] */
 const error = (message, more) => Object.assign(new Error('hubbub: ' + message), more);
+
+/** The server no longer knows the connection (or it is ended for good): a new one is needed. @param {any} e */
+const gone = (e) => [400, 404].includes(e?.status);
 
 /**
  * @typedef {import('./backoff.js').ReconnectPolicy} ReconnectPolicy
  * @typedef {{t: import('./websocket.js').Transport, name: string, ok?: boolean, hs: (e?: Error) => void,
- *   closeMsg?: boolean, rest?: any[], timer?: any}} Link
+ *   closeMsg?: boolean, rest?: any[], timer?: any, r?: boolean, w?: boolean}} Link
+ *   r: the link resumes a stateful connection (no handshake); w: it waits for the server's Sequence
  * @typedef {{resolve: (v: any) => void, reject: (e: Error) => void, item?: (v: any) => void}} Pending
  */
 
@@ -44,7 +57,8 @@ export class HubConnection {
   constructor(url, options = {}) {
     this.options = {
       transports: [WEBSOCKETS, SSE, LONG_POLLING], probeTimeout: 1000, handshakeTimeout: 15000,
-      timeout: 0, keepAliveInterval: 15000, serverTimeout: 30000, reconnect: true,
+      timeout: 0, keepAliveInterval: 15000, serverTimeout: 30000, reconnect: true, reconnectWindow: 30000,
+      statefulReconnect: true, statefulReconnectBufferSize: 100000,
       .../** @type {any} */ (options),
     };
     const o = this.options;
@@ -81,6 +95,23 @@ export class HubConnection {
     /** @type {Promise<void> | undefined} */
     this._started = undefined;
     this._sentAt = this._seenAt = this._connectedAt = 0;
+    /** @type {import('./websocket.js').Transport | undefined} the transport of the link lost last */
+    this._old;
+    /** @type {((v?: any) => void)[]} sends waiting for room in the buffer of unacked messages */
+    this._room = [];
+    /** @type {{url: string, id: string}} where the connection lives: its URL and token */
+    this._neg = /** @type {any} */ (0);
+    // Stateful reconnect, per connection (see _reset).
+    this._stateful = this._held = false;
+    /** @type {[number, string][]} */
+    this._buf = [];
+    /** @type {any} */
+    this._ackT = 0;
+    /** @type {number} */
+    this._in = 0;
+    /** @type {number} */
+    this._max = 0;
+    this._out = this._bytes = this._since = 0;
     /** @type {string | null | undefined} */
     let token;
     /** @param {boolean} [refresh] */
@@ -94,6 +125,7 @@ export class HubConnection {
       headers: o.headers,
       token: this._token,
     };
+    this._reset(false);
   }
 
   /** True while the connection can carry messages. */
@@ -167,7 +199,7 @@ export class HubConnection {
   onconnected(fn) { return this._listen('connected', fn); }
   /** @param {(error?: Error) => void} fn @returns {() => void} */
   onreconnecting(fn) { return this._listen('reconnecting', fn); }
-  /** @param {(connectionId: string) => void} fn @returns {() => void} */
+  /** @param {(connectionId: string, info: {resumed: boolean}) => void} fn @returns {() => void} */
   onreconnected(fn) { return this._listen('reconnected', fn); }
   /** @param {(error?: Error) => void} fn @returns {() => void} */
   onclose(fn) { return this._listen('close', fn); }
@@ -269,10 +301,10 @@ export class HubConnection {
     return () => { this._events[name] = this._events[name].filter((f) => f !== fn); };
   }
 
-  /** @param {string} name @param {any} arg */
-  _emit(name, arg) {
+  /** @param {string} name @param {any[]} args */
+  _emit(name, ...args) {
     for (const fn of this._events[name]) {
-      try { fn(arg); } catch (e) { console.error(e); }
+      try { fn(...args); } catch (e) { console.error(e); }
     }
   }
 
@@ -282,9 +314,9 @@ export class HubConnection {
     if (state === 'connected') this._waiters.splice(0).forEach(([ok]) => ok());
   }
 
-  /** Resolves once connected; waits while connecting or reconnecting. */
+  /** Resolves once connected, or while a lost link is resumed (sends are then buffered); waits while connecting or reconnecting. */
   _ready() {
-    return this.state === 'connected' ? Promise.resolve()
+    return this.state === 'connected' || this._held ? Promise.resolve()
       : this.state === 'disconnected' ? Promise.reject(error('not connected'))
       : new Promise((ok, fail) => { this._waiters.push([() => ok(undefined), fail]); });
   }
@@ -344,10 +376,10 @@ export class HubConnection {
 
   /** @param {string} invocationId @param {AsyncIterable<any>} items */
   async _upload(invocationId, items) {
-    const link = this._link;
+    const id = this.connectionId;
     try {
       for await (const item of items) {
-        if (this._link !== link) return;
+        if (this.connectionId !== id) return;
         await this._send({ type: STREAM_ITEM, invocationId, item });
       }
       await this._send({ type: COMPLETION, invocationId });
@@ -356,12 +388,74 @@ export class HubConnection {
     }
   }
 
-  /** @param {object} msg */
-  _send(msg) {
+  /**
+   * Sends a message. On a stateful connection a trackable one is numbered and
+   * kept until acked (waiting while the buffer is full), held while a lost link
+   * is resumed, and a failed write loses the link rather than the message.
+   * @param {any} msg
+   */
+  async _send(msg) {
+    const text = frame(msg), id = this.connectionId;
+    if (this._stateful && msg.type < PING) {
+      while (this._bytes > this.options.statefulReconnectBufferSize) await new Promise((r) => this._room.push(r));
+      if (id !== this.connectionId || !this._link && !this._held) throw error('not connected');
+      this._buf.push([++this._out, text]);
+      this._bytes += text.length;
+    }
+    if (this._held) return;
     const link = this._link;
-    if (!link) return Promise.reject(error('not connected'));
+    if (!link) throw error('not connected');
     this._sentAt = Date.now();
-    return link.t.send(frame(msg));
+    return link.t.send(text).catch((e) => (this._stateful ? this._cut(link, e) : Promise.reject(e)));
+  }
+
+  /**
+   * Starts afresh the per-connection state of stateful reconnect.
+   * @param {boolean} stateful
+   */
+  _reset(stateful) {
+    this._stateful = stateful;
+    // Sent trackable messages not yet acked: [number, text].
+    this._buf = [];
+    this._out = this._in = this._max = this._bytes = this._since = 0;
+    // True from a lost link until the client has sent its Sequence on the resumed one.
+    this._held = false;
+    clearTimeout(this._ackT);
+    this._ackT = 0;
+    // Polls and sends are retried by the transport only without stateful reconnect;
+    // with it, a failure loses the link and the connection resumes it.
+    this._env.window = stateful ? 0 : this.options.reconnectWindow;
+    this._room.splice(0).forEach((r) => r());
+  }
+
+  /** Acks what was received (stateful reconnect). */
+  _ack() {
+    clearTimeout(this._ackT);
+    this._ackT = this._since = 0;
+    this._send({ type: ACK, sequenceId: this._max }).catch(() => {});
+  }
+
+  /**
+   * The link failed (a write, a parse, the server went silent): end it and resume or reconnect.
+   * @param {Link} link @param {Error} e
+   */
+  _cut(link, e) {
+    link.t.close(true);
+    this._closed(link, e);
+  }
+
+  /**
+   * Sends the client's Sequence and every unacked message on a resumed link.
+   * @param {Link} link
+   */
+  async _replay(link) {
+    // POSTs of the lost link still in flight must land before the replay.
+    await this._old?.send.idle?.();
+    if (link !== this._link) return;
+    this._held = false;
+    const buf = this._buf;
+    link.t.send(frame({ type: SEQUENCE, sequenceId: this._out - buf.length + 1 }) + buf.map((m) => m[1]).join(''))
+      .catch((e) => this._cut(link, e));
   }
 
   /**
@@ -371,8 +465,7 @@ export class HubConnection {
    */
   async _loop(gen, lost) {
     const again = lost !== undefined;
-    this._setState(again ? 'reconnecting' : 'connecting');
-    if (again) this._emit('reconnecting', lost || undefined);
+    if (!again) this._setState('connecting');
     let failure = lost || undefined;
     for (;;) {
       if (again) {
@@ -385,7 +478,7 @@ export class HubConnection {
         const link = await this._connect(gen);
         this._connectedAt = Date.now();
         this._setState('connected');
-        this._emit(again ? 'reconnected' : 'connected', this.connectionId);
+        this._emit(again ? 'reconnected' : 'connected', this.connectionId, { resumed: false });
         // Messages that came in the same unit as the handshake reply.
         link.rest?.forEach((m) => this._message(link, m));
         return;
@@ -408,7 +501,7 @@ export class HubConnection {
     let neg = await this._negotiate();
     const order = transportOrder(this._wanted, neg.transports, this._memory.get(), this._demoted)
       .filter((t) => t !== WEBSOCKETS || this._env.WebSocket);
-    if (!order.length) throw error('the server offers none of the transports this client may use', { fatal: true });
+    if (!order.length) throw error('no common transport', { fatal: true });
     const failures = [];
     for (let i = 0; i < order.length; i++) {
       if (gen !== this._gen) throw error('stopped');
@@ -431,6 +524,7 @@ export class HubConnection {
       const u = new URL(url);
       u.pathname = u.pathname.replace(/\/?$/, '/negotiate');
       u.searchParams.set('negotiateVersion', '1');
+      if (this.options.statefulReconnect) u.searchParams.set('useStatefulReconnect', 'true');
       if (!hop) this._env.token = this._token, await this._token(true);
       const res = await request(this._env, 'POST', u.href);
       if (res.status !== 200) {
@@ -445,6 +539,7 @@ export class HubConnection {
         continue;
       }
       this.connectionId = body.connectionId;
+      this._reset(!!(this.options.statefulReconnect && body.useStatefulReconnect));
       return {
         url,
         id: body.connectionToken || body.connectionId,
@@ -454,46 +549,57 @@ export class HubConnection {
           .map((/** @type {any} */ t) => t.transport),
       };
     }
-    throw error('too many negotiate redirects');
+    throw error('too many redirects');
   }
 
   /**
    * Opens one transport and runs the handshake. Opening and the handshake reply
    * each have `deadline` ms: a buffering proxy stalls the first, a proxy that
-   * drops WebSocket frames the second.
+   * drops WebSocket frames the second. A resumed link has no handshake: it is
+   * the current link at once, and waits for the server's Sequence.
    * @param {number} gen @param {string} name @param {{url: string, id: string}} neg @param {number} deadline
+   * @param {boolean} [resume]
    */
-  async _open(gen, name, neg, deadline) {
+  async _open(gen, name, neg, deadline, resume) {
     /** @type {any} */
     let timer;
     /** @type {Link} */
-    const link = /** @type {any} */ ({ name });
+    const link = /** @type {any} */ ({ name, r: resume, w: resume });
     /** @param {string} what */
     const arm = (what) => {
       clearTimeout(timer);
       timer = setTimeout(() => link.hs(error(`${name}: ${what} within ${deadline} ms`)), deadline);
     };
-    const handshake = new Promise((ok, fail) => {
+    const shaken = new Promise((ok, fail) => {
       link.hs = (e) => (e ? fail(e) : ok(undefined));
     });
     arm('not open');
     this._probe = link;
-    link.t = OPEN[name](withQuery(neg.url, { id: neg.id }), this._env, (text) => this._data(link, text), (e) => this._closed(link, e));
+    if (resume) this._link = link;
+    link.t = OPEN[name](withQuery(neg.url, { id: neg.id }), this._env, (text) => this._data(link, text), (e) => this._closed(link, e), resume);
     try {
-      await Promise.race([link.t.ready, handshake]);
+      await Promise.race([link.t.ready, shaken]);
       if (gen !== this._gen) throw error('stopped');
-      arm('no handshake reply');
-      link.t.send(HANDSHAKE).catch(link.hs);
-      await handshake;
-      if (gen !== this._gen) throw error('stopped');
+      if (resume) {
+        link.ok = true;
+        // Over WebSockets nothing races the client's Sequence: send it at once.
+        if (name === WEBSOCKETS) this._replay(link);
+      } else {
+        arm('no handshake reply');
+        link.t.send(handshake(this._stateful ? 2 : 1)).catch(link.hs);
+        await shaken;
+        if (gen !== this._gen) throw error('stopped');
+      }
     } catch (e) {
-      link.t.close();
+      if (this._link === link) this._link = null;
+      link.t.close(resume);
       throw e;
     } finally {
       clearTimeout(timer);
       this._probe = null;
     }
     this._link = link;
+    this._neg = neg;
     this.transport = name;
     this._sentAt = this._seenAt = Date.now();
     if (name !== LONG_POLLING) {
@@ -507,8 +613,7 @@ export class HubConnection {
   _tick(link) {
     const now = Date.now();
     if (now - /** @type {number} */ (this._seenAt) > this.options.serverTimeout) {
-      link.t.close();
-      this._lost(link, error('server timeout: nothing received for ' + this.options.serverTimeout + ' ms'));
+      this._cut(link, error('server timeout'));
     } else if (now - /** @type {number} */ (this._sentAt) >= this.options.keepAliveInterval) {
       this._send({ type: PING }).catch(() => {});
     }
@@ -518,39 +623,67 @@ export class HubConnection {
   _data(link, text) {
     if (link === this._link) this._seenAt = Date.now();
     try {
-      if (!link.ok) {
+      if (!link.ok && !link.r) {
         const { error: refused, rest } = parseHandshake(text);
-        if (refused) return link.hs(error('server refused the handshake: ' + refused, { fatal: true }));
+        if (refused) return link.hs(error('handshake refused: ' + refused, { fatal: true }));
         link.ok = true;
         link.rest = rest;
         return link.hs();
       }
       parse(text).forEach((m) => this._message(link, m));
+      if (this._stateful) {
+        this._since += text.length;
+        if (this._since >= ACK_BYTES) this._ack();
+        else this._ackT ||= setTimeout(() => this._ack(), ACK_DELAY);
+      }
     } catch (e) {
-      link.t.close();
-      this._closed(link, /** @type {Error} */ (e));
+      this._cut(link, /** @type {Error} */ (e));
     }
   }
 
   /** @param {Link} link @param {Error} [e] */
   _closed(link, e) {
-    if (!link.ok) return link.hs(e || error('transport closed before the handshake'));
+    if (!link.ok) return link.hs(e || error('closed early'));
     this._lost(link, e);
   }
 
   /** @param {Link} link @param {any} m */
   _message(link, m) {
     if (link !== this._link) return;
+    if (this._stateful) {
+      if (m.type === SEQUENCE) {
+        if (m.sequenceId > this._max + 1) {
+          return this._cut(link, error('Sequence ID too high', { status: 404 }));
+        }
+        this._in = m.sequenceId - 1;
+        if (link.w) {
+          link.w = false;
+          if (this._held) this._replay(link);
+          this._setState('connected');
+          this._emit('reconnected', this.connectionId, { resumed: true });
+        }
+        return;
+      }
+      // Everything before the server's Sequence on a resumed link is stale; then duplicates.
+      if (link.w) return;
+      if (m.type < PING) {
+        if (++this._in <= this._max) return;
+        this._max = this._in;
+      }
+    }
     const pending = this._pending.get(m.invocationId);
     switch (m.type) {
       case INVOCATION: return this._invoked(m);
       case STREAM_ITEM: return pending?.item?.(m.item);
       case COMPLETION:
         return pending && (m.error ? pending.reject(error(m.error, { name: 'HubError' })) : pending.resolve(m.result));
+      case ACK:
+        while (this._buf[0]?.[0] <= m.sequenceId) this._bytes -= /** @type {any} */ (this._buf.shift())[1].length;
+        return this._room.splice(0).forEach((r) => r());
       case CLOSE:
         link.closeMsg = true;
         link.t.close();
-        return this._lost(link, m.error ? error('server closed the connection: ' + m.error) : undefined, m.allowReconnect);
+        return this._lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
     }
   }
 
@@ -571,7 +704,8 @@ export class HubConnection {
   }
 
   /**
-   * An established connection ended: reconnect unless told not to.
+   * An established link ended: resume it (stateful reconnect) or reconnect,
+   * unless told not to.
    * @param {Link & {timer?: any}} link @param {Error} [reason] @param {boolean} [allowReconnect]
    */
   _lost(link, reason, allowReconnect = true) {
@@ -584,9 +718,54 @@ export class HubConnection {
     const short = !link.closeMsg && lived < SHORT_LIVED;
     if (short && this._lastShort === link.name) this._demoted.add(link.name);
     this._lastShort = short ? link.name : null;
+    const resume = this._stateful && !link.closeMsg && !gone(reason);
+    if (!allowReconnect || !resume && this.options.reconnect === false) return this._finish(reason);
+    if (this.state !== 'reconnecting') {
+      this._setState('reconnecting');
+      this._emit('reconnecting', reason);
+    }
+    this._old = link.t;
+    resume ? this._resume(link.name, reason) : this._renew(reason);
+  }
+
+  /**
+   * Resumes a lost link on the same connection: new links on the same
+   * transport with a short backoff for up to reconnectWindow, then a new
+   * connection if the server does not know this one any more.
+   * @param {string} name @param {Error} [reason]
+   */
+  async _resume(name, reason) {
+    const gen = this._gen, o = this.options, t0 = Date.now();
+    this._held = true;
+    for (let n = 0; Date.now() - t0 < o.reconnectWindow;) {
+      await sleep(cutDelay(n++));
+      if (gen !== this._gen) return;
+      try {
+        return void await this._open(gen, name, this._neg, o.handshakeTimeout, true);
+      } catch (e) {
+        if (gen !== this._gen) return;
+        reason = /** @type {any} */ (e);
+        // A browser does not say why a WebSocket failed to open: ask over HTTP, where
+        // a connection the server knows answers 405 to a POST, and one it does not 404.
+        if (name === WEBSOCKETS && !(/** @type {any} */ (e).status)) {
+          /** @type {any} */ (e).status = await request(this._env, 'POST', withQuery(this._neg.url, { id: this._neg.id }))
+            .then((r) => (r.body?.cancel(), r.status), () => 0);
+        }
+        if (gone(e)) break;
+      }
+    }
+    this._renew(reason);
+  }
+
+  /**
+   * Gives up on the connection's state and starts a new connection.
+   * @param {Error} [reason]
+   */
+  _renew(reason) {
+    this._held = false;
     const e = reason || error('connection lost');
     this._pending.forEach((p) => p.reject(e));
-    if (!allowReconnect || this.options.reconnect === false) return this._finish(reason);
+    if (this.options.reconnect === false) return this._finish(reason);
     this._loop(this._gen, reason || null).catch(() => {});
   }
 
@@ -596,6 +775,7 @@ export class HubConnection {
     this._link = null;
     if (link) clearInterval(/** @type {any} */ (link).timer);
     this.transport = null;
+    this._reset(false);
     this._setState('disconnected');
     const e = reason || error('connection closed');
     this._waiters.splice(0).forEach(([, fail]) => fail(e));

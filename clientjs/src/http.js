@@ -11,7 +11,39 @@
  * @property {RequestCredentials} credentials
  * @property {(refresh?: boolean) => Promise<string | null | undefined>} token the access token (cached; refresh calls the factory again)
  * @property {Record<string, string>} [headers] extra headers for every HTTP request
+ * @property {number} [window] ms to keep retrying polls and sends that a proxy or the network cut (0: fail at once)
  */
+
+/** The transport was closed: not a cut, so not retried. */
+export const closedError = () => Object.assign(new Error('closed'), { status: 1 });
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The short backoff of retry n (0-based) on a cut link: 0, 250, 500, 1000, then 2000 ms. @param {number} n */
+export const cutDelay = (n) => n && Math.min(2000, 125 << n);
+
+/**
+ * Runs fn until it succeeds. A failure that is a cut (a network error, 409, or
+ * 5xx such as a proxy's 502/503/504) is retried after 0, 250, 500, 1000, then
+ * 2000 ms, for up to `window` ms; any other failure (404: the server no longer
+ * knows the connection) is thrown at once.
+ * @template T
+ * @param {() => Promise<T>} fn
+ * @param {number} [window]
+ * @returns {Promise<T>}
+ */
+export async function persist(fn, window = 0) {
+  for (let n = 0, t0 = Date.now(); ; n++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const status = /** @type {any} */ (e).status;
+      if (status < 500 && status !== 409 || Date.now() - t0 >= window) throw e;
+      await sleep(cutDelay(n));
+    }
+  }
+}
 
 /**
  * Adds query parameters to a URL.
@@ -66,33 +98,44 @@ export const httpError = (/** @type {Response} */ res, /** @type {string} */ wha
 
 /**
  * Returns a send function that POSTs text to the connection URL, one request at
- * a time, batching the records queued while one is in flight.
+ * a time, batching the records queued while one is in flight. A POST that is
+ * cut is sent again for up to env.window ms. Once the transport is closed,
+ * nothing more is sent: a resumed link replays what was not acked, and a
+ * late POST from the old link would arrive after that replay as new messages
+ * (so the replay also waits for `idle()`: no POST of the old link in flight).
  * @param {Env} env
  * @param {string} url
- * @returns {(text: string) => Promise<void>}
+ * @param {() => boolean} closed
+ * @returns {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}}
  */
-export function poster(env, url) {
+export function poster(env, url, closed) {
   /** @type {{text: string, ok: () => void, fail: (e: any) => void}[]} */
   let queue = [];
-  let busy = false;
+  /** @type {Promise<void> | undefined} */
+  let busy;
   async function flush() {
-    busy = true;
     while (queue.length) {
       const batch = queue;
       queue = [];
       try {
-        const res = await request(env, 'POST', url, batch.map((b) => b.text).join(''));
-        await res.text();
-        if (!res.ok) throw httpError(res, 'send failed');
+        await persist(async () => {
+          if (closed()) throw closedError();
+          const res = await request(env, 'POST', url, batch.map((b) => b.text).join(''));
+          await res.text();
+          if (!res.ok) throw httpError(res, 'send failed');
+        }, env.window);
         batch.forEach((b) => b.ok());
       } catch (e) {
         batch.forEach((b) => b.fail(e));
       }
     }
-    busy = false;
+    busy = undefined;
   }
-  return (text) => new Promise((ok, fail) => {
+  /** @type {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}} */
+  const send = (text) => new Promise((ok, fail) => {
     queue.push({ text, ok, fail });
-    if (!busy) flush();
+    busy ||= flush();
   });
+  send.idle = () => busy;
+  return send;
 }

@@ -1,13 +1,10 @@
-// The long-polling transport. A poll that a proxy cuts after holding it (a
-// network error after a while) is simply sent again at once; polls that fail
-// fast are retried with a short backoff and, after a few, end the transport.
+// The long-polling transport. A poll that a proxy or the network cuts (an idle
+// poll answered 504 by a proxy, a reset) is sent again on the same connection
+// with a short backoff, for up to env.window ms (see persist); only an answer
+// that says the connection is gone (404) ends the transport before that.
 
-import { httpError, poster, request, withQuery } from './http.js';
+import { closedError, httpError, persist, poster, request, withQuery } from './http.js';
 
-/** A poll held this long before it failed was cut by something in between. */
-const HELD = 1000;
-/** Polls that fail fast (or get 409) in a row before the transport gives up. */
-const RETRIES = 3;
 /** The client gives up on one poll after this long, as SignalR's client does. */
 const POLL_TIMEOUT = 100000;
 
@@ -18,52 +15,44 @@ const POLL_TIMEOUT = 100000;
  * @param {import('./http.js').Env} env
  * @param {(text: string) => void} onData one poll response: one or more records
  * @param {(error?: Error) => void} onClose polling ended (204: the server closed the connection)
+ * @param {boolean} [resume] the first poll resumes a stateful connection (&resume=1)
  * @returns {import('./websocket.js').Transport}
  */
-export function longPolling(url, env, onData, onClose) {
+export function longPolling(url, env, onData, onClose, resume) {
   let closed = false;
   /** @type {AbortController} */
   let abort;
 
-  async function poll() {
+  /** One poll: its body, or null for 204; throws on other answers. */
+  async function poll(first = false) {
+    if (closed) throw closedError();
     abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT);
     try {
-      const res = await request(env, 'GET', withQuery(url, { _: Date.now() }), undefined, abort.signal);
-      return { status: res.status, body: await res.text(), res };
+      const res = await request(env, 'GET', withQuery(url, { ...(first && resume ? { resume: 1 } : {}), _: Date.now() }), undefined, abort.signal);
+      const body = await res.text();
+      if (res.status === 204 && !first) return null;
+      if (res.status !== 200) throw httpError(res, 'poll failed');
+      return body;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  const ready = poll().then(({ res }) => {
-    if (res.status !== 200) throw httpError(res, 'long polling failed to connect');
-    loop();
+  const ready = poll(true).then((body) => {
+    loop(body);
   });
 
-  async function loop() {
-    let failures = 0;
-    /** @param {Error} error */
-    const retry = async (error) => {
-      if (++failures > RETRIES) return end(error), false;
-      await new Promise((r) => setTimeout(r, 100 << failures));
-      return true;
-    };
-    while (!closed) {
-      const started = Date.now();
-      let r;
-      try {
-        r = await poll();
-      } catch (e) {
-        if (closed || Date.now() - started >= HELD || await retry(/** @type {Error} */ (e))) continue;
-        return;
+  /** @param {string | null} body */
+  async function loop(body) {
+    try {
+      for (; body != null; body = await persist(poll, env.window)) {
+        if (closed) return;
+        if (body) onData(body);
       }
-      if (closed) return;
-      if (r.status === 204) return end();
-      if (r.status === 409 && await retry(httpError(r.res, 'poll failed'))) continue;
-      if (r.status !== 200) return end(httpError(r.res, 'poll failed'));
-      failures = 0;
-      if (r.body) onData(r.body);
+      end();
+    } catch (e) {
+      end(/** @type {Error} */ (e));
     }
   }
 
@@ -76,12 +65,12 @@ export function longPolling(url, env, onData, onClose) {
 
   return {
     ready,
-    send: poster(env, url),
-    close() {
+    send: poster(env, url, () => closed),
+    close(lost) {
       if (closed) return;
       closed = true;
       abort.abort();
-      request(env, 'DELETE', url).then((res) => res.body?.cancel(), () => {});
+      if (!lost) request(env, 'DELETE', url).then((res) => res.body?.cancel(), () => {});
     },
   };
 }

@@ -7,10 +7,14 @@ export const RS = '\x1e';
 
 /** Message types of the hub protocol. */
 export const INVOCATION = 1, STREAM_ITEM = 2, COMPLETION = 3, STREAM_INVOCATION = 4,
-  CANCEL_INVOCATION = 5, PING = 6, CLOSE = 7;
+  CANCEL_INVOCATION = 5, PING = 6, CLOSE = 7, ACK = 8, SEQUENCE = 9;
 
-/** The handshake request the client sends first on every transport. */
-export const HANDSHAKE = '{"protocol":"json","version":1}' + RS;
+/**
+ * The handshake request the client sends first on every transport: version 2
+ * asks for stateful reconnect (numbered, acked messages).
+ * @param {number} [version]
+ */
+export const handshake = (version = 1) => `{"protocol":"json","version":${version}}` + RS;
 
 /**
  * Frames one message as a record.
@@ -39,6 +43,6 @@ export function parse(text) {
  */
 export function parseHandshake(text) {
   const [reply, ...rest] = parse(text);
-  if (!reply || typeof reply !== 'object' || 'type' in reply) throw new Error('Expected a handshake response from the server.');
+  if (!reply || typeof reply !== 'object' || 'type' in reply) throw new Error('expected a handshake reply');
   return { error: reply.error, rest };
 }

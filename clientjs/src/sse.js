@@ -60,7 +60,7 @@ export function serverSentEvents(url, env, onData, onClose) {
 
   return {
     ready,
-    send: poster(env, url),
+    send: poster(env, url, () => closed),
     close() {
       closed = true;
       abort.abort();

@@ -6,12 +6,12 @@ import { withQuery } from './http.js';
 /**
  * @typedef {object} Transport
  * @property {Promise<void>} ready resolves once the transport is open (before the hub handshake)
- * @property {(text: string) => Promise<void>} send
- * @property {() => void} close ends the transport; onClose is not called afterwards
+ * @property {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}} send idle: resolves when no send is in flight
+ * @property {(lost?: boolean) => void} close ends the transport; onClose is not called afterwards (lost: the link was lost, the connection lives on)
  */
 
 /**
- * Opens a WebSocket to the connection URL.
+ * Opens a WebSocket to the connection URL (also to resume a stateful connection).
  * @param {string} url the connection URL, http(s) with ?id=
  * @param {import('./http.js').Env} env
  * @param {(text: string) => void} onData one message: one or more records
@@ -30,10 +30,10 @@ export function webSocket(url, env, onData, onClose) {
     socket.onerror = () => {};
     socket.onmessage = (/** @type {MessageEvent} */ e) => closed || onData(e.data);
     socket.onclose = (/** @type {CloseEvent} */ e) => {
-      if (!open) return reject(new Error(`WebSocket failed to connect (${e.code})`));
+      if (!open) return reject(new Error(`WebSocket failed (${e.code})`));
       if (closed) return;
       closed = true;
-      onClose(e.code === 1000 ? undefined : new Error(`WebSocket closed with status code: ${e.code}`));
+      onClose(e.code === 1000 ? undefined : new Error(`WebSocket closed (${e.code})`));
     };
   }));
   return {

@@ -14,29 +14,49 @@ const ALL = ['WebSockets', 'ServerSentEvents', 'LongPolling'];
  * @param {boolean} [o.dropWebSocketFrames] accept the upgrade, then ignore every frame
  * @param {number} [o.pollHold] ms a poll is held without data (default 1000)
  * @param {string} [o.token] if set, negotiate and transports need this bearer token
+ * @param {boolean} [o.stateful] accept stateful reconnect (docs/reconnect.md) when the client asks
+ * @param {boolean} [o.noAck] (changeable later through server.o) do not ack what the client sends
+ * @param {boolean} [o.ignoreAcks] keep every message sent, whatever the client acks
+ * @param {boolean} [o.staleBeforeSequence] on a resume, send an Invocation of "stale" before the Sequence
  */
 export async function startFakeServer(o = {}) {
   const conns = new Map();
   const groups = {};
   const log = [];
   let next = 0;
+  /** Faults to inject, each used once: [predicate(method, url), status or 0 for a reset]. */
+  const faults = [];
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     log.push(`${req.method} ${url.pathname}${url.search}`);
+    const fault = faults.findIndex(([match]) => match(req.method, url));
+    if (fault >= 0) {
+      const [[, status, used]] = faults.splice(fault, 1);
+      used();
+      return status ? res.writeHead(status).end('injected') : req.socket.destroy();
+    }
     const token = (req.headers.authorization || '').replace(/^Bearer /, '') || url.searchParams.get('access_token');
     if (o.token && token !== o.token) return res.writeHead(401).end('bad token');
     if (url.pathname.endsWith('/negotiate')) {
-      const c = { id: 'c' + next, token: 't' + next++, queue: [], closed: false, invocations: new Map(), uploads: new Map() };
+      const c = {
+        id: 'c' + next, token: 't' + next++, queue: [], closed: false, invocations: new Map(), uploads: new Map(),
+        offered: !!o.stateful && url.searchParams.get('useStatefulReconnect') === 'true',
+        // stateful reconnect: sent [number, text] not acked, counters, acks and duplicates seen
+        buf: [], out: 0, in: 0, inMax: 0, acks: [], dups: 0, resumes: 0, attached: true,
+      };
       conns.set(c.token, c);
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end(JSON.stringify({
         connectionId: c.id, connectionToken: c.token, negotiateVersion: 1,
+        ...(c.offered ? { useStatefulReconnect: true } : {}),
         availableTransports: (o.transports || ALL).map((t) => ({ transport: t, transferFormats: ['Text'] })),
       }));
     }
     const c = conns.get(url.searchParams.get('id'));
     if (!c) return res.writeHead(404).end('No Connection with that ID');
     if (req.method === 'POST') {
+      if (c.closed) return res.writeHead(404).end('connection closed');
+      if (c.transport === 'WebSockets') return res.writeHead(405).end('POST requests are not allowed for WebSocket connections');
       let body = '';
       for await (const chunk of req) body += chunk;
       if (body.includes('{"type":7}')) {
@@ -53,16 +73,31 @@ export async function startFakeServer(o = {}) {
       return res.writeHead(202).end();
     }
     if ((req.headers.accept || '').includes('text/event-stream')) {
+      if (c.transport && !c.stateful) return res.writeHead(409).end();
+      if (c.closed) return res.writeHead(404).end('connection closed');
       c.transport = 'ServerSentEvents';
+      c.link?.destroy();
+      c.link = res;
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
       res.write(':\r\n');
       c.write = (text) => res.write(`data: ${text}\r\n\r\n`);
       c.stop = () => res.end();
-      req.on('close', () => end(c));
+      if (c.handshaken) resume(c);
+      req.on('close', () => lost(c, res));
       return;
     }
     // long polling
-    if (c.closed) return res.writeHead(204).end();
+    if (c.cutNext && !url.searchParams.get('resume')) {
+      c.cutNext = false;
+      return req.socket.destroy();
+    }
+    if (url.searchParams.get('resume')) {
+      if (c.closed) return res.writeHead(404).end('connection closed');
+      c.queue.length = 0;
+      c.flush = null;
+      resume(c);
+    }
+    if (c.closed && !c.queue.length) return res.writeHead(204).end();
     if (!c.transport) {
       c.transport = 'LongPolling';
       c.write = (text) => { c.queue.push(text); c.flush?.(); };
@@ -71,12 +106,14 @@ export async function startFakeServer(o = {}) {
     }
     const answer = () => {
       clearTimeout(timer);
-      c.flush = null;
+      if (c.flush === answer) c.flush = null;
+      if (res.destroyed) return;
       if (c.queue.length) return res.writeHead(200).end(c.queue.splice(0).join(''));
       res.writeHead(c.closed ? 204 : 200).end();
     };
     const timer = setTimeout(answer, o.pollHold ?? 1000);
     c.flush = answer;
+    c.link = req.socket;
     if (c.queue.length || c.closed) answer();
     req.on('close', () => { if (c.flush === answer) { clearTimeout(timer); c.flush = null; } });
   });
@@ -86,19 +123,58 @@ export async function startFakeServer(o = {}) {
     const url = new URL(req.url, 'http://x');
     log.push(`WS ${url.pathname}${url.search}`);
     const c = conns.get(url.searchParams.get('id'));
-    if (!c || (o.token && url.searchParams.get('access_token') !== o.token)) {
+    if (!c || c.closed || (o.token && url.searchParams.get('access_token') !== o.token)) {
       return socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       c.transport = 'WebSockets';
+      c.link?.terminate();
+      c.link = ws;
       c.write = (text) => o.dropWebSocketFrames || ws.send(text);
       c.stop = () => ws.close(1000);
-      ws.on('message', (data) => o.dropWebSocketFrames || receive(c, String(data)));
-      ws.on('close', () => end(c));
+      if (c.handshaken) resume(c);
+      ws.on('message', (data) => o.dropWebSocketFrames || (c.link === ws && receive(c, String(data))));
+      ws.on('close', () => lost(c, ws));
     });
   });
 
-  function send(c, msg) { if (!c.closed) c.write(JSON.stringify(msg) + RS); }
+  function send(c, msg) {
+    if (c.closed) return;
+    const text = JSON.stringify(msg) + RS;
+    if (c.stateful && msg.type < 6) c.buf.push([++c.out, text]);
+    if (c.attached) c.write(text);
+  }
+
+  /** A link ended without a Close: a stateful connection waits to be resumed, others end. */
+  function lost(c, link) {
+    if (c.link !== link) return;
+    c.link = null;
+    if (!c.stateful || c.gotClose) return end(c);
+    c.attached = false;
+  }
+
+  /** A new link resumes the connection: Sequence first, then every unacked message. */
+  function resume(c) {
+    c.resumes++;
+    c.attached = true;
+    c.waitSeq = true;
+    if (o.staleBeforeSequence) c.write(JSON.stringify({ type: 1, target: 'stale', arguments: [] }) + RS);
+    c.write(JSON.stringify({ type: 9, sequenceId: c.buf.length ? c.buf[0][0] : c.out + 1 }) + RS + c.buf.map((b) => b[1]).join(''));
+  }
+
+  /** Ends the current link of a connection as a network failure would. */
+  function cut(c) {
+    const link = c.link;
+    if (c.transport === 'LongPolling') {
+      // Cut the poll in flight, or else the next one.
+      if (c.flush) link.destroy();
+      else c.cutNext = true;
+      return;
+    }
+    if (!link) return;
+    if (link.terminate) return link.terminate();
+    link.destroy();
+  }
   function end(c) {
     if (c.closed) return;
     c.closed = true;
@@ -111,11 +187,28 @@ export async function startFakeServer(o = {}) {
       const m = JSON.parse(record);
       if (!c.handshaken) {
         c.handshaken = true;
+        c.version = m.version;
+        c.stateful = c.offered && m.version === 2;
         c.write('{}' + RS);
         continue;
       }
+      if (m.type === 9) { c.in = m.sequenceId - 1; c.waitSeq = false; continue; }
+      if (c.waitSeq) continue;
+      if (m.type === 8) {
+        c.acks.push(m.sequenceId);
+        if (!o.ignoreAcks) c.buf = c.buf.filter((b) => b[0] > m.sequenceId);
+        continue;
+      }
+      if (c.stateful && m.type < 6) {
+        if (++c.in <= c.inMax) { c.dups++; continue; }
+        c.inMax = c.in;
+        c.ackTimer ||= setTimeout(() => {
+          c.ackTimer = null;
+          if (!o.noAck && c.attached && !c.closed) c.write(JSON.stringify({ type: 8, sequenceId: c.inMax }) + RS);
+        }, 20);
+      }
       // Like Hubbub's server: a client's Close ends its transport at once.
-      if (m.type === 7) { end(c); continue; }
+      if (m.type === 7) { c.gotClose = true; end(c); continue; }
       dispatch(c, m);
     }
   }
@@ -192,6 +285,22 @@ export async function startFakeServer(o = {}) {
     origin: `http://127.0.0.1:${port}`,
     conns,
     log,
+    o,
+    cut,
+    /** The connection of a client, by its public ID. */
+    conn: (id) => [...conns.values()].find((c) => c.id === id),
+    /** Sends an Invocation of `target` to a connection, attached or not. */
+    push: (c, target, ...args) => send(c, { type: 1, target, arguments: args }),
+    /** Acks everything received from a connection now. */
+    ack: (c) => c.write(JSON.stringify({ type: 8, sequenceId: c.inMax }) + RS),
+    /** The server forgets a connection (its reconnect window passed). */
+    forget: (c) => { conns.delete(c.token); c.closed = true; },
+    /**
+     * Answers the next request that matches with `status` (0: resets the socket instead).
+     * Resolves once that happened.
+     * @param {(method: string, url: URL) => boolean} match
+     */
+    fail: (match, status) => new Promise((used) => faults.push([match, status, used])),
     close: () => new Promise((r) => {
       for (const c of conns.values()) end(c);
       wss.close();

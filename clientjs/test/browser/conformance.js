@@ -32,6 +32,48 @@
     return { ms: Math.round(performance.now() - t0), transport: hub.transport };
   };
 
+  /**
+   * Through the link cutter: a sender streams `count` numbered messages to a
+   * group every `gapMs`; the receiver must get each exactly once, in order, on
+   * the same connection and still in the group. Both are cut at random while
+   * the stream runs (the cutter is paused while they connect and at the end).
+   */
+  window.cutStream = async (options, count, gapMs) => {
+    const rx = Hubbub.connect(HUB, options);
+    const tx = Hubbub.connect(HUB, options);
+    const got = [];
+    const reconnects = [];
+    rx.on('seq', (i) => got.push(i));
+    for (const h of [rx, tx]) h.onreconnected((id, how) => reconnects.push([h === rx ? 'rx' : 'tx', id, how.resumed]));
+    const t0 = performance.now();
+    try {
+      await rx.start();
+      await tx.start();
+      const id = rx.connectionId;
+      const group = 'cut-' + Math.random().toString(36).slice(2);
+      await rx.invoke('JoinGroup', group);
+      await fetch('/__linkcut/resume', { method: 'POST' });
+      for (let i = 0; i < count; i++) {
+        await tx.send('SendToGroup', group, 'seq', i);
+        if (gapMs) await sleep(gapMs);
+      }
+      await until('all messages', () => got.length >= count, 120000);
+      await fetch('/__linkcut/pause', { method: 'POST' });
+      await sleep(500); // a duplicate would come right after
+      const members = await rx.invoke('GroupMembers', group);
+      const lost = count - new Set(got).size;
+      const duplicated = got.length - new Set(got).size;
+      const reordered = got.filter((v, i) => i && v < got[i - 1]).length;
+      return {
+        transport: rx.transport, lost, duplicated, reordered, sameId: rx.connectionId === id,
+        inGroup: members.includes(rx.connectionId), reconnects, ms: Math.round(performance.now() - t0),
+      };
+    } finally {
+      await rx.stop();
+      await tx.stop();
+    }
+  };
+
   /** Waits until window.hub has been on one transport, connected, for `quietMs`. */
   window.settle = async (quietMs, maxMs) => {
     const t0 = performance.now();

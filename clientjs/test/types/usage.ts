@@ -8,9 +8,12 @@ async function main(): Promise<void> {
     reconnect: { delay: 500, maxDelay: 10000, jitter: 0.5 },
     accessTokenFactory: async () => 'token',
     storage: null,
+    reconnectWindow: 20000,
+    statefulReconnect: true,
+    statefulReconnectBufferSize: 50000,
   });
   hub.on('message', (user: string, text: string) => console.log(user, text)).off('message');
-  const off: () => void = hub.onreconnected((id: string) => console.log(id));
+  const off: () => void = hub.onreconnected((id: string, { resumed }) => console.log(id, resumed ? 'resumed' : 'state lost'));
   off();
   hub.onclose((e?: Error) => console.log(e?.message));
   await hub.start();

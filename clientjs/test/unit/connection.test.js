@@ -155,7 +155,7 @@ test('reconnects after the server drops the connection, with a new negotiate', a
       await hub.invoke('Disconnect', true);
       await until(() => events.filter((e) => e.startsWith('reconnected')).length === 2, 5000, transport + ' second reconnect');
       await hub.invoke('Disconnect', false);
-      await until(() => hub.state === 'disconnected', 5000, 'disconnected');
+      await until(() => hub.state === "disconnected", 5000, "disconnected " + transport + JSON.stringify(events));
       assert.deepEqual(events.map((e) => e.split(' ')[0]),
         ['connected', 'reconnecting', 'reconnected', 'reconnecting', 'reconnected', 'close'], transport);
       await assert.rejects(hub.invoke('Echo', 1), /not connected/);
@@ -228,4 +228,53 @@ test('the built bundle exports the same API', () => {
   assert.equal(typeof built.connect, 'function');
   assert.equal(typeof built.HubConnection, 'function');
   assert.equal(typeof built.reconnectDelay, 'function');
+});
+
+/** The long polls of a fake-server log after the first (the one that opens the transport). */
+const isPoll = (m, u) => m === 'GET' && u.searchParams.has('id') && u.searchParams.has('_');
+
+test('long polling: a poll or send cut by a proxy (504, 502, 503, reset) is sent again on the same connection', async () => {
+  const server = await startFakeServer({ pollHold: 200 });
+  try {
+    const events = [];
+    const hub = new HubConnection(server.url, { WebSocket, transports: ['LongPolling'], storage: null, statefulReconnect: false });
+    hub.onreconnecting((e) => events.push('reconnecting ' + e?.message));
+    hub.onclose(() => events.push('close'));
+    await hub.start();
+    const id = hub.connectionId;
+    const got = [];
+    hub.on('news', (p) => got.push(p));
+    for (const status of [504, 502, 503, 0]) {
+      await server.fail(isPoll, status);
+      await hub.invoke('SendToCaller', 'news', status);
+      const posted = server.fail((m) => m === 'POST', status);
+      await hub.invoke('SendToCaller', 'news', 'sent after ' + status);
+      await posted;
+    }
+    assert.deepEqual(got, [504, 'sent after 504', 502, 'sent after 502', 503, 'sent after 503', 0, 'sent after 0']);
+    assert.equal(hub.connectionId, id);
+    assert.deepEqual(events, []);
+    assert.equal(server.log.filter((l) => l.includes('/negotiate')).length, 1, 'no new negotiate');
+    await hub.stop();
+  } finally {
+    await server.close();
+  }
+});
+
+test('long polling: 404 ends the connection and a new one starts', async () => {
+  const server = await startFakeServer({ pollHold: 200 });
+  try {
+    const events = [];
+    const hub = new HubConnection(server.url, { WebSocket, transports: ['LongPolling'], storage: null, statefulReconnect: false, reconnect: { delay: 50 } });
+    hub.onreconnecting((e) => events.push('reconnecting ' + e?.message));
+    hub.onreconnected((id, how) => events.push(['reconnected', id, how]));
+    await hub.start();
+    server.fail(isPoll, 404);
+    await until(() => events.length === 2, 5000, 'reconnected');
+    assert.deepEqual(events, ['reconnecting poll failed: HTTP 404', ['reconnected', 'c1', { resumed: false }]]);
+    assert.equal(await hub.invoke('Echo', 1), 1);
+    await hub.stop();
+  } finally {
+    await server.close();
+  }
 });

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { frame, HANDSHAKE, parse, parseHandshake, RS } from '../../src/protocol.js';
+import { frame, handshake, parse, parseHandshake, RS } from '../../src/protocol.js';
 
 test('frame ends a record with RS and keeps SignalR field names', () => {
   assert.equal(frame({ type: 1, invocationId: '0', target: 'Echo', arguments: ['hi'] }),
     '{"type":1,"invocationId":"0","target":"Echo","arguments":["hi"]}\x1e');
-  assert.equal(HANDSHAKE, '{"protocol":"json","version":1}\x1e');
+  assert.equal(handshake(), '{"protocol":"json","version":1}\x1e');
+  assert.equal(handshake(2), '{"protocol":"json","version":2}\x1e');
 });
 
 test('parse splits a unit into records', () => {

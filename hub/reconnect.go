@@ -69,13 +69,21 @@ func resumableEnd(err error) bool {
 func (r *resumeState) take(c *Conn, m *protocol.Message) bool {
 	switch {
 	case m.Type == protocol.SequenceType:
-		if m.SequenceID > r.next || m.SequenceID < 1 {
-			c.hub.opts.Logger.Info("hub: client resumed past what it sent", "hub", c.hub.opts.Name, "connection", c.id, "sequence", m.SequenceID, "expected", r.next)
+		// The client numbers what follows from SequenceID on. Past the highest taken
+		// plus one, messages in between were lost: over a WebSocket that is a broken
+		// client, but a POST can overtake one that failed for the client (and that it
+		// will send again after resuming), so there what follows waits for that.
+		limit := r.processed.Load() + 1
+		switch {
+		case m.SequenceID < 1 || m.SequenceID > limit && c.kind == transports.WebSockets:
+			c.hub.opts.Logger.Info("hub: client resumed past what it sent", "hub", c.hub.opts.Name, "connection", c.id, "sequence", m.SequenceID, "expected", limit)
 			c.closeWith("Connection closed with an error. Sequence ID greater than amount of messages we've received.", false, nil)
-			return false
+		case m.SequenceID > limit:
+			r.awaiting.Store(true)
+		default:
+			r.next = m.SequenceID
+			r.awaiting.Store(false)
 		}
-		r.next = m.SequenceID
-		r.awaiting.Store(false)
 		return false
 	case r.awaiting.Load():
 		return false

@@ -615,3 +615,33 @@ func TestStatefulReconnectRefusals(t *testing.T) {
 		}
 	})
 }
+
+// Over SSE and long polling our clients put a Sequence before every message they
+// POST: a POST of a lost link may reach the server after the replay that follows the
+// resume, and must not run again.
+func TestStatefulReconnectLatePost(t *testing.T) {
+	for _, kind := range []transports.Kind{transports.ServerSentEvents, transports.LongPolling} {
+		t.Run(kind.String(), func(t *testing.T) {
+			_, srv := statefulServer(t, hub.Options{})
+			c := dialStateful(t, srv, kind, 2)
+			invoke := func(n int, id string) string {
+				return fmt.Sprintf(`{"type":9,"sequenceId":%d}`+"\x1e"+`{"type":1,"invocationId":%q,"target":"Echo","arguments":[%q]}`, n, id, id)
+			}
+			c.link.send(t, invoke(1, "a"))
+			c.link.send(t, invoke(2, "b"))
+			c.link.send(t, invoke(1, "a")) // late: taken already
+			c.link.send(t, invoke(3, "c"))
+			c.link.send(t, invoke(5, "e")) // past a gap: waits for the client to send 4 again
+			c.link.send(t, invoke(4, "d"), invoke(5, "e"))
+			var got []string
+			for len(got) < 5 {
+				if r := c.take(t); r.Type == 3 {
+					got = append(got, r.InvocationID)
+				}
+			}
+			if strings.Join(got, "") != "abcde" {
+				t.Errorf("completions %q, want each of abcde once, in order", got)
+			}
+		})
+	}
+}

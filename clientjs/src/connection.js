@@ -395,17 +395,19 @@ export class HubConnection {
    * @param {any} msg
    */
   async _send(msg) {
-    const text = frame(msg), id = this.connectionId;
+    let text = frame(msg), id = this.connectionId, n = 0;
     if (this._stateful && msg.type < PING) {
       while (this._bytes > this.options.statefulReconnectBufferSize) await new Promise((r) => this._room.push(r));
       if (id !== this.connectionId || !this._link && !this._held) throw error('not connected');
-      this._buf.push([++this._out, text]);
+      this._buf.push([n = ++this._out, text]);
       this._bytes += text.length;
     }
     if (this._held) return;
     const link = this._link;
     if (!link) throw error('not connected');
     this._sentAt = Date.now();
+    // A POST of a lost link may land after the replay: numbered, it is not run twice.
+    if (n && link.name != WEBSOCKETS) text = frame({ type: SEQUENCE, sequenceId: n }) + text;
     return link.t.send(text).catch((e) => (this._stateful ? this._cut(link, e) : Promise.reject(e)));
   }
 

@@ -155,8 +155,7 @@ describe('stateful reconnect through random link cuts (internal/linkcut)', () =>
     // replay that follows the resume, and is then counted as new. Needs the
     // contract's help (a Sequence at the head of every POST, or the server
     // refusing POSTs that began before a resume); reported, not failed.
-    const todo = transport !== 'WebSockets' && 'a late POST of a lost link can double a send';
-    test(`${transport}: every message once, in order, same connection and groups after every cut`, { todo }, async () => {
+    test(`${transport}: every message once, in order, same connection and groups after every cut`, async () => {
       const proxy = await startProxy(server.url, { mode: 'none' });
       const cutter = await startLinkcut(proxy.url, ['-every', CUT_EVERY, '-kinds', 'reset,blackhole,504,midresponse', '-seed', '7']);
       await fetch(cutter.url + '/__linkcut/pause', { method: 'POST' });

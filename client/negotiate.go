@@ -100,6 +100,7 @@ type negotiation struct {
 	connectionID string
 	token        string
 	transports   []transports.AvailableTransport
+	stateful     bool // the server agreed to stateful reconnect
 }
 
 // negotiateBody is a negotiate response; ProtocolVersion marks an old ASP.NET
@@ -116,6 +117,9 @@ func (s *session) negotiate(ctx context.Context, base string) (*negotiation, err
 			return nil, fmt.Errorf("%w: access token: %w", ErrNegotiate, err)
 		}
 		u := negotiateURL(base)
+		if !s.opts.DisableStatefulReconnect {
+			u = withQuery(u, "useStatefulReconnect", "true")
+		}
 		rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 		resp, err := s.do(rctx, http.MethodPost, u, request{xrw: true, auth: true})
 		if err != nil {
@@ -158,10 +162,10 @@ func (s *session) negotiate(ctx context.Context, base string) (*negotiation, err
 				s.fixToken(nr.AccessToken)
 			}
 			continue
-		case nr.UseStatefulReconnect:
+		case nr.UseStatefulReconnect && s.opts.DisableStatefulReconnect:
 			return nil, fmt.Errorf("%w: the server negotiated stateful reconnect, which the client did not ask for", ErrNegotiate)
 		}
-		n := &negotiation{url: base, connectionID: nr.ConnectionID, token: nr.ConnectionToken, transports: nr.AvailableTransports}
+		n := &negotiation{url: base, connectionID: nr.ConnectionID, token: nr.ConnectionToken, transports: nr.AvailableTransports, stateful: nr.UseStatefulReconnect}
 		if nr.NegotiateVersion < 1 || n.token == "" {
 			n.token = nr.ConnectionID // negotiate version 0: the ID is the token
 		}
@@ -173,20 +177,28 @@ func (s *session) negotiate(ctx context.Context, base string) (*negotiation, err
 	return nil, fmt.Errorf("%w: more than %d redirects", ErrNegotiate, maxRedirects)
 }
 
+// connected is a transport connected by connect, and what it was connected with.
+type connected struct {
+	tr           transport
+	connectionID string
+	connectURL   string // {hub}?id=<token>: where a link is resumed
+	stateful     bool   // negotiated stateful reconnect
+}
+
 // connect negotiates and connects a transport, falling back as the official client
 // does: the server's transports are tried in its order; after a transport failed to
 // connect, the client negotiates again (a new connection) and tries the next one.
-func (c *Conn) connect(ctx context.Context) (transport, string, error) {
+func (c *Conn) connect(ctx context.Context) (connected, error) {
 	if c.opts.SkipNegotiation {
 		tr, err := dialWebSocket(ctx, c.sess, c.url)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: WebSockets: %w", ErrNoTransport, err)
+			return connected{}, fmt.Errorf("%w: WebSockets: %w", ErrNoTransport, err)
 		}
-		return tr, "", nil
+		return connected{tr: tr, connectURL: c.url}, nil
 	}
 	n, err := c.sess.negotiate(ctx, c.url)
 	if err != nil {
-		return nil, "", err
+		return connected{}, err
 	}
 	var eligible []transports.Kind
 	var skipped []error
@@ -204,7 +216,7 @@ func (c *Conn) connect(ctx context.Context) (transport, string, error) {
 		}
 	}
 	if len(eligible) == 0 {
-		return nil, "", fmt.Errorf("%w: none of the transports supported by the client are supported by the server: %w", ErrNoTransport, errors.Join(skipped...))
+		return connected{}, fmt.Errorf("%w: none of the transports supported by the client are supported by the server: %w", ErrNoTransport, errors.Join(skipped...))
 	}
 	var attempts []error
 	for i, k := range eligible {
@@ -226,7 +238,7 @@ func (c *Conn) connect(ctx context.Context) (transport, string, error) {
 			tr, err = connectLongPolling(ctx, c.sess, connectURL)
 		}
 		if err == nil {
-			return tr, n.connectionID, nil
+			return connected{tr: tr, connectionID: n.connectionID, connectURL: connectURL, stateful: n.stateful}, nil
 		}
 		c.log.Debug("client: transport failed to connect", "transport", k, "err", err)
 		attempts = append(attempts, fmt.Errorf("%s: %w", k, err))
@@ -237,7 +249,7 @@ func (c *Conn) connect(ctx context.Context) (transport, string, error) {
 	if err := ctx.Err(); err != nil {
 		attempts = append(attempts, err)
 	}
-	return nil, "", fmt.Errorf("%w: %w", ErrNoTransport, errors.Join(attempts...))
+	return connected{}, fmt.Errorf("%w: %w", ErrNoTransport, errors.Join(attempts...))
 }
 
 // transportKind reads a negotiate transport name; the match is case-sensitive, as

@@ -125,3 +125,7 @@ func (t *wsTransport) interrupt() {
 func (t *wsTransport) release(context.Context) {
 	_ = t.conn.Close()
 }
+
+func (t *wsTransport) cut() { _ = t.conn.Close() }
+
+func (t *wsTransport) discard() { _ = t.conn.Close() }

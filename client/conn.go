@@ -640,8 +640,8 @@ func (c *Conn) readLoop() {
 						c.reconnected(true)
 					}
 					continue
-				case in.awaiting:
-					c.stats.discarded.Add(1)
+				case in.awaiting && m.Type != protocol.CloseType:
+					c.stats.discarded.Add(1) // the server sends it again after its Sequence
 					continue
 				case m.Type == protocol.AckType:
 					c.sent.ack(m.SequenceID)

@@ -839,6 +839,9 @@ func (c *Conn) writeLoopWith(tick <-chan time.Time, ping func(*link)) {
 	var buf []byte
 	var acked int64 // the last number acked
 	for {
+		if l != nil && l.cause() != nil {
+			l = nil // cut while we were busy: write nothing more on it
+		}
 		var out chan *outbound
 		var broken <-chan struct{}
 		var ackNow chan struct{}

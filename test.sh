@@ -32,7 +32,8 @@ FUZZTIME="${FUZZTIME:-5s}" scripts/fuzz-short.sh
 bin_dir=$(mktemp -d)
 trap 'rm -rf "$bin_dir"' EXIT
 go build -o "$bin_dir/hubbub" ./cmd/hubbub
-export HUBBUB_BIN="$bin_dir/hubbub"
+go build -o "$bin_dir/linkcut" ./internal/linkcut/cmd/linkcut
+export HUBBUB_BIN="$bin_dir/hubbub" LINKCUT_BIN="$bin_dir/linkcut"
 
 step "official @microsoft/signalr client against cmd/hubbub"
 (cd test/official && npm test)

@@ -834,10 +834,8 @@ func testServerClose(t *testing.T, kind transports.Kind) {
 		t.Errorf("Err = %v, want ErrClosed", err)
 	}
 	var ce *client.CloseError
-	if kind != transports.LongPolling {
-		if !errors.As(err, &ce) || !ce.AllowReconnect {
-			t.Errorf("Err = %v, want a *CloseError allowing reconnection", err)
-		}
+	if !errors.As(err, &ce) || !ce.AllowReconnect {
+		t.Errorf("Err = %v, want a *CloseError allowing reconnection", err)
 	}
 	// A new connection is refused.
 	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)

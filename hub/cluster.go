@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -56,6 +57,10 @@ type LocalSessions interface {
 	// ServeHTTP, except that a token unknown here is answered 404 rather than
 	// forwarded again.
 	ServeForwarded(w http.ResponseWriter, r *http.Request)
+	// PollTimeout is how long the hub holds a long poll that has nothing to send
+	// (its TransportOptions.PollTimeout): a node relaying a poll to another node of
+	// the cluster, whose hub has the same options, need not wait much longer.
+	PollTimeout() time.Duration
 }
 
 // SessionInfo is a negotiated session on its way between nodes.
@@ -63,6 +68,7 @@ type SessionInfo struct {
 	ConnectionID string   `json:"id"`
 	Token        string   `json:"token"`
 	Identity     Identity `json:"identity"`
+	Stateful     bool     `json:"stateful,omitempty"` // stateful reconnect was negotiated
 }
 
 // Errors of session forwarding.
@@ -94,8 +100,10 @@ func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
 		s.expiry.Stop()
 	}
 	h.dropSessionLocked(s)
-	return SessionInfo{ConnectionID: s.id, Token: s.token, Identity: s.identity}, nil
+	return SessionInfo{ConnectionID: s.id, Token: s.token, Identity: s.identity, Stateful: s.stateful}, nil
 }
+
+func (n clusterNode) PollTimeout() time.Duration { return n.h.opts.TransportOptions.PollTimeout }
 
 func (n clusterNode) ServeForwarded(w http.ResponseWriter, r *http.Request) {
 	if isWebSocketUpgrade(r) {
@@ -193,7 +201,7 @@ func (h *Hub) adopt(w http.ResponseWriter, r *http.Request, info SessionInfo) *s
 		return nil // cannot happen: only its expiry, NegotiateTimeout away, drops it
 	}
 	delete(h.sessions, s.token)
-	s.id, s.token = info.ConnectionID, info.Token
+	s.id, s.token, s.stateful = info.ConnectionID, info.Token, info.Stateful
 	h.sessions[s.token] = s
 	return s
 }

@@ -40,12 +40,29 @@ type Conn struct {
 	proto      protocol.Protocol // set once, before handshaken becomes true
 	handshaken atomic.Bool
 	connected  atomic.Bool // OnConnected ran, so OnDisconnected must run too
+	// connecting is closed when OnConnected has returned; end waits for it, so
+	// that OnDisconnected follows it. Guarded by mu; nil until it starts.
+	connecting chan struct{}
 
 	mu          sync.Mutex
-	queue       [][]byte
-	writing     bool  // a writer goroutine is running
-	closing     bool  // a Close message is queued: write what is queued, then end
-	closeReason error // why closing was asked for, for OnDisconnected
+	queue       [][]byte // hub messages to write, in order (trackable ones only: types 1-5)
+	writing     bool     // a writer goroutine is running
+	closing     bool     // write what is queued, then the Close message, then end
+	closeReason error    // why closing was asked for, for OnDisconnected
+	// Control messages the writer puts around the queue: the handshake reply
+	// first of all, a Ping when due, the Close message last.
+	reply, closeMsg []byte
+	pingDue         bool
+	// link counts the transports attached so far; a transport's units are taken
+	// only while it is the latest (see newLink). recvMu keeps receive to one
+	// goroutine at a time when an old link and its successor overlap.
+	link   atomic.Uint64
+	recvMu sync.Mutex
+	// resume is the stateful-reconnect state, made at the handshake of a
+	// connection that negotiated it (reconnect.go); nil otherwise.
+	resume     *resumeState
+	canResume  bool // the session negotiated stateful reconnect
+	detachedAt time.Time
 	// drained is signalled by the writer each time it empties the queue, for
 	// enqueuePaced; made with calls, as only invocations (streams) wait on it.
 	drained  chan struct{}
@@ -69,11 +86,14 @@ type Conn struct {
 
 	// Created on first use: most connections of a broadcast-heavy app never invoke.
 	invMu       sync.Mutex
-	invocations map[string]context.CancelFunc // running invocations by client invocation ID
-	uploads     map[string]*upload            // open client-to-server streams by stream ID
+	invocations map[string]*call   // running invocations by client invocation ID
+	uploads     map[string]*upload // open client-to-server streams by stream ID
 	results     map[string]chan protocol.Message
 	streams     int
-	nextResult  atomic.Int64
+	// running counts the calls that have arrived and not yet ended (waiting,
+	// running or streaming either way), for Hub.Close's drain (drain.go).
+	running    int
+	nextResult atomic.Int64
 
 	// The inbound token bucket, touched only by receive (one goroutine at a time).
 	tokens     float64
@@ -101,14 +121,15 @@ type upload struct {
 func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &Conn{
-		hub:      h,
-		id:       s.id,
-		token:    s.token,
-		identity: s.identity,
-		request:  keepRequest(r),
-		kind:     kind,
-		ctx:      ctx,
-		cancel:   cancel,
+		hub:       h,
+		id:        s.id,
+		token:     s.token,
+		identity:  s.identity,
+		request:   keepRequest(r),
+		kind:      kind,
+		ctx:       ctx,
+		cancel:    cancel,
+		canResume: s.stateful,
 	}
 	now := time.Now().UnixNano()
 	c.lastRecv.Store(now)
@@ -321,9 +342,16 @@ func (c *Conn) enqueue(frame []byte) error {
 		return ErrConnectionClosed
 	}
 	if len(c.queue) >= c.hub.opts.MaxQueueLength {
+		resumable := c.resume != nil
 		c.mu.Unlock()
 		c.hub.opts.Logger.Warn("hub: closing slow consumer", "hub", c.hub.opts.Name, "connection", c.id, "queued", c.hub.opts.MaxQueueLength)
-		c.abort(ErrSlowConsumer)
+		if resumable {
+			// The queue backs up behind unacked messages or a lost link: say why,
+			// after what is queued, so that the client knows its state is gone.
+			c.closeWith(fmt.Sprintf("Connection closed: more than %d messages waited for the client (slow consumer, or away too long).", c.hub.opts.MaxQueueLength), true, ErrSlowConsumer)
+		} else {
+			c.abort(ErrSlowConsumer)
+		}
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, frame)
@@ -343,10 +371,21 @@ func (c *Conn) isClosing() bool {
 // startWriterLocked starts a writer unless one runs or the transport is not
 // attached yet (attach starts it then). c.mu is held.
 func (c *Conn) startWriterLocked() {
-	if !c.writing && c.transport != nil && len(c.queue) > 0 {
+	if !c.writing && c.transport != nil && c.hasWorkLocked() {
 		c.writing = true
 		go c.write()
 	}
+}
+
+// hasWorkLocked reports whether the writer has anything to write. c.mu is held.
+func (c *Conn) hasWorkLocked() bool {
+	if c.reply != nil || c.pingDue || c.closing {
+		return true
+	}
+	if c.resume != nil {
+		return c.resume.pending(c) || len(c.queue) > 0 && c.resume.hasRoom(c.hub.opts.StatefulReconnectBufferSize)
+	}
+	return len(c.queue) > 0
 }
 
 // enqueuePaced queues a frame once the queue is at most half full, waiting for the
@@ -381,14 +420,15 @@ func (c *Conn) closeWith(message string, allowReconnect bool, reason error) {
 	}
 	c.closing, c.closeReason = true, reason
 	if c.handshaken.Load() {
-		frame, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.CloseType, Error: message, AllowReconnect: allowReconnect})
-		c.queue = append(c.queue, frame)
+		c.closeMsg, _ = c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.CloseType, Error: message, AllowReconnect: allowReconnect})
 	}
 	if reason != nil {
 		c.hub.opts.Observer.Closed(c.hub.opts.Name, reason)
 	}
 	c.startWriterLocked()
-	endNow := !c.writing && c.transport != nil // nothing to write (no handshake yet)
+	// Nothing to write (no handshake yet), or no link to write it on: a client
+	// that comes back later finds its connection gone.
+	endNow := !c.writing && (c.transport != nil || c.resume != nil && c.resume.window != nil)
 	c.mu.Unlock()
 	if endNow {
 		go c.end(reason)
@@ -410,51 +450,83 @@ func (c *Conn) finish(reason error) {
 	go c.end(reason)
 }
 
-// attach starts the connection on its transport: it starts the timers and a writer
-// for anything already queued, and has the transport end the connection when it ends.
+// attach puts the connection on a transport: its first, or, on a stateful
+// connection, one that resumes it after a lost link (the old one, if still open, is
+// closed). It starts the timers and a writer for anything waiting, and has the
+// transport's end detach or end the connection (linkLost).
 func (c *Conn) attach(t transports.Transport) {
 	opts := &c.hub.opts
 	c.mu.Lock()
+	old := c.transport
 	c.transport = t
-	if !c.handshaken.Load() {
-		c.handshakeTimer = time.AfterFunc(opts.HandshakeTimeout, func() {
-			if !c.handshaken.Load() {
-				c.abort(ErrHandshakeTimeout)
-			}
-		})
+	if c.resume != nil {
+		c.resume.resumed(c)
+	} else {
+		if !c.handshaken.Load() {
+			c.handshakeTimer = time.AfterFunc(opts.HandshakeTimeout, func() {
+				if !c.handshaken.Load() {
+					c.abort(ErrHandshakeTimeout)
+				}
+			})
+		}
+		if at := c.identity.ExpiresAt; !at.IsZero() {
+			c.expiryTimer = time.AfterFunc(time.Until(at), func() {
+				opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.identity.UserID)
+				c.closeWith("Authentication expired: reconnect with fresh credentials.", true, nil)
+			})
+		}
 	}
-	if at := c.identity.ExpiresAt; !at.IsZero() {
-		c.expiryTimer = time.AfterFunc(time.Until(at), func() {
-			opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.identity.UserID)
-			c.closeWith("Authentication expired: reconnect with fresh credentials.", true, nil)
-		})
-	}
+	c.lastRecv.Store(time.Now().UnixNano())
 	if c.kind != transports.LongPolling {
 		// Long polling has its own liveness: a client that stops polling is ended
 		// by the transport, and the protocol sends no pings over it.
-		var liveness *time.Timer
-		liveness = time.AfterFunc(min(opts.KeepAliveInterval, opts.ClientTimeout), func() {
-			if next := c.checkLiveness(); next > 0 {
-				liveness.Reset(next)
-			}
-		})
-		c.livenessTimer = liveness
+		first := min(opts.KeepAliveInterval, opts.ClientTimeout)
+		if c.livenessTimer != nil {
+			c.livenessTimer.Reset(first)
+		} else {
+			var liveness *time.Timer
+			liveness = time.AfterFunc(first, func() {
+				if next := c.checkLiveness(); next > 0 {
+					liveness.Reset(next)
+				}
+			})
+			c.livenessTimer = liveness
+		}
 	}
 	c.startWriterLocked()
 	c.mu.Unlock()
+	if old != nil && old != t {
+		old.Close()
+	}
 	if c.ctx.Err() != nil {
 		t.Close() // ended before it had a transport to close
 	}
-	t.OnEnd(func(err error) {
-		if err == nil {
-			err = transports.ErrClosed
-		}
-		if errors.Is(err, transports.ErrTooLarge) {
-			opts.Logger.Warn("hub: message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxReceiveSize)
-			opts.Observer.Closed(opts.Name, err)
-		}
-		c.finish(err)
-	})
+	t.OnEnd(func(err error) { c.linkLost(t, err) })
+}
+
+// linkLost handles the end of transport t. A stateful connection outlives a lost
+// link for ReconnectWindow (reconnect.go); any other connection ends with it.
+func (c *Conn) linkLost(t transports.Transport, err error) {
+	opts := &c.hub.opts
+	if err == nil {
+		err = transports.ErrClosed
+	}
+	c.mu.Lock()
+	if c.transport != t && resumableEnd(err) {
+		c.mu.Unlock() // replaced by a resumed link
+		return
+	}
+	if c.transport == t && c.resume != nil && !c.closing && c.ctx.Err() == nil && resumableEnd(err) {
+		c.resume.detach(c, err)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	if errors.Is(err, transports.ErrTooLarge) {
+		opts.Logger.Warn("hub: message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxReceiveSize)
+		opts.Observer.Closed(opts.Name, err)
+	}
+	c.finish(err)
 }
 
 // checkLiveness sends a Ping when nothing was sent for KeepAliveInterval and closes
@@ -462,6 +534,12 @@ func (c *Conn) attach(t transports.Transport) {
 // check again (0: never, the connection is closing).
 func (c *Conn) checkLiveness() time.Duration {
 	opts := &c.hub.opts
+	c.mu.Lock()
+	detached := c.transport == nil
+	c.mu.Unlock()
+	if detached {
+		return 0 // attach starts the timer again
+	}
 	now := time.Now()
 	idle := now.Sub(time.Unix(0, c.lastRecv.Load()))
 	if idle >= opts.ClientTimeout {
@@ -471,8 +549,10 @@ func (c *Conn) checkLiveness() time.Duration {
 	}
 	silent := now.Sub(time.Unix(0, c.lastSent.Load()))
 	if silent >= opts.KeepAliveInterval && c.handshaken.Load() {
-		frame, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
-		c.enqueue(frame)
+		c.mu.Lock()
+		c.pingDue = true
+		c.startWriterLocked()
+		c.mu.Unlock()
 		silent = 0
 	}
 	return min(opts.KeepAliveInterval-silent, opts.ClientTimeout-idle)
@@ -480,51 +560,96 @@ func (c *Conn) checkLiveness() time.Duration {
 
 var unitPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// write is the connection's writer: it sends everything queued, as one unit per
-// round, until the queue is empty, then exits. Only one runs at a time.
+// write is the connection's writer: it sends what is waiting, as one unit per
+// round, until nothing is left, then exits. Only one runs at a time.
 func (c *Conn) write() {
 	var frames [][]byte
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 || c.ctx.Err() != nil {
-			closing := c.closing && c.ctx.Err() == nil
-			reason := c.closeReason
+		t := c.transport
+		if t == nil || c.ctx.Err() != nil {
 			c.writing = false
-			c.queue = nil // an idle connection keeps no queue
+			c.mu.Unlock()
+			return
+		}
+		frames = c.nextUnitLocked(frames[:0])
+		if len(frames) == 0 {
+			closing, reason := c.closing, c.closeReason
+			c.writing = false
+			if len(c.queue) == 0 {
+				c.queue = nil // an idle connection keeps no queue
+			}
 			c.mu.Unlock()
 			if closing {
 				c.end(reason)
 			}
 			return
 		}
-		frames = append(frames[:0], c.queue...)
-		clear(c.queue)
-		c.queue = c.queue[:0]
 		drained := c.drained
 		c.mu.Unlock()
 		select {
 		case drained <- struct{}{}: // a nil channel (no invocation yet) is never ready
 		default:
 		}
-		err := c.sendUnit(c.ctx, frames)
+		err := c.sendUnit(t, frames)
 		clear(frames)
 		c.lastSent.Store(time.Now().UnixNano())
 		if err != nil {
 			c.mu.Lock()
 			c.writing = false
+			current := c.transport == t
+			if !current {
+				c.startWriterLocked() // a resumed link took over: carry on there
+			}
 			c.mu.Unlock()
-			c.finish(err)
+			if current {
+				c.linkLost(t, err)
+			}
 			return
 		}
 	}
 }
 
+// nextUnitLocked gathers what the writer sends next, in the order the client must
+// see it: the handshake reply; on a resumed link the Sequence message and the
+// unacked messages again; an Ack and a Ping when due; the queued messages (on a
+// stateful connection, as many as the reconnect buffer has room for); and once
+// nothing is queued, the Close message. c.mu is held.
+func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
+	if c.reply != nil {
+		frames = append(frames, c.reply)
+		c.reply = nil
+	}
+	n := len(c.queue)
+	if r := c.resume; r != nil {
+		frames = r.control(c, frames)
+		if !c.closing {
+			n = r.admit(c.queue, c.hub.opts.StatefulReconnectBufferSize)
+		}
+		r.track(c.queue[:n])
+	}
+	if c.pingDue {
+		c.pingDue = false
+		ping, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
+		frames = append(frames, ping)
+	}
+	frames = append(frames, c.queue[:n]...)
+	left := copy(c.queue, c.queue[n:])
+	clear(c.queue[left:])
+	c.queue = c.queue[:left]
+	if left == 0 && c.closeMsg != nil {
+		frames = append(frames, c.closeMsg)
+		c.closeMsg = nil
+	}
+	return frames
+}
+
 // sendUnit joins frames into one unit: the protocol allows many records per
 // WebSocket message, SSE event or poll response, and one write beats many.
-func (c *Conn) sendUnit(ctx context.Context, frames [][]byte) error {
+func (c *Conn) sendUnit(t transports.Transport, frames [][]byte) error {
 	if len(frames) == 1 {
 		c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(frames[0]), 1)
-		return c.transport.Send(ctx, frames[0])
+		return t.Send(c.ctx, frames[0])
 	}
 	bp := unitPool.Get().(*[]byte)
 	unit := (*bp)[:0]
@@ -532,7 +657,7 @@ func (c *Conn) sendUnit(ctx context.Context, frames [][]byte) error {
 		unit = append(unit, f...)
 	}
 	c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(unit), len(frames))
-	err := c.transport.Send(ctx, unit)
+	err := t.Send(c.ctx, unit)
 	if cap(unit) <= 64<<10 {
 		*bp = unit[:0]
 		unitPool.Put(bp)
@@ -556,12 +681,21 @@ func (c *Conn) end(reason error) {
 				t.Stop()
 			}
 		}
+		if c.resume != nil {
+			c.resume.stop()
+		}
 		t := c.transport
 		c.mu.Unlock()
 		if t != nil {
 			t.Close()
 		}
 		c.hub.removeConn(c)
+		c.mu.Lock()
+		connecting := c.connecting
+		c.mu.Unlock()
+		if connecting != nil {
+			<-connecting
+		}
 		if c.connected.Load() {
 			c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
 			c.hub.disconnected(c, reason)
@@ -575,8 +709,28 @@ func (c *Conn) end(reason error) {
 	})
 }
 
-// receive is the transport's Receiver: units arrive here one at a time, in order.
-// It parses and routes messages but never runs a hub method itself.
+// newLink returns the Receiver for a transport about to be attached. From now on
+// only its units are taken: a link that this one replaces may still be delivering.
+// On a stateful connection the client is ignored from here until its Sequence
+// message arrives (it replays what it sent after it).
+func (c *Conn) newLink() transports.Receiver {
+	link := c.link.Add(1)
+	c.mu.Lock()
+	if c.resume != nil {
+		c.resume.awaiting.Store(true)
+	}
+	c.mu.Unlock()
+	return func(unit []byte) {
+		c.recvMu.Lock()
+		defer c.recvMu.Unlock()
+		if c.link.Load() == link {
+			c.receive(unit)
+		}
+	}
+}
+
+// receive takes the units of the current link, one at a time and in order. It
+// parses and routes messages but never runs a hub method itself.
 func (c *Conn) receive(unit []byte) {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.hub.opts.Observer.Received(c.hub.opts.Name, c.kind, len(unit))
@@ -591,7 +745,13 @@ func (c *Conn) receive(unit []byte) {
 		unit = rest
 	}
 	msgs, err := c.proto.ParseMessages(unit, nil)
+	if c.resume != nil {
+		c.resume.sinceAck += len(unit)
+	}
 	for i := range msgs {
+		if c.resume != nil && !c.resume.take(c, &msgs[i]) {
+			continue
+		}
 		if !c.allow(&msgs[i]) {
 			if c.strikes >= c.hub.opts.RateLimitStrikes {
 				c.hub.opts.Logger.Warn("hub: closing a connection over its rate limit", "hub", c.hub.opts.Name, "connection", c.id, "limit", c.hub.opts.MaxMessagesPerSecond)
@@ -654,7 +814,7 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	if reply != "" {
 		c.hub.opts.Logger.Info("hub: handshake refused", "hub", c.hub.opts.Name, "connection", c.id, "reason", reply)
 		c.mu.Lock()
-		c.queue = append(c.queue, protocol.AppendHandshakeResponse(nil, reply))
+		c.reply = protocol.AppendHandshakeResponse(nil, reply)
 		c.closing = true
 		c.startWriterLocked()
 		c.mu.Unlock()
@@ -666,7 +826,10 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	// once it knows it is connected must find it. The reply still goes first, as it
 	// is queued before the connection can be found.
 	c.mu.Lock()
-	c.queue = append(c.queue, protocol.AppendHandshakeResponse(nil, ""))
+	c.reply = protocol.AppendHandshakeResponse(nil, "")
+	if c.canResume && req.Version >= 2 {
+		c.resume = newResumeState()
+	}
 	if c.handshakeTimer != nil {
 		c.handshakeTimer.Stop()
 		c.handshakeTimer = nil
@@ -745,10 +908,10 @@ func (c *Conn) route(m *protocol.Message) bool {
 		}
 	case protocol.CancelInvocationType:
 		c.invMu.Lock()
-		cancel := c.invocations[m.InvocationID]
+		cl := c.invocations[m.InvocationID]
 		c.invMu.Unlock()
-		if cancel != nil {
-			cancel()
+		if cl != nil {
+			cl.cancel()
 		}
 	case protocol.CloseType:
 		// The client is leaving: no Close message back, just end.
@@ -760,7 +923,17 @@ func (c *Conn) route(m *protocol.Message) bool {
 
 // onConnected runs OnConnected; invocations start once it has returned.
 func (c *Conn) onConnected() {
-	if err := c.hub.connected(c); err != nil {
+	c.mu.Lock()
+	if c.ctx.Err() != nil {
+		// Ended before OnConnected could run: neither hook runs.
+		c.mu.Unlock()
+		return
+	}
+	c.connecting = make(chan struct{})
+	c.mu.Unlock()
+	err := c.hub.connected(c)
+	close(c.connecting)
+	if err != nil {
 		c.hub.opts.Logger.Warn("hub: OnConnected failed", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
 		text := "Connection closed with an error."
 		if c.hub.opts.DetailedErrors || errors.As(err, new(*Error)) {
@@ -845,7 +1018,10 @@ type call struct {
 	streams int // streams this call holds against Options.MaxStreams
 	// registered: the call holds its IDs and stream slots (guarded by Conn.invMu)
 	registered bool
-	err        error // set when the call is refused before it runs
+	// answered: Hub.Close's drain has sent the call's error Completion, so nobody
+	// else may (guarded by Conn.invMu)
+	answered bool
+	err      error // set when the call is refused before it runs
 }
 
 // prepare registers a call that has just arrived.
@@ -866,6 +1042,7 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	}
 	c.invMu.Lock()
 	defer c.invMu.Unlock()
+	c.running++ // until release
 	refuse := func(err error) *call {
 		cl.err, cl.uploads, cl.streams = err, nil, 0
 		return cl
@@ -885,9 +1062,9 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	cl.registered = true
 	if m.InvocationID != "" {
 		if c.invocations == nil {
-			c.invocations = map[string]context.CancelFunc{}
+			c.invocations = map[string]*call{}
 		}
-		c.invocations[m.InvocationID] = cancel
+		c.invocations[m.InvocationID] = cl
 	}
 	for i, up := range cl.uploads {
 		if c.uploads == nil {
@@ -898,17 +1075,35 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	return cl
 }
 
-// release forgets a call that has ended and cancels its context.
-func (c *Conn) release(cl *call) {
-	c.unregister(cl)
+// release forgets a call that has ended and cancels its context; it is called
+// once per call. It reports whether the call is still to be answered (see
+// unregister).
+func (c *Conn) release(cl *call) bool {
+	c.invMu.Lock()
+	c.unregisterLocked(cl)
+	answer := !cl.answered
+	c.running--
+	idle := c.running == 0
+	c.invMu.Unlock()
 	cl.cancel()
+	if idle {
+		c.hub.wakeDrain()
+	}
+	return answer
 }
 
 // unregister frees a call's invocation ID, stream IDs and stream slots, so that a
-// client that sees the call's Completion may reuse them at once. Idempotent.
-func (c *Conn) unregister(cl *call) {
+// client that sees the call's Completion may reuse them at once. Idempotent. It
+// reports whether the call is still to be answered: false once Hub.Close's drain
+// has answered it.
+func (c *Conn) unregister(cl *call) bool {
 	c.invMu.Lock()
 	defer c.invMu.Unlock()
+	c.unregisterLocked(cl)
+	return !cl.answered
+}
+
+func (c *Conn) unregisterLocked(cl *call) {
 	if !cl.registered {
 		return
 	}
@@ -926,8 +1121,9 @@ func (c *Conn) unregister(cl *call) {
 func (c *Conn) invoke(cl *call) {
 	m, meth := &cl.msg, cl.method
 	fail := func(err error) {
-		c.release(cl)
-		c.complete(m.InvocationID, m.Target, nil, err)
+		if c.release(cl) {
+			c.complete(m.InvocationID, m.Target, nil, err)
+		}
 	}
 	switch {
 	case meth == nil:

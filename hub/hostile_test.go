@@ -159,14 +159,14 @@ func hostileCases() []hostileCase {
 		{name: "negotiate/preflight from a foreign origin", run: func(t *testing.T, e *env) {
 			hdr := http.Header{"Origin": {"http://evil.example"}, "Access-Control-Request-Method": {"POST"}}
 			st, body, h := e.do(t, "OPTIONS", "/hub/negotiate?negotiateVersion=1", hdr, "")
-			wantHTTP(t, st, body, 403, "Origin not allowed")
+			wantHTTP(t, st, body, 403, originRefusal("http://evil.example", e.srv.URL))
 			if h.Get("Access-Control-Allow-Origin") != "" {
 				t.Errorf("foreign origin allowed: %v", h)
 			}
 		}},
 		{name: "negotiate/cross-origin WebSocket without negotiate", run: func(t *testing.T, e *env) {
 			_, resp, err := e.dialRaw(t, "", http.Header{"Origin": {"http://evil.example"}})
-			wantRefused(t, resp, err, 403, "Origin not allowed")
+			wantRefused(t, resp, err, 403, originRefusal("http://evil.example", e.srv.URL))
 		}},
 		{name: "negotiate/too many pending negotiations", opts: func(o *hub.Options) {
 			o.MaxPendingNegotiations = 3

@@ -3,7 +3,6 @@ package hub
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -20,6 +19,7 @@ type session struct {
 	id, token string
 	identity  Identity
 	remoteIP  string
+	stateful  bool            // the client asked for stateful reconnect and got it
 	kind      transports.Kind // 0 until a transport claims the session
 	conn      *Conn
 	sender    sender // SSE and long polling
@@ -121,7 +121,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bo
 		err = errors.New("token expired")
 	}
 	if err != nil {
-		h.opts.Logger.Info("hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+		h.opts.Logger.Info("hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", h.proxies.clientIP(r), "reason", err)
 		h.opts.Observer.Refused(h.opts.Name, "unauthorized")
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized: "+err.Error(), http.StatusUnauthorized)
@@ -161,11 +161,16 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 		return
 	}
 	h.opts.Observer.Negotiated(h.opts.Name)
+	// Granted only to a client that asks: the official client refuses an answer it
+	// did not ask for. A token separate from the ID is needed to resume.
+	s.stateful = version >= 1 && !h.opts.DisableStatefulReconnect &&
+		strings.EqualFold(queryValue(r, "useStatefulReconnect"), "true")
 
 	resp := transports.NegotiateResponse{
-		ConnectionID:        s.id,
-		NegotiateVersion:    version,
-		AvailableTransports: transports.Offer(h.opts.Transports),
+		ConnectionID:         s.id,
+		NegotiateVersion:     version,
+		AvailableTransports:  transports.Offer(h.opts.Transports),
+		UseStatefulReconnect: s.stateful,
 	}
 	if version >= 1 {
 		resp.ConnectionToken = s.token
@@ -179,7 +184,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 // answers the request itself and returns nil. With separateToken the secret token
 // differs from the public ID (negotiate version 1).
 func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity, separateToken bool) *session {
-	s := &session{id: h.newToken(), identity: user, remoteIP: remoteIP(r)}
+	s := &session{id: h.newToken(), identity: user, remoteIP: h.proxies.clientIP(r)}
 	s.token = s.id
 	if separateToken {
 		s.token = h.newToken()
@@ -197,7 +202,9 @@ func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity,
 	}
 	switch {
 	case h.closed:
-		return refuse(http.StatusServiceUnavailable, "Server is shutting down", 0)
+		h.opts.Observer.Refused(h.opts.Name, "Server is shutting down")
+		refuseShuttingDown(w)
+		return nil
 	case h.pending >= h.opts.MaxPendingNegotiations:
 		return refuse(http.StatusServiceUnavailable, "Too many pending connections", h.opts.MaxPendingNegotiations)
 	case user.UserID != "" && h.perUser[user.UserID] >= h.opts.MaxConnectionsPerUser:
@@ -244,13 +251,10 @@ func (h *Hub) expire(s *session) {
 	}
 }
 
-// remoteIP is the client's address without its port.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// refuseShuttingDown answers a request for a new connection once Close has begun.
+func refuseShuttingDown(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
 }
 
 func (h *Hub) session(token string) *session {
@@ -265,6 +269,9 @@ func (h *Hub) claim(w http.ResponseWriter, s *session, kind transports.Kind) boo
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
 	switch {
+	case h.closed:
+		refuseShuttingDown(w)
+		return false
 	case h.sessions[s.token] != s:
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return false
@@ -304,27 +311,73 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 	} else if !h.sameUser(w, s, user) {
 		return
 	}
+	if c := h.resuming(w, r, s, transports.WebSockets); c != nil {
+		t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
+		if err != nil {
+			h.opts.Logger.Debug("hub: websocket upgrade to resume failed", "hub", h.opts.Name, "connection", c.id, "err", err)
+			return
+		}
+		c.attach(t)
+		return
+	}
 	if !h.claim(w, s, transports.WebSockets) {
 		return
 	}
 	c := newConn(h, s, r, transports.WebSockets)
-	h.bind(s, c, nil)
-	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.receive)
+	if !h.bind(w, s, c, nil) {
+		return
+	}
+	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
 	if err != nil {
 		h.forget(s)
+		if errors.Is(err, transports.ErrOriginNotAllowed) {
+			// A custom TransportOptions.CheckOrigin; the hub's own refuses in cors.
+			h.originRefused(r, r.Header.Get("Origin"), h.proxies.originTarget(r))
+			return
+		}
 		h.opts.Logger.Debug("hub: websocket upgrade failed", "hub", h.opts.Name, "err", err)
 		return
 	}
 	c.attach(t)
 }
 
+// resuming returns the connection of s when a request of kind opens a new link
+// for it: stateful reconnect (reconnect.go). It returns nil when the request is
+// rather to open the session's first transport, or to be refused as it would be
+// without stateful reconnect; and nil, having answered, for a transport of
+// another kind, or for a stream another node forwarded here.
+func (h *Hub) resuming(w http.ResponseWriter, r *http.Request, s *session, kind transports.Kind) *Conn {
+	h.sessionsMu.Lock()
+	c, sameKind := s.conn, s.kind == kind
+	h.sessionsMu.Unlock()
+	if c == nil || !c.resumable() {
+		return nil
+	}
+	switch {
+	case !sameKind:
+		http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
+		return nil
+	case kind == transports.ServerSentEvents && r.Context().Value(forwardedKey{}) != nil:
+		// A forwarded response is sent back whole: it cannot carry a stream. The
+		// client tries again, and lands here in time (docs/reconnect.md).
+		http.Error(w, "This connection can resume its stream only on the node that holds it; try again", http.StatusConflict)
+		return nil
+	}
+	return c
+}
+
 func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
-	if !h.claim(w, s, transports.ServerSentEvents) {
+	c := h.resuming(w, r, s, transports.ServerSentEvents)
+	if c == nil {
+		if !h.claim(w, s, transports.ServerSentEvents) {
+			return
+		}
+		c = newConn(h, s, r, transports.ServerSentEvents)
+	}
+	t := transports.NewServerSentEvents(h.opts.TransportOptions, c.newLink())
+	if !h.bind(w, s, c, t) {
 		return
 	}
-	c := newConn(h, s, r, transports.ServerSentEvents)
-	t := transports.NewServerSentEvents(h.opts.TransportOptions, c.receive)
-	h.bind(s, c, t)
 	c.attach(t)
 	t.ServeStream(w, r)
 }
@@ -333,17 +386,27 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	h.sessionsMu.Lock()
 	poller, kind := s.poller, s.kind
 	h.sessionsMu.Unlock()
-	if poller == nil {
-		if kind != 0 {
-			http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
-			return
-		}
+	var c *Conn
+	switch {
+	case poller == nil && kind != 0:
+		http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
+		return
+	case poller == nil:
 		if !h.claim(w, s, transports.LongPolling) {
 			return
 		}
-		c := newConn(h, s, r, transports.LongPolling)
-		poller = transports.NewLongPolling(h.opts.TransportOptions, c.receive)
-		h.bind(s, c, poller)
+		c = newConn(h, s, r, transports.LongPolling)
+	case queryValue(r, "resume") != "" || isDone(poller.Done()) && resumableEnd(poller.Err()):
+		// A client whose poll or send failed resumes with a new link; one whose
+		// transport ended unnoticed (no poll for DisconnectTimeout) too.
+		c = h.resuming(w, r, s, transports.LongPolling)
+	}
+	if c != nil {
+		poller = transports.NewLongPolling(h.opts.TransportOptions, c.newLink())
+		if !h.bind(w, s, c, poller) {
+			poller.Close() // stops its disconnect timer
+			return
+		}
 		h.sessionsMu.Lock()
 		s.poller = poller
 		h.sessionsMu.Unlock()
@@ -352,19 +415,39 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	poller.ServePoll(w, r)
 }
 
-// bind records the connection (and its send channel) on the session.
-func (h *Hub) bind(s *session, c *Conn, sender sender) {
+// isDone reports whether ch is closed.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// bind records the connection (and its send channel) on the session. Once Close
+// has begun it refuses a new connection instead (503) and forgets the session:
+// Close must find every connection it is to drain. A connection resuming its link
+// (reconnect.go) is an existing one, which the drain serves to the end.
+func (h *Hub) bind(w http.ResponseWriter, s *session, c *Conn, sender sender) bool {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
+	if h.closed && s.conn != c {
+		h.dropSessionLocked(s)
+		refuseShuttingDown(w)
+		return false
+	}
 	s.conn = c
 	s.sender = sender
+	return true
 }
 
 // cors answers preflights and marks cross-origin responses for allowed origins. It
 // refuses cross-origin requests from other origins with 403 and returns false.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" || transports.SameOrigin(r) {
+	target := h.proxies.originTarget(r)
+	if origin == "" || target.matches(origin) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
 			w.WriteHeader(http.StatusNoContent)
@@ -373,7 +456,8 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if !h.origins.allowsOrigin(origin) {
-		http.Error(w, "Origin not allowed", http.StatusForbidden)
+		h.originRefused(r, origin, target)
+		http.Error(w, refusalText(origin, target), http.StatusForbidden)
 		return false
 	}
 	hdr := w.Header()
@@ -390,6 +474,48 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	hdr.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 	return false
+}
+
+// allowsOrigin is the WebSocket upgrade's origin check (the default
+// TransportOptions.CheckOrigin): no Origin, the same origin, or an allowed one.
+func (h *Hub) allowsOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	return origin == "" || h.proxies.originTarget(r).matches(origin) || h.origins.allowsOrigin(origin)
+}
+
+// originRefused logs (at most one line per originLogInterval) and counts a request
+// the origin check refused.
+func (h *Hub) originRefused(r *http.Request, origin string, target originTarget) {
+	h.opts.Observer.Refused(h.opts.Name, "origin")
+	ok, suppressed := h.originLog.allow(time.Now(), originLogInterval)
+	if !ok {
+		return
+	}
+	h.opts.Logger.Info("hub: origin refused", "hub", h.opts.Name, "origin", clip(origin), "expected", clip(target.expected()),
+		"trusted_proxy", target.trusted, "remote", h.proxies.clientIP(r), "suppressed", suppressed)
+}
+
+// refusalText is the body of a 403 for origin: what it was compared with and which
+// option lets it in.
+func refusalText(origin string, target originTarget) string {
+	text := "Origin not allowed: " + clip(origin) + " is not the same origin as " + clip(target.String())
+	if target.forwarded {
+		text += " (as forwarded by a trusted proxy)"
+	}
+	text += ". Add it to Options.AllowedOrigins (--allowed-origins)"
+	if !target.trusted {
+		text += ", or list your reverse proxy in Options.TrustedProxies (--trusted-proxies)"
+	}
+	return text + "."
+}
+
+// clip shortens what a client sent for a log line or an answer.
+func clip(s string) string {
+	const most = 200
+	if len(s) <= most {
+		return s
+	}
+	return strings.ToValidUTF8(s[:most], "") + "…"
 }
 
 // queryValue reads a query parameter, matching its name case-insensitively as

@@ -2,22 +2,23 @@ package hub
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
-	"github.com/hubbub-go/hubbub/transports"
 )
 
 // Hub is a set of methods clients invoke, the connections currently open to it, and
 // their groups. It is an http.Handler: mount it on a path (and that path plus "/")
 // and it serves negotiate and the three transports there.
 type Hub struct {
-	opts    Options
-	origins originPolicy
+	opts      Options
+	origins   originPolicy
+	proxies   trustedProxies
+	originLog logSampler // "origin refused" lines
 
 	methodsMu      sync.RWMutex
 	methods        map[string]*method // by lower-case name: method names match case-insensitively
@@ -34,7 +35,14 @@ type Hub struct {
 	pending    int                 // sessions not yet claimed by a transport
 	perUser    map[string]int      // sessions by user, for MaxConnectionsPerUser
 	perIP      map[string]int      // sessions by remote IP, for MaxConnectionsPerIP
-	closed     bool
+	closed     bool                // Close was called: no new connections (drain.go)
+	closeDone  chan struct{}       // closed when the first Close returns
+
+	// draining is set while Close waits for the work under way to finish; then
+	// drainWake (capacity 1) is signalled whenever a connection may have become
+	// idle or ended.
+	draining  atomic.Bool
+	drainWake chan struct{}
 
 	backplane Backplane
 	detach    func()
@@ -43,7 +51,6 @@ type Hub struct {
 // New returns a hub with no methods yet.
 func New(opts Options) *Hub {
 	h := &Hub{
-		opts:     opts.withDefaults(),
 		origins:  newOriginPolicy(opts.AllowedOrigins),
 		methods:  map[string]*method{},
 		conns:    map[string]*Conn{},
@@ -52,7 +59,18 @@ func New(opts Options) *Hub {
 		sessions: map[string]*session{},
 		perUser:  map[string]int{},
 		perIP:    map[string]int{},
+
+		drainWake: make(chan struct{}, 1),
 	}
+	if opts.TransportOptions.CheckOrigin == nil {
+		opts.TransportOptions.CheckOrigin = h.allowsOrigin
+	}
+	h.opts = opts.withDefaults()
+	proxies, err := ParseTrustedProxies(h.opts.TrustedProxies)
+	if err != nil {
+		h.opts.Logger.Error("hub: some trusted proxies are left out", "hub", h.opts.Name, "err", err)
+	}
+	h.proxies = proxies
 	h.backplane = h.opts.Backplane
 	if h.backplane == nil {
 		h.backplane = NewMemoryBackplane()
@@ -124,47 +142,6 @@ func (h *Hub) ConnectionCount() int {
 	return len(h.conns)
 }
 
-// Close ends every connection with a Close message allowing reconnection (so clients
-// move to another node or come back after a restart), stops accepting new ones, and
-// leaves the backplane. It waits for the connections to end or ctx to expire.
-func (h *Hub) Close(ctx context.Context) error {
-	// Every connection with a transport, including those still in their handshake,
-	// is reached through the sessions.
-	h.sessionsMu.Lock()
-	h.closed = true
-	var conns []*Conn
-	for _, s := range h.sessions {
-		if s.expiry != nil {
-			s.expiry.Stop()
-		}
-		if s.conn != nil {
-			conns = append(conns, s.conn)
-		}
-	}
-	h.sessionsMu.Unlock()
-	for _, c := range conns {
-		if c.handshaken.Load() && c.kind != transports.LongPolling {
-			c.Close("Server is shutting down.", true)
-		} else {
-			// A long-polling client may have no poll open to carry a Close message;
-			// the 204 its next poll gets tells it to reconnect just as well.
-			c.abort(ErrConnectionClosed)
-		}
-	}
-	defer h.detach()
-	for _, c := range conns {
-		select {
-		case <-c.Done():
-		case <-ctx.Done():
-			for _, c := range conns {
-				c.abort(ErrConnectionClosed)
-			}
-			return fmt.Errorf("hub: close %s: %w", h.opts.Name, ctx.Err())
-		}
-	}
-	return nil
-}
-
 func (h *Hub) method(name string) *method {
 	h.methodsMu.RLock()
 	defer h.methodsMu.RUnlock()
@@ -196,6 +173,7 @@ func (h *Hub) removeConn(c *Conn) {
 		unindex(h.users, c.identity.UserID, c)
 	}
 	h.mu.Unlock()
+	h.wakeDrain()
 	for g := range groups {
 		if err := h.backplane.RemoveFromGroup(context.Background(), h.opts.Name, g, c.id); err != nil {
 			h.opts.Observer.BackplaneError(h.opts.Name, err)

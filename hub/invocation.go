@@ -22,8 +22,9 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	// A Completion is the client's signal that the invocation ID and stream slots
 	// are free again, so they are freed first; the context ends after it is queued.
 	complete := func(result protocol.RawValue, err error) {
-		c.unregister(cl)
-		c.complete(id, meth.name, result, err)
+		if c.unregister(cl) {
+			c.complete(id, meth.name, result, err)
+		}
 	}
 	hctx := &Context{Context: cl.ctx, conn: c}
 	for _, check := range meth.authorize {

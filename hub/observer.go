@@ -12,8 +12,12 @@ import (
 type Observer interface {
 	// Negotiated: a negotiate request created a connection.
 	Negotiated(hub string)
-	// Refused: a request was refused by a limit or by authentication; reason is short
-	// and stable ("unauthorized", "too many pending", "per user", "per ip").
+	// Refused: a request was refused by a limit, by authentication or by the origin
+	// check; reason is short and stable: "unauthorized", "origin" (a CORS request
+	// or WebSocket upgrade from an origin neither same nor allowed), "message too
+	// large", or the limit's text ("Too many pending connections", "Too many
+	// connections for this user", "Too many connections from this address",
+	// "Server is shutting down").
 	Refused(hub, reason string)
 	// Connected and Disconnected bracket a connection's life after its handshake.
 	Connected(hub string, transport transports.Kind)
@@ -29,6 +33,10 @@ type Observer interface {
 	Closed(hub string, reason error)
 	// BackplaneError: publishing to or maintaining the backplane failed.
 	BackplaneError(hub string, err error)
+	// LinkLost: a stateful connection lost its link and waits for the client to
+	// resume it (Options.ReconnectWindow); Resumed: a client did.
+	LinkLost(hub string, transport transports.Kind)
+	Resumed(hub string, transport transports.Kind)
 }
 
 // NopObserver observes nothing. Embed it to implement only some methods.
@@ -43,3 +51,5 @@ func (NopObserver) Sent(string, transports.Kind, int, int)       {}
 func (NopObserver) Invoked(string, string, time.Duration, error) {}
 func (NopObserver) Closed(string, error)                         {}
 func (NopObserver) BackplaneError(string, error)                 {}
+func (NopObserver) LinkLost(string, transports.Kind)             {}
+func (NopObserver) Resumed(string, transports.Kind)              {}

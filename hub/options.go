@@ -31,6 +31,24 @@ type Options struct {
 	// HandshakeTimeout closes a connection whose handshake has not arrived this long
 	// after its transport opened. Default 15 s.
 	HandshakeTimeout time.Duration
+	// DisableStatefulReconnect refuses stateful reconnect (docs/reconnect.md), which
+	// the hub otherwise grants every client that asks for it at negotiate
+	// (useStatefulReconnect=true) and shakes hands with protocol version 2: such a
+	// connection outlives a lost link for ReconnectWindow, and the client resumes
+	// it on the same token with nothing lost. Its price: the messages a client has
+	// not acked stay in memory (StatefulReconnectBufferSize at most), and a client
+	// that vanishes holds its connection, groups and queue for ReconnectWindow.
+	DisableStatefulReconnect bool
+	// ReconnectWindow is how long a stateful connection whose link was lost waits
+	// for its client to resume it before it ends (OnDisconnected, groups left).
+	// It holds no goroutine meanwhile. Default 30 s.
+	ReconnectWindow time.Duration
+	// StatefulReconnectBufferSize bounds, in bytes, the messages written to a
+	// stateful connection and not acked by its client yet. When it is full the
+	// hub writes nothing more to that connection until an Ack frees room; what is
+	// sent meanwhile waits in its queue (MaxQueueLength). Default 100,000, as
+	// ASP.NET Core.
+	StatefulReconnectBufferSize int
 	// NegotiateTimeout forgets a negotiated connection that no transport request
 	// claimed within this time (clients that fall back leave such orphans). Default 15 s.
 	NegotiateTimeout time.Duration
@@ -41,9 +59,9 @@ type Options struct {
 	// MaxConnectionsPerUser caps the connections (negotiated or open) of one user;
 	// negotiate answers 429 beyond it. Default 100.
 	MaxConnectionsPerUser int
-	// MaxConnectionsPerIP caps the connections from one remote address (the TCP
-	// peer: put a proxy's own limits in front if clients come through one). Default
-	// 10,000.
+	// MaxConnectionsPerIP caps the connections from one remote address: the TCP
+	// peer, or behind a proxy listed in TrustedProxies the client it forwards for.
+	// Default 10,000.
 	MaxConnectionsPerIP int
 	// MaxMessagesPerSecond and MessageBurst are one connection's inbound rate limit
 	// (a token bucket). A message over the limit is refused (an invocation gets an
@@ -75,11 +93,37 @@ type Options struct {
 	// InvokeClientTimeout bounds Conn.Invoke (client results) when the caller's
 	// context has no deadline. Default 30 s.
 	InvokeClientTimeout time.Duration
+	// DrainTimeout bounds how long Hub.Close lets the work under way finish
+	// (invocations, streams either way, invocations that arrive meanwhile) before
+	// it tells every client to go. What is still running then is cancelled and
+	// answered with an error Completion. Default 10 s; negative: cancel at once.
+	DrainTimeout time.Duration
 
 	// AllowedOrigins lists the origins allowed for CORS and for WebSocket upgrades:
 	// exact origins ("https://app.example.com"), wildcard subdomains
-	// ("https://*.example.com") or "*" for any. Default empty: same origin only.
+	// ("https://*.example.com") or "*" for any. Default empty: same origin only,
+	// where same origin means the Origin's host (compared without a default port)
+	// is the request's Host; the scheme is compared only when a trusted proxy
+	// forwards it (see TrustedProxies). A refusal is answered 403 with a text that
+	// names this option, logged at Info (at most one line a second per hub, with a
+	// count of those left out) and counted as Observer.Refused(hub, "origin").
 	AllowedOrigins []string
+	// TrustedProxies lists the reverse proxies in front of the hub whose forwarding
+	// headers are believed: CIDRs ("10.0.0.0/8") and single addresses
+	// ("127.0.0.1"). Only for a request whose TCP peer is in the list:
+	//   - the same-origin check (CORS and WebSocket upgrades) compares the Origin
+	//     with the host and scheme the client asked for: RFC 7239 Forwarded's
+	//     host= and proto= (first element), else X-Forwarded-Host and
+	//     X-Forwarded-Proto (first values). A proxy that rewrites Host (nginx's
+	//     "proxy_set_header Host $upstream") otherwise makes every browser
+	//     cross-origin;
+	//   - the client address (MaxConnectionsPerIP, logs) is the first address in
+	//     X-Forwarded-For (else Forwarded's for= list), read from the right, that
+	//     is not itself a trusted proxy.
+	// From any other peer these headers are ignored: anyone can send them. Entries
+	// that do not parse are logged at New and left out; check a configured list
+	// with ParseTrustedProxies first. Default empty: no proxy is trusted.
+	TrustedProxies []string
 	// UserID returns the user identity of a request; empty means anonymous. It runs
 	// at negotiate (and on a WebSocket connect that skipped negotiate). Default: the
 	// user a framework adapter stored with WithUserID, else anonymous.
@@ -114,6 +158,8 @@ type Options struct {
 // Defaults for Options.
 const (
 	DefaultKeepAliveInterval      = 15 * time.Second
+	DefaultReconnectWindow        = 30 * time.Second
+	DefaultStatefulBufferSize     = 100_000
 	DefaultClientTimeout          = 30 * time.Second
 	DefaultHandshakeTimeout       = 15 * time.Second
 	DefaultNegotiateTimeout       = 15 * time.Second
@@ -124,6 +170,7 @@ const (
 	DefaultMaxStreams             = 32
 	DefaultStreamBufferCapacity   = 10
 	DefaultInvokeClientTimeout    = 30 * time.Second
+	DefaultDrainTimeout           = 10 * time.Second
 	DefaultMaxConnectionsPerUser  = 100
 	DefaultMaxConnectionsPerIP    = 10_000
 	DefaultMaxMessagesPerSecond   = 200
@@ -143,8 +190,13 @@ func (o Options) withDefaults() Options {
 	setDuration(&o.KeepAliveInterval, DefaultKeepAliveInterval)
 	setDuration(&o.ClientTimeout, DefaultClientTimeout)
 	setDuration(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDuration(&o.ReconnectWindow, DefaultReconnectWindow)
+	setInt(&o.StatefulReconnectBufferSize, DefaultStatefulBufferSize)
 	setDuration(&o.NegotiateTimeout, DefaultNegotiateTimeout)
 	setDuration(&o.InvokeClientTimeout, DefaultInvokeClientTimeout)
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
 	setInt(&o.MaxPendingNegotiations, DefaultMaxPendingNegotiations)
 	setInt(&o.MaxQueueLength, DefaultMaxQueueLength)
 	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)
@@ -168,10 +220,6 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	origins := newOriginPolicy(o.AllowedOrigins)
-	if o.TransportOptions.CheckOrigin == nil {
-		o.TransportOptions.CheckOrigin = origins.allowsRequest
-	}
 	o.TransportOptions = o.TransportOptions.WithDefaults()
 	return o
 }
@@ -188,8 +236,8 @@ func setInt(n *int, def int) {
 	}
 }
 
-// originPolicy answers "may this origin talk to us": same origin always, plus the
-// allow-list.
+// originPolicy is the allow-list of cross-origin origins (Options.AllowedOrigins);
+// same-origin requests are always allowed (see Hub.allowsOrigin).
 type originPolicy struct {
 	any      bool
 	exact    map[string]bool
@@ -229,11 +277,4 @@ func (p originPolicy) allowsOrigin(origin string) bool {
 		}
 	}
 	return false
-}
-
-// allowsRequest is the WebSocket origin check: no Origin, the same origin, or an
-// allowed one.
-func (p originPolicy) allowsRequest(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	return origin == "" || transports.SameOrigin(r) || p.allowsOrigin(origin)
 }

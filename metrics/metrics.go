@@ -32,6 +32,8 @@ type Metrics struct {
 	invokeErrors  *prometheus.CounterVec
 	closes        *prometheus.CounterVec
 	backplaneErrs *prometheus.CounterVec
+	linksLost     *prometheus.CounterVec
+	resumes       *prometheus.CounterVec
 }
 
 var _ hub.Observer = (*Metrics)(nil)
@@ -47,7 +49,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "hubbub_negotiations_total", Help: "Negotiate requests that created a connection.",
 		}, []string{"hub"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hubbub_refusals_total", Help: "Requests refused by a limit or authentication.",
+			Name: "hubbub_refusals_total", Help: "Requests refused by a limit, authentication or the origin check (reason \"origin\").",
 		}, []string{"hub", "reason"}),
 		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hubbub_units_received_total", Help: "Units received from clients (WebSocket messages, POST bodies).",
@@ -74,9 +76,16 @@ func New(reg prometheus.Registerer) *Metrics {
 		backplaneErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hubbub_backplane_errors_total", Help: "Backplane operations that failed.",
 		}, []string{"hub"}),
+		linksLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_links_lost_total", Help: "Links of stateful connections lost, the connection kept for the client to resume.",
+		}, hubTransport),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_links_resumed_total", Help: "Stateful connections resumed on a new link.",
+		}, hubTransport),
 	}
 	reg.MustRegister(m.connections, m.negotiations, m.refusals, m.messagesIn, m.messagesOut,
-		m.bytesIn, m.bytesOut, m.invocations, m.invokeErrors, m.closes, m.backplaneErrs)
+		m.bytesIn, m.bytesOut, m.invocations, m.invokeErrors, m.closes, m.backplaneErrs,
+		m.linksLost, m.resumes)
 	return m
 }
 
@@ -109,6 +118,14 @@ func (m *Metrics) Invoked(h, method string, d time.Duration, err error) {
 	}
 }
 
+func (m *Metrics) LinkLost(h string, t transports.Kind) {
+	m.linksLost.WithLabelValues(h, t.String()).Inc()
+}
+
+func (m *Metrics) Resumed(h string, t transports.Kind) {
+	m.resumes.WithLabelValues(h, t.String()).Inc()
+}
+
 func (m *Metrics) Closed(h string, reason error) {
 	m.closes.WithLabelValues(h, closeReason(reason)).Inc()
 }
@@ -126,6 +143,8 @@ func closeReason(err error) string {
 		return "rate_limited"
 	case errors.Is(err, transports.ErrTooLarge):
 		return "too_large"
+	case errors.Is(err, hub.ErrReconnectTimeout):
+		return "reconnect_timeout"
 	}
 	return "other"
 }

@@ -3,6 +3,8 @@ package metrics_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -170,5 +172,32 @@ func TestOversizedInputIsCounted(t *testing.T) {
 			t.Fatal("the oversized WebSocket message was not counted as a too_large close")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOriginRefusalIsCounted: a request from an origin neither same nor allowed is
+// counted under reason "origin".
+func TestOriginRefusalIsCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := conformance.NewHub(hub.Options{Observer: metrics.New(reg), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h.Close(ctx)
+	}()
+	req, _ := http.NewRequest("POST", srv.URL+"/negotiate?negotiateVersion=1", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin negotiate: %d, want 403", resp.StatusCode)
+	}
+	if got := value(t, reg, `hubbub_refusals_total{hub="conformance",reason="origin"}`); got != 1 {
+		t.Errorf("origin refusals = %v, want 1", got)
 	}
 }

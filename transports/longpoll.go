@@ -358,7 +358,7 @@ func (lp *LongPoll) ServeDelete(w http.ResponseWriter, r *http.Request) {
 	// Close message and then DELETE, and the Close may have ended the connection
 	// first. Either way the client's wish is granted, and a 404 would only show up
 	// as an error in the browser console.
-	lp.end(fmt.Errorf("transports: long polling closed by the client (DELETE): %w", ErrClosed))
+	lp.end(fmt.Errorf("transports: long polling closed by the client (DELETE): %w", ErrEndedByClient))
 	w.WriteHeader(http.StatusAccepted)
 }
 

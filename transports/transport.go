@@ -23,6 +23,7 @@ package transports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -119,6 +120,11 @@ var (
 	ErrClosed = errors.New("transport closed")
 	// ErrTooLarge means a unit from the client exceeded Options.MaxReceiveSize.
 	ErrTooLarge = errors.New("message too large")
+	// ErrEndedByClient means the client ended the connection on purpose (a long
+	// polling DELETE), as opposed to a link that was lost. It wraps ErrClosed.
+	ErrEndedByClient = fmt.Errorf("ended by the client: %w", ErrClosed)
+	// ErrOriginNotAllowed means Options.CheckOrigin refused a WebSocket upgrade.
+	ErrOriginNotAllowed = errors.New("origin not allowed")
 )
 
 // Options tune the transports. The zero value of each field means its default.
@@ -205,12 +211,35 @@ func (o Options) WithDefaults() Options {
 }
 
 // SameOrigin allows requests without an Origin header and those whose Origin host
-// equals the request's Host.
+// equals the request's Host (see SameOriginAs; the scheme is not compared, since
+// behind a TLS-terminating proxy the request itself cannot tell it).
 func SameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
+	return origin == "" || SameOriginAs(origin, "", r.Host)
+}
+
+// SameOriginAs reports whether origin ("scheme://host[:port]", as browsers send it)
+// names host, compared case-insensitively and with a default port (:80 for http,
+// :443 for https) left out on either side. When scheme is not empty the schemes
+// must match too.
+func SameOriginAs(origin, scheme, host string) bool {
+	originScheme, originHost, ok := strings.Cut(origin, "://")
+	if !ok || host == "" {
+		return false
 	}
-	_, host, ok := strings.Cut(origin, "://")
-	return ok && strings.EqualFold(host, r.Host)
+	if scheme != "" && !strings.EqualFold(originScheme, scheme) {
+		return false
+	}
+	return strings.EqualFold(withoutDefaultPort(originHost, originScheme), withoutDefaultPort(host, originScheme))
+}
+
+// withoutDefaultPort drops scheme's default port from host.
+func withoutDefaultPort(host, scheme string) string {
+	switch {
+	case strings.EqualFold(scheme, "http"):
+		return strings.TrimSuffix(host, ":80")
+	case strings.EqualFold(scheme, "https"):
+		return strings.TrimSuffix(host, ":443")
+	}
+	return host
 }

@@ -69,7 +69,7 @@ func writeBufferPool(size int) *sync.Pool {
 //
 // The caller has already checked the session, so a refusal can still be a plain HTTP
 // status: when opts.CheckOrigin refuses r, AcceptWebSocket answers 403 "origin not
-// allowed" and returns an error without upgrading; a malformed upgrade request gets
+// allowed" and returns an error wrapping ErrOriginNotAllowed without upgrading; a malformed upgrade request gets
 // gorilla's 4xx. Either way w has been answered and the caller writes nothing more.
 // On success the handler may return at once: the connection lives on without it
 // (r.Context ends with the handler, so keep nothing tied to it).
@@ -80,7 +80,7 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binar
 	opts = opts.WithDefaults()
 	if !opts.CheckOrigin(r) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return nil, fmt.Errorf("transports: websocket upgrade refused: origin %q not allowed", r.Header.Get("Origin"))
+		return nil, fmt.Errorf("transports: websocket upgrade refused: origin %q: %w", r.Header.Get("Origin"), ErrOriginNotAllowed)
 	}
 	hj := &ownReadBuffer{ResponseWriter: w, size: opts.ReadBufferSize}
 	up := websocket.Upgrader{

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -63,7 +64,8 @@ type Backplane struct {
 
 	// Session forwarding.
 	callsMu  sync.Mutex
-	calls    map[uint64]chan *rpcMessage
+	calls    map[uint64]*pendingCall // requests in flight to other nodes, by ID
+	dead     map[string]time.Time    // nodes declared dead, when; forgotten after NodeTTL
 	nextCall atomic.Uint64
 	serving  map[string]context.CancelFunc // forwarded requests being served, by requester+ID
 	slots    chan struct{}                 // MaxForwardedRequests
@@ -123,14 +125,16 @@ func New(opts Options) (*Backplane, error) {
 		pongs:   map[string]chan struct{}{},
 		wake:    make(chan struct{}, 1),
 		members: map[string]map[string]map[string]struct{}{},
-		calls:   map[uint64]chan *rpcMessage{},
+		calls:   map[uint64]*pendingCall{},
+		dead:    map[string]time.Time{},
 		serving: map[string]context.CancelFunc{},
 		slots:   make(chan struct{}, opts.MaxForwardedRequests),
 		located: map[string]string{},
 	}
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.subscribeLoop()
 	go b.heartbeatLoop()
+	go b.watchOwnersLoop()
 	return b, nil
 }
 
@@ -176,6 +180,7 @@ func (b *Backplane) Close() error {
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	b.failCalls("", fmt.Errorf("redis backplane: closed: %w", ErrUnavailable))
 	if b.Healthy() {
 		ctx, cancel := context.WithTimeout(context.Background(), b.opts.OpTimeout)
 		b.purgeNode(ctx, b.nodeID)

@@ -63,13 +63,53 @@
 //     so that a unit is not written to a poll nobody reads. Responses are never
 //     streamed between nodes: only long-poll responses and POST/DELETE replies
 //     travel, and they are complete.
-//   - A request for a node that is gone (no subscriber on its channel) gets 404 at
-//     once, as for any unknown connection; the client reconnects.
+//   - A request for a node that is gone (no subscriber on its channel, or
+//     declared dead: see below) gets 404 at once, as for any unknown connection;
+//     the client starts a new connection.
+//   - A forwarded long poll waits at most the hub's PollTimeout plus OpTimeout
+//     (504 after that: the owner did not answer in time, the client may poll
+//     again); other forwarded requests at most ForwardTimeout plus OpTimeout.
 //
 // This keeps every byte of WebSocket and SSE traffic on the node that holds the
 // TCP connection, costs one Redis round trip to open a transport away from its
 // negotiate, and one round trip per long-polling or SSE send request that lands on
 // another node.
+//
+// # Node crashes
+//
+// Every node tracks the requests it has forwarded and awaits, per owner node.
+// Every HeartbeatInterval/2 it asks Redis, in one round trip, whether each of
+// those owners still listens on its channel (PUBSUB NUMSUB) and still has its
+// liveness key; an owner found missing on two checks in a row is declared dead,
+// as is one whose expired liveness key the heartbeat's purge finds. Declaring it
+// dead answers every request in flight to it at once, and every new one for
+// NodeTTL, with 404 "No Connection with that ID": its connections died with it,
+// and clients (ours and the official one) end a connection on a 404 and can start
+// a new one on a live node. What the clients of a node see when it dies:
+//
+//   - WebSockets: the socket closes (through a proxy, the proxy closes it) as
+//     the process dies; the client notices at once and may reconnect.
+//   - Server-Sent Events: the stream ends the same way; the POSTs of the
+//     connection that other nodes forward are answered 404.
+//   - Long polling: a poll forwarded by a live node and waiting on the dead one
+//     is answered 404 within HeartbeatInterval of the death (default 3 s; two
+//     checks HeartbeatInterval/2 apart, plus a Redis round trip), and so are the
+//     POSTs and DELETEs forwarded after it (at once: nobody listens on the dead
+//     node's channel). Requests the load balancer still sends to the dead node
+//     itself get the balancer's error.
+//
+// A process that dies in any way (crash, SIGKILL, OOM kill) closes its Redis
+// connections, so its subscription goes at once and the bound above holds. A node
+// that stops without closing them (frozen, or cut off with its TCP connections
+// left half open) keeps its subscription until Redis notices: it is declared dead
+// when its liveness key expires, NodeTTL after its last heartbeat (default 10 s).
+// Lower NodeTTL to find such nodes sooner, at the price of purging a node whose
+// heartbeats are merely late.
+//
+// When this node loses Redis, the requests it has in flight to other nodes are
+// answered 503 at once (their replies would come through Redis), as are new ones
+// until Redis is back: 503 means "the cluster is unavailable, try again", 404 "the
+// connection is gone".
 //
 // # Redis outages
 //
@@ -91,6 +131,6 @@
 // Every Redis command is bounded by OpTimeout (a handler that sends never waits
 // longer), the client does not retry (a PUBLISH is not idempotent), and forwarded
 // requests served for other nodes are capped by MaxForwardedRequests. The
-// backplane's own goroutines are two (subscription, heartbeat) plus one per
-// forwarded request being served.
+// backplane's own goroutines are three (subscription, heartbeat, the check of the
+// nodes awaited) plus one per forwarded request being served.
 package redis

@@ -158,8 +158,10 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kin
 
 // ForwardRequest implements hub.SessionForwarder. The owner is the node the
 // session record names, else the node named in the token. The reply is the
-// owner's response, or 404 (no such node), 503 (Redis down, owner busy), 504
-// (no answer within ForwardTimeout) or 413 (body over MaxForwardedBody).
+// owner's response, or 404 (no such node, or the owner died meanwhile: see
+// liveness.go), 503 (Redis down, owner busy), 504 (no answer within
+// ForwardTimeout, or the hub's PollTimeout for a poll, plus OpTimeout) or 413
+// (body over MaxForwardedBody).
 func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubName, token string) {
 	if !b.Healthy() {
 		http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
@@ -190,7 +192,14 @@ func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubNa
 		Type: rpcHTTP, Hub: hubName, Method: r.Method, URL: r.URL.RequestURI(), Host: r.Host,
 		Remote: r.RemoteAddr, Header: r.Header, Body: body,
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), b.opts.ForwardTimeout+b.opts.OpTimeout)
+	// The owner holds a poll up to its hub's PollTimeout: a poll not answered by
+	// then and a Redis round trip is stuck, and waiting on would keep a client that
+	// believes itself connected waiting for nothing.
+	timeout := b.opts.ForwardTimeout
+	if sessions := b.sessions(hubName); sessions != nil && r.Method == http.MethodGet {
+		timeout = min(timeout, sessions.PollTimeout())
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout+b.opts.OpTimeout)
 	defer cancel()
 	reply, err := b.call(ctx, node, req)
 	switch {
@@ -233,13 +242,19 @@ func (b *Backplane) owner(ctx context.Context, hubName, token string) (string, e
 }
 
 // call sends a request to node and waits for its reply, or ctx. When ctx ends
-// first, the node is told to cancel the request.
+// first, the node is told to cancel the request. It fails with errNodeGone at once
+// when nobody listens on node's channel or node is known dead, and as soon as node
+// is declared dead while the call waits (see liveness.go).
 func (b *Backplane) call(ctx context.Context, node string, req *rpcMessage) (*rpcMessage, error) {
 	req.ID = b.nextCall.Add(1)
 	req.From = b.nodeID
-	reply := make(chan *rpcMessage, 1)
+	pc := &pendingCall{node: node, result: make(chan callResult, 1)}
 	b.callsMu.Lock()
-	b.calls[req.ID] = reply
+	if _, dead := b.dead[node]; dead {
+		b.callsMu.Unlock()
+		return nil, errNodeGone
+	}
+	b.calls[req.ID] = pc
 	b.callsMu.Unlock()
 	defer func() {
 		b.callsMu.Lock()
@@ -254,8 +269,8 @@ func (b *Backplane) call(ctx context.Context, node string, req *rpcMessage) (*rp
 		return nil, errNodeGone
 	}
 	select {
-	case m := <-reply:
-		return m, nil
+	case res := <-pc.result:
+		return res.reply, res.err
 	case <-ctx.Done():
 		if req.Type == rpcHTTP {
 			cctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
@@ -293,11 +308,11 @@ func (b *Backplane) receiveRPC(payload string) {
 	switch m.Type {
 	case rpcReply:
 		b.callsMu.Lock()
-		reply := b.calls[m.ID]
+		pc := b.calls[m.ID]
 		b.callsMu.Unlock()
-		if reply != nil {
+		if pc != nil {
 			select {
-			case reply <- &m:
+			case pc.result <- callResult{reply: &m}:
 			default:
 			}
 		}

@@ -119,6 +119,7 @@ func (b *Backplane) purgeDead(ctx context.Context) {
 	for id, cmd := range alive {
 		if cmd.Val() == 0 {
 			b.log.Info("redis backplane: purging the memberships of a dead node", "node", id)
+			b.declareDead(id, "its liveness key expired")
 			b.purgeNode(ctx, id)
 		}
 	}

@@ -31,18 +31,25 @@ type Options struct {
 	ReconnectMinDelay, ReconnectMaxDelay time.Duration
 
 	// HeartbeatInterval is how often this node refreshes its liveness key, purges
-	// the membership of dead nodes and repairs its own after an outage.
-	// Default 3 s.
+	// the membership of dead nodes and repairs its own after an outage. Half of it
+	// paces the check of the nodes this node awaits forwarded replies from, so that
+	// the requests forwarded to a node whose process died are answered 404 within
+	// HeartbeatInterval of its death (see "Node crashes" in the package
+	// documentation). Default 3 s.
 	HeartbeatInterval time.Duration
 	// NodeTTL is how long a node counts as alive after its last heartbeat; then
-	// other nodes purge its group memberships. It must exceed HeartbeatInterval.
+	// other nodes purge its group memberships, and a node that stopped without
+	// closing its Redis connections (frozen, or cut off) is declared dead: requests
+	// forwarded to it are answered 404. It must exceed HeartbeatInterval.
 	// Default 10 s.
 	NodeTTL time.Duration
 
 	// ForwardTimeout bounds a request forwarded to the node that owns its
-	// connection (long polls, POSTs, DELETEs landing on another node). It must
+	// connection (long polls, POSTs, DELETEs landing on another node), on the owner
+	// and, plus OpTimeout, on the node that forwards it (504 after that). It must
 	// exceed the hubs' TransportOptions.PollTimeout, since a forwarded poll is held
-	// as long as a local one. Default 60 s.
+	// as long as a local one; the node that forwards a poll waits at most the hub's
+	// PollTimeout plus OpTimeout. Default 60 s.
 	ForwardTimeout time.Duration
 	// MaxForwardedRequests caps the forwarded requests this node serves at once
 	// for other nodes; beyond it they get 503. Default 10,000.

@@ -174,7 +174,10 @@ func (b *Backplane) setDown(err error) {
 	b.errMu.Lock()
 	b.lastErr = err
 	b.errMu.Unlock()
-	switch b.state.Swap(stateDown) {
+	prev := b.state.Swap(stateDown)
+	// Replies to the requests in flight come on the subscription: none will now.
+	b.failCalls("", errRedisLost)
+	switch prev {
 	case stateUp:
 		b.log.Error("redis backplane: Redis unreachable; delivering on this node only until it is back", "node", b.nodeID, "err", err)
 	case stateUnknown:

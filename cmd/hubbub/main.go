@@ -44,10 +44,12 @@ type config struct {
 	redisURL          string
 	backplane         hub.Backplane // the Redis backplane when redisURL is set; nil: in memory
 	allowedOrigins    []string
+	trustedProxies    []string
 	keepAliveInterval time.Duration
 	clientTimeout     time.Duration
 	pollTimeout       time.Duration
 	pollTakeover      time.Duration // negative: never
+	drainTimeout      time.Duration
 	chatAuthTimeout   time.Duration
 	newsInterval      time.Duration
 	logLevel          slog.Level
@@ -61,6 +63,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal starts the drain; a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "hubbub:", err)
 		os.Exit(1)
@@ -80,10 +87,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
 	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL, e.g. redis://127.0.0.1:6379/0 (env HUBBUB_REDIS_URL)")
 	origins := fs.String("allowed-origins", env("HUBBUB_ALLOWED_ORIGINS", ""), "comma list of origins for CORS and WebSocket; * allows all (env HUBBUB_ALLOWED_ORIGINS)")
+	proxies := fs.String("trusted-proxies", env("HUBBUB_TRUSTED_PROXIES", ""), "comma list of CIDRs or addresses of reverse proxies whose Forwarded/X-Forwarded-* headers are believed, e.g. 10.0.0.0/8,127.0.0.1 (env HUBBUB_TRUSTED_PROXIES)")
 	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
 	clientTimeout := fs.String("client-timeout", env("HUBBUB_CLIENT_TIMEOUT", hub.DefaultClientTimeout.String()), "close clients silent this long (env HUBBUB_CLIENT_TIMEOUT)")
 	pollTimeout := fs.String("poll-timeout", env("HUBBUB_POLL_TIMEOUT", transports.DefaultPollTimeout.String()), "long-poll hold time (env HUBBUB_POLL_TIMEOUT)")
 	pollTakeover := fs.String("poll-takeover", env("HUBBUB_POLL_TAKEOVER", transports.DefaultIdlePollTakeover.String()), "take a waiting long poll's connection over from net/http after this long, or never (env HUBBUB_POLL_TAKEOVER)")
+	drainTimeout := fs.String("drain-timeout", env("HUBBUB_DRAIN_TIMEOUT", hub.DefaultDrainTimeout.String()), "on SIGTERM/SIGINT, let invocations and streams under way finish for up to this long before closing every connection (env HUBBUB_DRAIN_TIMEOUT)")
 	chatAuthTimeout := fs.String("chat-auth-timeout", env("HUBBUB_CHAT_AUTH_TIMEOUT", "10s"), "chat demo: close connections not signed in by then (env HUBBUB_CHAT_AUTH_TIMEOUT)")
 	newsInterval := fs.String("news-interval", env("HUBBUB_NEWS_INTERVAL", "5s"), "news demo: time between two articles of a company (env HUBBUB_NEWS_INTERVAL)")
 	logLevel := fs.String("log-level", env("HUBBUB_LOG_LEVEL", "info"), "debug, info, warn or error (env HUBBUB_LOG_LEVEL)")
@@ -103,6 +112,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			cfg.allowedOrigins = append(cfg.allowedOrigins, o)
 		}
 	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.trustedProxies = append(cfg.trustedProxies, p)
+		}
+	}
+	if _, err := hub.ParseTrustedProxies(cfg.trustedProxies); err != nil {
+		return config{}, fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	for _, d := range []struct {
 		flag string
 		text string
@@ -111,6 +128,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		{"keepalive-interval", *keepAlive, &cfg.keepAliveInterval},
 		{"client-timeout", *clientTimeout, &cfg.clientTimeout},
 		{"poll-timeout", *pollTimeout, &cfg.pollTimeout},
+		{"drain-timeout", *drainTimeout, &cfg.drainTimeout},
 		{"chat-auth-timeout", *chatAuthTimeout, &cfg.chatAuthTimeout},
 		{"news-interval", *newsInterval, &cfg.newsInterval},
 	} {
@@ -142,8 +160,10 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		Name:              name,
 		Transports:        cfg.transports,
 		AllowedOrigins:    cfg.allowedOrigins,
+		TrustedProxies:    cfg.trustedProxies,
 		KeepAliveInterval: cfg.keepAliveInterval,
 		ClientTimeout:     cfg.clientTimeout,
+		DrainTimeout:      cfg.drainTimeout,
 		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover},
 		Assets:            clientjs.Handler(), // {hub}/hubbub.js
 		Logger:            logger,
@@ -221,16 +241,47 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return shutdown(logger, cfg, hubs, srv)
+}
+
+// shutdownGrace is how long shutdown allows, beyond the drain timeout and the poll
+// timeout (the longest a hub waits for a long-polling client to come for its Close
+// message), for the HTTP server to finish.
+const shutdownGrace = 5 * time.Second
+
+// shutdown drains every hub at once while the server still serves (SSE and
+// long-polling clients keep sending requests during the drain, and a long-polling
+// client needs one more poll to take its Close message), then shuts the server
+// down. Server.Shutdown neither waits for nor closes taken-over (hijacked)
+// connections, WebSockets and waiting SSE streams and polls: the hubs have ended
+// them by then.
+func shutdown(logger *slog.Logger, cfg config, hubs []*hub.Hub, srv *http.Server) error {
+	logger.Info("shutting down: draining the hubs", "drain_timeout", cfg.drainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.drainTimeout+cfg.pollTimeout+shutdownGrace)
 	defer cancel()
+	errs := make(chan error, len(hubs))
 	for _, h := range hubs {
-		if err := h.Close(shutdownCtx); err != nil {
-			logger.Warn("closing hub", "hub", h.Name(), "err", err)
+		go func() {
+			err := h.Close(ctx)
+			if err != nil {
+				err = fmt.Errorf("closing hub %s: %w", h.Name(), err)
+			}
+			errs <- err
+		}()
+	}
+	var failed []error
+	for range hubs {
+		if err := <-errs; err != nil {
+			logger.Warn("shutdown", "err", err)
+			failed = append(failed, err)
 		}
 	}
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := srv.Shutdown(ctx); err != nil {
+		failed = append(failed, fmt.Errorf("http shutdown: %w", err))
 	}
+	if len(failed) > 0 {
+		return fmt.Errorf("shutdown: %w", errors.Join(failed...))
+	}
+	logger.Info("shut down cleanly")
 	return nil
 }

@@ -8,7 +8,8 @@
 //	go build -o /tmp/clusterdemo ./backplane/redis/internal/clusterdemo
 //	cd test/official && HUBBUB_BIN=/tmp/clusterdemo npm test
 //
-// Its Redis keys live under a random prefix, deleted on exit (SIGINT/SIGTERM).
+// Its Redis keys live under a random prefix (or --prefix), deleted on exit
+// (SIGINT/SIGTERM). The crash tests of the backplane run it as a node to SIGKILL.
 package main
 
 import (
@@ -25,6 +26,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/backplane/redis/internal/clustertest"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/transports"
@@ -42,38 +44,43 @@ func main() {
 	fs.String("transports", "", "ignored (all transports)")
 	fs.String("allowed-origins", "", "ignored")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	prefix := fs.String("prefix", "", "Redis key prefix (default: a random one, its keys deleted on exit)")
+	heartbeat := fs.Duration("heartbeat-interval", redis.DefaultHeartbeatInterval, "the backplane's HeartbeatInterval")
 	fs.Parse(os.Args[1:])
 
 	var level slog.Level
 	level.UnmarshalText([]byte(*logLevel))
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	var b [6]byte
-	rand.Read(b[:])
-	prefix := "hubbub-demo-" + hex.EncodeToString(b[:])
+	if *prefix == "" {
+		var b [6]byte
+		rand.Read(b[:])
+		*prefix = "hubbub-demo-" + hex.EncodeToString(b[:])
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	c, err := clustertest.Start(startCtx, clustertest.Config{
-		RedisURL: *redisURL, Prefix: prefix, Nodes: *nodes, ProxyAddr: *addr, JWTSecret: *jwtSecret, Logger: logger,
+		RedisURL: *redisURL, Prefix: *prefix, Nodes: *nodes, ProxyAddr: *addr, JWTSecret: *jwtSecret, Logger: logger,
 		Hub: func(o *hub.Options) {
 			o.KeepAliveInterval, o.ClientTimeout = *keepAlive, *clientTimeout
 			o.TransportOptions.PollTimeout = *pollTimeout
 		},
+		Backplane: func(o *redis.Options) { o.HeartbeatInterval = *heartbeat },
 	})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "clusterdemo:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("hubbub cluster of %d nodes (redis prefix %s) listening on %s\n", *nodes, prefix, c.URL)
+	fmt.Printf("hubbub cluster of %d nodes (redis prefix %s) listening on %s\n", *nodes, *prefix, c.URL)
 	<-ctx.Done()
 	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = c.Close(closeCtx)
 	cleanupCtx, cancelCleanup := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelCleanup()
-	cleanup(cleanupCtx, *redisURL, prefix)
+	cleanup(cleanupCtx, *redisURL, *prefix)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "clusterdemo: close:", err)
 	}

@@ -1,0 +1,24 @@
+package redis
+
+// Crash stops b as a killed process would stop it, for the tests of crashes: its
+// subscription connection closes (so that nobody listens on its channel any
+// more), its heartbeats stop, and nothing is cleaned up in Redis (no purge of its
+// records, no deletion of its session records). Close may still be called after.
+func (b *Backplane) Crash() {
+	b.state.Store(stateDown) // so that Close, later, leaves Redis as a crash would
+	b.cancel()
+	b.mu.Lock()
+	if b.ps != nil {
+		b.ps.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// PendingCalls returns how many requests this node has sent to other nodes and
+// awaits the answer of.
+func (b *Backplane) PendingCalls() int {
+	b.callsMu.Lock()
+	defer b.callsMu.Unlock()
+	return len(b.calls)
+}

@@ -631,9 +631,6 @@ func (c *Conn) readLoop() {
 					in.nextIn = m.SequenceID
 					if in.awaiting {
 						in.awaiting, cut = false, nil
-						if lp, ok := l.tr.(*lpTransport); ok {
-							lp.resume.Store(false)
-						}
 						if c.kind != transports.WebSockets {
 							c.handToWriter(l)
 						}
@@ -1007,12 +1004,28 @@ func (c *Conn) write(l *link, items []*outbound, buf []byte) ([]byte, bool) {
 			}
 			continue
 		}
-		ok = false
 		if c.closingCtx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", c.closedErr(), err)
 		} else {
 			err = fmt.Errorf("client: send on %s: %w", c.kind, err)
 		}
+		if c.stateful && refused(err) && c.closingCtx.Err() == nil {
+			// The server refused this unit and did not count it: take its messages
+			// and the rest back, fail this unit's calls, number the rest again.
+			rest := 0
+			for _, it := range append(g, items...) {
+				if it.trackable {
+					rest++
+				}
+			}
+			c.sent.unpush(rest)
+			for _, it := range g {
+				it.finish(err)
+			}
+			c.number(items)
+			continue
+		}
+		ok = false
 		if c.stateful {
 			if c.closingCtx.Err() == nil {
 				c.linkFailed(l, err)

@@ -169,13 +169,19 @@ func (c *Conn) resumable(err error) bool {
 	var he *HTTPError
 	var tl errTooLarge
 	var le *lostError
+	var wc *wsCloseError
+	var cut *writeCut
 	switch {
-	case errors.As(err, &le), gone(err):
+	case errors.As(err, &cut):
+		return true // the resume tells whether the server still knows the connection
+	case errors.As(err, &le), gone(err), errors.As(err, &wc):
 		return false
 	case errors.As(err, &he):
 		return he.StatusCode >= 500
 	case errors.Is(err, io.EOF):
-		return c.kind != transports.LongPolling // a 204: the server ended the connection
+		// Long polling's 204 and a WebSocket's close frame 1000 are the server
+		// ending the connection; an SSE stream's end is a cut.
+		return c.kind == transports.ServerSentEvents
 	case errors.As(err, &tl), errors.Is(err, errEventTooLarge), errors.Is(err, websocket.ErrReadLimit):
 		return false
 	}
@@ -198,19 +204,26 @@ func (c *Conn) endError(err error) error {
 	return fmt.Errorf("%w: %s transport: %w", ErrClosed, c.kind, err)
 }
 
-// linkFailed acts on a failed write on l of a stateful connection: the link is cut
-// and resumed, unless the server said the connection is gone or refused the unit.
-func (c *Conn) linkFailed(l *link, err error) {
+// refused tells a POST the server refused (413, 400…) without processing it: the
+// connection goes on, only that unit's calls fail.
+func refused(err error) bool {
 	var he *HTTPError
-	switch {
-	case gone(err):
-		c.fail(&lostError{err}, false)
-	case errors.As(err, &he) && he.StatusCode < 500:
-		c.fail(fmt.Errorf("%w: %w", ErrClosed, err), false)
-	default:
-		l.breakOff(err)
-	}
+	return errors.As(err, &he) && he.StatusCode < 500 && he.StatusCode != http.StatusNotFound
 }
+
+// linkFailed acts on a failed write on l of a stateful connection: the link is cut
+// and resumed. Even a 404 only cuts it: a POST in flight at a cut may reach the
+// server after it detached the connection; the resume tells whether the server
+// still knows it.
+func (c *Conn) linkFailed(l *link, err error) {
+	l.breakOff(&writeCut{err})
+}
+
+// writeCut is a link cut by a failed write: always resumed.
+type writeCut struct{ err error }
+
+func (e *writeCut) Error() string { return e.err.Error() }
+func (e *writeCut) Unwrap() error { return e.err }
 
 func (c *Conn) reconnecting(err error) {
 	c.log.Debug("client: link lost, reconnecting", "transport", c.kind, "connectionId", c.connectionID, "err", err)
@@ -330,6 +343,24 @@ func (b *sendBuffer) push(it *outbound) {
 	}
 	b.entries = append(b.entries, it)
 	b.next++
+	b.mu.Unlock()
+}
+
+// unpush takes back the last n messages pushed (a unit the server refused, which
+// it did not count), so that the numbering stays the server's.
+func (b *sendBuffer) unpush(n int) {
+	b.mu.Lock()
+	size := 0
+	for range n {
+		last := len(b.entries) - 1
+		size += len(b.entries[last].data)
+		b.entries[last] = nil
+		b.entries = b.entries[:last]
+		b.next--
+	}
+	b.used -= size
+	close(b.freed)
+	b.freed = make(chan struct{})
 	b.mu.Unlock()
 }
 

@@ -21,8 +21,8 @@ type lpTransport struct {
 	cancel context.CancelFunc
 	first  []byte // data of the first poll, if the server sent any
 
-	// resume: polls carry &resume=1 (a stateful resume) until the server's Sequence
-	// has arrived; such a poll is bounded by resumeTimeout, since the server answers
+	// resume: the next poll carries &resume=1 (a stateful resume), until one is
+	// answered; such a poll is bounded by resumeTimeout, since the server answers
 	// it at once.
 	resume        atomic.Bool
 	resumeTimeout time.Duration
@@ -80,7 +80,7 @@ func (t *lpTransport) poll() ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, timeout)
 	defer cancel()
-	resp, err := t.s.do(ctx, http.MethodGet, u, request{xrw: true, auth: true, retry401: true})
+	resp, err := t.s.do(ctx, http.MethodGet, u, request{xrw: true, auth: true, retry401: true, noReplay: true})
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +112,11 @@ func (t *lpTransport) receive() ([]byte, error) {
 	attempt := 0
 	for {
 		unit, err := t.poll()
+		if err == nil {
+			// The resume poll was answered (the server answers it at once, its
+			// Sequence comes on this poll or the next): later polls are plain ones.
+			t.resume.Store(false)
+		}
 		if err == nil && !outage.IsZero() {
 			outage = time.Time{}
 			t.retry.onRecovered()

@@ -346,7 +346,19 @@ type request struct {
 	xrw         bool // X-Requested-With: XMLHttpRequest, as the official client's fetches
 	auth        bool // Authorization: Bearer
 	retry401    bool // on 401, refresh the token once and retry
+	// noReplay stops net/http from sending the request again by itself when a
+	// reused connection fails before the response: a poll the server answered
+	// into a dead connection must fail, not be silently replaced (its messages
+	// would be lost).
+	noReplay bool
 }
+
+// unreplayable is an empty request body that net/http cannot rewind, which makes
+// a GET non-replayable; net/http still sends the GET without a body.
+type unreplayable struct{}
+
+func (unreplayable) Read([]byte) (int, error) { return 0, io.EOF }
+func (unreplayable) Close() error             { return nil }
 
 // header builds the headers common to every request and the WebSocket upgrade.
 func (s *session) header() http.Header {
@@ -370,6 +382,9 @@ func (s *session) do(ctx context.Context, method, u string, r request) (*http.Re
 		req, err := http.NewRequestWithContext(ctx, method, u, body)
 		if err != nil {
 			return nil, err
+		}
+		if r.noReplay && body == nil {
+			req.Body, req.GetBody = unreplayable{}, nil
 		}
 		req.Header = s.header()
 		if r.contentType != "" {

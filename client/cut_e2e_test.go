@@ -146,8 +146,17 @@ func TestCutsSequencedGroupStream(t *testing.T) {
 					}
 				}
 				if forced < cuts {
+					before := reconnects.Load()
 					if ch.proxy.Cut(cutKind(rng)) > 0 {
 						forced++
+						// Let the client come back before the next cut, or cuts in a
+						// tight loop (once every message is sent) would reset each
+						// new link as it opens. A cut the client does not notice
+						// (a mid-response cut armed on an idle link) is waited for
+						// a short while only.
+						for wait := time.Now(); reconnects.Load() == before && time.Since(wait) < 2*time.Second; {
+							time.Sleep(time.Millisecond)
+						}
 					}
 				}
 				if c.Err() != nil {

@@ -179,9 +179,11 @@ func (c *Conn) resumable(err error) bool {
 	case errors.As(err, &he):
 		return he.StatusCode >= 500
 	case errors.Is(err, io.EOF):
-		// Long polling's 204 and a WebSocket's close frame 1000 are the server
-		// ending the connection; an SSE stream's end is a cut.
-		return c.kind == transports.ServerSentEvents
+		// A WebSocket's close frame 1000 is the server ending the link on purpose.
+		// An SSE stream's end is a cut. A 204 to a poll may be the server ending a
+		// link it saw fail just before our poll came: resumed too (a server that
+		// ended the connection sent a Close message, or answers the resume 404).
+		return c.kind != transports.WebSockets
 	case errors.As(err, &tl), errors.Is(err, errEventTooLarge), errors.Is(err, websocket.ErrReadLimit):
 		return false
 	}

@@ -86,7 +86,9 @@ func TestNegotiateErrors(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
 			f.negotiate = tc.negotiate
-			_, err := dialFake(t, f.URL, client.Options{})
+			// A client that did not ask for stateful reconnect refuses it.
+			opts := client.Options{DisableStatefulReconnect: strings.Contains(tc.name, "stateful")}
+			_, err := dialFake(t, f.URL, opts)
 			if !errors.Is(err, tc.is) {
 				t.Fatalf("err = %v, want %v", err, tc.is)
 			}

@@ -32,9 +32,23 @@ type Conn struct {
 	sess *session
 
 	// Set by Start before ready is closed; read-only afterwards.
-	tr           transport
 	kind         transports.Kind
 	connectionID string
+	connectURL   string // {hub}?id=<token>: where links are resumed
+	stateful     bool   // stateful reconnect negotiated
+
+	// The link carrying the connection (link.go). The reader replaces it on a
+	// resume; linkUp hands a resumed link to the writer.
+	linkMu sync.Mutex
+	link   *link
+	linkUp chan *link // buffered 1
+
+	// Stateful reconnect: the sent messages kept until acked, the highest number
+	// received (what the next Ack says), and the writer's cue to send an Ack.
+	sent     sendBuffer
+	recvSeq  atomic.Int64
+	ackNow   chan struct{} // buffered 1
+	ackArmed atomic.Bool
 
 	epoch    time.Time    // origin of the monotonic clock below
 	lastRecv atomic.Int64 // ns since epoch of the last unit received
@@ -80,13 +94,23 @@ type Conn struct {
 
 	timerMu     sync.Mutex
 	serverTimer *time.Timer // nil when ServerTimeout is off or stopped
+	ackTimer    *time.Timer // nil until the first ack was planned
 }
 
 // outbound is one or more framed records waiting for the writer.
 type outbound struct {
-	data []byte
-	n    int        // records in data
-	done chan error // buffered; receives the write's outcome. nil: nobody waits
+	data      []byte
+	n         int        // records in data
+	done      chan error // buffered; receives the write's outcome. nil: nobody waits
+	trackable bool       // one message of types 1-5: numbered when stateful
+	finished  atomic.Bool
+}
+
+// finish reports the write's outcome, once.
+func (it *outbound) finish(err error) {
+	if it.done != nil && it.finished.CompareAndSwap(false, true) {
+		it.done <- err
+	}
 }
 
 // pending is an invocation waiting for its Completion.
@@ -115,7 +139,12 @@ const (
 	releaseTimeout = 5 * time.Second
 )
 
-var handshakeRequest = []byte(`{"protocol":"json","version":1}` + "\x1e")
+// The handshake requests: version 2 asks for stateful reconnect's Ack and Sequence
+// messages, sent when the server agreed to it at negotiate.
+var (
+	handshakeRequest         = []byte(`{"protocol":"json","version":1}` + "\x1e")
+	handshakeRequestStateful = []byte(`{"protocol":"json","version":2}` + "\x1e")
+)
 
 // Dial connects to the hub at url (e.g. "http://127.0.0.1:8080/hubs/chat"):
 // negotiate, connect a transport (falling back to the next one if it fails), and the
@@ -157,6 +186,8 @@ func New(url string, opts Options) (*Conn, error) {
 		out:             make(chan *outbound, opts.MaxQueueLength),
 		inbox:           make(chan protocol.Message, opts.MaxQueueLength),
 		readerDone:      make(chan struct{}),
+		linkUp:          make(chan *link, 1),
+		ackNow:          make(chan struct{}, 1),
 		writerDone:      make(chan struct{}),
 		dispatcherDone:  make(chan struct{}),
 		pending:         make(map[string]*pending),
@@ -167,6 +198,7 @@ func New(url string, opts Options) (*Conn, error) {
 	c.handlerCtx, c.handlerCancel = context.WithCancel(context.Background())
 	c.sendCtx, c.sendCancel = context.WithCancel(context.Background())
 	c.sess = newSession(&c.opts)
+	c.sent.init(opts.StatefulReconnectBufferSize)
 	return c, nil
 }
 
@@ -187,7 +219,7 @@ func (c *Conn) Start(ctx context.Context) error {
 	stop := context.AfterFunc(c.closingCtx, cancel)
 	defer stop()
 
-	tr, connectionID, err := c.connect(ctx)
+	cn, err := c.connect(ctx)
 	if err != nil {
 		if c.closingCtx.Err() != nil && c.cause == ErrClosed {
 			err = fmt.Errorf("%w during Start: %w", ErrClosed, err)
@@ -196,8 +228,14 @@ func (c *Conn) Start(ctx context.Context) error {
 		c.finish()
 		return err
 	}
-	c.tr, c.kind, c.connectionID = tr, tr.kind(), connectionID
-	c.log.Debug("client: transport connected", "url", c.url, "transport", c.kind, "connectionId", connectionID)
+	c.kind, c.connectionID, c.connectURL, c.stateful = cn.tr.kind(), cn.connectionID, cn.connectURL, cn.stateful
+	c.link = newLink(cn.tr)
+	if lp, ok := cn.tr.(*lpTransport); ok && !c.stateful {
+		// Without stateful reconnect, failed polls are retried on the connection.
+		lp.retry = &pollRetry{window: c.opts.ReconnectWindow, onRetry: c.reconnecting, onRecovered: func() { c.reconnected(false) }}
+	}
+	connectionID := cn.connectionID
+	c.log.Debug("client: transport connected", "url", c.url, "transport", c.kind, "connectionId", connectionID, "stateful", c.stateful)
 
 	now := c.now()
 	c.lastRecv.Store(now)
@@ -218,6 +256,9 @@ func (c *Conn) Start(ctx context.Context) error {
 		return c.cause
 	}
 	hs := &outbound{data: handshakeRequest, n: 1, done: make(chan error, 1)}
+	if c.stateful {
+		hs.data = handshakeRequestStateful
+	}
 	if err := c.enqueue(ctx, hs); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrHandshake, err))
 	}
@@ -342,6 +383,14 @@ type Stats struct {
 	UnitsSent, UnitsReceived uint64
 	// BytesSent and BytesReceived count the bytes of those units.
 	BytesSent, BytesReceived uint64
+	// Resumes counts links opened to resume the connection after a cut (stateful
+	// reconnect), successful or not.
+	Resumes uint64
+	// AcksSent counts Ack messages sent; Replayed counts messages sent again after
+	// a cut; Duplicates counts messages from the server dropped as already
+	// received; Discarded counts messages dropped while waiting for the server's
+	// Sequence after a cut (the server sends them again).
+	AcksSent, Replayed, Duplicates, Discarded uint64
 }
 
 type counters struct {
@@ -349,6 +398,8 @@ type counters struct {
 	pingsSent, pingsReceived       atomic.Uint64
 	unitsSent, unitsReceived       atomic.Uint64
 	bytesSent, bytesReceived       atomic.Uint64
+	resumes, acksSent, replayed    atomic.Uint64
+	duplicates, discarded          atomic.Uint64
 }
 
 // Stats returns the connection's counters so far.
@@ -362,6 +413,11 @@ func (c *Conn) Stats() Stats {
 		UnitsReceived:    c.stats.unitsReceived.Load(),
 		BytesSent:        c.stats.bytesSent.Load(),
 		BytesReceived:    c.stats.bytesReceived.Load(),
+		Resumes:          c.stats.resumes.Load(),
+		AcksSent:         c.stats.acksSent.Load(),
+		Replayed:         c.stats.replayed.Load(),
+		Duplicates:       c.stats.duplicates.Load(),
+		Discarded:        c.stats.discarded.Load(),
 	}
 }
 
@@ -428,10 +484,10 @@ func (c *Conn) supervise() {
 		t := time.AfterFunc(closeFlushTimeout, c.sendCancel)
 		<-c.writerDone
 		t.Stop()
-		c.tr.interrupt()
+		c.currentLink().tr.interrupt()
 	} else {
 		c.sendCancel()
-		c.tr.interrupt()
+		c.currentLink().tr.interrupt()
 		<-c.writerDone
 	}
 	c.timerMu.Lock()
@@ -439,10 +495,13 @@ func (c *Conn) supervise() {
 		c.serverTimer.Stop()
 		c.serverTimer = nil
 	}
+	if c.ackTimer != nil {
+		c.ackTimer.Stop()
+	}
 	c.timerMu.Unlock()
 	<-c.readerDone
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-	c.tr.release(ctx)
+	c.currentLink().tr.release(ctx)
 	cancel()
 	c.sendCancel()
 	c.handlerCancel()
@@ -479,16 +538,28 @@ func (c *Conn) checkServerTimeout() {
 		c.serverTimer.Reset(c.opts.ServerTimeout - idle)
 		return
 	}
-	c.fail(fmt.Errorf("%w: %w: server timeout elapsed without receiving a message from the server (%s)", ErrClosed, ErrTimeout, c.opts.ServerTimeout), false)
+	err := fmt.Errorf("%w: %w: server timeout elapsed without receiving a message from the server (%s)", ErrClosed, ErrTimeout, c.opts.ServerTimeout)
+	if c.stateful && c.isReady() {
+		// The link is silent, maybe black-holed: cut it and resume.
+		c.currentLink().breakOff(err)
+		c.lastRecv.Store(c.now())
+		c.serverTimer.Reset(c.opts.ServerTimeout)
+		return
+	}
+	c.fail(err, false)
 }
 
-// readLoop is the only goroutine that receives from the transport.
+// readLoop is the only goroutine that receives from the transport. It owns the
+// links: on a stateful connection it resumes a failed one (link.go).
 func (c *Conn) readLoop() {
 	defer close(c.readerDone)
+	l := c.currentLink()
+	in := inbound{nextIn: 1}
+	var cut *outage // not nil while a link is being resumed
 	handshaken := false
 	var msgs []protocol.Message
 	for {
-		unit, err := c.tr.receive()
+		unit, err := l.tr.receive()
 		if err != nil {
 			if c.closingCtx.Err() != nil {
 				return // we are closing; the transport was interrupted
@@ -499,12 +570,29 @@ func (c *Conn) readLoop() {
 				c.fail(err, false)
 				return
 			}
-			if errors.Is(err, io.EOF) {
-				c.fail(fmt.Errorf("%w: the server ended the %s transport", ErrClosed, c.kind), false)
-			} else {
-				c.fail(fmt.Errorf("%w: %s transport: %w", ErrClosed, c.kind, err), false)
+			if why := l.cause(); why != nil {
+				err = why // cut on purpose (a failed write, the server timeout): say why
 			}
-			return
+			if !c.stateful || !c.resumable(err) {
+				c.fail(c.endError(err), false)
+				return
+			}
+			l.breakOff(err)
+			l.tr.discard()
+			if cut == nil {
+				cut = &outage{since: time.Now(), last: err}
+				in.awaiting = true
+				c.reconnecting(err)
+			} else {
+				cut.last = err
+			}
+			if l, err = c.reopen(cut); err != nil {
+				if err != errClosing {
+					c.fail(err, false)
+				}
+				return
+			}
+			continue
 		}
 		c.lastRecv.Store(c.now())
 		c.stats.unitsReceived.Add(1)
@@ -529,10 +617,55 @@ func (c *Conn) readLoop() {
 		}
 		var perr error
 		msgs, perr = protocol.JSON.ParseMessages(unit, msgs[:0])
+		received := false // trackable messages processed: to ack
 		for i := range msgs {
+			m := &msgs[i]
 			c.stats.messagesReceived.Add(1)
-			if !c.handleMessage(&msgs[i]) {
+			if c.stateful {
+				switch {
+				case m.Type == protocol.SequenceType:
+					if m.SequenceID > in.processed+1 {
+						c.fail(fmt.Errorf("%w: %w: Sequence ID greater than amount of messages we've received (%d > %d)", ErrClosed, ErrProtocol, m.SequenceID, in.processed+1), false)
+						return
+					}
+					in.nextIn = m.SequenceID
+					if in.awaiting {
+						in.awaiting, cut = false, nil
+						if c.kind != transports.WebSockets {
+							c.handToWriter(l)
+						}
+						c.reconnected(true)
+					}
+					continue
+				case in.awaiting && m.Type != protocol.CloseType:
+					c.stats.discarded.Add(1) // the server sends it again after its Sequence
+					continue
+				case m.Type == protocol.AckType:
+					c.sent.ack(m.SequenceID)
+					continue
+				case isTrackable(m.Type):
+					n := in.nextIn
+					in.nextIn++
+					if n <= in.processed {
+						c.stats.duplicates.Add(1)
+						continue
+					}
+					in.processed = n
+					c.recvSeq.Store(n)
+					received = true
+				}
+			}
+			if !c.handleMessage(m) {
 				return
+			}
+		}
+		if received {
+			in.unacked += len(unit)
+			if in.unacked >= ackBytes {
+				in.unacked = 0
+				c.pokeAck()
+			} else {
+				c.armAck()
 			}
 		}
 		if perr != nil {
@@ -602,10 +735,20 @@ func (c *Conn) handleMessage(m *protocol.Message) bool {
 	return true
 }
 
-// enqueue puts it on the send queue, waiting while the queue is full.
+// enqueue puts it on the send queue, waiting while the queue is full (and, for a
+// trackable message of a stateful connection, while the send buffer is).
 func (c *Conn) enqueue(ctx context.Context, it *outbound) error {
 	if c.closingCtx.Err() != nil {
 		return c.closedErr()
+	}
+	reserved := c.stateful && it.trackable
+	if reserved {
+		if err := c.sent.reserve(ctx, c.closingCtx, len(it.data)); err != nil {
+			if err == errClosing {
+				return c.closedErr()
+			}
+			return err
+		}
 	}
 	select {
 	case c.out <- it:
@@ -613,6 +756,9 @@ func (c *Conn) enqueue(ctx context.Context, it *outbound) error {
 	case <-c.closingCtx.Done():
 		return c.closedErr()
 	case <-ctx.Done():
+		if reserved {
+			c.sent.release(len(it.data))
+		}
 		return ctx.Err()
 	}
 }
@@ -624,7 +770,7 @@ func (c *Conn) enqueueMessage(ctx context.Context, m *protocol.Message, wait boo
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	it := &outbound{data: data, n: 1}
+	it := &outbound{data: data, n: 1, trackable: isTrackable(m.Type)}
 	if wait {
 		it.done = make(chan error, 1)
 	}
@@ -654,7 +800,7 @@ func (c *Conn) waitWritten(ctx context.Context, it *outbound) error {
 }
 
 // writeLoop is the only goroutine that sends on the transport. It batches what is
-// queued into one unit and sends keep-alive pings.
+// queued into one unit and sends keep-alive pings and acks.
 func (c *Conn) writeLoop() {
 	defer close(c.writerDone)
 	keepAlive := c.opts.KeepAliveInterval
@@ -664,36 +810,79 @@ func (c *Conn) writeLoop() {
 	}
 	t := time.NewTimer(keepAlive)
 	defer t.Stop()
-	ping := func() {
+	ping := func(l *link) {
 		idle := time.Duration(c.now() - c.lastSent.Load())
 		if idle < keepAlive {
 			t.Reset(keepAlive - idle)
 			return
 		}
-		data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
-		c.write([]*outbound{{data: data, n: 1}}, nil)
-		c.stats.pingsSent.Add(1)
 		t.Reset(keepAlive)
+		if l == nil {
+			return // no link: nothing to keep alive
+		}
+		data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
+		if _, ok := c.write(l, []*outbound{{data: data, n: 1}}, nil); ok {
+			c.stats.pingsSent.Add(1)
+		}
 	}
 	c.writeLoopWith(t.C, ping)
 }
 
-func (c *Conn) writeLoopWith(tick <-chan time.Time, ping func()) {
+// writeLoopWith is the writer's loop. l is the link it sends on; nil while the
+// link is cut, until the reader hands it a resumed one on linkUp.
+func (c *Conn) writeLoopWith(tick <-chan time.Time, ping func(*link)) {
+	l := c.currentLink()
 	var batch []*outbound
 	var buf []byte
+	var acked int64 // the last number acked
 	for {
+		if l != nil && l.cause() != nil {
+			l = nil // cut while we were busy: write nothing more on it
+		}
+		var out chan *outbound
+		var broken <-chan struct{}
+		var ackNow chan struct{}
+		var up chan *link
+		if l != nil {
+			out, broken, ackNow = c.out, l.broken, c.ackNow
+		} else {
+			up = c.linkUp
+		}
 		select {
-		case it := <-c.out:
+		case nl := <-up:
+			if nl.cause() == nil && c.replay(nl, &buf) {
+				l = nl
+			}
+		case <-broken:
+			l = nil
+		case it := <-out:
 			batch = c.collect(append(batch[:0], it))
-			buf = c.write(batch, buf)
+			c.number(batch)
+			var ok bool
+			if buf, ok = c.write(l, batch, buf); !ok && c.stateful {
+				l = nil
+			}
 			if c.closingCtx.Err() != nil && !c.local {
 				c.drain()
 				return
 			}
+		case <-ackNow:
+			n := c.recvSeq.Load()
+			if n <= acked {
+				continue
+			}
+			data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.AckType, SequenceID: n})
+			var ok bool
+			if buf, ok = c.write(l, []*outbound{{data: data, n: 1}}, buf); ok {
+				acked = n
+				c.stats.acksSent.Add(1)
+			} else if c.stateful {
+				l = nil
+			}
 		case <-tick:
-			ping()
+			ping(l)
 		case <-c.closingCtx.Done():
-			if !c.local {
+			if !c.local || l == nil {
 				c.drain()
 				return
 			}
@@ -708,20 +897,40 @@ func (c *Conn) writeLoopWith(tick <-chan time.Time, ping func()) {
 				}
 				break
 			}
+			c.number(batch)
 			data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.CloseType})
 			batch = append(batch, &outbound{data: data, n: 1})
-			for len(batch) > 0 {
-				n, size := 1, len(batch[0].data)
-				for n < len(batch) && size+len(batch[n].data) <= maxBatch {
-					size += len(batch[n].data)
-					n++
-				}
-				buf = c.write(batch[:n], buf)
-				batch = batch[n:]
-			}
+			c.write(l, batch, buf)
 			return
 		}
 	}
+}
+
+// number keeps the trackable messages of batch in the send buffer, numbered, when
+// the connection is stateful.
+func (c *Conn) number(batch []*outbound) {
+	if !c.stateful {
+		return
+	}
+	for _, it := range batch {
+		if it.trackable {
+			c.sent.push(it)
+		}
+	}
+}
+
+// replay is the writer's first act on a resumed link: the client's Sequence, then
+// every message not acked yet, in order. It reports whether it all went out.
+func (c *Conn) replay(l *link, buf *[]byte) bool {
+	first, kept := c.sent.unacked()
+	data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.SequenceType, SequenceID: first})
+	items := append([]*outbound{{data: data, n: 1}}, kept...)
+	var ok bool
+	*buf, ok = c.write(l, items, *buf)
+	if ok {
+		c.stats.replayed.Add(uint64(len(kept)))
+	}
+	return ok
 }
 
 // collect adds to batch what else is queued, up to maxBatch bytes.
@@ -730,10 +939,6 @@ func (c *Conn) collect(batch []*outbound) []*outbound {
 	for size < maxBatch {
 		select {
 		case it := <-c.out:
-			if size+len(it.data) > maxBatch {
-				// Too big to join: send the batch, then this one alone.
-				return append(batch, it)
-			}
 			batch = append(batch, it)
 			size += len(it.data)
 		default:
@@ -749,29 +954,30 @@ func (c *Conn) drain() {
 	for {
 		select {
 		case it := <-c.out:
-			if it.done != nil {
-				it.done <- err
-			}
+			it.finish(err)
 		default:
 			return
 		}
 	}
 }
 
-// write sends batch as units (one, unless collect appended an oversized last item)
-// and reports the outcome to whoever waits. buf is scratch space, returned for reuse.
-func (c *Conn) write(batch []*outbound, buf []byte) []byte {
-	groups := [][]*outbound{batch}
-	if n := len(batch); n > 1 {
-		size := 0
-		for _, it := range batch[:n-1] {
-			size += len(it.data)
+// write sends items on l as units of at most maxBatch bytes (a larger item alone)
+// and reports the outcome to whoever waits. buf is scratch space, returned for
+// reuse; ok is false when a unit failed.
+//
+// On a stateful connection a failed write cuts the link (or ends the connection,
+// see linkFailed) and stops: the trackable items stay in the send buffer, unreported,
+// to be written again after the resume.
+func (c *Conn) write(l *link, items []*outbound, buf []byte) ([]byte, bool) {
+	ok := true
+	for len(items) > 0 {
+		n, size := 1, len(items[0].data)
+		for n < len(items) && size+len(items[n].data) <= maxBatch {
+			size += len(items[n].data)
+			n++
 		}
-		if size+len(batch[n-1].data) > maxBatch {
-			groups = [][]*outbound{batch[:n-1], batch[n-1:]}
-		}
-	}
-	for _, g := range groups {
+		g := items[:n]
+		items = items[n:]
 		var unit []byte
 		records := 0
 		if len(g) == 1 {
@@ -786,31 +992,60 @@ func (c *Conn) write(batch []*outbound, buf []byte) []byte {
 			unit = buf
 		}
 		ctx, cancel := context.WithTimeout(c.sendCtx, c.opts.RequestTimeout)
-		err := c.tr.send(ctx, unit)
+		err := l.tr.send(ctx, unit)
 		cancel()
 		c.lastSent.Store(c.now())
 		if err == nil {
 			c.stats.unitsSent.Add(1)
 			c.stats.bytesSent.Add(uint64(len(unit)))
 			c.stats.messagesSent.Add(uint64(records))
+			for _, it := range g {
+				it.finish(nil)
+			}
+			continue
+		}
+		if c.closingCtx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", c.closedErr(), err)
 		} else {
-			if c.closingCtx.Err() != nil {
-				err = fmt.Errorf("%w (%w)", c.closedErr(), err)
-			} else {
-				err = fmt.Errorf("client: send on %s: %w", c.kind, err)
+			err = fmt.Errorf("client: send on %s: %w", c.kind, err)
+		}
+		if c.stateful && refused(err) && c.closingCtx.Err() == nil {
+			// The server refused this unit and did not count it: take its messages
+			// and the rest back, fail this unit's calls, number the rest again.
+			rest := 0
+			for _, it := range append(g, items...) {
+				if it.trackable {
+					rest++
+				}
 			}
-			if c.kind == transports.WebSockets {
-				// A failed WebSocket write leaves the socket unusable.
-				c.fail(fmt.Errorf("%w: websocket write: %w", ErrClosed, err), false)
+			c.sent.unpush(rest)
+			for _, it := range g {
+				it.finish(err)
 			}
+			c.number(items)
+			continue
+		}
+		ok = false
+		if c.stateful {
+			if c.closingCtx.Err() == nil {
+				c.linkFailed(l, err)
+			}
+			for _, it := range append(g, items...) {
+				if !it.trackable || c.closingCtx.Err() != nil {
+					it.finish(err)
+				}
+			}
+			return buf, false
+		}
+		if c.kind == transports.WebSockets {
+			// A failed WebSocket write leaves the socket unusable.
+			c.fail(fmt.Errorf("%w: websocket write: %w", ErrClosed, err), false)
 		}
 		for _, it := range g {
-			if it.done != nil {
-				it.done <- err
-			}
+			it.finish(err)
 		}
 	}
-	return buf
+	return buf, ok
 }
 
 // newID returns the next invocation or stream ID: decimal strings from one

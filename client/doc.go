@@ -31,15 +31,40 @@
 //     is refused, the event stream or the first poll does not answer 200), the client
 //     negotiates again and tries the next. When all fail, the error wraps
 //     ErrNoTransport and lists every attempt.
-//  3. The handshake request {"protocol":"json","version":1} is sent and the server's
-//     reply awaited (Options.HandshakeTimeout); a refusal wraps ErrHandshake.
+//  3. The handshake request {"protocol":"json","version":1} is sent (version 2 when
+//     stateful reconnect was negotiated, below) and the server's reply awaited
+//     (Options.HandshakeTimeout); a refusal wraps ErrHandshake.
 //
 // Dial's context bounds these steps only. Once connected, the connection lives until
-// Close, a Close message from the server, the end of the transport or the server
+// Close, a Close message from the server, the loss of the connection or the server
 // timeout. Done is closed then, and Err tells why: ErrClosed after Close, a
 // *CloseError carrying the server's message and its AllowReconnect flag, an error
-// wrapping ErrTimeout, or the transport's error. A Conn does not reconnect by itself;
-// a caller that wants to reconnects by dialing again, when the server allows it.
+// wrapping ErrTimeout, ErrConnectionLost, or the transport's error.
+//
+// # Surviving cuts
+//
+// A Conn keeps its connection across cuts of the link that carries it (a reset
+// WebSocket, an SSE stream ended by a proxy, a poll answered 504), as
+// docs/reconnect.md in the repository describes:
+//
+//   - By default the client asks for stateful reconnect at negotiate
+//     (Options.DisableStatefulReconnect turns it off). When the server agrees, both
+//     sides number their messages, acknowledge them (the client about a second
+//     after receiving, or at once after 32 KiB) and keep what was not acknowledged
+//     (Options.StatefulReconnectBufferSize; a full buffer makes senders wait). On
+//     any transport, a cut link is resumed on the same connection token, with
+//     backoff (at once, then 250 ms, 500 ms, 1 s, then every 2 s), for up to
+//     Options.ReconnectWindow: the connection ID, groups, pending invocations and
+//     streams are kept, and no message is lost, duplicated or reordered. Meanwhile
+//     Invoke, Send and stream items wait instead of failing.
+//   - Without stateful reconnect, long polls answered 502, 503 or 504 or cut by the
+//     network are still retried on the same connection (messages in flight at the
+//     cut may be lost); a lost WebSocket or SSE stream ends the connection.
+//
+// Options.OnReconnecting and Options.OnReconnected tell the application. When the
+// server no longer knows the connection (404 on a resume, or the window passed),
+// Done closes with an error wrapping ErrConnectionLost: the server's state for it
+// is gone, and the caller dials again for a new connection.
 //
 // When a hub sends messages as soon as a client connects, register handlers before
 // connecting with New, On and Start instead of Dial, or the first messages could

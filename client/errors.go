@@ -29,6 +29,12 @@ var (
 	// ErrClosed means the connection has ended. Every error returned by Conn.Err
 	// wraps it, and so does every error of a call made on an ended connection.
 	ErrClosed = errors.New("client: connection closed")
+	// ErrConnectionLost means the server no longer knows the connection: a resume
+	// was answered 404 (the server's reconnect window passed, or the connection was
+	// closed), or the client's Options.ReconnectWindow passed without a link. State
+	// kept on the server (groups, items, messages in flight) is gone; dial again
+	// for a new connection. Conn.Err wraps it (and ErrClosed).
+	ErrConnectionLost = errors.New("client: connection lost")
 	// ErrCanceled is what Stream.Next returns after Stream.Cancel.
 	ErrCanceled = errors.New("client: stream canceled")
 	// ErrProtocol means the server sent something the hub protocol does not allow
@@ -119,3 +125,13 @@ func redact(raw string) string {
 	u.RawQuery = strings.Join(parts, "&")
 	return u.String()
 }
+
+// lostError is why a connection ended when the server no longer knows it. It wraps
+// ErrConnectionLost, ErrClosed and the cause.
+type lostError struct{ cause error }
+
+func (e *lostError) Error() string {
+	return "client: connection lost (the server no longer knows it): " + e.cause.Error()
+}
+
+func (e *lostError) Unwrap() []error { return []error{ErrConnectionLost, ErrClosed, e.cause} }

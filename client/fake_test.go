@@ -32,6 +32,9 @@ type fake struct {
 	poll      func(w http.ResponseWriter, r *http.Request)
 	post      func(w http.ResponseWriter, r *http.Request)
 	del       func(w http.ResponseWriter, r *http.Request)
+	// serve2, when not nil, sees every request first; it returns true when it
+	// answered.
+	serve2 func(w http.ResponseWriter, r *http.Request) bool
 
 	mu   sync.Mutex
 	log  []string // "METHOD path?query" of every request
@@ -68,6 +71,9 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.log = append(f.log, r.Method+" "+r.URL.RequestURI())
 	f.mu.Unlock()
+	if f.serve2 != nil && f.serve2(w, r) {
+		return
+	}
 	var h func(http.ResponseWriter, *http.Request)
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/negotiate"):

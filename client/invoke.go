@@ -154,7 +154,7 @@ func (c *Conn) sendInvocation(ctx context.Context, id string, p *pending, msg *p
 		c.pending[id] = p
 		c.mu.Unlock()
 	}
-	it := &outbound{data: data, n: 1, done: make(chan error, 1)}
+	it := &outbound{data: data, n: 1, done: make(chan error, 1), trackable: true}
 	if err := c.enqueue(ctx, it); err != nil {
 		return fail(err)
 	}

@@ -100,6 +100,7 @@ type negotiation struct {
 	connectionID string
 	token        string
 	transports   []transports.AvailableTransport
+	stateful     bool // the server agreed to stateful reconnect
 }
 
 // negotiateBody is a negotiate response; ProtocolVersion marks an old ASP.NET
@@ -116,6 +117,9 @@ func (s *session) negotiate(ctx context.Context, base string) (*negotiation, err
 			return nil, fmt.Errorf("%w: access token: %w", ErrNegotiate, err)
 		}
 		u := negotiateURL(base)
+		if !s.opts.DisableStatefulReconnect {
+			u = withQuery(u, "useStatefulReconnect", "true")
+		}
 		rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 		resp, err := s.do(rctx, http.MethodPost, u, request{xrw: true, auth: true})
 		if err != nil {
@@ -158,10 +162,10 @@ func (s *session) negotiate(ctx context.Context, base string) (*negotiation, err
 				s.fixToken(nr.AccessToken)
 			}
 			continue
-		case nr.UseStatefulReconnect:
+		case nr.UseStatefulReconnect && s.opts.DisableStatefulReconnect:
 			return nil, fmt.Errorf("%w: the server negotiated stateful reconnect, which the client did not ask for", ErrNegotiate)
 		}
-		n := &negotiation{url: base, connectionID: nr.ConnectionID, token: nr.ConnectionToken, transports: nr.AvailableTransports}
+		n := &negotiation{url: base, connectionID: nr.ConnectionID, token: nr.ConnectionToken, transports: nr.AvailableTransports, stateful: nr.UseStatefulReconnect}
 		if nr.NegotiateVersion < 1 || n.token == "" {
 			n.token = nr.ConnectionID // negotiate version 0: the ID is the token
 		}
@@ -173,20 +177,28 @@ func (s *session) negotiate(ctx context.Context, base string) (*negotiation, err
 	return nil, fmt.Errorf("%w: more than %d redirects", ErrNegotiate, maxRedirects)
 }
 
+// connected is a transport connected by connect, and what it was connected with.
+type connected struct {
+	tr           transport
+	connectionID string
+	connectURL   string // {hub}?id=<token>: where a link is resumed
+	stateful     bool   // negotiated stateful reconnect
+}
+
 // connect negotiates and connects a transport, falling back as the official client
 // does: the server's transports are tried in its order; after a transport failed to
 // connect, the client negotiates again (a new connection) and tries the next one.
-func (c *Conn) connect(ctx context.Context) (transport, string, error) {
+func (c *Conn) connect(ctx context.Context) (connected, error) {
 	if c.opts.SkipNegotiation {
 		tr, err := dialWebSocket(ctx, c.sess, c.url)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w: WebSockets: %w", ErrNoTransport, err)
+			return connected{}, fmt.Errorf("%w: WebSockets: %w", ErrNoTransport, err)
 		}
-		return tr, "", nil
+		return connected{tr: tr, connectURL: c.url}, nil
 	}
 	n, err := c.sess.negotiate(ctx, c.url)
 	if err != nil {
-		return nil, "", err
+		return connected{}, err
 	}
 	var eligible []transports.Kind
 	var skipped []error
@@ -204,7 +216,7 @@ func (c *Conn) connect(ctx context.Context) (transport, string, error) {
 		}
 	}
 	if len(eligible) == 0 {
-		return nil, "", fmt.Errorf("%w: none of the transports supported by the client are supported by the server: %w", ErrNoTransport, errors.Join(skipped...))
+		return connected{}, fmt.Errorf("%w: none of the transports supported by the client are supported by the server: %w", ErrNoTransport, errors.Join(skipped...))
 	}
 	var attempts []error
 	for i, k := range eligible {
@@ -226,7 +238,7 @@ func (c *Conn) connect(ctx context.Context) (transport, string, error) {
 			tr, err = connectLongPolling(ctx, c.sess, connectURL)
 		}
 		if err == nil {
-			return tr, n.connectionID, nil
+			return connected{tr: tr, connectionID: n.connectionID, connectURL: connectURL, stateful: n.stateful}, nil
 		}
 		c.log.Debug("client: transport failed to connect", "transport", k, "err", err)
 		attempts = append(attempts, fmt.Errorf("%s: %w", k, err))
@@ -237,7 +249,7 @@ func (c *Conn) connect(ctx context.Context) (transport, string, error) {
 	if err := ctx.Err(); err != nil {
 		attempts = append(attempts, err)
 	}
-	return nil, "", fmt.Errorf("%w: %w", ErrNoTransport, errors.Join(attempts...))
+	return connected{}, fmt.Errorf("%w: %w", ErrNoTransport, errors.Join(attempts...))
 }
 
 // transportKind reads a negotiate transport name; the match is case-sensitive, as
@@ -334,7 +346,19 @@ type request struct {
 	xrw         bool // X-Requested-With: XMLHttpRequest, as the official client's fetches
 	auth        bool // Authorization: Bearer
 	retry401    bool // on 401, refresh the token once and retry
+	// noReplay stops net/http from sending the request again by itself when a
+	// reused connection fails before the response: a poll the server answered
+	// into a dead connection must fail, not be silently replaced (its messages
+	// would be lost).
+	noReplay bool
 }
+
+// unreplayable is an empty request body that net/http cannot rewind, which makes
+// a GET non-replayable; net/http still sends the GET without a body.
+type unreplayable struct{}
+
+func (unreplayable) Read([]byte) (int, error) { return 0, io.EOF }
+func (unreplayable) Close() error             { return nil }
 
 // header builds the headers common to every request and the WebSocket upgrade.
 func (s *session) header() http.Header {
@@ -358,6 +382,9 @@ func (s *session) do(ctx context.Context, method, u string, r request) (*http.Re
 		req, err := http.NewRequestWithContext(ctx, method, u, body)
 		if err != nil {
 			return nil, err
+		}
+		if r.noReplay && body == nil {
+			req.Body, req.GetBody = unreplayable{}, nil
 		}
 		req.Header = s.header()
 		if r.contentType != "" {

@@ -79,6 +79,43 @@ type Options struct {
 	// stops reading until the items are taken or the stream is cancelled. Default 64.
 	StreamBufferCapacity int
 
+	// DisableStatefulReconnect stops the client from asking for stateful reconnect
+	// (docs/reconnect.md). By default it asks (useStatefulReconnect=true at
+	// negotiate) and, when the server agrees, sends the handshake version 2 on
+	// every transport, numbers and acknowledges messages both ways, and resumes the
+	// connection (same ID, groups, pending invocations and streams, no message lost
+	// or duplicated) over a new link when one is cut. Default false.
+	DisableStatefulReconnect bool
+
+	// ReconnectWindow is how long the client keeps trying to resume a link after a
+	// cut, counted from the cut; it matches the server's Options.ReconnectWindow,
+	// how long the server keeps a detached connection. Past it, the connection ends
+	// with an error wrapping ErrConnectionLost. It also bounds the retries of long
+	// polls answered 502, 503 or 504 (or cut) without stateful reconnect. Each
+	// attempt is bounded by HandshakeTimeout too. Default 30 s.
+	ReconnectWindow time.Duration
+
+	// StatefulReconnectBufferSize bounds, in bytes, the messages sent and not yet
+	// acknowledged by the server (kept to be sent again after a cut), counting those
+	// still queued. Past it, Invoke, Send, Stream and upload stream items wait for
+	// the server's acks (or for their context to end). A single message larger than
+	// the whole buffer is let through when the buffer is empty. Default 100,000, as
+	// ASP.NET Core's.
+	StatefulReconnectBufferSize int
+
+	// OnReconnecting is called when a link is cut and the client starts to resume
+	// it (or, without stateful reconnect, to retry long polls), with the cut's
+	// cause. It runs on the connection's reader goroutine: it must return quickly
+	// and must not wait for a call on the connection. Default none.
+	OnReconnecting func(err error)
+
+	// OnReconnected is called once the link is back. resumed is true after a
+	// stateful resume: the connection (ID, groups, streams, messages in flight) was
+	// kept and nothing was lost. It is false after long polls were retried without
+	// stateful reconnect: same connection, but messages in flight at the cut may be
+	// lost. Same rules as OnReconnecting. Default none.
+	OnReconnected func(resumed bool)
+
 	// Logger receives the client's logs: connection lifecycle at Debug, problems
 	// (an invocation without a handler, a failed DELETE) at Warn. Default
 	// slog.Default().
@@ -94,6 +131,10 @@ const (
 	DefaultMaxReceiveSize       = 16 << 20
 	DefaultMaxQueueLength       = 1024
 	DefaultStreamBufferCapacity = 64
+	// DefaultReconnectWindow matches the server's default Options.ReconnectWindow.
+	DefaultReconnectWindow = 30 * time.Second
+	// DefaultStatefulReconnectBufferSize is ASP.NET Core's default.
+	DefaultStatefulReconnectBufferSize = 100_000
 )
 
 // pollTimeout bounds one long poll, as the official client's fixed 100 s; a poll
@@ -125,6 +166,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StreamBufferCapacity <= 0 {
 		o.StreamBufferCapacity = DefaultStreamBufferCapacity
+	}
+	if o.ReconnectWindow <= 0 {
+		o.ReconnectWindow = DefaultReconnectWindow
+	}
+	if o.StatefulReconnectBufferSize <= 0 {
+		o.StatefulReconnectBufferSize = DefaultStatefulReconnectBufferSize
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

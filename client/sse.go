@@ -76,6 +76,13 @@ func (t *sseTransport) release(context.Context) {
 	t.body.Close()
 }
 
+func (t *sseTransport) cut() { t.cancel() }
+
+func (t *sseTransport) discard() {
+	t.cancel()
+	t.body.Close()
+}
+
 // eventReader parses a text/event-stream into the data of its events, as the
 // EventSource specification says: lines end with CRLF, LF or CR; a line starting
 // with ":" is a comment; "data" fields of one event are joined with "\n"; a blank

@@ -27,6 +27,13 @@ type transport interface {
 	interrupt()
 	// release frees what is left: the WebSocket's socket, the long polling DELETE.
 	release(ctx context.Context)
+	// cut makes receive (and a blocked send) return soon without a word to the
+	// server (no close frame, no DELETE): the link is lost and the connection may
+	// be resumed over a new one. It may be called from any goroutine, repeatedly.
+	cut()
+	// discard frees a cut transport without a word to the server; it is called
+	// instead of release, after receive has returned for the last time.
+	discard()
 }
 
 // postSender is the client-to-server half of SSE and long polling: one POST per

@@ -90,7 +90,11 @@ func (t *wsTransport) receive() ([]byte, error) {
 				if ce.Code == websocket.CloseNormalClosure {
 					return nil, io.EOF
 				}
-				return nil, fmt.Errorf("websocket closed with status code %d (%s)", ce.Code, ce.Text)
+				if ce.Code == websocket.CloseAbnormalClosure {
+					return nil, fmt.Errorf("websocket closed with status code %d (%s)", ce.Code, ce.Text)
+				}
+				// A close frame: the server (or a proxy) ended the link on purpose.
+				return nil, &wsCloseError{code: ce.Code, text: ce.Text}
 			}
 			return nil, err
 		}
@@ -124,4 +128,19 @@ func (t *wsTransport) interrupt() {
 
 func (t *wsTransport) release(context.Context) {
 	_ = t.conn.Close()
+}
+
+func (t *wsTransport) cut() { _ = t.conn.Close() }
+
+func (t *wsTransport) discard() { _ = t.conn.Close() }
+
+// wsCloseError is a close frame with a status other than 1000: the link was ended
+// on purpose, so a stateful connection does not resume it.
+type wsCloseError struct {
+	code int
+	text string
+}
+
+func (e *wsCloseError) Error() string {
+	return fmt.Sprintf("websocket closed with status code %d (%s)", e.code, e.text)
 }

@@ -625,8 +625,16 @@ func (c *Conn) readLoop() {
 				switch {
 				case m.Type == protocol.SequenceType:
 					if m.SequenceID > in.processed+1 {
-						c.fail(fmt.Errorf("%w: %w: Sequence ID greater than amount of messages we've received (%d > %d)", ErrClosed, ErrProtocol, m.SequenceID, in.processed+1), false)
-						return
+						err := fmt.Errorf("%w: %w: Sequence ID greater than amount of messages we've received (%d > %d)", ErrClosed, ErrProtocol, m.SequenceID, in.processed+1)
+						if c.kind == transports.WebSockets {
+							c.fail(err, false)
+							return
+						}
+						// Over HTTP an answer can be lost unseen (a request the HTTP stack
+						// sent again): resume, and the server sends it again.
+						in.awaiting = true
+						l.breakOff(err)
+						continue
 					}
 					in.nextIn = m.SequenceID
 					if in.awaiting {

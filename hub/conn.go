@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -622,11 +623,19 @@ func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 	}
 	n := len(c.queue)
 	if r := c.resume; r != nil {
+		start, next, announced := len(frames), r.first+int64(r.resent), r.announce
 		frames = r.control(c, frames)
 		if !c.closing {
 			n = r.admit(c.queue, c.hub.opts.StatefulReconnectBufferSize)
 		}
 		r.track(c.queue[:n])
+		if c.kind == transports.LongPolling && !announced && r.first+int64(r.resent) > next {
+			// Each poll answer says the number of its first message: an answer lost
+			// unseen (a browser sends a failed poll again by itself) shows as a gap,
+			// and the client resumes instead of numbering the next ones wrong.
+			seq, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.SequenceType, SequenceID: next})
+			frames = slices.Insert(frames, start, seq)
+		}
 	}
 	if c.pingDue {
 		c.pingDue = false

@@ -645,3 +645,51 @@ func TestStatefulReconnectLatePost(t *testing.T) {
 		})
 	}
 }
+
+// A poll answer lost unseen (a browser sends a failed poll again by itself) must show
+// as a gap: every long-polling answer with messages starts with the Sequence of its
+// first one.
+func TestStatefulLongPollAnswersSayTheirNumber(t *testing.T) {
+	h, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
+	resp, err := http.Post(srv.URL+"/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n transports.NegotiateResponse
+	decodeJSON(t, resp, &n)
+	poll := func() []wireRecord {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/hub?id=" + n.ConnectionToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		l := &rawLink{recs: make(chan wireRecord, 64)}
+		l.push(body)
+		close(l.recs)
+		var out []wireRecord
+		for r := range l.recs {
+			out = append(out, r)
+		}
+		return out
+	}
+	poll() // opens the transport
+	post := func(s string) {
+		resp, err := http.Post(srv.URL+"/hub?id="+n.ConnectionToken, "text/plain", strings.NewReader(s+"\x1e"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	post(`{"protocol":"json","version":2}`)
+	poll() // the handshake reply
+	conn, _ := h.Conn(n.ConnectionID)
+	for i, want := range []int64{1, 2, 3} {
+		conn.Send("msg", i)
+		recs := poll() // the second answer is "lost": the next must say where it starts
+		if len(recs) < 2 || recs[0].Type != 9 || recs[0].SequenceID != want || recs[1].Type != 1 {
+			t.Fatalf("answer %d: %+v, want Sequence %d then the message", i, recs, want)
+		}
+	}
+}

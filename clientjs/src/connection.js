@@ -654,8 +654,10 @@ export class HubConnection {
     if (link !== this._link) return;
     if (this._stateful) {
       if (m.type === SEQUENCE) {
+        // Past a gap: over HTTP an answer can be lost unseen (a browser sends a
+        // failed poll again by itself), so resume; over WebSockets it is fatal.
         if (m.sequenceId > this._max + 1) {
-          return this._cut(link, error('Sequence ID too high', { status: 404 }));
+          return this._cut(link, error('Sequence ID too high', link.name == WEBSOCKETS ? { status: 404 } : {}));
         }
         this._in = m.sequenceId - 1;
         if (link.w) {

@@ -55,9 +55,11 @@ func TestRelayedResume(t *testing.T) {
 				sc.ack(t)
 				sc.link.cut()
 				send((round+1)%3, 5) // while the client is away
+				began := time.Now()
 				if status := sc.resume(t, c.Nodes[front].URL); status != 0 {
 					t.Fatalf("round %d: resume on node %d: HTTP %d", round, front, status)
 				}
+				t.Logf("round %d: resumed on node %d in %v (to its Sequence)", round, front, time.Since(began).Round(10*time.Microsecond))
 				if kind == transports.ServerSentEvents {
 					sc.postTo = c.Nodes[(front+1)%3].URL // neither the front nor, mostly, the owner
 				}
@@ -184,4 +186,3 @@ func relayedOn(t *testing.T, c *clustertest.Cluster, kind transports.Kind) *stat
 	}
 	return sc
 }
-

@@ -38,6 +38,8 @@ type Hub struct {
 	closed     bool                     // Close was called: no new connections (drain.go)
 	closeDone  chan struct{}            // closed when the first Close returns
 	relays     map[*relayFront]struct{} // links this node relays to others (relay.go)
+	// relaysClosed: Close has ended the relayed links; no new one is relayed.
+	relaysClosed bool
 
 	// draining is set while Close waits for the work under way to finish; then
 	// drainWake (capacity 1) is signalled whenever a connection may have become

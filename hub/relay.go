@@ -90,8 +90,8 @@ func (h *Hub) relayLink(w http.ResponseWriter, r *http.Request, token string, ki
 	f := &relayFront{h: h, limit: h.opts.RelayBufferSize}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	h.sessionsMu.Lock()
-	if h.closed {
-		// Close ends the links relayed here; the client resumes on another node.
+	if h.relaysClosed {
+		// Close has ended the links relayed here; the client resumes on another node.
 		h.sessionsMu.Unlock()
 		f.cancel()
 		refuseShuttingDown(w)
@@ -106,6 +106,7 @@ func (h *Hub) relayLink(w http.ResponseWriter, r *http.Request, token string, ki
 	peer, err := h.backplane.(LinkRelay).OpenRelay(r.Context(), h.opts.Name, token, RelayRequest{Kind: kind, UserID: user.UserID}, f)
 	if err != nil {
 		f.end(nil, false)
+		h.opts.Logger.Debug("hub: link not relayed", "hub", h.opts.Name, "transport", kind, "err", err)
 		switch {
 		case errors.Is(err, ErrSessionNotFound):
 			http.Error(w, "No Connection with that ID", http.StatusNotFound)
@@ -145,10 +146,12 @@ func (h *Hub) relayLink(w http.ResponseWriter, r *http.Request, token string, ki
 	}
 }
 
-// closeRelays ends the links this node relays, as the hub closes: their clients
-// resume on another node.
+// closeRelays ends the links this node relays, as Close ends: their clients
+// resume on another node. Links opened during the drain are relayed until then,
+// like the resumes of this node's own connections.
 func (h *Hub) closeRelays() {
 	h.sessionsMu.Lock()
+	h.relaysClosed = true
 	fronts := make([]*relayFront, 0, len(h.relays))
 	for f := range h.relays {
 		fronts = append(fronts, f)

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+
 	"github.com/hubbub-go/hubbub/backplane/redis/internal/clustertest"
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -120,6 +123,67 @@ func TestRelayRefusals(t *testing.T) {
 		t.Errorf("the stateless connection after a refused link: %v", err)
 	}
 	stateful.call(t, "a", "Add", 1, 2)
+}
+
+// TestRelayRefusesAnotherUser resumes, on a node other than its own, a connection
+// of the hub that authenticates every request: another user's credentials get 403,
+// the owner's resume the link.
+func TestRelayRefusesAnotherUser(t *testing.T) {
+	url := redisURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const secret = "relay-secret"
+	c, err := clustertest.Start(ctx, clustertest.Config{RedisURL: url, Prefix: testPrefix(t, url), Nodes: 2, JWTSecret: secret, Backplane: fastBackplane})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.Close(ctx)
+	})
+	bearer := func(user string) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	alice, bob := bearer("alice"), bearer("bob")
+	secure := func(node int) string { return c.Nodes[node].URL + "/hubs/secure" }
+	req, _ := http.NewRequest(http.MethodPost, secure(0)+"/negotiate?negotiateVersion=1&useStatefulReconnect=true", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n transports.NegotiateResponse
+	json.NewDecoder(resp.Body).Decode(&n)
+	resp.Body.Close()
+	if !n.UseStatefulReconnect {
+		t.Fatalf("negotiate: %+v", n)
+	}
+	link := openStatefulLinkAt(t, secure(0)+"?id="+n.ConnectionToken+"&access_token="+alice, transports.WebSockets)
+	if link.status != 0 {
+		t.Fatalf("open: HTTP %d", link.status)
+	}
+	if err := link.ws.WriteMessage(websocket.TextMessage, []byte(`{"protocol":"json","version":2}`+"\x1e")); err != nil {
+		t.Fatal(err)
+	}
+	if r := link.next(t); r.Type != 0 || r.Error != "" {
+		t.Fatalf("handshake reply: %+v", r)
+	}
+	link.cut()
+	if l := openStatefulLinkAt(t, secure(1)+"?id="+n.ConnectionToken+"&access_token="+bob, transports.WebSockets); l.status != http.StatusForbidden {
+		t.Errorf("another user's resume on another node: HTTP %d, want 403", l.status)
+	}
+	l := openStatefulLinkAt(t, secure(1)+"?id="+n.ConnectionToken+"&access_token="+alice, transports.WebSockets)
+	if l.status != 0 {
+		t.Fatalf("the owner's resume on another node: HTTP %d", l.status)
+	}
+	if r := l.next(t); r.Type != 9 {
+		t.Fatalf("first message on the relayed link: %+v, want a Sequence", r)
+	}
 }
 
 // TestRelayNodeCrash crashes one side of a relayed link and checks that the other

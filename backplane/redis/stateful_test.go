@@ -45,13 +45,19 @@ type statefulLink struct {
 // hubURL is the conformance hub of a node.
 func hubURL(node string) string { return node + "/hubs/conformance" }
 
-// openStatefulLink opens a WebSocket or an SSE stream for token on node.
+// openStatefulLink opens a WebSocket or an SSE stream for token on node's
+// conformance hub.
 func openStatefulLink(t *testing.T, node string, kind transports.Kind, token string) *statefulLink {
+	t.Helper()
+	return openStatefulLinkAt(t, hubURL(node)+"?id="+token, kind)
+}
+
+// openStatefulLinkAt opens a WebSocket or an SSE stream on u (with its query).
+func openStatefulLinkAt(t *testing.T, u string, kind transports.Kind) *statefulLink {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &statefulLink{kind: kind, cancel: cancel, recs: make(chan wireRecord, 4096), ended: make(chan struct{})}
 	t.Cleanup(l.cut)
-	u := hubURL(node) + "?id=" + token
 	switch kind {
 	case transports.WebSockets:
 		ws, resp, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(u, "http"), nil)

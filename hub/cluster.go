@@ -61,6 +61,14 @@ type LocalSessions interface {
 	// (its TransportOptions.PollTimeout): a node relaying a poll to another node of
 	// the cluster, whose hub has the same options, need not wait much longer.
 	PollTimeout() time.Duration
+	// AttachRelay resumes the connection of token on a link relayed from the node
+	// where the client's request landed (see LinkRelay): front carries what the
+	// connection sends to its client. It returns this node's end of the link,
+	// which takes the client's units and the link's end. It fails with an error
+	// wrapping ErrSessionNotFound (no such connection here), ErrSessionActive (it
+	// cannot be resumed: not stateful, or ending), ErrSessionForbidden (another
+	// user's) or ErrTransportChange (it uses another transport).
+	AttachRelay(token string, req RelayRequest, front RelayPeer) (RelayEndpoint, error)
 }
 
 // SessionInfo is a negotiated session on its way between nodes.
@@ -75,8 +83,14 @@ type SessionInfo struct {
 var (
 	// ErrSessionNotFound means no node holds a session with that token.
 	ErrSessionNotFound = errors.New("hub: no connection with that token")
-	// ErrSessionActive means the session already has a transport.
+	// ErrSessionActive means the session already has a transport (and, for a
+	// relayed link, cannot be resumed).
 	ErrSessionActive = errors.New("hub: connection already has a transport")
+	// ErrSessionForbidden means the request's user is not the connection's.
+	ErrSessionForbidden = errors.New("hub: this connection belongs to another user")
+	// ErrTransportChange means a request would resume a connection on another
+	// transport than its own.
+	ErrTransportChange = errors.New("hub: cannot change transports mid-connection")
 )
 
 // forwardedKey marks the context of a request another node forwarded here.
@@ -146,7 +160,7 @@ func (h *Hub) sessionEnded(token string) {
 // the session for the request to open its transport on, claimed from another
 // node, or nil once it has answered the request itself: forwarded to the node
 // holding the connection, or refused.
-func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string) *session {
+func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string, user Identity) *session {
 	fwd, ok := h.backplane.(SessionForwarder)
 	if !ok || r.Context().Value(forwardedKey{}) != nil {
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
@@ -171,6 +185,11 @@ func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string) *sess
 	case err == nil:
 	case errors.Is(err, ErrSessionNotFound):
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return nil
+	case errors.Is(err, ErrSessionActive) && h.canRelay():
+		// A resume of a stateful connection that lives on another node: the link
+		// is served here and relayed to it (relay.go).
+		h.relayLink(w, r, token, kind, user)
 		return nil
 	case errors.Is(err, ErrSessionActive) && kind == transports.ServerSentEvents:
 		// Let the node holding it answer 409 or 400, as it would locally.
@@ -213,9 +232,9 @@ func acceptsEventStream(r *http.Request) bool {
 
 // sessionAnywhere returns the session of token, this node's or one claimed from
 // another node; nil when it has answered the request itself.
-func (h *Hub) sessionAnywhere(w http.ResponseWriter, r *http.Request, token string) *session {
+func (h *Hub) sessionAnywhere(w http.ResponseWriter, r *http.Request, token string, user Identity) *session {
 	if s := h.session(token); s != nil {
 		return s
 	}
-	return h.remote(w, r, token)
+	return h.remote(w, r, token, user)
 }

@@ -48,6 +48,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	defer close(h.closeDone)
 	defer h.detach()
+	defer h.closeRelays()
 	h.opts.Logger.Info("hub: draining", "hub", h.opts.Name, "connections", len(conns), "timeout", h.opts.DrainTimeout)
 	finished := h.awaitIdle(ctx, conns)
 	for _, c := range conns {

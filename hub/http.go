@@ -63,7 +63,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := h.session(token)
 	if s == nil {
 		// Another node's, perhaps: see SessionForwarder.
-		if s = h.remote(w, r, token); s == nil {
+		if s = h.remote(w, r, token, user); s == nil {
 			return
 		}
 	}
@@ -306,7 +306,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 		if s = h.openSession(w, r, user, false); s == nil {
 			return
 		}
-	} else if s = h.sessionAnywhere(w, r, token); s == nil {
+	} else if s = h.sessionAnywhere(w, r, token, user); s == nil {
 		return
 	} else if !h.sameUser(w, s, user) {
 		return

@@ -31,12 +31,15 @@ type Hub struct {
 	users  map[string]map[string]*Conn
 
 	sessionsMu sync.Mutex
-	sessions   map[string]*session // by connection token
-	pending    int                 // sessions not yet claimed by a transport
-	perUser    map[string]int      // sessions by user, for MaxConnectionsPerUser
-	perIP      map[string]int      // sessions by remote IP, for MaxConnectionsPerIP
-	closed     bool                // Close was called: no new connections (drain.go)
-	closeDone  chan struct{}       // closed when the first Close returns
+	sessions   map[string]*session      // by connection token
+	pending    int                      // sessions not yet claimed by a transport
+	perUser    map[string]int           // sessions by user, for MaxConnectionsPerUser
+	perIP      map[string]int           // sessions by remote IP, for MaxConnectionsPerIP
+	closed     bool                     // Close was called: no new connections (drain.go)
+	closeDone  chan struct{}            // closed when the first Close returns
+	relays     map[*relayFront]struct{} // links this node relays to others (relay.go)
+	// relaysClosed: Close has ended the relayed links; no new one is relayed.
+	relaysClosed bool
 
 	// draining is set while Close waits for the work under way to finish; then
 	// drainWake (capacity 1) is signalled whenever a connection may have become

@@ -49,6 +49,13 @@ type Options struct {
 	// sent meanwhile waits in its queue (MaxQueueLength). Default 100,000, as
 	// ASP.NET Core.
 	StatefulReconnectBufferSize int
+	// RelayBufferSize bounds, in bytes, what one link relayed between nodes
+	// (LinkRelay: a stateful connection resumed on a node other than its own)
+	// holds on either side between the backplane and the link's end: on the node
+	// the client is on, what waits to be written to it; on the node holding the
+	// connection, what waits to be read by it. The backplane has no back pressure,
+	// so a side past the bound ends the link and the client resumes. Default 1 MiB.
+	RelayBufferSize int
 	// NegotiateTimeout forgets a negotiated connection that no transport request
 	// claimed within this time (clients that fall back leave such orphans). Default 15 s.
 	NegotiateTimeout time.Duration
@@ -160,6 +167,7 @@ const (
 	DefaultKeepAliveInterval      = 15 * time.Second
 	DefaultReconnectWindow        = 30 * time.Second
 	DefaultStatefulBufferSize     = 100_000
+	DefaultRelayBufferSize        = 1 << 20
 	DefaultClientTimeout          = 30 * time.Second
 	DefaultHandshakeTimeout       = 15 * time.Second
 	DefaultNegotiateTimeout       = 15 * time.Second
@@ -192,6 +200,7 @@ func (o Options) withDefaults() Options {
 	setDuration(&o.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDuration(&o.ReconnectWindow, DefaultReconnectWindow)
 	setInt(&o.StatefulReconnectBufferSize, DefaultStatefulBufferSize)
+	setInt(&o.RelayBufferSize, DefaultRelayBufferSize)
 	setDuration(&o.NegotiateTimeout, DefaultNegotiateTimeout)
 	setDuration(&o.InvokeClientTimeout, DefaultInvokeClientTimeout)
 	if o.DrainTimeout == 0 {

@@ -90,3 +90,19 @@ func (s *sendChannel) serve(w http.ResponseWriter, r *http.Request) {
 	s.receive(buf.Bytes())
 	w.WriteHeader(http.StatusOK)
 }
+
+// PostReceiver is the client-to-server half of Server-Sent Events on its own: it
+// serves the POSTs that carry a client's units where the stream that carries the
+// server's units is served by someone else (a stream relayed from another node of
+// a cluster). Its answers are those of SSE.ServeSend.
+type PostReceiver struct{ post sendChannel }
+
+// NewPostReceiver returns a PostReceiver that passes each POSTed body, at most
+// opts.MaxReceiveSize bytes, to receive, until ended reports true.
+func NewPostReceiver(opts Options, receive Receiver, ended func() bool) *PostReceiver {
+	opts = opts.WithDefaults()
+	return &PostReceiver{post: sendChannel{maxSize: opts.MaxReceiveSize, receive: receive, ended: ended}}
+}
+
+// ServeSend serves a POST carrying one unit from the client, as SSE.ServeSend.
+func (p *PostReceiver) ServeSend(w http.ResponseWriter, r *http.Request) { p.post.serve(w, r) }

@@ -27,7 +27,7 @@ var ErrUnavailable = errors.New("redis backplane: Redis unavailable")
 // connection token is the node ID followed by a transports.NewToken.
 const nodeIDLen = 11
 
-// Backplane is a hub.Backplane (and hub.SessionForwarder) over Redis. See the
+// Backplane is a hub.Backplane (and hub.SessionForwarder and hub.LinkRelay) over Redis. See the
 // package documentation for the design. One Backplane serves any number of hubs of
 // one process; give each hub of a cluster the same name on every node.
 //
@@ -71,6 +71,10 @@ type Backplane struct {
 	slots    chan struct{}                 // MaxForwardedRequests
 	located  map[string]string             // location keys this node wrote, by token -> key
 	ended    []string                      // location keys to delete
+
+	// Relayed links (relay.go), this node's side of each.
+	relaysMu sync.Mutex
+	relays   map[relayKey]hub.RelayEndpoint
 }
 
 type hubState struct {
@@ -130,6 +134,7 @@ func New(opts Options) (*Backplane, error) {
 		serving: map[string]context.CancelFunc{},
 		slots:   make(chan struct{}, opts.MaxForwardedRequests),
 		located: map[string]string{},
+		relays:  map[relayKey]hub.RelayEndpoint{},
 	}
 	b.wg.Add(3)
 	go b.subscribeLoop()
@@ -181,6 +186,7 @@ func (b *Backplane) Close() error {
 	b.mu.Unlock()
 	b.wg.Wait()
 	b.failCalls("", fmt.Errorf("redis backplane: closed: %w", ErrUnavailable))
+	b.endRelays("", fmt.Errorf("redis backplane: closed: %w", ErrUnavailable))
 	if b.Healthy() {
 		ctx, cancel := context.WithTimeout(context.Background(), b.opts.OpTimeout)
 		b.purgeNode(ctx, b.nodeID)

@@ -70,14 +70,38 @@
 //     (504 after that: the owner did not answer in time, the client may poll
 //     again); other forwarded requests at most ForwardTimeout plus OpTimeout.
 //
-// This keeps every byte of WebSocket and SSE traffic on the node that holds the
-// TCP connection, costs one Redis round trip to open a transport away from its
-// negotiate, and one round trip per long-polling or SSE send request that lands on
-// another node.
+// This keeps every byte of a WebSocket's and an SSE stream's traffic on the node
+// that holds the TCP connection, costs one Redis round trip to open a transport
+// away from its negotiate, and one round trip per long-polling or SSE send request
+// that lands on another node.
+//
+// # Relayed links
+//
+// A stateful connection (docs/reconnect.md) resumes on the same token, and its
+// new WebSocket or SSE stream may land on any node. The owner cannot give it up
+// (its invocations and streams run there), so the node where it lands, the front,
+// serves the link and relays it: the backplane implements hub.LinkRelay over the
+// nodes' channels. The front asks the owner to open the link (answered like a claim:
+// ok, or not found, not resumable, another user's, another transport: 404, 409,
+// 403, 400), then units go up (client to owner) and down (owner to client) as
+// messages on the receiving node's channel, published one after another, so in
+// order, and either side tells the other when its side ends. A unit for a link the
+// receiver does not know is answered with the link's end. The hub bounds what waits
+// on each side (hub.Options.RelayBufferSize); a side that cannot keep up ends the
+// link and the client resumes. A claimed stateful connection gets a session record
+// too, so that claims and relays find the node it moved to.
+//
+// Each node watches the peers of its relayed links as it watches the owners it
+// awaits replies from (below): a dead peer ends its links within HeartbeatInterval
+// of its death; when the owner is gone the client's resume then gets 404 and it
+// starts a new connection; when the front is gone the owner's connection waits for
+// a resume as after any lost link. Losing Redis ends every relayed link. Each relayed
+// link costs a goroutine on either side only while units wait for it.
 //
 // # Node crashes
 //
-// Every node tracks the requests it has forwarded and awaits, per owner node.
+// Every node tracks the requests it has forwarded and awaits, per owner node, and
+// the peers of its relayed links.
 // Every HeartbeatInterval/2 it asks Redis, in one round trip, whether each of
 // those owners still listens on its channel (PUBSUB NUMSUB) and still has its
 // liveness key; an owner found missing on two checks in a row is declared dead,
@@ -132,5 +156,5 @@
 // longer), the client does not retry (a PUBLISH is not idempotent), and forwarded
 // requests served for other nodes are capped by MaxForwardedRequests. The
 // backplane's own goroutines are three (subscription, heartbeat, the check of the
-// nodes awaited) plus one per forwarded request being served.
+// nodes awaited) plus one per forwarded request or relay being opened.
 package redis

@@ -22,3 +22,10 @@ func (b *Backplane) PendingCalls() int {
 	defer b.callsMu.Unlock()
 	return len(b.calls)
 }
+
+// RelayedLinks returns how many links this node relays or has relayed to it.
+func (b *Backplane) RelayedLinks() int {
+	b.relaysMu.Lock()
+	defer b.relaysMu.Unlock()
+	return len(b.relays)
+}

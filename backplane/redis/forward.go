@@ -20,7 +20,7 @@ import (
 // rpcMessage is one message of the forwarding protocol between nodes, published
 // on the receiving node's channel.
 type rpcMessage struct {
-	Type string `json:"t"` // rpcHTTP, rpcClaim, rpcCancel or rpcReply
+	Type string `json:"t"` // rpcHTTP, rpcClaim, rpcCancel, rpcReply or one of relay.go's
 	ID   uint64 `json:"id"`
 	From string `json:"f"` // the requesting node
 	Hub  string `json:"h,omitempty"`
@@ -33,8 +33,9 @@ type rpcMessage struct {
 	Header http.Header `json:"hd,omitempty"`
 	Body   []byte      `json:"b,omitempty"`
 
-	// rpcClaim request
-	Token string `json:"tk,omitempty"`
+	// rpcClaim and rpcRelayOpen request
+	Token string            `json:"tk,omitempty"`
+	Relay *hub.RelayRequest `json:"rl,omitempty"`
 
 	// rpcReply: an HTTP response (Status, Header, Body), or a claim's Session or Err.
 	Status  int              `json:"s,omitempty"`
@@ -116,19 +117,24 @@ func (b *Backplane) flushEnded(ctx context.Context) {
 	}
 }
 
-// ClaimSession implements hub.SessionForwarder: it asks the node named in the
-// token to release the session, and for Server-Sent Events (whose POSTs will land
-// anywhere) records in Redis that the connection now lives here.
+// ClaimSession implements hub.SessionForwarder: it asks the node that holds the
+// session (the session record's, else the token's) to release it, and for
+// Server-Sent Events (whose POSTs will land anywhere) and stateful connections
+// (whose links may be resumed anywhere) records in Redis that the connection now
+// lives here.
 func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind) (hub.SessionInfo, error) {
-	node := nodeOf(token)
-	if node == "" || node == b.nodeID {
-		return hub.SessionInfo{}, hub.ErrSessionNotFound
-	}
 	if !b.Healthy() {
 		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout*2)
 	defer cancel()
+	node, err := b.owner(ctx, hubName, token)
+	switch {
+	case err != nil:
+		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", err)
+	case node == "" || node == b.nodeID:
+		return hub.SessionInfo{}, hub.ErrSessionNotFound
+	}
 	reply, err := b.call(ctx, node, &rpcMessage{Type: rpcClaim, Hub: hubName, Token: token})
 	switch {
 	case errors.Is(err, errNodeGone):
@@ -142,7 +148,7 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kin
 	case reply.Session == nil:
 		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %s", reply.Err)
 	}
-	if kind == transports.ServerSentEvents {
+	if kind == transports.ServerSentEvents || reply.Session.Stateful {
 		key := b.locationKey(hubName, token)
 		if err := b.rdb.Set(ctx, key, b.nodeID, b.opts.SessionTTL).Err(); err != nil {
 			// The session was released to us; without the record its POSTs would
@@ -241,12 +247,15 @@ func (b *Backplane) owner(ctx context.Context, hubName, token string) (string, e
 	}
 }
 
-// call sends a request to node and waits for its reply, or ctx. When ctx ends
+// call sends a request to node and waits for its reply, or ctx. It numbers the
+// request unless it has a number (from nextCall) already. When ctx ends
 // first, the node is told to cancel the request. It fails with errNodeGone at once
 // when nobody listens on node's channel or node is known dead, and as soon as node
 // is declared dead while the call waits (see liveness.go).
 func (b *Backplane) call(ctx context.Context, node string, req *rpcMessage) (*rpcMessage, error) {
-	req.ID = b.nextCall.Add(1)
+	if req.ID == 0 {
+		req.ID = b.nextCall.Add(1)
+	}
 	req.From = b.nodeID
 	pc := &pendingCall{node: node, result: make(chan callResult, 1)}
 	b.callsMu.Lock()
@@ -323,7 +332,9 @@ func (b *Backplane) receiveRPC(payload string) {
 		if cancel != nil {
 			cancel()
 		}
-	case rpcHTTP, rpcClaim:
+	case rpcRelayUp, rpcRelayDown, rpcRelayEndUp, rpcRelayEndDown:
+		b.receiveRelay(&m)
+	case rpcHTTP, rpcClaim, rpcRelayOpen:
 		select {
 		case b.slots <- struct{}{}:
 		default:
@@ -338,9 +349,12 @@ func (b *Backplane) receiveRPC(payload string) {
 		go func() {
 			defer b.wg.Done()
 			defer func() { <-b.slots }()
-			if m.Type == rpcClaim {
+			switch m.Type {
+			case rpcClaim:
 				b.serveClaim(&m)
-			} else {
+			case rpcRelayOpen:
+				b.serveRelayOpen(&m)
+			default:
 				b.serveHTTP(&m)
 			}
 		}()

@@ -87,7 +87,8 @@ func (b *Backplane) watchOwnersLoop() {
 	}
 }
 
-// awaitedNodes returns the nodes this node has requests in flight to, and forgets
+// awaitedNodes returns the nodes this node has requests in flight to or links
+// relayed with (relay.go), and forgets
 // the dead nodes declared longer than NodeTTL ago.
 func (b *Backplane) awaitedNodes() []string {
 	b.callsMu.Lock()
@@ -106,6 +107,14 @@ func (b *Backplane) awaitedNodes() []string {
 			nodes = append(nodes, pc.node)
 		}
 	}
+	b.relaysMu.Lock() // lock order: callsMu, then relaysMu
+	for key := range b.relays {
+		if !seen[key.peer] {
+			seen[key.peer] = true
+			nodes = append(nodes, key.peer)
+		}
+	}
+	b.relaysMu.Unlock()
 	return nodes
 }
 
@@ -146,8 +155,9 @@ func (b *Backplane) declareDead(node, why string) {
 	b.dead[node] = time.Now()
 	failed := b.failCallsLocked(node, errNodeGone)
 	b.callsMu.Unlock()
+	links := b.endRelays(node, fmt.Errorf("redis backplane: relayed link: %w", errNodeGone))
 	if !known {
-		b.log.Info("redis backplane: a node is gone with its connections; answering the requests forwarded to it 404", "node", node, "why", why, "requests_failed", failed)
+		b.log.Info("redis backplane: a node is gone with its connections; answering the requests forwarded to it 404", "node", node, "why", why, "requests_failed", failed, "links_ended", links)
 	}
 }
 

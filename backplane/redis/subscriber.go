@@ -177,6 +177,7 @@ func (b *Backplane) setDown(err error) {
 	prev := b.state.Swap(stateDown)
 	// Replies to the requests in flight come on the subscription: none will now.
 	b.failCalls("", errRedisLost)
+	b.endRelays("", errRedisLost) // their units published meanwhile are lost
 	switch prev {
 	case stateUp:
 		b.log.Error("redis backplane: Redis unreachable; delivering on this node only until it is back", "node", b.nodeID, "err", err)

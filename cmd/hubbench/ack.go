@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -19,6 +21,8 @@ const (
 	ackDelay = time.Second
 	// ackEagerBytes received since the last ack send one at once.
 	ackEagerBytes = 32 << 10
+	// ackRetryDelay is the pause before an ack POST cut by the network is sent again.
+	ackRetryDelay = 250 * time.Millisecond
 )
 
 // ackedConn is a stateful hubbub subscriber. The idle connection holds no goroutine
@@ -95,13 +99,21 @@ func (a *ackedConn) sendAcks() {
 		a.acked, a.sinceAck = n, 0
 		a.mu.Unlock()
 		buf = append(appendInt(append(buf[:0], `{"type":8,"sequenceId":`...), n), "}\x1e"...)
-		if err := a.subConn.send(buf); err != nil {
+		err := a.subConn.send(buf)
+		if _, refused := errors.AsType[*statusError](err); err != nil && !refused && !a.s.closing.Load() {
+			// A POST cut by the network is sent again, as the clients do
+			// (docs/reconnect.md); the retry is counted, not the cut.
+			a.s.ackRetries.Add(1)
+			time.Sleep(ackRetryDelay)
+			err = a.subConn.send(buf)
+		}
+		if err != nil {
 			a.mu.Lock()
 			a.sending = false
 			closed := a.closed
 			a.mu.Unlock()
 			if !closed && !a.s.closing.Load() {
-				a.s.errors.Add(1)
+				a.s.fail(fmt.Errorf("ack: %w", err))
 			}
 			return
 		}

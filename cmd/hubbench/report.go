@@ -261,7 +261,7 @@ func (rep *report) statefulPairs(scenario, transport string) (off, on []result) 
 	var rounds []int
 	for i := range rep.Results {
 		r := &rep.Results[i]
-		if r.Scenario != scenario || r.Target != targetHubbub || r.Transport != transport || r.Note != "" {
+		if r.Scenario != scenario || r.Target != targetHubbub || r.Transport != transport || r.Seconds == 0 {
 			continue
 		}
 		p := byRound[r.Round]
@@ -337,14 +337,16 @@ func (rep *report) statefulMarkdown() string {
 				}
 				return r.Latency.P50
 			}
-			var errs int64
+			var errs, stalls, retries int64
 			for i := range off {
-				errs += off[i].Errors + on[i].Errors + off[i].Stalls + on[i].Stalls
+				errs += off[i].Errors + on[i].Errors
+				stalls += off[i].Stalls + on[i].Stalls
+				retries += on[i].AckRetries
 			}
-			fmt.Fprintf(&bc, "| %s | %d | %s | %s | **%s** | %s | %s | **%s** | %s | %s | %d |\n", k, len(off),
+			fmt.Fprintf(&bc, "| %s | %d | %s | %s | **%s** | %s | %s | **%s** | %s | %s | %d / %d / %d |\n", k, len(off),
 				spread(each(off, dps), "%.0f"), spread(each(on, dps), "%.0f"), spread(ratios(on, off, dps), "%.2f"),
 				spread(each(off, cpu), "%.2f"), spread(each(on, cpu), "%.2f"), spread(ratios(on, off, perCPU), "%.2f"),
-				spread(each(off, p50), "%.1f"), spread(each(on, p50), "%.1f"), errs)
+				spread(each(off, p50), "%.1f"), spread(each(on, p50), "%.1f"), errs, stalls, retries)
 		}
 		off, on = rep.statefulPairs("idle", k)
 		if len(off) > 0 {
@@ -377,7 +379,7 @@ func (rep *report) statefulMarkdown() string {
 	b.WriteString("### Stateful reconnect: on against off (hubbub; median (min–max) over rounds; ratios within a round)\n\n")
 	if bc.Len() > 0 {
 		fmt.Fprintf(&b, "Broadcast, %d subscribers, 128-byte payload, window %d, %s per measurement:\n\n", rep.Config.Conns, rep.Config.Window, rep.Config.Duration)
-		b.WriteString("| transport | rounds | deliveries/s off | deliveries/s on | on/off | server cores off | server cores on | per server CPU-s on/off | p50 ms off | p50 ms on | errors + stalls |\n")
+		b.WriteString("| transport | rounds | deliveries/s off | deliveries/s on | on/off | server cores off | server cores on | per server CPU-s on/off | p50 ms off | p50 ms on | errors / stalls / ack retries |\n")
 		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		b.WriteString(bc.String())
 		b.WriteString("\n")

@@ -67,6 +67,7 @@ type result struct {
 	Expected     int64     `json:"expected,omitempty"`
 	Delivered    int64     `json:"delivered,omitempty"`
 	Stalls       int64     `json:"stalls,omitempty"`
+	AckRetries   int64     `json:"ackRetries,omitempty"` // stateful: ack POSTs cut by the network and sent again
 	DeliveriesPS float64   `json:"deliveriesPerSec,omitempty"`
 	MessagesPS   float64   `json:"messagesPerSec,omitempty"`
 	Latency      *latency  `json:"latency,omitempty"`
@@ -347,6 +348,10 @@ func (r *runner) fanOut(ctx context.Context, scenario, target string, kind trans
 	res.Expected = res.Sent * int64(need)
 	res.Delivered = s.delivered.Load()
 	res.Errors = s.errors.Load()
+	res.AckRetries = s.ackRetries.Load()
+	if e := s.firstError(); e != "" && res.Note == "" {
+		res.Note = "first error: " + e
+	}
 	res.DeliveriesPS = float64(res.Delivered) / elapsed.Seconds()
 	res.MessagesPS = float64(res.Sent) / elapsed.Seconds()
 	l := s.lat.summary()
@@ -382,6 +387,9 @@ func (r *runner) idle(ctx context.Context, target string, kind transports.Kind, 
 	time.Sleep(r.cfg.settleTime()) // let handshakes, first polls and timers settle
 	res.Connected = s.connected.Load()
 	res.Errors = s.errors.Load()
+	if e := s.firstError(); e != "" {
+		res.Note = "first error: " + e
+	}
 	after, err := srv.stats()
 	if err != nil || after == nil || before == nil {
 		return res
@@ -683,6 +691,9 @@ func summaryLine(res result) string {
 		body += fmt.Sprintf("  latency p50 %.2f ms p99 %.2f ms max %.2f ms", res.Latency.P50, res.Latency.P99, res.Latency.Max)
 	}
 	body += fmt.Sprintf("  errors %d", res.Errors)
+	if res.Stalls > 0 || res.AckRetries > 0 {
+		body += fmt.Sprintf("  stalls %d  ack retries %d", res.Stalls, res.AckRetries)
+	}
 	if res.Note != "" {
 		body += "  (" + res.Note + ")"
 	}

@@ -107,7 +107,7 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 			unit, err := c.recv()
 			if err != nil {
 				if ctx.Err() == nil && !s.closing.Load() {
-					s.errors.Add(1)
+					s.fail(fmt.Errorf("receive: %w", err))
 				}
 				return
 			}
@@ -357,10 +357,19 @@ func post(hc *http.Client, url string, unit []byte) error {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("post: status %d", resp.StatusCode)
+		return &statusError{op: "post", status: resp.StatusCode}
 	}
 	return nil
 }
+
+// statusError is an HTTP answer other than 200: the server refused, the network
+// did not fail.
+type statusError struct {
+	op     string
+	status int
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: status %d", e.op, e.status) }
 
 // lpSub polls; units go out as POSTs.
 type lpSub struct {

@@ -19,6 +19,11 @@
 //   - group: like broadcast, subscribers split into --groups groups, one group per message.
 //   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
 //
+// --stateful on has hubbub's subscribers negotiate stateful reconnect and ack what
+// they receive as the clients do (ack.go); --stateful both measures every hubbub
+// broadcast, idle and group measurement with it off and with it on, side by side in
+// each round (--rounds, --idle-rounds), and results.md gets an on/off table.
+//
 // Subscribers are lean protocol clients (see subscriber.go); publishers, echo and
 // churn use the Go client. Connections come from the --sources addresses in
 // 127.0.0.0/8 in turn; hubbench connects to and listens on loopback only.
@@ -73,6 +78,8 @@ func runCmd(args []string) error {
 	window := fs.Int("window", 32, "broadcast messages in flight")
 	rounds := fs.Int("rounds", 2, "broadcast rounds; each round measures every target once, interleaved")
 	idle := fs.Int("idle-conns", 10000, "connections for the idle memory scenario")
+	idleRounds := fs.Int("idle-rounds", 1, "idle rounds; each round measures every target once, interleaved")
+	stateful := fs.String("stateful", "off", "hubbub subscribers with stateful reconnect: off, on (negotiate it, handshake version 2, ack as the clients do) or both (each hubbub measurement off and on, interleaved)")
 	huge := fs.Bool("idle-50k", false, "idle scenario at 50,000 connections (needs ulimit -n above 50k in both processes)")
 	echo := fs.Int("echo-conns", 100, "concurrent Go clients for echo")
 	groups := fs.Int("groups", 20, "groups for the group scenario")
@@ -90,7 +97,7 @@ func runCmd(args []string) error {
 	}
 	cfg := config{
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
-		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle,
+		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
 		InProcess: *inproc, HubbubAddr: *hubbubAddr, settle: *settle,
 	}
@@ -153,6 +160,16 @@ func (cfg *config) prepare(sources string) error {
 			return fmt.Errorf("--transports: unknown transport %q", name)
 		}
 		cfg.kinds = append(cfg.kinds, k)
+	}
+	switch cfg.Stateful {
+	case "", "off":
+		cfg.modes = []bool{false}
+	case "on":
+		cfg.modes = []bool{true}
+	case "both":
+		cfg.modes = []bool{false, true}
+	default:
+		return fmt.Errorf("--stateful: %q is not off, on or both", cfg.Stateful)
 	}
 	ips, err := parseSources(sources)
 	if err != nil {
@@ -248,7 +265,7 @@ func best(results []result) []result {
 	var out []result
 	idx := map[string]int{}
 	for _, r := range results {
-		key := r.Scenario + "/" + r.Target + "/" + r.Transport
+		key := r.Scenario + "/" + r.Target + "/" + modeName(r)
 		i, ok := idx[key]
 		if !ok {
 			idx[key] = len(out)

@@ -99,7 +99,7 @@ type hubbubPublisher struct {
 func newHubbubPublisher(ctx context.Context, d *dialer, base string, n int) (*hubbubPublisher, error) {
 	p := &hubbubPublisher{}
 	for range n {
-		c, err := dialHubbub(ctx, d, d.pick(), base, transports.WebSockets, "")
+		c, err := dialHubbub(ctx, d, d.pick(), base, transports.WebSockets, "", false, nil)
 		if err != nil {
 			p.close()
 			return nil, err

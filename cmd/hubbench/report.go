@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"sort"
 	"strings"
 )
 
 func (rep *report) find(scenario, target, transport string) *result {
 	for i := range rep.Best {
 		r := &rep.Best[i]
-		if r.Scenario == scenario && r.Target == target && r.Transport == transport {
+		if r.Scenario == scenario && r.Target == target && r.Transport == transport && !r.Stateful {
 			return r
 		}
 	}
@@ -63,7 +64,7 @@ func (rep *report) markdown() string {
 				l = &latency{}
 			}
 			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d / %d | %.0f | %.2f | %.2f | %.2f | %d | %.2f | %.2f | %.0f | %s | %s | %s | %s | %s |\n",
-				r.Target, r.Transport, r.Connected, r.Sent, r.Delivered, r.Expected, r.DeliveriesPS, l.P50, l.P99, l.Max, r.Errors, r.ServerCPU, r.ClientCPU, perCPU(&r),
+				r.Target, modeName(r), r.Connected, r.Sent, r.Delivered, r.Expected, r.DeliveriesPS, l.P50, l.P99, l.Max, r.Errors, r.ServerCPU, r.ClientCPU, perCPU(&r),
 				ratio(r.DeliveriesPS, val(raw)), ratio(r.DeliveriesPS, val(cent)), ratio(r.DeliveriesPS, val(hws)),
 				ratio(perCPU(&r), perCPU(raw)), ratio(perCPU(&r), perCPU(cent)))
 		}
@@ -73,9 +74,9 @@ func (rep *report) markdown() string {
 		}
 		b.WriteString("\n|---|---|" + strings.Repeat("--:|", rep.Config.Rounds) + "\n")
 		for _, r := range rows {
-			fmt.Fprintf(&b, "| %s | %s |", r.Target, r.Transport)
+			fmt.Fprintf(&b, "| %s | %s |", r.Target, modeName(r))
 			for _, x := range rep.Results {
-				if x.Scenario == "broadcast" && x.Target == r.Target && x.Transport == r.Transport {
+				if x.Scenario == "broadcast" && x.Target == r.Target && modeName(x) == modeName(r) {
 					fmt.Fprintf(&b, " %.0f |", x.DeliveriesPS)
 				}
 			}
@@ -89,11 +90,12 @@ func (rep *report) markdown() string {
 			idle = append(idle, r)
 		}
 	}
+	b.WriteString(rep.statefulMarkdown())
 	if len(idle) > 0 {
 		fmt.Fprintf(&b, "### Idle connections (%d per target; server after GC; per connection)\n\n", rep.Config.IdleConns)
 		b.WriteString("| target | transport | connected | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn | errors |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
 		for _, r := range idle {
-			fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %d |\n", r.Target, r.Transport, r.Connected, r.RSSPer/1024, r.HeapPer/1024, r.StackPer/1024, r.GorPer, r.Errors)
+			fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %d |\n", r.Target, modeName(r), r.Connected, r.RSSPer/1024, r.HeapPer/1024, r.StackPer/1024, r.GorPer, r.Errors)
 		}
 		b.WriteString("\n")
 	}
@@ -121,7 +123,7 @@ func (rep *report) markdown() string {
 			if sc.name == "group" {
 				rate, count = r.DeliveriesPS, r.Delivered
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %d | %s |\n", r.Transport, rate, l.P50, l.P99, l.Max, count, r.Errors, r.Note)
+			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %d | %s |\n", modeName(r), rate, l.P50, l.P99, l.Max, count, r.Errors, r.Note)
 		}
 		b.WriteString("\n")
 	}
@@ -146,7 +148,7 @@ func (rep *report) svg() string {
 			bc = append(bc, r)
 		}
 	}
-	name := func(r result) string { return r.Target + " " + r.Transport }
+	name := func(r result) string { return r.Target + " " + modeName(r) }
 
 	// Panel 1: deliveries/s.
 	bars(&b, 20, 50, 520, 320, "Broadcast deliveries/s (best round)", bc, func(r result) []float64 { return []float64{r.DeliveriesPS} }, []string{"deliveries/s"}, name, colors, "%.0f")
@@ -250,4 +252,144 @@ func timeline(b *strings.Builder, x, y, w, h float64, title string, rs []result,
 		fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f" font-size="10">%s</text>`+"\n", left+float64(i%4)*115, bottom+36+float64(i/4)*12-10, c, left+14+float64(i%4)*115, bottom+36+float64(i/4)*12, html.EscapeString(name(r)))
 	}
 	b.WriteString("</g>\n")
+}
+
+// statefulPairs pairs, per round, the hubbub measurements of one scenario and
+// transport made with stateful reconnect off and on (measured back to back).
+func (rep *report) statefulPairs(scenario, transport string) (off, on []result) {
+	byRound := map[int]*[2]*result{}
+	var rounds []int
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		if r.Scenario != scenario || r.Target != targetHubbub || r.Transport != transport || r.Seconds == 0 {
+			continue
+		}
+		p := byRound[r.Round]
+		if p == nil {
+			p = &[2]*result{}
+			byRound[r.Round] = p
+			rounds = append(rounds, r.Round)
+		}
+		if r.Stateful {
+			p[1] = r
+		} else {
+			p[0] = r
+		}
+	}
+	for _, k := range rounds {
+		if p := byRound[k]; p[0] != nil && p[1] != nil {
+			off, on = append(off, *p[0]), append(on, *p[1])
+		}
+	}
+	return off, on
+}
+
+// spread is "median (min–max)" of xs.
+func spread(xs []float64, format string) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	if len(s) == 1 {
+		return fmt.Sprintf(format, med)
+	}
+	return fmt.Sprintf(format+" ("+format+"–"+format+")", med, s[0], s[len(s)-1])
+}
+
+func each(rs []result, f func(r *result) float64) []float64 {
+	out := make([]float64, len(rs))
+	for i := range rs {
+		out[i] = f(&rs[i])
+	}
+	return out
+}
+
+func ratios(on, off []result, f func(r *result) float64) []float64 {
+	out := make([]float64, 0, len(on))
+	for i := range on {
+		if a, b := f(&on[i]), f(&off[i]); a > 0 && b > 0 {
+			out = append(out, a/b)
+		}
+	}
+	return out
+}
+
+// statefulMarkdown renders the on/off comparison of a --stateful both run: every
+// figure is "median (min–max)" over the rounds; a ratio is taken within a round, of
+// two measurements made one after the other.
+func (rep *report) statefulMarkdown() string {
+	var b strings.Builder
+	kinds := rep.Config.Transports
+	var bc, id strings.Builder
+	for _, k := range kinds {
+		off, on := rep.statefulPairs("broadcast", k)
+		if len(off) > 0 {
+			dps := func(r *result) float64 { return r.DeliveriesPS }
+			cpu := func(r *result) float64 { return r.ServerCPU }
+			p50 := func(r *result) float64 {
+				if r.Latency == nil {
+					return 0
+				}
+				return r.Latency.P50
+			}
+			var errs, stalls, retries int64
+			for i := range off {
+				errs += off[i].Errors + on[i].Errors
+				stalls += off[i].Stalls + on[i].Stalls
+				retries += on[i].AckRetries
+			}
+			fmt.Fprintf(&bc, "| %s | %d | %s | %s | **%s** | %s | %s | **%s** | %s | %s | %d / %d / %d |\n", k, len(off),
+				spread(each(off, dps), "%.0f"), spread(each(on, dps), "%.0f"), spread(ratios(on, off, dps), "%.2f"),
+				spread(each(off, cpu), "%.2f"), spread(each(on, cpu), "%.2f"), spread(ratios(on, off, perCPU), "%.2f"),
+				spread(each(off, p50), "%.1f"), spread(each(on, p50), "%.1f"), errs, stalls, retries)
+		}
+		off, on = rep.statefulPairs("idle", k)
+		if len(off) > 0 {
+			kib := func(f func(r *result) float64) func(r *result) float64 {
+				return func(r *result) float64 { return f(r) / 1024 }
+			}
+			rss := kib(func(r *result) float64 { return r.RSSPer })
+			heap := kib(func(r *result) float64 { return r.HeapPer })
+			diff := func(f func(r *result) float64) []float64 {
+				out := make([]float64, len(on))
+				for i := range on {
+					out[i] = f(&on[i]) - f(&off[i])
+				}
+				return out
+			}
+			var errs, conns int64
+			for i := range off {
+				errs += off[i].Errors + on[i].Errors
+				conns = max(conns, off[i].Connected, on[i].Connected)
+			}
+			fmt.Fprintf(&id, "| %s | %d | %d | %s | %s | **%s** | %s | %s | %s | **%s** | %s | %d |\n", k, len(off), conns,
+				spread(each(off, rss), "%.2f"), spread(each(on, rss), "%.2f"), spread(diff(rss), "%+.2f"), spread(ratios(on, off, rss), "%.2f"),
+				spread(each(off, heap), "%.2f"), spread(each(on, heap), "%.2f"), spread(diff(heap), "%+.2f"),
+				fmt.Sprintf("%.2f / %.2f", off[0].GorPer, on[0].GorPer), errs)
+		}
+	}
+	if bc.Len() == 0 && id.Len() == 0 {
+		return ""
+	}
+	b.WriteString("### Stateful reconnect: on against off (hubbub; median (min–max) over rounds; ratios within a round)\n\n")
+	if bc.Len() > 0 {
+		fmt.Fprintf(&b, "Broadcast, %d subscribers, 128-byte payload, window %d, %s per measurement:\n\n", rep.Config.Conns, rep.Config.Window, rep.Config.Duration)
+		b.WriteString("| transport | rounds | deliveries/s off | deliveries/s on | on/off | server cores off | server cores on | per server CPU-s on/off | p50 ms off | p50 ms on | errors / stalls / ack retries |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString(bc.String())
+		b.WriteString("\n")
+	}
+	if id.Len() > 0 {
+		fmt.Fprintf(&b, "Idle, %d connections, server after GC, KiB per connection:\n\n", rep.Config.IdleConns)
+		b.WriteString("| transport | rounds | connected | RSS off | RSS on | RSS on−off | RSS on/off | heap off | heap on | heap on−off | goroutines/conn off / on | errors |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString(id.String())
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -21,26 +21,32 @@ import (
 
 // config is one run's settings.
 type config struct {
-	Scenarios   []string      `json:"scenarios"`
-	Targets     []string      `json:"targets"`
-	Transports  []string      `json:"transports"`
-	Conns       int           `json:"conns"`
-	Duration    time.Duration `json:"duration"`
-	Window      int           `json:"window"`
-	Rounds      int           `json:"rounds"`
-	IdleConns   int           `json:"idleConns"`
-	EchoConns   int           `json:"echoConns"`
-	Groups      int           `json:"groups"`
-	ChurnConns  int           `json:"churnWorkers"`
-	Sources     []string      `json:"sources"`
-	ServerProcs int           `json:"serverProcs"`
-	ClientProcs int           `json:"clientProcs"`
-	InProcess   bool          `json:"inProcess"`
-	HubbubAddr  string        `json:"hubbubAddr,omitempty"`
+	Scenarios  []string      `json:"scenarios"`
+	Targets    []string      `json:"targets"`
+	Transports []string      `json:"transports"`
+	Conns      int           `json:"conns"`
+	Duration   time.Duration `json:"duration"`
+	Window     int           `json:"window"`
+	Rounds     int           `json:"rounds"`
+	IdleConns  int           `json:"idleConns"`
+	IdleRounds int           `json:"idleRounds,omitempty"`
+	// Stateful is "off" (the default: subscribers as before), "on" (hubbub
+	// subscribers negotiate stateful reconnect and ack, see ack.go) or "both" (each
+	// hubbub measurement twice, off and on, interleaved in every round).
+	Stateful    string   `json:"stateful,omitempty"`
+	EchoConns   int      `json:"echoConns"`
+	Groups      int      `json:"groups"`
+	ChurnConns  int      `json:"churnWorkers"`
+	Sources     []string `json:"sources"`
+	ServerProcs int      `json:"serverProcs"`
+	ClientProcs int      `json:"clientProcs"`
+	InProcess   bool     `json:"inProcess"`
+	HubbubAddr  string   `json:"hubbubAddr,omitempty"`
 
 	settle   time.Duration // pause before memory readings; default 3 s
 	sources  []net.IP
 	kinds    []transports.Kind
+	modes    []bool    // stateful off (false) and/or on (true), from Stateful
 	progress io.Writer // nil: no live line
 }
 
@@ -49,6 +55,7 @@ type result struct {
 	Scenario  string  `json:"scenario"`
 	Target    string  `json:"target"`
 	Transport string  `json:"transport"`
+	Stateful  bool    `json:"stateful,omitempty"` // subscribers negotiated stateful reconnect and acked
 	Round     int     `json:"round"`
 	Conns     int     `json:"conns"`
 	Connected int64   `json:"connected"`
@@ -60,6 +67,7 @@ type result struct {
 	Expected     int64     `json:"expected,omitempty"`
 	Delivered    int64     `json:"delivered,omitempty"`
 	Stalls       int64     `json:"stalls,omitempty"`
+	AckRetries   int64     `json:"ackRetries,omitempty"` // stateful: ack POSTs cut by the network and sent again
 	DeliveriesPS float64   `json:"deliveriesPerSec,omitempty"`
 	MessagesPS   float64   `json:"messagesPerSec,omitempty"`
 	Latency      *latency  `json:"latency,omitempty"`
@@ -173,7 +181,7 @@ func fetchStats(addr string, gc bool) (*serverStats, error) {
 }
 
 // connectAll opens n subscribers, 64 at a time. group(i) names connection i's group.
-func (r *runner) connectAll(ctx context.Context, addr, target string, kind transports.Kind, n int, group func(int) string, s *sink) ([]subConn, error) {
+func (r *runner) connectAll(ctx context.Context, addr, target string, kind transports.Kind, stateful bool, n int, group func(int) string, s *sink) ([]subConn, error) {
 	conns := make([]subConn, n)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -193,7 +201,7 @@ func (r *runner) connectAll(ctx context.Context, addr, target string, kind trans
 			var c subConn
 			var err error
 			for attempt := 0; attempt < 3; attempt++ {
-				if c, err = subscribe(ctx, r.d, addr, target, kind, g, s); err == nil {
+				if c, err = subscribe(ctx, r.d, addr, target, kind, g, stateful, s); err == nil {
 					break
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -232,8 +240,8 @@ func closeAll(conns []subConn) {
 // reached every receiver it targets), so the rate finds the server's capacity
 // without overflowing its queues. groups > 0 splits the subscribers into groups and
 // sends each message to one group in turn.
-func (r *runner) fanOut(ctx context.Context, scenario, target string, kind transports.Kind, round, groups int) result {
-	res := result{Scenario: scenario, Target: target, Transport: transportName(kind), Round: round, Conns: r.cfg.Conns}
+func (r *runner) fanOut(ctx context.Context, scenario, target string, kind transports.Kind, stateful bool, round, groups int) result {
+	res := result{Scenario: scenario, Target: target, Transport: transportName(kind), Stateful: stateful, Round: round, Conns: r.cfg.Conns}
 	n := r.cfg.Conns
 	var groupOf func(int) string
 	need := n
@@ -251,9 +259,9 @@ func (r *runner) fanOut(ctx context.Context, scenario, target string, kind trans
 	defer srv.stop()
 	s := newSink()
 	s.need = int32(need)
-	label := fmt.Sprintf("%s %s/%s #%d", scenario, target, res.Transport, round)
+	label := fmt.Sprintf("%s %s/%s #%d", scenario, target, modeName(res), round)
 	r.status.Store(&status{label: label, connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
-	conns, err := r.connectAll(ctx, srv.addr, target, kind, n, groupOf, s)
+	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, n, groupOf, s)
 	if err != nil {
 		res.Note = err.Error()
 		return res
@@ -340,6 +348,10 @@ func (r *runner) fanOut(ctx context.Context, scenario, target string, kind trans
 	res.Expected = res.Sent * int64(need)
 	res.Delivered = s.delivered.Load()
 	res.Errors = s.errors.Load()
+	res.AckRetries = s.ackRetries.Load()
+	if e := s.firstError(); e != "" && res.Note == "" {
+		res.Note = "first error: " + e
+	}
 	res.DeliveriesPS = float64(res.Delivered) / elapsed.Seconds()
 	res.MessagesPS = float64(res.Sent) / elapsed.Seconds()
 	l := s.lat.summary()
@@ -348,9 +360,9 @@ func (r *runner) fanOut(ctx context.Context, scenario, target string, kind trans
 }
 
 // idle opens IdleConns connections and measures what the server holds for them.
-func (r *runner) idle(ctx context.Context, target string, kind transports.Kind) result {
+func (r *runner) idle(ctx context.Context, target string, kind transports.Kind, stateful bool, round int) result {
 	n := r.cfg.IdleConns
-	res := result{Scenario: "idle", Target: target, Transport: transportName(kind), Conns: n}
+	res := result{Scenario: "idle", Target: target, Transport: transportName(kind), Stateful: stateful, Round: round, Conns: n}
 	srv, err := r.startServer(target)
 	if err != nil {
 		res.Note = err.Error()
@@ -363,9 +375,9 @@ func (r *runner) idle(ctx context.Context, target string, kind transports.Kind) 
 		res.Note = fmt.Sprintf("no server stats: %v", err)
 	}
 	s := newSink()
-	r.status.Store(&status{label: fmt.Sprintf("idle %s/%s", target, res.Transport), connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
+	r.status.Store(&status{label: fmt.Sprintf("idle %s/%s #%d", target, modeName(res), round), connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
 	start := time.Now()
-	conns, err := r.connectAll(ctx, srv.addr, target, kind, n, nil, s)
+	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, n, nil, s)
 	if err != nil {
 		res.Note = err.Error()
 		return res
@@ -375,6 +387,9 @@ func (r *runner) idle(ctx context.Context, target string, kind transports.Kind) 
 	time.Sleep(r.cfg.settleTime()) // let handshakes, first polls and timers settle
 	res.Connected = s.connected.Load()
 	res.Errors = s.errors.Load()
+	if e := s.firstError(); e != "" {
+		res.Note = "first error: " + e
+	}
 	after, err := srv.stats()
 	if err != nil || after == nil || before == nil {
 		return res
@@ -544,30 +559,44 @@ func (r *runner) run(ctx context.Context) []result {
 		r.results = append(r.results, res)
 		r.printLine(res)
 	}
+	// The measurements of one round: every target and transport, and for hubbub
+	// every stateful mode, side by side. With both modes, odd rounds measure off
+	// first and even rounds on first, so that neither always follows the other.
 	type pair struct {
-		target string
-		kind   transports.Kind
+		target   string
+		kind     transports.Kind
+		stateful bool
 	}
-	var pairs []pair
-	for _, t := range r.cfg.Targets {
-		if t == targetHubbub {
-			for _, k := range r.cfg.kinds {
-				pairs = append(pairs, pair{t, k})
+	pairsOf := func(round int) []pair {
+		var pairs []pair
+		for _, t := range r.cfg.Targets {
+			if t != targetHubbub {
+				pairs = append(pairs, pair{t, transports.WebSockets, false})
+				continue
 			}
-		} else {
-			pairs = append(pairs, pair{t, transports.WebSockets})
+			for _, k := range r.cfg.kinds {
+				for i := range r.cfg.modes {
+					if round%2 == 0 {
+						i = len(r.cfg.modes) - 1 - i
+					}
+					pairs = append(pairs, pair{t, k, r.cfg.modes[i]})
+				}
+			}
 		}
+		return pairs
 	}
 	if has("broadcast") {
 		for round := 1; round <= r.cfg.Rounds && ctx.Err() == nil; round++ {
-			for _, p := range pairs {
-				add(r.fanOut(ctx, "broadcast", p.target, p.kind, round, 0))
+			for _, p := range pairsOf(round) {
+				add(r.fanOut(ctx, "broadcast", p.target, p.kind, p.stateful, round, 0))
 			}
 		}
 	}
 	if has("idle") {
-		for _, p := range pairs {
-			add(r.idle(ctx, p.target, p.kind))
+		for round := 1; round <= max(1, r.cfg.IdleRounds) && ctx.Err() == nil; round++ {
+			for _, p := range pairsOf(round) {
+				add(r.idle(ctx, p.target, p.kind, p.stateful, round))
+			}
 		}
 	}
 	for _, k := range r.cfg.kinds {
@@ -578,7 +607,9 @@ func (r *runner) run(ctx context.Context) []result {
 	}
 	if has("group") && hasTarget(r.cfg.Targets, targetHubbub) {
 		for _, k := range r.cfg.kinds {
-			add(r.fanOut(ctx, "group", targetHubbub, k, 1, r.cfg.Groups))
+			for _, stateful := range r.cfg.modes {
+				add(r.fanOut(ctx, "group", targetHubbub, k, stateful, 1, r.cfg.Groups))
+			}
 		}
 	}
 	if has("churn") && hasTarget(r.cfg.Targets, targetHubbub) {
@@ -642,8 +673,8 @@ func (r *runner) printLine(res result) {
 }
 
 func summaryLine(res result) string {
-	head := fmt.Sprintf("%-9s %-10s %-3s", res.Scenario, res.Target, res.Transport)
-	if res.Round > 0 && res.Scenario == "broadcast" {
+	head := fmt.Sprintf("%-9s %-10s %-6s", res.Scenario, res.Target, modeName(res))
+	if res.Round > 0 && (res.Scenario == "broadcast" || res.Scenario == "idle") {
 		head += fmt.Sprintf(" #%d", res.Round)
 	}
 	var body string
@@ -660,6 +691,9 @@ func summaryLine(res result) string {
 		body += fmt.Sprintf("  latency p50 %.2f ms p99 %.2f ms max %.2f ms", res.Latency.P50, res.Latency.P99, res.Latency.Max)
 	}
 	body += fmt.Sprintf("  errors %d", res.Errors)
+	if res.Stalls > 0 || res.AckRetries > 0 {
+		body += fmt.Sprintf("  stalls %d  ack retries %d", res.Stalls, res.AckRetries)
+	}
 	if res.Note != "" {
 		body += "  (" + res.Note + ")"
 	}
@@ -671,4 +705,13 @@ func (cfg *config) settleTime() time.Duration {
 		return cfg.settle
 	}
 	return 3 * time.Second
+}
+
+// modeName is the transport's short name, with "+sr" when the subscribers used
+// stateful reconnect.
+func modeName(res result) string {
+	if res.Stateful {
+		return res.Transport + "+sr"
+	}
+	return res.Transport
 }

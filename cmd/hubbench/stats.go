@@ -88,14 +88,32 @@ type sink struct {
 	counts    []atomic.Int32
 	delivered atomic.Int64
 	errors    atomic.Int64
-	connected atomic.Int64
-	closing   atomic.Bool // the measurement is over: ends are not errors
-	lat       histogram
-	progress  chan struct{}
+	firstErr  atomic.Pointer[string] // what the first error said, for the result's note
+	// ackRetries counts stateful acks sent again after the network cut their POST.
+	ackRetries atomic.Int64
+	connected  atomic.Int64
+	closing    atomic.Bool // the measurement is over: ends are not errors
+	lat        histogram
+	progress   chan struct{}
 }
 
 func newSink() *sink {
 	return &sink{epoch: time.Now(), counts: make([]atomic.Int32, maxSeq), progress: make(chan struct{}, 1)}
+}
+
+// fail counts an error of a subscriber and keeps the first one's text.
+func (s *sink) fail(err error) {
+	s.errors.Add(1)
+	msg := err.Error()
+	s.firstErr.CompareAndSwap(nil, &msg)
+}
+
+// firstError is the text of the first error, or "".
+func (s *sink) firstError() string {
+	if p := s.firstErr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 var marker = []byte(`B|`)

@@ -77,8 +77,9 @@ type subConn interface {
 }
 
 // subscribe connects one subscriber of target over kind, joins group if set (hubbub
-// only), then reads into s until the connection ends or ctx is done.
-func subscribe(ctx context.Context, d *dialer, base, target string, kind transports.Kind, group string, s *sink) (subConn, error) {
+// only), then reads into s until the connection ends or ctx is done. stateful
+// (hubbub only) asks for stateful reconnect and acks what arrives (see acker).
+func subscribe(ctx context.Context, d *dialer, base, target string, kind transports.Kind, group string, stateful bool, s *sink) (subConn, error) {
 	i := d.pick()
 	var c subConn
 	var err error
@@ -92,7 +93,7 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 	case targetCentrifuge:
 		c, err = dialCentrifuge(ctx, d.ws[i], base)
 	case targetHubbub:
-		c, err = dialHubbub(ctx, d, i, base, kind, group)
+		c, err = dialHubbub(ctx, d, i, base, kind, group, stateful, s)
 	default:
 		err = fmt.Errorf("unknown target %q", target)
 	}
@@ -106,7 +107,7 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 			unit, err := c.recv()
 			if err != nil {
 				if ctx.Err() == nil && !s.closing.Load() {
-					s.errors.Add(1)
+					s.fail(fmt.Errorf("receive: %w", err))
 				}
 				return
 			}
@@ -115,6 +116,9 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 				continue
 			}
 			s.onData(unit)
+			if a, ok := c.(*ackedConn); ok {
+				a.onUnit(unit)
+			}
 		}
 	}()
 	return c, nil
@@ -182,10 +186,20 @@ func dialCentrifuge(ctx context.Context, wd *websocket.Dialer, base string) (*ws
 const rs = 0x1e // the JSON hub protocol's record separator
 
 // dialHubbub negotiates, opens the transport, performs the handshake and joins group.
-func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transports.Kind, group string) (subConn, error) {
+// stateful asks for stateful reconnect (docs/reconnect.md): useStatefulReconnect=true
+// in the negotiate query and handshake version 2; the connection returned is then an
+// *ackedConn, which acks what it is fed, and whose ack failures count in s.errors
+// (s may be nil only when stateful is false).
+func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transports.Kind, group string, stateful bool, s *sink) (subConn, error) {
 	hc := d.clients[i]
 	hubURL := "http://" + base + hubPath
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hubURL+"/negotiate?negotiateVersion=1", nil)
+	query := "?negotiateVersion=1"
+	handshake := "{\"protocol\":\"json\",\"version\":1}\x1e"
+	if stateful {
+		query += "&useStatefulReconnect=true"
+		handshake = "{\"protocol\":\"json\",\"version\":2}\x1e"
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hubURL+"/negotiate"+query, nil)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
@@ -195,6 +209,11 @@ func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transpo
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 || neg.ConnectionToken == "" {
 		return nil, fmt.Errorf("negotiate: status %d: %v", resp.StatusCode, err)
+	}
+	if stateful && !neg.UseStatefulReconnect {
+		// Without acks the server would keep buffering; with stateful refused the
+		// run would measure the wrong thing. Either way: stop here.
+		return nil, errors.New("negotiate: the server refused stateful reconnect")
 	}
 	tokenURL := hubURL + "?id=" + neg.ConnectionToken
 	var c subConn
@@ -215,7 +234,10 @@ func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transpo
 	if err != nil {
 		return nil, err
 	}
-	if err := c.send([]byte("{\"protocol\":\"json\",\"version\":1}\x1e")); err != nil {
+	if stateful {
+		c = &ackedConn{subConn: c, s: s}
+	}
+	if err := c.send([]byte(handshake)); err != nil {
 		c.close()
 		return nil, err
 	}
@@ -230,6 +252,9 @@ func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transpo
 			if err != nil {
 				done <- fmt.Errorf("hubbub handshake: %w", err)
 				return
+			}
+			if a, ok := c.(*ackedConn); ok {
+				a.onUnit(unit) // the JoinGroup completion is numbered too
 			}
 			seen = append(seen, unit...)
 			if group == "" && bytes.IndexByte(seen, rs) >= 0 {
@@ -332,10 +357,19 @@ func post(hc *http.Client, url string, unit []byte) error {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("post: status %d", resp.StatusCode)
+		return &statusError{op: "post", status: resp.StatusCode}
 	}
 	return nil
 }
+
+// statusError is an HTTP answer other than 200: the server refused, the network
+// did not fail.
+type statusError struct {
+	op     string
+	status int
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: status %d", e.op, e.status) }
 
 // lpSub polls; units go out as POSTs.
 type lpSub struct {

@@ -692,6 +692,9 @@ func (c *Conn) end(reason error) {
 		}
 		if c.resume != nil {
 			c.resume.stop()
+			if c.transport == nil && c.handshaken.Load() {
+				c.endedAway(reason)
+			}
 		}
 		t := c.transport
 		c.mu.Unlock()

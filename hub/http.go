@@ -273,7 +273,7 @@ func (h *Hub) claim(w http.ResponseWriter, s *session, kind transports.Kind) boo
 		refuseShuttingDown(w)
 		return false
 	case h.sessions[s.token] != s:
-		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		h.notFound(w, s.token)
 		return false
 	case s.kind == kind:
 		http.Error(w, "Another "+kind.String()+" request is already active for this connection", http.StatusConflict)

@@ -30,6 +30,8 @@ type Hub struct {
 	groups map[string]map[string]*Conn // group -> connection ID -> conn, this node only
 	users  map[string]map[string]*Conn
 
+	ended endedSessions // why stateful connections ended while away, for their 404
+
 	sessionsMu sync.Mutex
 	sessions   map[string]*session      // by connection token
 	pending    int                      // sessions not yet claimed by a transport

@@ -2,6 +2,9 @@ package hub
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -266,4 +269,65 @@ func (c *Conn) resumable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.resumableLocked()
+}
+
+// maxEndedSessions bounds how many ended connections endedSessions remembers.
+const maxEndedSessions = 10_000
+
+// endedSessions remembers for a while why stateful connections ended while their
+// client was away, so that a client coming back learns why its connection is gone
+// (the body of the 404) rather than only that it is.
+type endedSessions struct {
+	mu    sync.Mutex
+	why   map[string]string // by connection token
+	order []endedSession    // oldest first
+}
+
+type endedSession struct {
+	token string
+	until time.Time
+}
+
+func (e *endedSessions) add(token, why string, keep time.Duration) {
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.order) > 0 && (len(e.order) >= maxEndedSessions || now.After(e.order[0].until)) {
+		delete(e.why, e.order[0].token)
+		e.order = e.order[1:]
+	}
+	if e.why == nil {
+		e.why = map[string]string{}
+	}
+	e.why[token] = why
+	e.order = append(e.order, endedSession{token, now.Add(keep)})
+}
+
+func (e *endedSessions) reason(token string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.why[token]
+}
+
+// endedAway records why a stateful connection ended while it had no link.
+func (c *Conn) endedAway(reason error) {
+	opts := &c.hub.opts
+	why := reason.Error()
+	switch {
+	case errors.Is(reason, ErrReconnectTimeout):
+		why = fmt.Sprintf("the client did not come back within the reconnect window (%s)", opts.ReconnectWindow)
+	case errors.Is(reason, ErrSlowConsumer):
+		why = fmt.Sprintf("more than %d messages waited for the client while it was away", opts.MaxQueueLength)
+	}
+	c.hub.ended.add(c.token, why, opts.ReconnectWindow)
+}
+
+// notFound answers 404 for a connection token this node does not know, saying why
+// when the connection ended while its client was away.
+func (h *Hub) notFound(w http.ResponseWriter, token string) {
+	msg := "No Connection with that ID"
+	if why := h.ended.reason(token); why != "" {
+		msg += ": the connection ended because " + why
+	}
+	http.Error(w, msg, http.StatusNotFound)
 }

@@ -440,6 +440,13 @@ func TestStatefulReconnectEnds(t *testing.T) {
 		if l := openLink(t, srv, transports.WebSockets, c.token, true); l.status != http.StatusNotFound {
 			t.Errorf("resume after the window: HTTP %d, want 404", l.status)
 		}
+		resp, err := http.Get(srv.URL + "/hub?id=" + c.token + "&resume=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(t, resp); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "did not come back within the reconnect window (200ms)") {
+			t.Errorf("a poll after the window: %d %q, want 404 saying why", resp.StatusCode, body)
+		}
 	})
 	t.Run("handshake version 1 is not stateful", func(t *testing.T) {
 		h, srv := statefulServer(t, hub.Options{})

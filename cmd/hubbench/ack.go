@@ -32,7 +32,8 @@ const (
 type ackedConn struct {
 	subConn
 	s     *sink         // ack failures count in s.errors, unless the measurement is over
-	delay time.Duration // 0: ackDelay (tests set it)
+	delay time.Duration // 0: ackDelay
+	eager int           // 0: ackEagerBytes
 
 	mu       sync.Mutex
 	received int64 // trackable messages counted, the number of the last one
@@ -56,7 +57,7 @@ func (a *ackedConn) onUnit(unit []byte) {
 	a.received += int64(n)
 	a.sinceAck += len(unit)
 	switch {
-	case a.sinceAck >= ackEagerBytes:
+	case a.sinceAck >= cmp.Or(a.eager, ackEagerBytes):
 		a.kickLocked()
 	case a.timerSet:
 	case a.timer == nil:

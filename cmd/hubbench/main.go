@@ -78,6 +78,8 @@ func runCmd(args []string) error {
 	window := fs.Int("window", 32, "broadcast messages in flight")
 	rounds := fs.Int("rounds", 2, "broadcast rounds; each round measures every target once, interleaved")
 	idle := fs.Int("idle-conns", 10000, "connections for the idle memory scenario")
+	ackDelay := fs.Duration("ack-delay", ackDelay, "stateful subscribers ack this long after receiving (the clients: 1s), and at once after 32 KiB")
+	ackBytes := fs.Int("ack-bytes", ackEagerBytes, "stateful subscribers ack at once after receiving this many bytes (the clients: 32 KiB); above the server's 100,000-byte buffer they stall")
 	idleRounds := fs.Int("idle-rounds", 1, "idle rounds; each round measures every target once, interleaved")
 	stateful := fs.String("stateful", "off", "hubbub subscribers with stateful reconnect: off, on (negotiate it, handshake version 2, ack as the clients do) or both (each hubbub measurement off and on, interleaved)")
 	huge := fs.Bool("idle-50k", false, "idle scenario at 50,000 connections (needs ulimit -n above 50k in both processes)")
@@ -97,7 +99,7 @@ func runCmd(args []string) error {
 	}
 	cfg := config{
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
-		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful,
+		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
 		InProcess: *inproc, HubbubAddr: *hubbubAddr, settle: *settle,
 	}

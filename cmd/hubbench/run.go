@@ -33,7 +33,11 @@ type config struct {
 	// Stateful is "off" (the default: subscribers as before), "on" (hubbub
 	// subscribers negotiate stateful reconnect and ack, see ack.go) or "both" (each
 	// hubbub measurement twice, off and on, interleaved in every round).
-	Stateful    string   `json:"stateful,omitempty"`
+	Stateful string `json:"stateful,omitempty"`
+	// AckDelay is the stateful subscribers' ack timer; 0 is the clients' 1 s.
+	AckDelay time.Duration `json:"ackDelay,omitempty"`
+	// AckBytes received since the last ack send one at once; 0 is the clients' 32 KiB.
+	AckBytes    int      `json:"ackBytes,omitempty"`
 	EchoConns   int      `json:"echoConns"`
 	Groups      int      `json:"groups"`
 	ChurnConns  int      `json:"churnWorkers"`
@@ -259,6 +263,7 @@ func (r *runner) fanOut(ctx context.Context, scenario, target string, kind trans
 	defer srv.stop()
 	s := newSink()
 	s.need = int32(need)
+	s.ackDelay, s.ackBytes = r.cfg.AckDelay, r.cfg.AckBytes
 	label := fmt.Sprintf("%s %s/%s #%d", scenario, target, modeName(res), round)
 	r.status.Store(&status{label: label, connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
 	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, n, groupOf, s)

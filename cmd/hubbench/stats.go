@@ -89,6 +89,8 @@ type sink struct {
 	delivered atomic.Int64
 	errors    atomic.Int64
 	firstErr  atomic.Pointer[string] // what the first error said, for the result's note
+	ackDelay  time.Duration          // stateful subscribers: the ack timer (0: ackDelay, 1 s)
+	ackBytes  int                    // stateful subscribers: eager ack threshold (0: ackEagerBytes)
 	// ackRetries counts stateful acks sent again after the network cut their POST.
 	ackRetries atomic.Int64
 	connected  atomic.Int64

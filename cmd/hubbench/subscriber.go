@@ -235,7 +235,7 @@ func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transpo
 		return nil, err
 	}
 	if stateful {
-		c = &ackedConn{subConn: c, s: s}
+		c = &ackedConn{subConn: c, s: s, delay: s.ackDelay, eager: s.ackBytes}
 	}
 	if err := c.send([]byte(handshake)); err != nil {
 		c.close()

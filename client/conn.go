@@ -667,7 +667,9 @@ func (c *Conn) readLoop() {
 				return
 			}
 		}
-		if received {
+		if lp, ok := l.tr.(*lpTransport); ok && received {
+			lp.ack.Store(in.processed) // the next poll acks
+		} else if received {
 			in.unacked += len(unit)
 			if in.unacked >= ackBytes {
 				in.unacked = 0

@@ -26,6 +26,9 @@ type lpTransport struct {
 	// it at once.
 	resume        atomic.Bool
 	resumeTimeout time.Duration
+	// ack, when above 0, is the highest message number the reader has taken
+	// (stateful reconnect): polls carry it as &ack=N instead of an Ack POST each.
+	ack atomic.Int64
 
 	// retry, when not nil, retries polls answered 502, 503 or 504 or cut by the
 	// network, on the same connection (without stateful reconnect; with it, the
@@ -77,6 +80,9 @@ func (t *lpTransport) poll() ([]byte, error) {
 	if t.resume.Load() {
 		u = withQuery(u, "resume", "1")
 		timeout = t.resumeTimeout
+	}
+	if n := t.ack.Load(); n > 0 {
+		u = withQuery(u, "ack", strconv.FormatInt(n, 10))
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, timeout)
 	defer cancel()

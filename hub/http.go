@@ -401,6 +401,15 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 		// transport ended unnoticed (no poll for DisconnectTimeout) too.
 		c = h.resuming(w, r, s, transports.LongPolling)
 	}
+	if a := queryValue(r, "ack"); a != "" {
+		// A stateful long-polling client acks with its polls rather than by POST.
+		h.sessionsMu.Lock()
+		conn := s.conn
+		h.sessionsMu.Unlock()
+		if n, err := strconv.ParseInt(a, 10, 64); err == nil && conn != nil {
+			conn.acked(n)
+		}
+	}
 	if c != nil {
 		poller = transports.NewLongPolling(h.opts.TransportOptions, c.newLink())
 		if !h.bind(w, s, c, poller) {

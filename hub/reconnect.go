@@ -145,6 +145,9 @@ func (c *Conn) acked(n int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.resume
+	if r == nil {
+		return
+	}
 	k := int(min(n-r.first+1, int64(len(r.unacked))))
 	if k <= 0 {
 		return

@@ -664,9 +664,9 @@ func TestStatefulLongPollAnswersSayTheirNumber(t *testing.T) {
 	}
 	var n transports.NegotiateResponse
 	decodeJSON(t, resp, &n)
-	poll := func() []wireRecord {
+	poll := func(query ...string) []wireRecord {
 		t.Helper()
-		resp, err := http.Get(srv.URL + "/hub?id=" + n.ConnectionToken)
+		resp, err := http.Get(srv.URL + "/hub?id=" + n.ConnectionToken + strings.Join(query, ""))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -698,5 +698,11 @@ func TestStatefulLongPollAnswersSayTheirNumber(t *testing.T) {
 		if len(recs) < 2 || recs[0].Type != 9 || recs[0].SequenceID != want || recs[1].Type != 1 {
 			t.Fatalf("answer %d: %+v, want Sequence %d then the message", i, recs, want)
 		}
+	}
+	// A poll acks what came before it: the resume it asks for replays nothing. (A
+	// new long-polling link answers its first poll at once, empty.)
+	poll("&ack=3&resume=1")
+	if recs := poll(); len(recs) != 1 || recs[0].Type != 9 || recs[0].SequenceID != 4 {
+		t.Fatalf("a resume poll that acks 3: %+v, want only Sequence 4", recs)
 	}
 }

@@ -420,6 +420,8 @@ export class HubConnection {
     // Sent trackable messages not yet acked: [number, text].
     this._buf = [];
     this._out = this._in = this._max = this._bytes = this._since = 0;
+    // Long polling acks with its next poll.
+    this._env.ack = stateful ? () => this._max : undefined;
     // True from a lost link until the client has sent its Sequence on the resumed one.
     this._held = false;
     clearTimeout(this._ackT);
@@ -633,7 +635,7 @@ export class HubConnection {
         return link.hs();
       }
       parse(text).forEach((m) => this._message(link, m));
-      if (this._stateful) {
+      if (this._stateful && link.name != LONG_POLLING) {
         this._since += text.length;
         if (this._since >= ACK_BYTES) this._ack();
         else this._ackT ||= setTimeout(() => this._ack(), ACK_DELAY);

@@ -29,7 +29,9 @@ export function longPolling(url, env, onData, onClose, resume) {
     abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT);
     try {
-      const res = await request(env, 'GET', withQuery(url, { ...(first && resume ? { resume: 1 } : {}), _: Date.now() }), undefined, abort.signal);
+      // A stateful client acks with its polls (&ack=N), not with a POST each.
+      const ack = env.ack?.();
+      const res = await request(env, 'GET', withQuery(url, { ...(first && resume ? { resume: 1 } : {}), ...(ack ? { ack } : {}), _: Date.now() }), undefined, abort.signal);
       const body = await res.text();
       if (res.status === 204 && !first) return null;
       if (res.status !== 200) throw httpError(res, 'poll failed');

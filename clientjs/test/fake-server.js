@@ -87,6 +87,11 @@ export async function startFakeServer(o = {}) {
       return;
     }
     // long polling
+    const ack = Number(url.searchParams.get('ack'));
+    if (ack) {
+      c.acks.push(ack);
+      if (!o.ignoreAcks) c.buf = c.buf.filter((b) => b[0] > ack);
+    }
     if (c.cutNext && !url.searchParams.get('resume')) {
       c.cutNext = false;
       return req.socket.destroy();

@@ -43,6 +43,14 @@ type ackedConn struct {
 	timerSet bool
 	sending  bool // a goroutine is sending acks
 	closed   bool
+	byPoll   bool // long polling: the polls carry the acks (lpSub.acked)
+}
+
+// receivedSoFar is the number of the last trackable message received.
+func (a *ackedConn) receivedSoFar() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.received
 }
 
 // onUnit counts the trackable messages in a received unit and schedules their ack.
@@ -55,6 +63,9 @@ func (a *ackedConn) onUnit(unit []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.received += int64(n)
+	if a.byPoll {
+		return
+	}
 	a.sinceAck += len(unit)
 	switch {
 	case a.sinceAck >= cmp.Or(a.eager, ackEagerBytes):
@@ -123,6 +134,9 @@ func (a *ackedConn) sendAcks() {
 
 // sent reports the number the last ack carried (tests).
 func (a *ackedConn) sent() int64 {
+	if lp, ok := a.subConn.(*lpSub); ok && a.byPoll {
+		return lp.ackOut.Load()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.acked

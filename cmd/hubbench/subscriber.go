@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,7 +236,11 @@ func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transpo
 		return nil, err
 	}
 	if stateful {
-		c = &ackedConn{subConn: c, s: s, delay: s.ackDelay, eager: s.ackBytes}
+		ac := &ackedConn{subConn: c, s: s, delay: s.ackDelay, eager: s.ackBytes}
+		if lp, ok := c.(*lpSub); ok {
+			lp.acked, ac.byPoll = ac.receivedSoFar, true
+		}
+		c = ac
 	}
 	if err := c.send([]byte(handshake)); err != nil {
 		c.close()
@@ -378,6 +383,8 @@ type lpSub struct {
 	buf    bytes.Buffer
 	ctx    context.Context
 	cancel context.CancelFunc
+	acked  func() int64 // stateful: polls ack with &ack=N, as the clients do
+	ackOut atomic.Int64 // the last N a poll carried
 }
 
 func openLongPoll(ctx context.Context, hc *http.Client, url string) (*lpSub, error) {
@@ -394,7 +401,14 @@ func openLongPoll(ctx context.Context, hc *http.Client, url string) (*lpSub, err
 var errPollClosed = errors.New("long polling: 204, connection closed")
 
 func (l *lpSub) poll() ([]byte, error) {
-	req, _ := http.NewRequestWithContext(l.ctx, http.MethodGet, l.url, nil)
+	url := l.url
+	if l.acked != nil {
+		if n := l.acked(); n > 0 {
+			url += "&ack=" + strconv.FormatInt(n, 10)
+			l.ackOut.Store(n)
+		}
+	}
+	req, _ := http.NewRequestWithContext(l.ctx, http.MethodGet, url, nil)
 	resp, err := l.hc.Do(req)
 	if err != nil {
 		return nil, err

@@ -121,7 +121,8 @@ var (
 	// ErrTooLarge means a unit from the client exceeded Options.MaxReceiveSize.
 	ErrTooLarge = errors.New("message too large")
 	// ErrEndedByClient means the client ended the connection on purpose (a long
-	// polling DELETE), as opposed to a link that was lost. It wraps ErrClosed.
+	// polling DELETE, a WebSocket close frame 1000, 1001 or without a status), as
+	// opposed to a link that was lost. It wraps ErrClosed.
 	ErrEndedByClient = fmt.Errorf("ended by the client: %w", ErrClosed)
 	// ErrOriginNotAllowed means Options.CheckOrigin refused a WebSocket upgrade.
 	ErrOriginNotAllowed = errors.New("origin not allowed")

@@ -341,7 +341,8 @@ func readError(err error, limit int64) error {
 		case websocket.CloseAbnormalClosure:
 			return errors.New("transports: websocket connection lost without a close frame")
 		case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived:
-			return fmt.Errorf("transports: websocket closed by the client (%d %s): %w", ce.Code, closeText(ce), ErrClosed)
+			// A browser closing its tab says 1001: the client is gone, not cut off.
+			return fmt.Errorf("transports: websocket closed by the client (%d %s): %w", ce.Code, closeText(ce), ErrEndedByClient)
 		}
 		return fmt.Errorf("transports: websocket closed by the client with status %d %s", ce.Code, closeText(ce))
 	}

@@ -126,6 +126,9 @@ export class HubConnection {
       token: this._token,
     };
     this._reset(false);
+    // A closed tab must not look like a cut link, which the server would keep for
+    // the client to resume: say goodbye (keepalive lets the requests outlive the page).
+    globalThis.addEventListener?.('pagehide', (/** @type {any} */ e) => e.persisted || (this._env.leaving = true, this.stop()));
   }
 
   /** True while the connection can carry messages. */

@@ -12,6 +12,8 @@
  * @property {(refresh?: boolean) => Promise<string | null | undefined>} token the access token (cached; refresh calls the factory again)
  * @property {Record<string, string>} [headers] extra headers for every HTTP request
  * @property {number} [window] ms to keep retrying polls and sends that a proxy or the network cut (0: fail at once)
+ * @property {() => number} [ack] stateful long polling: the number each poll acks
+ * @property {boolean} [leaving] the page is going away: requests are keepalive
  */
 
 /** The transport was closed: not a cut, so not retried. */
@@ -80,7 +82,7 @@ export async function authHeaders(env, refresh) {
 export async function request(env, method, url, body, signal) {
   for (let retry = 0; ; retry++) {
     const res = await env.fetch(url, {
-      method, body, signal, credentials: env.credentials,
+      method, body, signal, credentials: env.credentials, keepalive: env.leaving,
       headers: {
         'X-Requested-With': 'XMLHttpRequest',
         ...(body != null ? { 'Content-Type': 'text/plain;charset=UTF-8' } : {}),

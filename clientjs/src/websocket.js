@@ -42,9 +42,10 @@ export function webSocket(url, env, onData, onClose) {
       if (!ws || ws.readyState !== 1) throw new Error('WebSocket is not open');
       ws.send(text);
     },
-    close() {
+    close(lost) {
       closed = true;
-      try { ws?.close(); } catch { /* closing a socket that is still connecting may throw */ }
+      // 4000: a link cut to be resumed; a plain close tells the server we are gone.
+      try { ws?.close(lost ? 4000 : undefined); } catch { /* closing a socket that is still connecting may throw */ }
     },
   };
 }

@@ -20,6 +20,7 @@ const CUT_AFTER = 2000;
 const CUT_MESSAGES = Number(process.env.CUT_MESSAGES || 200);
 const CUT_GAP_MS = Number(process.env.CUT_GAP_MS || 10);
 const CUT_EVERY = process.env.CUT_EVERY || '300ms';
+const CUT_KINDS = process.env.CUT_KINDS || 'reset,blackhole,504,midresponse';
 
 let server;
 let context;
@@ -157,7 +158,7 @@ describe('stateful reconnect through random link cuts (internal/linkcut)', () =>
     // refusing POSTs that began before a resume); reported, not failed.
     test(`${transport}: every message once, in order, same connection and groups after every cut`, async () => {
       const proxy = await startProxy(server.url, { mode: 'none' });
-      const cutter = await startLinkcut(proxy.url, ['-every', CUT_EVERY, '-kinds', 'reset,blackhole,504,midresponse', '-seed', '7']);
+      const cutter = await startLinkcut(proxy.url, ['-every', CUT_EVERY, '-kinds', CUT_KINDS, '-seed', '7']);
       await fetch(cutter.url + '/__linkcut/pause', { method: 'POST' });
       const page = await context.newPage();
       const log = [];

@@ -79,13 +79,18 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case http.MethodPost:
 		h.sessionsMu.Lock()
-		kind, sender := s.kind, s.sender
+		kind, sender, c := s.kind, s.sender, s.conn
 		h.sessionsMu.Unlock()
 		switch {
 		case kind == transports.WebSockets:
 			http.Error(w, "POST requests are not allowed for WebSocket connections", http.StatusMethodNotAllowed)
 		case sender == nil:
 			http.Error(w, "No transport is open for this connection yet", http.StatusBadRequest)
+		case c != nil && c.detached():
+			// The server saw the link go before the client did: not a 404, which
+			// would tell the client its connection is gone.
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "The connection lost its link: resume it, then send again", http.StatusServiceUnavailable)
 		default:
 			rec := &statusRecorder{ResponseWriter: w}
 			sender.ServeSend(rec, r)

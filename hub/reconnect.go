@@ -267,6 +267,13 @@ func (c *Conn) resumableLocked() bool {
 	return c.resume != nil && !c.closing && c.ctx.Err() == nil
 }
 
+// detached reports whether the connection waits for its client to resume it.
+func (c *Conn) detached() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resumableLocked() && c.transport == nil
+}
+
 // resumable reports whether a new link may resume the connection.
 func (c *Conn) resumable() bool {
 	c.mu.Lock()

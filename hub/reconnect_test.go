@@ -706,3 +706,25 @@ func TestStatefulLongPollAnswersSayTheirNumber(t *testing.T) {
 		t.Fatalf("a resume poll that acks 3: %+v, want only Sequence 4", recs)
 	}
 }
+
+// A POST that lands while the server holds a connection whose link it saw go (and
+// the client does not know yet) must not say the connection is gone (404).
+func TestStatefulPostWhileDetached(t *testing.T) {
+	obs := &linkObserver{lost: make(chan transports.Kind, 8), resumed: make(chan transports.Kind, 8)}
+	_, srv := statefulServer(t, hub.Options{Observer: obs})
+	c := dialStateful(t, srv, transports.ServerSentEvents, 2)
+	c.link.cut()
+	select {
+	case <-obs.lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not notice the link was lost")
+	}
+	resp, err := http.Post(srv.URL+"/hub?id="+c.token, "text/plain", strings.NewReader(`{"type":6}`+"\x1e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("POST while detached: %d %q, want 503", resp.StatusCode, body)
+	}
+	c.resume(t) // and the connection is still there
+}

@@ -75,19 +75,7 @@ func TestOwnerCrash(t *testing.T) {
 		waitFor(t, "a poll relayed to the owner", func() bool { return c.Nodes[1].Backplane.PendingCalls() > 0 })
 		crashed := time.Now()
 		c.Nodes[0].Backplane.Crash()
-		select {
-		case <-cl.done:
-		case <-time.After(waitTimeout):
-			t.Fatalf("the relayed poll was not answered within %s of the crash", waitTimeout)
-		}
-		took := time.Since(crashed)
-		t.Logf("relayed poll answered %v after the crash: %v", took.Round(time.Millisecond), cl.readErr)
-		if cl.readErr == nil || !strings.Contains(cl.readErr.Error(), "status 404: No Connection with that ID") {
-			t.Errorf("poll ended with %v, want 404 No Connection with that ID", cl.readErr)
-		}
-		if took > crashBound {
-			t.Errorf("relayed poll answered %v after the crash, want within %v", took, crashBound)
-		}
+		wantPollGone(t, cl, crashed, "the crash")
 	})
 
 	for _, method := range []string{http.MethodPost, http.MethodDelete} {
@@ -370,17 +358,24 @@ func TestOwnerKilled(t *testing.T) {
 	owner.Process.Signal(syscall.SIGKILL)
 	owner.Wait()
 	killed = true
+	wantPollGone(t, cl, crashed, "SIGKILL")
+}
+
+// wantPollGone checks that the relayed poll of cl, in flight when its owner died at
+// crashed, was answered 404 within crashBound.
+func wantPollGone(t *testing.T, cl *testClient, crashed time.Time, what string) {
+	t.Helper()
 	select {
 	case <-cl.done:
 	case <-time.After(waitTimeout):
-		t.Fatalf("the relayed poll was not answered within %s of the kill", waitTimeout)
+		t.Fatalf("the relayed poll was not answered within %s of %s", waitTimeout, what)
 	}
 	took := time.Since(crashed)
-	t.Logf("relayed poll answered %v after SIGKILL: %v", took.Round(time.Millisecond), cl.readErr)
+	t.Logf("relayed poll answered %v after %s: %v", took.Round(time.Millisecond), what, cl.readErr)
 	if cl.readErr == nil || !strings.Contains(cl.readErr.Error(), "status 404: No Connection with that ID") {
 		t.Errorf("poll ended with %v, want 404 No Connection with that ID", cl.readErr)
 	}
 	if took > crashBound {
-		t.Errorf("relayed poll answered %v after the kill, want within %v", took, crashBound)
+		t.Errorf("relayed poll answered %v after %s, want within %v", took, what, crashBound)
 	}
 }

@@ -460,9 +460,12 @@ func (c *Conn) attach(t transports.Transport) {
 	c.mu.Lock()
 	old := c.transport
 	c.transport = t
+	// end cancels ctx before it stops the timers under c.mu: a timer armed here
+	// after that would keep the ended Conn alive until it fires.
+	ended := c.ctx.Err() != nil
 	if c.resume != nil {
 		c.resume.resumed(c)
-	} else {
+	} else if !ended {
 		if !c.handshaken.Load() {
 			c.handshakeTimer = time.AfterFunc(opts.HandshakeTimeout, func() {
 				if !c.handshaken.Load() {
@@ -478,20 +481,14 @@ func (c *Conn) attach(t transports.Transport) {
 		}
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
-	if c.kind != transports.LongPolling {
+	if c.kind != transports.LongPolling && !ended {
 		// Long polling has its own liveness: a client that stops polling is ended
 		// by the transport, and the protocol sends no pings over it.
 		first := min(opts.KeepAliveInterval, opts.ClientTimeout)
 		if c.livenessTimer != nil {
 			c.livenessTimer.Reset(first)
 		} else {
-			var liveness *time.Timer
-			liveness = time.AfterFunc(first, func() {
-				if next := c.checkLiveness(); next > 0 {
-					liveness.Reset(next)
-				}
-			})
-			c.livenessTimer = liveness
+			c.livenessTimer = time.AfterFunc(first, c.livenessDue)
 		}
 	}
 	c.startWriterLocked()
@@ -528,6 +525,18 @@ func (c *Conn) linkLost(t transports.Transport, err error) {
 		opts.Observer.Closed(opts.Name, err)
 	}
 	c.finish(err)
+}
+
+// livenessDue runs when the liveness timer fires: it checks, and arms the timer
+// for the next check.
+func (c *Conn) livenessDue() {
+	if next := c.checkLiveness(); next > 0 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.ctx.Err() == nil { // see attach: end may have stopped the timer meanwhile
+			c.livenessTimer.Reset(next)
+		}
+	}
 }
 
 // checkLiveness sends a Ping when nothing was sent for KeepAliveInterval and closes

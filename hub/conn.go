@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -955,7 +956,7 @@ func (c *Conn) onConnected() {
 	err := c.hub.connected(c)
 	close(c.connecting)
 	if err != nil {
-		c.hub.opts.Logger.Warn("hub: OnConnected failed", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
+		c.hub.logFailure(slog.LevelWarn, "hub: OnConnected failed", err, "hub", c.hub.opts.Name, "connection", c.id)
 		text := "Connection closed with an error."
 		if c.hub.opts.DetailedErrors || errors.As(err, new(*Error)) {
 			text += " " + err.Error()
@@ -1006,7 +1007,7 @@ func (c *Conn) dispatch() {
 // completion queues a Completion; with an empty id (fire-and-forget) it only logs errors.
 func (c *Conn) complete(id, method string, result protocol.RawValue, err error) {
 	if err != nil && id == "" {
-		c.hub.opts.Logger.Info("hub: fire-and-forget invocation failed", "hub", c.hub.opts.Name, "connection", c.id, "method", method, "err", err)
+		c.hub.logFailure(slog.LevelInfo, "hub: fire-and-forget invocation failed", err, "hub", c.hub.opts.Name, "connection", c.id, "method", method)
 		return
 	}
 	if id == "" {
@@ -1019,7 +1020,7 @@ func (c *Conn) complete(id, method string, result protocol.RawValue, err error) 
 		var hubErr *Error
 		var bindErr *bindingError
 		if !errors.As(err, &hubErr) && !errors.As(err, &bindErr) {
-			c.hub.opts.Logger.Warn("hub: method failed", "hub", c.hub.opts.Name, "connection", c.id, "method", method, "err", err)
+			c.hub.logFailure(slog.LevelWarn, "hub: method failed", err, "hub", c.hub.opts.Name, "connection", c.id, "method", method)
 		}
 	}
 	if frame, encErr := c.encode(&m); encErr == nil {

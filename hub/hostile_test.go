@@ -963,7 +963,7 @@ func hostileCases() []hostileCase {
 			c.send(t, `{"type":1,"invocationId":"p","target":"Panic","arguments":[]}`+rs)
 			c.wantError(t, "p", "An unexpected error occurred invoking 'Panic' on the server.")
 			c.wantAlive(t)
-			e.wantLogged(t, "hub: method failed", "hub: handler panic: hostile test panic")
+			e.wantLogged(t, "level=ERROR msg=\"hub: method failed\"", `err="panic: hostile test panic" stack="goroutine `)
 		}},
 	}
 }

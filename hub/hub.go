@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +21,8 @@ type Hub struct {
 	proxies   trustedProxies
 	originLog logSampler // "origin refused" lines
 
-	methodsMu      sync.RWMutex
-	methods        map[string]*method // by lower-case name: method names match case-insensitively
+	methodsMu sync.RWMutex
+	methods   map[string]*method // by lower-case name: method names match case-insensitively
 	// The lifecycle hooks may be set while the hub serves: each connection runs
 	// the one set when it gets there.
 	onConnected    atomic.Pointer[func(*Context) error]
@@ -226,7 +227,7 @@ func (h *Hub) disconnected(c *Conn, reason error) {
 	}
 	ctx := &Context{Context: context.WithoutCancel(c.ctx), conn: c}
 	if err := protect(func() { (*onDisconnected)(ctx, reason) }); err != nil {
-		h.opts.Logger.Error("hub: OnDisconnected panicked", "hub", h.opts.Name, "connection", c.id, "err", err)
+		h.logFailure(slog.LevelError, "hub: OnDisconnected panicked", err, "hub", h.opts.Name, "connection", c.id)
 	}
 }
 

@@ -21,10 +21,8 @@ type Hub struct {
 	proxies   trustedProxies
 	originLog logSampler // "origin refused" lines
 
-	methodsMu sync.RWMutex
-	methods   map[string]*method // by lower-case name: method names match case-insensitively
-	// The lifecycle hooks may be set while the hub serves: each connection runs
-	// the one set when it gets there.
+	methodsMu      sync.RWMutex
+	methods        map[string]*method // by lower-case name: method names match case-insensitively
 	onConnected    atomic.Pointer[func(*Context) error]
 	onDisconnected atomic.Pointer[func(*Context, error)]
 

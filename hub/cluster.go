@@ -163,7 +163,7 @@ func (h *Hub) sessionEnded(token string) {
 func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string, user Identity) *session {
 	fwd, ok := h.backplane.(SessionForwarder)
 	if !ok || r.Context().Value(forwardedKey{}) != nil {
-		h.notFound(w, token)
+		h.unknownToken(w, token)
 		return nil
 	}
 	var kind transports.Kind
@@ -184,7 +184,7 @@ func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string, user 
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrSessionNotFound):
-		h.notFound(w, token)
+		h.unknownToken(w, token)
 		return nil
 	case errors.Is(err, ErrSessionActive) && h.canRelay():
 		// A resume of a stateful connection that lives on another node: the link

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -460,9 +461,12 @@ func (c *Conn) attach(t transports.Transport) {
 	c.mu.Lock()
 	old := c.transport
 	c.transport = t
+	// end cancels ctx before it stops the timers under c.mu: a timer armed here
+	// after that would keep the ended Conn alive until it fires.
+	ended := c.ctx.Err() != nil
 	if c.resume != nil {
 		c.resume.resumed(c)
-	} else {
+	} else if !ended {
 		if !c.handshaken.Load() {
 			c.handshakeTimer = time.AfterFunc(opts.HandshakeTimeout, func() {
 				if !c.handshaken.Load() {
@@ -478,20 +482,14 @@ func (c *Conn) attach(t transports.Transport) {
 		}
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
-	if c.kind != transports.LongPolling {
+	if c.kind != transports.LongPolling && !ended {
 		// Long polling has its own liveness: a client that stops polling is ended
 		// by the transport, and the protocol sends no pings over it.
 		first := min(opts.KeepAliveInterval, opts.ClientTimeout)
 		if c.livenessTimer != nil {
 			c.livenessTimer.Reset(first)
 		} else {
-			var liveness *time.Timer
-			liveness = time.AfterFunc(first, func() {
-				if next := c.checkLiveness(); next > 0 {
-					liveness.Reset(next)
-				}
-			})
-			c.livenessTimer = liveness
+			c.livenessTimer = time.AfterFunc(first, c.livenessDue)
 		}
 	}
 	c.startWriterLocked()
@@ -528,6 +526,18 @@ func (c *Conn) linkLost(t transports.Transport, err error) {
 		opts.Observer.Closed(opts.Name, err)
 	}
 	c.finish(err)
+}
+
+// livenessDue runs when the liveness timer fires: it checks, and arms the timer
+// for the next check.
+func (c *Conn) livenessDue() {
+	if next := c.checkLiveness(); next > 0 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.ctx.Err() == nil { // see attach: end may have stopped the timer meanwhile
+			c.livenessTimer.Reset(next)
+		}
+	}
 }
 
 // checkLiveness sends a Ping when nothing was sent for KeepAliveInterval and closes
@@ -946,7 +956,7 @@ func (c *Conn) onConnected() {
 	err := c.hub.connected(c)
 	close(c.connecting)
 	if err != nil {
-		c.hub.opts.Logger.Warn("hub: OnConnected failed", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
+		c.hub.logFailure(slog.LevelWarn, "hub: OnConnected failed", err, "hub", c.hub.opts.Name, "connection", c.id)
 		text := "Connection closed with an error."
 		if c.hub.opts.DetailedErrors || errors.As(err, new(*Error)) {
 			text += " " + err.Error()
@@ -997,7 +1007,7 @@ func (c *Conn) dispatch() {
 // completion queues a Completion; with an empty id (fire-and-forget) it only logs errors.
 func (c *Conn) complete(id, method string, result protocol.RawValue, err error) {
 	if err != nil && id == "" {
-		c.hub.opts.Logger.Info("hub: fire-and-forget invocation failed", "hub", c.hub.opts.Name, "connection", c.id, "method", method, "err", err)
+		c.hub.logFailure(slog.LevelInfo, "hub: fire-and-forget invocation failed", err, "hub", c.hub.opts.Name, "connection", c.id, "method", method)
 		return
 	}
 	if id == "" {
@@ -1010,7 +1020,7 @@ func (c *Conn) complete(id, method string, result protocol.RawValue, err error) 
 		var hubErr *Error
 		var bindErr *bindingError
 		if !errors.As(err, &hubErr) && !errors.As(err, &bindErr) {
-			c.hub.opts.Logger.Warn("hub: method failed", "hub", c.hub.opts.Name, "connection", c.id, "method", method, "err", err)
+			c.hub.logFailure(slog.LevelWarn, "hub: method failed", err, "hub", c.hub.opts.Name, "connection", c.id, "method", method)
 		}
 	}
 	if frame, encErr := c.encode(&m); encErr == nil {

@@ -18,7 +18,8 @@ var errShuttingDown = NewError("Invocation canceled: the server is shutting down
 //
 //  1. It stops taking new connections at once: negotiate, a WebSocket opened
 //     without negotiate, and the first transport request of a connection
-//     negotiated before get 503 with Retry-After.
+//     negotiated before (forgotten at once) get 503 with Retry-After, as does,
+//     once its connection has ended, any request for it.
 //  2. The connections it has keep working while their work finishes: invocations
 //     that arrive are served, running invocations and streams (either way) run on,
 //     until no connection has any left, Options.DrainTimeout passes or ctx ends.
@@ -68,7 +69,9 @@ func (h *Hub) Close(ctx context.Context) error {
 
 // stopAccepting refuses new connections from now on and returns those to drain:
 // every connection with a transport, including those still in their handshake.
-// first is false when Close had already been called.
+// Sessions negotiated but not claimed yet are forgotten: their transport request
+// would be refused anyway (503), and their expiry timers would keep them until
+// NegotiateTimeout. first is false when Close had already been called.
 func (h *Hub) stopAccepting() (conns []*Conn, first bool) {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
@@ -78,8 +81,12 @@ func (h *Hub) stopAccepting() (conns []*Conn, first bool) {
 	h.closed = true
 	h.closeDone = make(chan struct{})
 	for _, s := range h.sessions {
-		if s.conn != nil {
+		switch {
+		case s.conn != nil:
 			conns = append(conns, s.conn)
+		case s.kind == 0:
+			s.expiry.Stop()
+			h.dropSessionLocked(s)
 		}
 	}
 	return conns, true

@@ -110,7 +110,7 @@ func TestHostileInputs(t *testing.T) {
 }
 
 func hostileCases() []hostileCase {
-	return []hostileCase{
+	cases := []hostileCase{
 		// ---- negotiate ----
 		{name: "negotiate/GET", run: func(t *testing.T, e *env) {
 			st, body, hdr := e.do(t, "GET", "/hub/negotiate?negotiateVersion=1", nil, "")
@@ -963,9 +963,11 @@ func hostileCases() []hostileCase {
 			c.send(t, `{"type":1,"invocationId":"p","target":"Panic","arguments":[]}`+rs)
 			c.wantError(t, "p", "An unexpected error occurred invoking 'Panic' on the server.")
 			c.wantAlive(t)
-			e.wantLogged(t, "hub: method failed", "hub: handler panic: hostile test panic")
+			e.wantLogged(t, "level=ERROR msg=\"hub: method failed\"", `err="panic: hostile test panic" stack="goroutine `)
 		}},
 	}
+	cases = append(cases, lifeCases()...)
+	return cases
 }
 
 // addBindError starts the error a client gets when its arguments do not bind to Add.

@@ -262,6 +262,20 @@ func refuseShuttingDown(w http.ResponseWriter) {
 	http.Error(w, "Server is shutting down", http.StatusServiceUnavailable)
 }
 
+// unknownToken answers a request whose token is no session of this node (nor,
+// with a SessionForwarder, of another): 404, or once Close has begun 503, as the
+// request may be for a connection negotiated before Close and forgotten by it.
+func (h *Hub) unknownToken(w http.ResponseWriter, token string) {
+	h.sessionsMu.Lock()
+	closed := h.closed
+	h.sessionsMu.Unlock()
+	if closed {
+		refuseShuttingDown(w)
+		return
+	}
+	h.notFound(w, token)
+}
+
 func (h *Hub) session(token string) *session {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()

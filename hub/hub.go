@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -22,8 +23,8 @@ type Hub struct {
 
 	methodsMu      sync.RWMutex
 	methods        map[string]*method // by lower-case name: method names match case-insensitively
-	onConnected    func(*Context) error
-	onDisconnected func(*Context, error)
+	onConnected    atomic.Pointer[func(*Context) error]
+	onDisconnected atomic.Pointer[func(*Context, error)]
 
 	mu     sync.RWMutex
 	conns  map[string]*Conn
@@ -117,14 +118,16 @@ func (h *Hub) On(name string, handler any, opts ...MethodOption) {
 
 // OnConnected runs f once a connection has completed its handshake, before any of
 // its invocations. An error closes the connection (the client is told not to
-// reconnect).
-func (h *Hub) OnConnected(f func(ctx *Context) error) { h.onConnected = f }
+// reconnect). It may be called at any time, also while the hub serves: connections
+// that complete their handshake afterwards run the new f; nil removes it.
+func (h *Hub) OnConnected(f func(ctx *Context) error) { h.onConnected.Store(&f) }
 
 // OnDisconnected runs f once a connection has ended; err says why (nil or
 // transports.ErrClosed for a normal close). The connection has already left its
 // groups; sending to it fails. Its context is cancelled, but an invocation of that
-// connection that ignores its context may still be running when f runs.
-func (h *Hub) OnDisconnected(f func(ctx *Context, err error)) { h.onDisconnected = f }
+// connection that ignores its context may still be running when f runs. Like
+// OnConnected, it may be called at any time; nil removes f.
+func (h *Hub) OnDisconnected(f func(ctx *Context, err error)) { h.onDisconnected.Store(&f) }
 
 // Clients selects receivers from anywhere in the program.
 func (h *Hub) Clients() Clients { return Clients{hub: h} }
@@ -203,24 +206,26 @@ func (h *Hub) removeConn(c *Conn) {
 func (h *Hub) connected(c *Conn) error {
 	c.connected.Store(true)
 	h.opts.Observer.Connected(h.opts.Name, c.kind)
-	if h.onConnected == nil {
+	onConnected := h.onConnected.Load()
+	if onConnected == nil || *onConnected == nil {
 		return nil
 	}
 	ctx := &Context{Context: c.ctx, conn: c}
 	var err error
-	if perr := protect(func() { err = h.onConnected(ctx) }); perr != nil {
+	if perr := protect(func() { err = (*onConnected)(ctx) }); perr != nil {
 		return perr
 	}
 	return err
 }
 
 func (h *Hub) disconnected(c *Conn, reason error) {
-	if h.onDisconnected == nil {
+	onDisconnected := h.onDisconnected.Load()
+	if onDisconnected == nil || *onDisconnected == nil {
 		return
 	}
 	ctx := &Context{Context: context.WithoutCancel(c.ctx), conn: c}
-	if err := protect(func() { h.onDisconnected(ctx, reason) }); err != nil {
-		h.opts.Logger.Error("hub: OnDisconnected panicked", "hub", h.opts.Name, "connection", c.id, "err", err)
+	if err := protect(func() { (*onDisconnected)(ctx, reason) }); err != nil {
+		h.logFailure(slog.LevelError, "hub: OnDisconnected panicked", err, "hub", h.opts.Name, "connection", c.id)
 	}
 }
 

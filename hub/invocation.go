@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"runtime/debug"
 	"time"
@@ -30,7 +31,7 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	for _, check := range meth.authorize {
 		var err error
 		if perr := protect(func() { err = check(hctx) }); perr != nil || err != nil {
-			c.hub.opts.Logger.Info("hub: invocation refused", "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID, "err", errors.Join(err, perr))
+			c.hub.logFailure(slog.LevelInfo, "hub: invocation refused", errors.Join(err, perr), "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID)
 			complete(nil, unauthorized(meth.name))
 			return
 		}
@@ -81,16 +82,37 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	complete(nil, err)
 }
 
-// protect runs f and turns a panic into an error, so a faulty handler costs its
-// caller an error Completion and nothing else.
+// protect runs f and turns a panic into a *panicError, so a faulty handler costs
+// its caller an error Completion and nothing else.
 func protect(f func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("hub: handler panic: %v\n%s", r, debug.Stack())
+			err = &panicError{value: r, stack: debug.Stack()}
 		}
 	}()
 	f()
 	return nil
+}
+
+// panicError is a panic protect recovered. Its text is the panic's value only,
+// which DetailedErrors may show the client; the stack is for the log alone
+// (logFailure), as it tells an attacker about the server's code.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// logFailure logs what a handler or hook failed with: a panic at ERROR, with its
+// stack as an attribute of its own; any other error at level.
+func (h *Hub) logFailure(level slog.Level, msg string, err error, attrs ...any) {
+	var p *panicError
+	if errors.As(err, &p) {
+		h.opts.Logger.Error(msg, append(attrs, "err", err.Error(), "stack", string(p.stack))...)
+		return
+	}
+	h.opts.Logger.Log(context.Background(), level, msg, append(attrs, "err", err)...)
 }
 
 func asError(v reflect.Value) error {

@@ -169,13 +169,17 @@ func bindFailure(method, format string, args ...any) error {
 func errorText(method string, err error, detailed bool) string {
 	var hubErr *Error
 	var bindErr *bindingError
+	var panicErr *panicError
+	generic := fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", method)
 	switch {
 	case errors.As(err, &bindErr):
 		return bindErr.msg
 	case errors.As(err, &hubErr):
 		return hubErr.Message
+	case detailed && errors.As(err, &panicErr):
+		return generic + " " + panicErr.Error() // the value, never the stack
 	case detailed:
 		return err.Error()
 	}
-	return fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", method)
+	return generic
 }

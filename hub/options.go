@@ -142,9 +142,10 @@ type Options struct {
 	// Identity.ExpiresAt passes (the client may reconnect with a fresh token). It
 	// replaces UserID. Default: none. See package auth/jwtauth for JWT bearer tokens.
 	Authenticate func(r *http.Request) (Identity, error)
-	// DetailedErrors sends the text of every handler error to the client. Default
-	// false: only errors made with NewError (or wrapping one) reach the client; others
-	// become a generic message and are logged.
+	// DetailedErrors sends the text of every handler error to the client; for a
+	// panic, its value ("panic: …") after the generic message, never the stack (which
+	// is only logged). Default false: only errors made with NewError (or wrapping
+	// one) reach the client; others become a generic message and are logged.
 	DetailedErrors bool
 
 	// Assets, when set, serves GET requests for files under the hub's path

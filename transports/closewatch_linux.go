@@ -2,8 +2,11 @@ package transports
 
 import (
 	"encoding/binary"
+	"errors"
+	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,8 +25,12 @@ var closeWatcher struct {
 	err     error
 	mu      sync.Mutex
 	running bool
-	next    uint64 // 0 stands for wakefd
-	watch   map[uint64]func()
+	// failed is the epoll wait's first error other than EINTR: from then on
+	// connections are watched the portable way (ok false) and the goroutine, which
+	// serves those already watched, waits between attempts.
+	failed error
+	next   uint64 // 0 stands for wakefd
+	watch  map[uint64]func()
 }
 
 // closeWatchSupported tells whether watchClose works on this platform.
@@ -45,6 +52,10 @@ func watchClose(conn net.Conn, onClose func()) (stop func(), ok bool) {
 		return nil, false
 	}
 	w.mu.Lock()
+	if w.failed != nil {
+		w.mu.Unlock()
+		return nil, false
+	}
 	w.next++
 	id := w.next
 	w.watch[id] = onClose
@@ -99,14 +110,39 @@ func openCloseWatcher() {
 	w.watch = make(map[uint64]func())
 }
 
+// How long the watcher waits before trying a failed epoll wait again: from the
+// minimum, doubling up to the maximum.
+const (
+	closeWatchMinBackoff = 10 * time.Millisecond
+	closeWatchMaxBackoff = time.Second
+)
+
+// epollWait is unix.EpollWait; tests replace it to make the wait fail.
+var epollWait = unix.EpollWait
+
 func watchLoop() {
 	w := &closeWatcher
 	events := make([]unix.EpollEvent, 64)
 	var drain [8]byte
+	backoff := time.Duration(0)
 	for {
-		n, err := unix.EpollWait(w.epfd, events, -1)
-		if err != nil {
-			n = 0 // EINTR
+		n, err := epollWait(w.epfd, events, -1)
+		switch {
+		case err == nil:
+			backoff = 0
+		case errors.Is(err, unix.EINTR):
+			n = 0
+		default:
+			// Not expected to pass (EBADF, EINVAL…); waiting again at once would spin.
+			n = 0
+			w.mu.Lock()
+			if w.failed == nil {
+				w.failed = err
+				slog.Error("transports: epoll wait of the close watcher failed; watching new connections with a goroutine each", "err", err)
+			}
+			w.mu.Unlock()
+			backoff = min(max(2*backoff, closeWatchMinBackoff), closeWatchMaxBackoff)
+			time.Sleep(backoff)
 		}
 		for _, ev := range events[:n] {
 			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32

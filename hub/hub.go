@@ -19,6 +19,8 @@ type Hub struct {
 	origins   originPolicy
 	proxies   trustedProxies
 	originLog logSampler // "origin refused" lines
+	// The other lines a client can cause at will, one sampler per message.
+	limitLog, unauthorizedLog, tooLargeLog, otherUserLog logSampler
 
 	methodsMu      sync.RWMutex
 	methods        map[string]*method // by lower-case name: method names match case-insensitively
@@ -33,13 +35,15 @@ type Hub struct {
 	ended endedSessions // why stateful connections ended while away, for their 404
 
 	sessionsMu sync.Mutex
-	sessions   map[string]*session      // by connection token
-	pending    int                      // sessions not yet claimed by a transport
-	perUser    map[string]int           // sessions by user, for MaxConnectionsPerUser
-	perIP      map[string]int           // sessions by remote IP, for MaxConnectionsPerIP
-	closed     bool                     // Close was called: no new connections (drain.go)
-	closeDone  chan struct{}            // closed when the first Close returns
-	relays     map[*relayFront]struct{} // links this node relays to others (relay.go)
+	sessions   map[string]*session // by connection token
+	pending    int                 // sessions not yet claimed by a transport
+	// pendingPerIP: pending sessions by remote IP, for MaxPendingNegotiationsPerIP.
+	pendingPerIP map[string]int
+	perUser      map[string]int           // sessions by user, for MaxConnectionsPerUser
+	perIP        map[string]int           // sessions by remote IP, for MaxConnectionsPerIP
+	closed       bool                     // Close was called: no new connections (drain.go)
+	closeDone    chan struct{}            // closed when the first Close returns
+	relays       map[*relayFront]struct{} // links this node relays to others (relay.go)
 	// relaysClosed: Close has ended the relayed links; no new one is relayed.
 	relaysClosed bool
 
@@ -64,6 +68,8 @@ func New(opts Options) *Hub {
 		sessions: map[string]*session{},
 		perUser:  map[string]int{},
 		perIP:    map[string]int{},
+
+		pendingPerIP: map[string]int{},
 
 		drainWake: make(chan struct{}, 1),
 	}

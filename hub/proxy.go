@@ -363,10 +363,11 @@ func skipSpace(s string, i int) int {
 	return i
 }
 
-// originLogInterval is the least time between two "origin refused" log lines of a
-// hub: a misconfigured proxy refuses every browser, and one line a second with a
-// count says so as well as thousands.
-const originLogInterval = time.Second
+// refusalLogInterval is the least time between two log lines of a kind a client
+// can cause at will ("origin refused", limits, 401, 413…) in a hub: a
+// misconfigured proxy refuses every browser, a flood of negotiates every one past a
+// limit, and one line a second with a count says so as well as thousands.
+const refusalLogInterval = time.Second
 
 // logSampler lets one log line through per interval and counts the ones it held
 // back.

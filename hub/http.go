@@ -37,6 +37,9 @@ type sender interface {
 // ServeHTTP serves the hub: POST {base}/negotiate, and on {base} the transports, told
 // apart by the request's shape as the SignalR clients send them.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every route: net/http reads to its end the body of a handler that did not
+	// (negotiate, a forwarded request…), which a trickling client would hold.
+	transports.LimitBodyRead(w, r, h.opts.TransportOptions.BodyReadTimeout)
 	if !h.cors(w, r) {
 		return
 	}

@@ -100,7 +100,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec := &statusRecorder{ResponseWriter: w}
 			sender.ServeSend(rec, r)
 			if rec.status == http.StatusRequestEntityTooLarge {
-				h.logSampled(&h.tooLargeLog, slog.LevelWarn, "hub: POST over the size limit refused", "hub", h.opts.Name, "connection", s.id, "limit", h.opts.TransportOptions.MaxReceiveSize)
+				h.logSampled(slog.LevelWarn, "hub: POST over the size limit refused", "hub", h.opts.Name, "connection", s.id, "limit", h.opts.TransportOptions.MaxReceiveSize)
 				h.opts.Observer.Refused(h.opts.Name, "message too large")
 			}
 		}
@@ -131,7 +131,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bo
 		err = errors.New("token expired")
 	}
 	if err != nil {
-		h.logSampled(&h.unauthorizedLog, slog.LevelInfo, "hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", h.proxies.clientIP(r), "reason", err)
+		h.logSampled(slog.LevelInfo, "hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", h.proxies.clientIP(r), "reason", err)
 		h.opts.Observer.Refused(h.opts.Name, "unauthorized")
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized: "+err.Error(), http.StatusUnauthorized)
@@ -146,7 +146,7 @@ func (h *Hub) sameUser(w http.ResponseWriter, s *session, user Identity) bool {
 	if h.opts.Authenticate == nil || s.identity.UserID == user.UserID {
 		return true
 	}
-	h.logSampled(&h.otherUserLog, slog.LevelWarn, "hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id)
+	h.logSampled(slog.LevelWarn, "hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id)
 	http.Error(w, "Forbidden: this connection belongs to another user", http.StatusForbidden)
 	return false
 }
@@ -204,7 +204,7 @@ func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity,
 	refuse := func(status int, reason string, limit int) *session {
 		h.opts.Observer.Refused(h.opts.Name, reason)
 		if limit > 0 {
-			h.logSampled(&h.limitLog, slog.LevelWarn, "hub: connection refused by a limit", "hub", h.opts.Name, "reason", reason, "limit", limit, "user", user.UserID, "ip", s.remoteIP)
+			h.logSampled(slog.LevelWarn, "hub: connection refused by a limit", "hub", h.opts.Name, "reason", reason, "limit", limit, "user", user.UserID, "ip", s.remoteIP)
 		}
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, reason, status)
@@ -520,14 +520,14 @@ func (h *Hub) allowsOrigin(r *http.Request) bool {
 // the origin check refused.
 func (h *Hub) originRefused(r *http.Request, origin string, target originTarget) {
 	h.opts.Observer.Refused(h.opts.Name, "origin")
-	h.logSampled(&h.originLog, slog.LevelInfo, "hub: origin refused", "hub", h.opts.Name, "origin", clip(origin), "expected", clip(target.expected()),
+	h.logSampled(slog.LevelInfo, "hub: origin refused", "hub", h.opts.Name, "origin", clip(origin), "expected", clip(target.expected()),
 		"trusted_proxy", target.trusted, "remote", h.proxies.clientIP(r))
 }
 
-// logSampled writes a line a client can cause at will through sampler: at most one
-// per refusalLogInterval, with "suppressed" counting those left out since the last.
-func (h *Hub) logSampled(sampler *logSampler, level slog.Level, msg string, args ...any) {
-	ok, suppressed := sampler.allow(time.Now(), refusalLogInterval)
+// logSampled writes a line a client can cause at will: at most one of each msg per
+// refusalLogInterval, with "suppressed" counting those left out since the last.
+func (h *Hub) logSampled(level slog.Level, msg string, args ...any) {
+	ok, suppressed := h.clientLog.of(msg).allow(time.Now(), refusalLogInterval)
 	if !ok {
 		return
 	}

@@ -18,9 +18,7 @@ type Hub struct {
 	opts      Options
 	origins   originPolicy
 	proxies   trustedProxies
-	originLog logSampler // "origin refused" lines
-	// The other lines a client can cause at will, one sampler per message.
-	limitLog, unauthorizedLog, tooLargeLog, otherUserLog logSampler
+	clientLog logSamplers // lines a client can cause at will: at most one a second each (logSampled)
 
 	methodsMu      sync.RWMutex
 	methods        map[string]*method // by lower-case name: method names match case-insensitively

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"runtime/debug"
 	"time"
@@ -30,7 +31,7 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	for _, check := range meth.authorize {
 		var err error
 		if perr := protect(func() { err = check(hctx) }); perr != nil || err != nil {
-			c.hub.opts.Logger.Info("hub: invocation refused", "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID, "err", errors.Join(err, perr))
+			c.hub.logSampled(slog.LevelInfo, "hub: invocation refused", "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID, "err", errors.Join(err, perr))
 			complete(nil, unauthorized(meth.name))
 			return
 		}

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -177,7 +178,6 @@ func TestRefusalsLogAtMostOncePerSecond(t *testing.T) {
 			message: "hub: connection token used by another user",
 		},
 	}
-	suppressed := regexp.MustCompile(`suppressed=(\d+)`)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &logBuffer{}
@@ -199,25 +199,62 @@ func TestRefusalsLogAtMostOncePerSecond(t *testing.T) {
 				t.Fatalf("got %d %q, want %d", st, body, tc.status)
 			}
 
-			lines, counted := 0, 0
-			for line := range strings.SplitSeq(logs.String(), "\n") {
-				if !strings.Contains(line, `msg="`+tc.message+`"`) {
-					continue
-				}
-				lines++
-				counted++
-				if m := suppressed.FindStringSubmatch(line); m != nil {
-					n, _ := strconv.Atoi(m[1])
-					counted += n
-				}
-			}
-			if most := int(elapsed/time.Second) + 2; lines > most {
-				t.Errorf("%d %q lines for %d refusals in %v, want at most %d", lines, tc.message, flood+1, elapsed, most)
-			}
-			if counted != flood+1 {
-				t.Errorf("lines and their suppressed counts add up to %d refusals, want %d", counted, flood+1)
-			}
+			wantSampled(t, logs, tc.message, flood+1, elapsed)
 		})
+	}
+}
+
+// TestClientFaultsLogAtMostOncePerSecond: what one connection's messages can make
+// the hub log many times over is sampled as refusals are.
+func TestClientFaultsLogAtMostOncePerSecond(t *testing.T) {
+	const flood = 200
+	logs := &logBuffer{}
+	srv, _ := server(t, hub.Options{
+		MaxGroupsPerConnection: 1,
+		Logger:                 slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	ws := dialWS(t, srv)
+	join := func(i int) {
+		write(t, ws, fmt.Sprintf(`{"type":1,"invocationId":"%d","target":"JoinGroup","arguments":["g%d"]}`, i, i)+rs)
+		if got := read(t, ws); !strings.Contains(got, `"invocationId":"`+strconv.Itoa(i)+`"`) {
+			t.Fatalf("JoinGroup %d: %q", i, got)
+		}
+	}
+	join(0)
+	start := time.Now()
+	for i := 1; i <= flood; i++ {
+		join(i)
+	}
+	elapsed := time.Since(start)
+	time.Sleep(1100 * time.Millisecond)
+	join(flood + 1)
+	wantSampled(t, logs, "hub: group limit reached", flood+1, elapsed)
+}
+
+var suppressedCount = regexp.MustCompile(`suppressed=(\d+)`)
+
+// wantSampled checks the lines logged as msg: at most one a second of the time
+// the flood took, plus the one after it, and with their suppressed counts adding up
+// to want.
+func wantSampled(t *testing.T, logs *logBuffer, msg string, want int, elapsed time.Duration) {
+	t.Helper()
+	lines, counted := 0, 0
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		if !strings.Contains(line, `msg="`+msg+`"`) {
+			continue
+		}
+		lines++
+		counted++
+		if m := suppressedCount.FindStringSubmatch(line); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			counted += n
+		}
+	}
+	if most := int(elapsed/time.Second) + 2; lines > most {
+		t.Errorf("%d %q lines for %d in %v, want at most %d", lines, msg, want, elapsed, most)
+	}
+	if counted != want {
+		t.Errorf("%q lines and their suppressed counts add up to %d, want %d", msg, counted, want)
 	}
 }
 

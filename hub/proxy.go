@@ -377,6 +377,28 @@ type logSampler struct {
 	suppressed int
 }
 
+// logSamplers keeps a logSampler per log message, so that a flood of one kind of
+// line leaves the others alone. Messages are constants: the map stays small.
+type logSamplers struct {
+	mu sync.Mutex
+	by map[string]*logSampler
+}
+
+// of returns msg's sampler.
+func (l *logSamplers) of(msg string) *logSampler {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.by[msg]
+	if s == nil {
+		if l.by == nil {
+			l.by = map[string]*logSampler{}
+		}
+		s = &logSampler{}
+		l.by[msg] = s
+	}
+	return s
+}
+
 // allow reports whether a line may be written at now, and how many were held back
 // since the last one written.
 func (s *logSampler) allow(now time.Time, interval time.Duration) (bool, int) {

@@ -52,6 +52,7 @@ func dosCases() []hostileCase {
 			if res.err != nil || res.status != http.StatusRequestTimeout || res.body != "request body not received in time" {
 				t.Errorf("got %d %q, %v; want 408, then the connection closed", res.status, res.body, res.err)
 			}
+			e.wantLogged(t, "hub: POST body not received in time")
 			// The connection itself carries on.
 			lp.wantAlive(t)
 		}},

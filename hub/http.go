@@ -103,6 +103,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.logSampled(slog.LevelWarn, "hub: POST over the size limit refused", "hub", h.opts.Name, "connection", s.id, "limit", h.opts.TransportOptions.MaxReceiveSize)
 				h.opts.Observer.Refused(h.opts.Name, "message too large")
 			}
+			if rec.status == http.StatusRequestTimeout {
+				h.logSampled(slog.LevelInfo, "hub: POST body not received in time", "hub", h.opts.Name, "connection", s.id, "timeout", h.opts.TransportOptions.BodyReadTimeout)
+				h.opts.Observer.Refused(h.opts.Name, "body read timeout")
+			}
 		}
 	case http.MethodDelete:
 		h.sessionsMu.Lock()

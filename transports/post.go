@@ -18,11 +18,12 @@ import (
 // let one client hold any number of request bodies in memory.
 type sendChannel struct {
 	maxSize int64
+	receive Receiver
+	ended   func() bool // the transport has ended
+	busy    atomic.Bool // a POST is being read or delivered
+
 	// bodyTimeout bounds the reading of a body (Options.BodyReadTimeout).
 	bodyTimeout time.Duration
-	receive     Receiver
-	ended       func() bool // the transport has ended
-	busy        atomic.Bool // a POST is being read or delivered
 }
 
 // Plain-text reasons for the POST refusals. They are short on purpose: clients show

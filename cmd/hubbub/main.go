@@ -178,15 +178,11 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		KeepAliveInterval: cfg.keepAliveInterval,
 		ClientTimeout:     cfg.clientTimeout,
 		DrainTimeout:      cfg.drainTimeout,
-		TransportOptions: transports.Options{
-			PollTimeout:      cfg.pollTimeout,
-			IdlePollTakeover: cfg.pollTakeover,
-			BodyReadTimeout:  cfg.bodyReadTimeout,
-		},
-		Assets:    clientjs.Handler(), // {hub}/hubbub.js
-		Logger:    logger,
-		Observer:  observer,
-		Backplane: cfg.backplane,
+		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover, BodyReadTimeout: cfg.bodyReadTimeout},
+		Assets:            clientjs.Handler(), // {hub}/hubbub.js
+		Logger:            logger,
+		Observer:          observer,
+		Backplane:         cfg.backplane,
 	}
 }
 

@@ -86,7 +86,10 @@ func awaitAnswer(conn net.Conn, wait time.Duration) trickleResult {
 func TestSlowRequestBodiesTimeOut(t *testing.T) {
 	const perRoute = 30
 	srv, _ := server(t, hub.Options{
-		TransportOptions: transports.Options{BodyReadTimeout: time.Second},
+		// Nothing but the bodies times out during the test: no goroutines come
+		// and go besides theirs.
+		TransportOptions: transports.Options{BodyReadTimeout: time.Second, DisconnectTimeout: time.Minute},
+		HandshakeTimeout: time.Minute,
 		Logger:           slog.New(slog.DiscardHandler),
 	})
 	// Connections to POST on, one per trickling client: a second POST at once on

@@ -74,10 +74,11 @@ func TestOneAddressCannotExhaustPendingNegotiations(t *testing.T) {
 // TestPendingNegotiationsPerAddressReleased: a pending negotiation stops counting
 // against its address's cap once a transport claims it or it expires.
 func TestPendingNegotiationsPerAddressReleased(t *testing.T) {
-	const perAddress = 4
+	// Long enough for the steps before the expiry on a loaded machine.
+	const perAddress, negotiateTimeout = 4, 2 * time.Second
 	srv, _ := server(t, hub.Options{
 		MaxPendingNegotiationsPerIP: perAddress,
-		NegotiateTimeout:            300 * time.Millisecond,
+		NegotiateTimeout:            negotiateTimeout,
 		Logger:                      slog.New(slog.DiscardHandler),
 	})
 	negotiateUpTo := func(t *testing.T, want int) []negotiated {
@@ -103,7 +104,7 @@ func TestPendingNegotiationsPerAddressReleased(t *testing.T) {
 		st, _, _ := doURL(t, "POST", srv.URL+"/hub/negotiate?negotiateVersion=1", nil, "")
 		return st == http.StatusOK
 	})
-	time.Sleep(3 * 300 * time.Millisecond)
+	time.Sleep(negotiateTimeout + negotiateTimeout/2) // the one just negotiated too
 	// A WebSocket without negotiate passes through the count and leaves it as it was.
 	handshakeWS(t, wsURL(srv, ""), nil)
 	// Nothing left counting: the full cap is there again, with the two WebSockets open.

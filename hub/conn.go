@@ -776,7 +776,7 @@ func (c *Conn) receive(unit []byte) {
 		}
 		if !c.allow(&msgs[i]) {
 			if c.strikes >= c.hub.opts.RateLimitStrikes {
-				c.hub.opts.Logger.Warn("hub: closing a connection over its rate limit", "hub", c.hub.opts.Name, "connection", c.id, "limit", c.hub.opts.MaxMessagesPerSecond)
+				c.hub.logSampled(slog.LevelWarn, "hub: closing a connection over its rate limit", "hub", c.hub.opts.Name, "connection", c.id, "limit", c.hub.opts.MaxMessagesPerSecond)
 				c.closeWith("Connection closed: too many messages.", false, ErrRateLimited)
 				return
 			}
@@ -787,7 +787,7 @@ func (c *Conn) receive(unit []byte) {
 		}
 	}
 	if err != nil {
-		c.hub.opts.Logger.Info("hub: invalid message from client", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
+		c.hub.logSampled(slog.LevelInfo, "hub: invalid message from client", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
 		c.closeWith("Connection closed with an error. InvalidDataException: "+err.Error(), false, nil)
 	}
 }
@@ -812,7 +812,7 @@ func (c *Conn) allow(m *protocol.Message) bool {
 	}
 	c.strikes++
 	if c.strikes == 1 {
-		opts.Logger.Info("hub: inbound rate limit hit", "hub", opts.Name, "connection", c.id, "limit", opts.MaxMessagesPerSecond)
+		c.hub.logSampled(slog.LevelInfo, "hub: inbound rate limit hit", "hub", opts.Name, "connection", c.id, "limit", opts.MaxMessagesPerSecond)
 	}
 	if (m.Type == protocol.InvocationType || m.Type == protocol.StreamInvocationType) && m.InvocationID != "" {
 		c.complete(m.InvocationID, m.Target, nil, NewError("Rate limit exceeded: at most %g messages per second.", opts.MaxMessagesPerSecond))
@@ -834,7 +834,7 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 		reply = fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
 	}
 	if reply != "" {
-		c.hub.opts.Logger.Info("hub: handshake refused", "hub", c.hub.opts.Name, "connection", c.id, "reason", reply)
+		c.hub.logSampled(slog.LevelInfo, "hub: handshake refused", "hub", c.hub.opts.Name, "connection", c.id, "reason", reply)
 		c.mu.Lock()
 		c.reply = protocol.AppendHandshakeResponse(nil, reply)
 		c.closing = true
@@ -923,7 +923,7 @@ func (c *Conn) route(m *protocol.Message) bool {
 		case up != nil && m.HasError:
 			// The client's source failed: the handler must not take what it got so
 			// far for the whole stream.
-			c.hub.opts.Logger.Info("hub: client ended an upload stream with an error", "hub", c.hub.opts.Name, "connection", c.id, "stream", m.InvocationID, "err", m.Error)
+			c.hub.logSampled(slog.LevelInfo, "hub: client ended an upload stream with an error", "hub", c.hub.opts.Name, "connection", c.id, "stream", m.InvocationID, "err", m.Error)
 			up.cancel()
 		case up != nil:
 			up.ch.Close()

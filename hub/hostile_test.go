@@ -967,6 +967,7 @@ func hostileCases() []hostileCase {
 		}},
 	}
 	cases = append(cases, lifeCases()...)
+	cases = append(cases, dosCases()...)
 	return cases
 }
 

@@ -1,8 +1,10 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -35,6 +37,9 @@ type sender interface {
 // ServeHTTP serves the hub: POST {base}/negotiate, and on {base} the transports, told
 // apart by the request's shape as the SignalR clients send them.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every route: net/http reads to its end the body of a handler that did not
+	// (negotiate, a forwarded request…), which a trickling client would hold.
+	transports.LimitBodyRead(w, r, h.opts.TransportOptions.BodyReadTimeout)
 	if !h.cors(w, r) {
 		return
 	}
@@ -95,8 +100,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec := &statusRecorder{ResponseWriter: w}
 			sender.ServeSend(rec, r)
 			if rec.status == http.StatusRequestEntityTooLarge {
-				h.opts.Logger.Warn("hub: POST over the size limit refused", "hub", h.opts.Name, "connection", s.id, "limit", h.opts.TransportOptions.MaxReceiveSize)
+				h.logSampled(slog.LevelWarn, "hub: POST over the size limit refused", "hub", h.opts.Name, "connection", s.id, "limit", h.opts.TransportOptions.MaxReceiveSize)
 				h.opts.Observer.Refused(h.opts.Name, "message too large")
+			}
+			if rec.status == http.StatusRequestTimeout {
+				h.logSampled(slog.LevelInfo, "hub: POST body not received in time", "hub", h.opts.Name, "connection", s.id, "timeout", h.opts.TransportOptions.BodyReadTimeout)
+				h.opts.Observer.Refused(h.opts.Name, "body read timeout")
 			}
 		}
 	case http.MethodDelete:
@@ -126,7 +135,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bo
 		err = errors.New("token expired")
 	}
 	if err != nil {
-		h.opts.Logger.Info("hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", h.proxies.clientIP(r), "reason", err)
+		h.logSampled(slog.LevelInfo, "hub: request refused", "hub", h.opts.Name, "method", r.Method, "path", r.URL.Path, "remote", h.proxies.clientIP(r), "reason", err)
 		h.opts.Observer.Refused(h.opts.Name, "unauthorized")
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		http.Error(w, "Unauthorized: "+err.Error(), http.StatusUnauthorized)
@@ -141,7 +150,7 @@ func (h *Hub) sameUser(w http.ResponseWriter, s *session, user Identity) bool {
 	if h.opts.Authenticate == nil || s.identity.UserID == user.UserID {
 		return true
 	}
-	h.opts.Logger.Warn("hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id)
+	h.logSampled(slog.LevelWarn, "hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id)
 	http.Error(w, "Forbidden: this connection belongs to another user", http.StatusForbidden)
 	return false
 }
@@ -199,7 +208,7 @@ func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity,
 	refuse := func(status int, reason string, limit int) *session {
 		h.opts.Observer.Refused(h.opts.Name, reason)
 		if limit > 0 {
-			h.opts.Logger.Warn("hub: connection refused by a limit", "hub", h.opts.Name, "reason", reason, "limit", limit, "user", user.UserID, "ip", s.remoteIP)
+			h.logSampled(slog.LevelWarn, "hub: connection refused by a limit", "hub", h.opts.Name, "reason", reason, "limit", limit, "user", user.UserID, "ip", s.remoteIP)
 		}
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, reason, status)
@@ -210,6 +219,10 @@ func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity,
 		h.opts.Observer.Refused(h.opts.Name, "Server is shutting down")
 		refuseShuttingDown(w)
 		return nil
+	case h.pendingPerIP[s.remoteIP] >= h.opts.MaxPendingNegotiationsPerIP:
+		// Before the hub-wide cap: an address that fills its own share is told so,
+		// and cannot take the others' shares.
+		return refuse(http.StatusTooManyRequests, "Too many pending connections from this address", h.opts.MaxPendingNegotiationsPerIP)
 	case h.pending >= h.opts.MaxPendingNegotiations:
 		return refuse(http.StatusServiceUnavailable, "Too many pending connections", h.opts.MaxPendingNegotiations)
 	case user.UserID != "" && h.perUser[user.UserID] >= h.opts.MaxConnectionsPerUser:
@@ -219,6 +232,7 @@ func (h *Hub) openSession(w http.ResponseWriter, r *http.Request, user Identity,
 	}
 	h.sessions[s.token] = s
 	h.pending++
+	h.pendingPerIP[s.remoteIP]++
 	if user.UserID != "" {
 		h.perUser[user.UserID]++
 	}
@@ -235,7 +249,7 @@ func (h *Hub) dropSessionLocked(s *session) {
 	delete(h.sessions, s.token)
 	h.sessionEnded(s.token)
 	if s.kind == 0 {
-		h.pending--
+		h.claimedLocked(s)
 	}
 	if u := s.identity.UserID; u != "" {
 		if h.perUser[u]--; h.perUser[u] <= 0 {
@@ -307,8 +321,17 @@ func (h *Hub) claim(w http.ResponseWriter, s *session, kind transports.Kind) boo
 	s.kind = kind
 	s.expiry.Stop()
 	s.expiry = nil
-	h.pending--
+	h.claimedLocked(s)
 	return true
+}
+
+// claimedLocked stops counting s as pending: a transport claimed it, or it was
+// dropped unclaimed.
+func (h *Hub) claimedLocked(s *session) {
+	h.pending--
+	if h.pendingPerIP[s.remoteIP]--; h.pendingPerIP[s.remoteIP] <= 0 {
+		delete(h.pendingPerIP, s.remoteIP)
+	}
 }
 
 // forget drops a session whose transport failed to open.
@@ -511,16 +534,22 @@ func (h *Hub) allowsOrigin(r *http.Request) bool {
 	return origin == "" || h.proxies.originTarget(r).matches(origin) || h.origins.allowsOrigin(origin)
 }
 
-// originRefused logs (at most one line per originLogInterval) and counts a request
+// originRefused logs (at most one line per refusalLogInterval) and counts a request
 // the origin check refused.
 func (h *Hub) originRefused(r *http.Request, origin string, target originTarget) {
 	h.opts.Observer.Refused(h.opts.Name, "origin")
-	ok, suppressed := h.originLog.allow(time.Now(), originLogInterval)
+	h.logSampled(slog.LevelInfo, "hub: origin refused", "hub", h.opts.Name, "origin", clip(origin), "expected", clip(target.expected()),
+		"trusted_proxy", target.trusted, "remote", h.proxies.clientIP(r))
+}
+
+// logSampled writes a line a client can cause at will: at most one of each msg per
+// refusalLogInterval, with "suppressed" counting those left out since the last.
+func (h *Hub) logSampled(level slog.Level, msg string, args ...any) {
+	ok, suppressed := h.clientLog.of(msg).allow(time.Now(), refusalLogInterval)
 	if !ok {
 		return
 	}
-	h.opts.Logger.Info("hub: origin refused", "hub", h.opts.Name, "origin", clip(origin), "expected", clip(target.expected()),
-		"trusted_proxy", target.trusted, "remote", h.proxies.clientIP(r), "suppressed", suppressed)
+	h.opts.Logger.Log(context.Background(), level, msg, append(args, "suppressed", suppressed)...)
 }
 
 // refusalText is the body of a 403 for origin: what it was compared with and which

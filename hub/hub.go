@@ -19,7 +19,7 @@ type Hub struct {
 	opts      Options
 	origins   originPolicy
 	proxies   trustedProxies
-	originLog logSampler // "origin refused" lines
+	clientLog logSamplers // lines a client can cause at will: at most one a second each (logSampled)
 
 	methodsMu      sync.RWMutex
 	methods        map[string]*method // by lower-case name: method names match case-insensitively
@@ -34,13 +34,15 @@ type Hub struct {
 	ended endedSessions // why stateful connections ended while away, for their 404
 
 	sessionsMu sync.Mutex
-	sessions   map[string]*session      // by connection token
-	pending    int                      // sessions not yet claimed by a transport
-	perUser    map[string]int           // sessions by user, for MaxConnectionsPerUser
-	perIP      map[string]int           // sessions by remote IP, for MaxConnectionsPerIP
-	closed     bool                     // Close was called: no new connections (drain.go)
-	closeDone  chan struct{}            // closed when the first Close returns
-	relays     map[*relayFront]struct{} // links this node relays to others (relay.go)
+	sessions   map[string]*session // by connection token
+	pending    int                 // sessions not yet claimed by a transport
+	// pendingPerIP: pending sessions by remote IP, for MaxPendingNegotiationsPerIP.
+	pendingPerIP map[string]int
+	perUser      map[string]int           // sessions by user, for MaxConnectionsPerUser
+	perIP        map[string]int           // sessions by remote IP, for MaxConnectionsPerIP
+	closed       bool                     // Close was called: no new connections (drain.go)
+	closeDone    chan struct{}            // closed when the first Close returns
+	relays       map[*relayFront]struct{} // links this node relays to others (relay.go)
 	// relaysClosed: Close has ended the relayed links; no new one is relayed.
 	relaysClosed bool
 
@@ -65,6 +67,8 @@ func New(opts Options) *Hub {
 		sessions: map[string]*session{},
 		perUser:  map[string]int{},
 		perIP:    map[string]int{},
+
+		pendingPerIP: map[string]int{},
 
 		drainWake: make(chan struct{}, 1),
 	}

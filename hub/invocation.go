@@ -31,7 +31,11 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	for _, check := range meth.authorize {
 		var err error
 		if perr := protect(func() { err = check(hctx) }); perr != nil || err != nil {
-			c.hub.logFailure(slog.LevelInfo, "hub: invocation refused", errors.Join(err, perr), "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID)
+			if perr != nil { // a panic: logged at ERROR with its stack, never sampled away
+				c.hub.logFailure(slog.LevelInfo, "hub: invocation refused", perr, "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID)
+			} else {
+				c.hub.logSampled(slog.LevelInfo, "hub: invocation refused", "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID, "err", err)
+			}
 			complete(nil, unauthorized(meth.name))
 			return
 		}

@@ -15,9 +15,10 @@ type Observer interface {
 	// Refused: a request was refused by a limit, by authentication or by the origin
 	// check; reason is short and stable: "unauthorized", "origin" (a CORS request
 	// or WebSocket upgrade from an origin neither same nor allowed), "message too
-	// large", or the limit's text ("Too many pending connections", "Too many
-	// connections for this user", "Too many connections from this address",
-	// "Server is shutting down").
+	// large", "body read timeout" (a POST body slower than
+	// TransportOptions.BodyReadTimeout), or the limit's text ("Too many pending connections", "Too many
+	// pending connections from this address", "Too many connections for this
+	// user", "Too many connections from this address", "Server is shutting down").
 	Refused(hub, reason string)
 	// Connected and Disconnected bracket a connection's life after its handshake.
 	Connected(hub string, transport transports.Kind)

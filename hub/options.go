@@ -62,6 +62,12 @@ type Options struct {
 	// MaxPendingNegotiations caps negotiated connections not yet claimed by a
 	// transport; negotiate answers 503 beyond it. Default 10,000.
 	MaxPendingNegotiations int
+	// MaxPendingNegotiationsPerIP caps the negotiated connections not yet claimed
+	// by a transport from one remote address (counted as MaxConnectionsPerIP
+	// counts): negotiate, and a WebSocket without negotiate, answer 429 beyond it.
+	// Well below MaxPendingNegotiations, so that one address negotiating without
+	// ever connecting cannot lock every other one out. Default 100.
+	MaxPendingNegotiationsPerIP int
 
 	// MaxConnectionsPerUser caps the connections (negotiated or open) of one user;
 	// negotiate answers 429 beyond it. Default 100.
@@ -165,27 +171,28 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	DefaultKeepAliveInterval      = 15 * time.Second
-	DefaultReconnectWindow        = 30 * time.Second
-	DefaultStatefulBufferSize     = 100_000
-	DefaultRelayBufferSize        = 1 << 20
-	DefaultClientTimeout          = 30 * time.Second
-	DefaultHandshakeTimeout       = 15 * time.Second
-	DefaultNegotiateTimeout       = 15 * time.Second
-	DefaultMaxPendingNegotiations = 10_000
-	DefaultMaxQueueLength         = 1024
-	DefaultMaxParallelInvocations = 1
-	DefaultInvocationQueueLength  = 16
-	DefaultMaxStreams             = 32
-	DefaultStreamBufferCapacity   = 10
-	DefaultInvokeClientTimeout    = 30 * time.Second
-	DefaultDrainTimeout           = 10 * time.Second
-	DefaultMaxConnectionsPerUser  = 100
-	DefaultMaxConnectionsPerIP    = 10_000
-	DefaultMaxMessagesPerSecond   = 200
-	DefaultMessageBurst           = 500
-	DefaultRateLimitStrikes       = 20
-	DefaultMaxGroupsPerConnection = 100
+	DefaultKeepAliveInterval           = 15 * time.Second
+	DefaultReconnectWindow             = 30 * time.Second
+	DefaultStatefulBufferSize          = 100_000
+	DefaultRelayBufferSize             = 1 << 20
+	DefaultClientTimeout               = 30 * time.Second
+	DefaultHandshakeTimeout            = 15 * time.Second
+	DefaultNegotiateTimeout            = 15 * time.Second
+	DefaultMaxPendingNegotiations      = 10_000
+	DefaultMaxPendingNegotiationsPerIP = 100
+	DefaultMaxQueueLength              = 1024
+	DefaultMaxParallelInvocations      = 1
+	DefaultInvocationQueueLength       = 16
+	DefaultMaxStreams                  = 32
+	DefaultStreamBufferCapacity        = 10
+	DefaultInvokeClientTimeout         = 30 * time.Second
+	DefaultDrainTimeout                = 10 * time.Second
+	DefaultMaxConnectionsPerUser       = 100
+	DefaultMaxConnectionsPerIP         = 10_000
+	DefaultMaxMessagesPerSecond        = 200
+	DefaultMessageBurst                = 500
+	DefaultRateLimitStrikes            = 20
+	DefaultMaxGroupsPerConnection      = 100
 )
 
 func (o Options) withDefaults() Options {
@@ -208,6 +215,7 @@ func (o Options) withDefaults() Options {
 		o.DrainTimeout = DefaultDrainTimeout
 	}
 	setInt(&o.MaxPendingNegotiations, DefaultMaxPendingNegotiations)
+	setInt(&o.MaxPendingNegotiationsPerIP, DefaultMaxPendingNegotiationsPerIP)
 	setInt(&o.MaxQueueLength, DefaultMaxQueueLength)
 	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)
 	setInt(&o.InvocationQueueLength, DefaultInvocationQueueLength)

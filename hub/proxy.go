@@ -363,10 +363,11 @@ func skipSpace(s string, i int) int {
 	return i
 }
 
-// originLogInterval is the least time between two "origin refused" log lines of a
-// hub: a misconfigured proxy refuses every browser, and one line a second with a
-// count says so as well as thousands.
-const originLogInterval = time.Second
+// refusalLogInterval is the least time between two log lines of a kind a client
+// can cause at will ("origin refused", limits, 401, 413…) in a hub: a
+// misconfigured proxy refuses every browser, a flood of negotiates every one past a
+// limit, and one line a second with a count says so as well as thousands.
+const refusalLogInterval = time.Second
 
 // logSampler lets one log line through per interval and counts the ones it held
 // back.
@@ -374,6 +375,28 @@ type logSampler struct {
 	mu         sync.Mutex
 	next       time.Time
 	suppressed int
+}
+
+// logSamplers keeps a logSampler per log message, so that a flood of one kind of
+// line leaves the others alone. Messages are constants: the map stays small.
+type logSamplers struct {
+	mu sync.Mutex
+	by map[string]*logSampler
+}
+
+// of returns msg's sampler.
+func (l *logSamplers) of(msg string) *logSampler {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.by[msg]
+	if s == nil {
+		if l.by == nil {
+			l.by = map[string]*logSampler{}
+		}
+		s = &logSampler{}
+		l.by[msg] = s
+	}
+	return s
 }
 
 // allow reports whether a line may be written at now, and how many were held back

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
 )
@@ -126,7 +127,7 @@ func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 	}
 	if _, in := c.groups[group]; !in && len(c.groups) >= h.opts.MaxGroupsPerConnection {
 		h.mu.Unlock()
-		h.opts.Logger.Info("hub: group limit reached", "hub", h.opts.Name, "connection", connectionID, "limit", h.opts.MaxGroupsPerConnection)
+		h.logSampled(slog.LevelInfo, "hub: group limit reached", "hub", h.opts.Name, "connection", connectionID, "limit", h.opts.MaxGroupsPerConnection)
 		return fmt.Errorf("hub: add %s to group %q: %w", connectionID, group, ErrTooManyGroups)
 	}
 	if c.groups == nil {

@@ -101,7 +101,7 @@ type delivery struct {
 // receive. Its disconnect timer starts now: the first poll is expected soon.
 func NewLongPolling(opts Options, receive Receiver) *LongPoll {
 	lp := &LongPoll{opts: opts.WithDefaults()}
-	lp.post = sendChannel{maxSize: lp.opts.MaxReceiveSize, receive: receive, ended: func() bool { return lp.Err() != nil }}
+	lp.post = sendChannel{maxSize: lp.opts.MaxReceiveSize, bodyTimeout: lp.opts.BodyReadTimeout, receive: receive, ended: func() bool { return lp.Err() != nil }}
 	lp.mu.Lock()
 	lp.timer = time.AfterFunc(time.Hour, lp.timerFired)
 	lp.startIdleLocked()

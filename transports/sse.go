@@ -61,7 +61,7 @@ func NewServerSentEvents(opts Options, receive Receiver) *SSE {
 		done:  make(chan struct{}),
 		ready: make(chan struct{}),
 	}
-	s.post = sendChannel{maxSize: s.opts.MaxReceiveSize, receive: receive, ended: s.ended}
+	s.post = sendChannel{maxSize: s.opts.MaxReceiveSize, bodyTimeout: s.opts.BodyReadTimeout, receive: receive, ended: s.ended}
 	return s
 }
 

@@ -134,6 +134,15 @@ type Options struct {
 	// body. Default 32 KiB, as ASP.NET Core SignalR. Over it, WebSockets close with
 	// status 1009 and POST answers 413.
 	MaxReceiveSize int64
+	// BodyReadTimeout bounds the time a client takes to send a request's body,
+	// from the handler's start: a POST carrying a unit (see LimitBodyRead; the
+	// hub applies it to every request it serves, net/http reading to its end the
+	// body of a handler that did not). A POST whose body has not arrived in time
+	// is answered 408 and its connection closed; other requests are answered and
+	// their connections closed. Either way the goroutine and buffers the request
+	// held are freed. Requests without a body (WebSocket upgrades, SSE streams,
+	// polls) are not bounded: the streams they turn into last. Default 10 s.
+	BodyReadTimeout time.Duration
 	// WriteTimeout bounds one write to the client. Default 10 s. A client that
 	// cannot take a unit in that time has its transport ended.
 	WriteTimeout time.Duration
@@ -175,6 +184,7 @@ type Options struct {
 const (
 	DefaultMaxReceiveSize    = 32 << 10
 	DefaultWriteTimeout      = 10 * time.Second
+	DefaultBodyReadTimeout   = 10 * time.Second
 	DefaultPollTimeout       = 25 * time.Second
 	DefaultDisconnectTimeout = 15 * time.Second
 	DefaultIdlePollTakeover  = 500 * time.Millisecond
@@ -189,6 +199,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = DefaultPollTimeout

@@ -120,15 +120,17 @@ func startServer(target, addr string) (*benchServer, error) {
 // mountHubbub serves the conformance hub (the same hub cmd/hubbub serves) on a plain
 // net/http mux. Options are the library defaults except: ClientTimeout 10 min (the
 // lean subscribers send no pings, the server's 15 s keep-alive still runs), and the
-// inbound rate limit and per-IP cap raised for the publisher and for 10k+ connections.
+// inbound rate limit and per-IP caps raised for the publisher and for 10k+ connections.
 func mountHubbub(mux *http.ServeMux) func() {
 	h := conformance.NewHub(hub.Options{
 		ClientTimeout:        10 * time.Minute,
 		MaxMessagesPerSecond: 1e6,
 		MessageBurst:         1e6,
 		MaxConnectionsPerIP:  1 << 20,
-		Logger:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		TransportOptions:     transports.Options{},
+		// All from one address, opening many connections at once.
+		MaxPendingNegotiationsPerIP: 1 << 20,
+		Logger:                      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		TransportOptions:            transports.Options{},
 	})
 	mux.Handle(hubPath, h)
 	mux.Handle(hubPath+"/", h)

@@ -50,6 +50,12 @@ type config struct {
 	pollTimeout       time.Duration
 	pollTakeover      time.Duration // negative: never
 	drainTimeout      time.Duration
+	// The HTTP server's bounds on reading requests (hub routes bound their
+	// bodies with bodyReadTimeout instead) and on idle keep-alive connections.
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	idleTimeout       time.Duration
+	bodyReadTimeout   time.Duration
 	chatAuthTimeout   time.Duration
 	newsInterval      time.Duration
 	logLevel          slog.Level
@@ -93,6 +99,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	pollTimeout := fs.String("poll-timeout", env("HUBBUB_POLL_TIMEOUT", transports.DefaultPollTimeout.String()), "long-poll hold time (env HUBBUB_POLL_TIMEOUT)")
 	pollTakeover := fs.String("poll-takeover", env("HUBBUB_POLL_TAKEOVER", transports.DefaultIdlePollTakeover.String()), "take a waiting long poll's connection over from net/http after this long, or never (env HUBBUB_POLL_TAKEOVER)")
 	drainTimeout := fs.String("drain-timeout", env("HUBBUB_DRAIN_TIMEOUT", hub.DefaultDrainTimeout.String()), "on SIGTERM/SIGINT, let invocations and streams under way finish for up to this long before closing every connection (env HUBBUB_DRAIN_TIMEOUT)")
+	readHeaderTimeout := fs.String("read-header-timeout", env("HUBBUB_READ_HEADER_TIMEOUT", "10s"), "time a client has to send a request's headers (env HUBBUB_READ_HEADER_TIMEOUT)")
+	readTimeout := fs.String("read-timeout", env("HUBBUB_READ_TIMEOUT", "30s"), "time a client has to send a whole request to a route other than a hub's; WebSockets, SSE streams and polls are not cut by it (env HUBBUB_READ_TIMEOUT)")
+	idleTimeout := fs.String("idle-timeout", env("HUBBUB_IDLE_TIMEOUT", "2m"), "close a keep-alive connection idle this long between requests (env HUBBUB_IDLE_TIMEOUT)")
+	bodyReadTimeout := fs.String("body-read-timeout", env("HUBBUB_BODY_READ_TIMEOUT", transports.DefaultBodyReadTimeout.String()), "time a client has to send a request body to a hub; a POST past it gets 408 (env HUBBUB_BODY_READ_TIMEOUT)")
 	chatAuthTimeout := fs.String("chat-auth-timeout", env("HUBBUB_CHAT_AUTH_TIMEOUT", "10s"), "chat demo: close connections not signed in by then (env HUBBUB_CHAT_AUTH_TIMEOUT)")
 	newsInterval := fs.String("news-interval", env("HUBBUB_NEWS_INTERVAL", "5s"), "news demo: time between two articles of a company (env HUBBUB_NEWS_INTERVAL)")
 	logLevel := fs.String("log-level", env("HUBBUB_LOG_LEVEL", "info"), "debug, info, warn or error (env HUBBUB_LOG_LEVEL)")
@@ -129,6 +139,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		{"client-timeout", *clientTimeout, &cfg.clientTimeout},
 		{"poll-timeout", *pollTimeout, &cfg.pollTimeout},
 		{"drain-timeout", *drainTimeout, &cfg.drainTimeout},
+		{"read-header-timeout", *readHeaderTimeout, &cfg.readHeaderTimeout},
+		{"read-timeout", *readTimeout, &cfg.readTimeout},
+		{"idle-timeout", *idleTimeout, &cfg.idleTimeout},
+		{"body-read-timeout", *bodyReadTimeout, &cfg.bodyReadTimeout},
 		{"chat-auth-timeout", *chatAuthTimeout, &cfg.chatAuthTimeout},
 		{"news-interval", *newsInterval, &cfg.newsInterval},
 	} {
@@ -164,7 +178,7 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		KeepAliveInterval: cfg.keepAliveInterval,
 		ClientTimeout:     cfg.clientTimeout,
 		DrainTimeout:      cfg.drainTimeout,
-		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover},
+		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover, BodyReadTimeout: cfg.bodyReadTimeout},
 		Assets:            clientjs.Handler(), // {hub}/hubbub.js
 		Logger:            logger,
 		Observer:          observer,
@@ -231,7 +245,15 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout bounds whole requests; it does not cut WebSockets, SSE streams or
+	// held polls: net/http lifts it once a request's body has been read, as do
+	// the hubs (TransportOptions.BodyReadTimeout bounds their bodies instead).
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "hubbub listening on http://%s\n", ln.Addr())
@@ -246,7 +268,9 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 
 // shutdownGrace is how long shutdown allows, beyond the drain timeout and the poll
 // timeout (the longest a hub waits for a long-polling client to come for its Close
-// message), for the HTTP server to finish.
+// message), for the hubs to close; and then for the requests still under way
+// (none the hubs serve: they have ended their connections) to finish before
+// their connections are closed.
 const shutdownGrace = 5 * time.Second
 
 // shutdown drains every hub at once while the server still serves (SSE and
@@ -276,7 +300,14 @@ func shutdown(logger *slog.Logger, cfg config, hubs []*hub.Hub, srv *http.Server
 			failed = append(failed, err)
 		}
 	}
-	if err := srv.Shutdown(ctx); err != nil {
+	// A client trickling a request body (or slow to read an answer) must neither
+	// hold the exit up nor fail it: past the grace its connection is closed.
+	httpCtx, httpCancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer httpCancel()
+	if err := srv.Shutdown(httpCtx); errors.Is(err, context.DeadlineExceeded) {
+		logger.Warn("shutdown: closing connections whose requests did not finish in time", "grace", shutdownGrace)
+		srv.Close()
+	} else if err != nil {
 		failed = append(failed, fmt.Errorf("http shutdown: %w", err))
 	}
 	if len(failed) > 0 {

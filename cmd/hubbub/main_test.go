@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -216,6 +219,197 @@ func TestTrustedProxiesConfig(t *testing.T) {
 			}
 			if got := cfg.hubOptions("h", nil, nil).TrustedProxies; !slices.Equal(got, tc.want) {
 				t.Errorf("hub options TrustedProxies = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestShutdownWithTricklingClient: clients trickling request bodies, to a hub and
+// to another route, neither hold the shutdown up nor make it fail: the process
+// exits 0 long before their bodies could time out.
+func TestShutdownWithTricklingClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the server")
+	}
+	// Bounds on request bodies far off: the shutdown must not wait for them.
+	cmd, base, log := startServer(t, "--drain-timeout", "20s", "--body-read-timeout", "1m", "--read-timeout", "1m")
+	addr := strings.TrimPrefix(base, "http://")
+	for _, path := range []string{"/hubs/conformance/negotiate?negotiateVersion=1", "/healthz"} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 20000\r\n\r\nx", path, addr)
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if _, err := conn.Write([]byte("x")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // the requests reach their handlers
+
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		took := time.Since(start).Round(time.Millisecond)
+		if err != nil {
+			t.Errorf("exit after %v: %v; log:\n%s", took, err, log)
+		}
+		// A generous bound, far below the body timeouts and the drain timeout.
+		if took > 30*time.Second {
+			t.Errorf("exit took %v; log:\n%s", took, log)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the server did not exit; log:\n%s", log)
+	}
+}
+
+// TestStreamsOutliveReadTimeout: under the HTTP server's --read-timeout and the
+// hubs' --body-read-timeout, a connection over each transport (long polls held in
+// their handlers) still works well past both.
+func TestStreamsOutliveReadTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the server")
+	}
+	_, base, log := startServer(t, "--read-timeout", "1s", "--body-read-timeout", "1s", "--poll-takeover", "never", "--poll-timeout", "5s")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conns := map[transports.Kind]*client.Conn{}
+	var lostMu sync.Mutex
+	var lost []string
+	for _, kind := range transports.Kinds {
+		c, err := client.Dial(ctx, base+"/hubs/conformance", client.Options{
+			Transports: kind,
+			OnReconnecting: func(err error) {
+				lostMu.Lock()
+				defer lostMu.Unlock()
+				lost = append(lost, fmt.Sprintf("%v: %v", kind, err))
+			},
+		})
+		if err != nil {
+			t.Fatalf("%v: %v", kind, err)
+		}
+		defer c.Close()
+		conns[kind] = c
+	}
+	// A poll with nothing to carry is held for --poll-timeout, not cut at the read
+	// timeouts (which the client would not notice: it polls again).
+	poll := heldPoll(t, ctx, base+"/hubs/conformance")
+	time.Sleep(2500 * time.Millisecond)
+	for kind, c := range conns {
+		res, err := c.Invoke(ctx, "Echo", "still here")
+		var got string
+		if err == nil {
+			err = res.Decode(&got)
+		}
+		if err != nil || got != "still here" {
+			t.Errorf("%v: Echo = %q, %v; log:\n%s", kind, got, err, log)
+		}
+	}
+	if took := <-poll; took < 2*time.Second {
+		t.Errorf("an idle poll was answered after %v, before --poll-timeout", took)
+	}
+	lostMu.Lock()
+	defer lostMu.Unlock()
+	if len(lost) > 0 {
+		t.Errorf("links lost: %q", lost)
+	}
+}
+
+// heldPoll opens a long-polling connection on hubURL with raw requests and then
+// sends a poll with nothing to carry; it tells how long the poll took.
+func heldPoll(t *testing.T, ctx context.Context, hubURL string) <-chan time.Duration {
+	t.Helper()
+	do := func(method, url, body string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	st, body := do("POST", hubURL+"/negotiate?negotiateVersion=1", "")
+	var n struct{ ConnectionToken string }
+	if err := json.Unmarshal([]byte(body), &n); st != 200 || err != nil {
+		t.Fatalf("negotiate: %d %q", st, body)
+	}
+	url := hubURL + "?id=" + n.ConnectionToken
+	do("GET", url, "")
+	if st, body := do("POST", url, `{"protocol":"json","version":1}`+"\x1e"); st != 200 {
+		t.Fatalf("handshake: %d %q", st, body)
+	}
+	if st, body := do("GET", url, ""); st != 200 || body != "{}\x1e" {
+		t.Fatalf("handshake poll: %d %q", st, body)
+	}
+	took := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		took <- time.Since(start)
+	}()
+	return took
+}
+
+func TestParseServerTimeouts(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    [4]time.Duration // read header, read, idle, body read
+		wantErr string
+	}{
+		{name: "defaults", want: [4]time.Duration{10 * time.Second, 30 * time.Second, 2 * time.Minute, transports.DefaultBodyReadTimeout}},
+		{name: "flags", args: []string{"--read-header-timeout", "2s", "--read-timeout", "3s", "--idle-timeout", "4s", "--body-read-timeout", "5s"},
+			want: [4]time.Duration{2 * time.Second, 3 * time.Second, 4 * time.Second, 5 * time.Second}},
+		{name: "env", env: map[string]string{"HUBBUB_READ_TIMEOUT": "7s", "HUBBUB_BODY_READ_TIMEOUT": "8s"},
+			want: [4]time.Duration{10 * time.Second, 7 * time.Second, 2 * time.Minute, 8 * time.Second}},
+		{name: "zero", args: []string{"--body-read-timeout", "0s"}, wantErr: "--body-read-timeout: want a positive duration"},
+		{name: "bad", args: []string{"--idle-timeout", "long"}, wantErr: "--idle-timeout: want a positive duration"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseConfig(tc.args, func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [4]time.Duration{cfg.readHeaderTimeout, cfg.readTimeout, cfg.idleTimeout, cfg.bodyReadTimeout}
+			if got != tc.want {
+				t.Errorf("timeouts = %v, want %v", got, tc.want)
+			}
+			if b := cfg.hubOptions("h", nil, nil).TransportOptions.BodyReadTimeout; b != tc.want[3] {
+				t.Errorf("hub options BodyReadTimeout = %v, want %v", b, tc.want[3])
 			}
 		})
 	}

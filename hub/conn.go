@@ -524,7 +524,7 @@ func (c *Conn) linkLost(t transports.Transport, err error) {
 	}
 	c.mu.Unlock()
 	if errors.Is(err, transports.ErrTooLarge) {
-		opts.Logger.Warn("hub: message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxReceiveSize)
+		opts.Logger.Warn("hub: transport message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxTransportMessageSize)
 		opts.Observer.Closed(opts.Name, err)
 	}
 	c.finish(err)
@@ -749,7 +749,14 @@ func (c *Conn) receive(unit []byte) {
 	if c.isClosing() {
 		return
 	}
+	limit := c.hub.opts.TransportOptions.MaxReceiveSize
+	unit, oversized := recordsWithin(unit, limit)
 	if !c.handshaken.Load() {
+		if oversized && len(unit) == 0 {
+			text, _ := messageTooLarge(limit)
+			c.refuseHandshake("An unexpected error occurred during connection handshake. " + text)
+			return
+		}
 		rest, ok := c.handshake(unit)
 		if !ok {
 			return
@@ -776,9 +783,14 @@ func (c *Conn) receive(unit []byte) {
 			return
 		}
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		c.hub.opts.Logger.Info("hub: invalid message from client", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
 		c.closeWith("Connection closed with an error. InvalidDataException: "+err.Error(), false, nil)
+	case oversized:
+		c.hub.opts.Logger.Warn("hub: message over the size limit; connection closed", "hub", c.hub.opts.Name, "connection", c.id, "limit", limit)
+		text, reason := messageTooLarge(limit)
+		c.closeWith("Connection closed with an error. "+text, false, reason)
 	}
 }
 
@@ -824,12 +836,7 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 		reply = fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
 	}
 	if reply != "" {
-		c.hub.opts.Logger.Info("hub: handshake refused", "hub", c.hub.opts.Name, "connection", c.id, "reason", reply)
-		c.mu.Lock()
-		c.reply = protocol.AppendHandshakeResponse(nil, reply)
-		c.closing = true
-		c.startWriterLocked()
-		c.mu.Unlock()
+		c.refuseHandshake(reply)
 		return nil, false
 	}
 	c.proto = protocol.JSON
@@ -853,6 +860,16 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	c.mu.Unlock()
 	go c.onConnected()
 	return rest, true
+}
+
+// refuseHandshake answers the handshake with an error, which ends the connection.
+func (c *Conn) refuseHandshake(reply string) {
+	c.hub.opts.Logger.Info("hub: handshake refused", "hub", c.hub.opts.Name, "connection", c.id, "reason", reply)
+	c.mu.Lock()
+	c.reply = protocol.AppendHandshakeResponse(nil, reply)
+	c.closing = true
+	c.startWriterLocked()
+	c.mu.Unlock()
 }
 
 // route handles one message. It returns false when the connection is over.

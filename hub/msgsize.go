@@ -1,0 +1,39 @@
+package hub
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// recordsWithin returns the records of unit before the first one over limit bytes
+// (with its separator; an unterminated tail counts whole), and whether there was
+// one. A unit holds whole records: clients pack many into one WebSocket message or
+// POST, so the limit of one hub message (TransportOptions.MaxReceiveSize) is
+// applied to each, as ASP.NET Core applies MaximumReceiveMessageSize.
+func recordsWithin(unit []byte, limit int64) (within []byte, oversized bool) {
+	if int64(len(unit)) <= limit {
+		return unit, false
+	}
+	for start := 0; start < len(unit); {
+		end := len(unit)
+		if i := bytes.IndexByte(unit[start:], protocol.RecordSeparator); i >= 0 {
+			end = start + i + 1
+		}
+		if int64(end-start) > limit {
+			return unit[:start], true
+		}
+		start = end
+	}
+	return unit, false
+}
+
+// messageTooLarge is what a client whose message broke the per-message limit is
+// told (the text of ASP.NET Core's InvalidDataException, naming our option), and
+// why its connection ended.
+func messageTooLarge(limit int64) (text string, reason error) {
+	return fmt.Sprintf("InvalidDataException: The maximum message size of %dB was exceeded. The message size can be configured with TransportOptions.MaxReceiveSize.", limit),
+		fmt.Errorf("hub: a message over %d bytes: %w", limit, transports.ErrTooLarge)
+}

@@ -613,20 +613,21 @@ func (c *Conn) write() {
 
 // nextUnitLocked gathers what the writer sends next, in the order the client must
 // see it: the handshake reply; on a resumed link the Sequence message and the
-// unacked messages again; an Ack and a Ping when due; the queued messages (on a
-// stateful connection, as many as the reconnect buffer has room for); and once
+// unacked messages again; an Ack and a Ping when due; the queued messages (up to
+// maxBatch bytes; on a stateful connection, as many as the reconnect buffer has
+// room for); and once
 // nothing is queued, the Close message. c.mu is held.
 func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 	if c.reply != nil {
 		frames = append(frames, c.reply)
 		c.reply = nil
 	}
-	n := len(c.queue)
+	n := batchLen(c.queue)
 	if r := c.resume; r != nil {
 		start, next, announced := len(frames), r.first+int64(r.resent), r.announce
 		frames = r.control(c, frames)
 		if !c.closing {
-			n = r.admit(c.queue, c.hub.opts.StatefulReconnectBufferSize)
+			n = r.admit(c.queue[:n], c.hub.opts.StatefulReconnectBufferSize)
 		}
 		r.track(c.queue[:n])
 		if c.kind == transports.LongPolling && !announced && r.first+int64(r.resent) > next {

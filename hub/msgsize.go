@@ -37,3 +37,21 @@ func messageTooLarge(limit int64) (text string, reason error) {
 	return fmt.Sprintf("InvalidDataException: The maximum message size of %dB was exceeded. The message size can be configured with TransportOptions.MaxReceiveSize.", limit),
 		fmt.Errorf("hub: a message over %d bytes: %w", limit, transports.ErrTooLarge)
 }
+
+// maxBatch caps what the writer packs into one unit when many messages are queued
+// (one larger message goes alone). Clients bound what they read at once (the Go
+// client's MaxReceiveSize), and a poll answer carrying a backlog of hundreds of
+// messages must stay within that. ASP.NET Core hands its transports about as much
+// at once (a 64 KiB pipe threshold).
+const maxBatch = 64 << 10
+
+// batchLen returns how many messages at the head of queue the next unit carries:
+// at least one, and more while they fit in maxBatch bytes.
+func batchLen(queue [][]byte) int {
+	n, size := 0, 0
+	for n < len(queue) && (n == 0 || size+len(queue[n]) <= maxBatch) {
+		size += len(queue[n])
+		n++
+	}
+	return n
+}

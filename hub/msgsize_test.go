@@ -116,3 +116,31 @@ func TestSizeLimitAppliesPerHubMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestResumedLinkTakesAReplayOverThePerMessageLimit: a stateful client replays
+// everything it has not seen acked, after its Sequence, in one unit on the resumed
+// link (the bundled client does, up to its 100,000-byte buffer). The per-message
+// limit applies to each replayed message, not to the replay.
+func TestResumedLinkTakesAReplayOverThePerMessageLimit(t *testing.T) {
+	for _, kind := range transports.Kinds {
+		t.Run(kind.String(), func(t *testing.T) {
+			_, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
+			c := dialStateful(t, srv, kind, 2)
+			c.link.cut()
+			<-c.link.ended
+			c.resume(t)
+			const calls = 400
+			value := strings.Repeat("x", 50)
+			replay := `{"type":9,"sequenceId":1}` + rs + packedEchoes(calls, value)
+			if status := c.link.sendUnit(t, replay); status != 0 && status != http.StatusOK {
+				t.Fatalf("replay of %d bytes: HTTP %d, want 200", len(replay), status)
+			}
+			for i := range calls {
+				r := c.take(t)
+				if r.Type != 3 || r.InvocationID != fmt.Sprint(i) || string(r.Result) != `"`+value+`"` {
+					t.Fatalf("completion %d of %d: %+v", i, calls, r)
+				}
+			}
+		})
+	}
+}

@@ -142,8 +142,9 @@ type Options struct {
 	// a POST body. Clients pack what they queue while a send is in flight into one
 	// unit (400 small invocations from the official client make one 45 KB
 	// WebSocket message), so it is far above MaxReceiveSize. Default 1 MiB, or
-	// MaxReceiveSize when that is higher. Over it, WebSockets close with status
-	// 1009 and POST answers 413.
+	// twice MaxReceiveSize when that is more (room for a message of the largest
+	// size and what a client packs with it). Over it, WebSockets close with
+	// status 1009 and POST answers 413.
 	MaxTransportMessageSize int64
 	// WriteTimeout bounds one write to the client. Default 10 s. A client that
 	// cannot take a unit in that time has its transport ended.
@@ -200,7 +201,7 @@ func (o Options) WithDefaults() Options {
 		o.MaxReceiveSize = DefaultMaxReceiveSize
 	}
 	if o.MaxTransportMessageSize <= 0 {
-		o.MaxTransportMessageSize = max(DefaultMaxTransportMessageSize, o.MaxReceiveSize)
+		o.MaxTransportMessageSize = max(DefaultMaxTransportMessageSize, 2*o.MaxReceiveSize)
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout

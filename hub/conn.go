@@ -615,8 +615,7 @@ func (c *Conn) write() {
 // see it: the handshake reply; on a resumed link the Sequence message and the
 // unacked messages again; an Ack and a Ping when due; the queued messages (up to
 // maxBatch bytes; on a stateful connection, as many as the reconnect buffer has
-// room for); and once
-// nothing is queued, the Close message. c.mu is held.
+// room for); and once nothing is queued, the Close message. c.mu is held.
 func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 	if c.reply != nil {
 		frames = append(frames, c.reply)

@@ -185,15 +185,18 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	DefaultMaxReceiveSize          = 32 << 10
-	DefaultMaxTransportMessageSize = 1 << 20
-	DefaultWriteTimeout            = 10 * time.Second
-	DefaultPollTimeout             = 25 * time.Second
-	DefaultDisconnectTimeout       = 15 * time.Second
-	DefaultIdlePollTakeover        = 500 * time.Millisecond
-	DefaultReadBufferSize          = 1 << 10
-	DefaultWriteBufferSize         = 4 << 10
+	DefaultMaxReceiveSize    = 32 << 10
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultPollTimeout       = 25 * time.Second
+	DefaultDisconnectTimeout = 15 * time.Second
+	DefaultIdlePollTakeover  = 500 * time.Millisecond
+	DefaultReadBufferSize    = 1 << 10
+	DefaultWriteBufferSize   = 4 << 10
 )
+
+// DefaultMaxTransportMessageSize is Options.MaxTransportMessageSize's default
+// (unless twice MaxReceiveSize is more).
+const DefaultMaxTransportMessageSize = 1 << 20
 
 // WithDefaults returns o with every zero field set to its default.
 func (o Options) WithDefaults() Options {

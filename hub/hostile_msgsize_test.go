@@ -16,7 +16,8 @@ import (
 // tooLargeClose is the start of the Close error a message over the limit gets.
 var tooLargeClose = fmt.Sprintf("Connection closed with an error. InvalidDataException: The maximum message size of %dB was exceeded.", hostileMaxReceive)
 
-// echoRecord is an Echo invocation of value, with its separator.
+// echoRecord is an Echo invocation of value (a string that needs no escaping),
+// with its separator.
 func echoRecord(id, value string) string {
 	return `{"type":1,"invocationId":"` + id + `","target":"Echo","arguments":["` + value + `"]}` + rs
 }

@@ -18,7 +18,7 @@ import (
 func packedEchoes(n int, value string) string {
 	var b strings.Builder
 	for i := range n {
-		fmt.Fprintf(&b, `{"type":1,"invocationId":"%d","target":"Echo","arguments":[%q]}`+rs, i, value)
+		b.WriteString(echoRecord(fmt.Sprint(i), value))
 	}
 	return b.String()
 }

@@ -1142,17 +1142,29 @@ func TestSkipNegotiation(t *testing.T) {
 	}
 }
 
-// testTooLarge sends a message over the server's 32 KiB limit: a POST is refused
-// with 413 and only that call fails; a WebSocket is closed with status 1009.
+// testTooLarge sends a message over the server's limits. Over the 32 KiB limit
+// of one message the server closes the connection with a reason, as ASP.NET Core
+// does. Over the 1 MiB limit of a unit, a POST is refused with 413 and only that
+// call fails; a WebSocket is closed with status 1009.
 func testTooLarge(t *testing.T, kind transports.Kind) {
 	th := startHub(t, hub.Options{}, nil)
-	c := dial(t, th.URL, kind, client.Options{})
 	ctx := testCtx(t)
-	_, err := c.Invoke(ctx, "Echo", strings.Repeat("x", 40<<10))
-	if err == nil {
+
+	c := dial(t, th.URL, kind, client.Options{})
+	if _, err := c.Invoke(ctx, "Echo", strings.Repeat("x", 40<<10)); err == nil {
 		t.Fatal("a 40 KiB message was accepted")
 	}
-	t.Logf("40 KiB: %v", err)
+	<-c.Done()
+	if want := "The maximum message size of 32768B was exceeded"; !strings.Contains(fmt.Sprint(c.Err()), want) {
+		t.Errorf("Err = %v, want it to say %q", c.Err(), want)
+	}
+
+	c = dial(t, th.URL, kind, client.Options{})
+	_, err := c.Invoke(ctx, "Echo", strings.Repeat("x", transports.DefaultMaxTransportMessageSize))
+	if err == nil {
+		t.Fatal("a 1 MiB message was accepted")
+	}
+	t.Logf("1 MiB: %v", err)
 	if kind == transports.WebSockets {
 		<-c.Done()
 		if !strings.Contains(c.Err().Error(), "1009") {

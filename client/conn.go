@@ -128,8 +128,10 @@ type completion struct {
 // Limits of the writer and of Close.
 const (
 	// maxBatch caps what the writer puts into one unit (one WebSocket message or one
-	// POST) when several messages are queued: servers cap a unit, ASP.NET Core and
-	// Hubbub at 32 KiB by default. A single larger message is sent alone.
+	// POST) when several messages are queued. Servers cap each message (ASP.NET
+	// Core and Hubbub at 32 KiB by default), but Hubbub before its
+	// MaxTransportMessageSize capped the whole unit there. A single larger message
+	// is sent alone.
 	maxBatch = 16 << 10
 	// closeFlushTimeout bounds how long Close waits for the queued messages and the
 	// Close message to be written.

@@ -111,7 +111,8 @@
 // client's go out as POSTs; long polling uses GET polls (each with a "_" timestamp
 // parameter) for the server's records, POSTs for the client's and a DELETE to end.
 // On every transport the client sends one unit at a time, batching what queues up
-// meanwhile (at most 16 KiB per unit, below the servers' usual 32 KiB limit).
+// meanwhile (at most 16 KiB per unit, which even servers that cap a whole unit at
+// 32 KiB take).
 //
 // Keep-alive: on WebSockets and SSE the client sends a Ping when it has sent nothing
 // for Options.KeepAliveInterval, and gives up when it has received nothing for

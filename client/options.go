@@ -65,7 +65,9 @@ type Options struct {
 
 	// MaxReceiveSize caps one unit from the server: a WebSocket message, an SSE
 	// event or a poll response. A larger one closes the connection with an error.
-	// Default 16 MiB.
+	// Default 16 MiB. Servers pack at most about 64 KiB of queued messages into
+	// one unit (Hubbub, and ASP.NET Core through its pipes), so this is in effect
+	// the largest message the client takes.
 	MaxReceiveSize int64
 
 	// MaxQueueLength bounds the messages waiting to be sent, and the server

@@ -522,7 +522,7 @@ func (c *Conn) linkLost(t transports.Transport, err error) {
 	}
 	c.mu.Unlock()
 	if errors.Is(err, transports.ErrTooLarge) {
-		opts.Logger.Warn("hub: message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxReceiveSize)
+		opts.Logger.Warn("hub: transport message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxTransportMessageSize)
 		opts.Observer.Closed(opts.Name, err)
 	}
 	c.finish(err)
@@ -623,20 +623,20 @@ func (c *Conn) write() {
 
 // nextUnitLocked gathers what the writer sends next, in the order the client must
 // see it: the handshake reply; on a resumed link the Sequence message and the
-// unacked messages again; an Ack and a Ping when due; the queued messages (on a
-// stateful connection, as many as the reconnect buffer has room for); and once
-// nothing is queued, the Close message. c.mu is held.
+// unacked messages again; an Ack and a Ping when due; the queued messages (up to
+// maxBatch bytes; on a stateful connection, as many as the reconnect buffer has
+// room for); and once nothing is queued, the Close message. c.mu is held.
 func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 	if c.reply != nil {
 		frames = append(frames, c.reply)
 		c.reply = nil
 	}
-	n := len(c.queue)
+	n := batchLen(c.queue)
 	if r := c.resume; r != nil {
 		start, next, announced := len(frames), r.first+int64(r.resent), r.announce
 		frames = r.control(c, frames)
 		if !c.closing {
-			n = r.admit(c.queue, c.hub.opts.StatefulReconnectBufferSize)
+			n = r.admit(c.queue[:n], c.hub.opts.StatefulReconnectBufferSize)
 		}
 		r.track(c.queue[:n])
 		if c.kind == transports.LongPolling && !announced && r.first+int64(r.resent) > next {
@@ -759,7 +759,14 @@ func (c *Conn) receive(unit []byte) {
 	if c.isClosing() {
 		return
 	}
+	limit := c.hub.opts.TransportOptions.MaxReceiveSize
+	unit, oversized := recordsWithin(unit, limit)
 	if !c.handshaken.Load() {
+		if oversized && len(unit) == 0 {
+			text, _ := messageTooLarge(limit)
+			c.refuseHandshake("An unexpected error occurred during connection handshake. " + text)
+			return
+		}
 		rest, ok := c.handshake(unit)
 		if !ok {
 			return
@@ -786,9 +793,14 @@ func (c *Conn) receive(unit []byte) {
 			return
 		}
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		c.hub.logSampled(slog.LevelInfo, "hub: invalid message from client", "hub", c.hub.opts.Name, "connection", c.id, "err", err)
 		c.closeWith("Connection closed with an error. InvalidDataException: "+err.Error(), false, nil)
+	case oversized:
+		c.hub.logSampled(slog.LevelWarn, "hub: message over the size limit; connection closed", "hub", c.hub.opts.Name, "connection", c.id, "limit", limit)
+		text, reason := messageTooLarge(limit)
+		c.closeWith("Connection closed with an error. "+text, false, reason)
 	}
 }
 
@@ -834,12 +846,7 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 		reply = fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
 	}
 	if reply != "" {
-		c.hub.logSampled(slog.LevelInfo, "hub: handshake refused", "hub", c.hub.opts.Name, "connection", c.id, "reason", reply)
-		c.mu.Lock()
-		c.reply = protocol.AppendHandshakeResponse(nil, reply)
-		c.closing = true
-		c.startWriterLocked()
-		c.mu.Unlock()
+		c.refuseHandshake(reply)
 		return nil, false
 	}
 	c.proto = protocol.JSON
@@ -863,6 +870,16 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	c.mu.Unlock()
 	go c.onConnected()
 	return rest, true
+}
+
+// refuseHandshake answers the handshake with an error, which ends the connection.
+func (c *Conn) refuseHandshake(reply string) {
+	c.hub.logSampled(slog.LevelInfo, "hub: handshake refused", "hub", c.hub.opts.Name, "connection", c.id, "reason", reply)
+	c.mu.Lock()
+	c.reply = protocol.AppendHandshakeResponse(nil, reply)
+	c.closing = true
+	c.startWriterLocked()
+	c.mu.Unlock()
 }
 
 // route handles one message. It returns false when the connection is over.

@@ -21,10 +21,11 @@ import (
 func fuzzHub(t *testing.T) (*hub.Hub, func()) {
 	h := conformance.NewHub(hub.Options{
 		TransportOptions: transports.Options{
-			MaxReceiveSize:    4 << 10,
-			PollTimeout:       5 * time.Millisecond,
-			DisconnectTimeout: 2 * time.Second, // generous: fuzz workers share a busy machine
-			WriteTimeout:      time.Second,
+			MaxReceiveSize:          4 << 10,
+			MaxTransportMessageSize: 16 << 10,
+			PollTimeout:             5 * time.Millisecond,
+			DisconnectTimeout:       2 * time.Second, // generous: fuzz workers share a busy machine
+			WriteTimeout:            time.Second,
 		},
 		HandshakeTimeout: time.Second,
 		NegotiateTimeout: time.Second,

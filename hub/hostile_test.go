@@ -41,6 +41,7 @@ import (
 // Limits of the shared server: small, so that cases trip them with a few messages.
 const (
 	hostileMaxReceive    = 32 << 10
+	hostileMaxTransport  = 64 << 10
 	hostileHandshake     = 300 * time.Millisecond
 	hostilePollTimeout   = 300 * time.Millisecond
 	hostileRate          = 200
@@ -55,9 +56,10 @@ const (
 func hostileOptions() hub.Options {
 	return hub.Options{
 		TransportOptions: transports.Options{
-			MaxReceiveSize:    hostileMaxReceive,
-			PollTimeout:       hostilePollTimeout,
-			DisconnectTimeout: 30 * time.Second, // the long-polling bystander idles during cases
+			MaxReceiveSize:          hostileMaxReceive,
+			MaxTransportMessageSize: hostileMaxTransport,
+			PollTimeout:             hostilePollTimeout,
+			DisconnectTimeout:       30 * time.Second, // the long-polling bystander idles during cases
 		},
 		HandshakeTimeout:       hostileHandshake,
 		MaxMessagesPerSecond:   hostileRate,
@@ -414,14 +416,14 @@ func hostileCases() []hostileCase {
 		// ---- transports ----
 		{name: "transport/POST body over the limit", run: func(t *testing.T, e *env) {
 			lp := e.openLP(t, nil)
-			st, body := lp.post(t, strings.Repeat("x", hostileMaxReceive+1))
+			st, body := lp.post(t, strings.Repeat("x", hostileMaxTransport+1))
 			wantHTTP(t, st, body, 413, "message too large")
 			lp.wantAlive(t)
 		}},
 		{name: "transport/chunked POST body over the limit", run: func(t *testing.T, e *env) {
 			lp := e.openLP(t, nil)
 			// No Content-Length: the limit is found while reading.
-			body := struct{ io.Reader }{strings.NewReader(strings.Repeat("x", 2*hostileMaxReceive))}
+			body := struct{ io.Reader }{strings.NewReader(strings.Repeat("x", 2*hostileMaxTransport))}
 			req, _ := http.NewRequest("POST", lp.url, body)
 			resp, err := httpClient.Do(req)
 			if err != nil {
@@ -461,7 +463,7 @@ func hostileCases() []hostileCase {
 		}},
 		{name: "transport/WebSocket message over the limit", run: func(t *testing.T, e *env) {
 			c := &client{ws: dialWS(t, e.srv)}
-			big := `{"type":1,"invocationId":"1","target":"Echo","arguments":["` + strings.Repeat("x", hostileMaxReceive) + `"]}` + rs
+			big := `{"type":1,"invocationId":"1","target":"Echo","arguments":["` + strings.Repeat("x", hostileMaxTransport) + `"]}` + rs
 			c.ws.WriteMessage(websocket.TextMessage, []byte(big))
 			if err := c.readUntilError(t); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 				t.Errorf("got %v, want close 1009 (message too big)", err)
@@ -968,6 +970,7 @@ func hostileCases() []hostileCase {
 	}
 	cases = append(cases, lifeCases()...)
 	cases = append(cases, dosCases()...)
+	cases = append(cases, msgSizeCases()...)
 	return cases
 }
 

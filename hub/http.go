@@ -100,7 +100,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec := &statusRecorder{ResponseWriter: w}
 			sender.ServeSend(rec, r)
 			if rec.status == http.StatusRequestEntityTooLarge {
-				h.logSampled(slog.LevelWarn, "hub: POST over the size limit refused", "hub", h.opts.Name, "connection", s.id, "limit", h.opts.TransportOptions.MaxReceiveSize)
+				h.logSampled(slog.LevelWarn, "hub: POST over the size limit refused", "hub", h.opts.Name, "connection", s.id, "limit", h.opts.TransportOptions.MaxTransportMessageSize)
 				h.opts.Observer.Refused(h.opts.Name, "message too large")
 			}
 			if rec.status == http.StatusRequestTimeout {

@@ -17,8 +17,9 @@ type Options struct {
 	Name string
 	// Transports is the set of transports negotiate offers. Default all three.
 	Transports transports.Kind
-	// TransportOptions tune the transports: message size limit, write timeout, long
-	// poll hold time… See transports.Options for their defaults.
+	// TransportOptions tune the transports: message size limits (MaxReceiveSize
+	// per hub message, MaxTransportMessageSize per WebSocket message or POST),
+	// write timeout, long poll hold time… See transports.Options for their defaults.
 	TransportOptions transports.Options
 
 	// KeepAliveInterval: a Ping is sent when nothing was sent for this long

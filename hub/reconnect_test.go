@@ -48,7 +48,8 @@ type rawLink struct {
 	cancel context.CancelFunc
 	recs   chan wireRecord
 	ended  chan struct{}
-	status int // the status of a refused resume
+	status int   // the status of a refused resume
+	err    error // why a WebSocket link ended, once ended is closed
 }
 
 // openLink opens a link for token; resume marks a long poll as a resume.
@@ -75,6 +76,7 @@ func openLink(t *testing.T, srv *httptest.Server, kind transports.Kind, token st
 			for {
 				_, data, err := ws.ReadMessage()
 				if err != nil {
+					l.err = err
 					return
 				}
 				l.push(data)

@@ -331,7 +331,7 @@ func (n clusterNode) AttachRelay(token string, req RelayRequest, front RelayPeer
 	}
 	l := &relayedLink{
 		kind: kind, peer: front, done: make(chan struct{}),
-		maxUnit: h.opts.TransportOptions.MaxReceiveSize, limit: h.opts.RelayBufferSize,
+		maxUnit: h.opts.TransportOptions.MaxTransportMessageSize, limit: h.opts.RelayBufferSize,
 	}
 	l.receive = c.newLink()
 	if kind == transports.ServerSentEvents {

@@ -118,7 +118,7 @@ func value(t *testing.T, reg *prometheus.Registry, series string) float64 {
 // limit are refused (413, close 1009) and show up in the refusal and close series.
 func TestOversizedInputIsCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := conformance.NewHub(hub.Options{Observer: metrics.New(reg), TransportOptions: transports.Options{MaxReceiveSize: 64}})
+	h := conformance.NewHub(hub.Options{Observer: metrics.New(reg), TransportOptions: transports.Options{MaxReceiveSize: 64, MaxTransportMessageSize: 64}})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer func() {

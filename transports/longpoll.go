@@ -101,7 +101,7 @@ type delivery struct {
 // receive. Its disconnect timer starts now: the first poll is expected soon.
 func NewLongPolling(opts Options, receive Receiver) *LongPoll {
 	lp := &LongPoll{opts: opts.WithDefaults()}
-	lp.post = sendChannel{maxSize: lp.opts.MaxReceiveSize, bodyTimeout: lp.opts.BodyReadTimeout, receive: receive, ended: func() bool { return lp.Err() != nil }}
+	lp.post = sendChannel{maxSize: lp.opts.MaxTransportMessageSize, bodyTimeout: lp.opts.BodyReadTimeout, receive: receive, ended: func() bool { return lp.Err() != nil }}
 	lp.mu.Lock()
 	lp.timer = time.AfterFunc(time.Hour, lp.timerFired)
 	lp.startIdleLocked()
@@ -338,7 +338,7 @@ func (lp *LongPoll) pollDone() {
 }
 
 // ServeSend serves a POST carrying one unit from the client: the body, at most
-// Options.MaxReceiveSize bytes (else 413 "message too large"), goes to the Receiver
+// Options.MaxTransportMessageSize bytes (else 413 "message too large"), goes to the Receiver
 // and the reply is 200 with an empty body. Another POST still in progress answers
 // 409, a POST after the transport has ended 404 "connection closed" (the official
 // client's last POST can arrive after its DELETE), another method 405. Any

@@ -129,10 +129,10 @@ func LimitBodyRead(w http.ResponseWriter, r *http.Request, timeout time.Duration
 type PostReceiver struct{ post sendChannel }
 
 // NewPostReceiver returns a PostReceiver that passes each POSTed body, at most
-// opts.MaxReceiveSize bytes, to receive, until ended reports true.
+// opts.MaxTransportMessageSize bytes, to receive, until ended reports true.
 func NewPostReceiver(opts Options, receive Receiver, ended func() bool) *PostReceiver {
 	opts = opts.WithDefaults()
-	return &PostReceiver{post: sendChannel{maxSize: opts.MaxReceiveSize, bodyTimeout: opts.BodyReadTimeout, receive: receive, ended: ended}}
+	return &PostReceiver{post: sendChannel{maxSize: opts.MaxTransportMessageSize, bodyTimeout: opts.BodyReadTimeout, receive: receive, ended: ended}}
 }
 
 // ServeSend serves a POST carrying one unit from the client, as SSE.ServeSend.

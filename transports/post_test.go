@@ -56,7 +56,7 @@ func TestServeSend(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(s.name+"/"+tc.name, func(t *testing.T) {
 				got := newUnits()
-				srv, tr := postServer(t, s.new, Options{MaxReceiveSize: limit}, got.receive)
+				srv, tr := postServer(t, s.new, Options{MaxTransportMessageSize: limit}, got.receive)
 				if tc.closeFirst {
 					tr.Close()
 				}

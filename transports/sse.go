@@ -61,7 +61,7 @@ func NewServerSentEvents(opts Options, receive Receiver) *SSE {
 		done:  make(chan struct{}),
 		ready: make(chan struct{}),
 	}
-	s.post = sendChannel{maxSize: s.opts.MaxReceiveSize, bodyTimeout: s.opts.BodyReadTimeout, receive: receive, ended: s.ended}
+	s.post = sendChannel{maxSize: s.opts.MaxTransportMessageSize, bodyTimeout: s.opts.BodyReadTimeout, receive: receive, ended: s.ended}
 	return s
 }
 
@@ -203,7 +203,7 @@ func (s *SSE) closeConn() {
 }
 
 // ServeSend serves a POST carrying one unit from the client: the body, at most
-// Options.MaxReceiveSize bytes (else 413 "message too large"), goes to the Receiver
+// Options.MaxTransportMessageSize bytes (else 413 "message too large"), goes to the Receiver
 // and the reply is 200 with an empty body. Another POST still in progress answers
 // 409, a POST after the transport has ended 404 "connection closed", another method
 // 405. Any Content-Type is accepted.

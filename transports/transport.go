@@ -118,7 +118,9 @@ type Receiver func(unit []byte)
 var (
 	// ErrClosed means the transport has ended.
 	ErrClosed = errors.New("transport closed")
-	// ErrTooLarge means a unit from the client exceeded Options.MaxReceiveSize.
+	// ErrTooLarge means a unit from the client exceeded
+	// Options.MaxTransportMessageSize, or (as the hub reports it) one message in a
+	// unit exceeded Options.MaxReceiveSize.
 	ErrTooLarge = errors.New("message too large")
 	// ErrEndedByClient means the client ended the connection on purpose (a long
 	// polling DELETE, a WebSocket close frame 1000, 1001 or without a status), as
@@ -130,10 +132,20 @@ var (
 
 // Options tune the transports. The zero value of each field means its default.
 type Options struct {
-	// MaxReceiveSize caps one unit from the client: a WebSocket message or a POST
-	// body. Default 32 KiB, as ASP.NET Core SignalR. Over it, WebSockets close with
-	// status 1009 and POST answers 413.
+	// MaxReceiveSize caps one message from the client: each protocol record a unit
+	// holds (a JSON record with its separator), as ASP.NET Core SignalR's
+	// MaximumReceiveMessageSize. Default 32 KiB, as ASP.NET Core. The transports
+	// never look inside units: the hub applies it, and closes a connection whose
+	// client sends a larger message with the protocol's Close message and a reason.
 	MaxReceiveSize int64
+	// MaxTransportMessageSize caps one unit from the client: a WebSocket message or
+	// a POST body. Clients pack what they queue while a send is in flight into one
+	// unit (400 small invocations from the official client make one 45 KB
+	// WebSocket message), so it is far above MaxReceiveSize. Default 1 MiB, or
+	// twice MaxReceiveSize when that is more (room for a message of the largest
+	// size and what a client packs with it). Over it, WebSockets close with
+	// status 1009 and POST answers 413.
+	MaxTransportMessageSize int64
 	// BodyReadTimeout bounds the time a client takes to send a request's body,
 	// from the handler's start: a POST carrying a unit (see LimitBodyRead; the
 	// hub applies it to every request it serves, net/http reading to its end the
@@ -192,10 +204,17 @@ const (
 	DefaultWriteBufferSize   = 4 << 10
 )
 
+// DefaultMaxTransportMessageSize is Options.MaxTransportMessageSize's default
+// (unless twice MaxReceiveSize is more).
+const DefaultMaxTransportMessageSize = 1 << 20
+
 // WithDefaults returns o with every zero field set to its default.
 func (o Options) WithDefaults() Options {
 	if o.MaxReceiveSize <= 0 {
 		o.MaxReceiveSize = DefaultMaxReceiveSize
+	}
+	if o.MaxTransportMessageSize <= 0 {
+		o.MaxTransportMessageSize = max(DefaultMaxTransportMessageSize, 2*o.MaxReceiveSize)
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout

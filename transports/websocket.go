@@ -74,7 +74,7 @@ func writeBufferPool(size int) *sync.Pool {
 // On success the handler may return at once: the connection lives on without it
 // (r.Context ends with the handler, so keep nothing tied to it).
 //
-// Messages over opts.MaxReceiveSize close the connection with status 1009 and end
+// Messages over opts.MaxTransportMessageSize close the connection with status 1009 and end
 // the transport with an error wrapping ErrTooLarge. Pings are answered with pongs.
 func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binary bool, receive Receiver) (*WebSocket, error) {
 	opts = opts.WithDefaults()
@@ -100,7 +100,7 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binar
 	if err != nil {
 		return nil, fmt.Errorf("transports: websocket upgrade: %w", err)
 	}
-	conn.SetReadLimit(opts.MaxReceiveSize)
+	conn.SetReadLimit(opts.MaxTransportMessageSize)
 	ws := &WebSocket{
 		conn:    conn,
 		opts:    opts,
@@ -290,7 +290,7 @@ func (ws *WebSocket) readLoop(fresh bool) {
 			}
 		}
 		if err != nil {
-			ws.end(readError(err, ws.opts.MaxReceiveSize))
+			ws.end(readError(err, ws.opts.MaxTransportMessageSize))
 			ws.linger(err)
 			ws.conn.Close()
 			return

@@ -157,7 +157,7 @@ func TestWebSocketOrigin(t *testing.T) {
 
 func TestWebSocketReadLimit(t *testing.T) {
 	const limit = 64
-	srv := newWSServer(t, Options{MaxReceiveSize: limit}, false)
+	srv := newWSServer(t, Options{MaxTransportMessageSize: limit}, false)
 	c, ws := srv.dial(t, nil)
 
 	exact := strings.Repeat("a", limit)

@@ -55,7 +55,7 @@ type Options struct {
 	// for other nodes; beyond it they get 503. Default 10,000.
 	MaxForwardedRequests int
 	// MaxForwardedBody caps the body of a request forwarded to another node (413
-	// beyond it). It should exceed the hubs' TransportOptions.MaxReceiveSize so that
+	// beyond it). It should exceed the hubs' TransportOptions.MaxTransportMessageSize so that
 	// the owner node applies its own limit. Default 4 MiB.
 	MaxForwardedBody int64
 	// SessionTTL is how long the record of a connection that moved to another node

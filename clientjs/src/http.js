@@ -117,8 +117,10 @@ export function poster(env, url, closed) {
   let busy;
   async function flush() {
     while (queue.length) {
-      const batch = queue;
-      queue = [];
+      // At most 64 KiB a POST (one larger record alone): servers cap a body.
+      let n = 0, size = 0;
+      while (n < queue.length && ((size += queue[n].text.length) <= 65536 || !n)) n++;
+      const batch = queue.splice(0, n);
       try {
         await persist(async () => {
           if (closed()) throw closedError();

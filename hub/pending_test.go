@@ -156,7 +156,7 @@ func TestRefusalsLogAtMostOncePerSecond(t *testing.T) {
 		},
 		{
 			name: "POST over the size limit",
-			opts: func(o *hub.Options) { o.TransportOptions.MaxReceiveSize = 10 },
+			opts: func(o *hub.Options) { o.TransportOptions.MaxTransportMessageSize = 10 },
 			setup: func(t *testing.T, srv string) string {
 				st, body, _ := doURL(t, "POST", srv+"/hub/negotiate?negotiateVersion=1", nil, "")
 				n := wantNegotiated(t, st, body)

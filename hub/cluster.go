@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,6 +97,34 @@ var (
 // forwardedKey marks the context of a request another node forwarded here.
 type forwardedKey struct{}
 
+// forwardedUserHeader carries, on a request forwarded to the node that holds its
+// connection, the user the node where it landed found (quoted; "" is anonymous).
+// The node holding the connection checks it against the connection's user rather
+// than finding the user again: Options.UserID may read what does not cross nodes,
+// a context value a framework adapter set (WithUserID). It is believed only on a
+// request a SessionForwarder passed to ServeForwarded.
+const forwardedUserHeader = "Hubbub-Forwarded-User"
+
+// withForwardedUser is r, to be forwarded, with the user found for it.
+func withForwardedUser(r *http.Request, user Identity) *http.Request {
+	r = r.Clone(r.Context())
+	r.Header.Set(forwardedUserHeader, strconv.QuoteToASCII(user.UserID))
+	return r
+}
+
+// forwardedUser is the user the node where a forwarded request landed found for
+// it; false for a request not forwarded, or forwarded without one.
+func forwardedUser(r *http.Request) (Identity, bool) {
+	if r.Context().Value(forwardedKey{}) == nil {
+		return Identity{}, false
+	}
+	user, err := strconv.Unquote(r.Header.Get(forwardedUserHeader))
+	if err != nil {
+		return Identity{}, false
+	}
+	return Identity{UserID: user}, true
+}
+
 // clusterNode is this hub's LocalSessions.
 type clusterNode struct{ h *Hub }
 
@@ -177,7 +206,7 @@ func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string, user 
 	if kind == 0 {
 		// Long polls, POSTs and DELETEs go to the node that holds the connection;
 		// the first poll opens long polling there.
-		fwd.ForwardRequest(w, r, h.opts.Name, token)
+		fwd.ForwardRequest(w, withForwardedUser(r, user), h.opts.Name, token)
 		return nil
 	}
 	info, err := fwd.ClaimSession(r.Context(), h.opts.Name, token, kind)
@@ -193,7 +222,7 @@ func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string, user 
 		return nil
 	case errors.Is(err, ErrSessionActive) && kind == transports.ServerSentEvents:
 		// Let the node holding it answer 409 or 400, as it would locally.
-		fwd.ForwardRequest(w, r, h.opts.Name, token)
+		fwd.ForwardRequest(w, withForwardedUser(r, user), h.opts.Name, token)
 		return nil
 	case errors.Is(err, ErrSessionActive):
 		http.Error(w, "Another request is already active for this connection", http.StatusConflict)

@@ -132,8 +132,12 @@ type Options struct {
 	// with ParseTrustedProxies first. Default empty: no proxy is trusted.
 	TrustedProxies []string
 	// UserID returns the user identity of a request; empty means anonymous. It runs
-	// at negotiate (and on a WebSocket connect that skipped negotiate). Default: the
-	// user a framework adapter stored with WithUserID, else anonymous.
+	// at negotiate (and on a WebSocket connect that skipped negotiate) and again on
+	// every transport request of the connection: a request whose user differs from
+	// its negotiate's (anonymous versus a user included) gets 403, so it must find
+	// the same user on each (browsers' WebSocket upgrades carry cookies and the
+	// query string, not custom headers). Default: the user a framework adapter
+	// stored with WithUserID, else anonymous.
 	UserID func(r *http.Request) string
 	// Authenticate, when set, runs on negotiate and again on every transport
 	// request of the connection: it returns the caller's Identity, or an error that

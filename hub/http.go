@@ -488,8 +488,14 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	hdr := w.Header()
-	hdr.Set("Access-Control-Allow-Origin", origin)
-	hdr.Set("Access-Control-Allow-Credentials", "true")
+	if h.origins.listed(origin) {
+		hdr.Set("Access-Control-Allow-Origin", origin)
+		hdr.Set("Access-Control-Allow-Credentials", "true")
+	} else {
+		// Only "*" lets it in: any site may call, but never with the user's
+		// cookies or HTTP authentication.
+		hdr.Set("Access-Control-Allow-Origin", "*")
+	}
 	hdr.Add("Vary", "Origin")
 	if r.Method != http.MethodOptions {
 		return true

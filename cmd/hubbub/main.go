@@ -225,7 +225,8 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	for _, name := range []string{"/hubbub.js", "/hubbub.mjs", "/hubbub.d.ts"} {
 		router.Match([]string{http.MethodGet, http.MethodHead}, name, gin.WrapH(clientjs.Handler()))
 	}
-	router.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	// 503 while a hub's backplane is down or the hubs are draining.
+	router.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", gin.WrapH(hub.HealthHandler(hubs...)))
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -91,6 +91,7 @@ const (
 var (
 	_ hub.Backplane        = (*Backplane)(nil)
 	_ hub.SessionForwarder = (*Backplane)(nil)
+	_ hub.BackplaneHealth  = (*Backplane)(nil)
 )
 
 // New returns a backplane for the Redis at opts.URL and starts its connection. It

@@ -3,7 +3,11 @@ package hub_test
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // asUser is the header the identity tests' Options.UserID reads; nil is anonymous.
@@ -124,4 +128,34 @@ func orAnonymous(user string) string {
 		return "anonymous"
 	}
 	return strings.ToLower(user)
+}
+
+// TestStatefulResumeTiedToItsUser: a resume of a stateful connection is a
+// transport request like any other: another user's (or an anonymous one's) is
+// refused 403, and the owner's resume then works.
+func TestStatefulResumeTiedToItsUser(t *testing.T) {
+	var user atomic.Value // who every request is, as the test says
+	user.Store("alice")
+	_, srv := statefulServer(t, hub.Options{UserID: func(*http.Request) string { return user.Load().(string) }})
+	for _, kind := range []transports.Kind{transports.WebSockets, transports.ServerSentEvents, transports.LongPolling} {
+		t.Run(kind.String(), func(t *testing.T) {
+			user.Store("alice")
+			c := dialStateful(t, srv, kind, 2)
+			c.link.cut()
+			<-c.link.ended
+			for _, intruder := range []string{"bob", ""} {
+				user.Store(intruder)
+				if l := openLink(t, srv, kind, c.token, true); l.status != http.StatusForbidden {
+					t.Errorf("resume as %q: HTTP %d, want 403", intruder, l.status)
+				}
+			}
+			user.Store("alice")
+			c.resume(t)
+			c.link.send(t, `{"type":9,"sequenceId":1}`)
+			c.invoke(t, "e", "Echo", "still alice's")
+			if r := c.take(t); string(r.Result) != `"still alice's"` {
+				t.Errorf("after the resume: %+v", r)
+			}
+		})
+	}
 }

@@ -37,9 +37,11 @@ type SessionForwarder interface {
 	ServeSessions(hubName string, sessions LocalSessions) (stop func())
 	// ClaimSession moves a negotiated session that no transport has opened yet
 	// from the node that holds it to this one. kind is the transport about to open
-	// it. It returns an error wrapping ErrSessionNotFound when no node holds the
-	// session, ErrSessionActive when it already has a transport.
-	ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind) (SessionInfo, error)
+	// it, userID the user of the request ("" anonymous), which the holder checks
+	// before it lets the session go. It returns an error wrapping
+	// ErrSessionNotFound when no node holds the session, ErrSessionActive when it
+	// already has a transport, ErrSessionForbidden when it is another user's.
+	ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind, userID string) (SessionInfo, error)
 	// ForwardRequest serves r on the node that holds the session of token and
 	// writes that node's response to w. It answers 404 when no node holds it.
 	ForwardRequest(w http.ResponseWriter, r *http.Request, hubName, token string)
@@ -50,10 +52,11 @@ type SessionForwarder interface {
 // LocalSessions is how a SessionForwarder reaches the sessions of one hub on this
 // node when another node asks.
 type LocalSessions interface {
-	// ReleaseSession removes a negotiated session that no transport has opened
-	// and returns it, for another node to open. It returns an error wrapping
-	// ErrSessionNotFound or ErrSessionActive otherwise.
-	ReleaseSession(token string) (SessionInfo, error)
+	// ReleaseSession removes a negotiated session of userID's ("" anonymous) that
+	// no transport has opened and returns it, for another node to open. It returns
+	// an error wrapping ErrSessionNotFound, ErrSessionActive, or
+	// ErrSessionForbidden (another user's: the session stays) otherwise.
+	ReleaseSession(token, userID string) (SessionInfo, error)
 	// ServeForwarded serves a request that another node forwarded here. It is
 	// ServeHTTP, except that a token unknown here is answered 404 rather than
 	// forwarded again.
@@ -128,7 +131,7 @@ func forwardedUser(r *http.Request) (Identity, bool) {
 // clusterNode is this hub's LocalSessions.
 type clusterNode struct{ h *Hub }
 
-func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
+func (n clusterNode) ReleaseSession(token, userID string) (SessionInfo, error) {
 	h := n.h
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
@@ -138,6 +141,11 @@ func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
 		return SessionInfo{}, ErrSessionNotFound
 	case s.kind != 0:
 		return SessionInfo{}, ErrSessionActive
+	case s.identity.UserID != userID:
+		// Checked here, before the session moves: another user's request must not
+		// take it away from its node.
+		h.opts.Logger.Warn("hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id, "claimed", true)
+		return SessionInfo{}, ErrSessionForbidden
 	}
 	if s.expiry != nil {
 		s.expiry.Stop()
@@ -209,11 +217,14 @@ func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string, user 
 		fwd.ForwardRequest(w, withForwardedUser(r, user), h.opts.Name, token)
 		return nil
 	}
-	info, err := fwd.ClaimSession(r.Context(), h.opts.Name, token, kind)
+	info, err := fwd.ClaimSession(r.Context(), h.opts.Name, token, kind, user.UserID)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrSessionNotFound):
 		h.notFound(w, token)
+		return nil
+	case errors.Is(err, ErrSessionForbidden):
+		h.userMismatch(w, "claimed", true)
 		return nil
 	case errors.Is(err, ErrSessionActive) && h.canRelay():
 		// A resume of a stateful connection that lives on another node: the link

@@ -23,17 +23,20 @@ var ErrHubClosing = errors.New("hub: closing")
 
 // Health is nil while the hub serves and its backplane reaches the other nodes.
 // Otherwise it is ErrHubClosing once Close was called (draining or closed), or
-// an error wrapping the backplane's: its BackplaneHealth.Err, or for a
-// backplane without it the failure of the last send when no send has worked
-// since.
+// the backplane's error: its BackplaneHealth.Err, or for a backplane without it
+// the failure of the last send when no send has worked since.
 func (h *Hub) Health() error {
-	h.sessionsMu.Lock()
-	closed := h.closed
-	h.sessionsMu.Unlock()
-	if closed {
+	if h.closing() {
 		return ErrHubClosing
 	}
 	return h.backplaneHealth()
+}
+
+// closing reports whether Close was called.
+func (h *Hub) closing() bool {
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	return h.closed
 }
 
 func (h *Hub) backplaneHealth() error {
@@ -73,7 +76,7 @@ func HealthHandler(hubs ...*Hub) http.Handler {
 			if err := h.backplaneHealth(); err != nil {
 				hh.Status, hh.Backplane = "unavailable", err.Error()
 			}
-			if errors.Is(h.Health(), ErrHubClosing) {
+			if h.closing() {
 				hh.Status = "closing"
 			}
 			if hh.Status != "ok" {

@@ -23,11 +23,12 @@ import (
 // an identity that does not cross nodes with a forwarded request.
 func startIdentityNode(t *testing.T, url, prefix string) string {
 	t.Helper()
-	bp, err := redis.New(redis.Options{URL: url, Prefix: prefix, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	bp, err := redis.New(redis.Options{URL: url, Prefix: prefix, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := conformance.NewHub(hub.Options{Backplane: bp, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UserID: func(r *http.Request) string { return hub.UserIDFromContext(r.Context()) }})
+	h := conformance.NewHub(hub.Options{Backplane: bp, Logger: quiet, UserID: func(r *http.Request) string { return hub.UserIDFromContext(r.Context()) }})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u := r.Header.Get("X-User"); u != "" {
 			r = r.WithContext(hub.WithUserID(r.Context(), u))

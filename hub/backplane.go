@@ -49,7 +49,9 @@ type Backplane interface {
 	// published for that hub by any node, this one included, in publish order per
 	// publisher. Call detach to leave.
 	Attach(hubName string, deliver func(*Envelope)) (detach func(), err error)
-	// Publish sends env to every node attached to env.Hub.
+	// Publish sends env to every node attached to env.Hub. A backplane that
+	// delivers on this node before it publishes returns, when only that local
+	// delivery happened, an error wrapping ErrClusterDelivery.
 	Publish(ctx context.Context, env *Envelope) error
 	// AddToGroup and RemoveFromGroup record cluster-wide group membership.
 	AddToGroup(ctx context.Context, hubName, group, connectionID string) error

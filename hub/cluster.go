@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,9 +37,11 @@ type SessionForwarder interface {
 	ServeSessions(hubName string, sessions LocalSessions) (stop func())
 	// ClaimSession moves a negotiated session that no transport has opened yet
 	// from the node that holds it to this one. kind is the transport about to open
-	// it. It returns an error wrapping ErrSessionNotFound when no node holds the
-	// session, ErrSessionActive when it already has a transport.
-	ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind) (SessionInfo, error)
+	// it, userID the user of the request ("" anonymous), which the holder checks
+	// before it lets the session go. It returns an error wrapping
+	// ErrSessionNotFound when no node holds the session, ErrSessionActive when it
+	// already has a transport, ErrSessionForbidden when it is another user's.
+	ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind, userID string) (SessionInfo, error)
 	// ForwardRequest serves r on the node that holds the session of token and
 	// writes that node's response to w. It answers 404 when no node holds it.
 	ForwardRequest(w http.ResponseWriter, r *http.Request, hubName, token string)
@@ -49,10 +52,11 @@ type SessionForwarder interface {
 // LocalSessions is how a SessionForwarder reaches the sessions of one hub on this
 // node when another node asks.
 type LocalSessions interface {
-	// ReleaseSession removes a negotiated session that no transport has opened
-	// and returns it, for another node to open. It returns an error wrapping
-	// ErrSessionNotFound or ErrSessionActive otherwise.
-	ReleaseSession(token string) (SessionInfo, error)
+	// ReleaseSession removes a negotiated session of userID's ("" anonymous) that
+	// no transport has opened and returns it, for another node to open. It returns
+	// an error wrapping ErrSessionNotFound, ErrSessionActive, or
+	// ErrSessionForbidden (another user's: the session stays) otherwise.
+	ReleaseSession(token, userID string) (SessionInfo, error)
 	// ServeForwarded serves a request that another node forwarded here. It is
 	// ServeHTTP, except that a token unknown here is answered 404 rather than
 	// forwarded again.
@@ -96,10 +100,38 @@ var (
 // forwardedKey marks the context of a request another node forwarded here.
 type forwardedKey struct{}
 
+// forwardedUserHeader carries, on a request forwarded to the node that holds its
+// connection, the user the node where it landed found (quoted; "" is anonymous).
+// The node holding the connection checks it against the connection's user rather
+// than finding the user again: Options.UserID may read what does not cross nodes,
+// a context value a framework adapter set (WithUserID). It is believed only on a
+// request a SessionForwarder passed to ServeForwarded.
+const forwardedUserHeader = "Hubbub-Forwarded-User"
+
+// withForwardedUser is r, to be forwarded, with the user found for it.
+func withForwardedUser(r *http.Request, user Identity) *http.Request {
+	r = r.Clone(r.Context())
+	r.Header.Set(forwardedUserHeader, strconv.QuoteToASCII(user.UserID))
+	return r
+}
+
+// forwardedUser is the user the node where a forwarded request landed found for
+// it; false for a request not forwarded, or forwarded without one.
+func forwardedUser(r *http.Request) (Identity, bool) {
+	if r.Context().Value(forwardedKey{}) == nil {
+		return Identity{}, false
+	}
+	user, err := strconv.Unquote(r.Header.Get(forwardedUserHeader))
+	if err != nil {
+		return Identity{}, false
+	}
+	return Identity{UserID: user}, true
+}
+
 // clusterNode is this hub's LocalSessions.
 type clusterNode struct{ h *Hub }
 
-func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
+func (n clusterNode) ReleaseSession(token, userID string) (SessionInfo, error) {
 	h := n.h
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
@@ -109,6 +141,11 @@ func (n clusterNode) ReleaseSession(token string) (SessionInfo, error) {
 		return SessionInfo{}, ErrSessionNotFound
 	case s.kind != 0:
 		return SessionInfo{}, ErrSessionActive
+	case s.identity.UserID != userID:
+		// Checked here, before the session moves: another user's request must not
+		// take it away from its node.
+		h.opts.Logger.Warn("hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id, "claimed", true)
+		return SessionInfo{}, ErrSessionForbidden
 	}
 	if s.expiry != nil {
 		s.expiry.Stop()
@@ -177,14 +214,17 @@ func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string, user 
 	if kind == 0 {
 		// Long polls, POSTs and DELETEs go to the node that holds the connection;
 		// the first poll opens long polling there.
-		fwd.ForwardRequest(w, r, h.opts.Name, token)
+		fwd.ForwardRequest(w, withForwardedUser(r, user), h.opts.Name, token)
 		return nil
 	}
-	info, err := fwd.ClaimSession(r.Context(), h.opts.Name, token, kind)
+	info, err := fwd.ClaimSession(r.Context(), h.opts.Name, token, kind, user.UserID)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrSessionNotFound):
 		h.unknownToken(w, token)
+		return nil
+	case errors.Is(err, ErrSessionForbidden):
+		h.userMismatch(w, "claimed", true)
 		return nil
 	case errors.Is(err, ErrSessionActive) && h.canRelay():
 		// A resume of a stateful connection that lives on another node: the link
@@ -193,7 +233,7 @@ func (h *Hub) remote(w http.ResponseWriter, r *http.Request, token string, user 
 		return nil
 	case errors.Is(err, ErrSessionActive) && kind == transports.ServerSentEvents:
 		// Let the node holding it answer 409 or 400, as it would locally.
-		fwd.ForwardRequest(w, r, h.opts.Name, token)
+		fwd.ForwardRequest(w, withForwardedUser(r, user), h.opts.Name, token)
 		return nil
 	case errors.Is(err, ErrSessionActive):
 		http.Error(w, "Another request is already active for this connection", http.StatusConflict)

@@ -25,6 +25,11 @@ var (
 	// ErrTooManyGroups is returned by Groups.Add beyond Options.MaxGroupsPerConnection.
 	// It is an *Error: a handler returning it shows the client its text.
 	ErrTooManyGroups error = &Error{Message: "Too many groups for this connection."}
+	// ErrClusterDelivery means a send reached this node's receivers but not the
+	// other nodes': the backplane could not carry it (an outage). Target.Send
+	// returns an error wrapping it and the backplane's cause. It is an *Error: a
+	// handler returning it tells the client what happened.
+	ErrClusterDelivery error = &Error{Message: "Delivered on this server only: the message could not reach the other servers of the cluster."}
 )
 
 // Error is an error whose message is meant for the client, like SignalR's

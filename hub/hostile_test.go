@@ -971,6 +971,7 @@ func hostileCases() []hostileCase {
 	cases = append(cases, lifeCases()...)
 	cases = append(cases, dosCases()...)
 	cases = append(cases, msgSizeCases()...)
+	cases = append(cases, identityCases()...)
 	return cases
 }
 

@@ -125,8 +125,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticate runs Options.Authenticate on every request but preflights, so that a
 // transport request is checked as its negotiate was. It answers 401 itself on
-// refusal. Without Authenticate, the identity is Options.UserID's.
+// refusal. Without Authenticate, the identity is Options.UserID's. A request
+// another node forwarded here carries the identity that node found.
 func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
+	if user, ok := forwardedUser(r); ok {
+		return user, true // the node where the request landed authenticated it
+	}
 	if h.opts.Authenticate == nil {
 		return Identity{UserID: h.opts.UserID(r)}, true
 	}
@@ -144,15 +148,24 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bo
 	return user, true
 }
 
-// sameUser refuses a transport request whose identity differs from its negotiate's:
-// a connection token alone does not let another user in.
+// sameUser refuses a transport request whose identity differs from its negotiate's,
+// whichever way the identity is found (Authenticate, UserID, an adapter's
+// WithUserID): a connection token alone does not let another user in, nor an
+// anonymous client into a user's connection, nor the reverse.
 func (h *Hub) sameUser(w http.ResponseWriter, s *session, user Identity) bool {
-	if h.opts.Authenticate == nil || s.identity.UserID == user.UserID {
+	if s.identity.UserID == user.UserID {
 		return true
 	}
-	h.logSampled(slog.LevelWarn, "hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id)
-	http.Error(w, "Forbidden: this connection belongs to another user", http.StatusForbidden)
+	h.userMismatch(w, "connection", s.id)
 	return false
+}
+
+// userMismatch logs, counts and answers a request refused by sameUser; logArgs
+// say which connection it was for.
+func (h *Hub) userMismatch(w http.ResponseWriter, logArgs ...any) {
+	h.logSampled(slog.LevelWarn, "hub: connection token used by another user", append([]any{"hub", h.opts.Name}, logArgs...)...)
+	h.opts.Observer.Refused(h.opts.Name, "forbidden")
+	http.Error(w, "Forbidden: this connection belongs to another user", http.StatusForbidden)
 }
 
 func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
@@ -512,8 +525,14 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	hdr := w.Header()
-	hdr.Set("Access-Control-Allow-Origin", origin)
-	hdr.Set("Access-Control-Allow-Credentials", "true")
+	if h.origins.listed(origin) {
+		hdr.Set("Access-Control-Allow-Origin", origin)
+		hdr.Set("Access-Control-Allow-Credentials", "true")
+	} else {
+		// Only "*" lets it in: any site may call, but never with the user's
+		// cookies or HTTP authentication.
+		hdr.Set("Access-Control-Allow-Origin", "*")
+	}
 	hdr.Add("Vary", "Origin")
 	if r.Method != http.MethodOptions {
 		return true

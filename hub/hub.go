@@ -54,6 +54,7 @@ type Hub struct {
 
 	backplane Backplane
 	detach    func()
+	outage    backplaneOutage // sends the backplane failed, logged once per outage
 }
 
 // New returns a hub with no methods yet.

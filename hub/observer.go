@@ -13,7 +13,8 @@ type Observer interface {
 	// Negotiated: a negotiate request created a connection.
 	Negotiated(hub string)
 	// Refused: a request was refused by a limit, by authentication or by the origin
-	// check; reason is short and stable: "unauthorized", "origin" (a CORS request
+	// check; reason is short and stable: "unauthorized", "forbidden" (a connection
+	// token used by another user than its own), "origin" (a CORS request
 	// or WebSocket upgrade from an origin neither same nor allowed), "message too
 	// large", "body read timeout" (a POST body slower than
 	// TransportOptions.BodyReadTimeout), or the limit's text ("Too many pending connections", "Too many

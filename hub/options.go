@@ -115,7 +115,12 @@ type Options struct {
 
 	// AllowedOrigins lists the origins allowed for CORS and for WebSocket upgrades:
 	// exact origins ("https://app.example.com"), wildcard subdomains
-	// ("https://*.example.com") or "*" for any. Default empty: same origin only,
+	// ("https://*.example.com") or "*" for any. Listed origins get credentialed
+	// CORS (the Origin echoed, Access-Control-Allow-Credentials: true); an origin
+	// let in only by "*" gets Access-Control-Allow-Origin: * and no credentials,
+	// so that no site can make requests with a user's cookies: its clients must
+	// not ask for credentials (the official JavaScript client's withCredentials
+	// defaults to true: set it false). Default empty: same origin only,
 	// where same origin means the Origin's host (compared without a default port)
 	// is the request's Host; the scheme is compared only when a trusted proxy
 	// forwards it (see TrustedProxies). A refusal is answered 403 with a text that
@@ -139,8 +144,12 @@ type Options struct {
 	// with ParseTrustedProxies first. Default empty: no proxy is trusted.
 	TrustedProxies []string
 	// UserID returns the user identity of a request; empty means anonymous. It runs
-	// at negotiate (and on a WebSocket connect that skipped negotiate). Default: the
-	// user a framework adapter stored with WithUserID, else anonymous.
+	// at negotiate (and on a WebSocket connect that skipped negotiate) and again on
+	// every transport request of the connection: a request whose user differs from
+	// its negotiate's (anonymous versus a user included) gets 403, so it must find
+	// the same user on each (browsers' WebSocket upgrades carry cookies and the
+	// query string, not custom headers). Default: the user a framework adapter
+	// stored with WithUserID, else anonymous.
 	UserID func(r *http.Request) string
 	// Authenticate, when set, runs on negotiate and again on every transport
 	// request of the connection: it returns the caller's Identity, or an error that
@@ -285,8 +294,14 @@ func newOriginPolicy(allowed []string) originPolicy {
 
 // allowsOrigin reports whether a cross-origin request from origin is allowed.
 func (p originPolicy) allowsOrigin(origin string) bool {
+	return p.any || p.listed(origin)
+}
+
+// listed reports whether origin is allowed by an explicit entry, exact or a
+// subdomain pattern: only those get credentialed CORS ("*" does not).
+func (p originPolicy) listed(origin string) bool {
 	origin = strings.ToLower(origin)
-	if p.any || p.exact[origin] {
+	if p.exact[origin] {
 		return true
 	}
 	for i, suffix := range p.suffixes {

@@ -114,8 +114,7 @@ func (h *Hub) relayLink(w http.ResponseWriter, r *http.Request, token string, ki
 		case errors.Is(err, ErrSessionActive):
 			http.Error(w, "Another request is already active for this connection", http.StatusConflict)
 		case errors.Is(err, ErrSessionForbidden):
-			h.logSampled(slog.LevelWarn, "hub: connection token used by another user", "hub", h.opts.Name, "relayed", true)
-			http.Error(w, "Forbidden: this connection belongs to another user", http.StatusForbidden)
+			h.userMismatch(w, "relayed", true)
 		case errors.Is(err, ErrTransportChange):
 			http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
 		default:
@@ -316,7 +315,7 @@ func (n clusterNode) AttachRelay(token string, req RelayRequest, front RelayPeer
 	if s == nil {
 		return nil, ErrSessionNotFound
 	}
-	if h.opts.Authenticate != nil && s.identity.UserID != req.UserID {
+	if s.identity.UserID != req.UserID {
 		h.logSampled(slog.LevelWarn, "hub: connection token used by another user", "hub", h.opts.Name, "connection", s.id, "relayed", true)
 		return nil, ErrSessionForbidden
 	}

@@ -76,7 +76,10 @@ type Target struct {
 // Send invokes method with args on every receiver. It returns once the message is
 // queued for the local receivers and handed to the backplane for the others; it
 // never waits for a client. Arguments are encoded once, whatever the number of
-// receivers.
+// receivers. When the backplane delivered on this node but could not reach the
+// others, the error wraps ErrClusterDelivery (and the backplane's cause); a
+// handler may return it as is: the client reads that its message went out on
+// this server only.
 func (t Target) Send(ctx context.Context, method string, args ...any) error {
 	raw, err := encodeArgs(args)
 	if err != nil {
@@ -92,8 +95,12 @@ func (t Target) Send(ctx context.Context, method string, args ...any) error {
 	}
 	if err := t.hub.backplane.Publish(ctx, env); err != nil {
 		t.hub.opts.Observer.BackplaneError(t.hub.opts.Name, err)
+		if ctx.Err() == nil {
+			t.hub.outage.failed(t.hub, err)
+		}
 		return fmt.Errorf("hub: send %q: %w", method, err)
 	}
+	t.hub.outage.worked(t.hub)
 	return nil
 }
 

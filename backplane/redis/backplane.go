@@ -91,6 +91,7 @@ const (
 var (
 	_ hub.Backplane        = (*Backplane)(nil)
 	_ hub.SessionForwarder = (*Backplane)(nil)
+	_ hub.BackplaneHealth  = (*Backplane)(nil)
 )
 
 // New returns a backplane for the Redis at opts.URL and starts its connection. It
@@ -246,13 +247,14 @@ func (b *Backplane) hub(name string) *hubState {
 // Publish implements hub.Backplane. It delivers to this node's connections first,
 // whatever the state of Redis, then publishes to the other nodes within
 // Options.OpTimeout. While Redis is down it does not try: it returns an error
-// wrapping ErrUnavailable (the local delivery has happened).
+// wrapping hub.ErrClusterDelivery (the local delivery has happened) and
+// ErrUnavailable; a failed publish wraps hub.ErrClusterDelivery and its cause.
 func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	if st := b.hub(env.Hub); st != nil {
 		st.deliver(env)
 	}
 	if !b.Healthy() {
-		return fmt.Errorf("redis backplane: publish to hub %q: delivered on this node only: %w", env.Hub, ErrUnavailable)
+		return fmt.Errorf("redis backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, ErrUnavailable)
 	}
 	data, err := json.Marshal(env)
 	if err != nil {
@@ -263,7 +265,7 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 	defer cancel()
 	if err := b.rdb.Publish(ctx, b.hubChannel(env.Hub), payload).Err(); err != nil {
-		return fmt.Errorf("redis backplane: publish to hub %q: delivered on this node only: %w", env.Hub, err)
+		return fmt.Errorf("redis backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, err)
 	}
 	return nil
 }

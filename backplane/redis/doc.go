@@ -144,9 +144,10 @@
 // back) and readable through Healthy and Err. While Redis is down:
 //
 //   - every node keeps serving its own connections: Publish still delivers
-//     locally, and then returns an error wrapping ErrUnavailable at once (no
-//     timeout, no goroutine, no queue), telling the caller that other nodes missed
-//     that message;
+//     locally, and then returns an error wrapping hub.ErrClusterDelivery and
+//     ErrUnavailable at once (no timeout, no goroutine, no queue), telling the
+//     caller that its node delivered and other nodes missed that message (a
+//     handler returning it tells its client so; the hub logs the outage once);
 //   - AddToGroup and RemoveFromGroup update this node's record and return nil;
 //     the next heartbeat after Redis is back rewrites this node's memberships in
 //     Redis (as it does when another node purged them);

@@ -35,6 +35,7 @@ type rpcMessage struct {
 
 	// rpcClaim and rpcRelayOpen request
 	Token string            `json:"tk,omitempty"`
+	User  string            `json:"us,omitempty"` // rpcClaim: the claiming request's user
 	Relay *hub.RelayRequest `json:"rl,omitempty"`
 
 	// rpcReply: an HTTP response (Status, Header, Body), or a claim's Session or Err.
@@ -122,7 +123,7 @@ func (b *Backplane) flushEnded(ctx context.Context) {
 // Server-Sent Events (whose POSTs will land anywhere) and stateful connections
 // (whose links may be resumed anywhere) records in Redis that the connection now
 // lives here.
-func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind) (hub.SessionInfo, error) {
+func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kind transports.Kind, userID string) (hub.SessionInfo, error) {
 	if !b.Healthy() {
 		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", ErrUnavailable)
 	}
@@ -135,7 +136,7 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kin
 	case node == "" || node == b.nodeID:
 		return hub.SessionInfo{}, hub.ErrSessionNotFound
 	}
-	reply, err := b.call(ctx, node, &rpcMessage{Type: rpcClaim, Hub: hubName, Token: token})
+	reply, err := b.call(ctx, node, &rpcMessage{Type: rpcClaim, Hub: hubName, Token: token, User: userID})
 	switch {
 	case errors.Is(err, errNodeGone):
 		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", hub.ErrSessionNotFound)
@@ -145,6 +146,8 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kin
 		return hub.SessionInfo{}, hub.ErrSessionNotFound
 	case reply.Err == errActive:
 		return hub.SessionInfo{}, hub.ErrSessionActive
+	case reply.Err == errForbidden:
+		return hub.SessionInfo{}, hub.ErrSessionForbidden
 	case reply.Session == nil:
 		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %s", reply.Err)
 	}
@@ -385,10 +388,12 @@ func (b *Backplane) serveClaim(m *rpcMessage) {
 		b.reply(m, &rpcMessage{Err: errNotFound})
 		return
 	}
-	info, err := sessions.ReleaseSession(m.Token)
+	info, err := sessions.ReleaseSession(m.Token, m.User)
 	switch {
 	case errors.Is(err, hub.ErrSessionActive):
 		b.reply(m, &rpcMessage{Err: errActive})
+	case errors.Is(err, hub.ErrSessionForbidden):
+		b.reply(m, &rpcMessage{Err: errForbidden})
 	case err != nil:
 		b.reply(m, &rpcMessage{Err: errNotFound})
 	default:

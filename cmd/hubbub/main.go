@@ -92,7 +92,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	kinds := fs.String("transports", env("HUBBUB_TRANSPORTS", "websockets,sse,longpolling"), "transports negotiate offers (env HUBBUB_TRANSPORTS)")
 	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
 	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL, e.g. redis://127.0.0.1:6379/0 (env HUBBUB_REDIS_URL)")
-	origins := fs.String("allowed-origins", env("HUBBUB_ALLOWED_ORIGINS", ""), "comma list of origins for CORS and WebSocket; * allows all (env HUBBUB_ALLOWED_ORIGINS)")
+	origins := fs.String("allowed-origins", env("HUBBUB_ALLOWED_ORIGINS", ""), "comma list of origins for CORS and WebSocket; * allows all, without credentials (env HUBBUB_ALLOWED_ORIGINS)")
 	proxies := fs.String("trusted-proxies", env("HUBBUB_TRUSTED_PROXIES", ""), "comma list of CIDRs or addresses of reverse proxies whose Forwarded/X-Forwarded-* headers are believed, e.g. 10.0.0.0/8,127.0.0.1 (env HUBBUB_TRUSTED_PROXIES)")
 	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
 	clientTimeout := fs.String("client-timeout", env("HUBBUB_CLIENT_TIMEOUT", hub.DefaultClientTimeout.String()), "close clients silent this long (env HUBBUB_CLIENT_TIMEOUT)")
@@ -239,7 +239,8 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	for _, name := range []string{"/hubbub.js", "/hubbub.mjs", "/hubbub.d.ts"} {
 		router.Match([]string{http.MethodGet, http.MethodHead}, name, gin.WrapH(clientjs.Handler()))
 	}
-	router.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	// 503 while a hub's backplane is down or the hubs are draining.
+	router.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", gin.WrapH(hub.HealthHandler(hubs...)))
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

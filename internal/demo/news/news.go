@@ -42,6 +42,7 @@ package news
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -245,8 +246,10 @@ func (n *News) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if _, err := n.Publish(ctx, companies[i].ID); err != nil && ctx.Err() == nil && n.opts.Hub.Logger != nil {
-			// The article is stored: subscribers that reconnect get it in their backlog.
+		// The article is stored: subscribers that reconnect get it in their backlog.
+		// A backplane outage is logged by the hub, once.
+		if _, err := n.Publish(ctx, companies[i].ID); err != nil && ctx.Err() == nil && n.opts.Hub.Logger != nil &&
+			!errors.Is(err, hub.ErrClusterDelivery) {
 			n.opts.Hub.Logger.Warn("news: publish", "err", err)
 		}
 	}

@@ -1,0 +1,74 @@
+package hub_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/hubbub-go/hubbub/hub"
+)
+
+// TestCORSWildcardRefusesCredentials: AllowedOrigins "*" lets any origin in
+// without credentials (Access-Control-Allow-Origin: *, no
+// Access-Control-Allow-Credentials), so that no site can make credentialed
+// requests; origins listed explicitly, subdomain patterns included, are echoed
+// with credentials. Preflights and actual requests alike; WebSocket upgrades
+// from the origin are accepted either way.
+func TestCORSWildcardRefusesCredentials(t *testing.T) {
+	const origin = "https://app.example.com"
+	tests := []struct {
+		name        string
+		allowed     []string
+		wantOrigin  string
+		credentials bool
+	}{
+		{"any origin", []string{"*"}, "*", false},
+		{"any origin, listed beside an exact one", []string{"https://other.example.org", "*"}, "*", false},
+		{"exact origin", []string{origin}, origin, true},
+		{"subdomain pattern", []string{"https://*.example.com"}, origin, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := server(t, hub.Options{AllowedOrigins: tc.allowed})
+			requests := []struct {
+				name, method, path string
+				hdr                http.Header
+				status             int
+			}{
+				{"preflight", "OPTIONS", "/hub/negotiate?negotiateVersion=1",
+					http.Header{"Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"x-requested-with"}}, 204},
+				{"negotiate", "POST", "/hub/negotiate?negotiateVersion=1", nil, 200},
+			}
+			for _, req := range requests {
+				hdr := http.Header{"Origin": {origin}}
+				for k, v := range req.hdr {
+					hdr[k] = v
+				}
+				st, body, h := doURL(t, req.method, srv.URL+req.path, hdr, "")
+				if st != req.status {
+					t.Errorf("%s: %d %q, want %d", req.name, st, body, req.status)
+				}
+				if got := h.Get("Access-Control-Allow-Origin"); got != tc.wantOrigin {
+					t.Errorf("%s: Access-Control-Allow-Origin %q, want %q", req.name, got, tc.wantOrigin)
+				}
+				got := h.Get("Access-Control-Allow-Credentials")
+				if tc.credentials && got != "true" {
+					t.Errorf("%s: Access-Control-Allow-Credentials %q, want true", req.name, got)
+				}
+				if !tc.credentials && got != "" {
+					t.Errorf("%s: Access-Control-Allow-Credentials %q with a wildcard origin, want none", req.name, got)
+				}
+				if req.method == "OPTIONS" && !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") {
+					t.Errorf("preflight: Access-Control-Allow-Methods %q", h.Get("Access-Control-Allow-Methods"))
+				}
+			}
+			ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/hub", http.Header{"Origin": {origin}})
+			if err != nil {
+				t.Fatalf("WebSocket upgrade from %s: %v %v", origin, resp, err)
+			}
+			ws.Close()
+		})
+	}
+}

@@ -91,6 +91,8 @@ type Conn struct {
 	uploads     map[string]*upload // open client-to-server streams by stream ID
 	results     map[string]chan protocol.Message
 	streams     int
+	// backlogBytes is what the upload streams' backlogs hold (upload.go).
+	backlogBytes atomic.Int64
 	// running counts the calls that have arrived and not yet ended (waiting,
 	// running or streaming either way), for Hub.Close's drain (drain.go).
 	running    int
@@ -109,14 +111,6 @@ type Conn struct {
 	// returned (finished). Made by the first call of Done; guarded by mu.
 	done     chan struct{}
 	finished bool
-}
-
-// upload is a client-to-server stream feeding a handler's <-chan T parameter.
-type upload struct {
-	ch     reflect.Value // chan T
-	elem   reflect.Type
-	ctx    context.Context    // the invocation's
-	cancel context.CancelFunc // the invocation's: a stream the client ends with an error fails it
 }
 
 func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
@@ -892,12 +886,11 @@ func (c *Conn) route(m *protocol.Message) bool {
 			c.closeWith(fmt.Sprintf("Connection closed with an error. InvalidDataException: stream item for stream '%s': %v", m.InvocationID, err), false, nil)
 			return false
 		}
-		chosen, _, _ := reflect.Select([]reflect.SelectCase{
-			{Dir: reflect.SelectSend, Chan: up.ch, Send: item.Elem()},
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(up.ctx.Done())},
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.ctx.Done())},
-		})
-		return chosen != 2
+		// Never waits for the handler (see upload): what follows must be read.
+		if !up.put(c, item.Elem(), len(m.Item)) {
+			c.hub.opts.Logger.Info("hub: upload stream overran its backlog", "hub", c.hub.opts.Name, "connection", c.id, "stream", m.InvocationID, "limit", c.hub.opts.MaxStreamBacklogBytes)
+			up.cancel(NewError("Stream '%s' overran its buffer: the server did not keep up with its items (limit %d bytes).", m.InvocationID, c.hub.opts.MaxStreamBacklogBytes))
+		}
 	case protocol.CompletionType:
 		c.invMu.Lock()
 		if reply, ok := c.results[m.InvocationID]; ok {
@@ -914,16 +907,16 @@ func (c *Conn) route(m *protocol.Message) bool {
 			// The client's source failed: the handler must not take what it got so
 			// far for the whole stream.
 			c.hub.opts.Logger.Info("hub: client ended an upload stream with an error", "hub", c.hub.opts.Name, "connection", c.id, "stream", m.InvocationID, "err", m.Error)
-			up.cancel()
+			up.cancel(NewError("Stream '%s' ended with an error: %s", m.InvocationID, m.Error))
 		case up != nil:
-			up.ch.Close()
+			up.finish()
 		}
 	case protocol.CancelInvocationType:
 		c.invMu.Lock()
 		cl := c.invocations[m.InvocationID]
 		c.invMu.Unlock()
 		if cl != nil {
-			cl.cancel()
+			cl.cancel(errInvocationCanceled)
 		}
 	case protocol.CloseType:
 		// The client is leaving: no Close message back, just end.
@@ -1025,7 +1018,7 @@ type call struct {
 	msg     protocol.Message
 	method  *method // nil for an unknown method
 	ctx     context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc // the cause is what a call with uploads answers
 	uploads []*upload
 	streams int // streams this call holds against Options.MaxStreams
 	// registered: the call holds its IDs and stream slots (guarded by Conn.invMu)
@@ -1038,14 +1031,14 @@ type call struct {
 
 // prepare registers a call that has just arrived.
 func (c *Conn) prepare(m *protocol.Message) *call {
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancelCause(c.ctx)
 	cl := &call{msg: *m, method: c.hub.method(m.Target), ctx: ctx, cancel: cancel}
 	meth := cl.method
 	if meth != nil && len(m.StreamIDs) == len(meth.uploads) {
-		for i := range m.StreamIDs {
+		for i, id := range m.StreamIDs {
 			elem := meth.args[meth.uploads[i]].Elem()
 			ch := reflect.MakeChan(reflect.ChanOf(reflect.BothDir, elem), c.hub.opts.StreamBufferCapacity)
-			cl.uploads = append(cl.uploads, &upload{ch: ch, elem: elem, ctx: ctx, cancel: cancel})
+			cl.uploads = append(cl.uploads, &upload{id: id, ch: ch, elem: elem, ctx: ctx, cancel: cancel})
 		}
 		cl.streams = len(cl.uploads)
 		if meth.stream != notStreaming {
@@ -1083,6 +1076,9 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 			c.uploads = map[string]*upload{}
 		}
 		c.uploads[m.StreamIDs[i]] = up
+		// However the call ends, its handler sees its streams closed: one that
+		// ranges over them returns instead of leaking.
+		context.AfterFunc(ctx, func() { up.abort(c) })
 	}
 	return cl
 }
@@ -1097,7 +1093,7 @@ func (c *Conn) release(cl *call) bool {
 	c.running--
 	idle := c.running == 0
 	c.invMu.Unlock()
-	cl.cancel()
+	cl.cancel(nil)
 	if idle {
 		c.hub.wakeDrain()
 	}

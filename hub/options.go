@@ -94,9 +94,19 @@ type Options struct {
 	// MaxStreams caps the streams (either direction) open on one connection.
 	// Default 32.
 	MaxStreams int
-	// StreamBufferCapacity is how many client-to-server stream items are buffered
-	// before the connection stops reading. Default 10.
+	// StreamBufferCapacity is the capacity of each client-to-server stream's channel
+	// (a handler's <-chan T parameter). Items that arrive while it is full wait in
+	// the stream's backlog (MaxStreamBacklogBytes): the connection never stops
+	// reading for a handler, so that a Completion answering Conn.Invoke, a
+	// CancelInvocation or a Ping behind a stream's items is never stuck behind
+	// them (ASP.NET Core stops reading instead). Default 10.
 	StreamBufferCapacity int
+	// MaxStreamBacklogBytes bounds, in encoded bytes, the client-to-server stream
+	// items of one connection waiting beyond StreamBufferCapacity for handlers
+	// that do not keep up. An item past it fails its stream's invocation: the
+	// upload channel closes, the handler's context ends and the client gets an
+	// error Completion "Stream 'id' overran its buffer: ...". Default 256 KiB.
+	MaxStreamBacklogBytes int
 	// InvokeClientTimeout bounds Conn.Invoke (client results) when the caller's
 	// context has no deadline. Default 30 s.
 	InvokeClientTimeout time.Duration
@@ -177,6 +187,7 @@ const (
 	DefaultInvocationQueueLength  = 16
 	DefaultMaxStreams             = 32
 	DefaultStreamBufferCapacity   = 10
+	DefaultMaxStreamBacklogBytes  = 256 << 10
 	DefaultInvokeClientTimeout    = 30 * time.Second
 	DefaultDrainTimeout           = 10 * time.Second
 	DefaultMaxConnectionsPerUser  = 100
@@ -212,6 +223,7 @@ func (o Options) withDefaults() Options {
 	setInt(&o.InvocationQueueLength, DefaultInvocationQueueLength)
 	setInt(&o.MaxStreams, DefaultMaxStreams)
 	setInt(&o.StreamBufferCapacity, DefaultStreamBufferCapacity)
+	setInt(&o.MaxStreamBacklogBytes, DefaultMaxStreamBacklogBytes)
 	setInt(&o.MaxConnectionsPerUser, DefaultMaxConnectionsPerUser)
 	setInt(&o.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	setInt(&o.MessageBurst, DefaultMessageBurst)

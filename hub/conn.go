@@ -47,6 +47,7 @@ type Conn struct {
 
 	mu          sync.Mutex
 	queue       [][]byte // hub messages to write, in order (trackable ones only: types 1-5)
+	queueBytes  int      // the size of what queue holds (MaxQueueBytes)
 	writing     bool     // a writer goroutine is running
 	closing     bool     // write what is queued, then the Close message, then end
 	closeReason error    // why closing was asked for, for OnDisconnected
@@ -328,28 +329,34 @@ func (c *Conn) encode(m *protocol.Message) ([]byte, error) {
 	return c.proto.AppendMessage(nil, m)
 }
 
-// enqueue queues one encoded frame. It never blocks: a full queue closes the
-// connection, so one slow client cannot hold up a broadcast.
+// enqueue queues one encoded frame. It never blocks: a queue over MaxQueueLength
+// or MaxQueueBytes closes the connection as a slow consumer, so one slow client
+// cannot hold up a broadcast.
 func (c *Conn) enqueue(frame []byte) error {
+	opts := &c.hub.opts
 	c.mu.Lock()
 	if c.closing || c.ctx.Err() != nil {
 		c.mu.Unlock()
 		return ErrConnectionClosed
 	}
-	if len(c.queue) >= c.hub.opts.MaxQueueLength {
-		resumable := c.resume != nil
+	if len(c.queue) >= opts.MaxQueueLength || c.queueBytes+len(frame) > opts.MaxQueueBytes {
+		queued, queuedBytes := len(c.queue), c.queueBytes
+		// What is queued could not reach the client in time anyway: drop it, so
+		// that the Close message saying why goes next (a stateful client must not
+		// resume: its state is gone). Once closing, nothing more is queued, so
+		// this is logged once per connection.
+		clear(c.queue)
+		c.queue, c.queueBytes = nil, 0
+		endNow := c.closeWithLocked(fmt.Sprintf("Connection closed: slow consumer: more than %d messages or %d bytes waited for the client.", opts.MaxQueueLength, opts.MaxQueueBytes), true, ErrSlowConsumer)
 		c.mu.Unlock()
-		c.hub.opts.Logger.Warn("hub: closing slow consumer", "hub", c.hub.opts.Name, "connection", c.id, "queued", c.hub.opts.MaxQueueLength)
-		if resumable {
-			// The queue backs up behind unacked messages or a lost link: say why,
-			// after what is queued, so that the client knows its state is gone.
-			c.closeWith(fmt.Sprintf("Connection closed: more than %d messages waited for the client (slow consumer, or away too long).", c.hub.opts.MaxQueueLength), true, ErrSlowConsumer)
-		} else {
-			c.abort(ErrSlowConsumer)
+		opts.Logger.Warn("hub: closing slow consumer", "hub", opts.Name, "connection", c.id, "queued", queued, "bytes", queuedBytes)
+		if endNow {
+			go c.end(ErrSlowConsumer)
 		}
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, frame)
+	c.queueBytes += len(frame)
 	c.startWriterLocked()
 	c.mu.Unlock()
 	return nil
@@ -388,7 +395,7 @@ func (c *Conn) hasWorkLocked() bool {
 func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
 	for {
 		c.mu.Lock()
-		if len(c.queue) < c.hub.opts.MaxQueueLength/2+1 {
+		if len(c.queue) < c.hub.opts.MaxQueueLength/2+1 && c.queueBytes+len(frame) <= c.hub.opts.MaxQueueBytes/2+1 {
 			c.mu.Unlock()
 			return c.enqueue(frame)
 		}
@@ -409,9 +416,18 @@ func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
 // will be told (nil: a normal close).
 func (c *Conn) closeWith(message string, allowReconnect bool, reason error) {
 	c.mu.Lock()
+	endNow := c.closeWithLocked(message, allowReconnect, reason)
+	c.mu.Unlock()
+	if endNow {
+		go c.end(reason)
+	}
+}
+
+// closeWithLocked is closeWith with c.mu held; it reports whether the caller must
+// end the connection itself (go c.end(reason)) once it has released c.mu.
+func (c *Conn) closeWithLocked(message string, allowReconnect bool, reason error) (endNow bool) {
 	if c.closing || c.ctx.Err() != nil {
-		c.mu.Unlock()
-		return
+		return false
 	}
 	c.closing, c.closeReason = true, reason
 	if c.handshaken.Load() {
@@ -423,11 +439,7 @@ func (c *Conn) closeWith(message string, allowReconnect bool, reason error) {
 	c.startWriterLocked()
 	// Nothing to write (no handshake yet), or no link to write it on: a client
 	// that comes back later finds its connection gone.
-	endNow := !c.writing && (c.transport != nil || c.resume != nil && c.resume.window != nil)
-	c.mu.Unlock()
-	if endNow {
-		go c.end(reason)
-	}
+	return !c.writing && (c.transport != nil || c.resume != nil && c.resume.window != nil)
 }
 
 // abort ends the connection at once, without a Close message.
@@ -559,6 +571,7 @@ var unitPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 // round, until nothing is left, then exits. Only one runs at a time.
 func (c *Conn) write() {
 	var frames [][]byte
+	polled := false
 	for {
 		c.mu.Lock()
 		t := c.transport
@@ -567,6 +580,19 @@ func (c *Conn) write() {
 			c.mu.Unlock()
 			return
 		}
+		if pw, ok := t.(transports.PollWaiter); ok && !polled {
+			// Gather only once a poll is there to take it: the poll is answered with
+			// everything queued by then, not with what was queued when the previous
+			// answer left.
+			c.mu.Unlock()
+			if err := pw.WaitPoll(c.ctx); err != nil && c.ctx.Err() == nil {
+				c.writeFailed(t, err)
+				return
+			}
+			polled = true
+			continue
+		}
+		polled = false
 		frames = c.nextUnitLocked(frames[:0])
 		if len(frames) == 0 {
 			closing, reason := c.closing, c.closeReason
@@ -590,37 +616,52 @@ func (c *Conn) write() {
 		clear(frames)
 		c.lastSent.Store(time.Now().UnixNano())
 		if err != nil {
-			c.mu.Lock()
-			c.writing = false
-			current := c.transport == t
-			if !current {
-				c.startWriterLocked() // a resumed link took over: carry on there
-			}
-			c.mu.Unlock()
-			if current {
-				c.linkLost(t, err)
-			}
+			c.writeFailed(t, err)
 			return
 		}
 	}
 }
 
+// writeFailed ends the writer after a failed write on t.
+func (c *Conn) writeFailed(t transports.Transport, err error) {
+	c.mu.Lock()
+	c.writing = false
+	current := c.transport == t
+	if !current {
+		c.startWriterLocked() // a resumed link took over: carry on there
+	}
+	c.mu.Unlock()
+	if current {
+		c.linkLost(t, err)
+	}
+}
+
+// maxUnitBytes bounds the queued messages one unit carries (a unit holds at least
+// one): clients cap what they take at once (the Go client at 16 MiB by default).
+const maxUnitBytes = 1 << 20
+
 // nextUnitLocked gathers what the writer sends next, in the order the client must
 // see it: the handshake reply; on a resumed link the Sequence message and the
 // unacked messages again; an Ack and a Ping when due; the queued messages (on a
-// stateful connection, as many as the reconnect buffer has room for); and once
-// nothing is queued, the Close message. c.mu is held.
+// stateful connection, as many as the reconnect buffer has room for; maxUnitBytes
+// at most); and once nothing is queued, the Close message. c.mu is held.
 func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 	if c.reply != nil {
 		frames = append(frames, c.reply)
 		c.reply = nil
 	}
-	n := len(c.queue)
+	n, size := 0, 0
+	for _, f := range c.queue {
+		if n > 0 && size+len(f) > maxUnitBytes {
+			break
+		}
+		n, size = n+1, size+len(f)
+	}
 	if r := c.resume; r != nil {
 		start, next, announced := len(frames), r.first+int64(r.resent), r.announce
 		frames = r.control(c, frames)
 		if !c.closing {
-			n = r.admit(c.queue, c.hub.opts.StatefulReconnectBufferSize)
+			n = min(n, r.admit(c.queue, c.hub.opts.StatefulReconnectBufferSize))
 		}
 		r.track(c.queue[:n])
 		if c.kind == transports.LongPolling && !announced && r.first+int64(r.resent) > next {
@@ -635,6 +676,9 @@ func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 		c.pingDue = false
 		ping, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
 		frames = append(frames, ping)
+	}
+	for _, f := range c.queue[:n] {
+		c.queueBytes -= len(f)
 	}
 	frames = append(frames, c.queue[:n]...)
 	left := copy(c.queue, c.queue[n:])
@@ -678,7 +722,7 @@ func (c *Conn) end(reason error) {
 		c.cancel(reason)
 		c.mu.Lock()
 		c.closing = true
-		c.queue = nil
+		c.queue, c.queueBytes = nil, 0
 		for _, t := range []*time.Timer{c.handshakeTimer, c.livenessTimer, c.expiryTimer} {
 			if t != nil {
 				t.Stop()

@@ -80,10 +80,20 @@ type Options struct {
 	// MaxGroupsPerConnection caps the groups one connection is in. Default 100.
 	MaxGroupsPerConnection int
 
-	// MaxQueueLength caps the messages waiting to be written to one connection. A
-	// connection whose queue is full is closed ("slow consumer") rather than slowing
-	// its senders. Default 1,024.
+	// MaxQueueLength and MaxQueueBytes cap the messages waiting to be written to
+	// one connection, in number and in encoded bytes. A connection whose queue is
+	// over either is closed as a slow consumer rather than slowing its senders:
+	// what is queued is dropped and the client gets a Close message at once
+	// ("Connection closed: slow consumer: ..."), then the connection ends (a
+	// stateful one too: it does not resume). The writer takes the whole queue at
+	// each write (up to 1 MiB) and a long poll is answered with what is queued when
+	// it arrives, so a client that keeps reading drains bursts. Defaults 16,384
+	// messages and 1 MiB: a burst of 10,000 small messages (about 50 bytes each)
+	// to a group fits. The bytes of a message sent to many connections are shared:
+	// a full queue costs its connection 24 bytes per message plus the messages
+	// queued to it alone.
 	MaxQueueLength int
+	MaxQueueBytes  int
 	// InvocationQueueLength is how many invocations of one connection may wait for
 	// their turn; past it the connection stops reading until one starts (TCP
 	// backpressure on WebSockets, a held POST on SSE and long polling). Default 16.
@@ -182,7 +192,8 @@ const (
 	DefaultHandshakeTimeout       = 15 * time.Second
 	DefaultNegotiateTimeout       = 15 * time.Second
 	DefaultMaxPendingNegotiations = 10_000
-	DefaultMaxQueueLength         = 1024
+	DefaultMaxQueueLength         = 16_384
+	DefaultMaxQueueBytes          = 1 << 20
 	DefaultMaxParallelInvocations = 1
 	DefaultInvocationQueueLength  = 16
 	DefaultMaxStreams             = 32
@@ -219,6 +230,7 @@ func (o Options) withDefaults() Options {
 	}
 	setInt(&o.MaxPendingNegotiations, DefaultMaxPendingNegotiations)
 	setInt(&o.MaxQueueLength, DefaultMaxQueueLength)
+	setInt(&o.MaxQueueBytes, DefaultMaxQueueBytes)
 	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)
 	setInt(&o.InvocationQueueLength, DefaultInvocationQueueLength)
 	setInt(&o.MaxStreams, DefaultMaxStreams)

@@ -109,6 +109,17 @@ type Transport interface {
 	OnEnd(f func(err error))
 }
 
+// PollWaiter is implemented by transports whose client asks for each unit (long
+// polling). A writer that waits for the request before it gathers what to send
+// answers it with everything queued by then, rather than with what was queued
+// when the previous answer left.
+type PollWaiter interface {
+	// WaitPoll returns nil once a poll is open to take a unit (Send then hands the
+	// unit over at once, unless the poll goes away meanwhile), an error wrapping
+	// ErrClosed once the transport has ended, or ctx.Err() when ctx ends first.
+	WaitPoll(ctx context.Context) error
+}
+
 // Receiver handles one unit from the client. A transport calls it from one goroutine
 // at a time, in arrival order, and must not call it after Done is closed. The slice
 // is only valid during the call.

@@ -110,7 +110,7 @@ func TestHostileInputs(t *testing.T) {
 }
 
 func hostileCases() []hostileCase {
-	return []hostileCase{
+	cases := []hostileCase{
 		// ---- negotiate ----
 		{name: "negotiate/GET", run: func(t *testing.T, e *env) {
 			st, body, hdr := e.do(t, "GET", "/hub/negotiate?negotiateVersion=1", nil, "")
@@ -966,6 +966,8 @@ func hostileCases() []hostileCase {
 			e.wantLogged(t, "hub: method failed", "hub: handler panic: hostile test panic")
 		}},
 	}
+	cases = append(cases, flowCases()...)
+	return cases
 }
 
 // addBindError starts the error a client gets when its arguments do not bind to Add.

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
+	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/transports"
@@ -231,4 +234,74 @@ func TestSlowConsumerGetsCloseWithReason(t *testing.T) {
 	}
 }
 
-var _ = http.StatusOK
+// TestNonReadingInvokerKeepsBeingServedOrClosed: a client that never reads its
+// socket keeps invoking Broadcast to 200 subscribers. Its invocations must go on
+// running until the server closes it: it must never be left stalled, neither
+// served nor closed, and the subscribers must not suffer.
+func TestNonReadingInvokerKeepsBeingServedOrClosed(t *testing.T) {
+	const subscribers, broadcasts = 200, 100
+	e := flowEnv(t, hub.Options{})
+	got := make(chan int, 1) // broadcasts seen by one subscriber, once it has them all
+	for i := range subscribers {
+		c := &client{ws: dialWS(t, e.srv)}
+		go func() {
+			n := 0
+			for n < broadcasts {
+				c.ws.SetReadDeadline(time.Now().Add(time.Minute))
+				_, b, err := c.ws.ReadMessage()
+				if err != nil {
+					break
+				}
+				n += strings.Count(string(b), `"target":"Tick"`)
+			}
+			if i == 0 {
+				got <- n
+			}
+		}()
+	}
+	invoker := dialNonReading(t, e.srv)
+	payload := `"` + strings.Repeat("x", 5000) + `"`
+	for i := range broadcasts {
+		invoker.SetWriteDeadline(time.Now().Add(time.Minute))
+		msg := fmt.Sprintf(`{"type":1,"invocationId":"%d","target":"Broadcast","arguments":["Tick",%s]}`+rs, i, payload)
+		if err := invoker.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			// The server may have closed it as a slow consumer.
+			if !strings.Contains(e.logs.String(), "hub: closing slow consumer") {
+				t.Fatalf("write %d: %v", i, err)
+			}
+			return
+		}
+	}
+	select {
+	case n := <-got:
+		if n != broadcasts && !strings.Contains(e.logs.String(), "hub: closing slow consumer") {
+			t.Fatalf("a subscriber got %d of %d broadcasts, and the invoker was not closed", n, broadcasts)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the non-reading invoker's broadcasts stalled: neither served nor closed")
+	}
+}
+
+// dialNonReading opens a WebSocket and does the handshake, after which it never
+// reads: its receive buffer is small, so that the server's writes to it soon block.
+func dialNonReading(t *testing.T, srv *httptest.Server) *websocket.Conn {
+	t.Helper()
+	n := negotiate(t, srv)
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		}
+		return c, err
+	}}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/hub?id="+n.ConnectionToken, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	write(t, ws, `{"protocol":"json","version":1}`+rs)
+	if got := read(t, ws); got != "{}"+rs {
+		t.Fatalf("handshake reply %q, want {}RS", got)
+	}
+	return ws
+}

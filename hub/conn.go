@@ -1079,10 +1079,10 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 	cl := &call{msg: *m, method: c.hub.method(m.Target), ctx: ctx, cancel: cancel}
 	meth := cl.method
 	if meth != nil && len(m.StreamIDs) == len(meth.uploads) {
-		for i, id := range m.StreamIDs {
+		for i := range m.StreamIDs {
 			elem := meth.args[meth.uploads[i]].Elem()
 			ch := reflect.MakeChan(reflect.ChanOf(reflect.BothDir, elem), c.hub.opts.StreamBufferCapacity)
-			cl.uploads = append(cl.uploads, &upload{id: id, ch: ch, elem: elem, ctx: ctx, cancel: cancel})
+			cl.uploads = append(cl.uploads, &upload{ch: ch, elem: elem, ctx: ctx, cancel: cancel})
 		}
 		cl.streams = len(cl.uploads)
 		if meth.stream != notStreaming {

@@ -24,7 +24,6 @@ import (
 // the call ends for any other reason (its context: the client cancels, fails the
 // stream or leaves, the hub closes), which drops whatever is still in the backlog.
 type upload struct {
-	id     string
 	ch     reflect.Value // chan T
 	elem   reflect.Type
 	ctx    context.Context         // the call's

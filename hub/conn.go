@@ -381,11 +381,17 @@ func (c *Conn) startWriterLocked() {
 
 // hasWorkLocked reports whether the writer has anything to write. c.mu is held.
 func (c *Conn) hasWorkLocked() bool {
-	if c.reply != nil || c.pingDue || c.closing {
+	return c.closing || c.hasFramesLocked()
+}
+
+// hasFramesLocked reports whether nextUnitLocked has something to send. c.mu is
+// held.
+func (c *Conn) hasFramesLocked() bool {
+	if c.reply != nil || c.pingDue || c.closeMsg != nil {
 		return true
 	}
 	if c.resume != nil {
-		return c.resume.pending(c) || len(c.queue) > 0 && c.resume.hasRoom(c.hub.opts.StatefulReconnectBufferSize)
+		return c.resume.pending(c) || len(c.queue) > 0 && (c.closing || c.resume.hasRoom(c.hub.opts.StatefulReconnectBufferSize))
 	}
 	return len(c.queue) > 0
 }
@@ -580,10 +586,10 @@ func (c *Conn) write() {
 			c.mu.Unlock()
 			return
 		}
-		if pw, ok := t.(transports.PollWaiter); ok && !polled {
+		if pw, ok := t.(transports.PollWaiter); ok && !polled && c.hasFramesLocked() {
 			// Gather only once a poll is there to take it: the poll is answered with
 			// everything queued by then, not with what was queued when the previous
-			// answer left.
+			// answer left. (With nothing to send, go on: a closing connection ends.)
 			c.mu.Unlock()
 			if err := pw.WaitPoll(c.ctx); err != nil && c.ctx.Err() == nil {
 				c.writeFailed(t, err)

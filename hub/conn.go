@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -534,12 +536,32 @@ func (c *Conn) linkLost(t transports.Transport, err error) {
 		c.mu.Unlock()
 		return
 	}
+	// A client that took nothing for WriteTimeout (it does not read its socket) is
+	// a slow consumer, as one whose queue overflows: say so here, as its socket is
+	// full and the client cannot be told. (A stateful connection, which may be
+	// behind a dead link instead, has been left to resume above.)
+	stuck := c.transport == t && !c.closing && c.ctx.Err() == nil && isWriteTimeout(err)
+	if stuck {
+		c.closing, c.closeReason = true, ErrSlowConsumer
+	}
 	c.mu.Unlock()
+	if stuck {
+		opts.Logger.Warn("hub: closing slow consumer", "hub", opts.Name, "connection", c.id, "err", err)
+		err = fmt.Errorf("%w: no write finished within %s: %w", ErrSlowConsumer, opts.TransportOptions.WriteTimeout, err)
+		opts.Observer.Closed(opts.Name, err)
+	}
 	if errors.Is(err, transports.ErrTooLarge) {
 		opts.Logger.Warn("hub: message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxReceiveSize)
 		opts.Observer.Closed(opts.Name, err)
 	}
 	c.finish(err)
+}
+
+// isWriteTimeout reports whether a transport ended because a write to its client
+// did not finish within WriteTimeout.
+func isWriteTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // checkLiveness sends a Ping when nothing was sent for KeepAliveInterval and closes

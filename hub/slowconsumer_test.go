@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,51 +236,77 @@ func TestSlowConsumerGetsCloseWithReason(t *testing.T) {
 }
 
 // TestNonReadingInvokerKeepsBeingServedOrClosed: a client that never reads its
-// socket keeps invoking Broadcast to 200 subscribers. Its invocations must go on
-// running until the server closes it: it must never be left stalled, neither
-// served nor closed, and the subscribers must not suffer.
+// socket keeps invoking Broadcast to 200 subscribers, also once the server's
+// writes to it have been blocked for longer than WriteTimeout. Its invocations
+// must go on running, or the server must close it as a slow consumer (and say
+// so): it must never be left unserved and unexplained.
 func TestNonReadingInvokerKeepsBeingServedOrClosed(t *testing.T) {
-	const subscribers, broadcasts = 200, 100
-	e := flowEnv(t, hub.Options{})
-	got := make(chan int, 1) // broadcasts seen by one subscriber, once it has them all
+	tests := []struct {
+		name          string
+		maxQueueBytes int
+	}{
+		{name: "its queue overflows"},
+		{name: "a write to it times out", maxQueueBytes: 64 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			nonReadingInvoker(t, hub.Options{
+				TransportOptions: transports.Options{WriteTimeout: time.Second},
+				ClientTimeout:    2 * time.Minute, // the subscribers only read
+				MaxQueueBytes:    tc.maxQueueBytes,
+			})
+		})
+	}
+}
+
+func nonReadingInvoker(t *testing.T, opts hub.Options) {
+	const subscribers, broadcasts = 200, 20
+	e := flowEnv(t, opts)
+	var got atomic.Int64 // broadcasts one subscriber has seen
 	for i := range subscribers {
 		c := &client{ws: dialWS(t, e.srv)}
 		go func() {
-			n := 0
-			for n < broadcasts {
-				c.ws.SetReadDeadline(time.Now().Add(time.Minute))
+			for {
+				c.ws.SetReadDeadline(time.Now().Add(2 * time.Minute))
 				_, b, err := c.ws.ReadMessage()
 				if err != nil {
-					break
+					return
 				}
-				n += strings.Count(string(b), `"target":"Tick"`)
-			}
-			if i == 0 {
-				got <- n
+				if i == 0 {
+					got.Add(int64(strings.Count(string(b), `"target":"Tick"`)))
+				}
 			}
 		}()
 	}
 	invoker := dialNonReading(t, e.srv)
-	payload := `"` + strings.Repeat("x", 5000) + `"`
-	for i := range broadcasts {
+	invoke := func(i int, target, payload string) {
+		t.Helper()
 		invoker.SetWriteDeadline(time.Now().Add(time.Minute))
-		msg := fmt.Sprintf(`{"type":1,"invocationId":"%d","target":"Broadcast","arguments":["Tick",%s]}`+rs, i, payload)
+		msg := fmt.Sprintf(`{"type":1,"invocationId":"%d","target":"%s","arguments":["Tick",%s]}`+rs, i, target, payload)
 		if err := invoker.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-			// The server may have closed it as a slow consumer.
-			if !strings.Contains(e.logs.String(), "hub: closing slow consumer") {
-				t.Fatalf("write %d: %v", i, err)
-			}
-			return
+			t.Logf("write %d: %v", i, err) // the server may have closed it
 		}
 	}
-	select {
-	case n := <-got:
-		if n != broadcasts && !strings.Contains(e.logs.String(), "hub: closing slow consumer") {
-			t.Fatalf("a subscriber got %d of %d broadcasts, and the invoker was not closed", n, broadcasts)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the non-reading invoker's broadcasts stalled: neither served nor closed")
+	closed := func() bool { return strings.Contains(e.logs.String(), "hub: closing slow consumer") }
+	// Enough to fill the invoker's socket (8 MB, past what the kernel buffers):
+	// the server's writes to it block.
+	big := `"` + strings.Repeat("x", 30<<10) + `"`
+	for i := range 270 {
+		invoke(i, "SendToCaller", big)
 	}
+	time.Sleep(2 * time.Second) // past WriteTimeout
+	for i := range broadcasts {
+		invoke(1000+i, "Broadcast", "1")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for got.Load() < broadcasts && !closed() {
+		if time.Now().After(deadline) {
+			t.Fatalf("a subscriber got %d of %d broadcasts, and the invoker was not closed as a slow consumer (%d connections open): its invocations stopped unexplained",
+				got.Load(), broadcasts, e.h.ConnectionCount())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("got %d of %d, closed as a slow consumer: %v", got.Load(), broadcasts, closed())
 }
 
 // dialNonReading opens a WebSocket and does the handshake, after which it never

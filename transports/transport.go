@@ -93,7 +93,9 @@ type Transport interface {
 	// (text or binary, per the transfer format chosen at accept time); SSE writes it
 	// as one event and flushes; long polling waits until a poll is open and answers
 	// it with the unit. It returns an error wrapping ErrClosed once the transport has
-	// ended, and ctx.Err() when ctx ends first.
+	// ended, and ctx.Err() when ctx ends first. A write that does not finish within
+	// Options.WriteTimeout fails with an error wrapping os.ErrDeadlineExceeded or a
+	// net.Error whose Timeout is true, and ends the transport.
 	Send(ctx context.Context, unit []byte) error
 	// Close ends the transport: a WebSocket close frame with status 1000, the end of
 	// the SSE response, 204 to the pending and every later poll. Idempotent.

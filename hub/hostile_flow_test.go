@@ -15,21 +15,33 @@ import (
 // are sent, and upload streams left hanging.
 func flowCases() []hostileCase {
 	return []hostileCase{
-		{name: "flow/attacker never reads its socket while invoking broadcasts", run: func(t *testing.T, e *env) {
-			attacker := dialNonReading(t, e.srv)
-			payload := `"` + strings.Repeat("x", 16<<10) + `"`
-			const n = hostileBurst / 2 // under the rate limit
-			for i := range n {
+		{name: "flow/attacker never reads its socket while invoking broadcasts", opts: func(o *hub.Options) {
+			o.TransportOptions.WriteTimeout = time.Second
+			o.MessageBurst, o.MaxMessagesPerSecond = 1000, 1000
+		}, run: func(t *testing.T, e *env) {
+			attacker := dialWS(t, e.srv) // never read
+			invoke := func(id, target, payload string) {
 				attacker.SetWriteDeadline(time.Now().Add(hostileWaitFor))
-				msg := fmt.Sprintf(`{"type":1,"invocationId":"%d","target":"Broadcast","arguments":["Flood",%s]}`+rs, i, payload)
+				msg := fmt.Sprintf(`{"type":1,"invocationId":"%s","target":"%s","arguments":["Flood",%s]}`+rs, id, target, payload)
 				if err := attacker.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-					t.Fatalf("write %d: %v", i, err)
+					t.Logf("write %s: %v", id, err) // closed already
 				}
 			}
-			// Every invocation runs (or the attacker is closed): the bystander gets
-			// each broadcast, whatever the attacker's own socket holds.
-			for i := range n {
-				e.ws.await(t, fmt.Sprint("flood ", i), func(r record) bool { return r.Type == 1 && r.Target == "Flood" })
+			// 8 MB to itself fill its socket; then it broadcasts.
+			big := `"` + strings.Repeat("x", 30<<10) + `"`
+			for i := range 270 {
+				invoke(fmt.Sprint("fill", i), "SendToCaller", big)
+			}
+			for i := range 20 {
+				invoke(fmt.Sprint(i), "Broadcast", "1")
+			}
+			// More than its queue holds waits for it: it is closed as a slow consumer,
+			// once, and the bystanders go on (checked after the case).
+			eventually(t, "the attacker closed as a slow consumer", func() bool {
+				return strings.Contains(e.logs.String(), "hub: closing slow consumer")
+			})
+			if k := strings.Count(e.logs.String(), "hub: closing slow consumer"); k != 1 {
+				t.Errorf("%d slow-consumer lines for one connection", k)
 			}
 		}},
 		{name: "flow/upload stream left hanging by a client that leaves", run: func(t *testing.T, e *env) {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -278,7 +276,7 @@ func nonReadingInvoker(t *testing.T, opts hub.Options) {
 			}
 		}()
 	}
-	invoker := dialNonReading(t, e.srv)
+	invoker := dialWS(t, e.srv) // and never read
 	invoke := func(i int, target, payload string) {
 		t.Helper()
 		invoker.SetWriteDeadline(time.Now().Add(time.Minute))
@@ -288,8 +286,8 @@ func nonReadingInvoker(t *testing.T, opts hub.Options) {
 		}
 	}
 	closed := func() bool { return strings.Contains(e.logs.String(), "hub: closing slow consumer") }
-	// Enough to fill the invoker's socket (8 MB, past what the kernel buffers):
-	// the server's writes to it block.
+	// Enough to fill the invoker's socket (8 MB, past what the kernel buffers of
+	// a socket not read): the server's writes to it block.
 	big := `"` + strings.Repeat("x", 30<<10) + `"`
 	for i := range 270 {
 		invoke(i, "SendToCaller", big)
@@ -307,28 +305,4 @@ func nonReadingInvoker(t *testing.T, opts hub.Options) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("got %d of %d, closed as a slow consumer: %v", got.Load(), broadcasts, closed())
-}
-
-// dialNonReading opens a WebSocket and does the handshake, after which it never
-// reads: its receive buffer is small, so that the server's writes to it soon block.
-func dialNonReading(t *testing.T, srv *httptest.Server) *websocket.Conn {
-	t.Helper()
-	n := negotiate(t, srv)
-	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(4 << 10)
-		}
-		return c, err
-	}}
-	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/hub?id="+n.ConnectionToken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	write(t, ws, `{"protocol":"json","version":1}`+rs)
-	if got := read(t, ws); got != "{}"+rs {
-		t.Fatalf("handshake reply %q, want {}RS", got)
-	}
-	return ws
 }

@@ -341,7 +341,8 @@ func (c *Conn) enqueue(frame []byte) error {
 		c.mu.Unlock()
 		return ErrConnectionClosed
 	}
-	if len(c.queue) >= opts.MaxQueueLength || c.queueBytes+len(frame) > opts.MaxQueueBytes {
+	// (A message larger than MaxQueueBytes is taken when nothing else waits.)
+	if len(c.queue) >= opts.MaxQueueLength || len(c.queue) > 0 && c.queueBytes+len(frame) > opts.MaxQueueBytes {
 		queued, queuedBytes := len(c.queue), c.queueBytes
 		// What is queued could not reach the client in time anyway: drop it, so
 		// that the Close message saying why goes next (a stateful client must not
@@ -403,7 +404,7 @@ func (c *Conn) hasFramesLocked() bool {
 func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
 	for {
 		c.mu.Lock()
-		if len(c.queue) < c.hub.opts.MaxQueueLength/2+1 && c.queueBytes+len(frame) <= c.hub.opts.MaxQueueBytes/2+1 {
+		if len(c.queue) == 0 || len(c.queue) < c.hub.opts.MaxQueueLength/2+1 && c.queueBytes+len(frame) <= c.hub.opts.MaxQueueBytes/2+1 {
 			c.mu.Unlock()
 			return c.enqueue(frame)
 		}

@@ -91,7 +91,8 @@ type Options struct {
 	// messages and 1 MiB: a burst of 10,000 small messages (about 50 bytes each)
 	// to a group fits. The bytes of a message sent to many connections are shared:
 	// a full queue costs its connection 24 bytes per message plus the messages
-	// queued to it alone.
+	// queued to it alone. A single message larger than MaxQueueBytes is queued
+	// when nothing else waits.
 	MaxQueueLength int
 	MaxQueueBytes  int
 	// InvocationQueueLength is how many invocations of one connection may wait for

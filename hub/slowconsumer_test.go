@@ -306,3 +306,30 @@ func nonReadingInvoker(t *testing.T, opts hub.Options) {
 	}
 	t.Logf("got %d of %d, closed as a slow consumer: %v", got.Load(), broadcasts, closed())
 }
+
+// TestMessageLargerThanQueueBytesIsDelivered: MaxQueueBytes bounds what waits,
+// not the size of one message: a message larger than it goes out when nothing
+// else waits.
+func TestMessageLargerThanQueueBytesIsDelivered(t *testing.T) {
+	e := flowEnv(t, hub.Options{MaxQueueBytes: 1024})
+	r := openReceiver(t, e, transports.WebSockets, "big")
+	ctx, cancel := contextWithTimeout(hostileWaitFor)
+	defer cancel()
+	if err := e.h.Clients().Group("big").Send(ctx, "Big", strings.Repeat("x", 4096)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		recs, ok := r.next(t)
+		if !ok {
+			t.Fatalf("closed; logs:\n%s", e.logs.String())
+		}
+		for _, rec := range recs {
+			switch {
+			case rec.Type == 1 && rec.Target == "Big":
+				return
+			case rec.Type == 7:
+				t.Fatalf("Close %q", rec.errText())
+			}
+		}
+	}
+}

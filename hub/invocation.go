@@ -83,6 +83,9 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	}
 	if cl.ctx.Err() != nil {
 		err = nil // cancelled by the client: the stream simply ends
+		if cause := context.Cause(cl.ctx); len(cl.uploads) > 0 && cause != errInvocationCanceled {
+			err = cause // an upload failed or overran its buffer: say so
+		}
 	}
 	complete(nil, err)
 }

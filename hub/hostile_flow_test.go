@@ -45,8 +45,9 @@ func flowCases() []hostileCase {
 			}
 		}},
 		{name: "flow/upload stream left hanging by a client that leaves", run: func(t *testing.T, e *env) {
-			returned := make(chan struct{})
+			started, returned := make(chan struct{}), make(chan struct{})
 			e.h.On("HangingTotal", func(amounts <-chan int) int {
+				close(started)
 				total := 0
 				for a := range amounts {
 					total += a
@@ -57,8 +58,12 @@ func flowCases() []hostileCase {
 			attacker := &client{ws: dialWS(t, e.srv)}
 			attacker.send(t, `{"type":1,"invocationId":"1","target":"HangingTotal","arguments":[],"streamIds":["s"]}`+rs+
 				`{"type":2,"invocationId":"s","item":1}`+rs)
-			time.Sleep(100 * time.Millisecond) // let the call start
-			attacker.ws.NetConn().Close()      // no Completion for the stream, no close frame
+			select {
+			case <-started:
+			case <-time.After(hostileWaitFor):
+				t.Fatal("the handler did not start")
+			}
+			attacker.ws.NetConn().Close() // no Completion for the stream, no close frame
 			select {
 			case <-returned:
 			case <-time.After(hostileWaitFor):

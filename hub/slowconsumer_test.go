@@ -179,18 +179,11 @@ func TestBurstDoesNotCloseHealthyReceivers(t *testing.T) {
 // messages pile up is closed as a slow consumer, and is told so: the Close message
 // jumps its queue, then the connection ends; the server logs it once.
 func TestSlowConsumerGetsCloseWithReason(t *testing.T) {
-	tests := []struct {
-		kind     transports.Kind
-		stateful bool
-	}{
-		{kind: transports.WebSockets},
-		{kind: transports.ServerSentEvents},
-		{kind: transports.LongPolling},
-	}
-	for _, tc := range tests {
-		t.Run(tc.kind.String(), func(t *testing.T) {
+	// (A stateful connection: TestStatefulReconnectEnds/the_buffer_fills.)
+	for _, kind := range transports.Kinds {
+		t.Run(kind.String(), func(t *testing.T) {
 			e := flowEnv(t, hub.Options{MaxQueueLength: 8})
-			r := openReceiver(t, e, tc.kind, "feed")
+			r := openReceiver(t, e, kind, "feed")
 			// The receiver reads nothing meanwhile: its socket fills (WebSockets,
 			// SSE) or it has no poll open (long polling), and its queue overflows.
 			chunk := strings.Repeat("x", 16<<10)

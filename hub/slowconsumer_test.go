@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,7 +36,7 @@ func (r *wsReceiver) next(t *testing.T) ([]record, bool) {
 	r.c.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, b, err := r.c.ws.ReadMessage()
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout") {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 			t.Fatalf("WebSocket read: %v", err)
 		}
 		return nil, false

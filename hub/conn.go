@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -48,6 +50,7 @@ type Conn struct {
 
 	mu          sync.Mutex
 	queue       [][]byte // hub messages to write, in order (trackable ones only: types 1-5)
+	queueBytes  int      // the size of what queue holds (MaxQueueBytes)
 	writing     bool     // a writer goroutine is running
 	closing     bool     // write what is queued, then the Close message, then end
 	closeReason error    // why closing was asked for, for OnDisconnected
@@ -92,6 +95,8 @@ type Conn struct {
 	uploads     map[string]*upload // open client-to-server streams by stream ID
 	results     map[string]chan protocol.Message
 	streams     int
+	// backlogBytes is what the upload streams' backlogs hold (upload.go).
+	backlogBytes atomic.Int64
 	// running counts the calls that have arrived and not yet ended (waiting,
 	// running or streaming either way), for Hub.Close's drain (drain.go).
 	running    int
@@ -110,14 +115,6 @@ type Conn struct {
 	// returned (finished). Made by the first call of Done; guarded by mu.
 	done     chan struct{}
 	finished bool
-}
-
-// upload is a client-to-server stream feeding a handler's <-chan T parameter.
-type upload struct {
-	ch     reflect.Value // chan T
-	elem   reflect.Type
-	ctx    context.Context    // the invocation's
-	cancel context.CancelFunc // the invocation's: a stream the client ends with an error fails it
 }
 
 func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
@@ -335,28 +332,35 @@ func (c *Conn) encode(m *protocol.Message) ([]byte, error) {
 	return c.proto.AppendMessage(nil, m)
 }
 
-// enqueue queues one encoded frame. It never blocks: a full queue closes the
-// connection, so one slow client cannot hold up a broadcast.
+// enqueue queues one encoded frame. It never blocks: a queue over MaxQueueLength
+// or MaxQueueBytes closes the connection as a slow consumer, so one slow client
+// cannot hold up a broadcast.
 func (c *Conn) enqueue(frame []byte) error {
+	opts := &c.hub.opts
 	c.mu.Lock()
 	if c.closing || c.ctx.Err() != nil {
 		c.mu.Unlock()
 		return ErrConnectionClosed
 	}
-	if len(c.queue) >= c.hub.opts.MaxQueueLength {
-		resumable := c.resume != nil
+	// (A message larger than MaxQueueBytes is taken when nothing else waits.)
+	if len(c.queue) >= opts.MaxQueueLength || len(c.queue) > 0 && c.queueBytes+len(frame) > opts.MaxQueueBytes {
+		queued, queuedBytes := len(c.queue), c.queueBytes
+		// What is queued could not reach the client in time anyway: drop it, so
+		// that the Close message saying why goes next (a stateful client must not
+		// resume: its state is gone). Once closing, nothing more is queued, so
+		// this is logged once per connection.
+		clear(c.queue)
+		c.queue, c.queueBytes = nil, 0
+		endNow := c.closeWithLocked(fmt.Sprintf("Connection closed: slow consumer: more than %d messages or %d bytes waited for the client.", opts.MaxQueueLength, opts.MaxQueueBytes), true, ErrSlowConsumer)
 		c.mu.Unlock()
-		c.hub.opts.Logger.Warn("hub: closing slow consumer", "hub", c.hub.opts.Name, "connection", c.id, "queued", c.hub.opts.MaxQueueLength)
-		if resumable {
-			// The queue backs up behind unacked messages or a lost link: say why,
-			// after what is queued, so that the client knows its state is gone.
-			c.closeWith(fmt.Sprintf("Connection closed: more than %d messages waited for the client (slow consumer, or away too long).", c.hub.opts.MaxQueueLength), true, ErrSlowConsumer)
-		} else {
-			c.abort(ErrSlowConsumer)
+		opts.Logger.Warn("hub: closing slow consumer", "hub", opts.Name, "connection", c.id, "queued", queued, "bytes", queuedBytes)
+		if endNow {
+			go c.end(ErrSlowConsumer)
 		}
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, frame)
+	c.queueBytes += len(frame)
 	c.startWriterLocked()
 	c.mu.Unlock()
 	return nil
@@ -381,11 +385,17 @@ func (c *Conn) startWriterLocked() {
 
 // hasWorkLocked reports whether the writer has anything to write. c.mu is held.
 func (c *Conn) hasWorkLocked() bool {
-	if c.reply != nil || c.pingDue || c.closing {
+	return c.closing || c.hasFramesLocked()
+}
+
+// hasFramesLocked reports whether nextUnitLocked has something to send. c.mu is
+// held.
+func (c *Conn) hasFramesLocked() bool {
+	if c.reply != nil || c.pingDue || c.closeMsg != nil {
 		return true
 	}
 	if c.resume != nil {
-		return c.resume.pending(c) || len(c.queue) > 0 && c.resume.hasRoom(c.hub.opts.StatefulReconnectBufferSize)
+		return c.resume.pending(c) || len(c.queue) > 0 && (c.closing || c.resume.hasRoom(c.hub.opts.StatefulReconnectBufferSize))
 	}
 	return len(c.queue) > 0
 }
@@ -395,7 +405,7 @@ func (c *Conn) hasWorkLocked() bool {
 func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
 	for {
 		c.mu.Lock()
-		if len(c.queue) < c.hub.opts.MaxQueueLength/2+1 {
+		if len(c.queue) == 0 || len(c.queue) < c.hub.opts.MaxQueueLength/2+1 && c.queueBytes+len(frame) <= c.hub.opts.MaxQueueBytes/2+1 {
 			c.mu.Unlock()
 			return c.enqueue(frame)
 		}
@@ -416,9 +426,18 @@ func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
 // will be told (nil: a normal close).
 func (c *Conn) closeWith(message string, allowReconnect bool, reason error) {
 	c.mu.Lock()
+	endNow := c.closeWithLocked(message, allowReconnect, reason)
+	c.mu.Unlock()
+	if endNow {
+		go c.end(reason)
+	}
+}
+
+// closeWithLocked is closeWith with c.mu held; it reports whether the caller must
+// end the connection itself (go c.end(reason)) once it has released c.mu.
+func (c *Conn) closeWithLocked(message string, allowReconnect bool, reason error) (endNow bool) {
 	if c.closing || c.ctx.Err() != nil {
-		c.mu.Unlock()
-		return
+		return false
 	}
 	c.closing, c.closeReason = true, reason
 	if c.handshaken.Load() {
@@ -430,11 +449,7 @@ func (c *Conn) closeWith(message string, allowReconnect bool, reason error) {
 	c.startWriterLocked()
 	// Nothing to write (no handshake yet), or no link to write it on: a client
 	// that comes back later finds its connection gone.
-	endNow := !c.writing && (c.transport != nil || c.resume != nil && c.resume.window != nil)
-	c.mu.Unlock()
-	if endNow {
-		go c.end(reason)
-	}
+	return !c.writing && (c.transport != nil || c.resume != nil && c.resume.window != nil)
 }
 
 // abort ends the connection at once, without a Close message.
@@ -520,7 +535,20 @@ func (c *Conn) linkLost(t transports.Transport, err error) {
 		c.mu.Unlock()
 		return
 	}
+	// A client that took nothing for WriteTimeout (it does not read its socket) is
+	// a slow consumer, as one whose queue overflows: say so here, as its socket is
+	// full and the client cannot be told. (A stateful connection, which may be
+	// behind a dead link instead, has been left to resume above.)
+	stuck := c.transport == t && !c.closing && c.ctx.Err() == nil && isWriteTimeout(err)
+	if stuck {
+		c.closing, c.closeReason = true, ErrSlowConsumer
+	}
 	c.mu.Unlock()
+	if stuck {
+		opts.Logger.Warn("hub: closing slow consumer", "hub", opts.Name, "connection", c.id, "err", err)
+		err = fmt.Errorf("%w: no write finished within %s: %w", ErrSlowConsumer, opts.TransportOptions.WriteTimeout, err)
+		opts.Observer.Closed(opts.Name, err)
+	}
 	if errors.Is(err, transports.ErrTooLarge) {
 		opts.Logger.Warn("hub: transport message over the size limit; connection closed", "hub", opts.Name, "connection", c.id, "limit", opts.TransportOptions.MaxTransportMessageSize)
 		opts.Observer.Closed(opts.Name, err)
@@ -538,6 +566,13 @@ func (c *Conn) livenessDue() {
 			c.livenessTimer.Reset(next)
 		}
 	}
+}
+
+// isWriteTimeout reports whether a transport ended because a write to its client
+// did not finish within WriteTimeout.
+func isWriteTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // checkLiveness sends a Ping when nothing was sent for KeepAliveInterval and closes
@@ -575,6 +610,7 @@ var unitPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 // round, until nothing is left, then exits. Only one runs at a time.
 func (c *Conn) write() {
 	var frames [][]byte
+	polled := false
 	for {
 		c.mu.Lock()
 		t := c.transport
@@ -583,6 +619,19 @@ func (c *Conn) write() {
 			c.mu.Unlock()
 			return
 		}
+		if pw, ok := t.(transports.PollWaiter); ok && !polled && c.hasFramesLocked() {
+			// Gather only once a poll is there to take it: the poll is answered with
+			// everything queued by then, not with what was queued when the previous
+			// answer left. (With nothing to send, go on: a closing connection ends.)
+			c.mu.Unlock()
+			if err := pw.WaitPoll(c.ctx); err != nil && c.ctx.Err() == nil {
+				c.writeFailed(t, err)
+				return
+			}
+			polled = true
+			continue
+		}
+		polled = false
 		frames = c.nextUnitLocked(frames[:0])
 		if len(frames) == 0 {
 			closing, reason := c.closing, c.closeReason
@@ -606,18 +655,23 @@ func (c *Conn) write() {
 		clear(frames)
 		c.lastSent.Store(time.Now().UnixNano())
 		if err != nil {
-			c.mu.Lock()
-			c.writing = false
-			current := c.transport == t
-			if !current {
-				c.startWriterLocked() // a resumed link took over: carry on there
-			}
-			c.mu.Unlock()
-			if current {
-				c.linkLost(t, err)
-			}
+			c.writeFailed(t, err)
 			return
 		}
+	}
+}
+
+// writeFailed ends the writer after a failed write on t.
+func (c *Conn) writeFailed(t transports.Transport, err error) {
+	c.mu.Lock()
+	c.writing = false
+	current := c.transport == t
+	if !current {
+		c.startWriterLocked() // a resumed link took over: carry on there
+	}
+	c.mu.Unlock()
+	if current {
+		c.linkLost(t, err)
 	}
 }
 
@@ -651,6 +705,9 @@ func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 		c.pingDue = false
 		ping, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
 		frames = append(frames, ping)
+	}
+	for _, f := range c.queue[:n] {
+		c.queueBytes -= len(f)
 	}
 	frames = append(frames, c.queue[:n]...)
 	left := copy(c.queue, c.queue[n:])
@@ -694,7 +751,7 @@ func (c *Conn) end(reason error) {
 		c.cancel(reason)
 		c.mu.Lock()
 		c.closing = true
-		c.queue = nil
+		c.queue, c.queueBytes = nil, 0
 		for _, t := range []*time.Timer{c.handshakeTimer, c.livenessTimer, c.expiryTimer} {
 			if t != nil {
 				t.Stop()
@@ -919,12 +976,11 @@ func (c *Conn) route(m *protocol.Message) bool {
 			c.closeWith(fmt.Sprintf("Connection closed with an error. InvalidDataException: stream item for stream '%s': %v", m.InvocationID, err), false, nil)
 			return false
 		}
-		chosen, _, _ := reflect.Select([]reflect.SelectCase{
-			{Dir: reflect.SelectSend, Chan: up.ch, Send: item.Elem()},
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(up.ctx.Done())},
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.ctx.Done())},
-		})
-		return chosen != 2
+		// Never waits for the handler (see upload): what follows must be read.
+		if !up.put(c, item.Elem(), len(m.Item)) {
+			c.hub.logSampled(slog.LevelInfo, "hub: upload stream overran its backlog", "hub", c.hub.opts.Name, "connection", c.id, "stream", m.InvocationID, "limit", c.hub.opts.MaxStreamBacklogBytes)
+			up.cancel(NewError("Stream '%s' overran its buffer: the server did not keep up with its items (limit %d bytes).", m.InvocationID, c.hub.opts.MaxStreamBacklogBytes))
+		}
 	case protocol.CompletionType:
 		c.invMu.Lock()
 		if reply, ok := c.results[m.InvocationID]; ok {
@@ -941,16 +997,16 @@ func (c *Conn) route(m *protocol.Message) bool {
 			// The client's source failed: the handler must not take what it got so
 			// far for the whole stream.
 			c.hub.logSampled(slog.LevelInfo, "hub: client ended an upload stream with an error", "hub", c.hub.opts.Name, "connection", c.id, "stream", m.InvocationID, "err", m.Error)
-			up.cancel()
+			up.cancel(NewError("Stream '%s' ended with an error: %s", m.InvocationID, m.Error))
 		case up != nil:
-			up.ch.Close()
+			up.finish()
 		}
 	case protocol.CancelInvocationType:
 		c.invMu.Lock()
 		cl := c.invocations[m.InvocationID]
 		c.invMu.Unlock()
 		if cl != nil {
-			cl.cancel()
+			cl.cancel(errInvocationCanceled)
 		}
 	case protocol.CloseType:
 		// The client is leaving: no Close message back, just end.
@@ -1052,7 +1108,7 @@ type call struct {
 	msg     protocol.Message
 	method  *method // nil for an unknown method
 	ctx     context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc // the cause is what a call with uploads answers
 	uploads []*upload
 	streams int // streams this call holds against Options.MaxStreams
 	// registered: the call holds its IDs and stream slots (guarded by Conn.invMu)
@@ -1065,7 +1121,7 @@ type call struct {
 
 // prepare registers a call that has just arrived.
 func (c *Conn) prepare(m *protocol.Message) *call {
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancelCause(c.ctx)
 	cl := &call{msg: *m, method: c.hub.method(m.Target), ctx: ctx, cancel: cancel}
 	meth := cl.method
 	if meth != nil && len(m.StreamIDs) == len(meth.uploads) {
@@ -1110,6 +1166,9 @@ func (c *Conn) prepare(m *protocol.Message) *call {
 			c.uploads = map[string]*upload{}
 		}
 		c.uploads[m.StreamIDs[i]] = up
+		// However the call ends, its handler sees its streams closed: one that
+		// ranges over them returns instead of leaking.
+		context.AfterFunc(ctx, func() { up.abort(c) })
 	}
 	return cl
 }
@@ -1124,7 +1183,7 @@ func (c *Conn) release(cl *call) bool {
 	c.running--
 	idle := c.running == 0
 	c.invMu.Unlock()
-	cl.cancel()
+	cl.cancel(nil)
 	if idle {
 		c.hub.wakeDrain()
 	}

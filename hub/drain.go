@@ -203,7 +203,7 @@ func (c *Conn) cancelCalls(err error) int {
 	}
 	c.invMu.Unlock()
 	for _, cl := range calls {
-		cl.cancel()
+		cl.cancel(err)
 		c.complete(cl.msg.InvocationID, cl.msg.Target, nil, err)
 	}
 	return len(calls)

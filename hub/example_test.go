@@ -57,13 +57,18 @@ func ExampleHub_On_stream() {
 		}()
 		return out
 	})
-	// A client-to-server stream: a <-chan T parameter.
-	h.On("Total", func(ctx *hub.Context, amounts <-chan float64) float64 {
+	// A client-to-server stream: a <-chan T parameter. It is closed when the client
+	// completes the stream, and also when the call ends otherwise (the client
+	// cancels or leaves...): the context has ended then.
+	h.On("Total", func(ctx *hub.Context, amounts <-chan float64) (float64, error) {
 		var total float64
 		for a := range amounts {
 			total += a
 		}
-		return total
+		if err := ctx.Err(); err != nil {
+			return 0, err // the stream was cut short
+		}
+		return total, nil
 	})
 	fmt.Println("ok")
 	// Output: ok

@@ -972,6 +972,7 @@ func hostileCases() []hostileCase {
 	cases = append(cases, dosCases()...)
 	cases = append(cases, msgSizeCases()...)
 	cases = append(cases, identityCases()...)
+	cases = append(cases, flowCases()...)
 	return cases
 }
 

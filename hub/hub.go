@@ -106,6 +106,14 @@ func (h *Hub) Name() string { return h.opts.Name }
 // iter.Seq[T] or an iter.Seq2[T, error] makes a server-to-client stream: it must stop
 // producing when the Context ends.
 //
+// A <-chan T parameter is closed when the client completes its stream, and also
+// whenever the call ends first, for any reason: the client cancels it, ends the
+// stream with an error or leaves, the stream overruns its buffer
+// (Options.MaxStreamBacklogBytes), the hub closes. So a handler may range over it
+// and will return; the Context has ended in every case but the first, so check
+// ctx.Err() after the loop to tell a whole stream from a cut one (the client is
+// answered with the reason either way, not with a result made of part of a stream).
+//
 // On panics if handler does not fit, as http.HandleFunc does for a bad pattern:
 // registration happens at start-up and a bad signature is a programming error.
 func (h *Hub) On(name string, handler any, opts ...MethodOption) {

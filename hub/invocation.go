@@ -58,6 +58,12 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 			value, err = outs[0], asError(outs[1])
 		}
 	}
+	if len(cl.uploads) > 0 && meth.stream == notStreaming && cl.ctx.Err() != nil {
+		// The call ended before the client completed its streams (it cancelled or
+		// failed one, or one overran its buffer): what the handler made of the items
+		// it got is not the result, whatever it returned.
+		err = context.Cause(cl.ctx)
+	}
 	if err != nil {
 		complete(nil, err)
 		return
@@ -82,6 +88,9 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	}
 	if cl.ctx.Err() != nil {
 		err = nil // cancelled by the client: the stream simply ends
+		if cause := context.Cause(cl.ctx); len(cl.uploads) > 0 && cause != errInvocationCanceled {
+			err = cause // an upload failed or overran its buffer: say so
+		}
 	}
 	complete(nil, err)
 }

@@ -87,10 +87,21 @@ type Options struct {
 	// MaxGroupsPerConnection caps the groups one connection is in. Default 100.
 	MaxGroupsPerConnection int
 
-	// MaxQueueLength caps the messages waiting to be written to one connection. A
-	// connection whose queue is full is closed ("slow consumer") rather than slowing
-	// its senders. Default 1,024.
+	// MaxQueueLength and MaxQueueBytes cap the messages waiting to be written to
+	// one connection, in number and in encoded bytes. A connection whose queue is
+	// over either is closed as a slow consumer rather than slowing its senders:
+	// what is queued is dropped and the client gets a Close message at once
+	// ("Connection closed: slow consumer: ..."), then the connection ends (a
+	// stateful one too: it does not resume). The writer takes the whole queue at
+	// each write (up to 1 MiB) and a long poll is answered with what is queued when
+	// it arrives, so a client that keeps reading drains bursts. Defaults 16,384
+	// messages and 1 MiB: a burst of 10,000 small messages (about 50 bytes each)
+	// to a group fits. The bytes of a message sent to many connections are shared:
+	// a full queue costs its connection 24 bytes per message plus the messages
+	// queued to it alone. A single message larger than MaxQueueBytes is queued
+	// when nothing else waits.
 	MaxQueueLength int
+	MaxQueueBytes  int
 	// InvocationQueueLength is how many invocations of one connection may wait for
 	// their turn; past it the connection stops reading until one starts (TCP
 	// backpressure on WebSockets, a held POST on SSE and long polling). Default 16.
@@ -101,9 +112,19 @@ type Options struct {
 	// MaxStreams caps the streams (either direction) open on one connection.
 	// Default 32.
 	MaxStreams int
-	// StreamBufferCapacity is how many client-to-server stream items are buffered
-	// before the connection stops reading. Default 10.
+	// StreamBufferCapacity is the capacity of each client-to-server stream's channel
+	// (a handler's <-chan T parameter). Items that arrive while it is full wait in
+	// the stream's backlog (MaxStreamBacklogBytes): the connection never stops
+	// reading for a handler, so that a Completion answering Conn.Invoke, a
+	// CancelInvocation or a Ping behind a stream's items is never stuck behind
+	// them (ASP.NET Core stops reading instead). Default 10.
 	StreamBufferCapacity int
+	// MaxStreamBacklogBytes bounds, in encoded bytes, the client-to-server stream
+	// items of one connection waiting beyond StreamBufferCapacity for handlers
+	// that do not keep up. An item past it fails its stream's invocation: the
+	// upload channel closes, the handler's context ends and the client gets an
+	// error Completion "Stream 'id' overran its buffer: ...". Default 256 KiB.
+	MaxStreamBacklogBytes int
 	// InvokeClientTimeout bounds Conn.Invoke (client results) when the caller's
 	// context has no deadline. Default 30 s.
 	InvokeClientTimeout time.Duration
@@ -190,11 +211,13 @@ const (
 	DefaultNegotiateTimeout            = 15 * time.Second
 	DefaultMaxPendingNegotiations      = 10_000
 	DefaultMaxPendingNegotiationsPerIP = 100
-	DefaultMaxQueueLength              = 1024
+	DefaultMaxQueueLength              = 16_384
+	DefaultMaxQueueBytes               = 1 << 20
 	DefaultMaxParallelInvocations      = 1
 	DefaultInvocationQueueLength       = 16
 	DefaultMaxStreams                  = 32
 	DefaultStreamBufferCapacity        = 10
+	DefaultMaxStreamBacklogBytes       = 256 << 10
 	DefaultInvokeClientTimeout         = 30 * time.Second
 	DefaultDrainTimeout                = 10 * time.Second
 	DefaultMaxConnectionsPerUser       = 100
@@ -227,10 +250,12 @@ func (o Options) withDefaults() Options {
 	setInt(&o.MaxPendingNegotiations, DefaultMaxPendingNegotiations)
 	setInt(&o.MaxPendingNegotiationsPerIP, DefaultMaxPendingNegotiationsPerIP)
 	setInt(&o.MaxQueueLength, DefaultMaxQueueLength)
+	setInt(&o.MaxQueueBytes, DefaultMaxQueueBytes)
 	setInt(&o.MaxParallelInvocations, DefaultMaxParallelInvocations)
 	setInt(&o.InvocationQueueLength, DefaultInvocationQueueLength)
 	setInt(&o.MaxStreams, DefaultMaxStreams)
 	setInt(&o.StreamBufferCapacity, DefaultStreamBufferCapacity)
+	setInt(&o.MaxStreamBacklogBytes, DefaultMaxStreamBacklogBytes)
 	setInt(&o.MaxConnectionsPerUser, DefaultMaxConnectionsPerUser)
 	setInt(&o.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	setInt(&o.MessageBurst, DefaultMessageBurst)

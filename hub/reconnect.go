@@ -327,7 +327,7 @@ func (c *Conn) endedAway(reason error) {
 	case errors.Is(reason, ErrReconnectTimeout):
 		why = fmt.Sprintf("the client did not come back within the reconnect window (%s)", opts.ReconnectWindow)
 	case errors.Is(reason, ErrSlowConsumer):
-		why = fmt.Sprintf("more than %d messages waited for the client while it was away", opts.MaxQueueLength)
+		why = fmt.Sprintf("more than %d messages or %d bytes waited for the client while it was away (slow consumer)", opts.MaxQueueLength, opts.MaxQueueBytes)
 	}
 	c.hub.ended.add(c.token, why, opts.ReconnectWindow)
 }

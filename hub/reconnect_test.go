@@ -472,8 +472,17 @@ func TestStatefulReconnectEnds(t *testing.T) {
 		for {
 			r := c.link.next(t)
 			if r.Type == 7 {
-				if !strings.Contains(r.Error, "more than 8 messages waited") {
+				if !strings.Contains(r.Error, "slow consumer: more than 8 messages") {
 					t.Errorf("Close: %q, want the reason", r.Error)
+				}
+				// A slow consumer ends: it does not wait for its client to resume.
+				select {
+				case <-conn.Done():
+				case <-time.After(5 * time.Second):
+					t.Fatal("the slow consumer did not end")
+				}
+				if l := openLink(t, srv, transports.WebSockets, c.token, true); l.status != http.StatusNotFound {
+					t.Errorf("resume after a slow consumer's Close: HTTP %d, want 404", l.status)
 				}
 				return
 			}

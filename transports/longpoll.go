@@ -63,7 +63,10 @@ type LongPoll struct {
 	polled  bool      // the first poll has been answered
 	current *poll     // the held poll waiting for a unit, if any
 	outbox  *delivery // a unit waiting for a poll, if any
-	open    int       // polls being served, held or not
+	// pollWait is closed when a poll opens (or the transport ends), for WaitPoll;
+	// made by a WaitPoll that finds no poll open.
+	pollWait chan struct{}
+	open     int // polls being served, held or not
 	// timer is the transport's one timer: the disconnect timer while no poll is
 	// open, else the timeout of a taken-over poll (timerPoll). timerAt is when it
 	// is due, zero when stopped: a run that finds it in the future is stale.
@@ -149,6 +152,7 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 		lp.wakeLocked(old)
 	}
 	lp.current = p
+	lp.wakeWaiterLocked()
 	if d := lp.outbox; d != nil {
 		lp.outbox = nil
 		lp.handLocked(p, d)
@@ -408,6 +412,39 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 	return <-d.result
 }
 
+// WaitPoll implements PollWaiter: it returns once a poll is held, waiting for a
+// unit.
+func (lp *LongPoll) WaitPoll(ctx context.Context) error {
+	lp.mu.Lock()
+	switch {
+	case lp.err != nil:
+		lp.mu.Unlock()
+		return fmt.Errorf("transports: long polling send: %w", ErrClosed)
+	case lp.current != nil:
+		lp.mu.Unlock()
+		return nil
+	}
+	if lp.pollWait == nil {
+		lp.pollWait = make(chan struct{})
+	}
+	wait := lp.pollWait
+	lp.mu.Unlock()
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// wakeWaiterLocked wakes a WaitPoll.
+func (lp *LongPoll) wakeWaiterLocked() {
+	if lp.pollWait != nil {
+		close(lp.pollWait)
+		lp.pollWait = nil
+	}
+}
+
 // handLocked gives d to p, the held poll, and wakes it.
 func (lp *LongPoll) handLocked(p *poll, d *delivery) {
 	p.unit = d
@@ -490,6 +527,7 @@ func (lp *LongPoll) endLocked(err error) bool {
 		go lp.onEnd(err)
 	}
 	lp.stopIdleLocked()
+	lp.wakeWaiterLocked()
 	if p := lp.current; p != nil {
 		lp.current = nil
 		lp.wakeLocked(p)

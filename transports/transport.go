@@ -93,7 +93,9 @@ type Transport interface {
 	// (text or binary, per the transfer format chosen at accept time); SSE writes it
 	// as one event and flushes; long polling waits until a poll is open and answers
 	// it with the unit. It returns an error wrapping ErrClosed once the transport has
-	// ended, and ctx.Err() when ctx ends first.
+	// ended, and ctx.Err() when ctx ends first. A write that does not finish within
+	// Options.WriteTimeout fails with an error wrapping os.ErrDeadlineExceeded or a
+	// net.Error whose Timeout is true, and ends the transport.
 	Send(ctx context.Context, unit []byte) error
 	// Close ends the transport: a WebSocket close frame with status 1000, the end of
 	// the SSE response, 204 to the pending and every later poll. Idempotent.
@@ -107,6 +109,17 @@ type Transport interface {
 	// ends (at once if it already has), with the reason Err gives. It lets the owner
 	// of an idle connection keep no goroutine waiting on Done. Call it at most once.
 	OnEnd(f func(err error))
+}
+
+// PollWaiter is implemented by transports whose client asks for each unit (long
+// polling). A writer that waits for the request before it gathers what to send
+// answers it with everything queued by then, rather than with what was queued
+// when the previous answer left.
+type PollWaiter interface {
+	// WaitPoll returns nil once a poll is open to take a unit (Send then hands the
+	// unit over at once, unless the poll goes away meanwhile), an error wrapping
+	// ErrClosed once the transport has ended, or ctx.Err() when ctx ends first.
+	WaitPoll(ctx context.Context) error
 }
 
 // Receiver handles one unit from the client. A transport calls it from one goroutine

@@ -484,6 +484,7 @@ func (c *Conn) attach(t transports.Transport) {
 	c.mu.Lock()
 	old := c.transport
 	c.transport = t
+	c.setFrameTypeLocked()
 	// end cancels ctx before it stops the timers under c.mu: a timer armed here
 	// after that would keep the ended Conn alive until it fires.
 	ended := c.ctx.Err() != nil
@@ -925,9 +926,7 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	// once it knows it is connected must find it. The reply still goes first, as it
 	// is queued before the connection can be found.
 	c.mu.Lock()
-	if bs, ok := c.transport.(transports.BinarySetter); ok && isBinary(p) {
-		bs.SetBinary(true) // the reply already goes in a binary frame, as ASP.NET Core sends it
-	}
+	c.setFrameTypeLocked()
 	c.reply = protocol.AppendHandshakeResponse(nil, "")
 	if c.canResume && req.Version >= 2 {
 		c.resume = newResumeState()

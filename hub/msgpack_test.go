@@ -571,3 +571,34 @@ func TestMessagePackStatefulReconnect(t *testing.T) {
 		t.Fatalf("after the resume: %+v, want Echo's Completion (and no second Join)", m)
 	}
 }
+
+// TestMessagePackClientResult: a handler asks a MessagePack client for a result
+// (Conn.Invoke): the invocation goes out in MessagePack, and the answer decodes
+// with the connection's protocol.
+func TestMessagePackClientResult(t *testing.T) {
+	srv, h := server(t, hub.Options{})
+	h.On("AskDouble", func(ctx *hub.Context, data []byte) ([]byte, error) {
+		raw, err := ctx.Conn().Invoke(ctx, "Double", data)
+		if err != nil {
+			return nil, err
+		}
+		var doubled []byte
+		if err := ctx.Conn().Protocol().DecodeValue(raw, &doubled); err != nil {
+			return nil, err
+		}
+		return doubled, nil
+	})
+	c := dialMsgPack(t, srv, transports.WebSockets, 1, false)
+	c.invoke(t, "1", "AskDouble", []byte{7, 0})
+	ask := c.await(t, "Double", func(m protocol.Message) bool { return m.Type == protocol.InvocationType && m.Target == "Double" })
+	var data []byte
+	if len(ask.Arguments) != 1 || mp.DecodeValue(ask.Arguments[0], &data) != nil || ask.InvocationID == "" {
+		t.Fatalf("client-result invocation %+v", ask)
+	}
+	result, _ := mp.EncodeValue(append(data, data...))
+	c.send(t, protocol.Message{Type: protocol.CompletionType, InvocationID: ask.InvocationID, Result: result})
+	var got []byte
+	if c.completion(t, "1", &got); !bytes.Equal(got, []byte{7, 0, 7, 0}) {
+		t.Errorf("AskDouble gave %x", got)
+	}
+}

@@ -324,6 +324,18 @@ func TestMessagePackHandshakeAndEcho(t *testing.T) {
 					}
 				}
 				c.completion(t, "4", nil)
+				// A client-to-server stream of integers and floats, as a JavaScript
+				// client encodes numbers.
+				c.send(t, protocol.Message{Type: protocol.InvocationType, InvocationID: "5", Target: "Sum", Arguments: []protocol.RawValue{}, StreamIDs: []string{"s"}})
+				for _, item := range []any{2, 3.5, int64(1) << 40} {
+					raw, _ := mp.EncodeValue(item)
+					c.send(t, protocol.Message{Type: protocol.StreamItemType, InvocationID: "s", Item: raw})
+				}
+				c.send(t, protocol.Message{Type: protocol.CompletionType, InvocationID: "s"})
+				var total float64
+				if c.completion(t, "5", &total); total != 5.5+float64(int64(1)<<40) {
+					t.Errorf("Sum: %v", total)
+				}
 			})
 		}
 	}

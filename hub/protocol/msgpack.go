@@ -7,7 +7,6 @@ import (
 	"math"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -799,7 +798,7 @@ func mpAppendLen(dst []byte, n int, fix byte, fixMax int, code16, code32 byte) [
 
 func mpAppendString(dst []byte, s string) []byte {
 	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+		s = string([]rune(s)) // each bad byte becomes U+FFFD, as in the JSON protocol
 	}
 	n := len(s)
 	switch {

@@ -7,7 +7,6 @@ import (
 	"math"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -799,7 +798,7 @@ func mpAppendLen(dst []byte, n int, fix byte, fixMax int, code16, code32 byte) [
 
 func mpAppendString(dst []byte, s string) []byte {
 	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+		s = string([]rune(s)) // each bad byte becomes U+FFFD, as in the JSON protocol
 	}
 	n := len(s)
 	switch {
@@ -882,8 +881,10 @@ func (messagePackProtocol) EncodeValue(v any) (RawValue, error) {
 }
 
 // DecodeValue decodes raw into v. raw must be exactly one well-formed msgpack value;
-// it is checked first, so no announced length reaches the decoder unchecked.
-func (messagePackProtocol) DecodeValue(raw RawValue, v any) error {
+// it is checked first, so no announced length reaches the decoder unchecked. A
+// panic of the decoder (it panics on a map key that decodes to a slice or map when v
+// holds a map[any]any) is returned as an error.
+func (messagePackProtocol) DecodeValue(raw RawValue, v any) (err error) {
 	if rv, ok := v.(*RawValue); ok {
 		*rv = append(RawValue(nil), raw...)
 		return nil
@@ -891,6 +892,11 @@ func (messagePackProtocol) DecodeValue(raw RawValue, v any) error {
 	if err := validMessagePackValue(raw); err != nil {
 		return fmt.Errorf("protocol: decode: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("protocol: decode msgpack into %T: %v", v, p)
+		}
+	}()
 	d := msgpack.NewDecoder(bytes.NewReader(raw))
 	d.SetCustomStructTag("json")
 	if err := d.Decode(v); err != nil {

@@ -573,3 +573,15 @@ func TestMessagePackEncodeValueErrors(t *testing.T) {
 		t.Fatal("encoded an invalid nested RawValue")
 	}
 }
+
+// TestMessagePackDecodeValueUnhashableKeyIsAnError: vmihailenco/msgpack panics when
+// a map key decodes to a slice or map and the target is map[any]any; a client must
+// not be able to panic the hub that way.
+func TestMessagePackDecodeValueUnhashableKeyIsAnError(t *testing.T) {
+	for _, raw := range []string{"81 c4 01 61 01", "81 91 01 01", "81 81 01 01 01"} {
+		var m map[any]any
+		if err := MessagePack.DecodeValue(RawValue(mp(raw)), &m); err == nil {
+			t.Errorf("DecodeValue(%s) into map[any]any = %v, want an error", raw, m)
+		}
+	}
+}

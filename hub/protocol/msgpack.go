@@ -3,11 +3,15 @@ package protocol
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"unicode/utf8"
 
@@ -991,4 +995,74 @@ func init() {
 			v.SetBytes(bytes.Clone(raw))
 			return nil
 		})
+	// Values read under the JSON protocol hold json.Number (numbers decoded into an
+	// interface) and json.RawMessage: relayed to MessagePack connections they must
+	// stay numbers and JSON values, not become strings and bin. These registrations
+	// are process-wide, for every user of vmihailenco/msgpack; they only make these
+	// two types mean what they mean in encoding/json.
+	msgpack.Register(json.Number(""),
+		func(e *msgpack.Encoder, v reflect.Value) error { return encodeJSONNumber(e, json.Number(v.String())) },
+		func(d *msgpack.Decoder, v reflect.Value) error {
+			x, err := d.DecodeInterface()
+			if err != nil {
+				return err
+			}
+			n, err := json.Marshal(x)
+			if err != nil || !isJSONNumber(n) {
+				return fmt.Errorf("msgpack: cannot decode %T into json.Number", x)
+			}
+			v.SetString(string(n))
+			return nil
+		})
+	msgpack.Register(json.RawMessage(nil),
+		func(e *msgpack.Encoder, v reflect.Value) error {
+			if v.Len() == 0 {
+				return e.EncodeNil()
+			}
+			d := json.NewDecoder(bytes.NewReader(v.Bytes()))
+			d.UseNumber()
+			var x any
+			if err := d.Decode(&x); err != nil {
+				return fmt.Errorf("json.RawMessage is not valid JSON: %w", err)
+			}
+			if _, err := d.Token(); err != io.EOF {
+				return errors.New("json.RawMessage holds more than one JSON value")
+			}
+			return e.Encode(x)
+		},
+		func(d *msgpack.Decoder, v reflect.Value) error {
+			x, err := d.DecodeInterface()
+			if err != nil {
+				return err
+			}
+			text, err := json.Marshal(x)
+			if err != nil {
+				return err
+			}
+			v.SetBytes(text)
+			return nil
+		})
+}
+
+// encodeJSONNumber writes n as the integer or float it holds.
+func encodeJSONNumber(e *msgpack.Encoder, n json.Number) error {
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		return e.EncodeInt(i)
+	}
+	if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+		return e.EncodeUint(u)
+	}
+	if !isJSONNumber([]byte(n)) {
+		return fmt.Errorf("json.Number %q is not a number", string(n))
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return fmt.Errorf("json.Number %q: %w", string(n), err)
+	}
+	return e.EncodeFloat64(f)
+}
+
+// isJSONNumber reports whether b is a JSON number.
+func isJSONNumber(b []byte) bool {
+	return len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9') && json.Valid(b)
 }

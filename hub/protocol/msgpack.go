@@ -26,8 +26,10 @@ import (
 // msgpack array whose first element is the message type. A [RawValue] holds the
 // msgpack encoding of one value. Values are encoded and decoded with
 // github.com/vmihailenco/msgpack/v5, struct fields named by their `json` tags so a
-// Go type has the same field names under both protocols; []byte is bin and
-// time.Time the timestamp extension (-1).
+// Go type has the same field names under both protocols; []byte is bin,
+// time.Time the timestamp extension (-1), a json.Number a number and a
+// json.RawMessage the value its JSON text holds (values read under the JSON
+// protocol relay as what they are).
 //
 // Parsing never trusts an announced length: every str, bin, array, map and ext
 // length is checked against the bytes left in the record before anything is
@@ -407,7 +409,13 @@ func (r *mpReader) value() ([]byte, error) {
 
 // validMessagePackValue reports whether b is exactly one well-formed msgpack value.
 func validMessagePackValue(b []byte) error {
-	r := mpReader{b: b}
+	return checkMessagePackValue(b, nil)
+}
+
+// checkMessagePackValue is validMessagePackValue that also collects the offsets of
+// narrow timestamps when narrow is not nil.
+func checkMessagePackValue(b []byte, narrow *[]int) error {
+	r := mpReader{b: b, narrowTimestamps: narrow}
 	if err := r.skip(0); err != nil {
 		return err
 	}
@@ -940,21 +948,16 @@ func (messagePackProtocol) EncodeValue(v any) (RawValue, error) {
 // DecodeValue decodes raw into v. raw must be exactly one well-formed msgpack value;
 // it is checked first, so no announced length reaches the decoder unchecked, and its
 // timestamps are widened so the decoder cannot read one's data as a header (see
-// widenTimestamps). A
-// panic of the decoder (it panics on a map key that decodes to a slice or map when v
-// holds a map[any]any) is returned as an error.
+// widenTimestamps). A panic of the decoder (it panics on a map key that decodes to a
+// slice or map when v holds a map[any]any) is returned as an error.
 func (messagePackProtocol) DecodeValue(raw RawValue, v any) (err error) {
 	if rv, ok := v.(*RawValue); ok {
 		*rv = append(RawValue(nil), raw...)
 		return nil
 	}
 	var narrow []int
-	r := mpReader{b: raw, narrowTimestamps: &narrow}
-	if err := r.skip(0); err != nil {
-		return fmt.Errorf("protocol: decode: %w", err)
-	}
-	if r.left() != 0 {
-		return fmt.Errorf("protocol: decode: %w", invalid("%d bytes after the value", r.left()))
+	if err := checkMessagePackValue(raw, &narrow); err != nil {
+		return err
 	}
 	if len(narrow) > 0 {
 		raw = widenTimestamps(raw, narrow)

@@ -707,3 +707,18 @@ func TestMessagePackEncodesJSONValuesAsTheyRead(t *testing.T) {
 		t.Fatalf("DecodeValue into json.Number = %s, %v", n, err)
 	}
 }
+
+func TestRawValueIsNull(t *testing.T) {
+	for _, tt := range []struct {
+		raw  RawValue
+		want bool
+	}{
+		{RawValue{0xc0}, true}, {RawValue("null"), true}, {RawValue(" null\n"), true},
+		{nil, false}, {RawValue{}, false}, {RawValue{0xc0, 0xc0}, false}, {RawValue{0xc2}, false},
+		{RawValue(`"null"`), false}, {RawValue("\xa4null"), false}, {RawValue("0"), false},
+	} {
+		if got := tt.raw.IsNull(); got != tt.want {
+			t.Errorf("RawValue(% x).IsNull() = %v, want %v", tt.raw, got, tt.want)
+		}
+	}
+}

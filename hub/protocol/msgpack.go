@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -27,7 +28,7 @@ import (
 // msgpack encoding of one value. Values are encoded and decoded with
 // github.com/vmihailenco/msgpack/v5, struct fields named by their `json` tags so a
 // Go type has the same field names under both protocols; []byte is bin,
-// time.Time the timestamp extension (-1), a json.Number a number and a
+// time.Time the timestamp extension (-1, decoded in UTC), a json.Number a number and a
 // json.RawMessage the value its JSON text holds (values read under the JSON
 // protocol relay as what they are).
 //
@@ -971,7 +972,13 @@ func (messagePackProtocol) DecodeValue(raw RawValue, v any) (err error) {
 	}()
 	d := msgpack.NewDecoder(bytes.NewReader(raw))
 	d.SetCustomStructTag("json")
-	if err := d.Decode(v); err != nil {
+	if tp, ok := v.(*time.Time); ok {
+		// Decode's shortcut for *time.Time would bypass the UTC decoder.
+		err = d.DecodeValue(reflect.ValueOf(tp).Elem())
+	} else {
+		err = d.Decode(v)
+	}
+	if err != nil {
 		return fmt.Errorf("protocol: decode msgpack into %T: %w", v, err)
 	}
 	return nil
@@ -1000,11 +1007,22 @@ func init() {
 			v.SetBytes(bytes.Clone(raw))
 			return nil
 		})
+	// Timestamps decode in UTC, not the server's local zone, as encoding/json gives
+	// them for the "Z" the clients write: a handler gets the same time.Time under
+	// either protocol.
+	msgpack.RegisterExtDecoder(-1, time.Time{}, func(d *msgpack.Decoder, v reflect.Value, extLen int) error {
+		tm, err := decodeTimestamp(d, extLen)
+		if err != nil {
+			return err
+		}
+		v.Set(reflect.ValueOf(tm))
+		return nil
+	})
 	// Values read under the JSON protocol hold json.Number (numbers decoded into an
 	// interface) and json.RawMessage: relayed to MessagePack connections they must
-	// stay numbers and JSON values, not become strings and bin. These registrations
-	// are process-wide, for every user of vmihailenco/msgpack; they only make these
-	// two types mean what they mean in encoding/json.
+	// stay numbers and JSON values, not become strings and bin. These registrations,
+	// like the one above, are process-wide, for every user of vmihailenco/msgpack;
+	// they only make these types mean what they mean in encoding/json.
 	msgpack.Register(json.Number(""),
 		func(e *msgpack.Encoder, v reflect.Value) error { return encodeJSONNumber(e, json.Number(v.String())) },
 		func(d *msgpack.Decoder, v reflect.Value) error {
@@ -1047,6 +1065,28 @@ func init() {
 			v.SetBytes(text)
 			return nil
 		})
+}
+
+// decodeTimestamp reads the data of a timestamp extension, in UTC.
+func decodeTimestamp(d *msgpack.Decoder, extLen int) (time.Time, error) {
+	var b [12]byte
+	if extLen != 4 && extLen != 8 && extLen != 12 {
+		return time.Time{}, fmt.Errorf("msgpack: timestamp extension of %d bytes", extLen)
+	}
+	if err := d.ReadFull(b[:extLen]); err != nil {
+		return time.Time{}, err
+	}
+	var sec, nsec int64
+	switch extLen {
+	case 4:
+		sec = int64(binary.BigEndian.Uint32(b[:]))
+	case 8:
+		v := binary.BigEndian.Uint64(b[:])
+		sec, nsec = int64(v&(1<<34-1)), int64(v>>34)
+	case 12:
+		nsec, sec = int64(binary.BigEndian.Uint32(b[:])), int64(binary.BigEndian.Uint64(b[4:]))
+	}
+	return time.Unix(sec, nsec).UTC(), nil
 }
 
 // encodeJSONNumber writes n as the integer or float it holds.

@@ -47,7 +47,8 @@ func (t MessageType) String() string {
 }
 
 // RawValue is one value (an argument, a stream item, a result) still in its protocol's
-// encoding. For the JSON protocol it is a JSON text. A nil RawValue means "absent",
+// encoding: a JSON text under JSON, one msgpack value under MessagePack. A nil
+// RawValue means "absent",
 // which differs from an encoded null.
 type RawValue []byte
 

@@ -48,8 +48,7 @@ func (t MessageType) String() string {
 
 // RawValue is one value (an argument, a stream item, a result) still in its protocol's
 // encoding: a JSON text under JSON, one msgpack value under MessagePack. A nil
-// RawValue means "absent",
-// which differs from an encoded null.
+// RawValue means "absent", which differs from an encoded null.
 type RawValue []byte
 
 // IsNull reports whether v is an encoded null in either protocol: the JSON text

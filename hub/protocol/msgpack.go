@@ -2,12 +2,18 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -21,8 +27,10 @@ import (
 // msgpack array whose first element is the message type. A [RawValue] holds the
 // msgpack encoding of one value. Values are encoded and decoded with
 // github.com/vmihailenco/msgpack/v5, struct fields named by their `json` tags so a
-// Go type has the same field names under both protocols; []byte is bin and
-// time.Time the timestamp extension (-1).
+// Go type has the same field names under both protocols; []byte is bin,
+// time.Time the timestamp extension (-1, decoded in UTC), a json.Number a number and a
+// json.RawMessage the value its JSON text holds (values read under the JSON
+// protocol relay as what they are).
 //
 // Parsing never trusts an announced length: every str, bin, array, map and ext
 // length is checked against the bytes left in the record before anything is
@@ -74,6 +82,9 @@ func (messagePackProtocol) ParseMessages(unit []byte, dst []Message) ([]Message,
 type mpReader struct {
 	b []byte
 	i int
+	// narrowTimestamps, when not nil, collects the offsets of 4- and 8-byte
+	// timestamps (see widenTimestamps).
+	narrowTimestamps *[]int
 }
 
 func (r *mpReader) left() int { return len(r.b) - r.i }
@@ -295,11 +306,11 @@ func (r *mpReader) skip(depth int) error {
 			_, err = r.take(n)
 		}
 	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1/2/4/8/16
-		err = r.ext(1 << (c - 0xd4))
+		err = r.ext(c, 1<<(c-0xd4))
 	case 0xc7, 0xc8, 0xc9: // ext 8/16/32
 		var n int
 		if n, err = r.length(1<<(c-0xc7), 1); err == nil {
-			err = r.ext(n)
+			err = r.ext(c, n)
 		}
 	default: // 0xc1 is never used
 		err = invalid("byte 0x%02x does not start a msgpack value", c)
@@ -322,9 +333,15 @@ func (r *mpReader) skipElements(n, depth int) error {
 	return nil
 }
 
-// ext reads the type and data of an extension value of n data bytes. Only the
-// timestamp extension (-1, of 4, 8 or 12 bytes) is known.
-func (r *mpReader) ext(n int) error {
+// ext reads the type and data of an extension value of n data bytes whose header
+// started with code. Only the timestamp extension (-1) is known, in the three forms
+// its spec allows (fixext 4: seconds; fixext 8: nanoseconds and seconds; ext 8 of 12
+// bytes: the same, wider), with fewer than 10^9 nanoseconds.
+func (r *mpReader) ext(code byte, n int) error {
+	start := r.i - 1 // the header code
+	if code >= 0xc7 && code <= 0xc9 {
+		start -= 1 << (code - 0xc7) // its length
+	}
 	t, err := r.take(1)
 	if err != nil {
 		return err
@@ -332,11 +349,54 @@ func (r *mpReader) ext(n int) error {
 	if int8(t[0]) != -1 {
 		return invalid("unknown msgpack extension type %d", int8(t[0]))
 	}
-	if n != 4 && n != 8 && n != 12 {
-		return invalid("timestamp extension of %d bytes", n)
+	data, err := r.take(n)
+	if err != nil {
+		return err
 	}
-	_, err = r.take(n)
-	return err
+	var nsec uint64
+	switch {
+	case code == 0xd6 && n == 4:
+	case code == 0xd7 && n == 8:
+		nsec = uint64(data[0])<<22 | uint64(data[1])<<14 | uint64(data[2])<<6 | uint64(data[3])>>2
+	case code == 0xc7 && n == 12:
+		nsec = uint64(data[0])<<24 | uint64(data[1])<<16 | uint64(data[2])<<8 | uint64(data[3])
+	default:
+		return invalid("timestamp extension of %d bytes in header 0x%02x", n, code)
+	}
+	if nsec >= 1e9 {
+		return invalid("timestamp with %d nanoseconds", nsec)
+	}
+	if r.narrowTimestamps != nil && code != 0xc7 {
+		*r.narrowTimestamps = append(*r.narrowTimestamps, start)
+	}
+	return nil
+}
+
+// widenTimestamps rewrites the 4- and 8-byte timestamps of a validated value, which
+// start at the offsets given, into the 12-byte form. vmihailenco/msgpack, asked for a
+// map where a value holds an extension, skips the extension's header and reads its
+// data as a map header, and then reads on past the extension: the data of a 12-byte
+// timestamp starts with its nanoseconds, below 10^9, so its first byte (at most 0x3b)
+// is never a map header and the decoder stops with an error there.
+func widenTimestamps(raw []byte, offsets []int) []byte {
+	out := make([]byte, 0, len(raw)+11*len(offsets))
+	prev := 0
+	for _, off := range offsets {
+		out = append(out, raw[prev:off]...)
+		var sec, nsec uint64
+		if raw[off] == 0xd6 {
+			sec = uint64(binary.BigEndian.Uint32(raw[off+2:]))
+			prev = off + 6
+		} else {
+			v := binary.BigEndian.Uint64(raw[off+2:])
+			nsec, sec = v>>34, v&(1<<34-1)
+			prev = off + 10
+		}
+		out = append(out, 0xc7, 12, 0xff)
+		out = binary.BigEndian.AppendUint32(out, uint32(nsec))
+		out = binary.BigEndian.AppendUint64(out, sec)
+	}
+	return append(out, raw[prev:]...)
 }
 
 // value returns the next value, validated, as a slice of the record.
@@ -350,7 +410,13 @@ func (r *mpReader) value() ([]byte, error) {
 
 // validMessagePackValue reports whether b is exactly one well-formed msgpack value.
 func validMessagePackValue(b []byte) error {
-	r := mpReader{b: b}
+	return checkMessagePackValue(b, nil)
+}
+
+// checkMessagePackValue is validMessagePackValue that also collects the offsets of
+// narrow timestamps when narrow is not nil.
+func checkMessagePackValue(b []byte, narrow *[]int) error {
+	r := mpReader{b: b, narrowTimestamps: narrow}
 	if err := r.skip(0); err != nil {
 		return err
 	}
@@ -397,6 +463,7 @@ func (f *mpFields) optionalString(name string) (s string, present bool, err erro
 	return s, true, nil
 }
 
+// invocationID reads an invocation id that must be a non-empty string.
 func (f *mpFields) invocationID() (string, error) {
 	id, _, err := f.optionalString("an invocation id")
 	if err == nil && id == "" {
@@ -405,6 +472,7 @@ func (f *mpFields) invocationID() (string, error) {
 	return id, err
 }
 
+// headers reads the headers map, string to string; nil counts as none.
 func (f *mpFields) headers() (map[string]string, error) {
 	if err := f.need("headers"); err != nil {
 		return nil, err
@@ -424,25 +492,29 @@ func (f *mpFields) headers() (map[string]string, error) {
 	}
 	h := make(map[string]string, min(n, 8))
 	for range n {
-		k, ok, err := f.str()
+		k, err := f.element("header names")
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			return nil, invalid("%s: header names must be strings", f.typ)
-		}
-		v, ok, err := f.str()
+		v, err := f.element("header values")
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, invalid("%s: header values must be strings", f.typ)
 		}
 		h[k] = v
 	}
 	return h, nil
 }
 
+// element reads a string inside a headers map or stream ids array.
+func (f *mpFields) element(what string) (string, error) {
+	s, ok, err := f.str()
+	if err == nil && !ok {
+		err = invalid("%s: %s must be strings", f.typ, what)
+	}
+	return s, err
+}
+
+// integer reads a required integer field.
 func (f *mpFields) integer(name string) (int64, error) {
 	if err := f.need(name); err != nil {
 		return 0, err
@@ -481,6 +553,7 @@ func (f *mpFields) arguments() ([]RawValue, error) {
 	return args, nil
 }
 
+// streamIDs reads the optional stream ids array; nil counts as none.
 func (f *mpFields) streamIDs() ([]string, error) {
 	f.fields--
 	if f.isNil() {
@@ -498,14 +571,9 @@ func (f *mpFields) streamIDs() ([]string, error) {
 	}
 	ids := make([]string, n)
 	for i := range ids {
-		id, ok, err := f.str()
-		if err != nil {
+		if ids[i], err = f.element("stream ids"); err != nil {
 			return nil, err
 		}
-		if !ok {
-			return nil, invalid("%s: stream ids must be strings", f.typ)
-		}
-		ids[i] = id
 	}
 	return ids, nil
 }
@@ -881,16 +949,21 @@ func (messagePackProtocol) EncodeValue(v any) (RawValue, error) {
 }
 
 // DecodeValue decodes raw into v. raw must be exactly one well-formed msgpack value;
-// it is checked first, so no announced length reaches the decoder unchecked. A
-// panic of the decoder (it panics on a map key that decodes to a slice or map when v
-// holds a map[any]any) is returned as an error.
+// it is checked first, so no announced length reaches the decoder unchecked, and its
+// timestamps are widened so the decoder cannot read one's data as a header (see
+// widenTimestamps). A panic of the decoder (it panics on a map key that decodes to a
+// slice or map when v holds a map[any]any) is returned as an error.
 func (messagePackProtocol) DecodeValue(raw RawValue, v any) (err error) {
 	if rv, ok := v.(*RawValue); ok {
 		*rv = append(RawValue(nil), raw...)
 		return nil
 	}
-	if err := validMessagePackValue(raw); err != nil {
-		return fmt.Errorf("protocol: decode: %w", err)
+	var narrow []int
+	if err := checkMessagePackValue(raw, &narrow); err != nil {
+		return err
+	}
+	if len(narrow) > 0 {
+		raw = widenTimestamps(raw, narrow)
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -899,7 +972,13 @@ func (messagePackProtocol) DecodeValue(raw RawValue, v any) (err error) {
 	}()
 	d := msgpack.NewDecoder(bytes.NewReader(raw))
 	d.SetCustomStructTag("json")
-	if err := d.Decode(v); err != nil {
+	if tp, ok := v.(*time.Time); ok {
+		// Decode's shortcut for *time.Time would bypass the UTC decoder.
+		err = d.DecodeValue(reflect.ValueOf(tp).Elem())
+	} else {
+		err = d.Decode(v)
+	}
+	if err != nil {
 		return fmt.Errorf("protocol: decode msgpack into %T: %w", v, err)
 	}
 	return nil
@@ -928,4 +1007,107 @@ func init() {
 			v.SetBytes(bytes.Clone(raw))
 			return nil
 		})
+	// Timestamps decode in UTC, not the server's local zone, as encoding/json gives
+	// them for the "Z" the clients write: a handler gets the same time.Time under
+	// either protocol.
+	msgpack.RegisterExtDecoder(-1, time.Time{}, func(d *msgpack.Decoder, v reflect.Value, extLen int) error {
+		tm, err := decodeTimestamp(d, extLen)
+		if err != nil {
+			return err
+		}
+		v.Set(reflect.ValueOf(tm))
+		return nil
+	})
+	// Values read under the JSON protocol hold json.Number (numbers decoded into an
+	// interface) and json.RawMessage: relayed to MessagePack connections they must
+	// stay numbers and JSON values, not become strings and bin. These registrations,
+	// like the one above, are process-wide, for every user of vmihailenco/msgpack;
+	// they only make these types mean what they mean in encoding/json.
+	msgpack.Register(json.Number(""),
+		func(e *msgpack.Encoder, v reflect.Value) error { return encodeJSONNumber(e, json.Number(v.String())) },
+		func(d *msgpack.Decoder, v reflect.Value) error {
+			x, err := d.DecodeInterface()
+			if err != nil {
+				return err
+			}
+			n, err := json.Marshal(x)
+			if err != nil || !isJSONNumber(n) {
+				return fmt.Errorf("msgpack: cannot decode %T into json.Number", x)
+			}
+			v.SetString(string(n))
+			return nil
+		})
+	msgpack.Register(json.RawMessage(nil),
+		func(e *msgpack.Encoder, v reflect.Value) error {
+			if v.Len() == 0 {
+				return e.EncodeNil()
+			}
+			d := json.NewDecoder(bytes.NewReader(v.Bytes()))
+			d.UseNumber()
+			var x any
+			if err := d.Decode(&x); err != nil {
+				return fmt.Errorf("json.RawMessage is not valid JSON: %w", err)
+			}
+			if _, err := d.Token(); err != io.EOF {
+				return errors.New("json.RawMessage holds more than one JSON value")
+			}
+			return e.Encode(x)
+		},
+		func(d *msgpack.Decoder, v reflect.Value) error {
+			x, err := d.DecodeInterface()
+			if err != nil {
+				return err
+			}
+			text, err := json.Marshal(x)
+			if err != nil {
+				return err
+			}
+			v.SetBytes(text)
+			return nil
+		})
+}
+
+// decodeTimestamp reads the data of a timestamp extension, in UTC.
+func decodeTimestamp(d *msgpack.Decoder, extLen int) (time.Time, error) {
+	var b [12]byte
+	if extLen != 4 && extLen != 8 && extLen != 12 {
+		return time.Time{}, fmt.Errorf("msgpack: timestamp extension of %d bytes", extLen)
+	}
+	if err := d.ReadFull(b[:extLen]); err != nil {
+		return time.Time{}, err
+	}
+	var sec, nsec int64
+	switch extLen {
+	case 4:
+		sec = int64(binary.BigEndian.Uint32(b[:]))
+	case 8:
+		v := binary.BigEndian.Uint64(b[:])
+		sec, nsec = int64(v&(1<<34-1)), int64(v>>34)
+	case 12:
+		nsec, sec = int64(binary.BigEndian.Uint32(b[:])), int64(binary.BigEndian.Uint64(b[4:]))
+	}
+	return time.Unix(sec, nsec).UTC(), nil
+}
+
+// encodeJSONNumber writes n as the integer or float it holds.
+func encodeJSONNumber(e *msgpack.Encoder, n json.Number) error {
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		return e.EncodeInt(i)
+	}
+	if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+		return e.EncodeUint(u)
+	}
+	if !isJSONNumber([]byte(n)) {
+		return fmt.Errorf("json.Number %q is not a number", string(n))
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return fmt.Errorf("json.Number %q: %w", string(n), err)
+	}
+	return e.EncodeFloat64(f)
+}
+
+// isJSONNumber reports whether b is a JSON number.
+func isJSONNumber(b []byte) bool {
+	return len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9') && json.Valid(b)
 }

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"runtime"
@@ -313,6 +314,10 @@ var hostileMessagePack = []struct {
 	{"ext8 type 1", framed(mp("94 02 80 a1 31 c7 01 01 00")), ErrInvalidMessage},
 	{"timestamp of 2 bytes", framed(mp("94 02 80 a1 31 d5 ff 00 00")), ErrInvalidMessage},
 	{"unused byte c1", framed(mp("94 02 80 a1 31 c1")), ErrInvalidMessage},
+	{"timestamp64 of 10^9 ns", framed(mp("94 02 80 a1 31 d7 ff ee 6b 28 00 00 00 00 00")), ErrInvalidMessage},
+	{"timestamp96 of 10^9 ns", framed(mp("94 02 80 a1 31 c7 0c ff 3b 9a ca 00 00 00 00 00 00 00 00 00")), ErrInvalidMessage},
+	{"timestamp in ext8 of 8 bytes", framed(mp("94 02 80 a1 31 c7 08 ff 00 00 00 00 00 00 00 01")), ErrInvalidMessage},
+	{"timestamp in fixext16", framed(mp("94 02 80 a1 31 d8 ff 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01")), ErrInvalidMessage},
 	{"unknown ext in unknown type", framed(mp("92 2a d4 05 00")), ErrInvalidMessage},
 	// wrong types in every field
 	{"not an array", framed(mp("81 a1 31 06")), ErrInvalidMessage},
@@ -582,6 +587,147 @@ func TestMessagePackDecodeValueUnhashableKeyIsAnError(t *testing.T) {
 		var m map[any]any
 		if err := MessagePack.DecodeValue(RawValue(mp(raw)), &m); err == nil {
 			t.Errorf("DecodeValue(%s) into map[any]any = %v, want an error", raw, m)
+		}
+	}
+}
+
+// TestMessagePackDecodeValueTimestampAsMapIsCheap: vmihailenco/msgpack, asked for a
+// map where the value holds an extension, skips the extension's header and reads its
+// data as a map header, then the bytes after it as the map's contents, past what
+// the reader validated. A valid timestamp64 whose data starts with 0x81 (fixmap 1)
+// and goes on "a", array32 of 2^32-1 elements made it allocate 64 GiB.
+func TestMessagePackDecodeValueTimestampAsMapIsCheap(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+	}{
+		{"timestamp64 read as a map", "d7 ff 81 a1 61 dd ff ff ff ff"},
+		{"timestamp32 read as a map", "95 d6 ff 81 a1 61 dd ff ff ff ff"},
+		{"timestamp96 read as a map", "c7 0c ff 81 a1 61 dd ff ff ff ff 00 00 00 00"},
+		{"timestamp64 read as a nil map", "92 d7 ff c0 dd ff ff ff ff 00 00 01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := RawValue(mp(tt.raw))
+			targets := []func() any{
+				func() any { return new(map[string]any) },
+				func() any { return new(map[any]any) },
+				func() any { return new(map[string]string) },
+				func() any { return new([]map[string][]any) },
+				func() any { return new(mpPoint) },
+			}
+			for _, target := range targets {
+				n := allocatedBytes(func() { MessagePack.DecodeValue(raw, target()) })
+				if n > 64<<10 {
+					t.Fatalf("decoding %d bytes into %T allocated %d bytes", len(raw), target(), n)
+				}
+			}
+		})
+	}
+}
+
+// TestMessagePackTimestampForms decodes each form of the timestamp extension, into a
+// time.Time, inside a struct and into an interface.
+func TestMessagePackTimestampForms(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want time.Time
+	}{
+		{"timestamp32", "d6 ff 00 00 00 01", time.Unix(1, 0)},
+		{"timestamp32 after 2038", "d6 ff 81 a1 61 dd", time.Unix(0x81a161dd, 0)},
+		{"timestamp64", "d7 ff 00 00 00 04 00 00 00 01", time.Unix(1, 1)},
+		{"timestamp64 read as fixmap", "d7 ff 81 a1 61 dd ff ff ff ff", time.Unix(0x1ffffffff, 0x81a161dd>>2)},
+		{"timestamp96", "c7 0c ff 00 00 00 01 ff ff ff ff ff ff ff ff", time.Unix(-1, 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// UTC, as encoding/json gives for the "Z" the JS client writes, so a typed
+			// handler gets the same time.Time under either protocol.
+			want := tt.want.UTC()
+			var tm time.Time
+			if err := MessagePack.DecodeValue(RawValue(mp(tt.raw)), &tm); err != nil || tm != want {
+				t.Fatalf("into time.Time: %v, %v; want %v", tm, err, want)
+			}
+			var anyv any
+			if err := MessagePack.DecodeValue(RawValue(mp(tt.raw)), &anyv); err != nil || anyv != want {
+				t.Fatalf("into any: %v, %v; want %v", anyv, err, want)
+			}
+			var p mpPoint
+			rec := append(mp("81 a2 61 74"), mp(tt.raw)...)
+			if err := MessagePack.DecodeValue(RawValue(rec), &p); err != nil || p.At != want {
+				t.Fatalf("in a struct: %v, %v; want %v", p.At, err, want)
+			}
+			var ptr struct {
+				At *time.Time `json:"at"`
+			}
+			if err := MessagePack.DecodeValue(RawValue(rec), &ptr); err != nil || ptr.At == nil || *ptr.At != want {
+				t.Fatalf("in a pointer field: %v, %v; want %v", ptr.At, err, want)
+			}
+			var m map[string]any
+			if err := MessagePack.DecodeValue(RawValue(mp(tt.raw)), &m); err == nil {
+				t.Fatalf("a timestamp decoded as the map %v", m)
+			}
+		})
+	}
+}
+
+// TestMessagePackEncodesJSONValuesAsTheyRead: a handler under the JSON protocol that
+// takes `any` gets json.Number for numbers; broadcast to MessagePack connections they
+// must stay numbers, not become strings. A json.RawMessage is JSON text to transcode,
+// not bytes to send as bin.
+func TestMessagePackEncodesJSONValuesAsTheyRead(t *testing.T) {
+	var fromJSON any
+	if err := JSON.DecodeValue(RawValue(`{"n":42,"f":1.5,"big":18446744073709551615,"s":"x","a":[null,true]}`), &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"json.Number int", json.Number("-7"), "f9"},
+		{"json.Number float", json.Number("1.5"), "cb 3f f8 00 00 00 00 00 00"},
+		{"json.Number uint64", json.Number("18446744073709551615"), "cf ff ff ff ff ff ff ff ff"},
+		{"map from JSON", fromJSON, "85 a1 61 92 c0 c3 a3 62 69 67 cf ff ff ff ff ff ff ff ff a1 66 cb 3f f8 00 00 00 00 00 00 a1 6e 2a a1 73 a1 78"},
+		{"json.RawMessage", json.RawMessage(` {"b":[1, "x"],"a":null} `), "82 a1 61 c0 a1 62 92 01 a1 78"},
+		{"nested json.RawMessage", []json.RawMessage{json.RawMessage(`2`)}, "91 02"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := MessagePack.EncodeValue(tt.v)
+			if err != nil || !bytes.Equal(got, mp(tt.want)) {
+				t.Fatalf("EncodeValue(%#v) = % x, %v; want %s", tt.v, got, err, tt.want)
+			}
+		})
+	}
+	for _, bad := range []any{json.Number("x"), json.Number("12a"), json.Number("1e400"), json.RawMessage(`{`), json.RawMessage(`1 2`)} {
+		if got, err := MessagePack.EncodeValue(bad); err == nil {
+			t.Errorf("EncodeValue(%#v) = % x, want an error", bad, got)
+		}
+	}
+	// And back: a MessagePack value decoded into json.RawMessage is JSON text.
+	var rm json.RawMessage
+	if err := MessagePack.DecodeValue(mp("82 a1 62 c4 02 00 01 a1 61 92 01 a1 78"), &rm); err != nil || string(rm) != `{"a":[1,"x"],"b":"AAE="}` {
+		t.Fatalf("DecodeValue into json.RawMessage = %s, %v", rm, err)
+	}
+	var n json.Number
+	if err := MessagePack.DecodeValue(mp("cb 3f f8 00 00 00 00 00 00"), &n); err != nil || n != "1.5" {
+		t.Fatalf("DecodeValue into json.Number = %s, %v", n, err)
+	}
+}
+
+func TestRawValueIsNull(t *testing.T) {
+	for _, tt := range []struct {
+		raw  RawValue
+		want bool
+	}{
+		{RawValue{0xc0}, true}, {RawValue("null"), true}, {RawValue(" null\n"), true},
+		{nil, false}, {RawValue{}, false}, {RawValue{0xc0, 0xc0}, false}, {RawValue{0xc2}, false},
+		{RawValue(`"null"`), false}, {RawValue("\xa4null"), false}, {RawValue("0"), false},
+	} {
+		if got := tt.raw.IsNull(); got != tt.want {
+			t.Errorf("RawValue(% x).IsNull() = %v, want %v", tt.raw, got, tt.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -79,6 +80,18 @@ func msgpackCases() []hostileCase {
 			}})
 		}
 	}
+	cases = append(cases, hostileCase{name: "msgpack/arguments of the wrong types get an error completion", run: func(t *testing.T, e *env) {
+		c := dialMsgPack(t, e.srv, transports.WebSockets, 1, false)
+		for i, args := range [][]any{{"one", 2}, {nil, 2}, {[]byte{1}, 2}, {1}} {
+			id := fmt.Sprint("bad", i)
+			c.invoke(t, id, "Add", args...)
+			m := c.await(t, "completion "+id, func(m protocol.Message) bool { return m.Type == protocol.CompletionType && m.InvocationID == id })
+			if !m.HasError || !strings.HasPrefix(m.Error, "Failed to invoke 'Add'") || m.Result != nil {
+				t.Errorf("Add%v: %+v", args, m)
+			}
+		}
+		c.wantAlive(t)
+	}})
 	overLimit := func(id string) protocol.Message {
 		arg, _ := mp.EncodeValue(strings.Repeat("x", hostileMaxReceive))
 		return protocol.Message{Type: protocol.InvocationType, InvocationID: id, Target: "Echo", Arguments: []protocol.RawValue{arg}}

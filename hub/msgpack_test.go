@@ -38,6 +38,7 @@ type mpConn struct {
 	id      string
 	token   string
 	pending []protocol.Message
+	resume  bool // long polling: the next poll opens a new link (stateful reconnect)
 }
 
 // negotiateFor negotiates, with stateful reconnect when asked.
@@ -137,7 +138,11 @@ func (c *mpConn) readUnit(t *testing.T) []byte {
 
 func (c *mpConn) poll(t *testing.T) (int, []byte) {
 	t.Helper()
-	resp, err := httpClient.Get(c.url)
+	url := c.url
+	if c.resume {
+		url, c.resume = url+"&resume=1", false
+	}
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		t.Fatalf("poll: %v", err)
 	}
@@ -510,13 +515,19 @@ func TestRawValueOfAMessagePackCallerReachesJSONReceivers(t *testing.T) {
 	}
 }
 
-// TestMessagePackStatefulReconnect: a MessagePack connection over a WebSocket
-// cut and resumed gets what it missed, in binary frames, and its replayed
-// invocation is not run twice.
+// TestMessagePackStatefulReconnect: a MessagePack connection whose link is cut
+// and resumed (a WebSocket; long polling) gets what it missed, in binary, and
+// its replayed invocation is not run twice.
 func TestMessagePackStatefulReconnect(t *testing.T) {
+	for _, kind := range []transports.Kind{transports.WebSockets, transports.LongPolling} {
+		t.Run(kind.String(), func(t *testing.T) { testMessagePackStatefulReconnect(t, kind) })
+	}
+}
+
+func testMessagePackStatefulReconnect(t *testing.T, kind transports.Kind) {
 	obs := &linkObserver{lost: make(chan transports.Kind, 8), resumed: make(chan transports.Kind, 8)}
-	h, srv := statefulServer(t, hub.Options{Observer: obs})
-	c := dialMsgPack(t, srv, transports.WebSockets, 2, true)
+	h, srv := statefulServer(t, hub.Options{Observer: obs, TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
+	c := dialMsgPack(t, srv, kind, 2, true)
 	received := int64(0)
 	take := func() protocol.Message {
 		t.Helper()
@@ -558,16 +569,22 @@ func TestMessagePackStatefulReconnect(t *testing.T) {
 	send(1, 5)
 	expect(5)
 	c.send(t, protocol.Message{Type: protocol.AckType, SequenceID: received - 2})
-	c.ws.NetConn().Close()
-	select {
-	case <-obs.lost:
-	case <-time.After(hostileWaitFor):
-		t.Fatal("the server did not notice the link was lost")
-	}
+	if kind == transports.WebSockets {
+		c.ws.NetConn().Close()
+		select {
+		case <-obs.lost:
+		case <-time.After(hostileWaitFor):
+			t.Fatal("the server did not notice the link was lost")
+		}
+	} // (a long-polling client that stops polling resumes with its next poll)
 	send(6, 10)
 
 	c.pending = nil
-	c.open(t, srv)
+	if kind == transports.WebSockets {
+		c.open(t, srv)
+	} else {
+		c.resume = true
+	}
 	m := c.next(t)
 	if m.Type != protocol.SequenceType || m.SequenceID != received-1 {
 		t.Fatalf("first message on the resumed link %+v, want Sequence %d", m, received-1)

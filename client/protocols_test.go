@@ -8,9 +8,11 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +62,8 @@ func TestProtocols(t *testing.T) {
 		{"UploadStream", testProtocolUploadStream},
 		{"ClientResults", testProtocolClientResults},
 		{"HubSendsToClient", testProtocolHubSends},
+		{"PostContentType", testProtocolPostContentType},
+		{"WebSocketFrameTypes", testProtocolFrameTypes},
 	}
 	for _, proto := range protocols {
 		for _, k := range binaryKinds {
@@ -307,6 +311,98 @@ func testProtocolHubSends(t *testing.T, proto protocol.Protocol, kind transports
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("nothing received")
+	}
+}
+
+// testProtocolPostContentType: long polling POSTs say what they carry: text for
+// JSON, bytes for MessagePack.
+func testProtocolPostContentType(t *testing.T, proto protocol.Protocol, kind transports.Kind) {
+	if kind != transports.LongPolling {
+		t.Skip("no POSTs")
+	}
+	th := startHub(t, hub.Options{}, nil)
+	c := dialProtocol(t, th.URL, proto, kind)
+	if _, err := c.Invoke(testCtx(t), "Echo", 1); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"json": "text/plain;charset=UTF-8", "messagepack": "application/octet-stream"}[proto.Name()]
+	posts := 0
+	for _, r := range th.seen() {
+		if r.Method == http.MethodPost && !strings.HasSuffix(r.Path, "/negotiate") {
+			posts++
+			if ct := r.Header.Get("Content-Type"); ct != want {
+				t.Errorf("POST Content-Type %q, want %q", ct, want)
+			}
+		}
+	}
+	if posts == 0 {
+		t.Error("no POST seen")
+	}
+}
+
+// testProtocolFrameTypes: the client's WebSocket frames are text for JSON and
+// binary for MessagePack. It reads the opcode of each frame the client writes
+// (gorilla writes a frame's header and payload in one Write; the first byte,
+// FIN and opcode, is not masked).
+func testProtocolFrameTypes(t *testing.T, proto protocol.Protocol, kind transports.Kind) {
+	if kind != transports.WebSockets {
+		t.Skip("no frames")
+	}
+	th := startHub(t, hub.Options{}, nil)
+	var mu sync.Mutex
+	opcodes := map[byte]int{}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	dialer := &net.Dialer{}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &frameSpy{Conn: conn, seen: func(op byte) {
+			mu.Lock()
+			opcodes[op]++
+			mu.Unlock()
+		}}, nil
+	}
+	c := dial(t, th.URL, kind, client.Options{Protocol: proto, HTTPClient: &http.Client{Transport: tr}})
+	if _, err := c.Invoke(testCtx(t), "Echo", []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want, unwanted := byte(1), byte(2) // text, binary
+	if proto.TransferFormat() == protocol.BinaryFormat {
+		want, unwanted = 2, 1
+	}
+	if opcodes[want] == 0 || opcodes[unwanted] != 0 {
+		t.Errorf("frames written by opcode: %v; want %d only", opcodes, want)
+	}
+}
+
+// frameSpy reports the opcode of each WebSocket frame written after the HTTP
+// upgrade request.
+type frameSpy struct {
+	net.Conn
+	upgraded bool
+	seen     func(opcode byte)
+}
+
+func (s *frameSpy) Write(b []byte) (int, error) {
+	if s.upgraded && len(b) > 0 && b[0]&0x0f < 8 {
+		s.seen(b[0] & 0x0f)
+	}
+	s.upgraded = true // the first write is the upgrade request
+	return s.Conn.Write(b)
+}
+
+// TestMessagePackSkipNegotiation: a WebSocket straight to the hub URL speaks
+// MessagePack too.
+func TestMessagePackSkipNegotiation(t *testing.T) {
+	th := startHub(t, hub.Options{}, nil)
+	c := dial(t, th.URL, transports.WebSockets, client.Options{SkipNegotiation: true, Protocol: protocol.MessagePack})
+	if b, err := client.InvokeAs[[]byte](testCtx(t), c, "Echo", []byte{7, 0, 7}); err != nil || !bytes.Equal(b, []byte{7, 0, 7}) {
+		t.Errorf("Echo = %x, %v", b, err)
 	}
 }
 

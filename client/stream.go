@@ -67,7 +67,8 @@ func (c *Conn) Stream(ctx context.Context, method string, args ...any) (*Stream,
 	return s, nil
 }
 
-// Next returns the next item. At the end of the stream it returns io.EOF; when the
+// Next returns the next item, encoded in the connection's protocol (decode it with
+// Conn.Decode, or range over Items[T] instead). At the end of the stream it returns io.EOF; when the
 // hub method failed, an *InvocationError; when the connection ended first, an error
 // wrapping ErrClosed; after Cancel (or once the Stream call's context ended),
 // ErrCanceled. When ctx ends first it returns ctx.Err() and the stream goes on.

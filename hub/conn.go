@@ -278,7 +278,8 @@ func (c *Conn) Send(method string, args ...any) error {
 }
 
 // Invoke calls method on this client and waits for its result ("client results").
-// The client answers with a Completion; an error completion is a *ClientError. Without
+// The client answers with a Completion; an error completion is a *ClientError. The
+// result is in the client's protocol: decode it with Protocol().DecodeValue. Without
 // a deadline on ctx, Options.InvokeClientTimeout applies.
 func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol.RawValue, error) {
 	if _, ok := ctx.Deadline(); !ok {

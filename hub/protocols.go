@@ -33,6 +33,16 @@ func protocolIndex(p protocol.Protocol) int {
 	return 0
 }
 
+// Protocol is the hub protocol the client named in its handshake (protocol.JSON
+// or protocol.MessagePack), nil before the handshake. Decode the result of
+// Invoke with its DecodeValue.
+func (c *Conn) Protocol() protocol.Protocol {
+	if !c.handshaken.Load() {
+		return nil
+	}
+	return c.proto
+}
+
 // binary reports whether the connection's handshake chose a binary protocol.
 func (c *Conn) binary() bool {
 	return c.handshaken.Load() && isBinary(c.proto)

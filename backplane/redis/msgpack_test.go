@@ -162,3 +162,87 @@ func TestBytesAcrossNodesToJSONAndMessagePack(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayedMessagePackResumeIsBinary: a stateful MessagePack connection of node
+// 0 whose WebSocket resumes on node 1 (relayed to node 0) still gets binary
+// messages, and what was sent while it was away.
+func TestRelayedMessagePackResumeIsBinary(t *testing.T) {
+	url := redisURL(t)
+	c := startCluster(t, url, testPrefix(t, url))
+	resp, err := http.Post(hubURL(c.Nodes[0].URL)+"/negotiate?negotiateVersion=1&useStatefulReconnect=true", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n struct {
+		ConnectionID    string `json:"connectionId"`
+		ConnectionToken string `json:"connectionToken"`
+	}
+	json.NewDecoder(resp.Body).Decode(&n)
+	resp.Body.Close()
+	open := func(node string) *websocket.Conn {
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hubURL(node), "http")+"?id="+n.ConnectionToken, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		return ws
+	}
+	mp := protocol.MessagePack
+	ws := open(c.Nodes[0].URL)
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"protocol":"messagepack","version":2}`+"\x1e"))
+	var queue []protocol.Message
+	readMsg := func() protocol.Message {
+		t.Helper()
+		for len(queue) == 0 {
+			ws.SetReadDeadline(time.Now().Add(waitTimeout))
+			typ, unit, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if typ != websocket.BinaryMessage {
+				t.Fatalf("%q came as a text message, want binary", unit)
+			}
+			if queue, err = mp.ParseMessages(unit, nil); err != nil {
+				t.Fatalf("parse %x: %v", unit, err)
+			}
+		}
+		m := queue[0]
+		queue = queue[1:]
+		return m
+	}
+	ws.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, unit, err := ws.ReadMessage(); err != nil {
+		t.Fatal(err)
+	} else if errText, rest, err := protocol.ParseHandshakeResponse(unit); err != nil || errText != "" {
+		t.Fatalf("handshake: %q %v", errText, err)
+	} else if queue, err = mp.ParseMessages(rest, nil); err != nil {
+		t.Fatal(err)
+	}
+	group, _ := mp.EncodeValue("relay-mp")
+	join, _ := mp.AppendMessage(nil, &protocol.Message{Type: protocol.InvocationType, InvocationID: "j", Target: "JoinGroup", Arguments: []protocol.RawValue{group}})
+	ws.WriteMessage(websocket.BinaryMessage, join)
+	if m := readMsg(); m.Type != protocol.CompletionType || m.HasError {
+		t.Fatalf("JoinGroup: %+v", m)
+	}
+	waitFor(t, "the connection to be indexed", func() bool { return c.Owner(n.ConnectionID) == 0 })
+	ws.NetConn().Close()
+	if err := c.Nodes[1].Conformance.Clients().Group("relay-mp").Send(context.Background(), "msg", []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	ws = open(c.Nodes[1].URL)
+	queue = nil
+	if m := readMsg(); m.Type != protocol.SequenceType {
+		t.Fatalf("first message on the relayed link: %+v, want a Sequence", m)
+	}
+	m := readMsg()
+	for m.Type == protocol.CompletionType || m.Type == protocol.PingType { // JoinGroup's, not acked: sent again
+		m = readMsg()
+	}
+	var b []byte
+	if m.Type != protocol.InvocationType || m.Target != "msg" || len(m.Arguments) != 1 || mp.DecodeValue(m.Arguments[0], &b) != nil || !bytes.Equal(b, []byte{1, 2, 3}) {
+		t.Fatalf("got %+v, want msg(0x010203)", m)
+	}
+	if owner := c.Owner(n.ConnectionID); owner != 0 {
+		t.Fatalf("the connection lives on node %d, want 0", owner)
+	}
+}

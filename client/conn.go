@@ -188,7 +188,7 @@ func New(url string, opts Options) (*Conn, error) {
 		return nil, errors.New("client: SkipNegotiation requires Transports to be exactly transports.WebSockets")
 	}
 	if opts.Protocol.TransferFormat() == protocol.BinaryFormat && opts.Transports&^transports.ServerSentEvents == 0 {
-		return nil, fmt.Errorf("client: %w: the %s protocol needs the Binary transfer format, which ServerSentEvents cannot carry; allow WebSockets or LongPolling", ErrNoTransport, opts.Protocol.Name())
+		return nil, fmt.Errorf("%w: the %s protocol needs the Binary transfer format, which ServerSentEvents cannot carry; allow WebSockets or LongPolling", ErrNoTransport, opts.Protocol.Name())
 	}
 	c := &Conn{
 		url:             base,

@@ -261,6 +261,9 @@ func testProtocolClientResults(t *testing.T, proto protocol.Protocol, kind trans
 	if !ok {
 		t.Fatal("the hub does not know the connection")
 	}
+	if hc.Protocol() != proto {
+		t.Fatalf("the hub says the connection speaks %v, want %s", hc.Protocol(), proto.Name())
+	}
 	ctx := testCtx(t)
 	raw, err := hc.Invoke(ctx, "transform", samplePayload, []byte{9, 9})
 	if err != nil {

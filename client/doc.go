@@ -29,9 +29,9 @@
 //     ErrNegotiate and, for a status, an *HTTPError with the status and body.
 //  2. The transports the server offers are tried in its order, skipping those
 //     excluded by Options.Transports and those without the protocol's transfer
-//     format (Server-Sent Events under MessagePack). If one fails to connect (the WebSocket upgrade
-//     is refused, the event stream or the first poll does not answer 200), the client
-//     negotiates again and tries the next. When all fail, the error wraps
+//     format (Server-Sent Events under MessagePack). If one fails to connect (the
+//     WebSocket upgrade is refused, the event stream or the first poll does not
+//     answer 200), the client negotiates again and tries the next. When all fail, the error wraps
 //     ErrNoTransport and lists every attempt.
 //  3. The handshake request {"protocol":"json","version":1} is sent (the name is
 //     "messagepack" under MessagePack; version 2 when stateful reconnect was
@@ -82,9 +82,9 @@
 //	err = res.Decode(&s)
 //	sum, err := client.InvokeAs[int](ctx, conn, "Add", 2, 3)
 //
-// Arguments are encoded with the connection's protocol (below). A method that fails on the server
-// returns an *InvocationError holding the server's message; the connection stays
-// open. Send calls a method without waiting for it (fire-and-forget).
+// Arguments are encoded with the connection's protocol (below). A method that
+// fails on the server returns an *InvocationError holding the server's message;
+// the connection stays open. Send calls a method without waiting for it (fire-and-forget).
 //
 // Stream calls a streaming method; read the items with Next or range over Items,
 // and Cancel to make the server stop:
@@ -132,9 +132,8 @@
 // # Transports
 //
 // WebSockets carry each batch of records as one text message (a binary one under
-// MessagePack). With Server-Sent
-// Events the server's records arrive as the data of events on one long GET, and the
-// client's go out as POSTs; long polling uses GET polls (each with a "_" timestamp
+// MessagePack). With Server-Sent Events the server's records arrive as the data of
+// events on one long GET, and the client's go out as POSTs; long polling uses GET polls (each with a "_" timestamp
 // parameter) for the server's records, POSTs for the client's and a DELETE to end.
 // On every transport the client sends one unit at a time, batching what queues up
 // meanwhile (at most 16 KiB per unit, which even servers that cap a whole unit at

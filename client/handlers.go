@@ -19,8 +19,8 @@ type Handler func(args []protocol.RawValue)
 // ResultHandler answers a server-to-client invocation that expects a result (a
 // "client result": the hub waits for the reply). The value returned is sent back as
 // the result (nil becomes null; a protocol.RawValue must be in the connection's
-// protocol); an error is sent as an error completion with
-// the error's text. ctx is canceled when the connection ends.
+// protocol); an error is sent as an error completion with the error's text. ctx is
+// canceled when the connection ends.
 type ResultHandler func(ctx context.Context, args []protocol.RawValue) (any, error)
 
 type handlerEntry struct{ fn Handler }

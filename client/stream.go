@@ -68,10 +68,11 @@ func (c *Conn) Stream(ctx context.Context, method string, args ...any) (*Stream,
 }
 
 // Next returns the next item, encoded in the connection's protocol (decode it with
-// Conn.Decode, or range over Items[T] instead). At the end of the stream it returns io.EOF; when the
-// hub method failed, an *InvocationError; when the connection ended first, an error
-// wrapping ErrClosed; after Cancel (or once the Stream call's context ended),
-// ErrCanceled. When ctx ends first it returns ctx.Err() and the stream goes on.
+// Conn.Decode, or range over Items[T] instead). At the end of the stream it
+// returns io.EOF; when the hub method failed, an *InvocationError; when the
+// connection ended first, an error wrapping ErrClosed; after Cancel (or once the
+// Stream call's context ended), ErrCanceled. When ctx ends first it returns
+// ctx.Err() and the stream goes on.
 func (s *Stream) Next(ctx context.Context) (protocol.RawValue, error) {
 	select {
 	case <-s.canceled:

@@ -462,6 +462,7 @@ func (f *mpFields) optionalString(name string) (s string, present bool, err erro
 	return s, true, nil
 }
 
+// invocationID reads an invocation id that must be a non-empty string.
 func (f *mpFields) invocationID() (string, error) {
 	id, _, err := f.optionalString("an invocation id")
 	if err == nil && id == "" {
@@ -470,6 +471,7 @@ func (f *mpFields) invocationID() (string, error) {
 	return id, err
 }
 
+// headers reads the headers map, string to string; nil counts as none.
 func (f *mpFields) headers() (map[string]string, error) {
 	if err := f.need("headers"); err != nil {
 		return nil, err
@@ -489,25 +491,29 @@ func (f *mpFields) headers() (map[string]string, error) {
 	}
 	h := make(map[string]string, min(n, 8))
 	for range n {
-		k, ok, err := f.str()
+		k, err := f.element("header names")
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			return nil, invalid("%s: header names must be strings", f.typ)
-		}
-		v, ok, err := f.str()
+		v, err := f.element("header values")
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, invalid("%s: header values must be strings", f.typ)
 		}
 		h[k] = v
 	}
 	return h, nil
 }
 
+// element reads a string inside a headers map or stream ids array.
+func (f *mpFields) element(what string) (string, error) {
+	s, ok, err := f.str()
+	if err == nil && !ok {
+		err = invalid("%s: %s must be strings", f.typ, what)
+	}
+	return s, err
+}
+
+// integer reads a required integer field.
 func (f *mpFields) integer(name string) (int64, error) {
 	if err := f.need(name); err != nil {
 		return 0, err
@@ -546,6 +552,7 @@ func (f *mpFields) arguments() ([]RawValue, error) {
 	return args, nil
 }
 
+// streamIDs reads the optional stream ids array; nil counts as none.
 func (f *mpFields) streamIDs() ([]string, error) {
 	f.fields--
 	if f.isNil() {
@@ -563,14 +570,9 @@ func (f *mpFields) streamIDs() ([]string, error) {
 	}
 	ids := make([]string, n)
 	for i := range ids {
-		id, ok, err := f.str()
-		if err != nil {
+		if ids[i], err = f.element("stream ids"); err != nil {
 			return nil, err
 		}
-		if !ok {
-			return nil, invalid("%s: stream ids must be strings", f.typ)
-		}
-		ids[i] = id
 	}
 	return ids, nil
 }

@@ -75,6 +75,8 @@ func TestNegotiateErrors(t *testing.T) {
 			client.ErrNoTransport, 0, "none of the transports"},
 		{"binary only", jsonBody(200, `{"connectionId":"a","connectionToken":"b","negotiateVersion":1,"availableTransports":[{"transport":"WebSockets","transferFormats":["Binary"]}]}`),
 			client.ErrNoTransport, 0, "no Text transfer format"},
+		{"text only, MessagePack client", jsonBody(200, `{"connectionId":"a","connectionToken":"b","negotiateVersion":1,"availableTransports":[{"transport":"WebSockets","transferFormats":["Text"]},{"transport":"ServerSentEvents","transferFormats":["Text","Binary"]}]}`),
+			client.ErrNoTransport, 0, "WebSockets: no Binary transfer format"},
 		{"names are case-sensitive", jsonBody(200, `{"connectionId":"a","connectionToken":"b","negotiateVersion":1,"availableTransports":[{"transport":"websockets","transferFormats":["Text"]}]}`),
 			client.ErrNoTransport, 0, ""},
 		{"redirect loop", func(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +90,9 @@ func TestNegotiateErrors(t *testing.T) {
 			f.negotiate = tc.negotiate
 			// A client that did not ask for stateful reconnect refuses it.
 			opts := client.Options{DisableStatefulReconnect: strings.Contains(tc.name, "stateful")}
+			if strings.Contains(tc.name, "MessagePack") {
+				opts.Protocol = protocol.MessagePack
+			}
 			_, err := dialFake(t, f.URL, opts)
 			if !errors.Is(err, tc.is) {
 				t.Fatalf("err = %v, want %v", err, tc.is)

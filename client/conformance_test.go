@@ -103,6 +103,10 @@ func startHub(t *testing.T, opts hub.Options, refuse func(r *http.Request) int) 
 func dial(t *testing.T, url string, kind transports.Kind, opts client.Options) *client.Conn {
 	t.Helper()
 	opts.Transports = kind
+	if opts.Protocol == nil && strings.Contains(t.Name(), "/messagepack/") {
+		// TestConformance's MessagePack runs: every client of the scenario speaks it.
+		opts.Protocol = protocol.MessagePack
+	}
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
@@ -136,7 +140,7 @@ func listen(c *client.Conn, target string) <-chan protocol.RawValue {
 	c.On(target, func(args []protocol.RawValue) {
 		var v protocol.RawValue
 		if len(args) > 0 {
-			v = args[0]
+			v = asJSON(c, args[0])
 		}
 		select {
 		case ch <- v:
@@ -167,6 +171,24 @@ func expectNone(t *testing.T, ch <-chan protocol.RawValue) {
 		t.Fatalf("received %s, want nothing", got)
 	case <-time.After(150 * time.Millisecond):
 	}
+}
+
+// asJSON turns raw, received on c, into JSON, so that the scenarios assert the
+// same texts under every protocol. A value that does not decode is returned as is
+// (and the assertion fails).
+func asJSON(c interface{ Protocol() protocol.Protocol }, raw protocol.RawValue) protocol.RawValue {
+	if raw == nil || c.Protocol() == protocol.JSON {
+		return raw
+	}
+	var v any
+	if err := c.Protocol().DecodeValue(raw, &v); err != nil {
+		return raw
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return j
 }
 
 func jsonEqual(a, b []byte) bool {
@@ -234,6 +256,17 @@ func TestConformance(t *testing.T) {
 			}
 		})
 	}
+	for _, k := range binaryKinds {
+		t.Run("messagepack/"+k.name, func(t *testing.T) {
+			t.Parallel()
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					t.Parallel()
+					sc.run(t, k.kind)
+				})
+			}
+		})
+	}
 }
 
 func testWhoami(t *testing.T, kind transports.Kind) {
@@ -271,25 +304,30 @@ func testEcho(t *testing.T, kind transports.Kind) {
 	c := dial(t, th.URL, kind, client.Options{})
 	ctx := testCtx(t)
 	tests := []struct {
-		name string
-		arg  any
-		want string
+		name     string
+		arg      any
+		want     string
+		jsonOnly bool // a JSON text or json.Number, meaningful under JSON only
 	}{
-		{"string", "hello, world", `"hello, world"`},
-		{"unicode and escapes", "é\u2028\"\\\n\x1e", `"é\u2028\"\\\n\u001e"`},
-		{"object", map[string]any{"a": 1, "b": []any{true, nil, "x"}, "c": map[string]any{}}, `{"a":1,"b":[true,null,"x"],"c":{}}`},
-		{"big integer", json.Number("9007199254740993"), `9007199254740993`},
-		{"raw int64 max", protocol.RawValue(`9223372036854775807`), `9223372036854775807`},
-		{"null", nil, `null`},
-		{"array", []int{1, 2, 3}, `[1,2,3]`},
-		{"large", strings.Repeat("x", 20<<10), `"` + strings.Repeat("x", 20<<10) + `"`},
+		{"string", "hello, world", `"hello, world"`, false},
+		{"unicode and escapes", "é\u2028\"\\\n\x1e", `"é\u2028\"\\\n\u001e"`, false},
+		{"object", map[string]any{"a": 1, "b": []any{true, nil, "x"}, "c": map[string]any{}}, `{"a":1,"b":[true,null,"x"],"c":{}}`, false},
+		{"big integer", json.Number("9007199254740993"), `9007199254740993`, true},
+		{"raw int64 max", protocol.RawValue(`9223372036854775807`), `9223372036854775807`, true},
+		{"null", nil, `null`, false},
+		{"array", []int{1, 2, 3}, `[1,2,3]`, false},
+		{"large", strings.Repeat("x", 20<<10), `"` + strings.Repeat("x", 20<<10) + `"`, false},
 	}
+	isJSON := c.Protocol() == protocol.JSON
 	for _, tc := range tests {
+		if tc.jsonOnly && !isJSON {
+			continue
+		}
 		res, err := c.Invoke(ctx, "Echo", tc.arg)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if !jsonEqual(res.Raw, []byte(tc.want)) {
+		if !jsonEqual(asJSON(c, res.Raw), []byte(tc.want)) {
 			t.Errorf("%s: Echo = %s, want %s", tc.name, res.Raw, tc.want)
 		}
 	}
@@ -409,11 +447,16 @@ func testBroadcast(t *testing.T, kind transports.Kind) {
 		t.Logf("connection %d", i)
 		expectJSON(t, in, `{"headline":"hello","n":1}`)
 	}
-	// Mixed transports get it too.
+	// Mixed transports get it too (SSE clients speak JSON in the MessagePack runs:
+	// mixed protocols, too).
 	var others []<-chan protocol.RawValue
 	for _, k := range kinds {
 		if k.kind != kind {
-			others = append(others, listen(dial(t, th.URL, k.kind, client.Options{}), "news"))
+			var opts client.Options
+			if k.kind == transports.ServerSentEvents {
+				opts.Protocol = protocol.JSON
+			}
+			others = append(others, listen(dial(t, th.URL, k.kind, opts), "news"))
 		}
 	}
 	if _, err := conns[0].Invoke(ctx, "Broadcast", "news", "again"); err != nil {
@@ -522,7 +565,7 @@ func testCaseInsensitive(t *testing.T, kind transports.Kind) {
 	)
 	off := c.On("NOTIFY", func(args []protocol.RawValue) {
 		mu.Lock()
-		calls = append(calls, string(args[0]))
+		calls = append(calls, string(asJSON(c, args[0])))
 		mu.Unlock()
 	})
 	ctx := testCtx(t)
@@ -598,7 +641,7 @@ func testCounterCancel(t *testing.T, kind transports.Kind) {
 	}
 	for want := range 3 {
 		item, err := s.Next(ctx)
-		if err != nil || string(item) != fmt.Sprint(want) {
+		if err != nil || string(asJSON(c, item)) != fmt.Sprint(want) {
 			t.Fatalf("item %d = %s, %v", want, item, err)
 		}
 	}
@@ -892,7 +935,7 @@ func testClientResults(t *testing.T, kind transports.Kind) {
 	c := dial(t, th.URL, kind, client.Options{})
 	c.OnInvoke("GetAnswer", func(ctx context.Context, args []protocol.RawValue) (any, error) {
 		var q int
-		if err := client.DecodeArgs(args, &q); err != nil {
+		if err := c.DecodeArgs(args, &q); err != nil {
 			return nil, err
 		}
 		if q < 0 {
@@ -906,7 +949,7 @@ func testClientResults(t *testing.T, kind transports.Kind) {
 	}
 	ctx := testCtx(t)
 	res, err := hc.Invoke(ctx, "getanswer", 41)
-	if err != nil || !jsonEqual(res, []byte(`{"answer":42}`)) {
+	if err != nil || !jsonEqual(asJSON(hc, res), []byte(`{"answer":42}`)) {
 		t.Errorf("client result = %s, %v", res, err)
 	}
 	if _, err := hc.Invoke(ctx, "GetAnswer", -1); err == nil || !strings.Contains(err.Error(), "negative questions") {
@@ -919,7 +962,7 @@ func testClientResults(t *testing.T, kind transports.Kind) {
 	c.OnInvoke("Nested", func(ctx context.Context, args []protocol.RawValue) (any, error) {
 		return client.InvokeAs[int](ctx, c, "Add", 20, 22)
 	})
-	if res, err := hc.Invoke(ctx, "Nested"); err != nil || string(res) != "42" {
+	if res, err := hc.Invoke(ctx, "Nested"); err != nil || string(asJSON(hc, res)) != "42" {
 		t.Errorf("nested client result = %s, %v", res, err)
 	}
 }

@@ -38,7 +38,7 @@ for (const [format, name] of [['esm', 'hubbub.mjs'], ['iife', 'hubbub.js']]) {
     ...common, format, ...(format === 'iife' ? { entryPoints: undefined, stdin: script } : {}),
   });
   const { code } = await minify(outputFiles[0].text, {
-    ecma: 2020, module: format === 'esm', compress: { passes: 3 }, mangle: true, toplevel: format === 'esm',
+    ecma: 2020, module: format === 'esm', compress: { passes: 3, pure_getters: true, unsafe_arrows: true, unsafe_methods: true }, mangle: true, toplevel: format === 'esm',
   });
   writeFileSync(path.join(outdir, name), `/* hubbub-client ${version} | MIT */\n${code}\n`);
 }

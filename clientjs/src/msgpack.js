@@ -350,6 +350,7 @@ function frame(body) {
  * @property {(message: any) => string | Uint8Array} write one message as a framed record
  * @property {(data: any, handshake?: boolean) => any[]} parse a delivery unit's messages; with handshake, the handshake reply (JSON) first
  * @property {(parts: (string | Uint8Array)[]) => string | Uint8Array} join records into one delivery unit
+ * @property {(response: Response) => Promise<string | Uint8Array>} read a long-poll response's body, as parse takes it
  */
 
 /**
@@ -403,6 +404,7 @@ export function protocol() {
       }
       return messages;
     },
+    read: async (response) => new Uint8Array(await response.arrayBuffer()),
     join(parts) {
       const bytes = parts.map((p) => (typeof p === 'string' ? textEncoder.encode(p) : p));
       const unit = new Uint8Array(bytes.reduce((n, p) => n + p.length, 0));

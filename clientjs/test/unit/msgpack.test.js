@@ -151,6 +151,14 @@ test('framing: several records in one unit, long varint prefixes, the handshake 
   assert.deepEqual(p.join(['{}\x1e', ping]), cat(reply, ping));
 });
 
+test('a long-poll body is read as bytes', async () => {
+  const ping = framed(hex('91 06'));
+  const body = await p.read(new Response(ping));
+  assert.ok(body instanceof Uint8Array);
+  assert.deepEqual(p.parse(body), [{ type: 6 }]);
+  assert.equal((await p.read(new Response(null))).length, 0, 'an empty poll is empty');
+});
+
 test('hostile input: a clear error, no crash, no allocation from an announced length', () => {
   const tests = [
     ['truncated varint', bytes(0x80), /message size/],

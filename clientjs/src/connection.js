@@ -58,7 +58,7 @@ export class HubConnection {
     this.options = {
       transports: [WEBSOCKETS, SSE, LONG_POLLING], probeTimeout: 1000, handshakeTimeout: 15000,
       timeout: 0, keepAliveInterval: 15000, serverTimeout: 30000, reconnect: true, reconnectWindow: 30000,
-      statefulReconnect: true, statefulReconnectBufferSize: 100000, protocol: json,
+      statefulReconnect: true, statefulReconnectBufferSize: 100000,
       .../** @type {any} */ (options),
     };
     const o = this.options;
@@ -108,7 +108,7 @@ export class HubConnection {
       credentials: o.credentials || 'same-origin',
       headers: o.headers,
       token: this._token,
-      _protocol: this._p = o.protocol,
+      _protocol: this._p = o.protocol || json,
     };
     this._reset(false);
     // A closed tab must not look like a cut link, which the server would keep for

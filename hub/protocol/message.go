@@ -1,6 +1,9 @@
 package protocol
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+)
 
 // MessageType is the "type" field of a hub message.
 type MessageType int
@@ -44,9 +47,20 @@ func (t MessageType) String() string {
 }
 
 // RawValue is one value (an argument, a stream item, a result) still in its protocol's
-// encoding. For the JSON protocol it is a JSON text. A nil RawValue means "absent",
-// which differs from an encoded null.
+// encoding: a JSON text under JSON, one msgpack value under MessagePack. A nil
+// RawValue means "absent", which differs from an encoded null.
 type RawValue []byte
+
+// IsNull reports whether v is an encoded null in either protocol: the JSON text
+// null (spaces around it allowed) or the msgpack nil byte 0xc0. The two cannot be
+// confused: neither is a valid value in the other encoding. An absent (empty) value
+// is not null.
+func (v RawValue) IsNull() bool {
+	if len(v) == 1 && v[0] == 0xc0 {
+		return true
+	}
+	return string(bytes.TrimSpace(v)) == "null"
+}
 
 // Message is any hub message. Which fields are meaningful depends on Type; the others
 // stay zero. It is a flat struct rather than one type per message so that parsing a

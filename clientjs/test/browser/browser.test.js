@@ -84,6 +84,39 @@ describe('each transport, directly', () => {
   }
 });
 
+describe('MessagePack (hubbub-msgpack.js) beside JSON', () => {
+  for (const transport of ['WebSockets', 'LongPolling']) {
+    test(`MessagePack over ${transport}`, async () => {
+      const { page, close, log } = await open('none');
+      try {
+        const r = await page.evaluate((t) => window.messagePack({ transports: [t], storage: null }), transport);
+        assert.equal(r.transport, transport);
+        console.log(`# MessagePack over ${transport}: ${r.passed.length} checks passed: ${r.passed.join(', ')}`);
+      } catch (e) {
+        console.log(log.join('\n'));
+        throw e;
+      } finally {
+        await close();
+      }
+    });
+  }
+
+  test('MessagePack with WebSockets refused falls back to long polling, never SSE', async () => {
+    const { page, close, log } = await open('refuse');
+    try {
+      const r = await page.evaluate(() => window.messagePack({ storage: null }));
+      assert.equal(r.transport, 'LongPolling');
+      assert.equal(r.jsonTransport, 'ServerSentEvents', 'JSON, on the same page, takes SSE');
+      console.log(`# MessagePack, WebSockets refused: on ${r.transport} (JSON on ${r.jsonTransport}); ${r.passed.length} checks passed`);
+    } catch (e) {
+      console.log(log.join('\n'));
+      throw e;
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('hostile proxies: the client ends up on a transport that works', () => {
   const scenarios = [
     { mode: 'none', name: 'no proxy trouble', want: 'WebSockets' },

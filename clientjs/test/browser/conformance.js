@@ -39,6 +39,8 @@
    * the stream runs (the cutter is paused while they connect and at the end).
    */
   window.cutStream = async (options, count, gapMs) => {
+    // {msgpack: true}: the MessagePack protocol (a protocol object cannot cross page.evaluate).
+    if (options.msgpack) options = { ...options, msgpack: undefined, protocol: HubbubMsgPack.protocol() };
     const rx = Hubbub.connect(HUB, options);
     const tx = Hubbub.connect(HUB, options);
     const got = [];

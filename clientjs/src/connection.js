@@ -84,7 +84,6 @@ export class HubConnection {
     this._stopping;
     /** @type {Set<string>} */
     this._demoted = new Set();
-
     /** @type {Link | null | undefined} */
     this._link;
     /** @type {Link | null | undefined} */
@@ -95,7 +94,6 @@ export class HubConnection {
     this._old;
     /** @type {((v?: any) => void)[]} sends waiting for room in the buffer of unacked messages */
     this._room = [];
-    // Stateful reconnect, per connection: see _reset, which the constructor calls.
     /** @type {string | null | undefined} */
     let token;
     /** @param {boolean} [refresh] */
@@ -108,8 +106,10 @@ export class HubConnection {
       credentials: o.credentials || 'same-origin',
       headers: o.headers,
       token: this._token,
+      // The hub protocol (options.protocol, JSON by default), also this._p.
       _protocol: this._p = o.protocol || json,
     };
+    // The per-connection state of stateful reconnect.
     this._reset(false);
     // A closed tab must not look like a cut link, which the server would keep for
     // the client to resume: say goodbye (keepalive lets the requests outlive the page).

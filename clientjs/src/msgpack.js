@@ -106,6 +106,7 @@ function putNumber(n) {
 /** The timestamp extension (type -1) in its smallest form, as the msgpack spec gives them. @param {Date} date */
 function putDate(date) {
   const ms = date.getTime();
+  if (Number.isNaN(ms)) fail('hubbub-msgpack: cannot encode an invalid Date');
   const sec = Math.floor(ms / 1000);
   const nsec = (ms - sec * 1000) * 1e6;
   if (sec >= 0 && sec < 2 ** 34) {

@@ -207,6 +207,7 @@ test('hostile input: a clear error, no crash, no allocation from an announced le
 test('encode refuses what has no MessagePack form, and cycles', () => {
   assert.throws(() => encode(() => 1), /cannot encode/);
   assert.throws(() => encode(Symbol('s')), /cannot encode/);
+  assert.throws(() => encode(new Date(NaN)), /invalid Date/);
   const cyclic = { a: /** @type {any} */ (null) };
   cyclic.a = cyclic;
   assert.throws(() => encode(cyclic), /deep/);

@@ -1,12 +1,17 @@
 // A small SignalR server in Node for the client's unit tests: negotiate, the
 // three transports and a few conformance-hub methods. It lets the Node tests
 // run without the Go server, and can misbehave on purpose (drop WebSocket
-// frames, hold polls briefly).
+// frames, hold polls briefly). It speaks JSON, and MessagePack (with the
+// client's own codec) on WebSockets and long polling.
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
+import { json } from '../src/protocol.js';
+import { protocol as messagePack } from '../src/msgpack.js';
 
 const RS = '\x1e';
 const ALL = ['WebSockets', 'ServerSentEvents', 'LongPolling'];
+/** A MessagePack Close message as the client writes it: [7, nil]. */
+const MSGPACK_CLOSE = Buffer.from([0x03, 0x92, 0x07, 0xc0]);
 
 /**
  * @param {object} [o]
@@ -18,6 +23,7 @@ const ALL = ['WebSockets', 'ServerSentEvents', 'LongPolling'];
  * @param {boolean} [o.noAck] (changeable later through server.o) do not ack what the client sends
  * @param {boolean} [o.ignoreAcks] keep every message sent, whatever the client acks
  * @param {boolean} [o.staleBeforeSequence] on a resume, send an Invocation of "stale" before the Sequence
+ * @param {boolean} [o.binarySSE] offer the Binary transfer format on SSE too (no server should)
  */
 export async function startFakeServer(o = {}) {
   const conns = new Map();
@@ -49,7 +55,9 @@ export async function startFakeServer(o = {}) {
       return res.end(JSON.stringify({
         connectionId: c.id, connectionToken: c.token, negotiateVersion: 1,
         ...(c.offered ? { useStatefulReconnect: true } : {}),
-        availableTransports: (o.transports || ALL).map((t) => ({ transport: t, transferFormats: ['Text'] })),
+        availableTransports: (o.transports || ALL).map((t) => ({
+          transport: t, transferFormats: t === 'ServerSentEvents' && !o.binarySSE ? ['Text'] : ['Text', 'Binary'],
+        })),
       }));
     }
     const c = conns.get(url.searchParams.get('id'));
@@ -57,9 +65,10 @@ export async function startFakeServer(o = {}) {
     if (req.method === 'POST') {
       if (c.closed) return res.writeHead(404).end('connection closed');
       if (c.transport === 'WebSockets') return res.writeHead(405).end('POST requests are not allowed for WebSocket connections');
-      let body = '';
-      for await (const chunk of req) body += chunk;
-      if (body.includes('{"type":7}')) {
+      const chunks = [];
+      for await (const chunk of req) chunks.push(chunk);
+      const body = Buffer.concat(chunks);
+      if (body.includes('{"type":7}') || body.includes(MSGPACK_CLOSE)) {
         // A Close: end the transport first and answer the POST a little later, as
         // a real server may (the stream's end then reaches the client first).
         receive(c, body);
@@ -113,7 +122,7 @@ export async function startFakeServer(o = {}) {
       clearTimeout(timer);
       if (c.flush === answer) c.flush = null;
       if (res.destroyed) return;
-      if (c.queue.length) return res.writeHead(200).end(c.queue.splice(0).join(''));
+      if (c.queue.length) return res.writeHead(200).end(c.p.join(c.queue.splice(0)));
       res.writeHead(c.closed ? 204 : 200).end();
     };
     const timer = setTimeout(answer, o.pollHold ?? 1000);
@@ -138,14 +147,14 @@ export async function startFakeServer(o = {}) {
       c.write = (text) => o.dropWebSocketFrames || ws.send(text);
       c.stop = () => ws.close(1000);
       if (c.handshaken) resume(c);
-      ws.on('message', (data) => o.dropWebSocketFrames || (c.link === ws && receive(c, String(data))));
+      ws.on('message', (data) => o.dropWebSocketFrames || (c.link === ws && receive(c, data)));
       ws.on('close', () => lost(c, ws));
     });
   });
 
   function send(c, msg) {
     if (c.closed) return;
-    const text = JSON.stringify(msg) + RS;
+    const text = c.p.write(msg);
     if (c.stateful && msg.type < 6) c.buf.push([++c.out, text]);
     if (c.attached) c.write(text);
   }
@@ -163,8 +172,8 @@ export async function startFakeServer(o = {}) {
     c.resumes++;
     c.attached = true;
     c.waitSeq = true;
-    if (o.staleBeforeSequence) c.write(JSON.stringify({ type: 1, target: 'stale', arguments: [] }) + RS);
-    c.write(JSON.stringify({ type: 9, sequenceId: c.buf.length ? c.buf[0][0] : c.out + 1 }) + RS + c.buf.map((b) => b[1]).join(''));
+    if (o.staleBeforeSequence) c.write(c.p.write({ type: 1, target: 'stale', arguments: [] }));
+    c.write(c.p.join([c.p.write({ type: 9, sequenceId: c.buf.length ? c.buf[0][0] : c.out + 1 }), ...c.buf.map((b) => b[1])]));
   }
 
   /** Ends the current link of a connection as a network failure would. */
@@ -187,16 +196,21 @@ export async function startFakeServer(o = {}) {
     c.stop?.();
   }
 
-  function receive(c, text) {
-    for (const record of text.split(RS).slice(0, -1)) {
-      const m = JSON.parse(record);
-      if (!c.handshaken) {
-        c.handshaken = true;
-        c.version = m.version;
-        c.stateful = c.offered && m.version === 2;
-        c.write('{}' + RS);
-        continue;
-      }
+  /** @param {Buffer} data one or more records: the handshake request (JSON), then the protocol's */
+  function receive(c, data) {
+    if (!c.handshaken) {
+      const end = data.indexOf(0x1e);
+      const m = JSON.parse(data.subarray(0, end).toString());
+      data = data.subarray(end + 1);
+      c.handshaken = true;
+      c.version = m.version;
+      c.protocol = m.protocol;
+      c.p = m.protocol === 'messagepack' ? messagePack() : json;
+      c.stateful = c.offered && m.version === 2;
+      // As .NET does, the reply goes out in the protocol's format (binary for MessagePack).
+      c.write(c.p === json ? '{}' + RS : Buffer.from('{}' + RS));
+    }
+    for (const m of data.length ? c.p.parse(c.p === json ? data.toString() : data) : []) {
       if (m.type === 9) { c.in = m.sequenceId - 1; c.waitSeq = false; continue; }
       if (c.waitSeq) continue;
       if (m.type === 8) {
@@ -209,7 +223,7 @@ export async function startFakeServer(o = {}) {
         c.inMax = c.in;
         c.ackTimer ||= setTimeout(() => {
           c.ackTimer = null;
-          if (!o.noAck && c.attached && !c.closed) c.write(JSON.stringify({ type: 8, sequenceId: c.inMax }) + RS);
+          if (!o.noAck && c.attached && !c.closed) c.write(c.p.write({ type: 8, sequenceId: c.inMax }));
         }, 20);
       }
       // Like Hubbub's server: a client's Close ends its transport at once.
@@ -297,7 +311,7 @@ export async function startFakeServer(o = {}) {
     /** Sends an Invocation of `target` to a connection, attached or not. */
     push: (c, target, ...args) => send(c, { type: 1, target, arguments: args }),
     /** Acks everything received from a connection now. */
-    ack: (c) => c.write(JSON.stringify({ type: 8, sequenceId: c.inMax }) + RS),
+    ack: (c) => c.write(c.p.write({ type: 8, sequenceId: c.inMax })),
     /** The server forgets a connection (its reconnect window passed). */
     forget: (c) => { conns.delete(c.token); c.closed = true; },
     /**

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>hubbub client test</title></head>
-<body><script src="/hubbub.js"></script><script src="/conformance.js"></script></body></html>`;
+<body><script src="/hubbub.js"></script><script src="/hubbub-msgpack.js"></script><script src="/conformance.js"></script></body></html>`;
 
 /**
  * @param {string} upstream the hub server's base URL, e.g. http://127.0.0.1:8080
@@ -41,6 +41,7 @@ export async function startProxy(upstream, o = {}) {
     const local = {
       '/test.html': [PAGE, 'text/html; charset=utf-8'],
       '/hubbub.js': [() => readFileSync(path.join(here, '../dist/hubbub.js')), 'text/javascript'],
+      '/hubbub-msgpack.js': [() => readFileSync(path.join(here, '../dist/hubbub-msgpack.js')), 'text/javascript'],
       '/conformance.js': [() => readFileSync(path.join(here, 'browser/conformance.js')), 'text/javascript'],
     }[req.url || ''];
     if (local) {

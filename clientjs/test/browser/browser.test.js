@@ -84,6 +84,39 @@ describe('each transport, directly', () => {
   }
 });
 
+describe('MessagePack (hubbub-msgpack.js) beside JSON', () => {
+  for (const transport of ['WebSockets', 'LongPolling']) {
+    test(`MessagePack over ${transport}`, async () => {
+      const { page, close, log } = await open('none');
+      try {
+        const r = await page.evaluate((t) => window.messagePack({ transports: [t], storage: null }), transport);
+        assert.equal(r.transport, transport);
+        console.log(`# MessagePack over ${transport}: ${r.passed.length} checks passed: ${r.passed.join(', ')}`);
+      } catch (e) {
+        console.log(log.join('\n'));
+        throw e;
+      } finally {
+        await close();
+      }
+    });
+  }
+
+  test('MessagePack with WebSockets refused falls back to long polling, never SSE', async () => {
+    const { page, close, log } = await open('refuse');
+    try {
+      const r = await page.evaluate(() => window.messagePack({ storage: null }));
+      assert.equal(r.transport, 'LongPolling');
+      assert.equal(r.jsonTransport, 'ServerSentEvents', 'JSON, on the same page, takes SSE');
+      console.log(`# MessagePack, WebSockets refused: on ${r.transport} (JSON on ${r.jsonTransport}); ${r.passed.length} checks passed`);
+    } catch (e) {
+      console.log(log.join('\n'));
+      throw e;
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('hostile proxies: the client ends up on a transport that works', () => {
   const scenarios = [
     { mode: 'none', name: 'no proxy trouble', want: 'WebSockets' },
@@ -150,13 +183,17 @@ async function startLinkcut(target, args) {
 }
 
 describe('stateful reconnect through random link cuts (internal/linkcut)', () => {
-  for (const transport of ['WebSockets', 'ServerSentEvents', 'LongPolling']) {
+  const runs = [
+    ...['WebSockets', 'ServerSentEvents', 'LongPolling'].map((transport) => ({ transport, name: transport, options: {} })),
+    ...['WebSockets', 'LongPolling'].map((transport) => ({ transport, name: `MessagePack over ${transport}`, options: { msgpack: true } })),
+  ];
+  for (const { transport, name, options } of runs) {
     // Over SSE and long polling a send can still run twice now and then (adjacent
     // duplicates): a POST the client saw fail may reach the server after the
     // replay that follows the resume, and is then counted as new. Needs the
     // contract's help (a Sequence at the head of every POST, or the server
     // refusing POSTs that began before a resume); reported, not failed.
-    test(`${transport}: every message once, in order, same connection and groups after every cut`, async () => {
+    test(`${name}: every message once, in order, same connection and groups after every cut`, async () => {
       const proxy = await startProxy(server.url, { mode: 'none' });
       const cutter = await startLinkcut(proxy.url, ['-every', CUT_EVERY, '-kinds', CUT_KINDS, '-seed', '7']);
       await fetch(cutter.url + '/__linkcut/pause', { method: 'POST' });
@@ -165,17 +202,17 @@ describe('stateful reconnect through random link cuts (internal/linkcut)', () =>
       page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
       try {
         await page.goto(cutter.url + '/test.html');
-        const r = await page.evaluate(([t, n, gap]) => window.cutStream({ transports: [t] }, n, gap), [transport, CUT_MESSAGES, CUT_GAP_MS]);
+        const r = await page.evaluate(([o, n, gap]) => window.cutStream(o, n, gap), [{ transports: [transport], ...options }, CUT_MESSAGES, CUT_GAP_MS]);
         const stats = await cutter.stats();
         const cuts = Object.values(stats.cuts || {}).reduce((a, b) => a + b, 0);
-        console.log(`# cuts on ${transport}: ${CUT_MESSAGES} messages, ${cuts} cuts ${JSON.stringify(stats.cuts)}, ` +
+        console.log(`# cuts on ${name}: ${CUT_MESSAGES} messages, ${cuts} cuts ${JSON.stringify(stats.cuts)}, ` +
           `${r.reconnects.length} resumes, lost ${r.lost}, duplicated ${r.duplicated}, reordered ${r.reordered}, ${r.ms} ms`);
         assert.equal(r.transport, transport);
         assert.deepEqual([r.lost, r.duplicated, r.reordered], [0, 0, 0]);
         assert.ok(r.sameId, 'same connection ID');
         assert.ok(r.inGroup, 'still in the group');
         assert.ok(r.reconnects.every(([, , resumed]) => resumed), 'every reconnect resumed: ' + JSON.stringify(r.reconnects));
-        results[`cuts, ${transport}`] = { first: { ms: r.ms, transport }, cuts };
+        results[`cuts, ${name}`] = { first: { ms: r.ms, transport }, cuts };
       } catch (e) {
         console.log(log.join('\n'));
         throw e;

@@ -39,6 +39,8 @@
    * the stream runs (the cutter is paused while they connect and at the end).
    */
   window.cutStream = async (options, count, gapMs) => {
+    // {msgpack: true}: the MessagePack protocol (a protocol object cannot cross page.evaluate).
+    if (options.msgpack) options = { ...options, msgpack: undefined, protocol: HubbubMsgPack.protocol() };
     const rx = Hubbub.connect(HUB, options);
     const tx = Hubbub.connect(HUB, options);
     const got = [];
@@ -180,6 +182,64 @@
       return { passed, transport: hub.transport };
     } finally {
       await other.stop();
+    }
+  };
+
+  /**
+   * MessagePack (the global HubbubMsgPack from /hubbub-msgpack.js) on the given
+   * transports, beside a JSON connection: echo, Uint8Array echo, streams both
+   * ways, a client result, and broadcasts that reach both. Returns the passed
+   * checks and the transports used; throws on the first failure.
+   */
+  window.messagePack = async (options) => {
+    const mp = Hubbub.connect(HUB, { ...options, protocol: HubbubMsgPack.protocol() });
+    const js = Hubbub.connect(HUB, options);
+    const passed = [];
+    const check = (name, ok, detail) => {
+      if (!ok) throw new Error(`check failed: ${name} ${detail === undefined ? '' : JSON.stringify(detail)}`);
+      passed.push(name);
+    };
+    const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    try {
+      await mp.start();
+      await js.start();
+      const value = { s: 'x\ny "q" ☃', n: [1, 2.5, null, -7], b: true };
+      check('echo', same(await mp.invoke('Echo', value), value));
+      const bytes = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) % 256);
+      const echoed = await mp.invoke('Echo', bytes);
+      check('Uint8Array echo', echoed instanceof Uint8Array && hex(echoed) === hex(bytes), echoed && echoed.constructor.name);
+      check('add', (await mp.invoke('Add', 40, 2)) === 42);
+      let failed = '';
+      try { await mp.invoke('Fail', 'on purpose'); } catch (e) { failed = e.message; }
+      check('fail', failed.includes('on purpose'), failed);
+      const me = await mp.invoke('Whoami');
+      check('whoami', me.connectionId === mp.connectionId, me);
+
+      const items = [];
+      for await (const i of mp.stream('Counter', 5, 10)) items.push(i);
+      check('stream', same(items, [0, 1, 2, 3, 4]), items);
+      async function* numbers() { for (let i = 1; i <= 20; i++) { yield i; if (i % 5 === 0) await sleep(5); } }
+      check('client stream', (await mp.invoke('Sum', numbers())) === 210);
+
+      // A client result, where the hub has a method that asks the caller for one.
+      mp.on('double', (x) => x * 2);
+      let result;
+      try { result = await mp.invoke('InvokeCaller', 'double', 21); } catch (e) { result = e.message; }
+      if (typeof result !== 'string' || !/does not exist|unknown|not found/i.test(result)) check('client result', result === 42, result);
+
+      const got = { mp: [], js: [] };
+      mp.on('news', (p) => got.mp.push(p));
+      js.on('news', (p) => got.js.push(p));
+      await js.invoke('Broadcast', 'news', 'from-json');
+      await mp.invoke('Broadcast', 'news', 'from-msgpack');
+      await mp.invoke('Broadcast', 'news', new Uint8Array([1, 2, 3]));
+      await until('broadcasts', () => got.mp.length === 3 && got.js.length === 3);
+      check('broadcast to both', same(got.mp.slice(0, 2), ['from-json', 'from-msgpack']) && same(got.js.slice(0, 2), ['from-json', 'from-msgpack']), got);
+      check('bytes broadcast: Uint8Array to MessagePack, base64 to JSON', got.mp[2] instanceof Uint8Array && hex(got.mp[2]) === '010203' && got.js[2] === 'AQID', [String(got.mp[2]), got.js[2]]);
+      return { passed, transport: mp.transport, jsonTransport: js.transport };
+    } finally {
+      await mp.stop();
+      await js.stop();
     }
   };
 })();

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"sync"
+
+	"github.com/hubbub-go/hubbub/hub/protocol"
 )
 
 // SelectorKind says how a Selector picks connections.
@@ -30,13 +32,30 @@ type Selector struct {
 
 // Envelope is one message on its way to the connections a Selector picks: an
 // invocation of Method with Args on each client.
+//
+// The arguments travel encoded once for each hub protocol, as ASP.NET Core's
+// backplanes carry a message serialized per protocol: a node builds the frame of
+// each protocol its receivers speak from these forms, once for all of them,
+// without decoding anything. On the node that sent it, an envelope also keeps the
+// Go values given to Send, and encodes them for a protocol only when a receiver
+// speaks it (the in-memory backplane passes the envelope as it is); before an
+// envelope leaves the process, the hub fills in every form (EncodeAll).
 type Envelope struct {
 	Hub      string   `json:"h"`
 	Selector Selector `json:"s"`
 	Method   string   `json:"m"`
-	// Args are the arguments, each encoded once in JSON (the protocol-neutral form
-	// envelopes carry between nodes).
+	// Args are the arguments, each encoded in JSON.
 	Args []json.RawMessage `json:"a"`
+	// MessagePackArgs are the arguments, each one MessagePack value; nil when
+	// they have not been encoded (a node then encodes them from the sender's Go
+	// values if it has them, else converts Args, which turns a []byte argument
+	// into its base64 string).
+	MessagePackArgs [][]byte `json:"p,omitempty"`
+
+	// The Go values given to Send, on the sending node only, and the protocol
+	// of the RawValues among them (see encodeValue).
+	values []any
+	src    protocol.Protocol
 }
 
 // Backplane carries envelopes between the nodes that serve a hub and answers

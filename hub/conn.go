@@ -260,8 +260,13 @@ func (c *Conn) Done() <-chan struct{} {
 func (c *Conn) Items() *sync.Map { return &c.items }
 
 // Send invokes method on this client with args, without waiting for an answer.
+// Arguments are encoded in the client's protocol; a protocol.RawValue is taken
+// to be in it already.
 func (c *Conn) Send(method string, args ...any) error {
-	raw, err := encodeArgs(args)
+	if !c.handshaken.Load() {
+		return fmt.Errorf("hub: connection %s: %w: handshake not complete", c.id, ErrConnectionClosed)
+	}
+	raw, err := encodeArgs(c.proto, c.proto, args)
 	if err != nil {
 		return err
 	}
@@ -281,7 +286,10 @@ func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol
 		ctx, cancel = context.WithTimeout(ctx, c.hub.opts.InvokeClientTimeout)
 		defer cancel()
 	}
-	raw, err := encodeArgs(args)
+	if !c.handshaken.Load() {
+		return nil, fmt.Errorf("hub: connection %s: %w: handshake not complete", c.id, ErrConnectionClosed)
+	}
+	raw, err := encodeArgs(c.proto, c.proto, args)
 	if err != nil {
 		return nil, err
 	}
@@ -817,9 +825,9 @@ func (c *Conn) receive(unit []byte) {
 		return
 	}
 	limit := c.hub.opts.TransportOptions.MaxReceiveSize
-	unit, oversized := recordsWithin(unit, limit)
 	if !c.handshaken.Load() {
-		if oversized && len(unit) == 0 {
+		// The handshake is a JSON record whatever the protocol it names.
+		if int64(recordLen(protocol.JSON, unit)) > limit {
 			text, _ := messageTooLarge(limit)
 			c.refuseHandshake("An unexpected error occurred during connection handshake. " + text)
 			return
@@ -830,6 +838,7 @@ func (c *Conn) receive(unit []byte) {
 		}
 		unit = rest
 	}
+	unit, oversized := recordsWithin(c.proto, unit, limit)
 	msgs, err := c.proto.ParseMessages(unit, nil)
 	if c.resume != nil {
 		c.resume.sinceAck += len(unit)
@@ -893,25 +902,32 @@ func (c *Conn) allow(m *protocol.Message) bool {
 // bytes after the request.
 func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	req, rest, err := protocol.ParseHandshakeRequest(unit)
+	p := protocolNamed(req.Protocol)
 	var reply string
 	switch {
 	case err != nil:
 		reply = "An unexpected error occurred during connection handshake. " + err.Error()
-	case req.Protocol != protocol.JSON.Name():
+	case p == nil:
 		reply = fmt.Sprintf("The protocol '%s' is not supported.", req.Protocol)
-	case req.Version < 0 || req.Version > protocol.JSON.Version():
+	case req.Version < 0 || req.Version > p.Version():
 		reply = fmt.Sprintf("The server does not support version %d of the '%s' protocol.", req.Version, req.Protocol)
+	case isBinary(p) && c.kind == transports.ServerSentEvents:
+		// ASP.NET Core's words: SSE carries text only.
+		reply = fmt.Sprintf("Cannot use the '%s' protocol on the current transport. The transport does not support '%s' transfer format.", p.Name(), p.TransferFormat())
 	}
 	if reply != "" {
 		c.refuseHandshake(reply)
 		return nil, false
 	}
-	c.proto = protocol.JSON
+	c.proto = p
 	c.handshaken.Store(true)
 	// Reachable before the client can see the reply: a message sent to it by anyone
 	// once it knows it is connected must find it. The reply still goes first, as it
 	// is queued before the connection can be found.
 	c.mu.Lock()
+	if bs, ok := c.transport.(transports.BinarySetter); ok && isBinary(p) {
+		bs.SetBinary(true) // the reply already goes in a binary frame, as ASP.NET Core sends it
+	}
 	c.reply = protocol.AppendHandshakeResponse(nil, "")
 	if c.canResume && req.Version >= 2 {
 		c.resume = newResumeState()
@@ -1273,8 +1289,8 @@ func (c *Conn) bind(cl *call) ([]reflect.Value, error) {
 		}
 		v := reflect.New(t)
 		raw := m.Arguments[next]
-		if err := c.proto.DecodeValue(raw, v.Interface()); err != nil || (isNull(raw) && !nullable(t)) {
-			return nil, bindFailure(meth.name, "Error binding arguments. Argument %d cannot be read as %s (got %s).", next+1, t, shortValue(raw))
+		if err := c.proto.DecodeValue(raw, v.Interface()); err != nil || (isNull(c.proto, raw) && !nullable(t)) {
+			return nil, bindFailure(meth.name, "Error binding arguments. Argument %d cannot be read as %s (got %s).", next+1, t, shortValue(c.proto, raw))
 		}
 		next++
 		args = append(args, v.Elem())
@@ -1282,10 +1298,16 @@ func (c *Conn) bind(cl *call) ([]reflect.Value, error) {
 	return args, nil
 }
 
-// isNull reports whether a JSON value is null.
-func isNull(raw protocol.RawValue) bool {
+// isNull reports whether a value is null (nil in MessagePack).
+func isNull(p protocol.Protocol, raw protocol.RawValue) bool {
+	if isBinary(p) {
+		return len(raw) == 1 && raw[0] == msgpackNil
+	}
 	return string(bytes.TrimSpace(raw)) == "null"
 }
+
+// msgpackNil is MessagePack's nil.
+const msgpackNil = 0xc0
 
 // nullable reports whether null is a meaningful value of t, as it is for pointers,
 // maps, slices and interfaces. Elsewhere JSON decoding would quietly turn null into
@@ -1298,8 +1320,15 @@ func nullable(t reflect.Type) bool {
 	return false
 }
 
-// shortValue quotes the start of a value for an error message.
-func shortValue(raw protocol.RawValue) string {
+// shortValue quotes the start of a value for an error message: text as it is,
+// a binary encoding in hex.
+func shortValue(p protocol.Protocol, raw protocol.RawValue) string {
+	if isBinary(p) {
+		if len(raw) > 16 {
+			return fmt.Sprintf("0x%x...", raw[:13])
+		}
+		return fmt.Sprintf("0x%x", []byte(raw))
+	}
 	if len(raw) > 32 {
 		return string(raw[:29]) + "..."
 	}

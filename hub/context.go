@@ -42,7 +42,11 @@ func (c *Context) Items() *sync.Map { return &c.conn.items }
 func (c *Context) Hub() *Hub { return c.conn.hub }
 
 // Clients selects receivers, including Caller and Others relative to this caller.
-func (c *Context) Clients() Clients { return Clients{hub: c.conn.hub, caller: c.conn.id} }
+// A protocol.RawValue argument is taken to be in the caller's protocol (as the
+// handler got it), and converted for receivers speaking the other one.
+func (c *Context) Clients() Clients {
+	return Clients{hub: c.conn.hub, caller: c.conn.id, proto: c.conn.proto}
+}
 
 // Groups adds and removes connections to and from groups.
 func (c *Context) Groups() Groups { return Groups{hub: c.conn.hub} }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hubbub-go/hubbub/hub/protocol"
 )
 
 // Hub is a set of methods clients invoke, the connections currently open to it, and
@@ -255,23 +254,26 @@ func (h *Hub) allLocal(ids []string) bool {
 }
 
 // deliver queues an envelope to the local connections it selects. The invocation is
-// encoded once and the same bytes are queued to every receiver.
+// encoded at most once per protocol, when the first receiver speaking it comes up,
+// and the same bytes are queued to every receiver of that protocol.
 func (h *Hub) deliver(env *Envelope) {
 	receivers := h.receivers(env.Selector)
-	if len(receivers) == 0 {
-		return
-	}
-	args := make([]protocol.RawValue, len(env.Args))
-	for i, a := range env.Args {
-		args[i] = protocol.RawValue(a)
-	}
-	frame, err := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.InvocationType, Target: env.Method, Arguments: args})
-	if err != nil {
-		h.opts.Logger.Error("hub: encode message", "hub", h.opts.Name, "method", env.Method, "err", err)
-		return
-	}
+	var frames [len(protocols)][]byte
+	var failed [len(protocols)]bool
 	for _, c := range receivers {
-		c.enqueue(frame)
+		i := protocolIndex(c.proto)
+		if frames[i] == nil && !failed[i] {
+			frame, err := env.frame(c.proto)
+			if err != nil {
+				h.opts.Logger.Error("hub: encode message", "hub", h.opts.Name, "method", env.Method, "protocol", c.proto.Name(), "err", err)
+				failed[i] = true
+				continue
+			}
+			frames[i] = frame
+		}
+		if !failed[i] {
+			c.enqueue(frames[i])
+		}
 	}
 }
 

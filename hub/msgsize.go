@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
@@ -9,25 +8,34 @@ import (
 )
 
 // recordsWithin returns the records of unit before the first one over limit bytes
-// (with its separator; an unterminated tail counts whole), and whether there was
-// one. A unit holds whole records: clients pack many into one WebSocket message or
-// POST, so the limit of one hub message (TransportOptions.MaxReceiveSize) is
-// applied to each, as ASP.NET Core applies MaximumReceiveMessageSize.
-func recordsWithin(unit []byte, limit int64) (within []byte, oversized bool) {
+// (with its framing: a JSON record's separator, a MessagePack record's length
+// prefix; an unterminated or cut tail counts whole), and whether there was one. A
+// unit holds whole records: clients pack many into one WebSocket message or POST,
+// so the limit of one hub message (TransportOptions.MaxReceiveSize) is applied to
+// each, as ASP.NET Core applies MaximumReceiveMessageSize.
+func recordsWithin(p protocol.Protocol, unit []byte, limit int64) (within []byte, oversized bool) {
 	if int64(len(unit)) <= limit {
 		return unit, false
 	}
 	for start := 0; start < len(unit); {
-		end := len(unit)
-		if i := bytes.IndexByte(unit[start:], protocol.RecordSeparator); i >= 0 {
-			end = start + i + 1
-		}
+		end := start + recordLen(p, unit[start:])
 		if int64(end-start) > limit {
 			return unit[:start], true
 		}
 		start = end
 	}
 	return unit, false
+}
+
+// recordLen is the length of the first record of data in protocol p with its
+// framing, or len(data) when data does not hold one whole record (the parser
+// tells what is wrong with it).
+func recordLen(p protocol.Protocol, data []byte) int {
+	_, rest, ok, err := protocol.SplitRecord(p, data)
+	if !ok || err != nil {
+		return len(data)
+	}
+	return len(data) - len(rest)
 }
 
 // messageTooLarge is what a client whose message broke the per-message limit is

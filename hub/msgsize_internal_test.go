@@ -3,6 +3,8 @@ package hub
 import (
 	"bytes"
 	"testing"
+
+	"github.com/hubbub-go/hubbub/hub/protocol"
 )
 
 // checkRecordsWithin checks recordsWithin's promise for one input: within is the
@@ -10,7 +12,7 @@ import (
 // oversized tells whether a record (or unterminated tail) over limit follows it.
 func checkRecordsWithin(t *testing.T, unit []byte, limit int64) {
 	t.Helper()
-	within, oversized := recordsWithin(unit, limit)
+	within, oversized := recordsWithin(protocol.JSON, unit, limit)
 	if !bytes.HasPrefix(unit, within) {
 		t.Fatalf("recordsWithin(%q, %d) = %q: not a prefix", unit, limit, within)
 	}
@@ -57,7 +59,7 @@ func TestRecordsWithin(t *testing.T) {
 		{"ab\x1ecd", 3, "ab\x1ecd", false}, // an unterminated tail within the limit is the parser's to refuse
 		{"ab\x1ecdef", 3, "ab\x1e", true},
 	} {
-		within, oversized := recordsWithin([]byte(tc.unit), tc.limit)
+		within, oversized := recordsWithin(protocol.JSON, []byte(tc.unit), tc.limit)
 		if string(within) != tc.within || oversized != tc.oversized {
 			t.Errorf("recordsWithin(%q, %d) = %q, %v; want %q, %v", tc.unit, tc.limit, within, oversized, tc.within, tc.oversized)
 		}

@@ -15,10 +15,13 @@ import (
 type Clients struct {
 	hub    *Hub
 	caller string
+	// proto is the caller's protocol, that of the protocol.RawValue arguments
+	// (nil: JSON, outside a handler).
+	proto protocol.Protocol
 }
 
 func (c Clients) target(kind SelectorKind, ids []string, except ...string) Target {
-	return Target{hub: c.hub, sel: Selector{Kind: kind, IDs: ids, Except: except}}
+	return Target{hub: c.hub, sel: Selector{Kind: kind, IDs: ids, Except: except}, src: c.proto}
 }
 
 // All is every connection of the hub.
@@ -71,27 +74,38 @@ func (c Clients) Users(userIDs ...string) Target { return c.target(SelectUsers, 
 type Target struct {
 	hub *Hub
 	sel Selector
+	src protocol.Protocol // see Clients.proto
 }
 
 // Send invokes method with args on every receiver. It returns once the message is
 // queued for the local receivers and handed to the backplane for the others; it
-// never waits for a client. Arguments are encoded once, whatever the number of
-// receivers. When the backplane delivered on this node but could not reach the
+// never waits for a client. Arguments are encoded at most once per hub protocol
+// (JSON, MessagePack), whatever the number of receivers; a []byte is base64
+// under JSON and bin under MessagePack. A protocol.RawValue argument is taken
+// to be JSON, or in the caller's protocol when the Target comes from
+// Context.Clients. When the backplane delivered on this node but could not reach the
 // others, the error wraps ErrClusterDelivery (and the backplane's cause); a
 // handler may return it as is: the client reads that its message went out on
 // this server only.
 func (t Target) Send(ctx context.Context, method string, args ...any) error {
-	raw, err := encodeArgs(args)
+	raw, err := encodeArgs(protocol.JSON, t.src, args)
 	if err != nil {
 		return fmt.Errorf("hub: send %q: %w", method, err)
 	}
-	env := &Envelope{Hub: t.hub.opts.Name, Selector: t.sel, Method: method, Args: make([]json.RawMessage, len(raw))}
+	env := &Envelope{Hub: t.hub.opts.Name, Selector: t.sel, Method: method, Args: make([]json.RawMessage, len(raw)), values: args, src: t.src}
 	for i, r := range raw {
 		env.Args[i] = json.RawMessage(r)
 	}
 	if t.sel.Kind == SelectConnections && t.hub.allLocal(t.sel.IDs) {
 		t.hub.deliver(env)
 		return nil
+	}
+	if _, inProcess := t.hub.backplane.(*MemoryBackplane); !inProcess {
+		// Other nodes get the arguments in every protocol's form: each frames
+		// them for its receivers without decoding (see Envelope).
+		if err := env.encodeAll(); err != nil {
+			return fmt.Errorf("hub: send %q: %w", method, err)
+		}
 	}
 	if err := t.hub.backplane.Publish(ctx, env); err != nil {
 		t.hub.opts.Observer.BackplaneError(t.hub.opts.Name, err)
@@ -102,20 +116,6 @@ func (t Target) Send(ctx context.Context, method string, args ...any) error {
 	}
 	t.hub.outage.worked(t.hub)
 	return nil
-}
-
-// encodeArgs encodes values in the JSON hub protocol's value encoding, which is
-// also what envelopes carry between nodes.
-func encodeArgs(args []any) ([]protocol.RawValue, error) {
-	raw := make([]protocol.RawValue, len(args))
-	for i, a := range args {
-		v, err := protocol.JSON.EncodeValue(a)
-		if err != nil {
-			return nil, fmt.Errorf("argument %d: %w", i+1, err)
-		}
-		raw[i] = v
-	}
-	return raw, nil
 }
 
 // Groups manages group membership. Groups exist while they have members.

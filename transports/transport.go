@@ -90,7 +90,7 @@ type Transport interface {
 	// Kind tells which transport this is.
 	Kind() Kind
 	// Send delivers one unit to the client. WebSockets write it as one message
-	// (text or binary, per the transfer format chosen at accept time); SSE writes it
+	// (text or binary, as chosen at accept time or by BinarySetter); SSE writes it
 	// as one event and flushes; long polling waits until a poll is open and answers
 	// it with the unit. It returns an error wrapping ErrClosed once the transport has
 	// ended, and ctx.Err() when ctx ends first. A write that does not finish within
@@ -120,6 +120,14 @@ type PollWaiter interface {
 	// unit over at once, unless the poll goes away meanwhile), an error wrapping
 	// ErrClosed once the transport has ended, or ctx.Err() when ctx ends first.
 	WaitPoll(ctx context.Context) error
+}
+
+// BinarySetter is implemented by transports whose messages are typed text or
+// binary (WebSockets). Units are opaque to the transports: whoever knows what
+// they hold (the hub, once the handshake named a binary protocol) says so.
+type BinarySetter interface {
+	// SetBinary makes the units sent from now on binary (true) or text (false).
+	SetBinary(binary bool)
 }
 
 // Receiver handles one unit from the client. A transport calls it from one goroutine

@@ -28,7 +28,7 @@ import (
 type WebSocket struct {
 	conn    *websocket.Conn
 	opts    Options
-	msgType int // websocket.TextMessage or websocket.BinaryMessage, for Send
+	msgType int // websocket.TextMessage or websocket.BinaryMessage, for Send; guarded by writeMu
 	receive Receiver
 
 	writeMu sync.Mutex // serializes data writes; gorilla allows one writer
@@ -169,6 +169,19 @@ func (ws *WebSocket) Send(ctx context.Context, unit []byte) error {
 		return err
 	}
 	return nil
+}
+
+// SetBinary chooses the frame type of the messages Send writes from now on:
+// binary frames for a binary hub protocol (MessagePack), text frames otherwise.
+// The hub calls it once the handshake has named the protocol, before it sends
+// the handshake reply.
+func (ws *WebSocket) SetBinary(binary bool) {
+	ws.writeMu.Lock()
+	defer ws.writeMu.Unlock()
+	ws.msgType = websocket.TextMessage
+	if binary {
+		ws.msgType = websocket.BinaryMessage
+	}
 }
 
 // Close ends the transport and sends a close frame with status 1000 (normal

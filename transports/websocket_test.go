@@ -343,3 +343,27 @@ func TestSameOriginAs(t *testing.T) {
 		}
 	}
 }
+
+// A WebSocket is accepted before the client names its hub protocol: the hub turns
+// it to binary frames once the handshake chose MessagePack.
+func TestWebSocketSetBinaryAfterAccept(t *testing.T) {
+	srv := newWSServer(t, Options{}, false)
+	c, ws := srv.dial(t, nil)
+	var _ BinarySetter = ws
+	for _, step := range []struct {
+		binary   bool
+		wantType int
+	}{{false, websocket.TextMessage}, {true, websocket.BinaryMessage}, {false, websocket.TextMessage}} {
+		ws.SetBinary(step.binary)
+		if err := ws.Send(context.Background(), []byte("\x02\x91\x06")); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		typ, got, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != step.wantType || string(got) != "\x02\x91\x06" {
+			t.Errorf("after SetBinary(%v): client read type %d %q, want type %d", step.binary, typ, got, step.wantType)
+		}
+	}
+}

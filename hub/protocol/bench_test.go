@@ -87,3 +87,86 @@ func BenchmarkParseMessages(b *testing.B) {
 		})
 	}
 }
+
+// protocolPayloads are the arguments the MessagePack/JSON comparison uses: a 128-byte
+// text and a 4 KiB binary payload, each encoded by its protocol's EncodeValue (so the
+// binary one is base64 under JSON and bin under MessagePack).
+func protocolPayloads(b *testing.B, p protocol.Protocol) map[string]protocol.RawValue {
+	text, err := p.EncodeValue(strings.Repeat("x", 128))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin, err := p.EncodeValue(bytes.Repeat([]byte{0xa5}, 4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return map[string]protocol.RawValue{"text-128B": text, "binary-4KiB": bin}
+}
+
+var benchProtocols = []protocol.Protocol{protocol.JSON, protocol.MessagePack}
+
+// BenchmarkMessagePackAppend encodes a broadcast invocation with one argument under
+// both protocols, and reports the bytes each puts on the wire per message.
+func BenchmarkMessagePackAppend(b *testing.B) {
+	for _, p := range benchProtocols {
+		for _, size := range []string{"text-128B", "binary-4KiB"} {
+			b.Run(p.Name()+"/"+size, func(b *testing.B) {
+				msg := protocol.Message{Type: protocol.InvocationType, Target: "tick",
+					Arguments: []protocol.RawValue{protocolPayloads(b, p)[size]}}
+				b.ReportAllocs()
+				var buf []byte
+				for b.Loop() {
+					var err error
+					if buf, err = p.AppendMessage(buf[:0], &msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.SetBytes(int64(len(buf)))
+				b.ReportMetric(float64(len(buf)), "wire-B/msg")
+			})
+		}
+	}
+}
+
+// BenchmarkMessagePackParse parses an invocation from a client with a target and one
+// argument under both protocols.
+func BenchmarkMessagePackParse(b *testing.B) {
+	for _, p := range benchProtocols {
+		for _, size := range []string{"text-128B", "binary-4KiB"} {
+			b.Run(p.Name()+"/"+size, func(b *testing.B) {
+				msg := protocol.Message{Type: protocol.InvocationType, InvocationID: "7", Target: "Broadcast",
+					Arguments: []protocol.RawValue{protocolPayloads(b, p)[size]}}
+				unit, err := p.AppendMessage(nil, &msg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(len(unit)))
+				var dst []protocol.Message
+				for b.Loop() {
+					if dst, err = p.ParseMessages(unit, dst[:0]); err != nil || len(dst) != 1 {
+						b.Fatal(len(dst), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMessagePackEncodeValue encodes the two payloads as Target.Send does for
+// each argument, under both protocols.
+func BenchmarkMessagePackEncodeValue(b *testing.B) {
+	values := map[string]any{"text-128B": strings.Repeat("x", 128), "binary-4KiB": bytes.Repeat([]byte{0xa5}, 4096)}
+	for _, p := range benchProtocols {
+		for _, size := range []string{"text-128B", "binary-4KiB"} {
+			b.Run(p.Name()+"/"+size, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := p.EncodeValue(values[size]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,10 +27,11 @@ import (
 // connection; they may call Invoke, Send and Stream (replies are read by another
 // goroutine, so this does not deadlock) and Close.
 type Conn struct {
-	url  string
-	opts Options
-	log  *slog.Logger
-	sess *session
+	url   string
+	opts  Options
+	proto protocol.Protocol // opts.Protocol: encodes every message and value
+	log   *slog.Logger
+	sess  *session
 
 	// Set by Start before ready is closed; read-only afterwards.
 	kind         transports.Kind
@@ -141,12 +143,20 @@ const (
 	releaseTimeout = 5 * time.Second
 )
 
-// The handshake requests: version 2 asks for stateful reconnect's Ack and Sequence
-// messages, sent when the server agreed to it at negotiate.
-var (
-	handshakeRequest         = []byte(`{"protocol":"json","version":1}` + "\x1e")
-	handshakeRequestStateful = []byte(`{"protocol":"json","version":2}` + "\x1e")
-)
+// handshakeRequest is the handshake request for proto (JSON text, whatever the
+// protocol): version 2 asks for stateful reconnect's Ack and Sequence messages,
+// sent when the server agreed to it at negotiate; version 1 otherwise.
+func handshakeRequest(proto protocol.Protocol, stateful bool) []byte {
+	version := 1
+	if stateful {
+		version = 2
+	}
+	req, _ := json.Marshal(struct {
+		Protocol string `json:"protocol"`
+		Version  int    `json:"version"`
+	}{proto.Name(), version})
+	return append(req, 0x1e)
+}
 
 // Dial connects to the hub at url (e.g. "http://127.0.0.1:8080/hubs/chat"):
 // negotiate, connect a transport (falling back to the next one if it fails), and the
@@ -177,9 +187,13 @@ func New(url string, opts Options) (*Conn, error) {
 	if opts.SkipNegotiation && opts.Transports != transports.WebSockets {
 		return nil, errors.New("client: SkipNegotiation requires Transports to be exactly transports.WebSockets")
 	}
+	if opts.Protocol.TransferFormat() == protocol.BinaryFormat && opts.Transports&^transports.ServerSentEvents == 0 {
+		return nil, fmt.Errorf("client: %w: the %s protocol needs the Binary transfer format, which ServerSentEvents cannot carry; allow WebSockets or LongPolling", ErrNoTransport, opts.Protocol.Name())
+	}
 	c := &Conn{
 		url:             base,
 		opts:            opts,
+		proto:           opts.Protocol,
 		log:             opts.Logger,
 		epoch:           time.Now(),
 		ready:           make(chan struct{}),
@@ -257,10 +271,7 @@ func (c *Conn) Start(ctx context.Context) error {
 		<-c.done
 		return c.cause
 	}
-	hs := &outbound{data: handshakeRequest, n: 1, done: make(chan error, 1)}
-	if c.stateful {
-		hs.data = handshakeRequestStateful
-	}
+	hs := &outbound{data: handshakeRequest(c.proto, c.stateful), n: 1, done: make(chan error, 1)}
 	if err := c.enqueue(ctx, hs); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrHandshake, err))
 	}
@@ -618,7 +629,7 @@ func (c *Conn) readLoop() {
 			unit = rest
 		}
 		var perr error
-		msgs, perr = protocol.JSON.ParseMessages(unit, msgs[:0])
+		msgs, perr = c.proto.ParseMessages(unit, msgs[:0])
 		received := false // trackable messages processed: to ack
 		for i := range msgs {
 			m := &msgs[i]
@@ -734,7 +745,7 @@ func (c *Conn) handleMessage(m *protocol.Message) bool {
 		case m.HasError:
 			p.result <- completion{err: &InvocationError{Method: p.method, Message: m.Error}}
 		default:
-			p.result <- completion{result: Result{Raw: m.Result}}
+			p.result <- completion{result: Result{Raw: m.Result, proto: c.proto}}
 		}
 	case protocol.PingType:
 		c.stats.pingsReceived.Add(1)
@@ -778,7 +789,7 @@ func (c *Conn) enqueue(ctx context.Context, it *outbound) error {
 // enqueueMessage encodes m and queues it; with wait, it returns once the message
 // was written (or failed to be).
 func (c *Conn) enqueueMessage(ctx context.Context, m *protocol.Message, wait bool) error {
-	data, err := protocol.JSON.AppendMessage(nil, m)
+	data, err := c.proto.AppendMessage(nil, m)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -832,7 +843,7 @@ func (c *Conn) writeLoop() {
 		if l == nil {
 			return // no link: nothing to keep alive
 		}
-		data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
+		data, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.PingType})
 		if _, ok := c.write(l, []*outbound{{data: data, n: 1}}, nil); ok {
 			c.stats.pingsSent.Add(1)
 		}
@@ -883,7 +894,7 @@ func (c *Conn) writeLoopWith(tick <-chan time.Time, ping func(*link)) {
 			if n <= acked {
 				continue
 			}
-			data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.AckType, SequenceID: n})
+			data, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.AckType, SequenceID: n})
 			var ok bool
 			if buf, ok = c.write(l, []*outbound{{data: data, n: 1}}, buf); ok {
 				acked = n
@@ -910,7 +921,7 @@ func (c *Conn) writeLoopWith(tick <-chan time.Time, ping func(*link)) {
 				break
 			}
 			c.number(batch)
-			data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.CloseType})
+			data, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.CloseType})
 			batch = append(batch, &outbound{data: data, n: 1})
 			c.write(l, batch, buf)
 			return
@@ -935,7 +946,7 @@ func (c *Conn) number(batch []*outbound) {
 // every message not acked yet, in order. It reports whether it all went out.
 func (c *Conn) replay(l *link, buf *[]byte) bool {
 	first, kept := c.sent.unacked()
-	data, _ := protocol.JSON.AppendMessage(nil, &protocol.Message{Type: protocol.SequenceType, SequenceID: first})
+	data, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.SequenceType, SequenceID: first})
 	items := append([]*outbound{{data: data, n: 1}}, kept...)
 	var ok bool
 	*buf, ok = c.write(l, items, *buf)

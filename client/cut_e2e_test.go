@@ -20,6 +20,7 @@ import (
 	"github.com/hubbub-go/hubbub/hub/protocol"
 	"github.com/hubbub-go/hubbub/internal/conformance"
 	"github.com/hubbub-go/hubbub/internal/linkcut"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // Sizes of the cut test; HUBBUB_CUTS and HUBBUB_CUT_MESSAGES change them.
@@ -85,13 +86,31 @@ func TestCutsSequencedGroupStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
+	// JSON over every transport; a shorter MessagePack run over those that carry
+	// it. HUBBUB_CUTS and HUBBUB_CUT_MESSAGES set the JSON sizes; the MessagePack
+	// run takes a fifth of each.
 	cuts := envInt(t, "HUBBUB_CUTS", defaultCuts)
 	total := envInt(t, "HUBBUB_CUT_MESSAGES", defaultCutMessages)
-	for i, k := range kinds {
-		t.Run(k.name, func(t *testing.T) {
+	type run struct {
+		proto       protocol.Protocol
+		name        string
+		kind        transports.Kind
+		cuts, total int
+	}
+	var runs []run
+	for _, k := range kinds {
+		runs = append(runs, run{protocol.JSON, k.name, k.kind, cuts, total})
+	}
+	for _, k := range binaryKinds {
+		runs = append(runs, run{protocol.MessagePack, "messagepack/" + k.name, k.kind, cuts / 5, total / 5})
+	}
+	for i, r := range runs {
+		cuts, total := r.cuts, r.total
+		t.Run(r.name, func(t *testing.T) {
 			ch := startCutHub(t, uint64(i+1))
 			var reconnects, resumedFalse atomic.Int32
-			c := dial(t, ch.url, k.kind, client.Options{
+			c := dial(t, ch.url, r.kind, client.Options{
+				Protocol:         r.proto,
 				Logger:           quiet,
 				HandshakeTimeout: 5 * time.Second,
 				OnReconnected: func(resumed bool) {
@@ -108,7 +127,7 @@ func TestCutsSequencedGroupStream(t *testing.T) {
 			var next, lost, dups atomic.Int64 // next: the number expected
 			c.On("seq", func(args []protocol.RawValue) {
 				var n int64
-				if err := client.DecodeArgs(args, &n); err != nil {
+				if err := c.DecodeArgs(args, &n); err != nil {
 					t.Error(err)
 					return
 				}

@@ -1,8 +1,9 @@
 // Package client is a Go client for SignalR hubs: Hubbub servers and ASP.NET Core
 // SignalR servers alike. It speaks what the official JavaScript client
-// (@microsoft/signalr) speaks: negotiate version 1, the JSON hub protocol, and the
-// three transports (WebSockets, Server-Sent Events, long polling), with the same
-// fallback between them. It is meant for services, tests and load tools.
+// (@microsoft/signalr) speaks: negotiate version 1, the JSON and MessagePack hub
+// protocols, and the three transports (WebSockets, Server-Sent Events, long
+// polling), with the same fallback between them. It is meant for services, tests
+// and load tools.
 //
 // # Connecting
 //
@@ -27,12 +28,14 @@
 //     ({"error": …}) or a status other than 200 fails with an error wrapping
 //     ErrNegotiate and, for a status, an *HTTPError with the status and body.
 //  2. The transports the server offers are tried in its order, skipping those
-//     excluded by Options.Transports. If one fails to connect (the WebSocket upgrade
+//     excluded by Options.Transports and those without the protocol's transfer
+//     format (Server-Sent Events under MessagePack). If one fails to connect (the WebSocket upgrade
 //     is refused, the event stream or the first poll does not answer 200), the client
 //     negotiates again and tries the next. When all fail, the error wraps
 //     ErrNoTransport and lists every attempt.
-//  3. The handshake request {"protocol":"json","version":1} is sent (version 2 when
-//     stateful reconnect was negotiated, below) and the server's reply awaited
+//  3. The handshake request {"protocol":"json","version":1} is sent (the name is
+//     "messagepack" under MessagePack; version 2 when stateful reconnect was
+//     negotiated, below) and the server's reply awaited
 //     (Options.HandshakeTimeout); a refusal wraps ErrHandshake.
 //
 // Dial's context bounds these steps only. Once connected, the connection lives until
@@ -79,7 +82,7 @@
 //	err = res.Decode(&s)
 //	sum, err := client.InvokeAs[int](ctx, conn, "Add", 2, 3)
 //
-// Arguments are encoded with encoding/json. A method that fails on the server
+// Arguments are encoded with the connection's protocol (below). A method that fails on the server
 // returns an *InvocationError holding the server's message; the connection stays
 // open. Send calls a method without waiting for it (fire-and-forget).
 //
@@ -95,18 +98,41 @@
 // # Being called by the hub
 //
 // On registers a handler for a method the hub invokes on the client (matched
-// case-insensitively), and DecodeArgs decodes its arguments:
+// case-insensitively), and the connection's DecodeArgs decodes its arguments:
 //
 //	conn.On("message", func(args []protocol.RawValue) {
 //		var user, text string
-//		if err := client.DecodeArgs(args, &user, &text); err == nil { … }
+//		if err := conn.DecodeArgs(args, &user, &text); err == nil { … }
 //	})
 //
 // OnInvoke answers hub invocations that wait for a result ("client results").
 //
+// # Protocols
+//
+// Options.Protocol chooses the hub protocol: protocol.JSON (the default) or
+// protocol.MessagePack:
+//
+//	conn, err := client.Dial(ctx, url, client.Options{Protocol: protocol.MessagePack})
+//
+// Every protocol.RawValue a connection hands out (a handler's arguments, a
+// Result's Raw, a stream item) is in the connection's protocol: a JSON text or a
+// MessagePack value. Decode them through the connection: Conn.DecodeArgs,
+// Conn.Decode, Result.Decode and Items use its protocol; the package-level
+// DecodeArgs is for JSON only. A RawValue passed as an argument is sent as is, so
+// it must be in the connection's protocol too. Go values are encoded by
+// encoding/json under JSON and by MessagePack with the same field names (the json
+// tags); []byte travels as a base64 string under JSON and as bin under
+// MessagePack, and decodes into []byte either way.
+//
+// MessagePack is a binary protocol: it needs the Binary transfer format, which
+// WebSockets (binary frames) and long polling (binary bodies) carry and Server-Sent
+// Events do not. A MessagePack client skips SSE, and New refuses one whose
+// Options.Transports allows SSE only.
+//
 // # Transports
 //
-// WebSockets carry each batch of records as one text message. With Server-Sent
+// WebSockets carry each batch of records as one text message (a binary one under
+// MessagePack). With Server-Sent
 // Events the server's records arrive as the data of events on one long GET, and the
 // client's go out as POSTs; long polling uses GET polls (each with a "_" timestamp
 // parameter) for the server's records, POSTs for the client's and a DELETE to end.

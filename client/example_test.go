@@ -88,7 +88,7 @@ func ExampleConn_On() {
 	received := make(chan string, 1)
 	conn.On("notify", func(args []protocol.RawValue) { // matches "Notify" too
 		var text string
-		if err := client.DecodeArgs(args, &text); err == nil {
+		if err := conn.DecodeArgs(args, &text); err == nil {
 			received <- text
 		}
 	})
@@ -206,4 +206,39 @@ func ExampleOptions() {
 	conn, err := client.New("https://chat.example.com/hubs/chat", opts)
 	fmt.Println(conn.Transport(), err) // not started: no transport yet
 	// Output: None <nil>
+}
+
+// Speak MessagePack: smaller messages, and []byte values sent as raw bytes (bin)
+// instead of base64. Values are decoded with the connection's protocol.
+func ExampleOptions_messagePack() {
+	url, stop := serveConformance()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	conn, err := client.Dial(ctx, url, client.Options{Protocol: protocol.MessagePack})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Println("protocol:", conn.Protocol().Name(), "over", conn.Transport())
+
+	received := make(chan []byte, 1)
+	conn.On("blob", func(args []protocol.RawValue) {
+		var b []byte
+		if err := conn.DecodeArgs(args, &b); err == nil { // not client.DecodeArgs: that is JSON
+			received <- b
+		}
+	})
+	if err := conn.Send(ctx, "SendToCaller", "blob", []byte{0xca, 0xfe}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("received: %x\n", <-received)
+
+	sum, err := client.InvokeAs[int](ctx, conn, "Add", 2, 3)
+	fmt.Println("sum:", sum, err)
+	// Output:
+	// protocol: messagepack over WebSockets
+	// received: cafe
+	// sum: 5 <nil>
 }

@@ -11,13 +11,15 @@ import (
 )
 
 // Handler handles a server-to-client invocation (a hub calling a client method).
-// args are the invocation's arguments, still JSON; decode them with DecodeArgs or
-// protocol.JSON.DecodeValue.
+// args are the invocation's arguments, still encoded in the connection's protocol
+// (Options.Protocol: JSON texts, or MessagePack values); decode them with
+// Conn.DecodeArgs or Conn.Decode, which use that protocol.
 type Handler func(args []protocol.RawValue)
 
 // ResultHandler answers a server-to-client invocation that expects a result (a
 // "client result": the hub waits for the reply). The value returned is sent back as
-// the result (nil becomes JSON null); an error is sent as an error completion with
+// the result (nil becomes null; a protocol.RawValue must be in the connection's
+// protocol); an error is sent as an error completion with
 // the error's text. ctx is canceled when the connection ends.
 type ResultHandler func(ctx context.Context, args []protocol.RawValue) (any, error)
 
@@ -78,24 +80,46 @@ func (c *Conn) OnInvoke(target string, handler ResultHandler) {
 	c.mu.Unlock()
 }
 
-// DecodeArgs decodes args into dst, one pointer per argument, in order. There must be
-// at least len(dst) arguments; extra ones are ignored, as the official client does.
-//
-//	c.On("message", func(args []protocol.RawValue) {
-//		var user, text string
-//		if err := client.DecodeArgs(args, &user, &text); err != nil { … }
-//	})
+// DecodeArgs decodes JSON args into dst; it is Conn.DecodeArgs for a connection
+// whose protocol is JSON (the default). With another protocol, use Conn.DecodeArgs.
 func DecodeArgs(args []protocol.RawValue, dst ...any) error {
+	return decodeArgs(protocol.JSON, args, dst)
+}
+
+// DecodeArgs decodes args (received by a handler of c) into dst, one pointer per
+// argument, in order, with the connection's protocol. There must be at least
+// len(dst) arguments; extra ones are ignored, as the official client does.
+//
+//	conn.On("message", func(args []protocol.RawValue) {
+//		var user, text string
+//		if err := conn.DecodeArgs(args, &user, &text); err != nil { … }
+//	})
+func (c *Conn) DecodeArgs(args []protocol.RawValue, dst ...any) error {
+	return decodeArgs(c.proto, args, dst)
+}
+
+func decodeArgs(proto protocol.Protocol, args []protocol.RawValue, dst []any) error {
 	if len(args) < len(dst) {
 		return fmt.Errorf("client: %d arguments, want %d", len(args), len(dst))
 	}
 	for i, d := range dst {
-		if err := protocol.JSON.DecodeValue(args[i], d); err != nil {
+		if err := proto.DecodeValue(args[i], d); err != nil {
 			return fmt.Errorf("client: argument %d: %w", i, err)
 		}
 	}
 	return nil
 }
+
+// Decode decodes raw, a value received on c (a handler's argument, a stream
+// item), into the value v points to, with the connection's protocol. []byte
+// values travel as base64 strings under JSON and as bin under MessagePack; both
+// decode into a []byte.
+func (c *Conn) Decode(raw protocol.RawValue, v any) error {
+	return c.proto.DecodeValue(raw, v)
+}
+
+// Protocol returns the connection's hub protocol (Options.Protocol).
+func (c *Conn) Protocol() protocol.Protocol { return c.proto }
 
 // dispatchLoop runs the handlers. After the connection has ended it still runs what
 // had arrived before, as the official client does for a batch that ends in Close.
@@ -153,7 +177,7 @@ func (c *Conn) dispatch(m *protocol.Message) {
 		case panicked:
 			err = errors.New("client: the result handler panicked")
 		case err == nil:
-			reply.Result, err = protocol.JSON.EncodeValue(v)
+			reply.Result, err = c.proto.EncodeValue(v)
 		}
 		if err != nil {
 			reply.Result = nil

@@ -10,26 +10,36 @@ import (
 
 // Result is what a hub method returned.
 type Result struct {
-	// Raw is the result, still JSON; nil when the method returned nothing (a
-	// Completion without a result), "null" when it returned null.
+	// Raw is the result, still encoded in the connection's protocol (a JSON text,
+	// or a MessagePack value); nil when the method returned nothing (a Completion
+	// without a result), an encoded null when it returned null.
 	Raw protocol.RawValue
+
+	proto protocol.Protocol // the connection's; nil means JSON
 }
 
-// Decode decodes the result into the value v points to. Numbers decoded into an
-// interface value are json.Number, so large integers keep their exact value. A void
-// result leaves v unchanged.
+// Decode decodes the result into the value v points to, with the protocol of the
+// connection it came from. Under JSON, numbers decoded into an interface value are
+// json.Number, so large integers keep their exact value. A void result leaves v
+// unchanged.
 func (r Result) Decode(v any) error {
 	if r.Raw == nil {
 		return nil
 	}
-	return protocol.JSON.DecodeValue(r.Raw, v)
+	proto := r.proto
+	if proto == nil {
+		proto = protocol.JSON
+	}
+	return proto.DecodeValue(r.Raw, v)
 }
 
 // IsVoid reports whether the method returned nothing.
 func (r Result) IsVoid() bool { return r.Raw == nil }
 
 // Invoke calls a hub method and waits for its result. Arguments are encoded with
-// encoding/json (a protocol.RawValue or json.RawMessage is sent as is). An argument
+// the connection's protocol (Options.Protocol; encoding/json by default, where a
+// json.RawMessage is sent as is); a protocol.RawValue is sent as is, so it must be
+// in that protocol. An argument
 // that is an *UploadStream or a receive-capable channel is a client-to-server stream
 // (see UploadStream).
 //
@@ -121,7 +131,7 @@ func (c *Conn) invocation(t protocol.MessageType, id, method string, args []any)
 			uploads = append(uploads, upload{source: u, id: sid})
 			continue
 		}
-		raw, err := protocol.JSON.EncodeValue(a)
+		raw, err := c.proto.EncodeValue(a)
 		if err != nil {
 			for _, prev := range uploads {
 				prev.unclaim()
@@ -145,7 +155,7 @@ func (c *Conn) sendInvocation(ctx context.Context, id string, p *pending, msg *p
 		}
 		return nil, err
 	}
-	data, err := protocol.JSON.AppendMessage(nil, msg)
+	data, err := c.proto.AppendMessage(nil, msg)
 	if err != nil {
 		return fail(fmt.Errorf("client: %s: %w", msg.Target, err))
 	}

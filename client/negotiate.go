@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hubbub-go/hubbub/hub/protocol"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -200,6 +201,7 @@ func (c *Conn) connect(ctx context.Context) (connected, error) {
 	if err != nil {
 		return connected{}, err
 	}
+	format := c.proto.TransferFormat()
 	var eligible []transports.Kind
 	var skipped []error
 	for _, at := range n.transports {
@@ -209,8 +211,11 @@ func (c *Conn) connect(ctx context.Context) (connected, error) {
 			continue // unknown names are skipped
 		case c.opts.Transports&k == 0:
 			skipped = append(skipped, fmt.Errorf("%s: disabled by the client", k))
-		case !hasFormat(at.TransferFormats, "Text"):
-			skipped = append(skipped, fmt.Errorf("%s: no Text transfer format", k))
+		case k == transports.ServerSentEvents && format == protocol.BinaryFormat:
+			// An event stream carries text only, whatever the server says.
+			skipped = append(skipped, fmt.Errorf("%s: cannot carry the %s transfer format of the %s protocol", k, format, c.proto.Name()))
+		case !hasFormat(at.TransferFormats, format.String()):
+			skipped = append(skipped, fmt.Errorf("%s: no %s transfer format", k, format))
 		default:
 			eligible = append(eligible, k)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hubbub-go/hubbub/hub/protocol"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -19,6 +20,15 @@ type Options struct {
 	// ServerSentEvents, LongPolling); when one fails to connect, the client
 	// negotiates again and tries the next, as the official client does.
 	Transports transports.Kind
+
+	// Protocol is the hub protocol: protocol.JSON (the default) or
+	// protocol.MessagePack. It encodes every message and value of the connection:
+	// arguments, results and stream items are RawValues in this protocol, decoded
+	// with Conn.Decode, Conn.DecodeArgs, Result.Decode or Items. A binary protocol
+	// (MessagePack) needs a transport with the Binary transfer format: WebSockets
+	// (binary frames) or long polling (binary bodies), never Server-Sent Events,
+	// which the client then skips.
+	Protocol protocol.Protocol
 
 	// SkipNegotiation connects a WebSocket directly to the hub URL, without a
 	// negotiate request; Transports must then be exactly transports.WebSockets.
@@ -148,6 +158,9 @@ func (o Options) withDefaults() Options {
 		o.Transports = transports.AllKinds
 	}
 	o.Transports &= transports.AllKinds
+	if o.Protocol == nil {
+		o.Protocol = protocol.JSON
+	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
 	}

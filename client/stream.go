@@ -67,7 +67,8 @@ func (c *Conn) Stream(ctx context.Context, method string, args ...any) (*Stream,
 	return s, nil
 }
 
-// Next returns the next item. At the end of the stream it returns io.EOF; when the
+// Next returns the next item, encoded in the connection's protocol (decode it with
+// Conn.Decode, or range over Items[T] instead). At the end of the stream it returns io.EOF; when the
 // hub method failed, an *InvocationError; when the connection ended first, an error
 // wrapping ErrClosed; after Cancel (or once the Stream call's context ended),
 // ErrCanceled. When ctx ends first it returns ctx.Err() and the stream goes on.
@@ -124,7 +125,7 @@ func Items[T any](s *Stream) iter.Seq2[T, error] {
 		for raw, err := range s.Items() {
 			var v T
 			if err == nil {
-				if err = protocol.JSON.DecodeValue(raw, &v); err != nil {
+				if err = s.c.proto.DecodeValue(raw, &v); err != nil {
 					s.Cancel()
 					err = fmt.Errorf("client: %s item: %w", s.method, err)
 				}
@@ -189,8 +190,8 @@ func (s *Stream) finish(err error) {
 //
 // An UploadStream can be used for one invocation only.
 type UploadStream struct {
-	items   chan protocol.RawValue // unbuffered: Send returns once the pump took the item
-	end     chan error             // buffered 1; nil for a normal end
+	items   chan uploadItem // unbuffered: Send returns once the pump took the item
+	end     chan error      // buffered 1; nil for a normal end
 	endOnce sync.Once
 	claimed atomic.Bool
 
@@ -202,7 +203,7 @@ type UploadStream struct {
 // NewUploadStream returns an upload stream, ready to be passed to an invocation.
 func NewUploadStream() *UploadStream {
 	return &UploadStream{
-		items:   make(chan protocol.RawValue),
+		items:   make(chan uploadItem),
 		end:     make(chan error, 1),
 		stopped: make(chan struct{}),
 	}
@@ -210,23 +211,29 @@ func NewUploadStream() *UploadStream {
 
 var errUploadClosed = errors.New("client: upload stream closed")
 
-// Send encodes item and hands it to the connection, waiting until the invocation
-// carrying the stream has been sent and the item is taken (bounded by the
-// connection's send queue). It fails after Close, when the connection has ended,
-// or when the invocation could not be sent.
+// uploadItem is an item handed by Send to the pump, which encodes it with the
+// connection's protocol (known only once the stream is bound to an invocation)
+// and tells Send the outcome on encoded.
+type uploadItem struct {
+	v       any
+	encoded chan error // buffered 1
+}
+
+// Send hands item to the connection, waiting until the invocation carrying the
+// stream has been sent and the item is taken (bounded by the connection's send
+// queue); the item is encoded with the connection's protocol, and an item that
+// does not encode is an error, the stream going on. It fails after Close, when
+// the connection has ended, or when the invocation could not be sent.
 func (u *UploadStream) Send(ctx context.Context, item any) error {
-	raw, err := protocol.JSON.EncodeValue(item)
-	if err != nil {
-		return fmt.Errorf("client: upload stream item: %w", err)
-	}
 	select {
 	case <-u.stopped:
 		return u.stopErr
 	default:
 	}
+	it := uploadItem{v: item, encoded: make(chan error, 1)}
 	select {
-	case u.items <- raw:
-		return nil
+	case u.items <- it:
+		return <-it.encoded
 	case <-u.stopped:
 		return u.stopErr
 	case <-ctx.Done():
@@ -263,7 +270,13 @@ func (u *UploadStream) halt(err error) {
 func (u *UploadStream) run(c *Conn, id string) {
 	for {
 		select {
-		case raw := <-u.items:
+		case it := <-u.items:
+			raw, err := c.proto.EncodeValue(it.v)
+			if err != nil {
+				it.encoded <- fmt.Errorf("client: upload stream item: %w", err)
+				continue
+			}
+			it.encoded <- nil
 			m := protocol.Message{Type: protocol.StreamItemType, InvocationID: id, Item: raw}
 			if err := c.enqueueMessage(context.Background(), &m, false); err != nil {
 				u.halt(err)
@@ -305,7 +318,7 @@ func (u *chanUpload) run(c *Conn, id string) {
 		}
 		m := protocol.Message{Type: protocol.CompletionType, InvocationID: id}
 		if ok {
-			raw, err := protocol.JSON.EncodeValue(v.Interface())
+			raw, err := c.proto.EncodeValue(v.Interface())
 			if err == nil {
 				m = protocol.Message{Type: protocol.StreamItemType, InvocationID: id, Item: raw}
 			} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/hubbub-go/hubbub/hub/protocol"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -47,7 +48,7 @@ type postSender struct {
 func (p *postSender) send(ctx context.Context, unit []byte) error {
 	resp, err := p.s.do(ctx, http.MethodPost, p.url, request{
 		body:        unit,
-		contentType: "text/plain;charset=UTF-8",
+		contentType: p.s.contentType(),
 		xrw:         true,
 		auth:        true,
 		retry401:    true,
@@ -60,4 +61,13 @@ func (p *postSender) send(ctx context.Context, unit []byte) error {
 	}
 	drain(resp)
 	return nil
+}
+
+// contentType is the Content-Type of the POSTs: binary protocols' records are
+// not text.
+func (s *session) contentType() string {
+	if s.opts.Protocol.TransferFormat() == protocol.BinaryFormat {
+		return "application/octet-stream"
+	}
+	return "text/plain;charset=UTF-8"
 }

@@ -12,13 +12,16 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/hubbub-go/hubbub/hub/protocol"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// wsTransport is the WebSockets transport over gorilla/websocket: JSON records go
-// out in text frames; frames of either type are accepted.
+// wsTransport is the WebSockets transport over gorilla/websocket: records go out
+// in text frames, or in binary frames for a binary protocol (the handshake
+// request too, as the .NET client does); frames of either type are accepted.
 type wsTransport struct {
 	conn          *websocket.Conn
+	frameType     int // websocket.TextMessage or websocket.BinaryMessage
 	interruptOnce sync.Once
 }
 
@@ -54,7 +57,11 @@ func dialWebSocket(ctx context.Context, s *session, connectURL string) (*wsTrans
 		return nil, fmt.Errorf("websocket dial %s: %w", redact(wsURL), unwrapURLError(err))
 	}
 	conn.SetReadLimit(s.opts.MaxReceiveSize)
-	return &wsTransport{conn: conn}, nil
+	frameType := websocket.TextMessage
+	if s.opts.Protocol.TransferFormat() == protocol.BinaryFormat {
+		frameType = websocket.BinaryMessage
+	}
+	return &wsTransport{conn: conn, frameType: frameType}, nil
 }
 
 // wsDialer builds a dialer that goes the way the HTTP client does: its proxy, dialer,
@@ -113,7 +120,7 @@ func (t *wsTransport) send(ctx context.Context, unit []byte) error {
 		return err
 	}
 	_ = t.conn.SetWriteDeadline(deadline)
-	return t.conn.WriteMessage(websocket.TextMessage, unit)
+	return t.conn.WriteMessage(t.frameType, unit)
 }
 
 // interrupt starts the close handshake: a close frame with status 1000, then the

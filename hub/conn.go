@@ -278,7 +278,8 @@ func (c *Conn) Send(method string, args ...any) error {
 }
 
 // Invoke calls method on this client and waits for its result ("client results").
-// The client answers with a Completion; an error completion is a *ClientError. Without
+// The client answers with a Completion; an error completion is a *ClientError. The
+// result is in the client's protocol: decode it with Protocol().DecodeValue. Without
 // a deadline on ctx, Options.InvokeClientTimeout applies.
 func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol.RawValue, error) {
 	if _, ok := ctx.Deadline(); !ok {
@@ -484,6 +485,7 @@ func (c *Conn) attach(t transports.Transport) {
 	c.mu.Lock()
 	old := c.transport
 	c.transport = t
+	c.setFrameTypeLocked()
 	// end cancels ctx before it stops the timers under c.mu: a timer armed here
 	// after that would keep the ended Conn alive until it fires.
 	ended := c.ctx.Err() != nil
@@ -925,9 +927,7 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 	// once it knows it is connected must find it. The reply still goes first, as it
 	// is queued before the connection can be found.
 	c.mu.Lock()
-	if bs, ok := c.transport.(transports.BinarySetter); ok && isBinary(p) {
-		bs.SetBinary(true) // the reply already goes in a binary frame, as ASP.NET Core sends it
-	}
+	c.setFrameTypeLocked()
 	c.reply = protocol.AppendHandshakeResponse(nil, "")
 	if c.canResume && req.Version >= 2 {
 		c.resume = newResumeState()

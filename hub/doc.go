@@ -19,6 +19,14 @@
 // iterator is a server-to-client stream; a parameter of type <-chan T receives a
 // client-to-server stream.
 //
+// Protocols: each connection speaks the hub protocol its handshake names, JSON or
+// MessagePack (versions 1 and 2, 2 adding stateful reconnect), over WebSockets
+// (binary messages for MessagePack) or long polling; Server-Sent Events carry
+// JSON only. Handlers are written once for both: arguments bind to the same Go
+// values, and a []byte is base64 under JSON and bin under MessagePack. A message
+// for many connections is encoded at most once per protocol, and only for the
+// protocols its receivers speak.
+//
 // Concurrency: each connection has one ordered, bounded outbound queue drained by one
 // writer goroutine, so a slow client never blocks a sender: when its queue is full it is
 // closed with a reason. Messages from one client are dispatched in order; by default one

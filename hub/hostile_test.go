@@ -973,6 +973,7 @@ func hostileCases() []hostileCase {
 	cases = append(cases, msgSizeCases()...)
 	cases = append(cases, identityCases()...)
 	cases = append(cases, flowCases()...)
+	cases = append(cases, msgpackCases()...)
 	return cases
 }
 

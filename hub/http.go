@@ -367,7 +367,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 		return
 	}
 	if c := h.resuming(w, r, s, transports.WebSockets); c != nil {
-		t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, c.binary(), c.newLink())
+		t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
 		if err != nil {
 			h.opts.Logger.Debug("hub: websocket upgrade to resume failed", "hub", h.opts.Name, "connection", c.id, "err", err)
 			return

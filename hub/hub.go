@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 // Hub is a set of methods clients invoke, the connections currently open to it, and

@@ -324,6 +324,18 @@ func TestMessagePackHandshakeAndEcho(t *testing.T) {
 					}
 				}
 				c.completion(t, "4", nil)
+				// A client-to-server stream of integers and floats, as a JavaScript
+				// client encodes numbers.
+				c.send(t, protocol.Message{Type: protocol.InvocationType, InvocationID: "5", Target: "Sum", Arguments: []protocol.RawValue{}, StreamIDs: []string{"s"}})
+				for _, item := range []any{2, 3.5, int64(1) << 40} {
+					raw, _ := mp.EncodeValue(item)
+					c.send(t, protocol.Message{Type: protocol.StreamItemType, InvocationID: "s", Item: raw})
+				}
+				c.send(t, protocol.Message{Type: protocol.CompletionType, InvocationID: "s"})
+				var total float64
+				if c.completion(t, "5", &total); total != 5.5+float64(int64(1)<<40) {
+					t.Errorf("Sum: %v", total)
+				}
 			})
 		}
 	}
@@ -569,5 +581,36 @@ func TestMessagePackStatefulReconnect(t *testing.T) {
 	var s string
 	if m := take(); m.Type != protocol.CompletionType || m.InvocationID != "e" || mp.DecodeValue(m.Result, &s) != nil || s != "after" {
 		t.Fatalf("after the resume: %+v, want Echo's Completion (and no second Join)", m)
+	}
+}
+
+// TestMessagePackClientResult: a handler asks a MessagePack client for a result
+// (Conn.Invoke): the invocation goes out in MessagePack, and the answer decodes
+// with the connection's protocol.
+func TestMessagePackClientResult(t *testing.T) {
+	srv, h := server(t, hub.Options{})
+	h.On("AskDouble", func(ctx *hub.Context, data []byte) ([]byte, error) {
+		raw, err := ctx.Conn().Invoke(ctx, "Double", data)
+		if err != nil {
+			return nil, err
+		}
+		var doubled []byte
+		if err := ctx.Conn().Protocol().DecodeValue(raw, &doubled); err != nil {
+			return nil, err
+		}
+		return doubled, nil
+	})
+	c := dialMsgPack(t, srv, transports.WebSockets, 1, false)
+	c.invoke(t, "1", "AskDouble", []byte{7, 0})
+	ask := c.await(t, "Double", func(m protocol.Message) bool { return m.Type == protocol.InvocationType && m.Target == "Double" })
+	var data []byte
+	if len(ask.Arguments) != 1 || mp.DecodeValue(ask.Arguments[0], &data) != nil || ask.InvocationID == "" {
+		t.Fatalf("client-result invocation %+v", ask)
+	}
+	result, _ := mp.EncodeValue(append(data, data...))
+	c.send(t, protocol.Message{Type: protocol.CompletionType, InvocationID: ask.InvocationID, Result: result})
+	var got []byte
+	if c.completion(t, "1", &got); !bytes.Equal(got, []byte{7, 0, 7, 0}) {
+		t.Errorf("AskDouble gave %x", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // protocols are the hub protocols a client may name in its handshake. A message
@@ -32,9 +33,30 @@ func protocolIndex(p protocol.Protocol) int {
 	return 0
 }
 
+// Protocol is the hub protocol the client named in its handshake (protocol.JSON
+// or protocol.MessagePack), nil before the handshake. Decode the result of
+// Invoke with its DecodeValue.
+func (c *Conn) Protocol() protocol.Protocol {
+	if !c.handshaken.Load() {
+		return nil
+	}
+	return c.proto
+}
+
 // binary reports whether the connection's handshake chose a binary protocol.
 func (c *Conn) binary() bool {
 	return c.handshaken.Load() && isBinary(c.proto)
+}
+
+// setFrameTypeLocked has a transport that types its messages (WebSockets) send
+// binary ones once the handshake chose a binary protocol; the handshake reply
+// already goes in one, as ASP.NET Core sends it. Both the handshake and attach
+// call it: the handshake may arrive before the transport is attached. c.mu is
+// held.
+func (c *Conn) setFrameTypeLocked() {
+	if bs, ok := c.transport.(transports.BinarySetter); ok && c.binary() {
+		bs.SetBinary(true)
+	}
 }
 
 // isBinary reports whether p needs a transport that carries binary data.

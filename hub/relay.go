@@ -65,6 +65,14 @@ type RelayPeer interface {
 	Close(reason error)
 }
 
+// BinaryLink tells whether the connection a relayed link carries speaks a binary
+// hub protocol (MessagePack). The RelayEndpoint AttachRelay returns implements it;
+// a LinkRelay's RelayPeer should, so that the front writes binary WebSocket
+// messages (without it, the front writes text).
+type BinaryLink interface {
+	Binary() bool
+}
+
 // RelayEndpoint is this node's side of a relayed link, which the backplane hands
 // what comes from the other side.
 type RelayEndpoint interface {
@@ -130,7 +138,8 @@ func (h *Hub) relayLink(w http.ResponseWriter, r *http.Request, token string, ki
 	h.opts.Logger.Debug("hub: link relayed to the node holding its connection", "hub", h.opts.Name, "transport", kind)
 	switch kind {
 	case transports.WebSockets:
-		t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, f.forward)
+		bl, ok := peer.(BinaryLink)
+		t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, ok && bl.Binary(), f.forward)
 		if err != nil {
 			h.opts.Logger.Debug("hub: websocket upgrade to relay failed", "hub", h.opts.Name, "err", err)
 			f.end(err, true)
@@ -331,6 +340,7 @@ func (n clusterNode) AttachRelay(token string, req RelayRequest, front RelayPeer
 	l := &relayedLink{
 		kind: kind, peer: front, done: make(chan struct{}),
 		maxUnit: h.opts.TransportOptions.MaxTransportMessageSize, limit: h.opts.RelayBufferSize,
+		binary: c.binary(),
 	}
 	l.receive = c.newLink()
 	if kind == transports.ServerSentEvents {
@@ -351,6 +361,7 @@ func (n clusterNode) AttachRelay(token string, req RelayRequest, front RelayPeer
 // order, from one goroutine that exists only while some wait.
 type relayedLink struct {
 	kind    transports.Kind
+	binary  bool // the connection speaks a binary protocol (BinaryLink)
 	peer    RelayPeer
 	receive transports.Receiver
 	maxUnit int64
@@ -368,6 +379,9 @@ type relayedLink struct {
 var _ transports.Transport = (*relayedLink)(nil)
 
 func (l *relayedLink) Kind() transports.Kind { return l.kind }
+
+// Binary implements BinaryLink.
+func (l *relayedLink) Binary() bool { return l.binary }
 
 // Send passes unit to the front node, which writes it to the client.
 func (l *relayedLink) Send(ctx context.Context, unit []byte) error {

@@ -20,7 +20,9 @@
 // envelopes it published itself, since it delivered them already. So every target
 // kind reaches its connections wherever they live, each node keeps its group and
 // user indexes in memory, and an envelope is encoded once per publish and once per
-// receiving node. Envelopes from one node arrive in the order it published them.
+// receiving node. The envelope carries the arguments encoded for each hub protocol
+// (JSON and MessagePack, hub.Envelope), so a receiving node frames them for its
+// JSON and its MessagePack connections without encoding a value. Envelopes from one node arrive in the order it published them.
 // Delivery between nodes is at most once: Redis pub/sub does not keep messages for
 // a node that is disconnected.
 //

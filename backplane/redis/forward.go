@@ -42,6 +42,8 @@ type rpcMessage struct {
 	Status  int              `json:"s,omitempty"`
 	Session *hub.SessionInfo `json:"se,omitempty"`
 	Err     string           `json:"e,omitempty"`
+	// Binary answers rpcRelayOpen: the connection speaks a binary hub protocol.
+	Binary bool `json:"bin,omitempty"`
 }
 
 const (

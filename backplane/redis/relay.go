@@ -55,13 +55,18 @@ type relayKey struct {
 
 // relayPeer is the other side of a link, as hub.RelayPeer.
 type relayPeer struct {
-	b   *Backplane
-	key relayKey
+	b      *Backplane
+	key    relayKey
+	binary bool // the front's: the owner said its connection speaks a binary protocol
 }
 
+// Binary implements hub.BinaryLink.
+func (p *relayPeer) Binary() bool { return p.binary }
+
 var (
-	_ hub.LinkRelay = (*Backplane)(nil)
-	_ hub.RelayPeer = (*relayPeer)(nil)
+	_ hub.LinkRelay  = (*Backplane)(nil)
+	_ hub.RelayPeer  = (*relayPeer)(nil)
+	_ hub.BinaryLink = (*relayPeer)(nil)
 )
 
 // errRelayEnded is returned by Send on a link that has ended.
@@ -90,6 +95,7 @@ func (b *Backplane) OpenRelay(ctx context.Context, hubName, token string, req hu
 	defer cancel()
 	reply, err := b.call(ctx, node, &rpcMessage{Type: rpcRelayOpen, ID: key.id, Hub: hubName, Token: token, Relay: &req})
 	if err == nil && reply.Err == "" {
+		peer.binary = reply.Binary
 		return peer, nil
 	}
 	// The owner may have attached the link and its reply been lost: tell it.
@@ -257,7 +263,8 @@ func (b *Backplane) serveRelayOpen(m *rpcMessage) {
 	case err != nil:
 		b.reply(m, &rpcMessage{Err: errNotFound})
 	default:
-		b.reply(m, &rpcMessage{})
+		bl, ok := end.(hub.BinaryLink)
+		b.reply(m, &rpcMessage{Binary: ok && bl.Binary()})
 	}
 }
 

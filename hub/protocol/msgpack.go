@@ -2,12 +2,12 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"math"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -75,6 +75,9 @@ func (messagePackProtocol) ParseMessages(unit []byte, dst []Message) ([]Message,
 type mpReader struct {
 	b []byte
 	i int
+	// narrowTimestamps, when not nil, collects the offsets of 4- and 8-byte
+	// timestamps (see widenTimestamps).
+	narrowTimestamps *[]int
 }
 
 func (r *mpReader) left() int { return len(r.b) - r.i }
@@ -296,11 +299,11 @@ func (r *mpReader) skip(depth int) error {
 			_, err = r.take(n)
 		}
 	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1/2/4/8/16
-		err = r.ext(1 << (c - 0xd4))
+		err = r.ext(c, 1<<(c-0xd4))
 	case 0xc7, 0xc8, 0xc9: // ext 8/16/32
 		var n int
 		if n, err = r.length(1<<(c-0xc7), 1); err == nil {
-			err = r.ext(n)
+			err = r.ext(c, n)
 		}
 	default: // 0xc1 is never used
 		err = invalid("byte 0x%02x does not start a msgpack value", c)
@@ -323,9 +326,15 @@ func (r *mpReader) skipElements(n, depth int) error {
 	return nil
 }
 
-// ext reads the type and data of an extension value of n data bytes. Only the
-// timestamp extension (-1, of 4, 8 or 12 bytes) is known.
-func (r *mpReader) ext(n int) error {
+// ext reads the type and data of an extension value of n data bytes whose header
+// started with code. Only the timestamp extension (-1) is known, in the three forms
+// its spec allows (fixext 4: seconds; fixext 8: nanoseconds and seconds; ext 8 of 12
+// bytes: the same, wider), with fewer than 10^9 nanoseconds.
+func (r *mpReader) ext(code byte, n int) error {
+	start := r.i - 1 // the header code
+	if code >= 0xc7 && code <= 0xc9 {
+		start -= 1 << (code - 0xc7) // its length
+	}
 	t, err := r.take(1)
 	if err != nil {
 		return err
@@ -333,11 +342,54 @@ func (r *mpReader) ext(n int) error {
 	if int8(t[0]) != -1 {
 		return invalid("unknown msgpack extension type %d", int8(t[0]))
 	}
-	if n != 4 && n != 8 && n != 12 {
-		return invalid("timestamp extension of %d bytes", n)
+	data, err := r.take(n)
+	if err != nil {
+		return err
 	}
-	_, err = r.take(n)
-	return err
+	var nsec uint64
+	switch {
+	case code == 0xd6 && n == 4:
+	case code == 0xd7 && n == 8:
+		nsec = uint64(data[0])<<22 | uint64(data[1])<<14 | uint64(data[2])<<6 | uint64(data[3])>>2
+	case code == 0xc7 && n == 12:
+		nsec = uint64(data[0])<<24 | uint64(data[1])<<16 | uint64(data[2])<<8 | uint64(data[3])
+	default:
+		return invalid("timestamp extension of %d bytes in header 0x%02x", n, code)
+	}
+	if nsec >= 1e9 {
+		return invalid("timestamp with %d nanoseconds", nsec)
+	}
+	if r.narrowTimestamps != nil && code != 0xc7 {
+		*r.narrowTimestamps = append(*r.narrowTimestamps, start)
+	}
+	return nil
+}
+
+// widenTimestamps rewrites the 4- and 8-byte timestamps of a validated value, which
+// start at the offsets given, into the 12-byte form. vmihailenco/msgpack, asked for a
+// map where a value holds an extension, skips the extension's header and reads its
+// data as a map header, and then reads on past the extension: the data of a 12-byte
+// timestamp starts with its nanoseconds, below 10^9, so its first byte (at most 0x3b)
+// is never a map header and the decoder stops with an error there.
+func widenTimestamps(raw []byte, offsets []int) []byte {
+	out := make([]byte, 0, len(raw)+11*len(offsets))
+	prev := 0
+	for _, off := range offsets {
+		out = append(out, raw[prev:off]...)
+		var sec, nsec uint64
+		if raw[off] == 0xd6 {
+			sec = uint64(binary.BigEndian.Uint32(raw[off+2:]))
+			prev = off + 6
+		} else {
+			v := binary.BigEndian.Uint64(raw[off+2:])
+			nsec, sec = v>>34, v&(1<<34-1)
+			prev = off + 10
+		}
+		out = append(out, 0xc7, 12, 0xff)
+		out = binary.BigEndian.AppendUint32(out, uint32(nsec))
+		out = binary.BigEndian.AppendUint64(out, sec)
+	}
+	return append(out, raw[prev:]...)
 }
 
 // value returns the next value, validated, as a slice of the record.
@@ -799,7 +851,7 @@ func mpAppendLen(dst []byte, n int, fix byte, fixMax int, code16, code32 byte) [
 
 func mpAppendString(dst []byte, s string) []byte {
 	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+		s = string([]rune(s)) // each bad byte becomes U+FFFD, as in the JSON protocol
 	}
 	n := len(s)
 	switch {
@@ -882,15 +934,32 @@ func (messagePackProtocol) EncodeValue(v any) (RawValue, error) {
 }
 
 // DecodeValue decodes raw into v. raw must be exactly one well-formed msgpack value;
-// it is checked first, so no announced length reaches the decoder unchecked.
-func (messagePackProtocol) DecodeValue(raw RawValue, v any) error {
+// it is checked first, so no announced length reaches the decoder unchecked, and its
+// timestamps are widened so the decoder cannot read one's data as a header (see
+// widenTimestamps). A
+// panic of the decoder (it panics on a map key that decodes to a slice or map when v
+// holds a map[any]any) is returned as an error.
+func (messagePackProtocol) DecodeValue(raw RawValue, v any) (err error) {
 	if rv, ok := v.(*RawValue); ok {
 		*rv = append(RawValue(nil), raw...)
 		return nil
 	}
-	if err := validMessagePackValue(raw); err != nil {
+	var narrow []int
+	r := mpReader{b: raw, narrowTimestamps: &narrow}
+	if err := r.skip(0); err != nil {
 		return fmt.Errorf("protocol: decode: %w", err)
 	}
+	if r.left() != 0 {
+		return fmt.Errorf("protocol: decode: %w", invalid("%d bytes after the value", r.left()))
+	}
+	if len(narrow) > 0 {
+		raw = widenTimestamps(raw, narrow)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("protocol: decode msgpack into %T: %v", v, p)
+		}
+	}()
 	d := msgpack.NewDecoder(bytes.NewReader(raw))
 	d.SetCustomStructTag("json")
 	if err := d.Decode(v); err != nil {

@@ -313,6 +313,10 @@ var hostileMessagePack = []struct {
 	{"ext8 type 1", framed(mp("94 02 80 a1 31 c7 01 01 00")), ErrInvalidMessage},
 	{"timestamp of 2 bytes", framed(mp("94 02 80 a1 31 d5 ff 00 00")), ErrInvalidMessage},
 	{"unused byte c1", framed(mp("94 02 80 a1 31 c1")), ErrInvalidMessage},
+	{"timestamp64 of 10^9 ns", framed(mp("94 02 80 a1 31 d7 ff ee 6b 28 00 00 00 00 00")), ErrInvalidMessage},
+	{"timestamp96 of 10^9 ns", framed(mp("94 02 80 a1 31 c7 0c ff 3b 9a ca 00 00 00 00 00 00 00 00 00")), ErrInvalidMessage},
+	{"timestamp in ext8 of 8 bytes", framed(mp("94 02 80 a1 31 c7 08 ff 00 00 00 00 00 00 00 01")), ErrInvalidMessage},
+	{"timestamp in fixext16", framed(mp("94 02 80 a1 31 d8 ff 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01")), ErrInvalidMessage},
 	{"unknown ext in unknown type", framed(mp("92 2a d4 05 00")), ErrInvalidMessage},
 	// wrong types in every field
 	{"not an array", framed(mp("81 a1 31 06")), ErrInvalidMessage},
@@ -571,5 +575,89 @@ func TestMessagePackEncodeValueErrors(t *testing.T) {
 	}
 	if _, err := MessagePack.EncodeValue([]RawValue{{0xc1}}); err == nil {
 		t.Fatal("encoded an invalid nested RawValue")
+	}
+}
+
+// TestMessagePackDecodeValueUnhashableKeyIsAnError: vmihailenco/msgpack panics when
+// a map key decodes to a slice or map and the target is map[any]any; a client must
+// not be able to panic the hub that way.
+func TestMessagePackDecodeValueUnhashableKeyIsAnError(t *testing.T) {
+	for _, raw := range []string{"81 c4 01 61 01", "81 91 01 01", "81 81 01 01 01"} {
+		var m map[any]any
+		if err := MessagePack.DecodeValue(RawValue(mp(raw)), &m); err == nil {
+			t.Errorf("DecodeValue(%s) into map[any]any = %v, want an error", raw, m)
+		}
+	}
+}
+
+// TestMessagePackDecodeValueTimestampAsMapIsCheap: vmihailenco/msgpack, asked for a
+// map where the value holds an extension, skips the extension's header and reads its
+// data as a map header, then the bytes after it as the map's contents, past what
+// the reader validated. A valid timestamp64 whose data starts with 0x81 (fixmap 1)
+// and goes on "a", array32 of 2^32-1 elements made it allocate 64 GiB.
+func TestMessagePackDecodeValueTimestampAsMapIsCheap(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+	}{
+		{"timestamp64 read as a map", "d7 ff 81 a1 61 dd ff ff ff ff"},
+		{"timestamp32 read as a map", "95 d6 ff 81 a1 61 dd ff ff ff ff"},
+		{"timestamp96 read as a map", "c7 0c ff 81 a1 61 dd ff ff ff ff 00 00 00 00"},
+		{"timestamp64 read as a nil map", "92 d7 ff c0 dd ff ff ff ff 00 00 01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := RawValue(mp(tt.raw))
+			targets := []func() any{
+				func() any { return new(map[string]any) },
+				func() any { return new(map[any]any) },
+				func() any { return new(map[string]string) },
+				func() any { return new([]map[string][]any) },
+				func() any { return new(mpPoint) },
+			}
+			for _, target := range targets {
+				n := allocatedBytes(func() { MessagePack.DecodeValue(raw, target()) })
+				if n > 64<<10 {
+					t.Fatalf("decoding %d bytes into %T allocated %d bytes", len(raw), target(), n)
+				}
+			}
+		})
+	}
+}
+
+// TestMessagePackTimestampForms decodes each form of the timestamp extension, into a
+// time.Time, inside a struct and into an interface.
+func TestMessagePackTimestampForms(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want time.Time
+	}{
+		{"timestamp32", "d6 ff 00 00 00 01", time.Unix(1, 0)},
+		{"timestamp32 after 2038", "d6 ff 81 a1 61 dd", time.Unix(0x81a161dd, 0)},
+		{"timestamp64", "d7 ff 00 00 00 04 00 00 00 01", time.Unix(1, 1)},
+		{"timestamp64 read as fixmap", "d7 ff 81 a1 61 dd ff ff ff ff", time.Unix(0x1ffffffff, 0x81a161dd>>2)},
+		{"timestamp96", "c7 0c ff 00 00 00 01 ff ff ff ff ff ff ff ff", time.Unix(-1, 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tm time.Time
+			if err := MessagePack.DecodeValue(RawValue(mp(tt.raw)), &tm); err != nil || !tm.Equal(tt.want) {
+				t.Fatalf("into time.Time: %v, %v; want %v", tm, err, tt.want)
+			}
+			var anyv any
+			if err := MessagePack.DecodeValue(RawValue(mp(tt.raw)), &anyv); err != nil || !anyv.(time.Time).Equal(tt.want) {
+				t.Fatalf("into any: %v, %v; want %v", anyv, err, tt.want)
+			}
+			var p mpPoint
+			rec := append(mp("81 a2 61 74"), mp(tt.raw)...)
+			if err := MessagePack.DecodeValue(RawValue(rec), &p); err != nil || !p.At.Equal(tt.want) {
+				t.Fatalf("in a struct: %v, %v; want %v", p.At, err, tt.want)
+			}
+			var m map[string]any
+			if err := MessagePack.DecodeValue(RawValue(mp(tt.raw)), &m); err == nil {
+				t.Fatalf("a timestamp decoded as the map %v", m)
+			}
+		})
 	}
 }

@@ -38,8 +38,8 @@ type Selector struct {
 // each protocol its receivers speak from these forms, once for all of them,
 // without decoding anything. On the node that sent it, an envelope also keeps the
 // Go values given to Send, and encodes them for a protocol only when a receiver
-// speaks it (the in-memory backplane passes the envelope as it is); before an
-// envelope leaves the process, the hub fills in every form (EncodeAll).
+// speaks it (the in-memory backplane passes the envelope as it is); before it
+// hands an envelope to any other backplane, the hub fills in every form.
 type Envelope struct {
 	Hub      string   `json:"h"`
 	Selector Selector `json:"s"`

@@ -9,6 +9,7 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -612,5 +613,25 @@ func TestMessagePackClientResult(t *testing.T) {
 	var got []byte
 	if c.completion(t, "1", &got); !bytes.Equal(got, []byte{7, 0, 7, 0}) {
 		t.Errorf("AskDouble gave %x", got)
+	}
+}
+
+// TestEnvelopeWithJSONOnlyReachesMessagePack: an envelope that carries its
+// arguments in JSON only (from a node that predates MessagePack) still reaches a
+// MessagePack connection, converted, with numbers as numbers.
+func TestEnvelopeWithJSONOnlyReachesMessagePack(t *testing.T) {
+	srv, h := server(t, hub.Options{})
+	c := dialMsgPack(t, srv, transports.LongPolling, 1, false)
+	hub.Deliver(h, &hub.Envelope{Hub: "conformance", Selector: hub.Selector{Kind: hub.SelectAll}, Method: "old",
+		Args: []json.RawMessage{json.RawMessage(`{"n":12345678901,"f":1.5,"s":"x","l":[1,null]}`)}})
+	m := c.await(t, "old", func(m protocol.Message) bool { return m.Type == protocol.InvocationType && m.Target == "old" })
+	var v struct {
+		N int64   `json:"n"`
+		F float64 `json:"f"`
+		S string  `json:"s"`
+		L []any   `json:"l"`
+	}
+	if len(m.Arguments) != 1 || mp.DecodeValue(m.Arguments[0], &v) != nil || v.N != 12345678901 || v.F != 1.5 || v.S != "x" || len(v.L) != 2 || v.L[1] != nil {
+		t.Errorf("got %x (%+v)", m.Arguments, v)
 	}
 }

@@ -96,7 +96,7 @@ func encodeValue(p, src protocol.Protocol, v any) (protocol.RawValue, error) {
 		src = protocol.JSON
 	}
 	if src == p || raw == nil {
-		return p.EncodeValue(protocol.RawValue(raw))
+		return p.EncodeValue(v)
 	}
 	var value any
 	if err := src.DecodeValue(raw, &value); err != nil {
@@ -138,7 +138,7 @@ func (e *Envelope) stored(p protocol.Protocol) ([]protocol.RawValue, bool) {
 			raw[i] = protocol.RawValue(a)
 		}
 		return raw, true
-	case p != protocol.MessagePack || len(forms) != len(e.Args) || forms == nil && len(e.Args) > 0:
+	case p != protocol.MessagePack || len(forms) != len(e.Args):
 		return nil, false
 	}
 	raw := make([]protocol.RawValue, len(forms))

@@ -3,11 +3,15 @@ package protocol
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"unicode/utf8"
 
@@ -22,8 +26,10 @@ import (
 // msgpack array whose first element is the message type. A [RawValue] holds the
 // msgpack encoding of one value. Values are encoded and decoded with
 // github.com/vmihailenco/msgpack/v5, struct fields named by their `json` tags so a
-// Go type has the same field names under both protocols; []byte is bin and
-// time.Time the timestamp extension (-1).
+// Go type has the same field names under both protocols; []byte is bin,
+// time.Time the timestamp extension (-1), a json.Number a number and a
+// json.RawMessage the value its JSON text holds (values read under the JSON
+// protocol relay as what they are).
 //
 // Parsing never trusts an announced length: every str, bin, array, map and ext
 // length is checked against the bytes left in the record before anything is
@@ -403,7 +409,13 @@ func (r *mpReader) value() ([]byte, error) {
 
 // validMessagePackValue reports whether b is exactly one well-formed msgpack value.
 func validMessagePackValue(b []byte) error {
-	r := mpReader{b: b}
+	return checkMessagePackValue(b, nil)
+}
+
+// checkMessagePackValue is validMessagePackValue that also collects the offsets of
+// narrow timestamps when narrow is not nil.
+func checkMessagePackValue(b []byte, narrow *[]int) error {
+	r := mpReader{b: b, narrowTimestamps: narrow}
 	if err := r.skip(0); err != nil {
 		return err
 	}
@@ -936,21 +948,16 @@ func (messagePackProtocol) EncodeValue(v any) (RawValue, error) {
 // DecodeValue decodes raw into v. raw must be exactly one well-formed msgpack value;
 // it is checked first, so no announced length reaches the decoder unchecked, and its
 // timestamps are widened so the decoder cannot read one's data as a header (see
-// widenTimestamps). A
-// panic of the decoder (it panics on a map key that decodes to a slice or map when v
-// holds a map[any]any) is returned as an error.
+// widenTimestamps). A panic of the decoder (it panics on a map key that decodes to a
+// slice or map when v holds a map[any]any) is returned as an error.
 func (messagePackProtocol) DecodeValue(raw RawValue, v any) (err error) {
 	if rv, ok := v.(*RawValue); ok {
 		*rv = append(RawValue(nil), raw...)
 		return nil
 	}
 	var narrow []int
-	r := mpReader{b: raw, narrowTimestamps: &narrow}
-	if err := r.skip(0); err != nil {
-		return fmt.Errorf("protocol: decode: %w", err)
-	}
-	if r.left() != 0 {
-		return fmt.Errorf("protocol: decode: %w", invalid("%d bytes after the value", r.left()))
+	if err := checkMessagePackValue(raw, &narrow); err != nil {
+		return err
 	}
 	if len(narrow) > 0 {
 		raw = widenTimestamps(raw, narrow)
@@ -991,4 +998,74 @@ func init() {
 			v.SetBytes(bytes.Clone(raw))
 			return nil
 		})
+	// Values read under the JSON protocol hold json.Number (numbers decoded into an
+	// interface) and json.RawMessage: relayed to MessagePack connections they must
+	// stay numbers and JSON values, not become strings and bin. These registrations
+	// are process-wide, for every user of vmihailenco/msgpack; they only make these
+	// two types mean what they mean in encoding/json.
+	msgpack.Register(json.Number(""),
+		func(e *msgpack.Encoder, v reflect.Value) error { return encodeJSONNumber(e, json.Number(v.String())) },
+		func(d *msgpack.Decoder, v reflect.Value) error {
+			x, err := d.DecodeInterface()
+			if err != nil {
+				return err
+			}
+			n, err := json.Marshal(x)
+			if err != nil || !isJSONNumber(n) {
+				return fmt.Errorf("msgpack: cannot decode %T into json.Number", x)
+			}
+			v.SetString(string(n))
+			return nil
+		})
+	msgpack.Register(json.RawMessage(nil),
+		func(e *msgpack.Encoder, v reflect.Value) error {
+			if v.Len() == 0 {
+				return e.EncodeNil()
+			}
+			d := json.NewDecoder(bytes.NewReader(v.Bytes()))
+			d.UseNumber()
+			var x any
+			if err := d.Decode(&x); err != nil {
+				return fmt.Errorf("json.RawMessage is not valid JSON: %w", err)
+			}
+			if _, err := d.Token(); err != io.EOF {
+				return errors.New("json.RawMessage holds more than one JSON value")
+			}
+			return e.Encode(x)
+		},
+		func(d *msgpack.Decoder, v reflect.Value) error {
+			x, err := d.DecodeInterface()
+			if err != nil {
+				return err
+			}
+			text, err := json.Marshal(x)
+			if err != nil {
+				return err
+			}
+			v.SetBytes(text)
+			return nil
+		})
+}
+
+// encodeJSONNumber writes n as the integer or float it holds.
+func encodeJSONNumber(e *msgpack.Encoder, n json.Number) error {
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		return e.EncodeInt(i)
+	}
+	if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+		return e.EncodeUint(u)
+	}
+	if !isJSONNumber([]byte(n)) {
+		return fmt.Errorf("json.Number %q is not a number", string(n))
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return fmt.Errorf("json.Number %q: %w", string(n), err)
+	}
+	return e.EncodeFloat64(f)
+}
+
+// isJSONNumber reports whether b is a JSON number.
+func isJSONNumber(b []byte) bool {
+	return len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9') && json.Valid(b)
 }

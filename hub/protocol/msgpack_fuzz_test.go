@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -342,11 +343,19 @@ func FuzzMessagePackDecodeValue(f *testing.F) {
 				t.Fatalf("re-encoding of % x is invalid: % x: %v", raw, re, err)
 			}
 		}
-		var p mpPoint
-		boundedAlloc(t, len(raw), func() { MessagePack.DecodeValue(raw, &p) })
-		var s []map[string][]int
-		boundedAlloc(t, len(raw), func() { MessagePack.DecodeValue(raw, &s) })
-		var m map[any]any
-		boundedAlloc(t, len(raw), func() { MessagePack.DecodeValue(raw, &m) })
+		// The shapes of handler parameters, each a fresh target.
+		for _, target := range []func() any{
+			func() any { return new(mpPoint) },
+			func() any { return new([]map[string][]int) },
+			func() any { return new(map[any]any) },
+			func() any { return new(map[string]any) },
+			func() any { return new([]any) },
+			func() any { return new(map[int][]string) },
+			func() any { return new([2]*mpPoint) },
+			func() any { return new([]byte) },
+			func() any { return new(*time.Time) },
+		} {
+			boundedAlloc(t, len(raw), func() { MessagePack.DecodeValue(raw, target()) })
+		}
 	})
 }

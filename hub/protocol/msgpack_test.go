@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"runtime"
@@ -659,5 +660,50 @@ func TestMessagePackTimestampForms(t *testing.T) {
 				t.Fatalf("a timestamp decoded as the map %v", m)
 			}
 		})
+	}
+}
+
+// TestMessagePackEncodesJSONValuesAsTheyRead: a handler under the JSON protocol that
+// takes `any` gets json.Number for numbers; broadcast to MessagePack connections they
+// must stay numbers, not become strings. A json.RawMessage is JSON text to transcode,
+// not bytes to send as bin.
+func TestMessagePackEncodesJSONValuesAsTheyRead(t *testing.T) {
+	var fromJSON any
+	if err := JSON.DecodeValue(RawValue(`{"n":42,"f":1.5,"big":18446744073709551615,"s":"x","a":[null,true]}`), &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"json.Number int", json.Number("-7"), "f9"},
+		{"json.Number float", json.Number("1.5"), "cb 3f f8 00 00 00 00 00 00"},
+		{"json.Number uint64", json.Number("18446744073709551615"), "cf ff ff ff ff ff ff ff ff"},
+		{"map from JSON", fromJSON, "85 a1 61 92 c0 c3 a3 62 69 67 cf ff ff ff ff ff ff ff ff a1 66 cb 3f f8 00 00 00 00 00 00 a1 6e 2a a1 73 a1 78"},
+		{"json.RawMessage", json.RawMessage(` {"b":[1, "x"],"a":null} `), "82 a1 61 c0 a1 62 92 01 a1 78"},
+		{"nested json.RawMessage", []json.RawMessage{json.RawMessage(`2`)}, "91 02"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := MessagePack.EncodeValue(tt.v)
+			if err != nil || !bytes.Equal(got, mp(tt.want)) {
+				t.Fatalf("EncodeValue(%#v) = % x, %v; want %s", tt.v, got, err, tt.want)
+			}
+		})
+	}
+	for _, bad := range []any{json.Number("x"), json.Number("12a"), json.Number("1e400"), json.RawMessage(`{`), json.RawMessage(`1 2`)} {
+		if got, err := MessagePack.EncodeValue(bad); err == nil {
+			t.Errorf("EncodeValue(%#v) = % x, want an error", bad, got)
+		}
+	}
+	// And back: a MessagePack value decoded into json.RawMessage is JSON text.
+	var rm json.RawMessage
+	if err := MessagePack.DecodeValue(mp("82 a1 62 c4 02 00 01 a1 61 92 01 a1 78"), &rm); err != nil || string(rm) != `{"a":[1,"x"],"b":"AAE="}` {
+		t.Fatalf("DecodeValue into json.RawMessage = %s, %v", rm, err)
+	}
+	var n json.Number
+	if err := MessagePack.DecodeValue(mp("cb 3f f8 00 00 00 00 00 00"), &n); err != nil || n != "1.5" {
+		t.Fatalf("DecodeValue into json.Number = %s, %v", n, err)
 	}
 }

@@ -4,13 +4,15 @@
 //
 //	<script src="/hubs/chat/hubbub.js"></script>            // defines the global Hubbub
 //	import { connect } from "/hubbub.mjs";                  // the same client as an ES module
+//	<script src="/hubs/chat/hubbub-msgpack.js"></script>    // the optional MessagePack protocol: HubbubMsgPack
 //
 // The sources are in src/ (ES modules with JSDoc types), the build in dist/:
 // hubbub.js (a classic script), hubbub.mjs (an ES module) and hubbub.d.ts
-// (TypeScript declarations). dist/ is committed and CI checks that it matches
+// (TypeScript declarations), and the same three for the MessagePack protocol,
+// hubbub-msgpack.js, hubbub-msgpack.mjs and hubbub-msgpack.d.ts. dist/ is committed and CI checks that it matches
 // a fresh build (npm test in this directory).
 //
-// Handler serves the three files under any path whose last element is their
+// Handler serves the six files under any path whose last element is their
 // name, so it can be mounted at several places. Responses carry a strong ETag
 // (a hash of the content). A URL that names that ETag in ?v= is cached for a
 // year as immutable; a plain URL is revalidated on every use (no-cache), and
@@ -27,7 +29,7 @@ import (
 	"strings"
 )
 
-//go:embed dist/hubbub.js dist/hubbub.mjs dist/hubbub.d.ts
+//go:embed dist/hubbub.js dist/hubbub.mjs dist/hubbub.d.ts dist/hubbub-msgpack.js dist/hubbub-msgpack.mjs dist/hubbub-msgpack.d.ts
 var dist embed.FS
 
 // asset is one embedded file with what its responses need.
@@ -43,6 +45,10 @@ var assets = func() map[string]asset {
 		"hubbub.js":   "text/javascript; charset=utf-8",
 		"hubbub.mjs":  "text/javascript; charset=utf-8",
 		"hubbub.d.ts": "application/typescript; charset=utf-8",
+
+		"hubbub-msgpack.js":   "text/javascript; charset=utf-8",
+		"hubbub-msgpack.mjs":  "text/javascript; charset=utf-8",
+		"hubbub-msgpack.d.ts": "application/typescript; charset=utf-8",
 	}
 	m := make(map[string]asset, len(types))
 	for name, ct := range types {
@@ -64,8 +70,8 @@ func Version(name string) string {
 	return assets[name].version
 }
 
-// Handler serves GET and HEAD of hubbub.js, hubbub.mjs and hubbub.d.ts at any
-// path that ends in one of those names, 404 for other names and 405 for other
+// Handler serves GET and HEAD of hubbub.js, hubbub.mjs and hubbub.d.ts (and of
+// hubbub-msgpack.js, .mjs and .d.ts) at any path that ends in one of those names, 404 for other names and 405 for other
 // methods. It is safe for concurrent use.
 func Handler() http.Handler {
 	return http.HandlerFunc(serve)

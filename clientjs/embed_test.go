@@ -2,6 +2,7 @@ package clientjs
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -89,7 +90,7 @@ func TestHandler(t *testing.T) {
 
 func TestETagsDifferPerFile(t *testing.T) {
 	seen := map[string]string{}
-	for _, name := range []string{"hubbub.js", "hubbub.mjs", "hubbub.d.ts"} {
+	for _, name := range []string{"hubbub.js", "hubbub.mjs", "hubbub.d.ts", "hubbub-msgpack.js", "hubbub-msgpack.mjs", "hubbub-msgpack.d.ts"} {
 		v := Version(name)
 		if other, dup := seen[v]; dup {
 			t.Errorf("%s and %s share ETag %q", name, other, v)
@@ -121,5 +122,42 @@ func TestHandlerThroughAServer(t *testing.T) {
 	res2.Body.Close()
 	if res2.StatusCode != http.StatusNotModified {
 		t.Fatalf("revalidation: status %d, want 304", res2.StatusCode)
+	}
+}
+
+// The MessagePack protocol is served next to hubbub.js, under a hub's path too.
+func TestHandlerServesTheMessagePackModule(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/hubs/{hub}/{file}", Handler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, tc := range []struct {
+		file, wantType, wantIn string
+	}{
+		{"hubbub-msgpack.js", "text/javascript; charset=utf-8", "HubbubMsgPack"},
+		{"hubbub-msgpack.mjs", "text/javascript; charset=utf-8", "export"},
+		{"hubbub-msgpack.d.ts", "application/typescript; charset=utf-8", "export declare function protocol"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			want, err := os.ReadFile("dist/" + tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.Get(srv.URL + "/hubs/chat/" + tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != tc.wantType {
+				t.Fatalf("status %d, Content-Type %q; want 200, %q", res.StatusCode, res.Header.Get("Content-Type"), tc.wantType)
+			}
+			if !bytes.Equal(body, want) || !strings.Contains(string(body), tc.wantIn) {
+				t.Fatalf("body: %d bytes, want the %d bytes of dist/%s", len(body), len(want), tc.file)
+			}
+		})
 	}
 }

@@ -81,6 +81,35 @@ export interface HubConnectionOptions {
   fetch?: (input: string, init?: any) => Promise<any>;
   /** Where the working transport is remembered per origin; null turns that off. Default sessionStorage when there is one. */
   storage?: StorageLike | null;
+  /**
+   * The hub protocol. Default JSON. `protocol()` of hubbub-client/msgpack
+   * (hubbub-msgpack.js, the global HubbubMsgPack) gives MessagePack, which only
+   * WebSockets and long polling carry: Server-Sent Events are then skipped.
+   */
+  protocol?: HubProtocol;
+}
+
+/**
+ * A hub protocol as HubConnection uses it. Records are strings (text format) or
+ * Uint8Arrays (binary format); a delivery unit holds one or more records.
+ */
+export interface HubProtocol {
+  /** The name in the handshake request: 'json', 'messagepack'. */
+  readonly name: string;
+  /** The transfer format a transport must offer (negotiate's transferFormats) to carry it. */
+  readonly format: 'Text' | 'Binary';
+  /** One hub message ({type, invocationId, target, arguments, …}, as in the JSON protocol) as one record. */
+  write(message: object): string | Uint8Array;
+  /**
+   * The hub messages of one delivery unit (a WebSocket message, a long-poll body);
+   * with `handshake`, the unit starts with the handshake reply (JSON ended by 0x1e), returned first.
+   * Throws on malformed input.
+   */
+  parse(data: string | ArrayBuffer | Uint8Array, handshake?: boolean): any[];
+  /** Records as one delivery unit (an HTTP POST body). */
+  join(records: (string | Uint8Array)[]): string | Uint8Array;
+  /** A long-poll response's body, in the form parse takes. */
+  read(response: Response): Promise<string | Uint8Array>;
 }
 
 /** What `onreconnected` listeners learn besides the connection ID. */

@@ -1,5 +1,7 @@
 // Builds dist/hubbub.mjs (ES module) and dist/hubbub.js (classic script that
-// defines the global Hubbub), both minified, from src/: esbuild bundles and
+// defines the global Hubbub), and the optional MessagePack protocol beside them,
+// dist/hubbub-msgpack.mjs and dist/hubbub-msgpack.js (the global HubbubMsgPack),
+// all minified, from src/: esbuild bundles and
 // minifies (mangling _private properties), then terser squeezes out a few
 // hundred bytes more (see the size budget in check-size.mjs). Usage:
 //   node scripts/build.mjs [outdir]      (default: dist)
@@ -14,7 +16,6 @@ const outdir = path.resolve(process.argv[2] || path.join(root, 'dist'));
 const { version } = (await import(path.join(root, 'package.json'), { with: { type: 'json' } })).default;
 
 const common = {
-  entryPoints: [path.join(root, 'src/index.js')],
   bundle: true,
   minify: true,
   target: ['es2021', 'chrome91', 'firefox90', 'safari15', 'node20'],
@@ -25,20 +26,26 @@ const common = {
   write: false,
 };
 
-// The classic script sets the global from named imports: esbuild's globalName
+// The classic scripts set their global from named imports: esbuild's globalName
 // would bring its export helpers along (a hundred bytes gzipped).
-const script = {
-  contents: `import { connect, HubConnection, reconnectDelay } from './src/index.js';
-globalThis.Hubbub = { connect, HubConnection, reconnectDelay };`,
-  resolveDir: root,
-};
+const bundles = [
+  { entry: 'src/index.js', name: 'hubbub', global: 'Hubbub', exports: 'connect, HubConnection, reconnectDelay' },
+  { entry: 'src/msgpack.js', name: 'hubbub-msgpack', global: 'HubbubMsgPack', exports: 'protocol, encode, decode' },
+];
 
-for (const [format, name] of [['esm', 'hubbub.mjs'], ['iife', 'hubbub.js']]) {
-  const { outputFiles } = await build({
-    ...common, format, ...(format === 'iife' ? { entryPoints: undefined, stdin: script } : {}),
-  });
-  const { code } = await minify(outputFiles[0].text, {
-    ecma: 2020, module: format === 'esm', compress: { passes: 3 }, mangle: true, toplevel: format === 'esm',
-  });
-  writeFileSync(path.join(outdir, name), `/* hubbub-client ${version} | MIT */\n${code}\n`);
+for (const b of bundles) {
+  const script = {
+    contents: `import { ${b.exports} } from './${b.entry}';\nglobalThis.${b.global} = { ${b.exports} };`,
+    resolveDir: root,
+  };
+  for (const [format, name] of [['esm', b.name + '.mjs'], ['iife', b.name + '.js']]) {
+    const { outputFiles } = await build({
+      ...common, ...(format === 'iife' ? { stdin: script } : { entryPoints: [path.join(root, b.entry)] }), format,
+    });
+    const { code } = await minify(outputFiles[0].text, {
+      ecma: 2020, module: format === 'esm', mangle: true, toplevel: format === 'esm',
+      compress: { passes: 3, pure_getters: true, unsafe_arrows: true, unsafe_methods: true },
+    });
+    writeFileSync(path.join(outdir, name), `/* ${b.name === 'hubbub' ? 'hubbub-client' : 'hubbub-client/msgpack'} ${version} | MIT */\n${code}\n`);
+  }
 }

@@ -11,7 +11,7 @@ const out = mkdtempSync(path.join(tmpdir(), 'hubbub-build-'));
 try {
   execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs'), out], { stdio: 'inherit' });
   let stale = 0;
-  for (const name of ['hubbub.js', 'hubbub.mjs']) {
+  for (const name of ['hubbub.js', 'hubbub.mjs', 'hubbub-msgpack.js', 'hubbub-msgpack.mjs']) {
     const fresh = readFileSync(path.join(out, name));
     let committed;
     try { committed = readFileSync(path.join(root, 'dist', name)); } catch { committed = Buffer.alloc(0); }

@@ -18,7 +18,7 @@ import { defaultStorage, LONG_POLLING, SSE, transportMemory, transportNames, tra
 import { cutDelay, httpError, request, sleep, withQuery } from './http.js';
 import { longPolling } from './longpolling.js';
 import {
-  ACK, CANCEL_INVOCATION, CLOSE, COMPLETION, frame, handshake, INVOCATION, parse, parseHandshake, PING,
+  ACK, CANCEL_INVOCATION, CLOSE, COMPLETION, handshake, INVOCATION, json, parseHandshake, PING,
   SEQUENCE, STREAM_INVOCATION, STREAM_ITEM,
 } from './protocol.js';
 import { serverSentEvents } from './sse.js';
@@ -44,9 +44,9 @@ const gone = (e) => [400, 404].includes(e?.status);
 /**
  * @typedef {import('./backoff.js').ReconnectPolicy} ReconnectPolicy
  * @typedef {{t: import('./websocket.js').Transport, name: string, ok?: boolean, hs: (e?: Error) => void,
- *   closeMsg?: boolean, rest?: any[], timer?: any, r?: boolean, w?: boolean}} Link
+ *   _closeMsg?: boolean, _rest?: any[], _timer?: any, r?: boolean, w?: boolean}} Link
  *   r: the link resumes a stateful connection (no handshake); w: it waits for the server's Sequence
- * @typedef {{resolve: (v: any) => void, reject: (e: Error) => void, item?: (v: any) => void}} Pending
+ * @typedef {{_resolve: (v: any) => void, _reject: (e: Error) => void, _item?: (v: any) => void}} Pending
  */
 
 export class HubConnection {
@@ -58,7 +58,7 @@ export class HubConnection {
     this.options = {
       transports: [WEBSOCKETS, SSE, LONG_POLLING], probeTimeout: 1000, handshakeTimeout: 15000,
       timeout: 0, keepAliveInterval: 15000, serverTimeout: 30000, reconnect: true, reconnectWindow: 30000,
-      statefulReconnect: true, statefulReconnectBufferSize: 100000,
+      statefulReconnect: true, statefulReconnectBufferSize: 100000, protocol: json,
       .../** @type {any} */ (options),
     };
     const o = this.options;
@@ -73,45 +73,29 @@ export class HubConnection {
     this._memory = transportMemory(o.storage === undefined ? defaultStorage() : o.storage, new URL(this.url).origin);
     /** @type {Map<string, Function[]>} */
     this._handlers = new Map();
-    /** @type {Record<string, Function[]>} */
-    this._events = { connected: [], reconnecting: [], reconnected: [], close: [] };
+    /** @type {Record<string, Function[]>} listeners by event name, created on first use */
+    this._events = {};
     /** @type {Map<string, Pending>} */
     this._pending = new Map();
     /** @type {[() => void, (e: Error) => void][]} */
     this._waiters = [];
-    this._ids = 0;
-    this._gen = 0;
-    /** True while stop() sends the Close message: a transport ending then is not lost. */
-    this._stopping = false;
-    this._attempt = 0;
+    this._ids = this._gen = this._attempt = this._sentAt = this._seenAt = this._connectedAt = 0;
+    /** True while stop() sends the Close message: a transport ending then is not lost. @type {boolean | undefined} */
+    this._stopping;
     /** @type {Set<string>} */
     this._demoted = new Set();
-    /** @type {string | null} */
-    this._lastShort = null;
-    /** @type {Link | null} */
-    this._link = null;
-    /** @type {Link | null} */
-    this._probe = null;
+
+    /** @type {Link | null | undefined} */
+    this._link;
+    /** @type {Link | null | undefined} */
+    this._probe;
     /** @type {Promise<void> | undefined} */
-    this._started = undefined;
-    this._sentAt = this._seenAt = this._connectedAt = 0;
+    this._started;
     /** @type {import('./websocket.js').Transport | undefined} the transport of the link lost last */
     this._old;
     /** @type {((v?: any) => void)[]} sends waiting for room in the buffer of unacked messages */
     this._room = [];
-    /** @type {{url: string, id: string}} where the connection lives: its URL and token */
-    this._neg = /** @type {any} */ (0);
-    // Stateful reconnect, per connection (see _reset).
-    this._stateful = this._held = false;
-    /** @type {[number, string][]} */
-    this._buf = [];
-    /** @type {any} */
-    this._ackT = 0;
-    /** @type {number} */
-    this._in = 0;
-    /** @type {number} */
-    this._max = 0;
-    this._out = this._bytes = this._since = 0;
+    // Stateful reconnect, per connection: see _reset, which the constructor calls.
     /** @type {string | null | undefined} */
     let token;
     /** @param {boolean} [refresh] */
@@ -124,11 +108,12 @@ export class HubConnection {
       credentials: o.credentials || 'same-origin',
       headers: o.headers,
       token: this._token,
+      _protocol: this._p = o.protocol,
     };
     this._reset(false);
     // A closed tab must not look like a cut link, which the server would keep for
     // the client to resume: say goodbye (keepalive lets the requests outlive the page).
-    globalThis.addEventListener?.('pagehide', (/** @type {any} */ e) => e.persisted || (this._env.leaving = true, this.stop()));
+    globalThis.addEventListener?.('pagehide', (/** @type {any} */ e) => e.persisted || (this._env._leaving = true, this.stop()));
   }
 
   /** True while the connection can carry messages. */
@@ -267,14 +252,14 @@ export class HubConnection {
     };
     /** @type {Pending} */
     const pending = {
-      item: (value) => { if (!end) queue.push({ value, done: false }), settle(); },
-      resolve: () => finish(),
-      reject: finish,
+      _item: (value) => { if (!end) queue.push({ value, done: false }), settle(); },
+      _resolve: () => finish(),
+      _reject: finish,
     };
     this._ready()
       .then(() => {
         if (end) return;
-        id = String(this._ids++);
+        id = '' + this._ids++;
         this._pending.set(id, pending);
         return this._invocation(STREAM_INVOCATION, id, method, args);
       })
@@ -300,13 +285,13 @@ export class HubConnection {
 
   /** @param {string} name @param {Function} fn */
   _listen(name, fn) {
-    this._events[name].push(fn);
+    (this._events[name] ||= []).push(fn);
     return () => { this._events[name] = this._events[name].filter((f) => f !== fn); };
   }
 
   /** @param {string} name @param {any[]} args */
   _emit(name, ...args) {
-    for (const fn of this._events[name]) {
+    for (const fn of this._events[name] || []) {
       try { fn(...args); } catch (e) { console.error(e); }
     }
   }
@@ -344,19 +329,19 @@ export class HubConnection {
       };
       /** @type {Pending} */
       const pending = {
-        resolve: end(resolve), reject: end(reject),
-        item: () => pending.reject(error(`unexpected stream item for '${method}'; use stream()`)),
+        _resolve: end(resolve), _reject: end(reject),
+        _item: () => pending._reject(error(`unexpected stream item for '${method}'; use stream()`)),
       };
-      if (ms > 0) timer = setTimeout(() => pending.reject(error(`'${method}' timed out after ${ms} ms`, { name: 'TimeoutError' })), ms);
+      if (ms > 0) timer = setTimeout(() => pending._reject(error(`'${method}' timed out after ${ms} ms`, { name: 'TimeoutError' })), ms);
       this._ready()
         .then(async () => {
           if (done) return;
-          if (fireAndForget) return this._invocation(INVOCATION, null, method, args).then(pending.resolve);
-          id = String(this._ids++);
+          if (fireAndForget) return this._invocation(INVOCATION, null, method, args).then(pending._resolve);
+          id = '' + this._ids++;
           this._pending.set(id, pending);
           await this._invocation(INVOCATION, id, method, args);
         })
-        .catch(pending.reject);
+        .catch(pending._reject);
     });
   }
 
@@ -368,7 +353,7 @@ export class HubConnection {
   async _invocation(type, id, target, args) {
     /** @type {[string, AsyncIterable<any>][]} */
     const uploads = [];
-    const plain = args.filter((a) => !(a?.[Symbol.asyncIterator] && uploads.push([String(this._ids++), a])));
+    const plain = args.filter((a) => !(a?.[Symbol.asyncIterator] && uploads.push(['' + this._ids++, a])));
     /** @type {any} */
     const msg = { type, target, arguments: plain };
     if (id !== null) msg.invocationId = id;
@@ -398,7 +383,7 @@ export class HubConnection {
    * @param {any} msg
    */
   async _send(msg) {
-    let text = frame(msg), id = this.connectionId, n = 0;
+    let text = this._p.write(msg), id = this.connectionId, n = 0;
     if (this._stateful && msg.type < PING) {
       while (this._bytes > this.options.statefulReconnectBufferSize) await new Promise((r) => this._room.push(r));
       if (id !== this.connectionId || !this._link && !this._held) throw error('not connected');
@@ -410,7 +395,7 @@ export class HubConnection {
     if (!link) throw error('not connected');
     this._sentAt = Date.now();
     // A POST of a lost link may land after the replay: numbered, it is not run twice.
-    if (n && link.name != WEBSOCKETS) text = frame({ type: SEQUENCE, sequenceId: n }) + text;
+    if (n && link.name != WEBSOCKETS) text = this._p.join([this._p.write({ type: SEQUENCE, sequenceId: n }), text]);
     return link.t.send(text).catch((e) => (this._stateful ? this._cut(link, e) : Promise.reject(e)));
   }
 
@@ -420,18 +405,30 @@ export class HubConnection {
    */
   _reset(stateful) {
     this._stateful = stateful;
-    // Sent trackable messages not yet acked: [number, text].
+    /** @type {[number, any][]} sent trackable messages not yet acked: [number, record] */
     this._buf = [];
-    this._out = this._in = this._max = this._bytes = this._since = 0;
+    // Trackable messages: received (the last one's number, the highest seen), sent,
+    // bytes kept unacked, and bytes received since the last ack.
+    /** @type {number} */
+    this._in = 0;
+    /** @type {number} */
+    this._max = 0;
+    /** @type {number} */
+    this._out = 0;
+    /** @type {number} */
+    this._bytes = 0;
+    /** @type {number} */
+    this._since = 0;
     // Long polling acks with its next poll.
-    this._env.ack = stateful ? () => this._max : undefined;
+    this._env._ack = stateful ? () => this._max : undefined;
     // True from a lost link until the client has sent its Sequence on the resumed one.
     this._held = false;
     clearTimeout(this._ackT);
+    /** @type {any} */
     this._ackT = 0;
     // Polls and sends are retried by the transport only without stateful reconnect;
     // with it, a failure loses the link and the connection resumes it.
-    this._env.window = stateful ? 0 : this.options.reconnectWindow;
+    this._env._window = stateful ? 0 : this.options.reconnectWindow;
     this._room.splice(0).forEach((r) => r());
   }
 
@@ -457,11 +454,11 @@ export class HubConnection {
    */
   async _replay(link) {
     // POSTs of the lost link still in flight must land before the replay.
-    await this._old?.send.idle?.();
+    await this._old?.send._idle?.();
     if (link !== this._link) return;
     this._held = false;
     const buf = this._buf;
-    link.t.send(frame({ type: SEQUENCE, sequenceId: this._out - buf.length + 1 }) + buf.map((m) => m[1]).join(''))
+    link.t.send(this._p.join([this._p.write({ type: SEQUENCE, sequenceId: this._out - buf.length + 1 }), ...buf.map((m) => m[1])]))
       .catch((e) => this._cut(link, e));
   }
 
@@ -478,7 +475,7 @@ export class HubConnection {
       if (again) {
         const delay = reconnectDelay(this._attempt++, this.options.reconnect, failure);
         if (delay === null) break;
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         if (gen !== this._gen) throw error('stopped');
       }
       try {
@@ -487,7 +484,7 @@ export class HubConnection {
         this._setState('connected');
         this._emit(again ? 'reconnected' : 'connected', this.connectionId, { resumed: false });
         // Messages that came in the same unit as the handshake reply.
-        link.rest?.forEach((m) => this._message(link, m));
+        link._rest?.forEach((m) => this._message(link, m));
         return;
       } catch (e) {
         failure = /** @type {Error} */ (e);
@@ -548,11 +545,11 @@ export class HubConnection {
       this.connectionId = body.connectionId;
       this._reset(!!(this.options.statefulReconnect && body.useStatefulReconnect));
       return {
-        url,
-        id: body.connectionToken || body.connectionId,
+        // The connection URL: the hub's, with the token that names the connection.
+        url: withQuery(url, { id: body.connectionToken || body.connectionId }),
         /** @type {string[]} */
         transports: (body.availableTransports || [])
-          .filter((/** @type {any} */ t) => t.transferFormats.includes('Text'))
+          .filter((/** @type {any} */ t) => t.transferFormats.includes(this._p.format))
           .map((/** @type {any} */ t) => t.transport),
       };
     }
@@ -564,7 +561,7 @@ export class HubConnection {
    * each have `deadline` ms: a buffering proxy stalls the first, a proxy that
    * drops WebSocket frames the second. A resumed link has no handshake: it is
    * the current link at once, and waits for the server's Sequence.
-   * @param {number} gen @param {string} name @param {{url: string, id: string}} neg @param {number} deadline
+   * @param {number} gen @param {string} name @param {{url: string}} neg the connection URL (with ?id=) @param {number} deadline
    * @param {boolean} [resume]
    */
   async _open(gen, name, neg, deadline, resume) {
@@ -583,7 +580,7 @@ export class HubConnection {
     arm('not open');
     this._probe = link;
     if (resume) this._link = link;
-    link.t = OPEN[name](withQuery(neg.url, { id: neg.id }), this._env, (text) => this._data(link, text), (e) => this._closed(link, e), resume);
+    link.t = OPEN[name](neg.url, this._env, (text) => this._data(link, text), (e) => this._closed(link, e), resume);
     try {
       await Promise.race([link.t.ready, shaken]);
       if (gen !== this._gen) throw error('stopped');
@@ -593,7 +590,7 @@ export class HubConnection {
         if (name === WEBSOCKETS) this._replay(link);
       } else {
         arm('no handshake reply');
-        link.t.send(handshake(this._stateful ? 2 : 1)).catch(link.hs);
+        link.t.send(handshake(this._stateful ? 2 : 1, this._p.name)).catch(link.hs);
         await shaken;
         if (gen !== this._gen) throw error('stopped');
       }
@@ -606,17 +603,18 @@ export class HubConnection {
       this._probe = null;
     }
     this._link = link;
+    /** @type {{url: string}} where the connection lives: its URL, with ?id= */
     this._neg = neg;
     this.transport = name;
     this._sentAt = this._seenAt = Date.now();
     if (name !== LONG_POLLING) {
       const every = Math.min(1000, this.options.keepAliveInterval / 2);
-      link.timer = setInterval(() => this._tick(link), every);
+      link._timer = setInterval(() => this._tick(link), every);
     }
     return link;
   }
 
-  /** Pings a quiet server and notices a silent one (WebSockets and SSE). @param {Link & {timer?: any}} link */
+  /** Pings a quiet server and notices a silent one (WebSockets and SSE). @param {Link & {_timer?: any}} link */
   _tick(link) {
     const now = Date.now();
     if (now - /** @type {number} */ (this._seenAt) > this.options.serverTimeout) {
@@ -626,20 +624,20 @@ export class HubConnection {
     }
   }
 
-  /** @param {Link} link @param {string} text */
+  /** @param {Link} link @param {any} text a delivery unit: a string, an ArrayBuffer or a Uint8Array */
   _data(link, text) {
     if (link === this._link) this._seenAt = Date.now();
     try {
       if (!link.ok && !link.r) {
-        const { error: refused, rest } = parseHandshake(text);
+        const [refused, rest] = parseHandshake(text, this._p);
         if (refused) return link.hs(error('handshake refused: ' + refused, { fatal: true }));
         link.ok = true;
-        link.rest = rest;
+        link._rest = rest;
         return link.hs();
       }
-      parse(text).forEach((m) => this._message(link, m));
+      this._p.parse(text).forEach((/** @type {any} */ m) => this._message(link, m));
       if (this._stateful && link.name != LONG_POLLING) {
-        this._since += text.length;
+        this._since += text.length ?? text.byteLength;
         if (this._since >= ACK_BYTES) this._ack();
         else this._ackT ||= setTimeout(() => this._ack(), ACK_DELAY);
       }
@@ -683,14 +681,14 @@ export class HubConnection {
     const pending = this._pending.get(m.invocationId);
     switch (m.type) {
       case INVOCATION: return this._invoked(m);
-      case STREAM_ITEM: return pending?.item?.(m.item);
+      case STREAM_ITEM: return pending?._item?.(m.item);
       case COMPLETION:
-        return pending && (m.error ? pending.reject(error(m.error, { name: 'HubError' })) : pending.resolve(m.result));
+        return pending && (m.error ? pending._reject(error(m.error, { name: 'HubError' })) : pending._resolve(m.result));
       case ACK:
         while (this._buf[0]?.[0] <= m.sequenceId) this._bytes -= /** @type {any} */ (this._buf.shift())[1].length;
         return this._room.splice(0).forEach((r) => r());
       case CLOSE:
-        link.closeMsg = true;
+        link._closeMsg = true;
         link.t.close();
         return this._lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
     }
@@ -709,25 +707,26 @@ export class HubConnection {
     (async () => {
       if (!handlers.length) throw new Error("Client didn't provide a result.");
       return handlers[0](...m.arguments);
-    })().then((result) => reply({ result: result === undefined ? null : result }), (e) => reply({ error: String(e?.message || e) }));
+    })().then((result) => reply({ result: result ?? null }), (e) => reply({ error: String(e?.message || e) }));
   }
 
   /**
    * An established link ended: resume it (stateful reconnect) or reconnect,
    * unless told not to.
-   * @param {Link & {timer?: any}} link @param {Error} [reason] @param {boolean} [allowReconnect]
+   * @param {Link & {_timer?: any}} link @param {Error} [reason] @param {boolean} [allowReconnect]
    */
   _lost(link, reason, allowReconnect = true) {
     if (link !== this._link || this._stopping) return;
-    clearInterval(link.timer);
+    clearInterval(link._timer);
     this._link = null;
     this.transport = null;
     const lived = Date.now() - /** @type {number} */ (this._connectedAt);
     if (lived > STABLE) this._attempt = 0;
-    const short = !link.closeMsg && lived < SHORT_LIVED;
-    if (short && this._lastShort === link.name) this._demoted.add(link.name);
+    const short = !link._closeMsg && lived < SHORT_LIVED;
+    if (short && /** @type {any} */ (this)._lastShort === link.name) this._demoted.add(link.name);
+    /** @type {string | null} the transport lost early last time */
     this._lastShort = short ? link.name : null;
-    const resume = this._stateful && !link.closeMsg && !gone(reason);
+    const resume = this._stateful && !link._closeMsg && !gone(reason);
     if (!allowReconnect || !resume && this.options.reconnect === false) return this._finish(reason);
     if (this.state !== 'reconnecting') {
       this._setState('reconnecting');
@@ -757,7 +756,7 @@ export class HubConnection {
         // A browser does not say why a WebSocket failed to open: ask over HTTP, where
         // a connection the server knows answers 405 to a POST, and one it does not 404.
         if (name === WEBSOCKETS && !(/** @type {any} */ (e).status)) {
-          /** @type {any} */ (e).status = await request(this._env, 'POST', withQuery(this._neg.url, { id: this._neg.id }))
+          /** @type {any} */ (e).status = await request(this._env, 'POST', this._neg.url)
             .then((r) => (r.body?.cancel(), r.status), () => 0);
         }
         if (gone(e)) break;
@@ -773,7 +772,7 @@ export class HubConnection {
   _renew(reason) {
     this._held = false;
     const e = reason || error('connection lost');
-    this._pending.forEach((p) => p.reject(e));
+    this._pending.forEach((p) => p._reject(e));
     if (this.options.reconnect === false) return this._finish(reason);
     this._loop(this._gen, reason || null).catch(() => {});
   }
@@ -782,13 +781,13 @@ export class HubConnection {
   _finish(reason) {
     const link = this._link;
     this._link = null;
-    if (link) clearInterval(/** @type {any} */ (link).timer);
+    if (link) clearInterval(/** @type {any} */ (link)._timer);
     this.transport = null;
     this._reset(false);
     this._setState('disconnected');
     const e = reason || error('connection closed');
     this._waiters.splice(0).forEach(([, fail]) => fail(e));
-    this._pending.forEach((p) => p.reject(e));
+    this._pending.forEach((p) => p._reject(e));
     this._emit('close', reason);
   }
 }

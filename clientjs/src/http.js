@@ -11,9 +11,10 @@
  * @property {RequestCredentials} credentials
  * @property {(refresh?: boolean) => Promise<string | null | undefined>} token the access token (cached; refresh calls the factory again)
  * @property {Record<string, string>} [headers] extra headers for every HTTP request
- * @property {number} [window] ms to keep retrying polls and sends that a proxy or the network cut (0: fail at once)
- * @property {() => number} [ack] stateful long polling: the number each poll acks
- * @property {boolean} [leaving] the page is going away: requests are keepalive
+ * @property {number} [_window] ms to keep retrying polls and sends that a proxy or the network cut (0: fail at once)
+ * @property {() => number} [_ack] stateful long polling: the number each poll acks
+ * @property {boolean} [_leaving] the page is going away: requests are keepalive
+ * @property {import('./protocol.js').HubProtocol} _protocol the hub protocol: its transfer format, how records join
  */
 
 /** The transport was closed: not a cut, so not retried. */
@@ -66,7 +67,7 @@ export function withQuery(url, params) {
  */
 export async function authHeaders(env, refresh) {
   const token = await env.token(refresh);
-  return { ...env.headers, ...(token ? { Authorization: 'Bearer ' + token } : {}) };
+  return { ...env.headers, ...(token && { Authorization: 'Bearer ' + token }) };
 }
 
 /**
@@ -82,10 +83,10 @@ export async function authHeaders(env, refresh) {
 export async function request(env, method, url, body, signal) {
   for (let retry = 0; ; retry++) {
     const res = await env.fetch(url, {
-      method, body, signal, credentials: env.credentials, keepalive: env.leaving,
+      method, body, signal, credentials: env.credentials, keepalive: env._leaving,
       headers: {
         'X-Requested-With': 'XMLHttpRequest',
-        ...(body != null ? { 'Content-Type': 'text/plain;charset=UTF-8' } : {}),
+        ...(body != null && { 'Content-Type': 'text/plain;charset=UTF-8' }),
         ...(await authHeaders(env, retry > 0)),
       },
     });
@@ -101,14 +102,14 @@ export const httpError = (/** @type {Response} */ res, /** @type {string} */ wha
 /**
  * Returns a send function that POSTs text to the connection URL, one request at
  * a time, batching the records queued while one is in flight. A POST that is
- * cut is sent again for up to env.window ms. Once the transport is closed,
+ * cut is sent again for up to env._window ms. Once the transport is closed,
  * nothing more is sent: a resumed link replays what was not acked, and a
  * late POST from the old link would arrive after that replay as new messages
  * (so the replay also waits for `idle()`: no POST of the old link in flight).
  * @param {Env} env
  * @param {string} url
  * @param {() => boolean} closed
- * @returns {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}}
+ * @returns {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}}
  */
 export function poster(env, url, closed) {
   /** @type {{text: string, ok: () => void, fail: (e: any) => void}[]} */
@@ -124,10 +125,10 @@ export function poster(env, url, closed) {
       try {
         await persist(async () => {
           if (closed()) throw closedError();
-          const res = await request(env, 'POST', url, batch.map((b) => b.text).join(''));
+          const res = await request(env, 'POST', url, env._protocol.join(batch.map((b) => b.text)));
           await res.text();
           if (!res.ok) throw httpError(res, 'send failed');
-        }, env.window);
+        }, env._window);
         batch.forEach((b) => b.ok());
       } catch (e) {
         batch.forEach((b) => b.fail(e));
@@ -135,11 +136,11 @@ export function poster(env, url, closed) {
     }
     busy = undefined;
   }
-  /** @type {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}} */
+  /** @type {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} */
   const send = (text) => new Promise((ok, fail) => {
     queue.push({ text, ok, fail });
     busy ||= flush();
   });
-  send.idle = () => busy;
+  send._idle = () => busy;
   return send;
 }

@@ -1,6 +1,6 @@
 // The long-polling transport. A poll that a proxy or the network cuts (an idle
 // poll answered 504 by a proxy, a reset) is sent again on the same connection
-// with a short backoff, for up to env.window ms (see persist); only an answer
+// with a short backoff, for up to env._window ms (see persist); only an answer
 // that says the connection is gone (404) ends the transport before that.
 
 import { closedError, httpError, persist, poster, request, withQuery } from './http.js';
@@ -30,9 +30,9 @@ export function longPolling(url, env, onData, onClose, resume) {
     const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT);
     try {
       // A stateful client acks with its polls (&ack=N), not with a POST each.
-      const ack = env.ack?.();
-      const res = await request(env, 'GET', withQuery(url, { ...(first && resume ? { resume: 1 } : {}), ...(ack ? { ack } : {}), _: Date.now() }), undefined, abort.signal);
-      const body = await res.text();
+      const ack = env._ack?.();
+      const res = await request(env, 'GET', withQuery(url, { ...(first && resume && { resume: 1 }), ...(ack && { ack }), _: Date.now() }), undefined, abort.signal);
+      const body = await env._protocol.read(res);
       if (res.status === 204 && !first) return null;
       if (res.status !== 200) throw httpError(res, 'poll failed');
       return body;
@@ -48,9 +48,9 @@ export function longPolling(url, env, onData, onClose, resume) {
   /** @param {string | null} body */
   async function loop(body) {
     try {
-      for (; body != null; body = await persist(poll, env.window)) {
+      for (; body != null; body = await persist(poll, env._window)) {
         if (closed) return;
-        if (body) onData(body);
+        if (body.length) onData(body);
       }
       end();
     } catch (e) {

@@ -6,7 +6,7 @@ import { withQuery } from './http.js';
 /**
  * @typedef {object} Transport
  * @property {Promise<void>} ready resolves once the transport is open (before the hub handshake)
- * @property {((text: string) => Promise<void>) & {idle?: () => Promise<void> | undefined}} send idle: resolves when no send is in flight
+ * @property {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} send idle: resolves when no send is in flight
  * @property {(lost?: boolean) => void} close ends the transport; onClose is not called afterwards (lost: the link was lost, the connection lives on)
  */
 
@@ -26,6 +26,8 @@ export function webSocket(url, env, onData, onClose) {
     if (closed) return reject(new Error('closed'));
     const socket = ws = new env.WebSocket(withQuery(url.replace(/^http/, 'ws'), token ? { access_token: token } : {}));
     let open = false;
+    // Binary messages (MessagePack) as ArrayBuffers; a text protocol never gets any.
+    socket.binaryType = 'arraybuffer';
     socket.onopen = () => { open = true; resolve(undefined); };
     socket.onerror = () => {};
     socket.onmessage = (/** @type {MessageEvent} */ e) => closed || onData(e.data);

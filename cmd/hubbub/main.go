@@ -236,7 +236,7 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	app.Start(ctx) // the news publisher
 	defer app.Stop()
 
-	for _, name := range []string{"/hubbub.js", "/hubbub.mjs", "/hubbub.d.ts"} {
+	for _, name := range []string{"/hubbub.js", "/hubbub.mjs", "/hubbub.d.ts", "/hubbub-msgpack.js", "/hubbub-msgpack.mjs", "/hubbub-msgpack.d.ts"} {
 		router.Match([]string{http.MethodGet, http.MethodHead}, name, gin.WrapH(clientjs.Handler()))
 	}
 	// 503 while a hub's backplane is down or the hubs are draining.

@@ -1,5 +1,6 @@
 // Compiled by `npm run check:types` (tsc --noEmit) to check dist/hubbub.d.ts.
-import { connect, HubConnection, reconnectDelay, type HubStream, type TransportName } from 'hubbub-client';
+import { connect, HubConnection, reconnectDelay, type HubProtocol, type HubStream, type TransportName } from 'hubbub-client';
+import { decode, encode, protocol } from 'hubbub-client/msgpack';
 
 async function main(): Promise<void> {
   const hub = connect('/hubs/chat', {
@@ -31,5 +32,11 @@ async function main(): Promise<void> {
   const d: number | null = reconnectDelay(0, { delay: 100 });
   console.log(echoed, t, state, other.connected, d);
   await hub.stop();
+
+  const msgpack: HubProtocol = protocol();
+  const binary = connect('/hubs/chat', { protocol: msgpack, transports: ['websocket', 'longpolling'] });
+  const bytes: Uint8Array = await binary.invoke<Uint8Array>('Echo', new Uint8Array([1, 2, 3]));
+  const back: unknown = decode(encode({ bytes, when: new Date() }));
+  console.log(protocol().name === 'messagepack', back);
 }
 void main;

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { poster } from '../../src/http.js';
+import { json } from '../../src/protocol.js';
 
 test('a burst of sends goes out in POSTs of at most 64 KiB, a larger record alone', async () => {
   /** @type {string[]} */
@@ -14,6 +15,7 @@ test('a burst of sends goes out in POSTs of at most 64 KiB, a larger record alon
     },
     token: async () => null,
     credentials: /** @type {RequestCredentials} */ ('same-origin'),
+    _protocol: json,
   };
   const send = poster(env, 'http://127.0.0.1:1/hub?id=x', () => false);
   const record = 'x'.repeat(99) + '\x1e';

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { frame, handshake, parse, parseHandshake, RS } from '../../src/protocol.js';
+import { frame, handshake, json, parse, parseHandshake, RS } from '../../src/protocol.js';
 
 test('frame ends a record with RS and keeps SignalR field names', () => {
   assert.equal(frame({ type: 1, invocationId: '0', target: 'Echo', arguments: ['hi'] }),
     '{"type":1,"invocationId":"0","target":"Echo","arguments":["hi"]}\x1e');
-  assert.equal(handshake(), '{"protocol":"json","version":1}\x1e');
-  assert.equal(handshake(2), '{"protocol":"json","version":2}\x1e');
+  assert.equal(handshake(1, 'json'), '{"protocol":"json","version":1}\x1e');
+  assert.equal(handshake(2, 'json'), '{"protocol":"json","version":2}\x1e');
+  assert.equal(handshake(1, 'messagepack'), '{"protocol":"messagepack","version":1}\x1e');
 });
 
 test('parse splits a unit into records', () => {
@@ -27,10 +28,21 @@ test('parse rejects incomplete units and bad JSON', () => {
   assert.throws(() => parse('{"type":' + RS), SyntaxError);
 });
 
-test('parseHandshake returns the reply and the messages after it', () => {
-  assert.deepEqual(parseHandshake('{}' + RS), { error: undefined, rest: [] });
-  assert.deepEqual(parseHandshake('{}' + RS + '{"type":6}' + RS), { error: undefined, rest: [{ type: 6 }] });
-  assert.deepEqual(parseHandshake('{"error":"nope"}' + RS), { error: 'nope', rest: [] });
-  assert.throws(() => parseHandshake('{"type":6}' + RS), /handshake/);
-  assert.throws(() => parseHandshake('{}'), /incomplete/);
+test('parseHandshake returns the reply\'s error and the messages after it', () => {
+  assert.deepEqual(parseHandshake('{}' + RS, json), [undefined, []]);
+  assert.deepEqual(parseHandshake('{}' + RS + '{"type":6}' + RS, json), [undefined, [{ type: 6 }]]);
+  assert.deepEqual(parseHandshake('{"error":"nope"}' + RS, json), ['nope', []]);
+  assert.throws(() => parseHandshake('{"type":6}' + RS, json), /handshake/);
+  assert.throws(() => parseHandshake('[]' + RS, json), /handshake/);
+  assert.throws(() => parseHandshake('5' + RS, json), /handshake/);
+  assert.throws(() => parseHandshake('{}', json), /incomplete/);
+});
+
+test('the JSON protocol object: text transfer format, records joined as text', async () => {
+  assert.equal(json.name, 'json');
+  assert.equal(json.format, 'Text');
+  assert.equal(json.write({ type: 6 }), '{"type":6}' + RS);
+  assert.deepEqual(json.parse('{"type":6}' + RS), [{ type: 6 }]);
+  assert.equal(json.join(['a' + RS, 'b' + RS]), 'a' + RS + 'b' + RS);
+  assert.equal(await json.read(new Response('x' + RS)), 'x' + RS);
 });

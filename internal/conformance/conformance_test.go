@@ -44,9 +44,19 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// TestEchoBytes: EchoBytes takes and returns a []byte, which JSON carries as base64.
+// protocols are the hub protocols every test runs in.
+var protocols = []protocol.Protocol{protocol.JSON, protocol.MessagePack}
+
+// TestEchoBytes: EchoBytes takes and returns a []byte, which JSON carries as base64
+// and MessagePack as bin.
 func TestEchoBytes(t *testing.T) {
-	c := dial(t, client.Options{})
+	for _, p := range protocols {
+		t.Run(p.Name(), func(t *testing.T) { testEchoBytes(t, p) })
+	}
+}
+
+func testEchoBytes(t *testing.T, p protocol.Protocol) {
+	c := dial(t, client.Options{Protocol: p})
 	ctx := testCtx(t)
 	for _, in := range [][]byte{{}, {0, 1, 0x1e, 0x7b, 0xff}, bytes.Repeat([]byte{0xab}, 20000)} {
 		got, err := client.InvokeAs[[]byte](ctx, c, "EchoBytes", in)
@@ -57,19 +67,27 @@ func TestEchoBytes(t *testing.T) {
 			t.Errorf("EchoBytes(%d bytes) = %d different bytes", len(in), len(got))
 		}
 	}
-	var invErr *client.InvocationError
-	if _, err := c.Invoke(ctx, "EchoBytes", "not base64!"); !errors.As(err, &invErr) {
-		t.Errorf("EchoBytes(not base64) = %v, want an invocation error", err)
+	if p.Name() == "json" {
+		var invErr *client.InvocationError
+		if _, err := c.Invoke(ctx, "EchoBytes", "not base64!"); !errors.As(err, &invErr) {
+			t.Errorf("EchoBytes(not base64) = %v, want an invocation error", err)
+		}
 	}
 }
 
 // TestInvokeCaller: the hub asks the caller for a client result and returns it, or
 // the client's error, or the error of a client without a handler.
 func TestInvokeCaller(t *testing.T) {
-	c := dial(t, client.Options{})
+	for _, p := range protocols {
+		t.Run(p.Name(), func(t *testing.T) { testInvokeCaller(t, p) })
+	}
+}
+
+func testInvokeCaller(t *testing.T, p protocol.Protocol) {
+	c := dial(t, client.Options{Protocol: p})
 	c.OnInvoke("GetAnswer", func(ctx context.Context, args []protocol.RawValue) (any, error) {
 		var q int
-		if err := client.DecodeArgs(args, &q); err != nil {
+		if err := c.DecodeArgs(args, &q); err != nil {
 			return nil, err
 		}
 		if q < 0 {

@@ -52,7 +52,7 @@ describe("mixed protocols", { concurrency: true }, () => {
   test("a group of JSON and MessagePack members gets one SendToGroup in each protocol", { timeout: TEST_TIMEOUT_MS },
     scenario(server, MIXED, async (s) => {
       const conns = await connectAll(s);
-      const [outsider] = await Promise.all([s.connect({ label: "outsider", protocol: MESSAGEPACK, transport: HttpTransportType.WebSockets })]);
+      const outsider = await s.connect({ label: "outsider", protocol: MESSAGEPACK, transport: HttpTransportType.WebSockets });
       const g = uniq("mixedgroup");
       const ev = uniq("grp");
       const recs = conns.map((c) => s.record(c, ev));

@@ -16,6 +16,11 @@
 //     bytes in flight, each carrying its send time; deliveries/s and latency.
 //   - idle: --idle-conns connections; server RSS, Go heap and stacks per connection.
 //   - echo: --echo-conns Go clients invoking Echo in a loop; round trips/s, latency.
+//
+// --protocol json|messagepack|both and --payload text|binary|both measure hubbub's
+// broadcast and echo in each hub protocol with the 128-byte text and/or a 4 KiB
+// binary payload, side by side in each round, with the hub-protocol bytes per
+// message each way; results.md gets a MessagePack-against-JSON table.
 //   - group: like broadcast, subscribers split into --groups groups, one group per message.
 //   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
 //
@@ -32,6 +37,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -39,6 +45,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +88,8 @@ func runCmd(args []string) error {
 	ackDelay := fs.Duration("ack-delay", ackDelay, "stateful subscribers ack this long after receiving (the clients: 1s), and at once after 32 KiB")
 	ackBytes := fs.Int("ack-bytes", ackEagerBytes, "stateful subscribers ack at once after receiving this many bytes (the clients: 32 KiB); above the server's 100,000-byte buffer they stall")
 	idleRounds := fs.Int("idle-rounds", 1, "idle rounds; each round measures every target once, interleaved")
+	protocols := fs.String("protocol", "json", "hub protocol of hubbub's broadcast and echo: json, messagepack or both (MessagePack skips SSE)")
+	payloads := fs.String("payload", "text", "payload of hubbub's broadcast and echo: text (128 B string), binary (4 KiB of bytes: bin under MessagePack, base64 under JSON) or both")
 	stateful := fs.String("stateful", "off", "hubbub subscribers with stateful reconnect: off, on (negotiate it, handshake version 2, ack as the clients do) or both (each hubbub measurement off and on, interleaved)")
 	huge := fs.Bool("idle-50k", false, "idle scenario at 50,000 connections (needs ulimit -n above 50k in both processes)")
 	echo := fs.Int("echo-conns", 100, "concurrent Go clients for echo")
@@ -102,6 +111,7 @@ func runCmd(args []string) error {
 		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
 		InProcess: *inproc, HubbubAddr: *hubbubAddr, settle: *settle,
+		Protocols: expand(*protocols, "json", "messagepack"), Payloads: expand(*payloads, "text", "binary"),
 	}
 	if *huge {
 		cfg.IdleConns = 50000
@@ -172,6 +182,14 @@ func (cfg *config) prepare(sources string) error {
 		cfg.modes = []bool{false, true}
 	default:
 		return fmt.Errorf("--stateful: %q is not off, on or both", cfg.Stateful)
+	}
+	wires, err := wiresOf(cfg.Protocols, cfg.Payloads)
+	if err != nil {
+		return err
+	}
+	cfg.wires = wires
+	if slices.Contains(cfg.Protocols, "messagepack") && slices.Contains(cfg.modes, true) {
+		return errors.New("--stateful: the lean subscribers ack in JSON only; measure MessagePack with --stateful off")
 	}
 	ips, err := parseSources(sources)
 	if err != nil {

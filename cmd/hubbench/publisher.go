@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/hubbub-go/hubbub/client"
+	"github.com/hubbub-go/hubbub/hub/protocol"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -21,13 +22,13 @@ type publisher interface {
 // newPublisher connects the publishing side for target: hubbub is driven through
 // the Go client (invoking the conformance hub's Broadcast and SendToGroup), the raw
 // baseline takes the payload as a text message, centrifuge a publish command.
-func newPublisher(ctx context.Context, d *dialer, base, target string) (publisher, error) {
+func newPublisher(ctx context.Context, d *dialer, base, target string, w wire) (publisher, error) {
 	switch target {
 	case targetHubbub, targetRaw, targetCentrifuge:
 		var c subConn
 		var err error
 		if target == targetHubbub {
-			return newHubbubPublisher(ctx, d, base, 4)
+			return newHubbubPublisher(ctx, d, base, 4, w)
 		}
 		if target == targetRaw {
 			c, err = dialRawWS(ctx, d, base)
@@ -90,16 +91,21 @@ func (p *wsPublisher) close() { p.c.close() }
 // WebSocket write in the publishing goroutine). The Go client publisher was
 // measurably slower under GOMAXPROCS=1: each Send waits for its writer goroutine,
 // which queues behind thousands of runnable subscriber goroutines.
+//
+// With a wire other than JSON text, each invocation is encoded by the protocol
+// (hub/protocol) instead of by hand: [marker, 4 KiB of bytes] for binary payloads.
 type hubbubPublisher struct {
 	conns []subConn
 	next  int
 	buf   []byte
+	wire  wire
+	bytes int64 // hub-protocol bytes sent
 }
 
-func newHubbubPublisher(ctx context.Context, d *dialer, base string, n int) (*hubbubPublisher, error) {
-	p := &hubbubPublisher{}
+func newHubbubPublisher(ctx context.Context, d *dialer, base string, n int, w wire) (*hubbubPublisher, error) {
+	p := &hubbubPublisher{wire: w}
 	for range n {
-		c, err := dialHubbub(ctx, d, d.pick(), base, transports.WebSockets, "", false, nil)
+		c, err := dialHubbub(ctx, d, d.pick(), base, transports.WebSockets, "", false, w.proto, nil)
 		if err != nil {
 			p.close()
 			return nil, err
@@ -119,6 +125,9 @@ func newHubbubPublisher(ctx context.Context, d *dialer, base string, n int) (*hu
 func (p *hubbubPublisher) publish(_ context.Context, payload []byte, group string) error {
 	c := p.conns[p.next%len(p.conns)]
 	p.next++
+	if p.wire.proto != nil || p.wire.binary {
+		return p.publishEncoded(c, payload, group)
+	}
 	if group != "" {
 		p.buf = append(p.buf[:0], `{"type":1,"target":"SendToGroup","arguments":["`...)
 		p.buf = append(p.buf, group...)
@@ -128,6 +137,33 @@ func (p *hubbubPublisher) publish(_ context.Context, payload []byte, group strin
 	}
 	p.buf = append(p.buf, payload...)
 	p.buf = append(p.buf, "\"]}\x1e"...)
+	p.bytes += int64(len(p.buf))
+	return c.send(p.buf)
+}
+
+// publishEncoded sends Broadcast / SendToGroup encoded by the wire's protocol.
+func (p *hubbubPublisher) publishEncoded(c subConn, payload []byte, group string) error {
+	proto := p.wire.proto
+	if proto == nil {
+		proto = protocol.JSON
+	}
+	m := protocol.Message{Type: protocol.InvocationType, Target: "Broadcast"}
+	args := []any{"tick", p.wire.value(payload)}
+	if group != "" {
+		m.Target, args = "SendToGroup", append([]any{group}, args...)
+	}
+	for _, a := range args {
+		raw, err := proto.EncodeValue(a)
+		if err != nil {
+			return err
+		}
+		m.Arguments = append(m.Arguments, raw)
+	}
+	var err error
+	if p.buf, err = proto.AppendMessage(p.buf[:0], &m); err != nil {
+		return err
+	}
+	p.bytes += int64(len(p.buf))
 	return c.send(p.buf)
 }
 
@@ -138,9 +174,11 @@ func (p *hubbubPublisher) close() {
 }
 
 // dialGoClient connects a Go client from one of the dialer's source addresses.
-func dialGoClient(ctx context.Context, d *dialer, base string, kind transports.Kind) (*client.Conn, error) {
+// proto nil is JSON.
+func dialGoClient(ctx context.Context, d *dialer, base string, kind transports.Kind, proto protocol.Protocol) (*client.Conn, error) {
 	return client.Dial(ctx, "http://"+base+hubPath, client.Options{
 		Transports: kind,
+		Protocol:   proto,
 		HTTPClient: d.clients[d.pick()],
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -127,6 +127,7 @@ func (rep *report) markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(rep.protocolMarkdown())
 	return b.String()
 }
 

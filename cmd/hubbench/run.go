@@ -46,11 +46,18 @@ type config struct {
 	ClientProcs int      `json:"clientProcs"`
 	InProcess   bool     `json:"inProcess"`
 	HubbubAddr  string   `json:"hubbubAddr,omitempty"`
+	// Protocols are the hub protocols hubbub's broadcast and echo are measured
+	// with: "json" and/or "messagepack" (--protocol). Payloads are "text" (128 B
+	// string) and/or "binary" (4 KiB of bytes: bin under MessagePack, base64 under
+	// JSON) (--payload). Baselines and the other scenarios use JSON and text.
+	Protocols []string `json:"protocols,omitempty"`
+	Payloads  []string `json:"payloads,omitempty"`
 
 	settle   time.Duration // pause before memory readings; default 3 s
 	sources  []net.IP
 	kinds    []transports.Kind
 	modes    []bool    // stateful off (false) and/or on (true), from Stateful
+	wires    []wire    // protocol × payload, from Protocols and Payloads
 	progress io.Writer // nil: no live line
 }
 
@@ -60,6 +67,8 @@ type result struct {
 	Target    string  `json:"target"`
 	Transport string  `json:"transport"`
 	Stateful  bool    `json:"stateful,omitempty"` // subscribers negotiated stateful reconnect and acked
+	Protocol  string  `json:"protocol,omitempty"` // hub protocol; "" is json
+	Payload   string  `json:"payload,omitempty"`  // "binary" (4 KiB) or "" (128 B text)
 	Round     int     `json:"round"`
 	Conns     int     `json:"conns"`
 	Connected int64   `json:"connected"`
@@ -80,6 +89,13 @@ type result struct {
 	// echo and churn
 	Ops   int64   `json:"ops,omitempty"`
 	OpsPS float64 `json:"opsPerSec,omitempty"`
+
+	// Hub-protocol bytes per message (transport framing not counted): WireIn
+	// received by a subscriber per delivery (broadcast) or by a client per round
+	// trip (echo); WireOut sent by the publisher per message or by a client per
+	// round trip.
+	WireIn  float64 `json:"wireInBytesPerMessage,omitempty"`
+	WireOut float64 `json:"wireOutBytesPerMessage,omitempty"`
 
 	// idle and churn: server memory
 	Before   *serverStats `json:"serverBefore,omitempty"`
@@ -185,7 +201,7 @@ func fetchStats(addr string, gc bool) (*serverStats, error) {
 }
 
 // connectAll opens n subscribers, 64 at a time. group(i) names connection i's group.
-func (r *runner) connectAll(ctx context.Context, addr, target string, kind transports.Kind, stateful bool, n int, group func(int) string, s *sink) ([]subConn, error) {
+func (r *runner) connectAll(ctx context.Context, addr, target string, kind transports.Kind, stateful bool, w wire, n int, group func(int) string, s *sink) ([]subConn, error) {
 	conns := make([]subConn, n)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -205,7 +221,7 @@ func (r *runner) connectAll(ctx context.Context, addr, target string, kind trans
 			var c subConn
 			var err error
 			for attempt := 0; attempt < 3; attempt++ {
-				if c, err = subscribe(ctx, r.d, addr, target, kind, g, stateful, s); err == nil {
+				if c, err = subscribe(ctx, r.d, addr, target, kind, g, stateful, w.proto, s); err == nil {
 					break
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -244,8 +260,9 @@ func closeAll(conns []subConn) {
 // reached every receiver it targets), so the rate finds the server's capacity
 // without overflowing its queues. groups > 0 splits the subscribers into groups and
 // sends each message to one group in turn.
-func (r *runner) fanOut(ctx context.Context, scenario, target string, kind transports.Kind, stateful bool, round, groups int) result {
+func (r *runner) fanOut(ctx context.Context, scenario, target string, kind transports.Kind, stateful bool, w wire, round, groups int) result {
 	res := result{Scenario: scenario, Target: target, Transport: transportName(kind), Stateful: stateful, Round: round, Conns: r.cfg.Conns}
+	w.label(&res)
 	n := r.cfg.Conns
 	var groupOf func(int) string
 	need := n
@@ -266,14 +283,14 @@ func (r *runner) fanOut(ctx context.Context, scenario, target string, kind trans
 	s.ackDelay, s.ackBytes = r.cfg.AckDelay, r.cfg.AckBytes
 	label := fmt.Sprintf("%s %s/%s #%d", scenario, target, modeName(res), round)
 	r.status.Store(&status{label: label, connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
-	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, n, groupOf, s)
+	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, w, n, groupOf, s)
 	if err != nil {
 		res.Note = err.Error()
 		return res
 	}
 	defer closeAll(conns)
 	res.Connected = s.connected.Load()
-	pub, err := newPublisher(ctx, r.d, srv.addr, target)
+	pub, err := newPublisher(ctx, r.d, srv.addr, target, w)
 	if err != nil {
 		res.Note = "publisher: " + err.Error()
 		return res
@@ -330,7 +347,7 @@ func (r *runner) fanOut(ctx context.Context, scenario, target string, kind trans
 		if groups > 0 {
 			group = fmt.Sprintf("g%d", seq%int64(groups))
 		}
-		buf = appendPayload(buf[:0], seq, time.Now())
+		buf = w.appendPayload(buf[:0], seq, time.Now())
 		if err := pub.publish(ctx, buf, group); err != nil {
 			s.errors.Add(1)
 			res.Note = "publish: " + err.Error()
@@ -358,6 +375,12 @@ func (r *runner) fanOut(ctx context.Context, scenario, target string, kind trans
 		res.Note = "first error: " + e
 	}
 	res.DeliveriesPS = float64(res.Delivered) / elapsed.Seconds()
+	if res.Delivered > 0 {
+		res.WireIn = float64(s.bytes.Load()) / float64(res.Delivered)
+	}
+	if hp, ok := pub.(*hubbubPublisher); ok && res.Sent > 0 {
+		res.WireOut = float64(hp.bytes) / float64(res.Sent)
+	}
 	res.MessagesPS = float64(res.Sent) / elapsed.Seconds()
 	l := s.lat.summary()
 	res.Latency = &l
@@ -382,7 +405,7 @@ func (r *runner) idle(ctx context.Context, target string, kind transports.Kind, 
 	s := newSink()
 	r.status.Store(&status{label: fmt.Sprintf("idle %s/%s #%d", target, modeName(res), round), connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
 	start := time.Now()
-	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, n, nil, s)
+	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, wire{}, n, nil, s)
 	if err != nil {
 		res.Note = err.Error()
 		return res
@@ -408,10 +431,11 @@ func (r *runner) idle(ctx context.Context, target string, kind transports.Kind, 
 	return res
 }
 
-// echo runs EchoConns Go clients, each invoking Echo with a 128-byte payload in a
-// loop: round trips under load.
-func (r *runner) echo(ctx context.Context, kind transports.Kind) result {
+// echo runs EchoConns Go clients, each invoking Echo with the payload of w (128-byte
+// text or 4 KiB binary) in a loop, in w's protocol: round trips under load.
+func (r *runner) echo(ctx context.Context, kind transports.Kind, w wire) result {
 	res := result{Scenario: "echo", Target: targetHubbub, Transport: transportName(kind), Conns: r.cfg.EchoConns}
+	w.label(&res)
 	srv, err := r.startServer(targetHubbub)
 	if err != nil {
 		res.Note = err.Error()
@@ -429,7 +453,7 @@ func (r *runner) echo(ctx context.Context, kind transports.Kind) result {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c, err := dialGoClient(ctx, r.d, srv.addr, kind)
+			c, err := dialGoClient(ctx, r.d, srv.addr, kind, w.proto)
 			if err != nil {
 				errs.Add(1)
 				return
@@ -449,7 +473,14 @@ func (r *runner) echo(ctx context.Context, kind transports.Kind) result {
 	res.Connected = connected.Load()
 	start := time.Now()
 	deadline := start.Add(r.cfg.Duration)
-	payload := string(appendPayload(nil, 0, start))
+	payload := w.echoPayload(start)
+	var sent0, received0 uint64
+	for _, c := range conns {
+		if c != nil {
+			st := c.Stats()
+			sent0, received0 = sent0+st.BytesSent, received0+st.BytesReceived
+		}
+	}
 	for _, c := range conns {
 		if c == nil {
 			continue
@@ -460,13 +491,12 @@ func (r *runner) echo(ctx context.Context, kind transports.Kind) result {
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
 				ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				var got string
 				res, err := c.Invoke(ictx, "Echo", payload)
 				cancel()
 				if err == nil {
-					err = res.Decode(&got)
+					err = w.checkEcho(res, payload)
 				}
-				if err != nil || got != payload {
+				if err != nil {
 					errs.Add(1)
 					return
 				}
@@ -479,6 +509,17 @@ func (r *runner) echo(ctx context.Context, kind transports.Kind) result {
 	res.Seconds = time.Since(start).Seconds()
 	res.Ops = ops.Load()
 	res.OpsPS = float64(res.Ops) / res.Seconds
+	if res.Ops > 0 {
+		var sent, received uint64
+		for _, c := range conns {
+			if c != nil {
+				st := c.Stats()
+				sent, received = sent+st.BytesSent, received+st.BytesReceived
+			}
+		}
+		res.WireOut = float64(sent-sent0) / float64(res.Ops)
+		res.WireIn = float64(received-received0) / float64(res.Ops)
+	}
 	res.Errors = errs.Load()
 	l := h.summary()
 	res.Latency = &l
@@ -510,7 +551,7 @@ func (r *runner) churn(ctx context.Context, kind transports.Kind) result {
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
 				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				c, err := dialGoClient(dctx, r.d, srv.addr, kind)
+				c, err := dialGoClient(dctx, r.d, srv.addr, kind, nil)
 				if err == nil {
 					open.Add(1)
 					_, err = c.Invoke(dctx, "Echo", "x")
@@ -571,12 +612,13 @@ func (r *runner) run(ctx context.Context) []result {
 		target   string
 		kind     transports.Kind
 		stateful bool
+		wire     wire
 	}
-	pairsOf := func(round int) []pair {
+	pairsOf := func(round int, wires []wire) []pair {
 		var pairs []pair
 		for _, t := range r.cfg.Targets {
 			if t != targetHubbub {
-				pairs = append(pairs, pair{t, transports.WebSockets, false})
+				pairs = append(pairs, pair{t, transports.WebSockets, false, wire{}})
 				continue
 			}
 			for _, k := range r.cfg.kinds {
@@ -584,22 +626,30 @@ func (r *runner) run(ctx context.Context) []result {
 					if round%2 == 0 {
 						i = len(r.cfg.modes) - 1 - i
 					}
-					pairs = append(pairs, pair{t, k, r.cfg.modes[i]})
+					for _, w := range wires {
+						if w.carriedBy(k) {
+							pairs = append(pairs, pair{t, k, r.cfg.modes[i], w})
+						}
+					}
 				}
 			}
 		}
 		return pairs
 	}
+	wires := r.cfg.wires
+	if len(wires) == 0 {
+		wires = []wire{{}} // JSON, text
+	}
 	if has("broadcast") {
 		for round := 1; round <= r.cfg.Rounds && ctx.Err() == nil; round++ {
-			for _, p := range pairsOf(round) {
-				add(r.fanOut(ctx, "broadcast", p.target, p.kind, p.stateful, round, 0))
+			for _, p := range pairsOf(round, wires) {
+				add(r.fanOut(ctx, "broadcast", p.target, p.kind, p.stateful, p.wire, round, 0))
 			}
 		}
 	}
 	if has("idle") {
 		for round := 1; round <= max(1, r.cfg.IdleRounds) && ctx.Err() == nil; round++ {
-			for _, p := range pairsOf(round) {
+			for _, p := range pairsOf(round, []wire{{}}) {
 				add(r.idle(ctx, p.target, p.kind, p.stateful, round))
 			}
 		}
@@ -608,12 +658,16 @@ func (r *runner) run(ctx context.Context) []result {
 		if !has("echo") || ctx.Err() != nil || !hasTarget(r.cfg.Targets, targetHubbub) {
 			break
 		}
-		add(r.echo(ctx, k))
+		for _, w := range wires {
+			if w.carriedBy(k) {
+				add(r.echo(ctx, k, w))
+			}
+		}
 	}
 	if has("group") && hasTarget(r.cfg.Targets, targetHubbub) {
 		for _, k := range r.cfg.kinds {
 			for _, stateful := range r.cfg.modes {
-				add(r.fanOut(ctx, "group", targetHubbub, k, stateful, 1, r.cfg.Groups))
+				add(r.fanOut(ctx, "group", targetHubbub, k, stateful, wire{}, 1, r.cfg.Groups))
 			}
 		}
 	}
@@ -715,8 +769,15 @@ func (cfg *config) settleTime() time.Duration {
 // modeName is the transport's short name, with "+sr" when the subscribers used
 // stateful reconnect.
 func modeName(res result) string {
+	name := res.Transport
 	if res.Stateful {
-		return res.Transport + "+sr"
+		name += "+sr"
 	}
-	return res.Transport
+	if res.Protocol != "" && res.Protocol != "json" {
+		name += "/" + res.Protocol
+	}
+	if res.Payload != "" {
+		name += "/" + res.Payload
+	}
+	return name
 }

@@ -157,7 +157,7 @@ func TestStatefulSubscribersAckPastTheBuffer(t *testing.T) {
 		t.Run(transportName(kind), func(t *testing.T) {
 			s := newSink()
 			s.need = 1
-			c, err := subscribe(ctx, d, base, targetHubbub, kind, "", true, s)
+			c, err := subscribe(ctx, d, base, targetHubbub, kind, "", true, nil, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +165,7 @@ func TestStatefulSubscribersAckPastTheBuffer(t *testing.T) {
 			if _, ok := c.(*ackedConn); !ok {
 				t.Fatalf("a stateful subscriber is a %T, want *ackedConn", c)
 			}
-			pub, err := newHubbubPublisher(ctx, d, base, 1)
+			pub, err := newHubbubPublisher(ctx, d, base, 1, wire{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -87,6 +87,7 @@ type sink struct {
 	need      int32 // receivers per message
 	counts    []atomic.Int32
 	delivered atomic.Int64
+	bytes     atomic.Int64 // hub-protocol bytes received (the units' sizes)
 	errors    atomic.Int64
 	firstErr  atomic.Pointer[string] // what the first error said, for the result's note
 	ackDelay  time.Duration          // stateful subscribers: the ack timer (0: ackDelay, 1 s)

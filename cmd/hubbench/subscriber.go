@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/hubbub-go/hubbub/hub/protocol"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -79,8 +80,9 @@ type subConn interface {
 
 // subscribe connects one subscriber of target over kind, joins group if set (hubbub
 // only), then reads into s until the connection ends or ctx is done. stateful
-// (hubbub only) asks for stateful reconnect and acks what arrives (see acker).
-func subscribe(ctx context.Context, d *dialer, base, target string, kind transports.Kind, group string, stateful bool, s *sink) (subConn, error) {
+// (hubbub only) asks for stateful reconnect and acks what arrives (see acker);
+// proto (hubbub only; nil is JSON) is the hub protocol.
+func subscribe(ctx context.Context, d *dialer, base, target string, kind transports.Kind, group string, stateful bool, proto protocol.Protocol, s *sink) (subConn, error) {
 	i := d.pick()
 	var c subConn
 	var err error
@@ -94,7 +96,7 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 	case targetCentrifuge:
 		c, err = dialCentrifuge(ctx, d.ws[i], base)
 	case targetHubbub:
-		c, err = dialHubbub(ctx, d, i, base, kind, group, stateful, s)
+		c, err = dialHubbub(ctx, d, i, base, kind, group, stateful, proto, s)
 	default:
 		err = fmt.Errorf("unknown target %q", target)
 	}
@@ -116,6 +118,7 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 				c.send(unit) // centrifuge's application-level ping: answer pong
 				continue
 			}
+			s.bytes.Add(int64(len(unit)))
 			s.onData(unit)
 			if a, ok := c.(*ackedConn); ok {
 				a.onUnit(unit)
@@ -127,9 +130,10 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 
 // wsSub reads WebSocket messages into one reused buffer.
 type wsSub struct {
-	ws  *websocket.Conn
-	buf []byte
-	wmu sync.Mutex
+	ws     *websocket.Conn
+	buf    []byte
+	wmu    sync.Mutex
+	binary bool // send binary frames (MessagePack, after the handshake)
 }
 
 func (w *wsSub) recv() ([]byte, error) {
@@ -157,6 +161,9 @@ func (w *wsSub) send(unit []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	w.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if w.binary {
+		return w.ws.WriteMessage(websocket.BinaryMessage, unit)
+	}
 	return w.ws.WriteMessage(websocket.TextMessage, unit)
 }
 
@@ -190,12 +197,20 @@ const rs = 0x1e // the JSON hub protocol's record separator
 // stateful asks for stateful reconnect (docs/reconnect.md): useStatefulReconnect=true
 // in the negotiate query and handshake version 2; the connection returned is then an
 // *ackedConn, which acks what it is fed, and whose ack failures count in s.errors
-// (s may be nil only when stateful is false).
-func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transports.Kind, group string, stateful bool, s *sink) (subConn, error) {
+// (s may be nil only when stateful is false). proto nil is JSON; MessagePack
+// (WebSockets and long polling) is for connections without group or stateful.
+func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transports.Kind, group string, stateful bool, proto protocol.Protocol, s *sink) (subConn, error) {
 	hc := d.clients[i]
 	hubURL := "http://" + base + hubPath
 	query := "?negotiateVersion=1"
-	handshake := "{\"protocol\":\"json\",\"version\":1}\x1e"
+	name := "json"
+	if proto != nil {
+		name = proto.Name()
+	}
+	if name != "json" && (group != "" || stateful) {
+		return nil, fmt.Errorf("lean subscribers speak %s without groups or stateful reconnect only", name)
+	}
+	handshake := "{\"protocol\":\"" + name + "\",\"version\":1}\x1e"
 	if stateful {
 		query += "&useStatefulReconnect=true"
 		handshake = "{\"protocol\":\"json\",\"version\":2}\x1e"
@@ -282,6 +297,9 @@ func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transpo
 	if err := <-done; err != nil {
 		c.close()
 		return nil, err
+	}
+	if ws, ok := c.(*wsSub); ok && name != "json" {
+		ws.binary = true
 	}
 	return c, nil
 }

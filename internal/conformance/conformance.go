@@ -5,6 +5,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"net/http"
 	"strings"
@@ -54,6 +55,8 @@ type Whoami struct {
 // Register adds the conformance methods to h.
 func Register(h *hub.Hub) {
 	h.On("Echo", func(value protocol.RawValue) protocol.RawValue { return value })
+	// A typed []byte: base64 under JSON, bin under MessagePack.
+	h.On("EchoBytes", func(data []byte) []byte { return data })
 	h.On("Add", func(a, b int64) int64 { return a + b })
 	h.On("Fail", func(message string) error { return hub.NewError("%s", message) })
 	h.On("Whoami", func(ctx *hub.Context) Whoami {
@@ -115,6 +118,14 @@ func Register(h *hub.Hub) {
 				return 0, ctx.Err()
 			}
 		}
+	})
+	h.On("InvokeCaller", func(ctx *hub.Context, method string, argument protocol.RawValue) (protocol.RawValue, error) {
+		result, err := ctx.Conn().Invoke(ctx, method, argument)
+		if clientErr := (*hub.ClientError)(nil); errors.As(err, &clientErr) {
+			// The client's own words reach the caller (other errors stay hidden).
+			return nil, hub.NewError("%s", clientErr.Message)
+		}
+		return result, err
 	})
 	h.On("Disconnect", func(ctx *hub.Context, allowReconnect bool) {
 		conn := ctx.Conn()

@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { here, startHubServer } from './server.js';
+import { makePng } from './png.js';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RESULTS = path.join(here, 'test-results');
@@ -227,6 +228,68 @@ for (const { name: T, param } of TRANSPORTS.filter((t) => !only.length || only.i
         throw e;
       } finally {
         for (const u of [a, b, c]) await u.context.close();
+      }
+    });
+
+    test('chat: an image picked or pasted in one context arrives in another as the same bytes', async () => {
+      const [a, b] = [await user(), await user()];
+      try {
+        // MessagePack when the server has the module and the transport carries binary;
+        // on WebSockets bob asks for JSON, so one room mixes both protocols.
+        const moduleServed = (await fetch(server.url + '/hubs/chat/hubbub-msgpack.js')).status === 200;
+        const bobJSON = T === 'WebSockets';
+        const alice = await a.open(`/chat?transport=${param}`);
+        const bob = await b.open(`/chat?transport=${param}${bobJSON ? '&protocol=json' : ''}`);
+        await signIn(alice, 'alice', T);
+        await signIn(bob, 'bob', T);
+        const binary = moduleServed && T !== 'ServerSentEvents';
+        assert.equal(await alice.evaluate(() => window.chat.protocol()), binary ? 'messagepack' : 'json', 'alice protocol');
+        assert.equal(await bob.evaluate(() => window.chat.protocol()), binary && !bobJSON ? 'messagepack' : 'json', 'bob protocol');
+        step(`images: alice ${await alice.evaluate(() => window.chat.protocol())}, bob ${await bob.evaluate(() => window.chat.protocol())}`);
+
+        /** Waits for the n-th image in #general on page, checks its bytes and the <img> shown. */
+        const arrives = async (page, n, from, png, width, height) => {
+          await page.waitForFunction((k) => window.chat.images('#general').length >= k, n, WAIT);
+          const got = (await page.evaluate(() => window.chat.images('#general')))[n - 1];
+          assert.deepEqual(got, { from, contentType: 'image/png', base64: png.toString('base64') }, 'the same bytes');
+          const size = await page.waitForFunction((k) => {
+            const img = document.querySelectorAll('#messages img.image')[k - 1];
+            return img && img.complete && img.naturalWidth > 0 && [img.naturalWidth, img.naturalHeight];
+          }, n, WAIT);
+          assert.deepEqual(await size.jsonValue(), [width, height], 'the natural size of the <img> shown');
+        };
+
+        // Picked with the file input.
+        const picked = makePng(37, 23, (x, y) => [x * 6, y * 10, 160, 255]);
+        await alice.setInputFiles('#image-input', { name: 'dot.png', mimeType: 'image/png', buffer: picked });
+        await arrives(bob, 1, 'alice', picked, 37, 23);
+        await arrives(alice, 1, 'alice', picked, 37, 23);
+
+        // Pasted into the message box.
+        const pasted = makePng(64, 48, (x, y) => [255 - x * 3, 90, y * 5, 200]);
+        await bob.evaluate((b64) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const data = new DataTransfer();
+          data.items.add(new File([bytes], 'pasted.png', { type: 'image/png' }));
+          document.getElementById('text').dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+        }, pasted.toString('base64'));
+        await arrives(alice, 2, 'bob', pasted, 64, 48);
+        await arrives(bob, 2, 'bob', pasted, 64, 48);
+
+        // Over the cap: the sender is told, nothing is sent.
+        const huge = Buffer.concat([picked, Buffer.alloc(300 * 1024)]);
+        await alice.setInputFiles('#image-input', { name: 'huge.png', mimeType: 'image/png', buffer: huge });
+        await alice.waitForFunction(() => /^Image too large: \d+ KiB, at most 256 KiB\.$/.test(document.getElementById('banner').textContent), null, WAIT);
+        await say(alice, `after the images (${T})`);
+        await received(bob, `after the images (${T})`);
+        assert.equal(await bob.evaluate(() => window.chat.images('#general').length), 2, 'no image after the refused one');
+        await screenshot(bob, 'chat-image', T);
+        for (const u of [a, b]) assert.deepEqual(u.problems, []);
+      } catch (e) {
+        for (const u of [a, b]) if (u.problems.length) console.log(u.problems.join('\n'));
+        throw e;
+      } finally {
+        for (const u of [a, b]) await u.context.close();
       }
     });
 

@@ -34,10 +34,14 @@
 //	Who(room) []string         the nicknames in a room (from Groups().Members)
 //	Send(room, text)           to the members of a room the caller is in
 //	Direct(nick, text)         to every tab of nick, and the sender's own tabs
+//	SendImage(room, contentType, data)  an image ([]byte: bin under MessagePack,
+//	                           base64 under JSON) to the members of a room; PNG, JPEG,
+//	                           GIF or WebP, at most Options.MaxImageSize bytes
 //
 // # Events (server → client)
 //
 //	message(Message)   a room message
+//	image(Image)       an image sent to a room
 //	direct(Message)    a direct message (To is set)
 //	notice(Notice)     "alice joined", "alice left" in a room
 //	rooms([]Room)      every room with its members, after any change
@@ -88,6 +92,10 @@ type Options struct {
 	MaxMessageLength int
 	// MaxRooms caps the rooms that exist at once. Default 50.
 	MaxRooms int
+	// MaxImageSize caps an image sent with SendImage, in bytes. Default 256 KiB.
+	// The chat's hub takes messages large enough for such an image in base64
+	// (Hub.TransportOptions.MaxReceiveSize is raised to fit if it is smaller).
+	MaxImageSize int
 }
 
 // Welcome is Authenticate's result: who you are and the state of the chat.
@@ -97,6 +105,7 @@ type Welcome struct {
 	Joined           []string `json:"joined"`
 	Online           []string `json:"online"`
 	MaxMessageLength int      `json:"maxMessageLength"`
+	MaxImageSize     int      `json:"maxImageSize"`
 }
 
 // Room is a room and the nicknames in it.
@@ -170,6 +179,10 @@ func New(opts Options) (*Chat, error) {
 	if opts.MaxRooms <= 0 {
 		opts.MaxRooms = DefaultMaxRooms
 	}
+	if opts.MaxImageSize <= 0 {
+		opts.MaxImageSize = DefaultMaxImageSize
+	}
+	opts.Hub = withImageRoom(opts.Hub, opts.MaxImageSize)
 	users := opts.Users
 	if users == nil {
 		var err error
@@ -202,6 +215,7 @@ func New(opts Options) (*Chat, error) {
 	h.On("Who", c.who, signedIn)
 	h.On("Send", c.send, signedIn)
 	h.On("Direct", c.direct, signedIn)
+	h.On("SendImage", c.sendImage, signedIn)
 	return c, nil
 }
 
@@ -326,6 +340,7 @@ func (c *Chat) authenticate(ctx *hub.Context, nick, password string) (*Welcome, 
 		Joined:           slices.Clone(c.in[id]),
 		Online:           c.onlineLocked(),
 		MaxMessageLength: c.opts.MaxMessageLength,
+		MaxImageSize:     c.opts.MaxImageSize,
 	}, nil
 }
 

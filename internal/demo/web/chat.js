@@ -1,7 +1,12 @@
 // The chat page. Connects when the user signs in, authenticates with
 // Authenticate(nick, password), then follows the hub's events:
-// message, direct, notice, rooms, users. All user content goes in with
-// textContent (Demo.el), never as HTML.
+// message, image, direct, notice, rooms, users. All user content goes in with
+// textContent (Demo.el), never as HTML; images as <img> of a blob: URL.
+//
+// Images (picked or pasted) go to the room with SendImage(room, type, bytes). With
+// the MessagePack module (hubbub-msgpack.js) loaded, the page speaks MessagePack and
+// the bytes travel as binary; without it, or over SSE (text only), or with
+// ?protocol=json, it speaks JSON and the bytes travel as base64.
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -12,6 +17,8 @@
     me: null,
     creds: null,
     maxLen: 500,
+    maxImage: 256 * 1024, // Welcome.maxImageSize
+    binary: false, // MessagePack: bytes are Uint8Array both ways
     rooms: [], // [{ name, members }] as the server last sent them
     joined: new Set(), // rooms this tab is in
     online: [],
@@ -28,7 +35,10 @@
   function push(key, item) {
     const c = channel(key);
     c.items.push(item);
-    if (c.items.length > 500) c.items.shift();
+    if (c.items.length > 500) {
+      const gone = c.items.shift();
+      if (gone.url) URL.revokeObjectURL(gone.url);
+    }
     if (key === S.current) {
       const list = $('messages');
       list.querySelector('.empty')?.remove();
@@ -43,9 +53,11 @@
   function render(item) {
     if (item.kind === 'notice') return el('li', { class: 'notice' }, item.text);
     const mine = item.from === S.me;
+    const body = item.kind === 'image'
+      ? el('img', { class: 'image', src: item.url, alt: `image from ${item.from}`, dataset: { size: item.bytes.length } })
+      : el('span', { class: 'text' }, item.text);
     return el('li', { class: mine ? 'msg mine' : 'msg', dataset: { id: item.id, from: item.from } },
-      el('span', { class: 'meta' }, el('b', {}, mine ? 'you' : item.from), Demo.clock(item.at)),
-      el('span', { class: 'text' }, item.text));
+      el('span', { class: 'meta' }, el('b', {}, mine ? 'you' : item.from), Demo.clock(item.at)), body);
   }
 
   function roomInfo(name) {
@@ -98,6 +110,7 @@
       $('members').dataset.members = '';
     }
     $('leave-button').classList.toggle('hidden', !isRoom || key === '#general');
+    $('attach').classList.toggle('hidden', !isRoom);
     $('text').placeholder = isRoom ? `Message ${key}` : `Message ${key.slice(1)} privately`;
     $('text').maxLength = S.maxLen;
   }
@@ -150,9 +163,57 @@
     }
   }
 
+  /** The bytes of base64 text (JSON carries []byte so). */
+  function fromBase64(text) {
+    const bin = atob(text);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return bytes;
+  }
+
+  function toBase64(bytes) {
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  }
+
+  const KiB = (n) => `${Math.ceil(n / 1024).toLocaleString('en')} KiB`;
+
+  /** Sends an image file (picked or pasted) to the current room. */
+  async function sendImage(file) {
+    const key = S.current;
+    if (key[0] !== '#') {
+      banner('Images go to rooms only.', true);
+      return;
+    }
+    if (file.size > S.maxImage) {
+      banner(`Image too large: ${KiB(file.size)}, at most ${KiB(S.maxImage)}.`, true);
+      return;
+    }
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      await S.hub.invoke('SendImage', key.slice(1), file.type, S.binary ? bytes : toBase64(bytes));
+    } catch (err) {
+      banner(Demo.message(err), true);
+    }
+  }
+
+  /** The hub's options: MessagePack when its module is here and the transport carries binary. */
+  function hubOptions() {
+    const msgpack = window.HubbubMsgPack;
+    const asked = new URLSearchParams(location.search).get('protocol');
+    const binary = !!msgpack && asked !== 'json' && Demo.forced !== 'ServerSentEvents';
+    return { binary, options: Demo.options(binary ? { protocol: msgpack.protocol() } : {}) };
+  }
+
   function wire(hub) {
     Demo.watch(hub);
     hub.on('message', (m) => push('#' + m.room, { kind: 'msg', ...m }));
+    hub.on('image', (m) => {
+      const bytes = typeof m.data === 'string' ? fromBase64(m.data) : m.data;
+      const url = URL.createObjectURL(new Blob([bytes], { type: m.contentType }));
+      push('#' + m.room, { kind: 'image', id: m.id, room: m.room, from: m.from, at: m.at, contentType: m.contentType, bytes, url });
+    });
     hub.on('direct', (m) => push('@' + (m.from === S.me ? m.to : m.from), { kind: 'msg', ...m }));
     hub.on('notice', (n) => push('#' + n.room, { kind: 'notice', ...n }));
     hub.on('rooms', (rooms) => {
@@ -187,6 +248,7 @@
   function enter(w) {
     S.me = w.nick;
     S.maxLen = w.maxMessageLength;
+    S.maxImage = w.maxImageSize || S.maxImage;
     S.rooms = w.rooms;
     S.online = w.online;
     S.joined = new Set(w.joined);
@@ -204,11 +266,14 @@
     const button = $('login-button');
     $('login-error').textContent = '';
     button.disabled = true;
-    const hub = Hubbub.connect('/hubs/chat', Demo.options());
+    const { binary, options } = hubOptions();
+    const hub = Hubbub.connect('/hubs/chat', options);
     wire(hub);
     try {
       const welcome = await hub.invoke('Authenticate', nick, password);
       S.hub = hub;
+      S.binary = binary;
+      $('transport').dataset.protocol = binary ? 'messagepack' : 'json';
       S.creds = { nick, password };
       enter(welcome);
     } catch (err) {
@@ -242,6 +307,17 @@
     if (input.value.trim() && (await join(input.value))) input.value = '';
   });
   $('leave-button').addEventListener('click', leave);
+  $('image-input').addEventListener('change', (e) => {
+    const file = e.target.files[0];
+    e.target.value = '';
+    if (file) sendImage(file);
+  });
+  $('text').addEventListener('paste', (e) => {
+    const file = [...(e.clipboardData?.files || [])].find((f) => f.type.startsWith('image/'));
+    if (!file) return;
+    e.preventDefault();
+    sendImage(file);
+  });
 
   // For the browser tests and the curious: the state, and every text received.
   window.chat = {
@@ -250,6 +326,10 @@
     texts: (key) => [...S.channels.entries()]
       .filter(([k]) => !key || k === key)
       .flatMap(([, c]) => c.items.filter((i) => i.kind === 'msg').map((i) => i.text)),
+    /** The images received in a channel: sender, type and bytes (base64). */
+    images: (key) => (S.channels.get(key)?.items || []).filter((i) => i.kind === 'image')
+      .map((i) => ({ from: i.from, contentType: i.contentType, base64: toBase64(i.bytes) })),
+    protocol: () => (S.binary ? 'messagepack' : 'json'),
     notices: (key) => (S.channels.get(key)?.items || []).filter((i) => i.kind === 'notice').map((i) => i.text),
   };
 })();

@@ -6,9 +6,27 @@
 const crypto = require("node:crypto");
 const { before, after } = require("node:test");
 const signalR = require("@microsoft/signalr");
+const { MessagePackHubProtocol } = require("@microsoft/signalr-protocol-msgpack");
 const { startServer } = require("./server");
 
 const { HttpTransportType } = signalR;
+
+/**
+ * The hub protocols every scenario runs with. `create: null` = the client's default
+ * (JSON). MessagePack needs a transport that carries binary: WebSockets or long polling.
+ */
+const PROTOCOLS = [
+  { name: "JSON", create: null, binary: false },
+  { name: "MessagePack", create: () => new MessagePackHubProtocol(), binary: true },
+];
+const JSON_PROTOCOL = PROTOCOLS[0];
+const MESSAGEPACK = PROTOCOLS[1];
+
+/** A transport row combined with a protocol row: what defineTransportSuite and scenario() take. */
+function withProtocol(transportRow, protocol = JSON_PROTOCOL) {
+  const label = protocol === JSON_PROTOCOL ? transportRow.name : `${transportRow.name}/${protocol.name}`;
+  return { ...transportRow, protocol, label };
+}
 
 /** The transports every scenario runs on. `transport: undefined` = default negotiation. */
 const TRANSPORTS = [
@@ -94,6 +112,25 @@ function within(p, what, timeout = WAIT_MS) {
   ]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * MessagePack hub messages from the client's hex dump of one binary transport message
+ * ("0x95 0x01 …"), as the official protocol parses them. A handshake response (JSON
+ * ending in 0x1e) at the start is skipped; what cannot be parsed becomes { unparsed }.
+ */
+function parseBinaryRecords(hexDump) {
+  let bytes = Uint8Array.from(hexDump.trim().split(/\s+/).filter(Boolean), (h) => parseInt(h, 16));
+  if (bytes[0] === 0x7b) {
+    const end = bytes.indexOf(0x1e);
+    bytes = bytes.slice(end + 1);
+  }
+  if (bytes.length === 0) return [];
+  try {
+    return new MessagePackHubProtocol().parseMessages(bytes.slice().buffer, signalR.NullLogger.instance);
+  } catch (err) {
+    return [{ unparsed: hexDump, error: err.message }];
+  }
+}
+
 function signJwt(payload, secret, header = { alg: "HS256", typ: "JWT" }) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
   const data = `${b64(header)}.${b64(payload)}`;
@@ -130,6 +167,16 @@ class Scenario {
     return "transport" in opts ? opts.transport : this.entry.transport;
   }
 
+  /** Protocol row for a build: opts.protocol if given, else the entry's (JSON if none). */
+  protocolOf(opts) {
+    return opts.protocol || (this.entry && this.entry.protocol) || JSON_PROTOCOL;
+  }
+
+  /** True when this scenario's connections speak MessagePack by default. */
+  get binary() {
+    return this.protocolOf({}).binary;
+  }
+
   build(opts = {}) {
     const label = opts.label || `c${this.conns.length + 1}`;
     const path = opts.path || "/hubs/conformance";
@@ -149,8 +196,11 @@ class Scenario {
     if (opts.serverTimeout) b = b.withServerTimeout(opts.serverTimeout);
     if (opts.keepAlive) b = b.withKeepAliveInterval(opts.keepAlive);
     if (opts.statefulReconnect) b = b.withStatefulReconnect();
+    const protocol = this.protocolOf(opts);
+    if (protocol.create) b = b.withHubProtocol(protocol.create());
     const conn = b.build();
     conn.label = label;
+    conn.protocol = protocol;
     conn.markers = new Set();
     conn.on("__marker", (token) => conn.markers.add(token));
     this.conns.push(conn);
@@ -183,23 +233,30 @@ class Scenario {
 
   /**
    * The hub-protocol records conn received on the wire (from the client's Trace log,
-   * entries from index `fromIndex` of this.logs on), as parsed JSON.
+   * entries from index `fromIndex` of this.logs on), as parsed JSON or, for a
+   * MessagePack connection, as the official MessagePack protocol parses them.
    */
   received(conn, fromIndex = 0) {
     const out = [];
-    const re = /data received\. String data of length \d+\. Content: '([\s\S]*)'\.$/;
+    const text = /data received\. String data of length \d+\. Content: '([\s\S]*)'\.$/;
+    const binary = /data received\. Binary data of length \d+\. Content: '([0-9a-fx ]*)'\.$/;
     for (const e of this.logs.slice(fromIndex)) {
       if (e.label !== conn.label) continue;
-      const m = re.exec(e.message);
-      if (!m) continue;
-      for (const rec of m[1].split("\x1e")) {
-        if (!rec) continue;
-        try {
-          out.push({ ts: e.ts, msg: JSON.parse(rec) });
-        } catch {
-          out.push({ ts: e.ts, msg: { unparsed: rec } });
+      let m = text.exec(e.message);
+      if (m) {
+        for (const rec of m[1].split("\x1e")) {
+          if (!rec) continue;
+          try {
+            out.push({ ts: e.ts, msg: JSON.parse(rec) });
+          } catch {
+            out.push({ ts: e.ts, msg: { unparsed: rec } });
+          }
         }
+        continue;
       }
+      m = binary.exec(e.message);
+      if (!m) continue;
+      for (const msg of parseBinaryRecords(m[1])) out.push({ ts: e.ts, msg });
     }
     return out;
   }
@@ -239,7 +296,7 @@ function scenario(getServer, entry, fn) {
           // read it before changing the message, then put the new message into it.
           const oldStack = err.stack;
           const oldMessage = err.message;
-          err.message = `${oldMessage}\n--- official client log (${entry ? entry.name : "n/a"}) ---\n${log}`;
+          err.message = `${oldMessage}\n--- official client log (${entry ? entry.label || entry.name : "n/a"}) ---\n${log}`;
           if (typeof oldStack === "string") {
             err.stack = oldMessage && oldStack.includes(oldMessage)
               ? oldStack.replace(oldMessage, err.message)
@@ -261,6 +318,10 @@ module.exports = {
   HttpTransportType,
   TRANSPORTS,
   TRANSPORT_NAMES,
+  PROTOCOLS,
+  JSON_PROTOCOL,
+  MESSAGEPACK,
+  withProtocol,
   WAIT_MS,
   TEST_TIMEOUT_MS,
   useServer,

@@ -1,13 +1,17 @@
 "use strict";
-// The scenario table. defineTransportSuite(entry) generates one test per scenario,
-// named "<Transport>: <scenario>", for one row of TRANSPORTS.
+// The scenario table. defineTransportSuite(transportRow, protocol) generates one test
+// per scenario, named "<Transport>: <scenario>" (JSON) or "<Transport>/MessagePack:
+// <scenario>", for one row of TRANSPORTS and one of PROTOCOLS.
 
 const assert = require("node:assert/strict");
+const crypto = require("node:crypto");
 const { describe, test } = require("node:test");
 const {
   signalR,
   HttpTransportType,
   TEST_TIMEOUT_MS,
+  JSON_PROTOCOL,
+  withProtocol,
   useServer,
   uniq,
   waitUntil,
@@ -89,6 +93,36 @@ const SCENARIOS = [
     ]) {
       assert.equal(await within(c.invoke("Echo", v), "Echo"), v, `Echo(${v})`);
     }
+  }],
+
+  ["echo bytes: Uint8Array under MessagePack, base64 under JSON", async (s) => {
+    const c = await s.connect();
+    const samples = [
+      new Uint8Array(0),
+      Uint8Array.from([0, 1, 2, 0x1e, 0x7b, 0x7f, 0x80, 0xc1, 0xff]),
+      new Uint8Array(crypto.randomBytes(12000)), // twice in the nested echo below: within 32 KiB
+    ];
+    for (const bytes of samples) {
+      const what = `${bytes.length} bytes`;
+      if (!s.binary) {
+        // JSON has no bytes: a []byte parameter or result is base64, as in ASP.NET Core.
+        const b64 = Buffer.from(bytes).toString("base64");
+        assert.equal(await within(c.invoke("EchoBytes", b64), `EchoBytes(${what})`), b64, `EchoBytes(${what})`);
+        continue;
+      }
+      // Echo passes the value through; EchoBytes takes and returns a Go []byte.
+      for (const method of ["Echo", "EchoBytes"]) {
+        const got = await within(c.invoke(method, bytes), `${method}(${what})`);
+        assert.ok(got instanceof Uint8Array, `${method}(${what}) returns a Uint8Array, got ${Object.prototype.toString.call(got)}`);
+        assert.ok(Buffer.from(got).equals(Buffer.from(bytes)), `${method}(${what}) returns the same bytes`);
+      }
+      const nested = { name: "blob", data: bytes, list: [bytes, "text"] };
+      assert.deepEqual(await within(c.invoke("Echo", nested), `Echo({data: ${what}})`), nested);
+    }
+    if (!s.binary) {
+      await rejectsMatching(c.invoke("EchoBytes", "not base64!"), null, "EchoBytes('not base64!')");
+    }
+    assert.equal(await within(c.invoke("Echo", "still here"), "Echo after the bytes"), "still here");
   }],
 
   ["invoke with result: Add", async (s) => {
@@ -316,6 +350,33 @@ const SCENARIOS = [
     assert.equal(await within(r0, "Sum of nothing"), 0);
   }],
 
+  ["client results: InvokeCaller gets the client's answer, error or lack of handler", async (s) => {
+    const c = s.build();
+    const asked = [];
+    c.on("GetAnswer", (q) => { asked.push(q); return { answer: q + 1 }; });
+    c.on("GetAnswerLater", async (q) => { await sleep(20); return q * 2; });
+    c.on("Refuse", () => { throw new Error("no answer for you"); });
+    c.on("Reverse", (bytes) => Uint8Array.from(bytes).reverse());
+    await within(c.start(), "start()");
+    // The server invokes the caller's handler (case-insensitively) and returns its result.
+    assert.deepEqual(await within(c.invoke("InvokeCaller", "getanswer", 41), "InvokeCaller(getanswer, 41)"), { answer: 42 });
+    assert.deepEqual(asked, [41]);
+    assert.equal(await within(c.invoke("InvokeCaller", "GetAnswerLater", 21), "InvokeCaller(GetAnswerLater)"), 42);
+    await rejectsMatching(c.invoke("InvokeCaller", "Refuse", null), /no answer for you/, "InvokeCaller(Refuse)");
+    await rejectsMatching(c.invoke("InvokeCaller", "NoSuchHandler", null), /didn't provide a result/i, "InvokeCaller(NoSuchHandler)");
+    if (s.binary) {
+      const got = await within(c.invoke("InvokeCaller", "Reverse", Uint8Array.from([1, 2, 3])), "InvokeCaller(Reverse, bytes)");
+      assert.ok(got instanceof Uint8Array, `a client result of bytes arrives as a Uint8Array, got ${Object.prototype.toString.call(got)}`);
+      assert.deepEqual([...got], [3, 2, 1]);
+    }
+    // Several at once, each with its own answer.
+    const many = await within(
+      Promise.all(Array.from({ length: 10 }, (_, i) => c.invoke("InvokeCaller", "GetAnswer", i))),
+      "10 concurrent InvokeCaller",
+    );
+    assert.deepEqual(many, Array.from({ length: 10 }, (_, i) => ({ answer: i + 1 })));
+  }],
+
   ["Disconnect(false) closes without reconnecting", async (s) => {
     const c = s.build({ reconnect: [0] });
     let reconnecting = 0;
@@ -492,14 +553,19 @@ async function secureAvailable(s, t) {
 // Unlimited concurrency is faster on an idle machine but times out on a loaded one.
 const CONCURRENCY = Number(process.env.OFFICIAL_CONCURRENCY) || 4;
 
-/** Generates the tests for one transport row, run concurrently with each other. */
-function defineTransportSuite(entry) {
+/**
+ * Generates the tests for one transport row with one protocol (JSON by default), run
+ * concurrently with each other. A scenario's `transports` option lists the transport
+ * rows it runs on.
+ */
+function defineTransportSuite(transportRow, protocol = JSON_PROTOCOL) {
+  const entry = withProtocol(transportRow, protocol);
   const getServer = useServer();
-  describe(entry.name, { concurrency: CONCURRENCY }, () => {
+  describe(entry.label, { concurrency: CONCURRENCY }, () => {
     for (const [name, fn, opts = {}] of SCENARIOS) {
       const { transports, ...testOpts } = opts;
       if (transports && !transports.includes(entry.name)) continue;
-      test(`${entry.name}: ${name}`, { timeout: TEST_TIMEOUT_MS, ...testOpts }, scenario(getServer, entry, fn));
+      test(`${entry.label}: ${name}`, { timeout: TEST_TIMEOUT_MS, ...testOpts }, scenario(getServer, entry, fn));
     }
   });
 }

@@ -5,12 +5,13 @@
 //   --client-timeout 3s         the client pings every 500 ms (WS/SSE); long polling has
 //                               no client pings and must be kept alive by its polls
 //   --poll-timeout 1s           long polls are answered empty and re-issued
-// The connection idles for 6 s, then must still be Connected and answer Echo.
+// The connection idles for 6 s, then must still be Connected and answer Echo. Every
+// transport with JSON, and WebSockets and long polling with MessagePack.
 
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const { before, after, describe, test } = require("node:test");
-const { TRANSPORTS, scenario, within, sleep } = require("../lib/harness");
+const { TRANSPORTS, MESSAGEPACK, withProtocol, scenario, within, sleep } = require("../lib/harness");
 const { startServer } = require("../lib/server");
 
 const IDLE_MS = 6000;
@@ -44,8 +45,12 @@ after(async () => {
 });
 
 describe("keep-alive", { concurrency: true }, () => {
-  for (const entry of TRANSPORTS) {
-    test(`${entry.name}: idle connection survives server keep-alive, client timeout and poll timeout`,
+  const rows = [
+    ...TRANSPORTS.map((t) => withProtocol(t)),
+    ...TRANSPORTS.filter((t) => t.name === "WebSockets" || t.name === "LongPolling").map((t) => withProtocol(t, MESSAGEPACK)),
+  ];
+  for (const entry of rows) {
+    test(`${entry.label}: idle connection survives server keep-alive, client timeout and poll timeout`,
       { timeout: IDLE_MS + 12000 },
       async (t) => {
         if (skipReason) {

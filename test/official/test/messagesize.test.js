@@ -2,18 +2,23 @@
 // Message size: the official client packs what it queues while a send is in flight
 // into one unit, so 400 concurrent invoke('Echo', 50 chars) become one 45,890-byte
 // WebSocket message or POST. The server must bound each hub message (32 KiB, as
-// ASP.NET Core's MaximumReceiveMessageSize), not the unit that carries them.
+// ASP.NET Core's MaximumReceiveMessageSize), not the unit that carries them. The same
+// holds for MessagePack records (WebSockets and long polling).
 
 const assert = require("node:assert/strict");
 const { describe, test } = require("node:test");
-const { TRANSPORTS, TEST_TIMEOUT_MS, useServer, scenario, within } = require("../lib/harness");
+const { TRANSPORTS, MESSAGEPACK, TEST_TIMEOUT_MS, withProtocol, useServer, scenario, within } = require("../lib/harness");
 
 const server = useServer();
 const CALLS = 400;
 
 describe("message size", { concurrency: true }, () => {
-  for (const entry of TRANSPORTS.slice(0, 3)) {
-    test(`${entry.name}: ${CALLS} concurrent Echo invocations packed into one unit all complete`,
+  const rows = [
+    ...TRANSPORTS.slice(0, 3).map((t) => withProtocol(t)),
+    ...TRANSPORTS.filter((t) => t.name !== "ServerSentEvents" && t.name !== "Default").map((t) => withProtocol(t, MESSAGEPACK)),
+  ];
+  for (const entry of rows) {
+    test(`${entry.label}: ${CALLS} concurrent Echo invocations packed into one unit all complete`,
       { timeout: TEST_TIMEOUT_MS },
       scenario(server, entry, async (s) => {
         const c = await s.connect();

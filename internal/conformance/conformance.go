@@ -1,5 +1,5 @@
 // Package conformance is the fixed hub that tests, benchmarks and outside clients
-// rely on (shared/docs/conformance-hub.md in the design docs). Its method names and
+// rely on (docs/conformance-hub.md). Its method names and
 // meanings never change: clients nobody in this project wrote are run against it.
 package conformance
 

@@ -42,5 +42,5 @@ func Example() {
 		c.Status(http.StatusAccepted)
 	})
 	fmt.Println(len(r.Routes()), "routes")
-	// Output: 19 routes
+	// Output: 31 routes
 }

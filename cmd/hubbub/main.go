@@ -63,6 +63,9 @@ type config struct {
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0) // -h or --help: the flag set printed the usage
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hubbub:", err)
 		os.Exit(2)

@@ -45,7 +45,8 @@ type Options struct {
 	// AssetNames are the file names under the hub's path that Mount routes (GET and
 	// HEAD) to the hub, which serves them with its Options.Assets. Default
 	// clientjs.Names(): hubbub.js, hubbub.mjs, hubbub.d.ts and the MessagePack
-	// module's three files. Set it when Assets serves other files.
+	// module's three files. Set it when Assets serves other files; an empty,
+	// non-nil slice declares none.
 	AssetNames []string
 }
 

@@ -23,8 +23,10 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -118,4 +120,10 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// Names returns the names of the embedded files Handler serves, sorted, e.g. for
+// a router that needs each route declared.
+func Names() []string {
+	return slices.Sorted(maps.Keys(assets))
 }

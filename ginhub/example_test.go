@@ -3,6 +3,8 @@ package ginhub_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,5 +44,67 @@ func Example() {
 		c.Status(http.StatusAccepted)
 	})
 	fmt.Println(len(r.Routes()), "routes")
-	// Output: 19 routes
+	// Output: 31 routes
+}
+
+// The README's Gin quick start, compiled and run here: an auth middleware that
+// sets the user, a hub whose clients join a group per company, and a REST route
+// that pushes to a group. The README's copy is this file's code in a main that
+// ends with r.Run("127.0.0.1:8080"), where this example returns r and tries it.
+func Example_quickStart() {
+	gin.SetMode(gin.ReleaseMode)
+	srv := httptest.NewServer(newsApp())
+	defer srv.Close()
+	for _, token := range []string{"", "alice-token"} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hubs/news/negotiate?negotiateVersion=1", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		resp.Body.Close()
+		fmt.Printf("negotiate with token %q: %d\n", token, resp.StatusCode)
+	}
+	// Output:
+	// negotiate with token "": 401
+	// negotiate with token "alice-token": 200
+}
+
+// tokens maps bearer tokens to users. A real app checks a session or a signed
+// token (see package auth/jwtauth).
+var tokens = map[string]string{"alice-token": "alice", "bob-token": "bob"}
+
+// requireUser is the app's auth middleware: it refuses requests without a known
+// token and sets the user, which becomes ctx.UserID() in the hub.
+func requireUser(c *gin.Context) {
+	user, ok := tokens[strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")]
+	if !ok {
+		c.AbortWithStatus(http.StatusUnauthorized)
+		return
+	}
+	c.Set("user", user)
+}
+
+func newsApp() *gin.Engine {
+	r := gin.New()
+	r.Use(gin.Logger(), gin.Recovery())
+	api := r.Group("/", requireUser)
+
+	news := hub.New(hub.Options{Name: "news"})
+	news.On("Follow", func(ctx *hub.Context, company string) error {
+		return ctx.Groups().Add(ctx, ctx.ConnectionID(), company)
+	})
+	ginhub.Mount(api, "/hubs/news", news, ginhub.Options{}) // the hub, its negotiate and hubbub.js
+	api.POST("/api/news/:company", func(c *gin.Context) {
+		err := news.Clients().Group(c.Param("company")).Send(c, "article", c.PostForm("title"))
+		if err != nil {
+			c.String(http.StatusInternalServerError, err.Error())
+			return
+		}
+		c.Status(http.StatusAccepted)
+	})
+	return r
 }

@@ -12,14 +12,26 @@
 // Values set with c.Set never reach a plain http.Handler, so the adapter copies the
 // identity into the request context (hub.WithUserID) and the Gin keys alongside it
 // (read them in handlers with Value).
+//
+// Mount declares only the routes the hub serves, so the app's own routes can sit
+// under the hub's path (api.GET("/hubs/chat/history", …)). For Mount(routes,
+// "/hubs/chat", …) they are:
+//
+//	Any        /hubs/chat             the transports: WebSocket upgrade, SSE stream and
+//	                                  send, long-polling poll, send and DELETE; CORS preflights
+//	Any        /hubs/chat/negotiate   POST negotiate (the hub answers 405 to other methods)
+//	GET, HEAD  /hubs/chat/hubbub.js   and each other name in Options.AssetNames (default
+//	                                  clientjs.Names()), served by the hub's Options.Assets
 package ginhub
 
 import (
 	"context"
 	"maps"
+	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hubbub-go/hubbub/clientjs"
 	"github.com/hubbub-go/hubbub/hub"
 )
 
@@ -30,16 +42,30 @@ type Options struct {
 	UserKey string
 	// UserID, when set, replaces UserKey: it derives the identity from the Gin context.
 	UserID func(c *gin.Context) string
+	// AssetNames are the file names under the hub's path that Mount routes (GET and
+	// HEAD) to the hub, which serves them with its Options.Assets. Default
+	// clientjs.Names(): hubbub.js, hubbub.mjs, hubbub.d.ts and the MessagePack
+	// module's three files. Set it when Assets serves other files; an empty,
+	// non-nil slice declares none.
+	AssetNames []string
 }
 
 type keysKey struct{}
 
-// Mount serves h on routes at relativePath and below it (negotiate and the
-// transports), as Any(path) plus Any(path+"/*rest").
+// Mount serves h on routes at relativePath (the transports), relativePath+"/negotiate"
+// and relativePath+"/"+name for each of opts.AssetNames, and on no other route, so
+// that the app may declare its own routes under relativePath.
 func Mount(routes gin.IRoutes, relativePath string, h *hub.Hub, opts Options) {
 	handler := Handler(h, opts)
 	routes.Any(relativePath, handler)
-	routes.Any(relativePath+"/*rest", handler)
+	routes.Any(relativePath+"/negotiate", handler)
+	names := opts.AssetNames
+	if names == nil {
+		names = clientjs.Names()
+	}
+	for _, name := range names {
+		routes.Match([]string{http.MethodGet, http.MethodHead}, relativePath+"/"+name, handler)
+	}
 }
 
 // Handler adapts h to a gin.HandlerFunc for routes you declare yourself.

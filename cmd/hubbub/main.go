@@ -63,6 +63,9 @@ type config struct {
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0) // -h or --help: the flag set printed the usage
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hubbub:", err)
 		os.Exit(2)
@@ -236,8 +239,8 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	app.Start(ctx) // the news publisher
 	defer app.Stop()
 
-	for _, name := range []string{"/hubbub.js", "/hubbub.mjs", "/hubbub.d.ts", "/hubbub-msgpack.js", "/hubbub-msgpack.mjs", "/hubbub-msgpack.d.ts"} {
-		router.Match([]string{http.MethodGet, http.MethodHead}, name, gin.WrapH(clientjs.Handler()))
+	for _, name := range clientjs.Names() {
+		router.Match([]string{http.MethodGet, http.MethodHead}, "/"+name, gin.WrapH(clientjs.Handler()))
 	}
 	// 503 while a hub's backplane is down or the hubs are draining.
 	router.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", gin.WrapH(hub.HealthHandler(hubs...)))

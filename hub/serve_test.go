@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,85 @@ func TestServeShutsDownHubsAndServer(t *testing.T) {
 	if conn, err := net.Dial("tcp", hubURL[len("http://"):len(hubURL)-len("/hub")]); err == nil {
 		conn.Close()
 		t.Error("the server still accepts connections")
+	}
+}
+
+// TestServeClosesRequestsThatOutlastTheGrace: a client trickling a request body to
+// another route holds neither the shutdown up nor makes it fail: past
+// ShutdownGrace its connection is closed and Serve returns nil.
+func TestServeClosesRequestsThatOutlastTheGrace(t *testing.T) {
+	mux := http.NewServeMux()
+	reached := make(chan struct{})
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		close(reached)
+		io.Copy(io.Discard, r.Body)
+	})
+	hubURL, _, cancel, served, result := startServe(t, hub.Options{}, mux)
+	addr := hubURL[len("http://") : len(hubURL)-len("/hub")]
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 20000\r\n\r\nx", addr)
+	select {
+	case <-reached:
+	case <-time.After(serveWait):
+		t.Fatal("the request did not reach its handler")
+	}
+
+	cancel()
+	select {
+	case <-served:
+		if *result != nil {
+			t.Errorf("ServeListener = %v, want nil", *result)
+		}
+	case <-time.After(serveWait):
+		t.Fatal("ServeListener did not return: the trickling request holds it")
+	}
+	conn.SetReadDeadline(time.Now().Add(serveWait))
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Error("the trickling connection is still open")
+	}
+}
+
+// TestServeClosesHubsWhenTheServerStops: when the server stops before ctx ends
+// (it cannot listen, or it is closed elsewhere), Serve returns why and the hubs
+// are closed all the same.
+func TestServeClosesHubsWhenTheServerStops(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	tests := []struct {
+		name  string
+		serve func(h *hub.Hub) error
+		want  string
+	}{
+		{"address in use", func(h *hub.Hub) error {
+			return hub.Serve(context.Background(), &http.Server{Addr: taken.Addr().String()}, h)
+		}, "address already in use"},
+		{"server closed elsewhere", func(h *hub.Hub) error {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: h}
+			time.AfterFunc(100*time.Millisecond, func() { srv.Close() })
+			return hub.ServeListener(context.Background(), srv, ln, h)
+		}, http.ErrServerClosed.Error()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := conformance.NewHub(hub.Options{})
+			err := tc.serve(h)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Serve = %v, want an error saying %q", err, tc.want)
+			}
+			if err := h.Health(); !errors.Is(err, hub.ErrHubClosing) {
+				t.Errorf("hub health %v, want %v", err, hub.ErrHubClosing)
+			}
+		})
 	}
 }

@@ -1,10 +1,16 @@
 package ginhub_test
 
 import (
+	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -49,11 +55,13 @@ func Example() {
 
 // The README's Gin quick start, compiled and run here: an auth middleware that
 // sets the user, a hub whose clients join a group per company, and a REST route
-// that pushes to a group. The README's copy is this file's code in a main that
-// ends with r.Run("127.0.0.1:8080"), where this example returns r and tries it.
+// that pushes to a group. The README's copy is this file's code in a main:
+// newsApp's body, then serveNews's, which this example leaves out and tries the
+// app on a test server instead.
 func Example_quickStart() {
 	gin.SetMode(gin.ReleaseMode)
-	srv := httptest.NewServer(newsApp())
+	r, _ := newsApp()
+	srv := httptest.NewServer(r)
 	defer srv.Close()
 	for _, token := range []string{"", "alice-token"} {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hubs/news/negotiate?negotiateVersion=1", nil)
@@ -88,7 +96,7 @@ func requireUser(c *gin.Context) {
 	c.Set("user", user)
 }
 
-func newsApp() *gin.Engine {
+func newsApp() (*gin.Engine, *hub.Hub) {
 	r := gin.New()
 	r.Use(gin.Logger(), gin.Recovery())
 	api := r.Group("/", requireUser)
@@ -106,5 +114,18 @@ func newsApp() *gin.Engine {
 		}
 		c.Status(http.StatusAccepted)
 	})
-	return r
+	return r, news
 }
+
+// serveNews ends the README's main.
+func serveNews(r *gin.Engine, news *hub.Hub) {
+	// Not r.Run: hub.Serve also drains and closes the hub on shutdown.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	if err := hub.Serve(ctx, srv, news); err != nil {
+		log.Fatal(err)
+	}
+}
+
+var _ = serveNews // compiled, not run: it would listen on a fixed port

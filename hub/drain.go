@@ -35,7 +35,8 @@ var errShuttingDown = NewError("Invocation canceled: the server is shutting down
 //     ends, ends any left without ceremony, and leaves the backplane.
 //
 // Serve the hub until Close returns: long-polling and SSE clients still send their
-// requests during the drain. Close returns an error wrapping ctx.Err() when ctx
+// requests during the drain. Serve and ServeListener do this, then shut the
+// server down. Close returns an error wrapping ctx.Err() when ctx
 // ended first. A later call waits for the first one's end (or ctx) and returns nil.
 func (h *Hub) Close(ctx context.Context) error {
 	conns, first := h.stopAccepting()

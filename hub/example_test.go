@@ -73,3 +73,25 @@ func ExampleHub_On_stream() {
 	fmt.Println("ok")
 	// Output: ok
 }
+
+// Serve a hub until SIGINT or SIGTERM, then shut down gracefully: the hub drains
+// and sends every client a Close message (on every transport, long polling
+// included), then the server shuts down. http.Server.Shutdown alone would leave
+// the hub's WebSockets and event streams open.
+func ExampleServe() {
+	chat := hub.New(hub.Options{Name: "chat"})
+	mux := http.NewServeMux()
+	mux.Handle("/hubs/chat", chat)
+	mux.Handle("/hubs/chat/", chat)
+	srv := &http.Server{Addr: "127.0.0.1:0", Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	// A real program: ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(context.Background())
+	stop() // here: shut down at once
+	if err := hub.Serve(ctx, srv, chat); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("shut down")
+	// Output: shut down
+}

@@ -258,65 +258,8 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 		ReadTimeout:       cfg.readTimeout,
 		IdleTimeout:       cfg.idleTimeout,
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "hubbub listening on http://%s\n", ln.Addr())
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	return shutdown(logger, cfg, hubs, srv)
-}
-
-// shutdownGrace is how long shutdown allows, beyond the drain timeout and the poll
-// timeout (the longest a hub waits for a long-polling client to come for its Close
-// message), for the hubs to close; and then for the requests still under way
-// (none the hubs serve: they have ended their connections) to finish before
-// their connections are closed.
-const shutdownGrace = 5 * time.Second
-
-// shutdown drains every hub at once while the server still serves (SSE and
-// long-polling clients keep sending requests during the drain, and a long-polling
-// client needs one more poll to take its Close message), then shuts the server
-// down. Server.Shutdown neither waits for nor closes taken-over (hijacked)
-// connections, WebSockets and waiting SSE streams and polls: the hubs have ended
-// them by then.
-func shutdown(logger *slog.Logger, cfg config, hubs []*hub.Hub, srv *http.Server) error {
-	logger.Info("shutting down: draining the hubs", "drain_timeout", cfg.drainTimeout)
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.drainTimeout+cfg.pollTimeout+shutdownGrace)
-	defer cancel()
-	errs := make(chan error, len(hubs))
-	for _, h := range hubs {
-		go func() {
-			err := h.Close(ctx)
-			if err != nil {
-				err = fmt.Errorf("closing hub %s: %w", h.Name(), err)
-			}
-			errs <- err
-		}()
-	}
-	var failed []error
-	for range hubs {
-		if err := <-errs; err != nil {
-			logger.Warn("shutdown", "err", err)
-			failed = append(failed, err)
-		}
-	}
-	// A client trickling a request body (or slow to read an answer) must neither
-	// hold the exit up nor fail it: past the grace its connection is closed.
-	httpCtx, httpCancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer httpCancel()
-	if err := srv.Shutdown(httpCtx); errors.Is(err, context.DeadlineExceeded) {
-		logger.Warn("shutdown: closing connections whose requests did not finish in time", "grace", shutdownGrace)
-		srv.Close()
-	} else if err != nil {
-		failed = append(failed, fmt.Errorf("http shutdown: %w", err))
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("shutdown: %w", errors.Join(failed...))
-	}
-	logger.Info("shut down cleanly")
-	return nil
+	// On SIGTERM/SIGINT: drain the hubs while the server still serves, then shut
+	// the server down (taken-over connections escape http.Server.Shutdown).
+	return hub.ServeListener(ctx, srv, ln, hubs...)
 }

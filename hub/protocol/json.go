@@ -23,9 +23,19 @@ func (jsonProtocol) Name() string                   { return "json" }
 func (jsonProtocol) Version() int                   { return 2 }
 func (jsonProtocol) TransferFormat() TransferFormat { return TextFormat }
 
-func (p jsonProtocol) ParseMessages(unit []byte, dst []Message) ([]Message, error) {
+func (jsonProtocol) ParseMessages(unit []byte, dst []Message) ([]Message, error) {
+	return parseUnit(unit, dst, NextRecord, parseJSONRecord)
+}
+
+// parseUnit appends the messages of every record in unit to dst: next splits off
+// one record (the protocol's framing), parse reads it; records of unknown type
+// are skipped.
+func parseUnit(unit []byte, dst []Message,
+	next func([]byte) (record, rest []byte, ok bool, err error),
+	parse func([]byte) (m Message, known bool, err error),
+) ([]Message, error) {
 	for {
-		record, rest, ok, err := NextRecord(unit)
+		record, rest, ok, err := next(unit)
 		if err != nil {
 			return dst, err
 		}
@@ -33,7 +43,7 @@ func (p jsonProtocol) ParseMessages(unit []byte, dst []Message) ([]Message, erro
 			return dst, nil
 		}
 		unit = rest
-		m, known, err := parseJSONRecord(record)
+		m, known, err := parse(record)
 		if err != nil {
 			return dst, err
 		}

@@ -58,23 +58,7 @@ const (
 )
 
 func (messagePackProtocol) ParseMessages(unit []byte, dst []Message) ([]Message, error) {
-	for {
-		record, rest, ok, err := NextBinaryRecord(unit)
-		if err != nil {
-			return dst, err
-		}
-		if !ok {
-			return dst, nil
-		}
-		unit = rest
-		m, known, err := parseMessagePackRecord(record)
-		if err != nil {
-			return dst, err
-		}
-		if known {
-			dst = append(dst, m)
-		}
-	}
+	return parseUnit(unit, dst, NextBinaryRecord, parseMessagePackRecord)
 }
 
 // mpReader reads msgpack values from one record. Every method checks lengths against

@@ -50,7 +50,7 @@ func Example() {
 		c.Status(http.StatusAccepted)
 	})
 	fmt.Println(len(r.Routes()), "routes")
-	// Output: 31 routes
+	// Output: 40 routes
 }
 
 // The README's Gin quick start, compiled and run here: an auth middleware that

@@ -52,12 +52,13 @@ type Options struct {
 
 type keysKey struct{}
 
-// Mount serves h on routes at relativePath (the transports), relativePath+"/negotiate"
+// Mount serves h on routes at relativePath and relativePath+"/" (the transports), relativePath+"/negotiate"
 // and relativePath+"/"+name for each of opts.AssetNames, and on no other route, so
 // that the app may declare its own routes under relativePath.
 func Mount(routes gin.IRoutes, relativePath string, h *hub.Hub, opts Options) {
 	handler := Handler(h, opts)
 	routes.Any(relativePath, handler)
+	routes.Any(relativePath+"/", handler) // a hub URL with a trailing slash: no redirect an upgrade cannot follow
 	routes.Any(relativePath+"/negotiate", handler)
 	names := opts.AssetNames
 	if names == nil {

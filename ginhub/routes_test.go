@@ -90,6 +90,20 @@ func TestRouteUnderMountedHub(t *testing.T) {
 			}
 		}
 	})
+	// A hub URL with a trailing slash (the official client keeps it: it connects
+	// to /hubs/chat/?id=…) reaches the hub, not Gin's trailing-slash redirect,
+	// which a WebSocket upgrade cannot follow.
+	t.Run("websocket on the hub URL with a trailing slash", func(t *testing.T) {
+		ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/?id="+negotiate(), nil)
+		if err != nil {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			t.Fatalf("dial %s/?id=…: %v (HTTP %d)", base, err, status)
+		}
+		ws.Close()
+	})
 	t.Run("websockets", func(t *testing.T) {
 		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"?id="+negotiate(), nil)
 		if err != nil {

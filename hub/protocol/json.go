@@ -371,18 +371,8 @@ func parseHeaders(obj jsonObject) (map[string]string, error) {
 // contains a raw newline or record separator before its terminator.
 func (jsonProtocol) AppendMessage(dst []byte, m *Message) ([]byte, error) {
 	orig := len(dst)
-	switch m.Type {
-	case InvocationType:
-	case StreamInvocationType, StreamItemType, CompletionType, CancelInvocationType:
-		if m.InvocationID == "" {
-			return dst, invalid("%s requires a non-empty invocation id", m.Type)
-		}
-	case PingType, CloseType, AckType, SequenceType:
-	default:
-		return dst, invalid("cannot encode message type %d", int(m.Type))
-	}
-	if (m.Type == InvocationType || m.Type == StreamInvocationType) && m.Target == "" {
-		return dst, invalid("%s requires a non-empty target", m.Type)
+	if err := checkEncodable(m); err != nil {
+		return dst, err
 	}
 	dst = append(dst, `{"type":`...)
 	dst = strconv.AppendInt(dst, int64(m.Type), 10)

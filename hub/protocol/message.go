@@ -145,3 +145,23 @@ var (
 	// ErrUnsupportedProtocol means the handshake named a protocol or version the server does not speak.
 	ErrUnsupportedProtocol = errors.New("unsupported protocol")
 )
+
+// checkEncodable reports, as an error wrapping ErrInvalidMessage, a message no
+// protocol may encode: an unknown type, or one without the invocation id or
+// target its receiver requires.
+func checkEncodable(m *Message) error {
+	switch m.Type {
+	case InvocationType:
+	case StreamInvocationType, StreamItemType, CompletionType, CancelInvocationType:
+		if m.InvocationID == "" {
+			return invalid("%s requires a non-empty invocation id", m.Type)
+		}
+	case PingType, CloseType, AckType, SequenceType:
+	default:
+		return invalid("cannot encode message type %d", int(m.Type))
+	}
+	if (m.Type == InvocationType || m.Type == StreamInvocationType) && m.Target == "" {
+		return invalid("%s requires a non-empty target", m.Type)
+	}
+	return nil
+}

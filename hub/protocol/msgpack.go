@@ -719,18 +719,8 @@ func (f *mpFields) end() error {
 // replaced by U+FFFD.
 func (messagePackProtocol) AppendMessage(dst []byte, m *Message) ([]byte, error) {
 	orig := len(dst)
-	switch m.Type {
-	case InvocationType:
-	case StreamInvocationType, StreamItemType, CompletionType, CancelInvocationType:
-		if m.InvocationID == "" {
-			return dst, invalid("%s requires a non-empty invocation id", m.Type)
-		}
-	case PingType, CloseType, AckType, SequenceType:
-	default:
-		return dst, invalid("cannot encode message type %d", int(m.Type))
-	}
-	if (m.Type == InvocationType || m.Type == StreamInvocationType) && m.Target == "" {
-		return dst, invalid("%s requires a non-empty target", m.Type)
+	if err := checkEncodable(m); err != nil {
+		return dst, err
 	}
 	// Reserve the longest length prefix; it is moved up once the length is known.
 	dst = append(dst, 0, 0, 0, 0, 0)

@@ -2,7 +2,6 @@ package hub_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -161,28 +160,7 @@ func TestSlowRequestBodiesTimeOut(t *testing.T) {
 // is closed at the end of the test.
 func openEventStream(t *testing.T, srv *httptest.Server, token string) *bufio.Reader {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/hub?id="+token, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); resp.Body.Close() })
-	if resp.StatusCode != 200 {
-		t.Fatalf("SSE: status %d", resp.StatusCode)
-	}
-	events := bufio.NewReader(resp.Body)
-	if line, _ := events.ReadString('\n'); line != ":\r\n" {
-		t.Fatalf("SSE preamble %q", line)
-	}
-	if st, body, _ := doURL(t, "POST", srv.URL+"/hub?id="+token, nil, `{"protocol":"json","version":1}`+rs); st != 200 {
-		t.Fatalf("SSE handshake POST: %d %q", st, body)
-	}
-	if line, _ := events.ReadString('\n'); line != "data: {}"+rs+"\r\n" {
-		t.Fatalf("SSE handshake event %q", line)
-	}
+	events := openSSE(t, srv, token, nil)
 	events.ReadString('\n') // the event's blank line
 	return events
 }

@@ -1161,8 +1161,15 @@ func (e *env) connectWS(t *testing.T, hdr http.Header) (*client, negotiation) {
 // openSSE opens an event stream on token and does the handshake over POST.
 func (e *env) openSSE(t *testing.T, token string, hdr http.Header) *bufio.Reader {
 	t.Helper()
+	return openSSE(t, e.srv, token, hdr)
+}
+
+// openSSE opens an SSE stream on token and does the handshake, up to its event's
+// data line; the stream is closed at the end of the test.
+func openSSE(t *testing.T, srv *httptest.Server, token string, hdr http.Header) *bufio.Reader {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/hub?id="+token, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/hub?id="+token, nil)
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
@@ -1180,7 +1187,7 @@ func (e *env) openSSE(t *testing.T, token string, hdr http.Header) *bufio.Reader
 	if line, _ := events.ReadString('\n'); line != ":\r\n" {
 		t.Fatalf("SSE preamble %q", line)
 	}
-	if st, body, _ := e.do(t, "POST", "/hub?id="+token, hdr, `{"protocol":"json","version":1}`+rs); st != 200 {
+	if st, body, _ := doURL(t, "POST", srv.URL+"/hub?id="+token, hdr, `{"protocol":"json","version":1}`+rs); st != 200 {
 		t.Fatalf("SSE handshake POST: %d %q", st, body)
 	}
 	if line, _ := events.ReadString('\n'); line != "data: {}"+rs+"\r\n" {

@@ -15,7 +15,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo_cmd apt-get install -y -qq chromium >/dev/null 2>&1 ||
     { $sudo_cmd apt-get update -qq && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 fi
-for dir in test/official clientjs test/demo; do
+for dir in testdata/official clientjs testdata/demo; do
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 done
 
@@ -40,16 +40,16 @@ go build -o "$bin_dir/linkcut" ./internal/linkcut/cmd/linkcut
 export HUBBUB_BIN="$bin_dir/hubbub" LINKCUT_BIN="$bin_dir/linkcut"
 
 step "official @microsoft/signalr client against cmd/hubbub"
-(cd test/official && npm test)
+(cd testdata/official && npm test)
 
 step "official @microsoft/signalr client against 3 nodes on Redis behind a round-robin proxy (no sticky sessions)"
 go build -o "$bin_dir/clusterdemo" ./backplane/redis/internal/clusterdemo
-(cd test/official && HUBBUB_BIN="$bin_dir/clusterdemo" npm test)
+(cd testdata/official && HUBBUB_BIN="$bin_dir/clusterdemo" npm test)
 step "bundled JS client: unit tests, build check, size budget"
 (cd clientjs && npm test)
 step "bundled JS client: browser and hostile-proxy tests in chromium"
 (cd clientjs && npm run test:browser)
 step "chat and news demos in chromium, on each transport"
-(cd test/demo && npm test)
+(cd testdata/demo && npm test)
 
 step "all tests passed"

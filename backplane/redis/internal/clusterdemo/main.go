@@ -6,7 +6,7 @@
 // "listening on URL" line, so that suite runs against it unchanged:
 //
 //	go build -o /tmp/clusterdemo ./backplane/redis/internal/clusterdemo
-//	cd test/official && HUBBUB_BIN=/tmp/clusterdemo npm test
+//	cd testdata/official && HUBBUB_BIN=/tmp/clusterdemo npm test
 //
 // Its Redis keys live under a random prefix (or --prefix), deleted on exit
 // (SIGINT/SIGTERM). The crash tests of the backplane run it as a node to SIGKILL.

@@ -8,7 +8,7 @@ const os = require("node:os");
 const path = require("node:path");
 const readline = require("node:readline");
 
-/** The repository root: two directories above test/official, where go.mod lives. */
+/** The repository root: two directories above testdata/official, where go.mod lives. */
 function repoRoot() {
   const root = path.resolve(__dirname, "..", "..", "..");
   if (!fs.existsSync(path.join(root, "go.mod"))) {

@@ -16,7 +16,11 @@
 // name, so it can be mounted at several places. Responses carry a strong ETag
 // (a hash of the content). A URL that names that ETag in ?v= is cached for a
 // year as immutable; a plain URL is revalidated on every use (no-cache), and
-// a matching If-None-Match gets 304.
+// a matching If-None-Match gets 304. URL builds the versioned URL. The files are
+// public code, so responses allow any origin (Access-Control-Allow-Origin: *).
+//
+// Package hub serves Handler under every hub's path by default
+// (hub.Options.Assets), before CORS and authentication.
 package clientjs
 
 import (
@@ -72,6 +76,18 @@ func Version(name string) string {
 	return assets[name].version
 }
 
+// URL returns the long-cached URL of an embedded file under base, the path it is
+// served at: URL("/hubs/chat", "hubbub.js") is "/hubs/chat/hubbub.js?v=" followed
+// by its Version, which a browser keeps for a year and a new release changes. For a
+// name that is not embedded it returns the plain path.
+func URL(base, name string) string {
+	u := strings.TrimRight(base, "/") + "/" + name
+	if v := Version(name); v != "" {
+		u += "?v=" + v
+	}
+	return u
+}
+
 // Handler serves GET and HEAD of hubbub.js, hubbub.mjs and hubbub.d.ts (and of
 // hubbub-msgpack.js, .mjs and .d.ts) at any path that ends in one of those names, 404 for other names and 405 for other
 // methods. It is safe for concurrent use.
@@ -98,6 +114,9 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-cache")
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
+	// Public code, fetched without credentials: a page on any origin may import it
+	// as a module (<script type="module"> fetches cross-origin in CORS mode).
+	h.Set("Access-Control-Allow-Origin", "*")
 	if etagMatches(r.Header.Get("If-None-Match"), a.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return

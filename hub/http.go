@@ -29,6 +29,13 @@ type session struct {
 	expiry    *time.Timer
 }
 
+// isAsset reports whether r asks for a file under the hub's path (Options.Assets):
+// a GET or HEAD of a name with a dot, with no connection id, not an upgrade.
+func (h *Hub) isAsset(r *http.Request) bool {
+	return h.opts.Assets != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		queryValue(r, "id") == "" && !isWebSocketUpgrade(r) && strings.Contains(path.Base(r.URL.Path), ".")
+}
+
 // sender is the client-to-server half of SSE and long polling.
 type sender interface {
 	ServeSend(http.ResponseWriter, *http.Request)
@@ -40,6 +47,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every route: net/http reads to its end the body of a handler that did not
 	// (negotiate, a forwarded request…), which a trickling client would hold.
 	transports.LimitBodyRead(w, r, h.opts.TransportOptions.BodyReadTimeout)
+	if h.isAsset(r) {
+		// Public code: no CORS check and no authentication.
+		h.opts.Assets.ServeHTTP(w, r)
+		return
+	}
 	if !h.cors(w, r) {
 		return
 	}
@@ -52,11 +64,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := queryValue(r, "id")
-	if h.opts.Assets != nil && token == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-		!isWebSocketUpgrade(r) && strings.Contains(path.Base(r.URL.Path), ".") {
-		h.opts.Assets.ServeHTTP(w, r)
-		return
-	}
 	switch {
 	case r.Method == http.MethodGet && isWebSocketUpgrade(r):
 		h.serveWebSocket(w, r, token, user)

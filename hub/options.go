@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hubbub-go/hubbub/clientjs"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -185,10 +186,18 @@ type Options struct {
 	// one) reach the client; others become a generic message and are logged.
 	DetailedErrors bool
 
-	// Assets, when set, serves GET requests for files under the hub's path
-	// ({base}/name.ext), so pages can load a script from the hub they talk to, e.g.
-	// clientjs.Handler() for <script src="/hubs/chat/hubbub.js">. Default: none.
+	// Assets serves GET and HEAD requests for files under the hub's path
+	// ({base}/name.ext, with no connection id), so that a page loads the client from
+	// the hub it talks to: <script src="/hubs/chat/hubbub.js">. They are answered
+	// before CORS and Authenticate, since the client is public code. Default:
+	// clientjs.Handler(), the bundled JS client (hubbub.js, hubbub.mjs, hubbub.d.ts
+	// and the MessagePack module's three files) with an ETag, revalidated on each
+	// use, or cached for a year under the versioned URL clientjs.URL gives. Set
+	// your own handler to serve other files, or DisableAssets to serve none.
 	Assets http.Handler
+	// DisableAssets serves no files under the hub's path: a GET there without a
+	// connection id gets 400, as before the bundled client was served by default.
+	DisableAssets bool
 
 	// Observer is told about connections, messages, invocations and closes, for
 	// metrics. Default: NopObserver.
@@ -269,6 +278,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Observer == nil {
 		o.Observer = NopObserver{}
+	}
+	if o.Assets == nil && !o.DisableAssets {
+		o.Assets = clientjs.Handler()
+	}
+	if o.DisableAssets {
+		o.Assets = nil
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -13,6 +13,9 @@
 //	http.Handle("/hubs/chat", chat)
 //	http.Handle("/hubs/chat/", chat)
 //
+// The hub also serves the bundled JS client under its path ([Options.Assets]), so a
+// page needs only <script src="/hubs/chat/hubbub.js"></script>.
+//
 // Arguments are decoded into the handler's parameter types; a wrong count or type is
 // answered with a Completion error, never a panic. A handler may return nothing, an
 // error, a result, or a result and an error. A handler returning a channel or an

@@ -182,7 +182,6 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		ClientTimeout:     cfg.clientTimeout,
 		DrainTimeout:      cfg.drainTimeout,
 		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover, BodyReadTimeout: cfg.bodyReadTimeout},
-		Assets:            clientjs.Handler(), // {hub}/hubbub.js
 		Logger:            logger,
 		Observer:          observer,
 		Backplane:         cfg.backplane,

@@ -368,6 +368,9 @@ func (c *Conn) enqueue(frame []byte) error {
 		}
 		return ErrSlowConsumer
 	}
+	if c.queue == nil {
+		c.queue = takeSlots()
+	}
 	c.queue = append(c.queue, frame)
 	c.queueBytes += len(frame)
 	c.startWriterLocked()
@@ -616,10 +619,36 @@ func (c *Conn) checkLiveness() time.Duration {
 
 var unitPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// pooledSlots is the length of the arrays that back queues and writers' frame
+// lists. An idle connection keeps no queue (its memory counts ten thousand times),
+// so a queue starts anew with each burst: taking the array from a pool saves an
+// allocation per connection per burst. A queue that outgrows it grows as usual and
+// is not pooled.
+const pooledSlots = 64
+
+var slotsPool = sync.Pool{New: func() any { return new([pooledSlots][]byte) }}
+
+// takeSlots returns an empty slice backed by a pooled array.
+func takeSlots() [][]byte {
+	return slotsPool.Get().(*[pooledSlots][]byte)[:0]
+}
+
+// releaseSlots gives the array behind s back to the pool, if it came from there;
+// s must not be used afterwards.
+func releaseSlots(s [][]byte) {
+	if cap(s) != pooledSlots {
+		return
+	}
+	a := (*[pooledSlots][]byte)(s[:pooledSlots])
+	clear(a[:])
+	slotsPool.Put(a)
+}
+
 // write is the connection's writer: it sends what is waiting, as one unit per
 // round, until nothing is left, then exits. Only one runs at a time.
 func (c *Conn) write() {
-	var frames [][]byte
+	frames := takeSlots()
+	defer func() { releaseSlots(frames) }()
 	polled := false
 	for {
 		c.mu.Lock()
@@ -647,7 +676,8 @@ func (c *Conn) write() {
 			closing, reason := c.closing, c.closeReason
 			c.writing = false
 			if len(c.queue) == 0 {
-				c.queue = nil // an idle connection keeps no queue
+				releaseSlots(c.queue) // an idle connection keeps no queue
+				c.queue = nil
 			}
 			c.mu.Unlock()
 			if closing {

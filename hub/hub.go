@@ -256,7 +256,13 @@ func (h *Hub) allLocal(ids []string) bool {
 // encoded at most once per protocol, when the first receiver speaking it comes up,
 // and the same bytes are queued to every receiver of that protocol.
 func (h *Hub) deliver(env *Envelope) {
-	receivers := h.receivers(env.Selector)
+	list := receiverLists.Get().(*connList)
+	receivers := h.receivers(env.Selector, list.conns[:0])
+	defer func() {
+		clear(receivers)
+		list.conns = receivers[:0]
+		receiverLists.Put(list)
+	}()
 	var frames [len(protocols)][]byte
 	var failed [len(protocols)]bool
 	for _, c := range receivers {
@@ -276,11 +282,17 @@ func (h *Hub) deliver(env *Envelope) {
 	}
 }
 
-// receivers returns the local connections a selector picks, each once.
-func (h *Hub) receivers(sel Selector) []*Conn {
+// connList holds a slice of receivers for reuse (receiverLists).
+type connList struct{ conns []*Conn }
+
+// receiverLists keeps the slices deliver gathers receivers in: without them, each
+// broadcast to ten thousand connections would allocate 80 KB.
+var receiverLists = sync.Pool{New: func() any { return new(connList) }}
+
+// receivers appends to out the local connections a selector picks, each once.
+func (h *Hub) receivers(sel Selector, out []*Conn) []*Conn {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	var out []*Conn
 	excluded := func(c *Conn) bool { return len(sel.Except) > 0 && slices.Contains(sel.Except, c.id) }
 	add := func(c *Conn) {
 		if c != nil && c.handshaken.Load() && !excluded(c) {
@@ -289,7 +301,7 @@ func (h *Hub) receivers(sel Selector) []*Conn {
 	}
 	switch sel.Kind {
 	case SelectAll:
-		out = make([]*Conn, 0, len(h.conns))
+		out = slices.Grow(out, len(h.conns))
 		for _, c := range h.conns {
 			add(c)
 		}

@@ -35,8 +35,11 @@ type Conn struct {
 	token     string
 	identity  Identity
 	request   keptRequest
+	remoteIP  string // the client's address, as the per-IP limits count it
 	kind      transports.Kind
 	transport transports.Transport
+	started   time.Time // when its first transport opened, for the access log
+	traffic   traffic   // what it carried, for the access log
 
 	ctx    context.Context // ends when the connection ends
 	cancel context.CancelCauseFunc
@@ -125,12 +128,14 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		token:     s.token,
 		identity:  s.identity,
 		request:   keepRequest(r),
+		remoteIP:  s.remoteIP,
 		kind:      kind,
 		ctx:       ctx,
 		cancel:    cancel,
 		canResume: s.stateful,
 	}
-	now := time.Now().UnixNano()
+	c.started = time.Now()
+	now := c.started.UnixNano()
 	c.lastRecv.Store(now)
 	c.lastSent.Store(now)
 	return c
@@ -642,7 +647,8 @@ func (c *Conn) write() {
 			continue
 		}
 		polled = false
-		frames = c.nextUnitLocked(frames[:0])
+		var messages int
+		frames, messages = c.nextUnitLocked(frames[:0])
 		if len(frames) == 0 {
 			closing, reason := c.closing, c.closeReason
 			c.writing = false
@@ -661,7 +667,7 @@ func (c *Conn) write() {
 		case drained <- struct{}{}: // a nil channel (no invocation yet) is never ready
 		default:
 		}
-		err := c.sendUnit(t, frames)
+		err := c.sendUnit(t, frames, messages)
 		clear(frames)
 		c.lastSent.Store(time.Now().UnixNano())
 		if err != nil {
@@ -689,8 +695,10 @@ func (c *Conn) writeFailed(t transports.Transport, err error) {
 // see it: the handshake reply; on a resumed link the Sequence message and the
 // unacked messages again; an Ack and a Ping when due; the queued messages (up to
 // maxBatch bytes; on a stateful connection, as many as the reconnect buffer has
-// room for); and once nothing is queued, the Close message. c.mu is held.
-func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
+// room for); and once nothing is queued, the Close message. It also returns how
+// many of the frames are messages the access log counts: not the handshake reply,
+// Pings, Acks or Sequences. c.mu is held.
+func (c *Conn) nextUnitLocked(frames [][]byte) (_ [][]byte, messages int) {
 	if c.reply != nil {
 		frames = append(frames, c.reply)
 		c.reply = nil
@@ -698,7 +706,7 @@ func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 	n := batchLen(c.queue)
 	if r := c.resume; r != nil {
 		start, next, announced := len(frames), r.first+int64(r.resent), r.announce
-		frames = r.control(c, frames)
+		frames, messages = r.control(c, frames)
 		if !c.closing {
 			n = r.admit(c.queue[:n], c.hub.opts.StatefulReconnectBufferSize)
 		}
@@ -720,22 +728,29 @@ func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 		c.queueBytes -= len(f)
 	}
 	frames = append(frames, c.queue[:n]...)
+	messages += n
 	left := copy(c.queue, c.queue[n:])
 	clear(c.queue[left:])
 	c.queue = c.queue[:left]
 	if left == 0 && c.closeMsg != nil {
 		frames = append(frames, c.closeMsg)
 		c.closeMsg = nil
+		messages++
 	}
-	return frames
+	return frames, messages
 }
 
 // sendUnit joins frames into one unit: the protocol allows many records per
 // WebSocket message, SSE event or poll response, and one write beats many.
-func (c *Conn) sendUnit(t transports.Transport, frames [][]byte) error {
+// messages is how many of the frames the access log counts (nextUnitLocked).
+func (c *Conn) sendUnit(t transports.Transport, frames [][]byte, messages int) error {
 	if len(frames) == 1 {
 		c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(frames[0]), 1)
-		return t.Send(c.ctx, frames[0])
+		err := t.Send(c.ctx, frames[0])
+		if err == nil {
+			c.traffic.sent(len(frames[0]), messages)
+		}
+		return err
 	}
 	bp := unitPool.Get().(*[]byte)
 	unit := (*bp)[:0]
@@ -744,6 +759,9 @@ func (c *Conn) sendUnit(t transports.Transport, frames [][]byte) error {
 	}
 	c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(unit), len(frames))
 	err := t.Send(c.ctx, unit)
+	if err == nil {
+		c.traffic.sent(len(unit), messages)
+	}
 	if cap(unit) <= 64<<10 {
 		*bp = unit[:0]
 		unitPool.Put(bp)
@@ -760,6 +778,8 @@ func (c *Conn) end(reason error) {
 		}
 		c.cancel(reason)
 		c.mu.Lock()
+		// Closed by the server for no error of its own (Conn.Close, Hub.Close…).
+		serverClosed := c.closing && c.closeReason == nil
 		c.closing = true
 		c.queue, c.queueBytes = nil, 0
 		for _, t := range []*time.Timer{c.handshakeTimer, c.livenessTimer, c.expiryTimer} {
@@ -779,6 +799,8 @@ func (c *Conn) end(reason error) {
 			t.Close()
 		}
 		c.hub.removeConn(c)
+		// Before the hooks: the connection's life is over, whatever they do.
+		c.logAccess(reason, serverClosed)
 		c.mu.Lock()
 		connecting := c.connecting
 		c.mu.Unlock()
@@ -823,6 +845,7 @@ func (c *Conn) newLink() transports.Receiver {
 func (c *Conn) receive(unit []byte) {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.hub.opts.Observer.Received(c.hub.opts.Name, c.kind, len(unit))
+	c.traffic.received(unit)
 	if c.isClosing() {
 		return
 	}
@@ -842,6 +865,7 @@ func (c *Conn) receive(unit []byte) {
 	}
 	unit, oversized := recordsWithin(c.proto, unit, limit)
 	msgs, err := c.proto.ParseMessages(unit, nil)
+	c.traffic.receivedMessages(msgs)
 	if c.resume != nil {
 		c.resume.sinceAck += len(unit)
 	}

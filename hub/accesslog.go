@@ -47,6 +47,14 @@ func (t *traffic) sent(bytes, messages int) {
 	}
 }
 
+// clockStart anchors monotonicNow.
+var clockStart = time.Now()
+
+// monotonicNow is the monotonic time since the process started. A Conn keeps its
+// start time so, in 8 bytes: a time.Time's 24 would put every Conn in the next
+// allocation size class (from 768 bytes to 896).
+func monotonicNow() time.Duration { return time.Since(clockStart) }
+
 // isUpkeep reports whether messages of type t keep the connection going rather
 // than carry what the application sends: pings, and stateful reconnect's Acks and
 // Sequences. The access log does not count them as messages.
@@ -73,7 +81,7 @@ func (c *Conn) logAccess(reason error, serverClosed bool) {
 		slog.String("protocol", proto),
 		slog.String("remote", c.remoteIP),
 		slog.String("user", c.identity.UserID),
-		slog.Duration("duration", time.Since(c.started)),
+		slog.Duration("duration", monotonicNow()-c.started),
 		slog.Int64("bytes_in", c.traffic.bytesIn.Load()),
 		slog.Int64("bytes_out", c.traffic.bytesOut.Load()),
 		slog.Int64("messages_in", c.traffic.messagesIn.Load()),

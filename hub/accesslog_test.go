@@ -1,14 +1,12 @@
 package hub_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,29 +16,15 @@ import (
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// syncBuffer is a bytes.Buffer a slog handler writes to while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the JSON log records written so far whose message is msg.
-func (b *syncBuffer) records(t *testing.T, msg string) []map[string]any {
+// logRecords returns the JSON log records (slog.NewJSONHandler) written to logs so
+// far whose message is msg.
+func logRecords(t *testing.T, logs *logBuffer, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var found []map[string]any
-	lines := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	for lines.Scan() {
+	for line := range strings.Lines(logs.String()) {
 		var rec map[string]any
-		if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
-			t.Fatalf("log line %q: %v", lines.Text(), err)
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
 		}
 		if rec["msg"] == msg {
 			found = append(found, rec)
@@ -83,7 +67,7 @@ func TestAccessLog(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &logBuffer{}
 			h := hub.New(hub.Options{
 				Name:             "chat",
 				Logger:           slog.New(slog.NewJSONHandler(logs, nil)),
@@ -157,7 +141,7 @@ func TestAccessLog(t *testing.T) {
 				t.Fatal("OnDisconnected did not run")
 			}
 			// The line is written before OnDisconnected runs.
-			lines := logs.records(t, "hub: connection")
+			lines := logRecords(t, logs, "hub: connection")
 			if tc.disabled {
 				if len(lines) != 0 {
 					t.Fatalf("DisableAccessLog: logged %v", lines)

@@ -38,8 +38,8 @@ type Conn struct {
 	remoteIP  string // the client's address, as the per-IP limits count it
 	kind      transports.Kind
 	transport transports.Transport
-	started   time.Time // when its first transport opened, for the access log
-	traffic   traffic   // what it carried, for the access log
+	started   time.Duration // when its first transport opened (monotonic), for the access log
+	traffic   traffic       // what it carried, for the access log
 
 	ctx    context.Context // ends when the connection ends
 	cancel context.CancelCauseFunc
@@ -134,8 +134,8 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		cancel:    cancel,
 		canResume: s.stateful,
 	}
-	c.started = time.Now()
-	now := c.started.UnixNano()
+	c.started = monotonicNow()
+	now := time.Now().UnixNano()
 	c.lastRecv.Store(now)
 	c.lastSent.Store(now)
 	return c

@@ -182,3 +182,39 @@ func TestAccessLog(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogCountsLinks: a stateful connection whose link is cut and resumed,
+// then cut for good, is logged once, when its reconnect window has passed, with
+// both its links.
+func TestAccessLogCountsLinks(t *testing.T) {
+	for _, kind := range []transports.Kind{transports.WebSockets, transports.ServerSentEvents} {
+		t.Run(kind.String(), func(t *testing.T) {
+			logs := &logBuffer{}
+			h, srv := statefulServer(t, hub.Options{ReconnectWindow: time.Second, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+			ended := connectedAndEnded(h)
+			c := dialStateful(t, srv, kind, 2)
+			<-ended.connected
+			c.invoke(t, "1", "Echo", "before")
+			if r := c.take(t); r.Type != 3 || r.InvocationID != "1" {
+				t.Fatalf("Echo: %+v", r)
+			}
+			c.link.cut()
+			<-c.link.ended
+			c.resume(t)
+			c.link.cut()
+			select {
+			case <-ended.disconnected:
+			case <-time.After(serveWait):
+				t.Fatal("the connection outlived its reconnect window")
+			}
+			lines := logRecords(t, logs, "hub: connection")
+			if len(lines) != 1 {
+				t.Fatalf("%d access log lines, want 1: %v", len(lines), lines)
+			}
+			if line := lines[0]; line["links"] != float64(2) || line["reason"] != "reconnect window passed" ||
+				line["transport"] != kind.String() || line["connection"] != c.id {
+				t.Errorf("line %v, want links 2, reason %q, transport %v, connection %s", line, "reconnect window passed", kind, c.id)
+			}
+		})
+	}
+}

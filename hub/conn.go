@@ -742,15 +742,14 @@ func (c *Conn) nextUnitLocked(frames [][]byte) (_ [][]byte, messages int) {
 
 // sendUnit joins frames into one unit: the protocol allows many records per
 // WebSocket message, SSE event or poll response, and one write beats many.
-// messages is how many of the frames the access log counts (nextUnitLocked).
+// messages is how many of the frames the access log counts (nextUnitLocked). They
+// are counted before the write: a client that closes as soon as it reads a Close
+// message may end the connection, and have it logged, before Send returns.
 func (c *Conn) sendUnit(t transports.Transport, frames [][]byte, messages int) error {
 	if len(frames) == 1 {
 		c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(frames[0]), 1)
-		err := t.Send(c.ctx, frames[0])
-		if err == nil {
-			c.traffic.sent(len(frames[0]), messages)
-		}
-		return err
+		c.traffic.sent(len(frames[0]), messages)
+		return t.Send(c.ctx, frames[0])
 	}
 	bp := unitPool.Get().(*[]byte)
 	unit := (*bp)[:0]
@@ -758,10 +757,8 @@ func (c *Conn) sendUnit(t transports.Transport, frames [][]byte, messages int) e
 		unit = append(unit, f...)
 	}
 	c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(unit), len(frames))
+	c.traffic.sent(len(unit), messages)
 	err := t.Send(c.ctx, unit)
-	if err == nil {
-		c.traffic.sent(len(unit), messages)
-	}
 	if cap(unit) <= 64<<10 {
 		*bp = unit[:0]
 		unitPool.Put(bp)

@@ -55,9 +55,10 @@
 // bytes as the transports carry them (WebSocket message payloads, POST bodies, the
 // data of SSE events, poll responses), without the HTTP and WebSocket framing, with
 // the handshake, pings and stateful reconnect's Acks and Sequences; bytes_out
-// counts what was handed to the transport without error. messages_in and
-// messages_out count hub messages (invocations, stream items, completions,
-// cancellations, the Close message), not the handshake, pings, Acks or Sequences.
+// counts what the hub handed to the transport (a last write that failed
+// included). messages_in and messages_out count hub messages (invocations, stream
+// items, completions, cancellations, the Close message), not the handshake,
+// pings, Acks or Sequences.
 // A message sent again after a resume counts again, in bytes and in messages.
 // links is how many transports the connection had: 1, plus one per resume. reason
 // is "client closed", "server closed" (Conn.Close, or a Close message the hub sent

@@ -25,8 +25,8 @@ type traffic struct {
 // received counts a unit from the client.
 func (t *traffic) received(unit []byte) { t.bytesIn.Add(int64(len(unit))) }
 
-// receivedMessages counts the messages parsed from a unit, but pings and the
-// stateful-reconnect Ack and Sequence messages.
+// receivedMessages counts the messages parsed from a unit, except pings and
+// stateful reconnect's Acks and Sequences.
 func (t *traffic) receivedMessages(msgs []protocol.Message) {
 	n := 0
 	for i := range msgs {
@@ -93,9 +93,9 @@ func (c *Conn) logAccess(reason error, serverClosed bool) {
 
 // endReason says in a few stable words why a connection ended: reason is what
 // ended it, serverClosed whether the server had closed it (Conn.Close, a Close
-// message of the hub's) with no error of its own. The words of the errors the
-// hub closes connections for, as package metrics labels them; else the error's
-// text.
+// message of the hub's) with no error of its own. The errors the hub closes
+// connections for (those package metrics counts by reason) and the usual ends
+// have words of their own; any other end is told by its error's text.
 func (h *Hub) endReason(reason error, serverClosed bool) string {
 	switch {
 	case errors.Is(reason, ErrSlowConsumer):

@@ -61,12 +61,12 @@
 // pings, Acks or Sequences.
 // A message sent again after a resume counts again, in bytes and in messages.
 // links is how many transports the connection had: 1, plus one per resume. reason
-// is "client closed", "server closed" (Conn.Close, or a Close message the hub sent
-// for a fault of the client's or expired credentials), "hub closed" (Hub.Close),
-// "timeout" (Options.ClientTimeout), "handshake timeout", "slow consumer", "rate
-// limited", "message too large", "reconnect window passed", or the text of the
-// error that ended the link (a WebSocket cut without a close frame, a
-// long-polling client that stopped polling).
+// is "client closed", "server closed" (Conn.Close, a refused handshake, or a Close
+// message the hub sent for a fault of the client's or expired credentials), "hub
+// closed" (Hub.Close), "timeout" (Options.ClientTimeout), "handshake timeout",
+// "slow consumer", "rate limited", "message too large", "reconnect window
+// passed", or the text of the error that ended the link (a WebSocket cut without
+// a close frame, a long-polling client that stopped polling).
 //
 // Gin's Logger or any net/http access log cannot tell this: it logs a WebSocket
 // when it is upgraded, and an SSE stream or a held poll when the hub takes its

@@ -35,8 +35,11 @@ type Conn struct {
 	token     string
 	identity  Identity
 	request   keptRequest
+	remoteIP  string // the client's address, as the per-IP limits count it
 	kind      transports.Kind
 	transport transports.Transport
+	started   time.Duration // when its first transport opened (monotonic), for the access log
+	traffic   traffic       // what it carried, for the access log
 
 	ctx    context.Context // ends when the connection ends
 	cancel context.CancelCauseFunc
@@ -125,11 +128,13 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		token:     s.token,
 		identity:  s.identity,
 		request:   keepRequest(r),
+		remoteIP:  s.remoteIP,
 		kind:      kind,
 		ctx:       ctx,
 		cancel:    cancel,
 		canResume: s.stateful,
 	}
+	c.started = monotonicNow()
 	now := time.Now().UnixNano()
 	c.lastRecv.Store(now)
 	c.lastSent.Store(now)
@@ -671,7 +676,8 @@ func (c *Conn) write() {
 			continue
 		}
 		polled = false
-		frames = c.nextUnitLocked(frames[:0])
+		var messages int
+		frames, messages = c.nextUnitLocked(frames[:0])
 		if len(frames) == 0 {
 			closing, reason := c.closing, c.closeReason
 			c.writing = false
@@ -691,7 +697,7 @@ func (c *Conn) write() {
 		case drained <- struct{}{}: // a nil channel (no invocation yet) is never ready
 		default:
 		}
-		err := c.sendUnit(t, frames)
+		err := c.sendUnit(t, frames, messages)
 		clear(frames)
 		c.lastSent.Store(time.Now().UnixNano())
 		if err != nil {
@@ -719,8 +725,10 @@ func (c *Conn) writeFailed(t transports.Transport, err error) {
 // see it: the handshake reply; on a resumed link the Sequence message and the
 // unacked messages again; an Ack and a Ping when due; the queued messages (up to
 // maxBatch bytes; on a stateful connection, as many as the reconnect buffer has
-// room for); and once nothing is queued, the Close message. c.mu is held.
-func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
+// room for); and once nothing is queued, the Close message. It also returns how
+// many of the frames are messages the access log counts: not the handshake reply,
+// Pings, Acks or Sequences. c.mu is held.
+func (c *Conn) nextUnitLocked(frames [][]byte) (_ [][]byte, messages int) {
 	if c.reply != nil {
 		frames = append(frames, c.reply)
 		c.reply = nil
@@ -728,7 +736,7 @@ func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 	n := batchLen(c.queue)
 	if r := c.resume; r != nil {
 		start, next, announced := len(frames), r.first+int64(r.resent), r.announce
-		frames = r.control(c, frames)
+		frames, messages = r.control(c, frames)
 		if !c.closing {
 			n = r.admit(c.queue[:n], c.hub.opts.StatefulReconnectBufferSize)
 		}
@@ -750,21 +758,27 @@ func (c *Conn) nextUnitLocked(frames [][]byte) [][]byte {
 		c.queueBytes -= len(f)
 	}
 	frames = append(frames, c.queue[:n]...)
+	messages += n
 	left := copy(c.queue, c.queue[n:])
 	clear(c.queue[left:])
 	c.queue = c.queue[:left]
 	if left == 0 && c.closeMsg != nil {
 		frames = append(frames, c.closeMsg)
 		c.closeMsg = nil
+		messages++
 	}
-	return frames
+	return frames, messages
 }
 
 // sendUnit joins frames into one unit: the protocol allows many records per
 // WebSocket message, SSE event or poll response, and one write beats many.
-func (c *Conn) sendUnit(t transports.Transport, frames [][]byte) error {
+// messages is how many of the frames the access log counts (nextUnitLocked). They
+// are counted before the write: a client that closes as soon as it reads a Close
+// message may end the connection, and have it logged, before Send returns.
+func (c *Conn) sendUnit(t transports.Transport, frames [][]byte, messages int) error {
 	if len(frames) == 1 {
 		c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(frames[0]), 1)
+		c.traffic.sent(len(frames[0]), messages)
 		return t.Send(c.ctx, frames[0])
 	}
 	bp := unitPool.Get().(*[]byte)
@@ -773,6 +787,7 @@ func (c *Conn) sendUnit(t transports.Transport, frames [][]byte) error {
 		unit = append(unit, f...)
 	}
 	c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(unit), len(frames))
+	c.traffic.sent(len(unit), messages)
 	err := t.Send(c.ctx, unit)
 	if cap(unit) <= 64<<10 {
 		*bp = unit[:0]
@@ -790,6 +805,8 @@ func (c *Conn) end(reason error) {
 		}
 		c.cancel(reason)
 		c.mu.Lock()
+		// Closed by the server for no error of its own (Conn.Close, Hub.Close…).
+		serverClosed := c.closing && c.closeReason == nil
 		c.closing = true
 		c.queue, c.queueBytes = nil, 0
 		for _, t := range []*time.Timer{c.handshakeTimer, c.livenessTimer, c.expiryTimer} {
@@ -809,6 +826,8 @@ func (c *Conn) end(reason error) {
 			t.Close()
 		}
 		c.hub.removeConn(c)
+		// Before the hooks: the connection's life is over, whatever they do.
+		c.logAccess(reason, serverClosed)
 		c.mu.Lock()
 		connecting := c.connecting
 		c.mu.Unlock()
@@ -853,6 +872,7 @@ func (c *Conn) newLink() transports.Receiver {
 func (c *Conn) receive(unit []byte) {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.hub.opts.Observer.Received(c.hub.opts.Name, c.kind, len(unit))
+	c.traffic.received(unit)
 	if c.isClosing() {
 		return
 	}
@@ -872,6 +892,7 @@ func (c *Conn) receive(unit []byte) {
 	}
 	unit, oversized := recordsWithin(c.proto, unit, limit)
 	msgs, err := c.proto.ParseMessages(unit, nil)
+	c.traffic.receivedMessages(msgs)
 	if c.resume != nil {
 		c.resume.sinceAck += len(unit)
 	}

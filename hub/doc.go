@@ -39,4 +39,40 @@
 // Delivery goes through a [Backplane]. The default, in memory, serves one process; a
 // Redis backplane (package backplane/redis) spreads a hub over many nodes without
 // changing handlers.
+//
+// # Access log
+//
+// Each connection is logged once, when it ends, at Info through Options.Logger
+// (Options.DisableAccessLog turns it off). With slog's text handler (the time
+// left out, the line wrapped here):
+//
+//	level=INFO msg="hub: connection" hub=chat connection=MulqdkoJDmLOs51w4aY7Lg
+//	  transport=WebSockets protocol=json remote=203.0.113.7 user=ada
+//	  duration=2h14m3.029s bytes_in=25814 bytes_out=1440217 messages_in=212
+//	  messages_out=18930 links=2 reason="client closed"
+//
+// remote is the client's address as the per-IP limits count it
+// (Options.TrustedProxies honoured); user is empty for an anonymous client;
+// duration runs from the connection's first transport request to its end, across
+// every HTTP request and link. bytes_in and bytes_out count the hub protocol's
+// bytes as the transports carry them (WebSocket message payloads, POST bodies, the
+// data of SSE events, poll responses), without the HTTP and WebSocket framing, with
+// the handshake, pings and stateful reconnect's Acks and Sequences; bytes_out
+// counts what the hub handed to the transport (a last write that failed
+// included). messages_in and messages_out count hub messages (invocations, stream
+// items, completions, cancellations, the Close message), not the handshake,
+// pings, Acks or Sequences.
+// A message sent again after a resume counts again, in bytes and in messages.
+// links is how many transports the connection had: 1, plus one per resume. reason
+// is "client closed", "server closed" (Conn.Close, a refused handshake, or a Close
+// message the hub sent for a fault of the client's or expired credentials), "hub
+// closed" (Hub.Close), "timeout" (Options.ClientTimeout), "handshake timeout",
+// "slow consumer", "rate limited", "message too large", "reconnect window
+// passed", or the text of the error that ended the link (a WebSocket cut without
+// a close frame, a long-polling client that stopped polling).
+//
+// Gin's Logger or any net/http access log cannot tell this: it logs a WebSocket
+// when it is upgraded, and an SSE stream or a held poll when the hub takes its
+// connection over (transports.Options.DisableTakeover keeps those in their
+// handlers), and a connection over SSE or long polling spans many requests.
 package hub

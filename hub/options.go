@@ -207,6 +207,13 @@ type Options struct {
 	Backplane Backplane
 	// Logger receives the hub's logs. Default slog.Default().
 	Logger *slog.Logger
+	// DisableAccessLog stops the access log: one line at Info through Logger for
+	// each connection when it ends, message "hub: connection", with its
+	// transport, protocol, client address, user, whole life's duration, bytes and
+	// messages each way, links and why it ended (see the package documentation,
+	// "Access log"). Default false: logged. A net/http or Gin access log cannot
+	// tell this: a streaming request is logged when its connection is taken over.
+	DisableAccessLog bool
 }
 
 // Defaults for Options.

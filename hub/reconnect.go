@@ -177,14 +177,15 @@ func (r *resumeState) hasRoom(limit int) bool { return r.unackedBytes < limit }
 
 // control appends what a stateful connection writes ahead of queued messages: on a
 // resumed link the Sequence message and every unacked message again, then an Ack
-// when due. Conn.mu is held.
-func (r *resumeState) control(c *Conn, frames [][]byte) [][]byte {
+// when due. It also returns how many messages it sent again. Conn.mu is held.
+func (r *resumeState) control(c *Conn, frames [][]byte) (_ [][]byte, replayed int) {
 	if r.announce {
 		r.announce = false
 		seq, _ := c.proto.AppendMessage(nil, &protocol.Message{Type: protocol.SequenceType, SequenceID: r.first})
 		frames = append(frames, seq)
 	}
 	frames = append(frames, r.unacked[r.resent:]...)
+	replayed = len(r.unacked) - r.resent
 	r.resent = len(r.unacked)
 	if r.ackDue {
 		r.ackDue = false
@@ -194,7 +195,7 @@ func (r *resumeState) control(c *Conn, frames [][]byte) [][]byte {
 			frames = append(frames, ack)
 		}
 	}
-	return frames
+	return frames, replayed
 }
 
 // admit returns how many of the queued messages the buffer has room for now.

@@ -77,7 +77,7 @@ func dialBench(tb testing.TB, base string) *benchClient {
 // benchHub serves a hub on a loopback httptest server with n connected clients.
 func benchHub(b *testing.B, n int) (*hub.Hub, []*benchClient) {
 	b.Helper()
-	h := hub.New(hub.Options{MaxConnectionsPerIP: 1 << 20, MaxPendingNegotiations: 1 << 20})
+	h := hub.New(hub.Options{MaxConnectionsPerIP: 1 << 20, MaxPendingNegotiations: 1 << 20, DisableAccessLog: true})
 	mux := http.NewServeMux()
 	mux.Handle("/hub", h)
 	mux.Handle("/hub/", h)

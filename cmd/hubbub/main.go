@@ -50,6 +50,7 @@ type config struct {
 	pollTimeout       time.Duration
 	pollTakeover      time.Duration // negative: never
 	drainTimeout      time.Duration
+	noAccessLog       bool
 	// The HTTP server's bounds on reading requests (hub routes bound their
 	// bodies with bodyReadTimeout instead) and on idle keep-alive connections.
 	readHeaderTimeout time.Duration
@@ -108,11 +109,19 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	bodyReadTimeout := fs.String("body-read-timeout", env("HUBBUB_BODY_READ_TIMEOUT", transports.DefaultBodyReadTimeout.String()), "time a client has to send a request body to a hub; a POST past it gets 408 (env HUBBUB_BODY_READ_TIMEOUT)")
 	chatAuthTimeout := fs.String("chat-auth-timeout", env("HUBBUB_CHAT_AUTH_TIMEOUT", "10s"), "chat demo: close connections not signed in by then (env HUBBUB_CHAT_AUTH_TIMEOUT)")
 	newsInterval := fs.String("news-interval", env("HUBBUB_NEWS_INTERVAL", "5s"), "news demo: time between two articles of a company (env HUBBUB_NEWS_INTERVAL)")
+	accessLog := fs.String("access-log", env("HUBBUB_ACCESS_LOG", "on"), "one Info line per connection when it ends, with its transport, user, true duration, bytes and messages each way and close reason: on or off (env HUBBUB_ACCESS_LOG)")
 	logLevel := fs.String("log-level", env("HUBBUB_LOG_LEVEL", "info"), "debug, info, warn or error (env HUBBUB_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	cfg := config{addr: *addr, jwtSecret: *jwtSecret, redisURL: *redisURL}
+	switch *accessLog {
+	case "on":
+	case "off":
+		cfg.noAccessLog = true
+	default:
+		return config{}, fmt.Errorf("--access-log: %q: want on or off", *accessLog)
+	}
 	for _, name := range strings.Split(*kinds, ",") {
 		k, ok := transports.ParseKind(name)
 		if !ok {
@@ -181,6 +190,7 @@ func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Obse
 		KeepAliveInterval: cfg.keepAliveInterval,
 		ClientTimeout:     cfg.clientTimeout,
 		DrainTimeout:      cfg.drainTimeout,
+		DisableAccessLog:  cfg.noAccessLog,
 		TransportOptions:  transports.Options{PollTimeout: cfg.pollTimeout, IdlePollTakeover: cfg.pollTakeover, BodyReadTimeout: cfg.bodyReadTimeout},
 		Logger:            logger,
 		Observer:          observer,

@@ -414,3 +414,33 @@ func TestParseServerTimeouts(t *testing.T) {
 		})
 	}
 }
+
+func TestParseAccessLog(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantOff bool
+		wantErr bool
+	}{
+		{"default is on", nil, nil, false, false},
+		{"flag off", []string{"--access-log", "off"}, nil, true, false},
+		{"env off", nil, map[string]string{"HUBBUB_ACCESS_LOG": "off"}, true, false},
+		{"flag wins", []string{"--access-log", "on"}, map[string]string{"HUBBUB_ACCESS_LOG": "off"}, false, false},
+		{"bad", []string{"--access-log", "maybe"}, nil, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseConfig(tc.args, func(k string) string { return tc.env[k] })
+			if tc.wantErr {
+				if err == nil {
+					t.Errorf("parseConfig(%q) = nil error", tc.args)
+				}
+				return
+			}
+			if err != nil || cfg.noAccessLog != tc.wantOff {
+				t.Errorf("noAccessLog = %v, %v; want %v", cfg.noAccessLog, err, tc.wantOff)
+			}
+		})
+	}
+}

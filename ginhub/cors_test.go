@@ -2,10 +2,8 @@ package ginhub_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
@@ -84,14 +82,7 @@ func TestCORSInOnePlace(t *testing.T) {
 				r.Use(tc.cors)
 			}
 			ginhub.Mount(r, "/hubs/chat", h, ginhub.Options{}, requireToken)
-			srv := httptest.NewServer(r)
-			defer srv.Close()
-			defer func() {
-				ctx, cancel := contextWithTimeout(5 * time.Second)
-				defer cancel()
-				h.Close(ctx)
-			}()
-			base := srv.URL + "/hubs/chat"
+			base := serve(t, r, h) + "/hubs/chat"
 			do := func(method string, hdr http.Header) *http.Response {
 				req, _ := http.NewRequest(method, base+"/negotiate?negotiateVersion=1", nil)
 				req.Header = hdr

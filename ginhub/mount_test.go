@@ -40,14 +40,7 @@ func TestMountPublicPartsSkipMiddleware(t *testing.T) {
 	h := conformance.NewHub(hub.Options{AllowedOrigins: []string{origin}})
 	r := gin.New()
 	ginhub.Mount(r, "/hubs/chat", h, ginhub.Options{}, requireToken)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
-	defer func() {
-		ctx, cancel := contextWithTimeout(5 * time.Second)
-		defer cancel()
-		h.Close(ctx)
-	}()
-	base := srv.URL + "/hubs/chat"
+	base := serve(t, r, h) + "/hubs/chat"
 
 	public := []struct {
 		name, method, url string

@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/hubbub-go/hubbub/hub"
 )
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -22,4 +27,18 @@ func decodeNegotiation(t *testing.T, resp *http.Response) string {
 		t.Fatalf("negotiate: %d, %v", resp.StatusCode, err)
 	}
 	return n.ConnectionToken
+}
+
+// serve starts r on a loopback test server and returns its URL; when the test
+// ends it closes h (which ends the connections it took over), then the server.
+func serve(t *testing.T, r *gin.Engine, h *hub.Hub) string {
+	t.Helper()
+	srv := httptest.NewServer(r)
+	t.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		h.Close(ctx)
+		srv.Close()
+	})
+	return srv.URL
 }

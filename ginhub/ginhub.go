@@ -44,7 +44,7 @@
 //
 // # CORS in one place
 //
-// Set it either in the hub or in the app, not both:
+// Set it in one place, either:
 //   - in the hub, with hub.Options.AllowedOrigins: the hub answers the preflights,
 //     which Mount routes around the middleware;
 //   - in the app, with its CORS middleware on the router (r.Use(cors.New(…)) with

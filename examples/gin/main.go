@@ -139,7 +139,9 @@ func newRouter(news *hub.Hub, allowedOrigins []string, logOutput io.Writer) *gin
 	})
 	r.GET("/", func(c *gin.Context) {
 		c.Header("Content-Type", "text/html; charset=utf-8")
-		page.Execute(c.Writer, map[string]string{"Script": clientjs.URL("/hubs/news", "hubbub.js")})
+		if err := page.Execute(c.Writer, map[string]string{"Script": clientjs.URL("/hubs/news", "hubbub.js")}); err != nil {
+			c.Error(err) // the client went away: Gin's Logger shows it
+		}
 	})
 	return r
 }

@@ -66,6 +66,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+
 	// The hub logs through slog: one Info line per connection when it ends (its
 	// access log), refusals, and a panic in a method at Error with its stack.
 	news := hub.New(hub.Options{Name: "news", Logger: slog.New(slog.NewTextHandler(stdout, nil))})
@@ -77,10 +82,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	})
 	r := newRouter(news, splitList(*origins), stdout)
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 	// Not r.Run: ServeListener also drains the hub and sends every client a Close
 	// message, which http.Server.Shutdown alone cannot do for the connections the
@@ -106,9 +107,9 @@ func newRouter(news *hub.Hub, allowedOrigins []string, logOutput io.Writer) *gin
 			AllowOrigins: allowedOrigins,
 			AllowMethods: []string{"GET", "POST", "DELETE"},
 			// X-Requested-With and X-SignalR-User-Agent: what the SignalR clients send.
-			AllowHeaders:     []string{"Authorization", "Content-Type", "X-Requested-With", "X-SignalR-User-Agent"},
-			AllowCredentials: true,
-			MaxAge:           10 * time.Minute,
+			AllowHeaders: []string{"Authorization", "Content-Type", "X-Requested-With", "X-SignalR-User-Agent"},
+			// No AllowCredentials: the token is a header, not a cookie.
+			MaxAge: 10 * time.Minute,
 		}))
 	}
 

@@ -46,6 +46,9 @@ var indexHTML string
 var page = template.Must(template.New("index").Parse(indexHTML))
 
 func main() {
+	if os.Getenv("GIN_MODE") == "" {
+		gin.SetMode(gin.ReleaseMode) // no debug banner listing every route
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -39,9 +38,9 @@ func Example() {
 		c.Set("user", user)
 		c.Set("role", "reader")
 	}
-	api := r.Group("/", auth)
-	ginhub.Mount(api, "/hubs/news", news, ginhub.Options{}) // reads c.Get("user")
-	api.POST("/api/news/:company", func(c *gin.Context) {
+	ginhub.Mount(r, "/hubs/news", news, ginhub.Options{}, auth) // reads c.Get("user")
+	api := r.Group("/api", auth)
+	api.POST("/news/:company", func(c *gin.Context) {
 		err := news.Clients().Group(c.Param("company")).Send(c, "article", c.PostForm("title"))
 		if err != nil {
 			c.String(http.StatusInternalServerError, err.Error())
@@ -63,8 +62,8 @@ func Example_quickStart() {
 	r, _ := newsApp()
 	srv := httptest.NewServer(r)
 	defer srv.Close()
-	for _, token := range []string{"", "alice-token"} {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hubs/news/negotiate?negotiateVersion=1", nil)
+	get := func(method, path, token string) {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -74,11 +73,17 @@ func Example_quickStart() {
 			return
 		}
 		resp.Body.Close()
-		fmt.Printf("negotiate with token %q: %d\n", token, resp.StatusCode)
+		fmt.Printf("%s %s with token %q: %d\n", method, path, token, resp.StatusCode)
 	}
+	get("GET", "/hubs/news/hubbub.js", "")
+	get("POST", "/hubs/news/negotiate?negotiateVersion=1", "")
+	get("POST", "/hubs/news/negotiate?negotiateVersion=1", "alice-token")
+	get("POST", "/hubs/news/negotiate?negotiateVersion=1&access_token=alice-token", "")
 	// Output:
-	// negotiate with token "": 401
-	// negotiate with token "alice-token": 200
+	// GET /hubs/news/hubbub.js with token "": 200
+	// POST /hubs/news/negotiate?negotiateVersion=1 with token "": 401
+	// POST /hubs/news/negotiate?negotiateVersion=1 with token "alice-token": 200
+	// POST /hubs/news/negotiate?negotiateVersion=1&access_token=alice-token with token "": 200
 }
 
 // tokens maps bearer tokens to users. A real app checks a session or a signed
@@ -86,9 +91,11 @@ func Example_quickStart() {
 var tokens = map[string]string{"alice-token": "alice", "bob-token": "bob"}
 
 // requireUser is the app's auth middleware: it refuses requests without a known
-// token and sets the user, which becomes ctx.UserID() in the hub.
+// token and sets the user, which becomes ctx.UserID() in the hub. BearerToken
+// reads the Authorization header, else the access_token query parameter, which
+// browsers use where they cannot send headers (WebSocket, EventSource).
 func requireUser(c *gin.Context) {
-	user, ok := tokens[strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")]
+	user, ok := tokens[ginhub.BearerToken(c)]
 	if !ok {
 		c.AbortWithStatus(http.StatusUnauthorized)
 		return
@@ -98,15 +105,18 @@ func requireUser(c *gin.Context) {
 
 func newsApp() (*gin.Engine, *hub.Hub) {
 	r := gin.New()
-	r.Use(gin.Logger(), gin.Recovery())
-	api := r.Group("/", requireUser)
+	// SkipQueryString: no access_token in the log.
+	r.Use(gin.LoggerWithConfig(gin.LoggerConfig{SkipQueryString: true}), gin.Recovery())
 
 	news := hub.New(hub.Options{Name: "news"})
 	news.On("Follow", func(ctx *hub.Context, company string) error {
 		return ctx.Groups().Add(ctx, ctx.ConnectionID(), company)
 	})
-	ginhub.Mount(api, "/hubs/news", news, ginhub.Options{}) // the hub, its negotiate and hubbub.js
-	api.POST("/api/news/:company", func(c *gin.Context) {
+	// The hub, its negotiate and hubbub.js. Negotiate and the transports run
+	// requireUser; hubbub.js and CORS preflights are public.
+	ginhub.Mount(r, "/hubs/news", news, ginhub.Options{}, requireUser)
+	api := r.Group("/api", requireUser)
+	api.POST("/news/:company", func(c *gin.Context) {
 		err := news.Clients().Group(c.Param("company")).Send(c, "article", c.PostForm("title"))
 		if err != nil {
 			c.String(http.StatusInternalServerError, err.Error())

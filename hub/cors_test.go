@@ -2,12 +2,15 @@ package hub_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/internal/conformance"
 )
 
 // TestCORSWildcardRefusesCredentials: AllowedOrigins "*" lets any origin in
@@ -69,6 +72,76 @@ func TestCORSWildcardRefusesCredentials(t *testing.T) {
 				t.Fatalf("WebSocket upgrade from %s: %v %v", origin, resp, err)
 			}
 			ws.Close()
+		})
+	}
+}
+
+// TestApprovedOrigin: a cross-origin request whose context says a middleware in
+// front of the hub approved its Origin (WithApprovedOrigin, as ginhub does when
+// the app's CORS middleware answered for it) is let in without AllowedOrigins:
+// negotiate, preflight and the WebSocket upgrade. The hub then leaves the CORS
+// headers to that middleware. An approval of another origin lets nothing in.
+func TestApprovedOrigin(t *testing.T) {
+	const origin = "https://app.example.com"
+	tests := []struct {
+		name     string
+		approved string // the origin the middleware approved; "" for none
+		wantOK   bool
+	}{
+		{"approved", origin, true},
+		{"another origin approved", "https://evil.example.com", false},
+		{"none approved", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := conformance.NewHub(hub.Options{})
+			approve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.approved != "" {
+					r = r.WithContext(hub.WithApprovedOrigin(r.Context(), tc.approved))
+				}
+				h.ServeHTTP(w, r)
+			})
+			srv := httptest.NewServer(approve)
+			t.Cleanup(func() {
+				ctx, cancel := contextWithTimeout(time.Second)
+				defer cancel()
+				h.Close(ctx)
+				srv.Close()
+			})
+			hdr := http.Header{"Origin": {origin}}
+			requests := []struct {
+				name, method string
+				okStatus     int
+			}{
+				{"preflight", "OPTIONS", http.StatusNoContent},
+				{"negotiate", "POST", http.StatusOK},
+			}
+			for _, req := range requests {
+				st, body, h := doURL(t, req.method, srv.URL+"/hub/negotiate?negotiateVersion=1", hdr, "")
+				switch {
+				case tc.wantOK && st != req.okStatus:
+					t.Errorf("%s: %d %q, want %d", req.name, st, body, req.okStatus)
+				case !tc.wantOK && (st != http.StatusForbidden || !strings.Contains(body, "Origin not allowed")):
+					t.Errorf("%s: %d %q, want 403 Origin not allowed", req.name, st, body)
+				case tc.wantOK && h.Get("Access-Control-Allow-Origin") != "":
+					t.Errorf("%s: the hub set Access-Control-Allow-Origin %q: the middleware that approved the origin owns the CORS headers", req.name, h.Get("Access-Control-Allow-Origin"))
+				}
+			}
+			ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/hub", hdr)
+			if tc.wantOK {
+				if err != nil {
+					t.Fatalf("WebSocket upgrade: %v %v", resp, err)
+				}
+				ws.Close()
+				return
+			}
+			if err == nil {
+				ws.Close()
+				t.Fatal("WebSocket upgrade accepted, want 403")
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("WebSocket upgrade: %v %v, want 403", resp, err)
+			}
 		})
 	}
 }

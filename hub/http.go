@@ -513,12 +513,35 @@ func (h *Hub) bind(w http.ResponseWriter, s *session, c *Conn, sender sender) bo
 	return true
 }
 
+type approvedOriginKey struct{}
+
+// WithApprovedOrigin returns a context saying that a middleware in front of the hub
+// approved cross-origin requests from origin, as an app's CORS middleware does when
+// it answers for an origin it allows. The hub then lets a request with that Origin
+// in (CORS, and the WebSocket upgrade's default origin check) without
+// Options.AllowedOrigins, and leaves the CORS response headers to that middleware.
+// A request from any other origin is checked as usual. The Gin adapter sets it
+// when the app's CORS middleware (gin-contrib/cors, say) has already answered
+// Access-Control-Allow-Origin for the request's Origin, so that CORS is set in one
+// place.
+func WithApprovedOrigin(ctx context.Context, origin string) context.Context {
+	return context.WithValue(ctx, approvedOriginKey{}, origin)
+}
+
+// approvedOrigin reports whether a middleware approved r's Origin (WithApprovedOrigin).
+func approvedOrigin(r *http.Request, origin string) bool {
+	approved, _ := r.Context().Value(approvedOriginKey{}).(string)
+	return approved != "" && approved == origin
+}
+
 // cors answers preflights and marks cross-origin responses for allowed origins. It
-// refuses cross-origin requests from other origins with 403 and returns false.
+// refuses cross-origin requests from other origins with 403 and returns false. An
+// origin a middleware approved (WithApprovedOrigin) is treated as the same origin:
+// that middleware answers for it.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	target := h.proxies.originTarget(r)
-	if origin == "" || target.matches(origin) {
+	if origin == "" || target.matches(origin) || approvedOrigin(r, origin) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Allow", "GET, POST, DELETE, OPTIONS")
 			w.WriteHeader(http.StatusNoContent)
@@ -554,10 +577,12 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // allowsOrigin is the WebSocket upgrade's origin check (the default
-// TransportOptions.CheckOrigin): no Origin, the same origin, or an allowed one.
+// TransportOptions.CheckOrigin): no Origin, the same origin, an allowed one, or one
+// a middleware approved.
 func (h *Hub) allowsOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	return origin == "" || h.proxies.originTarget(r).matches(origin) || h.origins.allowsOrigin(origin)
+	return origin == "" || h.proxies.originTarget(r).matches(origin) || h.origins.allowsOrigin(origin) ||
+		approvedOrigin(r, origin)
 }
 
 // originRefused logs (at most one line per refusalLogInterval) and counts a request

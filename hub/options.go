@@ -148,6 +148,8 @@ type Options struct {
 	// forwards it (see TrustedProxies). A refusal is answered 403 with a text that
 	// names this option, logged at Info (at most one line a second per hub, with a
 	// count of those left out) and counted as Observer.Refused(hub, "origin").
+	// An app whose own CORS middleware answers for its origins need not repeat them
+	// here: see WithApprovedOrigin (the Gin adapter uses it).
 	AllowedOrigins []string
 	// TrustedProxies lists the reverse proxies in front of the hub whose forwarding
 	// headers are believed: CIDRs ("10.0.0.0/8") and single addresses

@@ -4,4 +4,11 @@ go 1.26.0
 
 require github.com/hubbub-go/hubbub v0.0.0
 
+require (
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
+
 replace github.com/hubbub-go/hubbub => ..

@@ -35,7 +35,7 @@ const (
 
 // example holds what the harness knows of one example beyond the convention.
 type example struct {
-	args      []string                                                // flags besides -addr
+	args      []string                                             // flags besides -addr
 	roundTrip func(t *testing.T, hubURL string, conn *client.Conn) // one exchange that shows the example works
 }
 

@@ -241,12 +241,13 @@ func start(t *testing.T, exe string, args ...string) *server {
 	t.Helper()
 	cmd := exec.Command(exe, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	s := &server{cmd: cmd, exited: make(chan struct{}), output: &syncBuffer{}}
-	s.url = s.run(t, "listening on http://")
+	s.url = s.run(t, "listening on http://", startTimeout)
 	return s
 }
 
-// run starts s.cmd and returns the URL its line starting with prefix names.
-func (s *server) run(t *testing.T, prefix string) string {
+// run starts s.cmd and waits for a line of its output that starts with prefix,
+// "listening on URL", and returns the URL.
+func (s *server) run(t *testing.T, prefix string, timeout time.Duration) string {
 	t.Helper()
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -269,8 +270,8 @@ func (s *server) run(t *testing.T, prefix string) string {
 		sc := bufio.NewScanner(stdout)
 		announced := false
 		for sc.Scan() {
-			if url, ok := strings.CutPrefix(sc.Text(), prefix); ok && !announced {
-				found <- "http://" + strings.TrimSpace(url)
+			if strings.HasPrefix(sc.Text(), prefix) && !announced {
+				found <- strings.TrimSpace(strings.TrimPrefix(sc.Text(), "listening on "))
 				announced = true
 				continue
 			}
@@ -284,8 +285,8 @@ func (s *server) run(t *testing.T, prefix string) string {
 		return url
 	case <-s.exited:
 		t.Fatalf("%s exited before printing %q: %v", s.cmd.Path, prefix, s.cmd.ProcessState)
-	case <-time.After(startTimeout):
-		t.Fatalf("%s printed no %q within %v", s.cmd.Path, prefix, startTimeout)
+	case <-time.After(timeout):
+		t.Fatalf("%s printed no %q within %v", s.cmd.Path, prefix, timeout)
 	}
 	return ""
 }

@@ -20,7 +20,7 @@ $('start').onclick = async () => {
       $('ticks').append(li);
       n++;
     }
-    $('ticks-result').textContent = `stopped after ${n} ticks: the server's goroutine has ended`;
+    $('ticks-result').textContent = `stopped after ${n} ticks; the server's goroutine saw the cancel and ended (see its log)`;
   } catch (err) {
     $('ticks-result').textContent = `the stream failed: ${err.message}`;
   }

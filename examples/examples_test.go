@@ -50,7 +50,7 @@ var examples = map[string]example{
 
 // scriptTag finds the page's <script src="{hub path}/hubbub.js">: the page loads
 // the bundled client from its hub, which tells the harness the hub's path.
-var scriptTag = regexp.MustCompile(`<script src="(/[^"]*)/hubbub\.js(\?[^"]*)?"`)
+var scriptTag = regexp.MustCompile(`<script[^>]*\ssrc="(/[^"]*)/hubbub\.js(\?[^"]*)?"`)
 
 // TestExamples runs every examples/*/main.go, so that an example added later is
 // covered without touching this file.

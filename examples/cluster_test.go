@@ -37,8 +37,8 @@ func TestCluster(t *testing.T) {
 		"PREFIX="+runPrefix("cluster"),
 		"PROXY_ADDR="+addrs[0],
 		"NODE_ADDRS="+strings.Join(addrs[1:], " "))
-	cluster := &server{cmd: cmd, exited: make(chan struct{}), output: &syncBuffer{}}
-	proxy := cluster.run(t, "listening on http://"+addrs[0], runScriptTimeout)
+	cluster := run(t, cmd, "listening on http://"+addrs[0], runScriptTimeout)
+	proxy := cluster.url
 	for _, node := range addrs[1:] {
 		awaitHealthy(t, "http://"+node+"/healthz")
 	}
@@ -91,7 +91,7 @@ func TestCluster(t *testing.T) {
 // the node that holds it (its welcome) and the messages it hears.
 func join(t *testing.T, ctx context.Context, hubURL string, kind transports.Kind) (*client.Conn, string, chan [2]string) {
 	t.Helper()
-	conn, err := client.New(hubURL, client.Options{Transports: kind})
+	conn, err := client.New(hubURL, client.Options{Transports: kind, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,6 +47,10 @@ var examples = map[string]example{
 	"stream":  {roundTrip: streamRoundTrip},
 	"cluster": {args: []string{"-node", "solo", "-prefix", runPrefix("solo")}, roundTrip: clusterNodeRoundTrip},
 }
+
+// quiet is the Go clients' logger: what they would warn about (a hub method
+// calling a client method the test has no handler for) is not the test's concern.
+var quiet = slog.New(slog.DiscardHandler)
 
 // scriptTag finds the page's <script src="{hub path}/hubbub.js">: the page loads
 // the bundled client from its hub, which tells the harness the hub's path.
@@ -116,7 +120,7 @@ func connect(t *testing.T, name, hubURL string) *client.Conn {
 
 	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
 	defer cancel()
-	conn, err := client.Dial(ctx, hubURL, client.Options{})
+	conn, err := client.Dial(ctx, hubURL, client.Options{Logger: quiet})
 	if err != nil {
 		t.Fatalf("Go client: %v", err)
 	}
@@ -143,7 +147,7 @@ func closedByServer(t *testing.T, conn *client.Conn) {
 func chatRoundTrip(t *testing.T, hubURL string, alice *client.Conn) {
 	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
 	defer cancel()
-	bob, err := client.New(hubURL, client.Options{})
+	bob, err := client.New(hubURL, client.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,41 +237,46 @@ type server struct {
 	url    string
 	cmd    *exec.Cmd
 	exited chan struct{}
-	output *syncBuffer // stdout after the listening line, and stderr
+	output strings.Builder // stdout and stderr but the listening line; read it once exited is closed
 }
 
 // start runs exe with -addr 127.0.0.1:0 and waits for its "listening on" line.
 func start(t *testing.T, exe string, args ...string) *server {
 	t.Helper()
 	cmd := exec.Command(exe, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	s := &server{cmd: cmd, exited: make(chan struct{}), output: &syncBuffer{}}
-	s.url = s.run(t, "listening on http://", startTimeout)
-	return s
+	return run(t, cmd, "listening on http://", startTimeout)
 }
 
-// run starts s.cmd and waits for a line of its output that starts with prefix,
-// "listening on URL", and returns the URL.
-func (s *server) run(t *testing.T, prefix string, timeout time.Duration) string {
+// run starts cmd and waits for a line of its output that starts with prefix,
+// "listening on URL"; the server's url is that URL.
+func run(t *testing.T, cmd *exec.Cmd, prefix string, timeout time.Duration) *server {
 	t.Helper()
-	stdout, err := s.cmd.StdoutPipe()
+	s := &server{cmd: cmd, exited: make(chan struct{})}
+	// One pipe for stdout and stderr, read by one goroutine, which alone writes
+	// s.output. Its end comes when every process holding it has exited.
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd.Stderr = s.output
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so that a failed test can end its children too
-	if err := s.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so that a failed test can end its children too
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) // a no-op after a clean stop
 		<-s.exited
 		if t.Failed() {
-			t.Logf("%s's output:\n%s", filepath.Base(s.cmd.Path), s.output)
+			t.Logf("%s's output:\n%s", filepath.Base(s.cmd.Path), s.output.String())
 		}
 	})
 	found := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stdout)
+		defer r.Close()
+		sc := bufio.NewScanner(r)
 		announced := false
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), prefix) && !announced {
@@ -275,20 +284,20 @@ func (s *server) run(t *testing.T, prefix string, timeout time.Duration) string 
 				announced = true
 				continue
 			}
-			fmt.Fprintln(s.output, sc.Text())
+			fmt.Fprintln(&s.output, sc.Text())
 		}
 		s.cmd.Wait()
 		close(s.exited)
 	}()
 	select {
-	case url := <-found:
-		return url
+	case s.url = <-found:
+		return s
 	case <-s.exited:
 		t.Fatalf("%s exited before printing %q: %v", s.cmd.Path, prefix, s.cmd.ProcessState)
 	case <-time.After(timeout):
 		t.Fatalf("%s printed no %q within %v", s.cmd.Path, prefix, timeout)
 	}
-	return ""
+	return nil
 }
 
 // stop sends SIGTERM and checks that the process exits 0 within stopTimeout.
@@ -336,24 +345,6 @@ func get(t *testing.T, url string) string {
 // meet those of another run or of someone's cluster/run.sh.
 func runPrefix(what string) string {
 	return fmt.Sprintf("hubbub-examples-test-%d-%d-%s", os.Getpid(), time.Now().UnixNano(), what)
-}
-
-// syncBuffer collects a process's output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // freeAddrs returns n loopback addresses with ports free at the time of the call.

@@ -5,9 +5,9 @@
 //
 // The page (index.html and chat.js, embedded) loads the JavaScript client from the
 // hub itself, /hubs/chat/hubbub.js, which every hub serves by default: no CDN, no
-// build step. It calls the hub's methods Nick(name), Join(room), Leave(room) and
-// Say(room, text); the hub calls "message"(room, nick, text) and "notice"(room,
-// text) on the members of a room, which is a hub group.
+// build step. It calls the hub's methods Nick(name), Join(room) and Say(room,
+// text); the hub calls "message"(room, nick, text) and "notice"(room, text) on the
+// members of a room, which is a hub group. Closing the page leaves its rooms.
 package main
 
 import (
@@ -48,8 +48,9 @@ type member struct {
 	rooms map[string]bool
 }
 
+// get returns the connection's member, made on first use.
 func get(ctx *hub.Context) *member {
-	m, _ := ctx.Items().Load("member")
+	m, _ := ctx.Items().LoadOrStore("member", &member{nick: "anonymous", rooms: map[string]bool{}})
 	return m.(*member)
 }
 
@@ -63,10 +64,6 @@ func check(what, s string, max int) error {
 
 func newChat() *hub.Hub {
 	chat := hub.New(hub.Options{Name: "chat"})
-	chat.OnConnected(func(ctx *hub.Context) error {
-		ctx.Items().Store("member", &member{nick: "anonymous", rooms: map[string]bool{}})
-		return nil
-	})
 	chat.On("Nick", func(ctx *hub.Context, nick string) error {
 		if err := check("a nickname", nick, maxNickLen); err != nil {
 			return err
@@ -90,19 +87,6 @@ func newChat() *hub.Hub {
 		m.rooms[room] = true
 		return ctx.Clients().Group(room).Send(ctx, "notice", room, m.nick+" joined")
 	})
-	chat.On("Leave", func(ctx *hub.Context, room string) error {
-		m := get(ctx)
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if !m.rooms[room] {
-			return nil
-		}
-		delete(m.rooms, room)
-		if err := ctx.Groups().Remove(ctx, ctx.ConnectionID(), room); err != nil {
-			return err
-		}
-		return ctx.Clients().Group(room).Send(ctx, "notice", room, m.nick+" left")
-	})
 	chat.On("Say", func(ctx *hub.Context, room, text string) error {
 		if err := check("a message", text, maxTextLen); err != nil {
 			return err
@@ -117,8 +101,8 @@ func newChat() *hub.Hub {
 		return ctx.Clients().Group(room).Send(ctx, "message", room, nick, text)
 	})
 	chat.OnDisconnected(func(ctx *hub.Context, _ error) {
-		// The connection has left its groups already; tell the rooms it was in. Its
-		// context has ended, so the sends get one of their own.
+		// The connection has left its groups already; tell the rooms it was in, with
+		// a context that outlives the connection's.
 		send := context.WithoutCancel(ctx)
 		m := get(ctx)
 		m.mu.Lock()

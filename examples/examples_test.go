@@ -286,6 +286,7 @@ func run(t *testing.T, cmd *exec.Cmd, prefix string, timeout time.Duration) *ser
 			}
 			fmt.Fprintln(&s.output, sc.Text())
 		}
+		io.Copy(&s.output, r) // past an overlong line, keep draining: a full pipe would block the process
 		s.cmd.Wait()
 		close(s.exited)
 	}()

@@ -317,11 +317,15 @@ func (s *server) stop(t *testing.T) {
 	}
 }
 
+// buildFlags are added to every go build of an example (see race_test.go).
+var buildFlags []string
+
 // build compiles the package at pkg (relative to examples/) into dir.
 func build(t *testing.T, dir, pkg string) string {
 	t.Helper()
 	exe := filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, "./"), "/", "-"))
-	if out, err := exec.Command("go", "build", "-o", exe, pkg).CombinedOutput(); err != nil {
+	args := append(append([]string{"build"}, buildFlags...), "-o", exe, pkg)
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return exe

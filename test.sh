@@ -21,13 +21,16 @@ done
 
 step "go vet"
 go vet ./...
-# cmd/hubbench is a module of its own (so that centrifuge stays out of users'
-# module graphs): ./... from the root does not reach it.
+# cmd/hubbench and examples are modules of their own (so that centrifuge, Gin's
+# CORS package and the like stay out of users' module graphs): ./... from the root
+# does not reach them.
 (cd cmd/hubbench && go vet ./...)
+(cd examples && go vet ./...)
 
 step "go test -race"
 go test -race -count=1 ./...
 (cd cmd/hubbench && go test -race -count=1 ./...)
+(cd examples && go test -race -count=1 ./...)
 
 step "fuzz targets (${FUZZTIME:-5s} each)"
 FUZZTIME="${FUZZTIME:-5s}" scripts/fuzz-short.sh

@@ -27,8 +27,9 @@ type session struct {
 	conn      *Conn
 	sender    sender // SSE and long polling
 	poller    *transports.LongPoll
-	// pollLink numbers poller's link: 0 for the connection's first, N for the one
-	// a client's Nth resume opened (&link=N on its polls); see servePoll.
+	// pollLink is the number of poller's link: 0 for the connection's first, else
+	// the number the client gave the link a resume opened (&link=N on its polls,
+	// growing with each resume); see staleLink.
 	pollLink uint64
 	expiry   *time.Timer
 }
@@ -468,7 +469,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		c = newConn(h, s, r, transports.LongPolling)
 	case link < current:
-		staleLink(w)
+		h.staleLink(w, s, link, current)
 		return
 	case queryValue(r, "resume") != "" || isDone(poller.Done()) && resumableEnd(poller.Err()):
 		// A client whose poll or send failed resumes with a new link; one whose
@@ -519,9 +520,9 @@ func pollLinkNumber(r *http.Request) (uint64, error) {
 // abandoned it anyway. (200 empty would be "poll again", which keeps an
 // abandoned link polling if its client still listens; 404 would say the
 // connection is gone, which it is not.)
-func staleLink(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-cache, no-store")
+func (h *Hub) staleLink(w http.ResponseWriter, s *session, link, current uint64) {
+	h.opts.Logger.Debug("hub: poll of an abandoned long-polling link turned away", "hub", h.opts.Name, "connection", s.id, "link", link, "current", current)
+	w.Header().Set("Cache-Control", "no-cache, no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -547,11 +548,13 @@ func (h *Hub) bind(w http.ResponseWriter, s *session, c *Conn, sender sender) bo
 
 // bindPoll binds a long-polling link numbered link (see pollLinkNumber), unless a
 // newer link was bound meanwhile: then it answers as to a stale poll (staleLink).
+// The check and the binding are one step: the session never goes back to an
+// older link.
 func (h *Hub) bindPoll(w http.ResponseWriter, s *session, c *Conn, poller *transports.LongPoll, link uint64) bool {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
 	if link < s.pollLink {
-		staleLink(w)
+		h.staleLink(w, s, link, s.pollLink)
 		return false
 	}
 	if !h.bindLocked(w, s, c, poller) {

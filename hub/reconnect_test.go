@@ -814,6 +814,24 @@ func TestStalePollKeepsOffAResumedLink(t *testing.T) {
 	}
 }
 
+// TestPollLinkMustBeANumber: a poll whose link number is not a non-negative
+// integer is refused with 400 and says why.
+func TestPollLinkMustBeANumber(t *testing.T) {
+	_, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
+	token := dialStateful(t, srv, transports.LongPolling, 2).token
+	for _, link := range []string{"abc", "-1", "1.5", "99999999999999999999"} {
+		t.Run(link, func(t *testing.T) {
+			resp, err := httpClient.Get(srv.URL + "/hub?id=" + token + "&link=" + link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "link must be a non-negative integer") {
+				t.Errorf("link=%s: HTTP %d %q, want 400 saying what link must be", link, resp.StatusCode, body)
+			}
+		})
+	}
+}
+
 // A POST that lands while the server holds a connection whose link it saw go (and
 // the client does not know yet) must not say the connection is gone (404).
 func TestStatefulPostWhileDetached(t *testing.T) {

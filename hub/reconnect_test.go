@@ -224,8 +224,8 @@ type statefulClient struct {
 	links    int   // links opened to resume the connection
 }
 
-// dialStateful negotiates with useStatefulReconnect and shakes hands with version 2.
-func dialStateful(t *testing.T, srv *httptest.Server, kind transports.Kind, version int) *statefulClient {
+// negotiateStateful negotiates a connection with useStatefulReconnect.
+func negotiateStateful(t *testing.T, srv *httptest.Server) transports.NegotiateResponse {
 	t.Helper()
 	resp, err := http.Post(srv.URL+"/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true", "", nil)
 	if err != nil {
@@ -236,15 +236,18 @@ func dialStateful(t *testing.T, srv *httptest.Server, kind transports.Kind, vers
 	if !n.UseStatefulReconnect {
 		t.Fatalf("negotiate did not grant stateful reconnect: %+v", n)
 	}
+	return n
+}
+
+// dialStateful negotiates with useStatefulReconnect and shakes hands with version 2.
+func dialStateful(t *testing.T, srv *httptest.Server, kind transports.Kind, version int) *statefulClient {
+	t.Helper()
+	n := negotiateStateful(t, srv)
 	c := &statefulClient{srv: srv, kind: kind, id: n.ConnectionID, token: n.ConnectionToken}
-	if kind == transports.LongPolling {
-		// The first poll opens the transport; the handshake goes by POST after it.
-		c.link = openLink(t, srv, kind, c.token, 0)
-		c.link.send(t, fmt.Sprintf(`{"protocol":"json","version":%d}`, version))
-	} else {
-		c.link = openLink(t, srv, kind, c.token, 0)
-		c.link.send(t, fmt.Sprintf(`{"protocol":"json","version":%d}`, version))
-	}
+	// Over long polling the first poll opens the transport; the handshake goes by
+	// POST after it.
+	c.link = openLink(t, srv, kind, c.token, 0)
+	c.link.send(t, fmt.Sprintf(`{"protocol":"json","version":%d}`, version))
 	if r := c.link.next(t); r.Type != 0 || r.Error != "" {
 		t.Fatalf("handshake reply: %+v", r)
 	}
@@ -678,12 +681,7 @@ func TestStatefulReconnectLatePost(t *testing.T) {
 // first one.
 func TestStatefulLongPollAnswersSayTheirNumber(t *testing.T) {
 	h, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
-	resp, err := http.Post(srv.URL+"/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n transports.NegotiateResponse
-	decodeJSON(t, resp, &n)
+	n := negotiateStateful(t, srv)
 	poll := func(query ...string) []wireRecord {
 		t.Helper()
 		_, recs := pollOnce(t, srv, n.ConnectionToken, strings.Join(query, ""))
@@ -761,13 +759,7 @@ func TestStalePollKeepsOffAResumedLink(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
-			resp, err := http.Post(srv.URL+"/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true", "", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var n transports.NegotiateResponse
-			decodeJSON(t, resp, &n)
-			token := n.ConnectionToken
+			token := negotiateStateful(t, srv).ConnectionToken
 			// takeUntil polls with query until an answer carries a record of type want,
 			// and returns the records of that answer.
 			takeUntil := func(query string, want int) []wireRecord {

@@ -44,6 +44,11 @@ type Conn struct {
 	linkMu sync.Mutex
 	link   *link
 	linkUp chan *link // buffered 1
+	// pollLinks counts the long-polling links opened to resume the connection;
+	// each carries its number on its requests (&link=N), so that the server can
+	// tell a poll of an abandoned link that arrives late (docs/reconnect.md).
+	// Touched by the reader only.
+	pollLinks uint64
 
 	// Stateful reconnect: the sent messages kept until acked, the highest number
 	// received (what the next Ack says), and the writer's cue to send an Ack.

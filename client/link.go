@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -143,7 +144,8 @@ func (c *Conn) reopen(o *outage) (*link, error) {
 }
 
 // openLink opens a new link on the connection token: a WebSocket, an event stream,
-// or a long polling transport whose polls carry the resume marker.
+// or a long polling transport whose requests carry the link's number and whose
+// first poll carries the resume marker.
 func (c *Conn) openLink(ctx context.Context) (transport, error) {
 	switch c.kind {
 	case transports.WebSockets:
@@ -151,7 +153,8 @@ func (c *Conn) openLink(ctx context.Context) (transport, error) {
 	case transports.ServerSentEvents:
 		return connectSSE(ctx, c.sess, c.connectURL)
 	default:
-		t := newLongPolling(c.sess, c.connectURL)
+		c.pollLinks++
+		t := newLongPolling(c.sess, withQuery(c.connectURL, "link", strconv.FormatUint(c.pollLinks, 10)))
 		t.resumeTimeout = c.opts.HandshakeTimeout
 		t.resume.Store(true)
 		return t, nil

@@ -26,6 +26,7 @@ type linkFake struct {
 	toClient   chan string
 	fromClient chan string
 	opened     chan string   // the query of every new link (WebSocket, SSE GET, resume poll)
+	polled     chan string   // long polling: the query of every poll, while it has room
 	cutReq     chan struct{} // one cut, taken by the current (or next) link
 	gone       atomic.Bool   // new links are answered 404
 	status     atomic.Int32  // when not zero, new links and POSTs are answered with it
@@ -38,7 +39,7 @@ type linkFake struct {
 func newLinkFake(t *testing.T, kind transports.Kind, stateful bool) *linkFake {
 	f := &linkFake{fake: newFake(t), t: t, kind: kind,
 		toClient: make(chan string, 64), fromClient: make(chan string, 256),
-		opened: make(chan string, 64), cutReq: make(chan struct{}, 1)}
+		opened: make(chan string, 64), polled: make(chan string, 256), cutReq: make(chan struct{}, 1)}
 	f.negotiate = func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"connectionId":"cid","connectionToken":"tok","negotiateVersion":1,"useStatefulReconnect":%t,"availableTransports":[{"transport":%q,"transferFormats":["Text"]}]}`, stateful, kind.String())
@@ -118,6 +119,10 @@ func newLinkFake(t *testing.T, kind transports.Kind, stateful bool) *linkFake {
 			}
 			if r.URL.Query().Get("resume") == "1" {
 				f.opened <- r.URL.RawQuery
+			}
+			select {
+			case f.polled <- r.URL.RawQuery:
+			default:
 			}
 			if f.polls.Add(1) == 1 {
 				w.WriteHeader(http.StatusOK)

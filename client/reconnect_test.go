@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -239,6 +240,46 @@ func TestStatefulResume(t *testing.T) {
 				t.Errorf("stats %+v", s)
 			}
 		})
+	}
+}
+
+// TestLongPollLinksNumbered: every request of a long-polling link the client
+// opens to resume its connection carries the link's number (&link=N, N counting
+// the resumes; the first link's polls carry none), so that the server can turn
+// away a poll of an abandoned link that arrives after the resume.
+func TestLongPollLinksNumbered(t *testing.T) {
+	f := newLinkFake(t, transports.LongPolling, true)
+	dialLinkFake(t, f, client.Options{}, 2)
+	linkOf := func(query string) (link string, resume bool) {
+		v, err := url.ParseQuery(query)
+		if err != nil {
+			t.Fatalf("poll query %q: %v", query, err)
+		}
+		return v.Get("link"), v.Get("resume") == "1"
+	}
+	// waitPoll returns once a poll of link comes that is not a resume.
+	waitPoll := func(link string) {
+		t.Helper()
+		for {
+			select {
+			case q := <-f.polled:
+				if got, resume := linkOf(q); got == link && !resume {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no poll of link %q", link)
+			}
+		}
+	}
+	waitPoll("")
+	for n := 1; n <= 2; n++ {
+		f.cut()
+		link, resume := linkOf(f.expectOpened())
+		if link != strconv.Itoa(n) || !resume {
+			t.Fatalf("resume %d: link %q resume %v, want link %d and resume=1", n, link, resume, n)
+		}
+		f.toClient <- record(protocol.Message{Type: protocol.SequenceType, SequenceID: 1})
+		waitPoll(link)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,7 +27,11 @@ type session struct {
 	conn      *Conn
 	sender    sender // SSE and long polling
 	poller    *transports.LongPoll
-	expiry    *time.Timer
+	// pollLink is the number of poller's link: 0 for the connection's first, else
+	// the number the client gave the link a resume opened (&link=N on its polls,
+	// growing with each resume); see staleLink.
+	pollLink uint64
+	expiry   *time.Timer
 }
 
 // isAsset reports whether r asks for a file under the hub's path (Options.Assets):
@@ -445,8 +450,13 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
+	link, err := pollLinkNumber(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	h.sessionsMu.Lock()
-	poller, kind := s.poller, s.kind
+	poller, kind, current := s.poller, s.kind, s.pollLink
 	h.sessionsMu.Unlock()
 	var c *Conn
 	switch {
@@ -458,6 +468,9 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 			return
 		}
 		c = newConn(h, s, r, transports.LongPolling)
+	case link < current:
+		h.staleLink(w, s, link, current)
+		return
 	case queryValue(r, "resume") != "" || isDone(poller.Done()) && resumableEnd(poller.Err()):
 		// A client whose poll or send failed resumes with a new link; one whose
 		// transport ended unnoticed (no poll for DisconnectTimeout) too.
@@ -474,16 +487,43 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	if c != nil {
 		poller = transports.NewLongPolling(h.opts.TransportOptions, c.newLink())
-		if !h.bind(w, s, c, poller) {
+		if !h.bindPoll(w, s, c, poller, link) {
 			poller.Close() // stops its disconnect timer
 			return
 		}
-		h.sessionsMu.Lock()
-		s.poller = poller
-		h.sessionsMu.Unlock()
 		c.attach(poller)
 	}
 	poller.ServePoll(w, r)
+}
+
+// pollLinkNumber reads the link number a long poll carries (&link=N): 0 without
+// one. A stateful long-polling client numbers the links it opens to resume its
+// connection, 1, 2…, and every poll of such a link carries its number.
+func pollLinkNumber(r *http.Request) (uint64, error) {
+	v := queryValue(r, "link")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("link must be a non-negative integer, not %q", clip(v))
+	}
+	return n, nil
+}
+
+// staleLink answers a poll of a link older than the one the connection resumed
+// on: its client gave up on that link, but the poll was in flight and arrived
+// after the resume. Taking it as the current poll would hand it the Sequence
+// message and the replay, to be written to a request nobody reads, and would
+// supersede the new link's poll. It gets 204 at once, which tells a long-polling
+// client that its transport is over: true of that link, and the client has
+// abandoned it anyway. (200 empty would be "poll again", which keeps an
+// abandoned link polling if its client still listens; 404 would say the
+// connection is gone, which it is not.)
+func (h *Hub) staleLink(w http.ResponseWriter, s *session, link, current uint64) {
+	h.opts.Logger.Debug("hub: poll of an abandoned long-polling link turned away", "hub", h.opts.Name, "connection", s.id, "link", link, "current", current)
+	w.Header().Set("Cache-Control", "no-cache, no-store")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // isDone reports whether ch is closed.
@@ -503,6 +543,29 @@ func isDone(ch <-chan struct{}) bool {
 func (h *Hub) bind(w http.ResponseWriter, s *session, c *Conn, sender sender) bool {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
+	return h.bindLocked(w, s, c, sender)
+}
+
+// bindPoll binds a long-polling link numbered link (see pollLinkNumber), unless a
+// newer link was bound meanwhile: then it answers as to a stale poll (staleLink).
+// The check and the binding are one step: the session never goes back to an
+// older link.
+func (h *Hub) bindPoll(w http.ResponseWriter, s *session, c *Conn, poller *transports.LongPoll, link uint64) bool {
+	h.sessionsMu.Lock()
+	defer h.sessionsMu.Unlock()
+	if link < s.pollLink {
+		h.staleLink(w, s, link, s.pollLink)
+		return false
+	}
+	if !h.bindLocked(w, s, c, poller) {
+		return false
+	}
+	s.poller, s.pollLink = poller, link
+	return true
+}
+
+// bindLocked is bind with sessionsMu held.
+func (h *Hub) bindLocked(w http.ResponseWriter, s *session, c *Conn, sender sender) bool {
 	if h.closed && s.conn != c {
 		h.dropSessionLocked(s)
 		refuseShuttingDown(w)

@@ -145,7 +145,7 @@ func TestStatefulResumeTiedToItsUser(t *testing.T) {
 			<-c.link.ended
 			for _, intruder := range []string{"bob", ""} {
 				user.Store(intruder)
-				if l := openLink(t, srv, kind, c.token, true); l.status != http.StatusForbidden {
+				if l := openLink(t, srv, kind, c.token, c.links+1); l.status != http.StatusForbidden {
 					t.Errorf("resume as %q: HTTP %d, want 403", intruder, l.status)
 				}
 			}

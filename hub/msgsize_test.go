@@ -50,7 +50,7 @@ func TestSizeLimitAppliesPerHubMessage(t *testing.T) {
 	srv, _ := server(t, hub.Options{TransportOptions: transports.Options{MaxTransportMessageSize: transportLimit}})
 	open := func(t *testing.T, kind transports.Kind) *rawLink {
 		t.Helper()
-		l := openLink(t, srv, kind, negotiate(t, srv).ConnectionToken, false)
+		l := openLink(t, srv, kind, negotiate(t, srv).ConnectionToken, 0)
 		l.send(t, `{"protocol":"json","version":1}`)
 		if r := l.next(t); r.Type != 0 || r.Error != "" {
 			t.Fatalf("handshake reply: %+v", r)

@@ -52,8 +52,10 @@ type rawLink struct {
 	err    error // why a WebSocket link ended, once ended is closed
 }
 
-// openLink opens a link for token; resume marks a long poll as a resume.
-func openLink(t *testing.T, srv *httptest.Server, kind transports.Kind, token string, resume bool) *rawLink {
+// openLink opens a link for token: the connection's first with link 0, else the
+// one its link-th resume opens (long polls carry &resume=1 on the first poll and
+// &link=N on every poll, as the bundled clients send them).
+func openLink(t *testing.T, srv *httptest.Server, kind transports.Kind, token string, link int) *rawLink {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &rawLink{kind: kind, base: srv.URL + "/hub", token: token, cancel: cancel,
@@ -119,11 +121,17 @@ func openLink(t *testing.T, srv *httptest.Server, kind transports.Kind, token st
 		go func() {
 			defer close(l.ended)
 			query := "?id=" + token
-			if resume {
-				query += "&resume=1"
+			firstQuery := query
+			if link > 0 {
+				query += fmt.Sprintf("&link=%d", link)
+				firstQuery = query + "&resume=1"
 			}
 			for n := 0; ; n++ {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.base+query, nil)
+				url := l.base + query
+				if n == 0 {
+					url = l.base + firstQuery
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					if n == 0 {
@@ -140,7 +148,6 @@ func openLink(t *testing.T, srv *httptest.Server, kind transports.Kind, token st
 					return
 				}
 				l.push(body)
-				query = "?id=" + token
 			}
 		}()
 		if status := <-first; status != http.StatusOK {
@@ -214,10 +221,11 @@ type statefulClient struct {
 	link     *rawLink
 	received int64 // trackable messages taken (the number of the last one)
 	sent     int64 // trackable messages sent
+	links    int   // links opened to resume the connection
 }
 
-// dialStateful negotiates with useStatefulReconnect and shakes hands with version 2.
-func dialStateful(t *testing.T, srv *httptest.Server, kind transports.Kind, version int) *statefulClient {
+// negotiateStateful negotiates a connection with useStatefulReconnect.
+func negotiateStateful(t *testing.T, srv *httptest.Server) transports.NegotiateResponse {
 	t.Helper()
 	resp, err := http.Post(srv.URL+"/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true", "", nil)
 	if err != nil {
@@ -228,15 +236,18 @@ func dialStateful(t *testing.T, srv *httptest.Server, kind transports.Kind, vers
 	if !n.UseStatefulReconnect {
 		t.Fatalf("negotiate did not grant stateful reconnect: %+v", n)
 	}
+	return n
+}
+
+// dialStateful negotiates with useStatefulReconnect and shakes hands with version 2.
+func dialStateful(t *testing.T, srv *httptest.Server, kind transports.Kind, version int) *statefulClient {
+	t.Helper()
+	n := negotiateStateful(t, srv)
 	c := &statefulClient{srv: srv, kind: kind, id: n.ConnectionID, token: n.ConnectionToken}
-	if kind == transports.LongPolling {
-		// The first poll opens the transport; the handshake goes by POST after it.
-		c.link = openLink(t, srv, kind, c.token, false)
-		c.link.send(t, fmt.Sprintf(`{"protocol":"json","version":%d}`, version))
-	} else {
-		c.link = openLink(t, srv, kind, c.token, false)
-		c.link.send(t, fmt.Sprintf(`{"protocol":"json","version":%d}`, version))
-	}
+	// Over long polling the first poll opens the transport; the handshake goes by
+	// POST after it.
+	c.link = openLink(t, srv, kind, c.token, 0)
+	c.link.send(t, fmt.Sprintf(`{"protocol":"json","version":%d}`, version))
 	if r := c.link.next(t); r.Type != 0 || r.Error != "" {
 		t.Fatalf("handshake reply: %+v", r)
 	}
@@ -273,7 +284,8 @@ func (c *statefulClient) take(t *testing.T) wireRecord {
 // message comes first.
 func (c *statefulClient) resume(t *testing.T) (sequence int64) {
 	t.Helper()
-	c.link = openLink(t, c.srv, c.kind, c.token, true)
+	c.links++
+	c.link = openLink(t, c.srv, c.kind, c.token, c.links)
 	if c.link.status != 0 {
 		t.Fatalf("resume refused: HTTP %d", c.link.status)
 	}
@@ -439,7 +451,7 @@ func TestStatefulReconnectEnds(t *testing.T) {
 		if !errors.Is(reason, hub.ErrReconnectTimeout) {
 			t.Errorf("OnDisconnected got %v, want ErrReconnectTimeout", reason)
 		}
-		if l := openLink(t, srv, transports.WebSockets, c.token, true); l.status != http.StatusNotFound {
+		if l := openLink(t, srv, transports.WebSockets, c.token, 1); l.status != http.StatusNotFound {
 			t.Errorf("resume after the window: HTTP %d, want 404", l.status)
 		}
 		resp, err := http.Get(srv.URL + "/hub?id=" + c.token + "&resume=1")
@@ -481,7 +493,7 @@ func TestStatefulReconnectEnds(t *testing.T) {
 				case <-time.After(5 * time.Second):
 					t.Fatal("the slow consumer did not end")
 				}
-				if l := openLink(t, srv, transports.WebSockets, c.token, true); l.status != http.StatusNotFound {
+				if l := openLink(t, srv, transports.WebSockets, c.token, 1); l.status != http.StatusNotFound {
 					t.Errorf("resume after a slow consumer's Close: HTTP %d, want 404", l.status)
 				}
 				return
@@ -605,14 +617,14 @@ func TestStatefulReconnectRefusals(t *testing.T) {
 		_, srv := statefulServer(t, hub.Options{})
 		c := dialStateful(t, srv, transports.WebSockets, 2)
 		c.link.cut()
-		if l := openLink(t, srv, transports.ServerSentEvents, c.token, true); l.status != http.StatusBadRequest {
+		if l := openLink(t, srv, transports.ServerSentEvents, c.token, 1); l.status != http.StatusBadRequest {
 			t.Errorf("an SSE resume of a WebSocket connection: HTTP %d, want 400", l.status)
 		}
 	})
 	t.Run("a connection that is not stateful", func(t *testing.T) {
 		_, srv := statefulServer(t, hub.Options{})
 		c := dialStateful(t, srv, transports.ServerSentEvents, 1)
-		if l := openLink(t, srv, transports.ServerSentEvents, c.token, true); l.status != http.StatusConflict {
+		if l := openLink(t, srv, transports.ServerSentEvents, c.token, 1); l.status != http.StatusConflict {
 			t.Errorf("a second stream for a version 1 connection: HTTP %d, want 409", l.status)
 		}
 	})
@@ -669,37 +681,14 @@ func TestStatefulReconnectLatePost(t *testing.T) {
 // first one.
 func TestStatefulLongPollAnswersSayTheirNumber(t *testing.T) {
 	h, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
-	resp, err := http.Post(srv.URL+"/hub/negotiate?negotiateVersion=1&useStatefulReconnect=true", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n transports.NegotiateResponse
-	decodeJSON(t, resp, &n)
+	n := negotiateStateful(t, srv)
 	poll := func(query ...string) []wireRecord {
 		t.Helper()
-		resp, err := http.Get(srv.URL + "/hub?id=" + n.ConnectionToken + strings.Join(query, ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		l := &rawLink{recs: make(chan wireRecord, 64)}
-		l.push(body)
-		close(l.recs)
-		var out []wireRecord
-		for r := range l.recs {
-			out = append(out, r)
-		}
-		return out
+		_, recs := pollOnce(t, srv, n.ConnectionToken, strings.Join(query, ""))
+		return recs
 	}
 	poll() // opens the transport
-	post := func(s string) {
-		resp, err := http.Post(srv.URL+"/hub?id="+n.ConnectionToken, "text/plain", strings.NewReader(s+"\x1e"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-	}
+	post := func(unit string) { postOnce(t, srv, n.ConnectionToken, unit+rs) }
 	post(`{"protocol":"json","version":2}`)
 	poll() // the handshake reply
 	conn, _ := h.Conn(n.ConnectionID)
@@ -715,6 +704,123 @@ func TestStatefulLongPollAnswersSayTheirNumber(t *testing.T) {
 	poll("&ack=3&resume=1")
 	if recs := poll(); len(recs) != 1 || recs[0].Type != 9 || recs[0].SequenceID != 4 {
 		t.Fatalf("a resume poll that acks 3: %+v, want only Sequence 4", recs)
+	}
+}
+
+// pollOnce sends one long poll for token, query appended to ?id=…, and returns
+// the answer's status and the records it carried.
+func pollOnce(t *testing.T, srv *httptest.Server, token, query string) (int, []wireRecord) {
+	t.Helper()
+	resp, err := httpClient.Get(srv.URL + "/hub?id=" + token + query)
+	if err != nil {
+		t.Fatalf("poll %q: %v", query, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	l := &rawLink{recs: make(chan wireRecord, 64)}
+	l.push(body)
+	close(l.recs)
+	var recs []wireRecord
+	for r := range l.recs {
+		recs = append(recs, r)
+	}
+	return resp.StatusCode, recs
+}
+
+// postOnce POSTs unit for token and checks that it was taken.
+func postOnce(t *testing.T, srv *httptest.Server, token, unit string) {
+	t.Helper()
+	resp, err := httpClient.Post(srv.URL+"/hub?id="+token, "text/plain", strings.NewReader(unit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST: HTTP %d", resp.StatusCode)
+	}
+}
+
+// TestStalePollKeepsOffAResumedLink: a poll the client sent on a link it then gave
+// up on may reach the server after the poll that resumed the connection on a new
+// link (&resume=1&link=N). It is answered 204 at once and carries nothing: the
+// Sequence and the replay go to the new link's poll, which a stale poll does not
+// supersede either.
+func TestStalePollKeepsOffAResumedLink(t *testing.T) {
+	tests := []struct {
+		name    string
+		resumes int    // the links the client opens to resume; the last is the new one
+		stale   string // the stale poll's query after ?id=…
+	}{
+		{"a poll of the first link", 1, ""},
+		{"a poll of a resumed link", 2, "&link=1"},
+		{"the resume poll of an older link", 2, "&resume=1&link=1"},
+		{"a poll of the first link after two resumes", 2, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
+			token := negotiateStateful(t, srv).ConnectionToken
+			// takeUntil polls with query until an answer carries a record of type want,
+			// and returns the records of that answer.
+			takeUntil := func(query string, want int) []wireRecord {
+				t.Helper()
+				for range 10 {
+					status, recs := pollOnce(t, srv, token, query)
+					if status != http.StatusOK {
+						t.Fatalf("poll %q: HTTP %d", query, status)
+					}
+					for _, r := range recs {
+						if r.Type == want {
+							return recs
+						}
+					}
+				}
+				t.Fatalf("no message of type %d on polls %q", want, query)
+				return nil
+			}
+			pollOnce(t, srv, token, "") // opens the transport
+			postOnce(t, srv, token, `{"protocol":"json","version":2}`+rs)
+			takeUntil("", 0) // the handshake reply
+			postOnce(t, srv, token, `{"type":1,"invocationId":"e","target":"Echo","arguments":["x"]}`+rs)
+			takeUntil("", 3) // its Completion, number 1, which the client does not ack
+
+			// Every resume but the last is answered in full: its Sequence and replay.
+			for link := 1; link <= tc.resumes; link++ {
+				query := fmt.Sprintf("&link=%d", link)
+				if status, recs := pollOnce(t, srv, token, query+"&resume=1"); status != http.StatusOK || len(recs) != 0 {
+					t.Fatalf("resume poll of link %d: HTTP %d %+v, want 200 empty", link, status, recs)
+				}
+				if link < tc.resumes {
+					takeUntil(query, 9)
+				}
+			}
+			status, recs := pollOnce(t, srv, token, tc.stale)
+			if status != http.StatusNoContent || len(recs) != 0 {
+				t.Fatalf("stale poll %q: HTTP %d %+v, want 204 with nothing", tc.stale, status, recs)
+			}
+			recs = takeUntil(fmt.Sprintf("&link=%d", tc.resumes), 9)
+			if len(recs) < 2 || recs[0].Type != 9 || recs[0].SequenceID != 1 || recs[1].Type != 3 || recs[1].InvocationID != "e" {
+				t.Fatalf("the new link's poll: %+v, want Sequence 1, then the Completion of e again", recs)
+			}
+		})
+	}
+}
+
+// TestPollLinkMustBeANumber: a poll whose link number is not a non-negative
+// integer is refused with 400 and says why.
+func TestPollLinkMustBeANumber(t *testing.T) {
+	_, srv := statefulServer(t, hub.Options{TransportOptions: transports.Options{PollTimeout: 200 * time.Millisecond}})
+	token := dialStateful(t, srv, transports.LongPolling, 2).token
+	for _, link := range []string{"abc", "-1", "1.5", "99999999999999999999"} {
+		t.Run(link, func(t *testing.T) {
+			resp, err := httpClient.Get(srv.URL + "/hub?id=" + token + "&link=" + link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "link must be a non-negative integer") {
+				t.Errorf("link=%s: HTTP %d %q, want 400 saying what link must be", link, resp.StatusCode, body)
+			}
+		})
 	}
 }
 

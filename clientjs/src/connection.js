@@ -525,10 +525,8 @@ export class HubConnection {
   async _negotiate() {
     let url = this.url;
     for (let hop = 0; hop < 10; hop++) {
-      const u = new URL(url);
+      const u = new URL(withQuery(url, { negotiateVersion: 1, ...(this.options.statefulReconnect && { useStatefulReconnect: true }) }));
       u.pathname = u.pathname.replace(/\/?$/, '/negotiate');
-      u.searchParams.set('negotiateVersion', '1');
-      if (this.options.statefulReconnect) u.searchParams.set('useStatefulReconnect', 'true');
       if (!hop) this._env.token = this._token, await this._token(true);
       const res = await request(this._env, 'POST', u.href);
       if (res.status !== 200) {
@@ -718,8 +716,7 @@ export class HubConnection {
   _lost(link, reason, allowReconnect = true) {
     if (link !== this._link || this._stopping) return;
     clearInterval(link._timer);
-    this._link = null;
-    this.transport = null;
+    this._link = this.transport = null;
     const lived = Date.now() - /** @type {number} */ (this._connectedAt);
     if (lived > STABLE) this._attempt = 0;
     const short = !link._closeMsg && lived < SHORT_LIVED;
@@ -779,10 +776,8 @@ export class HubConnection {
 
   /** @param {Error} [reason] */
   _finish(reason) {
-    const link = this._link;
-    this._link = null;
-    if (link) clearInterval(/** @type {any} */ (link)._timer);
-    this.transport = null;
+    clearInterval(this._link?._timer);
+    this._link = this.transport = null;
     this._reset(false);
     this._setState('disconnected');
     const e = reason || error('connection closed');

@@ -51,11 +51,12 @@ export async function persist(fn, window = 0) {
 /**
  * Adds query parameters to a URL.
  * @param {string} url
- * @param {Record<string, string | number>} params
+ * @param {Record<string, string | number | boolean>} params
  */
 export function withQuery(url, params) {
   const u = new URL(url);
-  for (const k in params) u.searchParams.set(k, String(params[k]));
+  // set converts the value to a string itself (as String does).
+  for (const k in params) u.searchParams.set(k, /** @type {any} */ (params[k]));
   return u.href;
 }
 

@@ -7,6 +7,8 @@ import { closedError, httpError, persist, poster, request, withQuery } from './h
 
 /** The client gives up on one poll after this long, as SignalR's client does. */
 const POLL_TIMEOUT = 100000;
+/** Numbers the links opened to resume (docs/reconnect.md): it only grows. */
+let links = 0;
 
 /**
  * Starts long polling on the connection URL. The first poll returns at once
@@ -19,6 +21,9 @@ const POLL_TIMEOUT = 100000;
  * @returns {import('./websocket.js').Transport}
  */
 export function longPolling(url, env, onData, onClose, resume) {
+  // Every request of a resumed link says which, so that the server turns away a
+  // late poll of a link given up on (it would take the replay).
+  if (resume) url = withQuery(url, { link: ++links });
   let closed = false;
   /** @type {AbortController} */
   let abort;

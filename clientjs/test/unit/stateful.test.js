@@ -128,6 +128,28 @@ test('stateful long polling: a poll answered 504 is followed by a poll with resu
   }
 });
 
+test('stateful long polling: the polls of each resumed link carry its number (&link=N), which grows', async () => {
+  const { server, hub, c, got, close } = await setup('LongPolling');
+  try {
+    for (let cut = 0; cut < 2; cut++) {
+      server.cut(c);
+      server.push(c, 'news', cut);
+      await until(() => got.length === cut + 1, 5000, 'message after cut ' + cut);
+    }
+    assert.equal(await hub.invoke('Echo', 1), 1);
+    const polls = server.log.filter((l) => l.startsWith('GET ') && l.includes('_=')).map((l) => new URL(l.slice(4), server.url).searchParams);
+    const links = polls.map((q) => Number(q.get('link') ?? 0));
+    assert.equal(links[0], 0, 'the first link numbers nothing');
+    const resumed = polls.flatMap((q, i) => (q.has('resume') ? [links[i]] : []));
+    assert.equal(resumed.length, 2, 'two resume polls');
+    assert.ok(resumed[0] > 0 && resumed[1] > resumed[0], `resume links ${resumed}`);
+    assert.deepEqual(links.toSorted((a, b) => a - b), links, `poll links ${links}: a poll of an older link after a newer one`);
+    assert.equal(links.at(-1), resumed[1], 'the last polls are the last link\'s');
+  } finally {
+    await close();
+  }
+});
+
 test('statefulReconnect: false asks for nothing and shakes hands with version 1', async () => {
   const { server, c, close } = await setup('WebSockets', {}, { statefulReconnect: false });
   try {

@@ -527,10 +527,10 @@ export class HubConnection {
     for (let hop = 0; hop < 10; hop++) {
       const u = new URL(url);
       u.pathname = u.pathname.replace(/\/?$/, '/negotiate');
-      u.searchParams.set('negotiateVersion', '1');
-      if (this.options.statefulReconnect) u.searchParams.set('useStatefulReconnect', 'true');
       if (!hop) this._env.token = this._token, await this._token(true);
-      const res = await request(this._env, 'POST', u.href);
+      const res = await request(this._env, 'POST', withQuery(u.href, {
+        negotiateVersion: 1, ...(this.options.statefulReconnect && { useStatefulReconnect: 'true' }),
+      }));
       if (res.status !== 200) {
         await res.body?.cancel();
         throw Object.assign(httpError(res, 'negotiate failed'), { fatal: res.status === 401 || res.status === 403 });

@@ -10,7 +10,9 @@
 // hubbub.js (a classic script), hubbub.mjs (an ES module) and hubbub.d.ts
 // (TypeScript declarations), and the same three for the MessagePack protocol,
 // hubbub-msgpack.js, hubbub-msgpack.mjs and hubbub-msgpack.d.ts. dist/ is committed and CI checks that it matches
-// a fresh build (npm test in this directory).
+// a fresh build (npm test in this directory). dist/ also holds the CommonJS
+// builds (.cjs, .d.cts) of the npm package; browsers need neither, so they are
+// not embedded.
 //
 // Handler serves the six files under any path whose last element is their
 // name, so it can be mounted at several places. Responses carry a strong ETag

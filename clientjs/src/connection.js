@@ -528,7 +528,9 @@ export class HubConnection {
       const u = new URL(withQuery(url, { negotiateVersion: 1, ...(this.options.statefulReconnect && { useStatefulReconnect: true }) }));
       u.pathname = u.pathname.replace(/\/?$/, '/negotiate');
       if (!hop) this._env.token = this._token, await this._token(true);
-      const res = await request(this._env, 'POST', u.href);
+      const res = await request(this._env, 'POST', withQuery(u.href, {
+        negotiateVersion: 1, ...(this.options.statefulReconnect && { useStatefulReconnect: 'true' }),
+      }));
       if (res.status !== 200) {
         await res.body?.cancel();
         throw Object.assign(httpError(res, 'negotiate failed'), { fatal: res.status === 401 || res.status === 403 });

@@ -61,34 +61,39 @@ export function withQuery(url, params) {
 }
 
 /**
- * The headers of an HTTP request to the hub: the user's, and the bearer token.
+ * The URL with the access token in the access_token query parameter, where
+ * browsers cannot set headers (the WebSocket upgrade) and where the official
+ * client puts it because EventSource cannot (the SSE stream).
  * @param {Env} env
- * @param {boolean} [refresh] ask the token factory for a fresh token
- * @returns {Promise<Record<string, string>>}
+ * @param {string} url
  */
-export async function authHeaders(env, refresh) {
-  const token = await env.token(refresh);
-  return { ...env.headers, ...(token && { Authorization: 'Bearer ' + token }) };
+export async function withToken(env, url) {
+  const token = await env.token();
+  return withQuery(url, token ? { access_token: token } : {});
 }
 
 /**
- * Sends one HTTP request to the hub. A 401 asks the token factory for a fresh
- * token and tries once more.
+ * Sends one HTTP request to the hub, with the user's headers and the bearer
+ * token. A 401 asks the token factory for a fresh token and tries once more.
  * @param {Env} env
  * @param {string} method
  * @param {string} url
  * @param {string} [body]
  * @param {AbortSignal} [signal]
+ * @param {string} [accept] the Accept header (the SSE stream's)
  * @returns {Promise<Response>}
  */
-export async function request(env, method, url, body, signal) {
+export async function request(env, method, url, body, signal, accept) {
   for (let retry = 0; ; retry++) {
+    const token = await env.token(retry > 0);
     const res = await env.fetch(url, {
       method, body, signal, credentials: env.credentials, keepalive: env._leaving,
       headers: {
         'X-Requested-With': 'XMLHttpRequest',
         ...(body != null && { 'Content-Type': 'text/plain;charset=UTF-8' }),
-        ...(await authHeaders(env, retry > 0)),
+        ...(accept && { Accept: accept }),
+        ...env.headers,
+        ...(token && { Authorization: 'Bearer ' + token }),
       },
     });
     if (res.status !== 401 || retry) return res;

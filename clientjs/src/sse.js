@@ -1,9 +1,11 @@
 // The Server-Sent Events transport, read with fetch and a stream parser rather
-// than EventSource: one code path for browsers and Node 20, the bearer token
-// goes in a header, and the client (not EventSource's own retry) decides what
-// a dropped stream means. Sends are POSTs.
+// than EventSource: one code path for browsers and Node 20, and the client (not
+// EventSource's own retry) decides what a dropped stream means. The bearer token
+// goes in the access_token query parameter, as the official client sends it
+// (servers read it there for the stream, which EventSource cannot give headers),
+// and in the Authorization header, which fetch can send. Sends are POSTs.
 
-import { authHeaders, httpError, poster } from './http.js';
+import { httpError, poster, request, withToken } from './http.js';
 
 /**
  * Opens an SSE stream on the connection URL.
@@ -17,10 +19,7 @@ export function serverSentEvents(url, env, onData, onClose) {
   const abort = new AbortController();
   let closed = false;
   const ready = (async () => {
-    const res = await env.fetch(url, {
-      signal: abort.signal, credentials: env.credentials,
-      headers: { ...(await authHeaders(env)), Accept: 'text/event-stream' },
-    });
+    const res = await request(env, 'GET', await withToken(env, url), undefined, abort.signal, 'text/event-stream');
     if (res.status !== 200 || !/^text\/event-stream/i.test(res.headers.get('content-type') || '')) {
       res.body?.cancel();
       throw httpError(res, 'SSE failed to connect');

@@ -1,7 +1,7 @@
 // The WebSocket transport. Browsers cannot set headers on the upgrade, so the
 // access token rides in the access_token query parameter, as SignalR does.
 
-import { withQuery } from './http.js';
+import { withToken } from './http.js';
 
 /**
  * @typedef {object} Transport
@@ -22,9 +22,9 @@ export function webSocket(url, env, onData, onClose) {
   /** @type {WebSocket | undefined} */
   let ws;
   let closed = false;
-  const ready = env.token().then((token) => new Promise((resolve, reject) => {
+  const ready = withToken(env, url.replace(/^http/, 'ws')).then((wsURL) => new Promise((resolve, reject) => {
     if (closed) return reject(new Error('closed'));
-    const socket = ws = new env.WebSocket(withQuery(url.replace(/^http/, 'ws'), token ? { access_token: token } : {}));
+    const socket = ws = new env.WebSocket(wsURL);
     let open = false;
     // Binary messages (MessagePack) as ArrayBuffers; a text protocol never gets any.
     socket.binaryType = 'arraybuffer';

@@ -34,7 +34,8 @@ export async function startFakeServer(o = {}) {
   const faults = [];
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
-    log.push(`${req.method} ${url.pathname}${url.search}`);
+    // SSE streams as "SSE …", other requests by their method.
+    log.push(`${(req.headers.accept || '').includes('text/event-stream') ? 'SSE' : req.method} ${url.pathname}${url.search}`);
     const fault = faults.findIndex(([match]) => match(req.method, url));
     if (fault >= 0) {
       const [[, status, used]] = faults.splice(fault, 1);

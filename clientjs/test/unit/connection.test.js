@@ -206,7 +206,7 @@ test('start rejects when nothing answers, and the policy is not used for it', as
   assert.equal(hub.state, 'disconnected');
 });
 
-test('access token: a header on HTTP, access_token on the WebSocket; a refusal is final', async () => {
+test('access token: a header on HTTP, access_token on the WebSocket and the SSE stream; a refusal is final', async () => {
   const server = await startFakeServer({ token: 'secret' });
   try {
     let calls = 0;
@@ -217,6 +217,11 @@ test('access token: a header on HTTP, access_token on the WebSocket; a refusal i
       await hub.stop();
     }
     assert.ok(calls >= 3);
+    // As @microsoft/signalr (whose EventSource cannot set headers) and servers that
+    // read the token from the query only on the stream expect.
+    const streams = server.log.filter((l) => l.startsWith('SSE '));
+    assert.equal(streams.length, 1, server.log.join('\n'));
+    assert.match(streams[0], /[?&]access_token=secret(&|$)/);
     const bad = new HubConnection(server.url, { WebSocket, storage: null, accessTokenFactory: () => 'wrong' });
     await assert.rejects(bad.start(), /401/);
   } finally {

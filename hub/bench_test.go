@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // benchClient is a lean WebSocket client of a hub: negotiate, handshake, then a
@@ -74,10 +75,36 @@ func dialBench(tb testing.TB, base string) *benchClient {
 	return c
 }
 
+// unitCounter counts what the hub writes: units (one write each) and the messages
+// they carry, for the messages-per-write figure of a benchmark.
+type unitCounter struct {
+	hub.NopObserver
+	units, records atomic.Int64
+}
+
+func (u *unitCounter) Sent(_ string, _ transports.Kind, _, records int) {
+	u.units.Add(1)
+	u.records.Add(int64(records))
+}
+
+// report adds msgs/write, the mean number of hub messages per unit written.
+func (u *unitCounter) report(b *testing.B) {
+	if n := u.units.Load(); n > 0 {
+		b.ReportMetric(float64(u.records.Load())/float64(n), "msgs/write")
+	}
+}
+
 // benchHub serves a hub on a loopback httptest server with n connected clients.
 func benchHub(b *testing.B, n int) (*hub.Hub, []*benchClient) {
+	h, clients, _ := benchHubCounting(b, n)
+	return h, clients
+}
+
+// benchHubCounting is benchHub with a count of the units the hub writes.
+func benchHubCounting(b *testing.B, n int) (*hub.Hub, []*benchClient, *unitCounter) {
 	b.Helper()
-	h := hub.New(hub.Options{MaxConnectionsPerIP: 1 << 20, MaxPendingNegotiations: 1 << 20, DisableAccessLog: true})
+	counter := &unitCounter{}
+	h := hub.New(hub.Options{MaxConnectionsPerIP: 1 << 20, MaxPendingNegotiations: 1 << 20, DisableAccessLog: true, Observer: counter})
 	mux := http.NewServeMux()
 	mux.Handle("/hub", h)
 	mux.Handle("/hub/", h)
@@ -107,7 +134,7 @@ func benchHub(b *testing.B, n int) (*hub.Hub, []*benchClient) {
 		}
 		srv.Close()
 	})
-	return h, clients
+	return h, clients, counter
 }
 
 // waitDelivered waits until the clients have received want records in all.
@@ -152,6 +179,34 @@ func BenchmarkBroadcast(b *testing.B) {
 			}
 			waitDelivered(b, clients, int64(b.N)*int64(n))
 			b.ReportMetric(float64(b.N)*float64(n)/time.Since(start).Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkBroadcastBurst is a news burst: each op sends burst broadcasts of a
+// 128-byte string back to back, without waiting, to N real WebSocket connections on
+// loopback, then waits until every connection has received all of them.
+func BenchmarkBroadcastBurst(b *testing.B) {
+	const burst = 100
+	for _, n := range []int{1000, 2000} {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			h, clients, counter := benchHubCounting(b, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			counter.units.Store(0)
+			counter.records.Store(0)
+			start := time.Now()
+			for i := range b.N {
+				for range burst {
+					if err := h.Clients().All().Send(ctx, "tick", payload128); err != nil {
+						b.Fatal(err)
+					}
+				}
+				waitDelivered(b, clients, int64(i+1)*burst*int64(n))
+			}
+			b.ReportMetric(float64(b.N)*burst*float64(n)/time.Since(start).Seconds(), "deliveries/s")
+			counter.report(b)
 		})
 	}
 }

@@ -22,7 +22,18 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	meth, id := cl.method, cl.msg.InvocationID
 	// A Completion is the client's signal that the invocation ID and stream slots
 	// are free again, so they are freed first; the context ends after it is queued.
+	// The invocation is counted (Observer.Invoked) before its Completion is queued,
+	// so that a client that saw the Completion finds it in the metrics.
+	var started time.Time
+	observed := false
+	observe := func(err error) {
+		if !started.IsZero() && !observed {
+			observed = true
+			c.hub.opts.Observer.Invoked(c.hub.opts.Name, meth.name, time.Since(started), err)
+		}
+	}
 	complete := func(result protocol.RawValue, err error) {
+		observe(err)
 		if c.unregister(cl) {
 			c.complete(id, meth.name, result, err)
 		}
@@ -44,9 +55,9 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 		args = append([]reflect.Value{reflect.ValueOf(hctx)}, args...)
 	}
 	var outs []reflect.Value
-	started := time.Now()
+	started = time.Now()
 	err := protect(func() { outs = meth.fn.Call(args) })
-	defer func() { c.hub.opts.Observer.Invoked(c.hub.opts.Name, meth.name, time.Since(started), err) }()
+	defer func() { observe(err) }()
 	var value reflect.Value
 	if err == nil {
 		switch meth.result {

@@ -95,8 +95,8 @@ func TestPayloadRoundTrip(t *testing.T) {
 	if got := s.counts[42].Load(); got != 2 {
 		t.Errorf("count of seq 42 = %d, want 2", got)
 	}
-	if s.delivered.Load() != 2 || s.lat.count.Load() != 2 {
-		t.Errorf("delivered %d, latency samples %d, want 2", s.delivered.Load(), s.lat.count.Load())
+	if s.delivered.Load() != 2 || s.lat.Load().count.Load() != 2 {
+		t.Errorf("delivered %d, latency samples %d, want 2", s.delivered.Load(), s.lat.Load().count.Load())
 	}
 }
 

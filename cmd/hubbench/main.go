@@ -80,9 +80,16 @@ func runCmd(args []string) error {
 	scen := fs.String("scenarios", "broadcast,idle,echo,group,churn", "scenarios to run")
 	targets := fs.String("targets", "raw,centrifuge,hubbub", "targets: hubbub, raw, centrifuge")
 	kinds := fs.String("transports", "ws,sse,lp", "hubbub transports (baselines are WebSocket only)")
-	conns := fs.Int("conns", 2000, "subscribers for broadcast and group")
-	dur := fs.Duration("duration", 10*time.Second, "length of each broadcast, group, echo and churn measurement")
-	window := fs.Int("window", 32, "broadcast messages in flight")
+	conns := fs.String("conns", "2000", "subscribers for broadcast, group and cluster: one size or a list (1000,2000,5000,10000), each measured in turn")
+	dur := fs.Duration("duration", 10*time.Second, "length of each windowed broadcast, group, echo and churn measurement")
+	window := fs.Int("window", 32, "broadcast messages in flight (--mode window)")
+	modes := fs.String("mode", modeWindow, "how the publisher sends: window (keep --window in flight for --duration), burst (--burst messages back to back, then wait for all) or both (window,burst)")
+	burst := fs.Int("burst", 100, "messages per burst (--mode burst)")
+	burstRepeats := fs.Int("burst-repeats", 5, "bursts per measurement (--mode burst)")
+	burstTimeout := fs.Duration("burst-timeout", 30*time.Second, "how long a burst may take to reach every subscriber before it counts as a stall")
+	profiles := fs.String("profile", profileOne, "GOMAXPROCS of the servers and the load generator: one (--server-procs/--client-procs, 1 each by default), full (the Go default: every core) or both")
+	clusterNodes := fs.Int("cluster-nodes", 3, "server nodes sharing one Redis in the cluster scenario")
+	redisServer := fs.String("redis-server", "redis-server", "redis-server binary the cluster scenario starts on a free loopback port (never the shared 6379)")
 	rounds := fs.Int("rounds", 2, "broadcast rounds; each round measures every target once, interleaved")
 	idle := fs.Int("idle-conns", 10000, "connections for the idle memory scenario")
 	ackDelay := fs.Duration("ack-delay", ackDelay, "stateful subscribers ack this long after receiving (the clients: 1s), and at once after 32 KiB")
@@ -106,9 +113,15 @@ func runCmd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	sizes, err := parseSizes(*conns)
+	if err != nil {
+		return err
+	}
 	cfg := config{
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
-		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
+		Conns: sizes[0], Sizes: sizes, Modes: expand(*modes, modeWindow, modeBurst), Burst: *burst, BurstRepeats: *burstRepeats, BurstTimeout: *burstTimeout,
+		Profiles: expand(*profiles, profileOne, profileFull), ClusterNodes: *clusterNodes, redisServer: *redisServer,
+		Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
 		InProcess: *inproc, HubbubAddr: *hubbubAddr, settle: *settle,
 		Protocols: expand(*protocols, "json", "messagepack"), Payloads: expand(*payloads, "text", "binary"),
@@ -122,9 +135,8 @@ func runCmd(args []string) error {
 	if !*quiet {
 		cfg.progress = os.Stderr
 	}
-	runtime.GOMAXPROCS(cfg.ClientProcs)
 	limit := raiseFileLimit()
-	if need := uint64(max(cfg.IdleConns, cfg.Conns)) + 512; limit < need {
+	if need := uint64(max(cfg.IdleConns, slices.Max(cfg.Sizes))) + 512; limit < need {
 		fmt.Fprintf(os.Stderr, "hubbench: open-file limit %d is below the %d this run needs; raise the hard limit (ulimit -Hn) or lower --idle-conns/--conns\n", limit, need)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -133,9 +145,11 @@ func runCmd(args []string) error {
 	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
 	results := r.run(ctx)
 	rep := newReport(cfg, results, time.Since(started))
+	rep.Notes = r.notes
 	if err := rep.write(*out); err != nil {
 		return err
 	}
+	fmt.Fprint(os.Stderr, "\n"+rep.modesMarkdown()+rep.clusterMarkdown())
 	fmt.Fprintf(os.Stderr, "\nwrote %s (%s)\n", filepath.Join(*out, "results.json"), time.Since(started).Round(time.Second))
 	return nil
 }
@@ -172,6 +186,9 @@ func (cfg *config) prepare(sources string) error {
 			return fmt.Errorf("--transports: unknown transport %q", name)
 		}
 		cfg.kinds = append(cfg.kinds, k)
+	}
+	if err := cfg.prepareModes(); err != nil {
+		return err
 	}
 	switch cfg.Stateful {
 	case "", "off":
@@ -255,7 +272,8 @@ type report struct {
 	Config  config   `json:"config"`
 	Took    string   `json:"took"`
 	Results []result `json:"results"`
-	Best    []result `json:"best"` // per scenario/target/transport: the best broadcast round
+	Best    []result `json:"best"`            // per scenario/target/transport/mode/profile/size: the best round
+	Notes   []string `json:"notes,omitempty"` // what the run skipped, and why
 }
 
 type machine struct {
@@ -285,7 +303,7 @@ func best(results []result) []result {
 	var out []result
 	idx := map[string]int{}
 	for _, r := range results {
-		key := r.Scenario + "/" + r.Target + "/" + modeName(r)
+		key := r.Scenario + "/" + r.Target + "/" + modeName(r) + "/" + r.cell()
 		i, ok := idx[key]
 		if !ok {
 			idx[key] = len(out)

@@ -6,28 +6,56 @@
 //
 //	hubbench run [flags]                       run scenarios, write JSON + SVG
 //	hubbench serve --target hubbub|raw|centrifuge [--addr 127.0.0.1:0]
+//	               [--redis 127.0.0.1:PORT --redis-prefix P] [--cpuprofile FILE]
 //	hubbench report [--out dir]                rewrite results.md and bench.svg from results.json
 //
 // By default run starts every target server as a child process ("hubbench serve")
 // with GOMAXPROCS=1 and itself runs with GOMAXPROCS=1: on two cores, one for the
-// server and one for the load. Scenarios:
+// server and one for the load. --profile full leaves every process at Go's default
+// GOMAXPROCS (every core), as users deploy servers; --profile both runs everything
+// under each profile in turn. Scenarios:
 //
-//   - broadcast: --conns subscribers; a publisher keeps --window messages of 128
-//     bytes in flight, each carrying its send time; deliveries/s and latency.
+//   - broadcast: subscribers (--conns: one size or a list such as
+//     1000,2000,5000,10000, each measured in turn) and a publisher sending 128-byte
+//     messages, each carrying its send time; deliveries/s and latency p50/p99/max
+//     from publish to receipt. --mode says how the publisher sends: window keeps
+//     --window messages in flight for --duration; burst sends --burst messages
+//     back to back without waiting, as a news burst does, waits until every
+//     subscriber got all of them (--burst-timeout), and repeats that
+//     --burst-repeats times, the rate taken over the bursts; both measures each
+//     mode on the same connections. results.md and the summary at the end show
+//     the modes side by side per size and profile, with each row's ratios to
+//     centrifuge and to raw from the same run. The raw baseline drops a
+//     connection whose queue (256 messages) is full, so keep --burst below that.
 //   - idle: --idle-conns connections; server RSS, Go heap and stacks per connection.
 //   - echo: --echo-conns Go clients invoking Echo in a loop; round trips/s, latency.
+//   - group: like broadcast, subscribers split into --groups groups, one group per
+//     message (hubbub), in every --mode.
+//   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
+//   - cluster: hubbench starts a redis-server of its own on a free loopback port
+//     (--redis-server; never the shared 6379; skipped with a note when there is
+//     none), then --cluster-nodes (3) hubbub nodes on it (backplane/redis) and, as
+//     the baseline, as many centrifuge nodes with centrifuge's Redis broker.
+//     WebSocket subscribers are spread evenly over the nodes, the publisher is on
+//     the first; broadcast ("cluster") and group fan-out ("cluster-group"), in every
+//     --mode. It reports deliveries/s, latency, Redis commands per broadcast (INFO
+//     commandstats before and after) and each node's CPU seconds, against
+//     centrifuge's cluster and against one node (the broadcast and group scenarios
+//     of the same run).
 //
 // --protocol json|messagepack|both and --payload text|binary|both measure hubbub's
 // broadcast and echo in each hub protocol with the 128-byte text and/or a 4 KiB
 // binary payload, side by side in each round, with the hub-protocol bytes per
 // message each way; results.md gets a MessagePack-against-JSON table.
-//   - group: like broadcast, subscribers split into --groups groups, one group per message.
-//   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
 //
 // --stateful on has hubbub's subscribers negotiate stateful reconnect and ack what
 // they receive as the clients do (ack.go); --stateful both measures every hubbub
 // broadcast, idle and group measurement with it off and with it on, side by side in
 // each round (--rounds, --idle-rounds), and results.md gets an on/off table.
+//
+// serve --cpuprofile FILE writes a CPU profile of that server until it stops; run
+// it by hand (with an open stdin: it exits when stdin closes) and point run at it
+// with --hubbub-addr to profile hubbub under any scenario and mode.
 //
 // Subscribers are lean protocol clients (see subscriber.go); publishers, echo and
 // churn use the Go client. Connections come from the --sources addresses in

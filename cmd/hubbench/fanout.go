@@ -131,7 +131,7 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 	s := f.s
 	lat := new(histogram)
 	s.lat.Store(lat)
-	delivered0, errors0, bytes0, retries0 := s.delivered.Load(), s.errors.Load(), s.bytes.Load(), s.ackRetries.Load()
+	delivered0, errors0, bytes0, retries0, units0 := s.delivered.Load(), s.errors.Load(), s.bytes.Load(), s.ackRetries.Load(), s.units.Load()
 	first := f.seq
 	var wireOut0 int64
 	hp, isHubbub := f.pub.(*hubbubPublisher)
@@ -191,6 +191,9 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 	}
 	if res.Delivered > 0 {
 		res.WireIn = float64(s.bytes.Load()-bytes0) / float64(res.Delivered)
+	}
+	if units := s.units.Load() - units0; units > 0 {
+		res.PerUnit = float64(res.Delivered) / float64(units)
 	}
 	if isHubbub && res.Sent > 0 {
 		res.WireOut = float64(hp.bytes-wireOut0) / float64(res.Sent)

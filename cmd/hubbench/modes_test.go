@@ -100,6 +100,9 @@ func checkFanOut(t *testing.T, res result, burst, repeats int) {
 	if res.Latency == nil || res.Latency.Count != res.Delivered || res.Latency.Max < res.Latency.P50 {
 		t.Errorf("%s: latency %+v, want one sample per delivery (%d)", name, res.Latency, res.Delivered)
 	}
+	if res.PerUnit < 1 {
+		t.Errorf("%s: %.2f deliveries per frame, want at least 1", name, res.PerUnit)
+	}
 	if res.Mode == modeBurst && (res.Sent != int64(burst*repeats) || res.Bursts != int64(repeats)) {
 		t.Errorf("%s: %d bursts, %d messages; want %d bursts of %d", name, res.Bursts, res.Sent, repeats, burst)
 	}

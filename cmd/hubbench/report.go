@@ -494,7 +494,7 @@ func (rep *report) modesMarkdown() string {
 		if len(cells) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "### %s: %s side by side (128-byte payload; best of %d rounds; latency from publish to receipt)\n\n", strings.ToUpper(scenario[:1])+scenario[1:], strings.Join(modes, " and "), rep.Config.Rounds)
+		fmt.Fprintf(&b, "### %s, %s (128-byte payload; best of %d rounds; latency from publish to receipt; deliveries per frame: per WebSocket message, SSE event or poll, by mode)\n\n", strings.ToUpper(scenario[:1])+scenario[1:], strings.Join(modes, " and "), rep.Config.Rounds)
 		for _, m := range modes {
 			fmt.Fprintf(&b, "- %s\n", rep.Config.modeTitle(m))
 		}
@@ -506,10 +506,11 @@ func (rep *report) modesMarkdown() string {
 				fmt.Fprintf(&b, " %s deliveries/s | p50 ms | p99 ms | max ms | vs centrifuge | vs raw |", m)
 				align += "--:|--:|--:|--:|--:|--:|"
 			}
-			b.WriteString(" delivered / expected | errors / stalls |\n" + align + "--:|--:|\n")
+			b.WriteString(" deliveries per frame | delivered / expected | errors / stalls |\n" + align + "--:|--:|--:|\n")
 			for _, row := range rep.rowsOf(scenario, k) {
 				fmt.Fprintf(&b, "| %s | %s |", row[0], row[1])
 				var delivered, expected, errs, stalls int64
+				var perUnit []string
 				for _, m := range modes {
 					r := rep.findIn(scenario, row[0], row[1], k, m)
 					if r == nil {
@@ -524,8 +525,9 @@ func (rep *report) modesMarkdown() string {
 					raw := rep.findIn(scenario, targetRaw, "ws", k, m)
 					fmt.Fprintf(&b, " %.0f | %.2f | %.2f | %.2f | %s | %s |", r.DeliveriesPS, l.P50, l.P99, l.Max, ratio(r.DeliveriesPS, rate(cent)), ratio(r.DeliveriesPS, rate(raw)))
 					delivered, expected, errs, stalls = delivered+r.Delivered, expected+r.Expected, errs+r.Errors, stalls+r.Stalls
+					perUnit = append(perUnit, fmt.Sprintf("%.1f", r.PerUnit))
 				}
-				fmt.Fprintf(&b, " %d / %d | %d / %d |\n", delivered, expected, errs, stalls)
+				fmt.Fprintf(&b, " %s | %d / %d | %d / %d |\n", strings.Join(perUnit, " / "), delivered, expected, errs, stalls)
 			}
 			b.WriteString("\n")
 		}

@@ -98,16 +98,19 @@ type result struct {
 	Seconds   float64 `json:"seconds"`
 
 	// broadcast and group
-	Sent         int64     `json:"sent,omitempty"`
-	Expected     int64     `json:"expected,omitempty"`
-	Delivered    int64     `json:"delivered,omitempty"`
-	Stalls       int64     `json:"stalls,omitempty"`     // window: waits of 2 s for a message; burst: bursts over --burst-timeout
-	Bursts       int64     `json:"bursts,omitempty"`     // burst: bursts delivered in full
-	AckRetries   int64     `json:"ackRetries,omitempty"` // stateful: ack POSTs cut by the network and sent again
-	DeliveriesPS float64   `json:"deliveriesPerSec,omitempty"`
-	MessagesPS   float64   `json:"messagesPerSec,omitempty"`
-	Latency      *latency  `json:"latency,omitempty"`
-	Timeline     []float64 `json:"timeline,omitempty"` // deliveries per second, each second
+	Sent         int64   `json:"sent,omitempty"`
+	Expected     int64   `json:"expected,omitempty"`
+	Delivered    int64   `json:"delivered,omitempty"`
+	Stalls       int64   `json:"stalls,omitempty"`     // window: waits of 2 s for a message; burst: bursts over --burst-timeout
+	Bursts       int64   `json:"bursts,omitempty"`     // burst: bursts delivered in full
+	AckRetries   int64   `json:"ackRetries,omitempty"` // stateful: ack POSTs cut by the network and sent again
+	DeliveriesPS float64 `json:"deliveriesPerSec,omitempty"`
+	MessagesPS   float64 `json:"messagesPerSec,omitempty"`
+	// PerUnit is deliveries per unit received (WebSocket message, SSE event, poll
+	// body): how many messages the server batched into one write.
+	PerUnit  float64   `json:"deliveriesPerUnit,omitempty"`
+	Latency  *latency  `json:"latency,omitempty"`
+	Timeline []float64 `json:"timeline,omitempty"` // deliveries per second, each second
 
 	// echo and churn
 	Ops   int64   `json:"ops,omitempty"`
@@ -684,7 +687,7 @@ func summaryLine(res result) string {
 	var body string
 	switch {
 	case fanOut:
-		body = fmt.Sprintf("conns %d  sent %d  delivered %d/%d  %.0f deliveries/s  cpu server %.2f client %.2f", res.Connected, res.Sent, res.Delivered, res.Expected, res.DeliveriesPS, res.ServerCPU, res.ClientCPU)
+		body = fmt.Sprintf("conns %d  sent %d  delivered %d/%d  %.0f deliveries/s  %.1f per unit  cpu server %.2f client %.2f", res.Connected, res.Sent, res.Delivered, res.Expected, res.DeliveriesPS, res.PerUnit, res.ServerCPU, res.ClientCPU)
 		if res.Nodes > 1 {
 			var cpu []string
 			for _, c := range res.NodeCPU {

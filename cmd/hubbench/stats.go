@@ -88,6 +88,7 @@ type sink struct {
 	counts    []atomic.Int32
 	delivered atomic.Int64
 	bytes     atomic.Int64 // hub-protocol bytes received (the units' sizes)
+	units     atomic.Int64 // units received: WebSocket messages, SSE events, poll bodies
 	errors    atomic.Int64
 	firstErr  atomic.Pointer[string] // what the first error said, for the result's note
 	ackDelay  time.Duration          // stateful subscribers: the ack timer (0: ackDelay, 1 s)

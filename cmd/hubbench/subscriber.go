@@ -122,6 +122,7 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 				continue
 			}
 			s.bytes.Add(int64(len(unit)))
+			s.units.Add(1)
 			s.onData(unit)
 			if a, ok := c.(*ackedConn); ok {
 				a.onUnit(unit)

@@ -28,7 +28,7 @@ func TestRunInProcess(t *testing.T) {
 	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
 	results := r.run(context.Background())
 
-	want := map[string]int{"broadcast": 5, "group": 3, "idle": 5, "echo": 3, "churn": 3}
+	want := map[string]int{"broadcast": 5, "group": 4, "idle": 5, "echo": 3, "churn": 3}
 	got := map[string]int{}
 	for _, res := range results {
 		got[res.Scenario]++

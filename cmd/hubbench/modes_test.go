@@ -203,9 +203,9 @@ func TestClusterInProcess(t *testing.T) {
 			t.Errorf("%s/%s/%s: Redis commands per broadcast %.2f, by name %v", res.Scenario, res.Target, res.Mode, res.RedisCommands, res.RedisByCommand)
 		}
 	}
-	// broadcast: 3 targets, group: hubbub, cluster and cluster-group: hubbub and
+	// broadcast: 3 targets; group, cluster and cluster-group: hubbub and
 	// centrifuge; each in 2 modes.
-	for s, n := range map[string]int{"broadcast": 6, "group": 2, "cluster": 4, "cluster-group": 4} {
+	for s, n := range map[string]int{"broadcast": 6, "group": 4, "cluster": 4, "cluster-group": 4} {
 		if got[s] != n {
 			t.Errorf("%d %s results, want %d", got[s], s, n)
 		}
@@ -215,8 +215,9 @@ func TestClusterInProcess(t *testing.T) {
 		t.Fatalf("results.md lacks the cluster tables:\n%s", md)
 	}
 	for _, line := range strings.Split(md, "\n") {
-		// hubbub's cluster rows: against centrifuge's cluster and against one node.
-		if strings.HasPrefix(line, "| hubbub | window |") || strings.HasPrefix(line, "| hubbub | burst |") {
+		// cluster rows: against centrifuge's cluster and against one node.
+		if strings.HasPrefix(line, "| hubbub | window |") || strings.HasPrefix(line, "| hubbub | burst |") ||
+			strings.HasPrefix(line, "| centrifuge | window |") || strings.HasPrefix(line, "| centrifuge | burst |") {
 			if n := strings.Count(line, "×"); n != 2 {
 				t.Errorf("cluster row with %d ratios, want 2: %s", n, line)
 			}

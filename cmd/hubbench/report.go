@@ -128,7 +128,11 @@ func (rep *report) markdown() string {
 			if sc.name == "group" {
 				rate, count = r.DeliveriesPS, r.Delivered
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %d | %s |\n", rep.rowName(r), rate, l.P50, l.P99, l.Max, count, r.Errors, r.Note)
+			name := rep.rowName(r)
+			if r.Target != targetHubbub {
+				name = r.Target + " " + name
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %d | %s |\n", name, rate, l.P50, l.P99, l.Max, count, r.Errors, r.Note)
 		}
 		b.WriteString("\n")
 	}

@@ -603,13 +603,23 @@ func (r *runner) runProfile(ctx context.Context) {
 			}
 		}
 	}
-	if r.has("group") && hasTarget(r.cfg.Targets, targetHubbub) {
-		for _, size := range r.cfg.Sizes {
-			for _, k := range r.cfg.kinds {
-				for _, stateful := range r.cfg.modes {
-					p := fanOutPair{target: targetHubbub, kind: k, stateful: stateful}
-					addAll(r.fanOut(ctx, fanOutSpec{scenario: "group", fanOutPair: p, round: 1, conns: size, groups: r.cfg.Groups}))
+	if r.has("group") {
+		// hubbub in every transport and stateful mode; centrifuge (its groups are
+		// channels) as the baseline; the raw loop has no groups.
+		var pairs []fanOutPair
+		if hasTarget(r.cfg.Targets, targetCentrifuge) {
+			pairs = append(pairs, fanOutPair{target: targetCentrifuge, kind: transports.WebSockets})
+		}
+		for _, k := range r.cfg.kinds {
+			for _, stateful := range r.cfg.modes {
+				if hasTarget(r.cfg.Targets, targetHubbub) {
+					pairs = append(pairs, fanOutPair{target: targetHubbub, kind: k, stateful: stateful})
 				}
+			}
+		}
+		for _, size := range r.cfg.Sizes {
+			for _, p := range pairs {
+				addAll(r.fanOut(ctx, fanOutSpec{scenario: "group", fanOutPair: p, round: 1, conns: size, groups: r.cfg.Groups}))
 			}
 		}
 	}

@@ -105,7 +105,7 @@ func main() {
 
 func runCmd(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	scen := fs.String("scenarios", "broadcast,idle,echo,group,churn", "scenarios to run")
+	scen := fs.String("scenarios", "broadcast,idle,echo,group,churn", "scenarios to run: broadcast, idle, echo, group, churn, cluster (needs redis-server)")
 	targets := fs.String("targets", "raw,centrifuge,hubbub", "targets: hubbub, raw, centrifuge")
 	kinds := fs.String("transports", "ws,sse,lp", "hubbub transports (baselines are WebSocket only)")
 	conns := fs.String("conns", "2000", "subscribers for broadcast, group and cluster: one size or a list (1000,2000,5000,10000), each measured in turn")

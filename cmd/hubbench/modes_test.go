@@ -82,6 +82,16 @@ func TestProfileProcs(t *testing.T) {
 	}
 }
 
+// runConfig prepares cfg with three source addresses and runs it.
+func runConfig(t *testing.T, cfg config) (*runner, []result) {
+	t.Helper()
+	if err := cfg.prepare("127.0.0.1-127.0.0.3"); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
+	return r, r.run(context.Background())
+}
+
 // checkFanOut checks what every fan-out result must show: all connected, every
 // message delivered to every receiver, one latency sample per delivery.
 func checkFanOut(t *testing.T, res result, burst, repeats int) {
@@ -127,11 +137,7 @@ func TestBurstModesProfilesInProcess(t *testing.T) {
 		Modes: expand("both", modeWindow, modeBurst), Burst: burst, BurstRepeats: repeats, BurstTimeout: 10 * time.Second,
 		Profiles: expand("both", profileOne, profileFull), ServerProcs: 1, ClientProcs: 1,
 	}
-	if err := cfg.prepare("127.0.0.1-127.0.0.3"); err != nil {
-		t.Fatal(err)
-	}
-	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
-	results := r.run(context.Background())
+	_, results := runConfig(t, cfg)
 	got := map[string]int{}
 	for _, res := range results {
 		got[res.cell()]++
@@ -182,11 +188,7 @@ func TestClusterInProcess(t *testing.T) {
 		Modes: expand("both", modeWindow, modeBurst), Burst: burst, BurstRepeats: repeats, BurstTimeout: 10 * time.Second,
 		redisServer: "redis-server",
 	}
-	if err := cfg.prepare("127.0.0.1-127.0.0.3"); err != nil {
-		t.Fatal(err)
-	}
-	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
-	results := r.run(context.Background())
+	_, results := runConfig(t, cfg)
 	got := map[string]int{}
 	for _, res := range results {
 		got[res.Scenario]++
@@ -226,15 +228,12 @@ func TestClusterInProcess(t *testing.T) {
 }
 
 // TestClusterWithoutRedisServer: no redis-server means the cluster scenario is
-// skipped with a note saying why, and the rest of the run goes on.
+// skipped with a note saying why; the run does not fail.
 func TestClusterWithoutRedisServer(t *testing.T) {
 	cfg := config{Scenarios: []string{"cluster"}, Targets: []string{targetHubbub}, Transports: []string{"ws"}, Conns: 3, Rounds: 1, InProcess: true,
 		redisServer: "/nonexistent/redis-server"}
-	if err := cfg.prepare("127.0.0.1"); err != nil {
-		t.Fatal(err)
-	}
-	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
-	if results := r.run(context.Background()); len(results) != 0 {
+	r, results := runConfig(t, cfg)
+	if len(results) != 0 {
 		t.Errorf("%d results, want none", len(results))
 	}
 	if len(r.notes) != 1 || !strings.Contains(r.notes[0], errNoRedisServer.Error()) {

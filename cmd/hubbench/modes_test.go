@@ -137,7 +137,7 @@ func TestBurstModesProfilesInProcess(t *testing.T) {
 		Modes: expand("both", modeWindow, modeBurst), Burst: burst, BurstRepeats: repeats, BurstTimeout: 10 * time.Second,
 		Profiles: expand("both", profileOne, profileFull), ServerProcs: 1, ClientProcs: 1,
 	}
-	_, results := runConfig(t, cfg)
+	r, results := runConfig(t, cfg)
 	got := map[string]int{}
 	for _, res := range results {
 		got[res.cell()]++
@@ -152,7 +152,7 @@ func TestBurstModesProfilesInProcess(t *testing.T) {
 			}
 		}
 	}
-	rep := newReport(cfg, results, time.Second)
+	rep := newReport(r.cfg, results, time.Second)
 	md := rep.markdown()
 	for _, want := range []string{"#### 10 subscribers, profile one", "#### 20 subscribers, profile full", "window deliveries/s", "burst deliveries/s"} {
 		if !strings.Contains(md, want) {
@@ -188,7 +188,7 @@ func TestClusterInProcess(t *testing.T) {
 		Modes: expand("both", modeWindow, modeBurst), Burst: burst, BurstRepeats: repeats, BurstTimeout: 10 * time.Second,
 		redisServer: "redis-server",
 	}
-	_, results := runConfig(t, cfg)
+	r, results := runConfig(t, cfg)
 	got := map[string]int{}
 	for _, res := range results {
 		got[res.Scenario]++
@@ -212,7 +212,7 @@ func TestClusterInProcess(t *testing.T) {
 			t.Errorf("%d %s results, want %d", got[s], s, n)
 		}
 	}
-	md := newReport(cfg, results, time.Second).markdown()
+	md := newReport(r.cfg, results, time.Second).markdown()
 	if !strings.Contains(md, "### Cluster of 3 nodes on one Redis: broadcast") || !strings.Contains(md, "### Cluster of 3 nodes on one Redis: group fan-out") {
 		t.Fatalf("results.md lacks the cluster tables:\n%s", md)
 	}

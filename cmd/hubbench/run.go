@@ -703,7 +703,11 @@ func summaryLine(res result) string {
 			for _, c := range res.NodeCPU {
 				cpu = append(cpu, fmt.Sprintf("%.2f", c))
 			}
-			body += fmt.Sprintf("  nodes %d (cpu s %s)  redis commands/broadcast %.2f (%s)", res.Nodes, strings.Join(cpu, " / "), res.RedisCommands, topCommands(res.RedisByCommand, 3))
+			body += fmt.Sprintf("  nodes %d", res.Nodes)
+			if len(cpu) > 0 {
+				body += " (cpu s " + strings.Join(cpu, " / ") + ")"
+			}
+			body += fmt.Sprintf("  redis commands/broadcast %.2f (%s)", res.RedisCommands, topCommands(res.RedisByCommand, 3))
 		}
 	case res.Scenario == "idle":
 		body = fmt.Sprintf("conns %d  RSS %.2f KiB/conn  heap %.2f KiB/conn  stacks %.2f KiB/conn  goroutines %.2f/conn",

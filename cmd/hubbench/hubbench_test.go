@@ -28,7 +28,7 @@ func TestRunInProcess(t *testing.T) {
 	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
 	results := r.run(context.Background())
 
-	want := map[string]int{"broadcast": 5, "group": 3, "idle": 5, "echo": 3, "churn": 3}
+	want := map[string]int{"broadcast": 5, "group": 4, "idle": 5, "echo": 3, "churn": 3}
 	got := map[string]int{}
 	for _, res := range results {
 		got[res.Scenario]++
@@ -95,8 +95,8 @@ func TestPayloadRoundTrip(t *testing.T) {
 	if got := s.counts[42].Load(); got != 2 {
 		t.Errorf("count of seq 42 = %d, want 2", got)
 	}
-	if s.delivered.Load() != 2 || s.lat.count.Load() != 2 {
-		t.Errorf("delivered %d, latency samples %d, want 2", s.delivered.Load(), s.lat.count.Load())
+	if s.delivered.Load() != 2 || s.lat.Load().count.Load() != 2 {
+		t.Errorf("delivered %d, latency samples %d, want 2", s.delivered.Load(), s.lat.Load().count.Load())
 	}
 }
 

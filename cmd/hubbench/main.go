@@ -6,28 +6,56 @@
 //
 //	hubbench run [flags]                       run scenarios, write JSON + SVG
 //	hubbench serve --target hubbub|raw|centrifuge [--addr 127.0.0.1:0]
+//	               [--redis 127.0.0.1:PORT --redis-prefix P] [--cpuprofile FILE]
 //	hubbench report [--out dir]                rewrite results.md and bench.svg from results.json
 //
 // By default run starts every target server as a child process ("hubbench serve")
 // with GOMAXPROCS=1 and itself runs with GOMAXPROCS=1: on two cores, one for the
-// server and one for the load. Scenarios:
+// server and one for the load. --profile full leaves every process at Go's default
+// GOMAXPROCS (every core), as users deploy servers; --profile both runs everything
+// under each profile in turn. Scenarios:
 //
-//   - broadcast: --conns subscribers; a publisher keeps --window messages of 128
-//     bytes in flight, each carrying its send time; deliveries/s and latency.
+//   - broadcast: subscribers (--conns: one size or a list such as
+//     1000,2000,5000,10000, each measured in turn) and a publisher sending 128-byte
+//     messages, each carrying its send time; deliveries/s and latency p50/p99/max
+//     from publish to receipt. --mode says how the publisher sends: window keeps
+//     --window messages in flight for --duration; burst sends --burst messages
+//     back to back without waiting, as a news burst does, waits until every
+//     subscriber got all of them (--burst-timeout), and repeats that
+//     --burst-repeats times, the rate taken over the bursts; both measures each
+//     mode on the same connections. results.md and the summary at the end show
+//     the modes side by side per size and profile, with each row's ratios to
+//     centrifuge and to raw from the same run. The raw baseline drops a
+//     connection whose queue (256 messages) is full, so keep --burst below that.
 //   - idle: --idle-conns connections; server RSS, Go heap and stacks per connection.
 //   - echo: --echo-conns Go clients invoking Echo in a loop; round trips/s, latency.
+//   - group: like broadcast, subscribers split into --groups groups, one group per
+//     message (hubbub), in every --mode.
+//   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
+//   - cluster: hubbench starts a redis-server of its own on a free loopback port
+//     (--redis-server; never the shared 6379; skipped with a note when there is
+//     none), then --cluster-nodes (3) hubbub nodes on it (backplane/redis) and, as
+//     the baseline, as many centrifuge nodes with centrifuge's Redis broker.
+//     WebSocket subscribers are spread evenly over the nodes, the publisher is on
+//     the first; broadcast ("cluster") and group fan-out ("cluster-group"), in every
+//     --mode. It reports deliveries/s, latency, Redis commands per broadcast (INFO
+//     commandstats before and after) and each node's CPU seconds, against
+//     centrifuge's cluster and against one node (the broadcast and group scenarios
+//     of the same run).
 //
 // --protocol json|messagepack|both and --payload text|binary|both measure hubbub's
 // broadcast and echo in each hub protocol with the 128-byte text and/or a 4 KiB
 // binary payload, side by side in each round, with the hub-protocol bytes per
 // message each way; results.md gets a MessagePack-against-JSON table.
-//   - group: like broadcast, subscribers split into --groups groups, one group per message.
-//   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
 //
 // --stateful on has hubbub's subscribers negotiate stateful reconnect and ack what
 // they receive as the clients do (ack.go); --stateful both measures every hubbub
 // broadcast, idle and group measurement with it off and with it on, side by side in
 // each round (--rounds, --idle-rounds), and results.md gets an on/off table.
+//
+// serve --cpuprofile FILE writes a CPU profile of that server until it stops; run
+// it by hand (with an open stdin: it exits when stdin closes) and point run at it
+// with --hubbub-addr to profile hubbub under any scenario and mode.
 //
 // Subscribers are lean protocol clients (see subscriber.go); publishers, echo and
 // churn use the Go client. Connections come from the --sources addresses in
@@ -77,12 +105,19 @@ func main() {
 
 func runCmd(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	scen := fs.String("scenarios", "broadcast,idle,echo,group,churn", "scenarios to run")
+	scen := fs.String("scenarios", "broadcast,idle,echo,group,churn", "scenarios to run: broadcast, idle, echo, group, churn, cluster (needs redis-server)")
 	targets := fs.String("targets", "raw,centrifuge,hubbub", "targets: hubbub, raw, centrifuge")
 	kinds := fs.String("transports", "ws,sse,lp", "hubbub transports (baselines are WebSocket only)")
-	conns := fs.Int("conns", 2000, "subscribers for broadcast and group")
-	dur := fs.Duration("duration", 10*time.Second, "length of each broadcast, group, echo and churn measurement")
-	window := fs.Int("window", 32, "broadcast messages in flight")
+	conns := fs.String("conns", "2000", "subscribers for broadcast, group and cluster: one size or a list (1000,2000,5000,10000), each measured in turn")
+	dur := fs.Duration("duration", 10*time.Second, "length of each windowed broadcast, group, echo and churn measurement")
+	window := fs.Int("window", 32, "broadcast messages in flight (--mode window)")
+	modes := fs.String("mode", modeWindow, "how the publisher sends: window (keep --window in flight for --duration), burst (--burst messages back to back, then wait for all) or both (window,burst)")
+	burst := fs.Int("burst", 100, "messages per burst (--mode burst)")
+	burstRepeats := fs.Int("burst-repeats", 5, "bursts per measurement (--mode burst)")
+	burstTimeout := fs.Duration("burst-timeout", 30*time.Second, "how long a burst may take to reach every subscriber before it counts as a stall")
+	profiles := fs.String("profile", profileOne, "GOMAXPROCS of the servers and the load generator: one (--server-procs/--client-procs, 1 each by default), full (the Go default: every core) or both")
+	clusterNodes := fs.Int("cluster-nodes", 3, "server nodes sharing one Redis in the cluster scenario")
+	redisServer := fs.String("redis-server", "redis-server", "redis-server binary the cluster scenario starts on a free loopback port (never the shared 6379)")
 	rounds := fs.Int("rounds", 2, "broadcast rounds; each round measures every target once, interleaved")
 	idle := fs.Int("idle-conns", 10000, "connections for the idle memory scenario")
 	ackDelay := fs.Duration("ack-delay", ackDelay, "stateful subscribers ack this long after receiving (the clients: 1s), and at once after 32 KiB")
@@ -106,9 +141,15 @@ func runCmd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	sizes, err := parseSizes(*conns)
+	if err != nil {
+		return err
+	}
 	cfg := config{
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
-		Conns: *conns, Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
+		Conns: sizes[0], Sizes: sizes, Modes: expand(*modes, modeWindow, modeBurst), Burst: *burst, BurstRepeats: *burstRepeats, BurstTimeout: *burstTimeout,
+		Profiles: expand(*profiles, profileOne, profileFull), ClusterNodes: *clusterNodes, redisServer: *redisServer,
+		Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
 		InProcess: *inproc, HubbubAddr: *hubbubAddr, settle: *settle,
 		Protocols: expand(*protocols, "json", "messagepack"), Payloads: expand(*payloads, "text", "binary"),
@@ -122,9 +163,8 @@ func runCmd(args []string) error {
 	if !*quiet {
 		cfg.progress = os.Stderr
 	}
-	runtime.GOMAXPROCS(cfg.ClientProcs)
 	limit := raiseFileLimit()
-	if need := uint64(max(cfg.IdleConns, cfg.Conns)) + 512; limit < need {
+	if need := uint64(max(cfg.IdleConns, slices.Max(cfg.Sizes))) + 512; limit < need {
 		fmt.Fprintf(os.Stderr, "hubbench: open-file limit %d is below the %d this run needs; raise the hard limit (ulimit -Hn) or lower --idle-conns/--conns\n", limit, need)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -133,9 +173,11 @@ func runCmd(args []string) error {
 	r := &runner{cfg: cfg, d: newDialer(cfg.sources)}
 	results := r.run(ctx)
 	rep := newReport(cfg, results, time.Since(started))
+	rep.Notes = r.notes
 	if err := rep.write(*out); err != nil {
 		return err
 	}
+	fmt.Fprint(os.Stderr, "\n"+rep.modesMarkdown()+rep.clusterMarkdown())
 	fmt.Fprintf(os.Stderr, "\nwrote %s (%s)\n", filepath.Join(*out, "results.json"), time.Since(started).Round(time.Second))
 	return nil
 }
@@ -172,6 +214,9 @@ func (cfg *config) prepare(sources string) error {
 			return fmt.Errorf("--transports: unknown transport %q", name)
 		}
 		cfg.kinds = append(cfg.kinds, k)
+	}
+	if err := cfg.prepareModes(); err != nil {
+		return err
 	}
 	switch cfg.Stateful {
 	case "", "off":
@@ -255,7 +300,8 @@ type report struct {
 	Config  config   `json:"config"`
 	Took    string   `json:"took"`
 	Results []result `json:"results"`
-	Best    []result `json:"best"` // per scenario/target/transport: the best broadcast round
+	Best    []result `json:"best"`            // per scenario/target/transport/mode/profile/size: the best round
+	Notes   []string `json:"notes,omitempty"` // what the run skipped, and why
 }
 
 type machine struct {
@@ -285,7 +331,7 @@ func best(results []result) []result {
 	var out []result
 	idx := map[string]int{}
 	for _, r := range results {
-		key := r.Scenario + "/" + r.Target + "/" + modeName(r)
+		key := r.Scenario + "/" + r.Target + "/" + modeName(r) + "/" + r.cell()
 		i, ok := idx[key]
 		if !ok {
 			idx[key] = len(out)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,7 +15,7 @@ import (
 // publisher sends the broadcasts of a measurement.
 type publisher interface {
 	// publish sends payload to every subscriber, or to group's members when group
-	// is set (hubbub only).
+	// is set (hubbub and centrifuge, whose groups are channels).
 	publish(ctx context.Context, payload []byte, group string) error
 	close()
 }
@@ -33,7 +34,7 @@ func newPublisher(ctx context.Context, d *dialer, base, target string, w wire) (
 		if target == targetRaw {
 			c, err = dialRawWS(ctx, d, base)
 		} else {
-			c, err = dialCentrifuge(ctx, d.ws[d.pick()], base)
+			c, err = dialCentrifuge(ctx, d.ws[d.pick()], base, "")
 		}
 		if err != nil {
 			return nil, err
@@ -69,14 +70,23 @@ type wsPublisher struct {
 	buf        []byte
 }
 
-func (p *wsPublisher) publish(_ context.Context, payload []byte, _ string) error {
+func (p *wsPublisher) publish(_ context.Context, payload []byte, group string) error {
 	if !p.centrifuge {
+		if group != "" {
+			return errors.New("the raw baseline has no groups")
+		}
 		return p.c.send(payload)
+	}
+	channel := benchChannel
+	if group != "" {
+		channel = group
 	}
 	p.id++
 	p.buf = append(p.buf[:0], `{"id":`...)
 	p.buf = appendInt(p.buf, p.id)
-	p.buf = append(p.buf, `,"publish":{"channel":"`+benchChannel+`","data":"`...)
+	p.buf = append(p.buf, `,"publish":{"channel":"`...)
+	p.buf = append(p.buf, channel...)
+	p.buf = append(p.buf, `","data":"`...)
 	p.buf = append(p.buf, payload...)
 	p.buf = append(p.buf, `"}}`...)
 	return p.c.send(p.buf)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -54,7 +55,10 @@ func (rep *report) markdown() string {
 			rows = append(rows, r)
 		}
 	}
-	if len(rows) > 0 {
+	legacy := rep.legacyBroadcast()
+	b.WriteString(rep.modesMarkdown())
+	b.WriteString(rep.clusterMarkdown())
+	if len(rows) > 0 && legacy {
 		fmt.Fprintf(&b, "### Broadcast fan-out (%d subscribers, 128-byte payload, window %d, best of %d rounds)\n\n", rep.Config.Conns, rep.Config.Window, rep.Config.Rounds)
 		b.WriteString("| target | transport | connected | sent | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | errors | server cores | client cores | deliveries per server CPU-s | vs raw | vs centrifuge | vs hubbub ws | per CPU-s vs raw | per CPU-s vs centrifuge |\n")
 		b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -95,18 +99,19 @@ func (rep *report) markdown() string {
 		fmt.Fprintf(&b, "### Idle connections (%d per target; server after GC; per connection)\n\n", rep.Config.IdleConns)
 		b.WriteString("| target | transport | connected | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn | errors |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
 		for _, r := range idle {
-			fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %d |\n", r.Target, modeName(r), r.Connected, r.RSSPer/1024, r.HeapPer/1024, r.StackPer/1024, r.GorPer, r.Errors)
+			fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %d |\n", r.Target, rep.rowName(r), r.Connected, r.RSSPer/1024, r.HeapPer/1024, r.StackPer/1024, r.GorPer, r.Errors)
 		}
 		b.WriteString("\n")
 	}
 	for _, sc := range []struct{ name, title, unit string }{
-		{"group", fmt.Sprintf("Group fan-out (%d subscribers in %d groups, one group per message)", rep.Config.Conns, rep.Config.Groups), "deliveries/s"},
+		{"group", fmt.Sprintf("Group fan-out (%d subscribers in %d groups, one group per message)", rep.Config.Conns, rep.Config.Groups), "deliveries/s"}, // legacy runs only
+
 		{"echo", fmt.Sprintf("Echo round trip under load (%d concurrent Go clients)", rep.Config.EchoConns), "round trips/s"},
 		{"churn", fmt.Sprintf("Connect/disconnect churn (%d workers: dial, Echo, close)", rep.Config.ChurnConns), "cycles/s"},
 	} {
 		var rs []result
 		for _, r := range rep.Best {
-			if r.Scenario == sc.name {
+			if r.Scenario == sc.name && (sc.name != "group" || legacy) {
 				rs = append(rs, r)
 			}
 		}
@@ -123,7 +128,11 @@ func (rep *report) markdown() string {
 			if sc.name == "group" {
 				rate, count = r.DeliveriesPS, r.Delivered
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %d | %s |\n", modeName(r), rate, l.P50, l.P99, l.Max, count, r.Errors, r.Note)
+			name := rep.rowName(r)
+			if r.Target != targetHubbub {
+				name = r.Target + " " + name
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %d | %s |\n", name, rate, l.P50, l.P99, l.Max, count, r.Errors, r.Note)
 		}
 		b.WriteString("\n")
 	}
@@ -143,13 +152,20 @@ func (rep *report) svg() string {
 		html.EscapeString(fmt.Sprintf("%d subscribers, 128-byte broadcasts, %d CPUs %s, %s", rep.Config.Conns, m.CPUs, m.Model, m.GoVersion)))
 	colors := []string{"#888888", "#e69f00", "#0072b2", "#56b4e9", "#009e73", "#cc79a7", "#d55e00"}
 
+	// The broadcast panels show the first profile and size, every mode.
 	var bc []result
+	cells := rep.cellsOf("broadcast")
 	for _, r := range rep.Best {
-		if r.Scenario == "broadcast" {
+		if r.Scenario == "broadcast" && (cellKey{r.profileOf(), r.Conns}) == cells[0] { // cells is not empty here
 			bc = append(bc, r)
 		}
 	}
-	name := func(r result) string { return r.Target + " " + modeName(r) }
+	name := func(r result) string {
+		if r.modeOf() == modeBurst {
+			return r.Target + " " + modeName(r) + " burst"
+		}
+		return r.Target + " " + modeName(r)
+	}
 
 	// Panel 1: deliveries/s.
 	bars(&b, 20, 50, 520, 320, "Broadcast deliveries/s (best round)", bc, func(r result) []float64 { return []float64{r.DeliveriesPS} }, []string{"deliveries/s"}, name, colors, "%.0f")
@@ -165,7 +181,7 @@ func (rep *report) svg() string {
 	// Panel 4: idle memory.
 	var idle []result
 	for _, r := range rep.Best {
-		if r.Scenario == "idle" {
+		if r.Scenario == "idle" && r.profileOf() == rep.Best[0].profileOf() { // Best is not empty here
 			idle = append(idle, r)
 		}
 	}
@@ -391,6 +407,190 @@ func (rep *report) statefulMarkdown() string {
 		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		b.WriteString(id.String())
 		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// cellKey is a GOMAXPROCS profile and a size: the results of one cell compare.
+type cellKey struct {
+	profile string
+	conns   int
+}
+
+// cellsOf lists the profile × size cells of a scenario's best results, in order.
+func (rep *report) cellsOf(scenario string) []cellKey {
+	var cells []cellKey
+	for i := range rep.Best {
+		r := &rep.Best[i]
+		if k := (cellKey{r.profileOf(), r.Conns}); r.Scenario == scenario && !slices.Contains(cells, k) {
+			cells = append(cells, k)
+		}
+	}
+	return cells
+}
+
+// findIn is the best result of scenario, target and transport name (modeName) in
+// cell k and mode.
+func (rep *report) findIn(scenario, target, name string, k cellKey, mode string) *result {
+	for i := range rep.Best {
+		r := &rep.Best[i]
+		if r.Scenario == scenario && r.Target == target && modeName(*r) == name && r.profileOf() == k.profile && r.Conns == k.conns && r.modeOf() == mode {
+			return r
+		}
+	}
+	return nil
+}
+
+// rowsOf lists the target and transport names measured in cell k, in order.
+func (rep *report) rowsOf(scenario string, k cellKey) [][2]string {
+	var rows [][2]string
+	for i := range rep.Best {
+		r := &rep.Best[i]
+		row := [2]string{r.Target, modeName(*r)}
+		if r.Scenario == scenario && r.profileOf() == k.profile && r.Conns == k.conns && !slices.Contains(rows, row) {
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// profileTitle says what a profile's GOMAXPROCS were.
+func (cfg *config) profileTitle(profile string) string {
+	if profile == profileFull {
+		return "GOMAXPROCS default (every core) in every process"
+	}
+	server, client := cfg.procs(profile)
+	return fmt.Sprintf("GOMAXPROCS=%d in each server, %d in the load generator", server, client)
+}
+
+func (rep *report) modes() []string {
+	if len(rep.Config.Modes) == 0 {
+		return []string{modeWindow}
+	}
+	return rep.Config.Modes
+}
+
+// legacyBroadcast tells whether the run's broadcast results fit the one table of
+// runs before --mode, --profile and size lists: one cell, windowed only.
+func (rep *report) legacyBroadcast() bool {
+	return len(rep.cellsOf("broadcast")) <= 1 && len(rep.cellsOf("group")) <= 1 && !slices.Contains(rep.modes(), modeBurst)
+}
+
+// rowName is a result's transport name, with its profile when the run had several.
+func (rep *report) rowName(r result) string {
+	if len(rep.Config.Profiles) > 1 {
+		return modeName(r) + " · " + r.profileOf()
+	}
+	return modeName(r)
+}
+
+// modesMarkdown renders broadcast and group with every mode side by side, one
+// table per profile and size, with each row's ratios to centrifuge and to raw in
+// the same cell and mode. Empty for a run the legacy table covers.
+func (rep *report) modesMarkdown() string {
+	if rep.legacyBroadcast() {
+		return ""
+	}
+	var b strings.Builder
+	modes := rep.modes()
+	for _, scenario := range []string{"broadcast", "group"} {
+		cells := rep.cellsOf(scenario)
+		if len(cells) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "### %s, %s (128-byte payload; best of %d rounds; latency from publish to receipt; deliveries per frame: per WebSocket message, SSE event or poll, by mode)\n\n", strings.ToUpper(scenario[:1])+scenario[1:], strings.Join(modes, " and "), rep.Config.Rounds)
+		for _, m := range modes {
+			fmt.Fprintf(&b, "- %s\n", rep.Config.modeTitle(m))
+		}
+		b.WriteString("\n")
+		for _, k := range cells {
+			fmt.Fprintf(&b, "#### %d subscribers, profile %s (%s)\n\n| target | transport |", k.conns, k.profile, rep.Config.profileTitle(k.profile))
+			align := "|---|---|"
+			for _, m := range modes {
+				fmt.Fprintf(&b, " %s deliveries/s | p50 ms | p99 ms | max ms | vs centrifuge | vs raw |", m)
+				align += "--:|--:|--:|--:|--:|--:|"
+			}
+			b.WriteString(" deliveries per frame | delivered / expected | errors / stalls |\n" + align + "--:|--:|--:|\n")
+			for _, row := range rep.rowsOf(scenario, k) {
+				fmt.Fprintf(&b, "| %s | %s |", row[0], row[1])
+				var delivered, expected, errs, stalls int64
+				var perUnit []string
+				for _, m := range modes {
+					r := rep.findIn(scenario, row[0], row[1], k, m)
+					if r == nil {
+						b.WriteString(" – | – | – | – | – | – |")
+						continue
+					}
+					l := r.Latency
+					if l == nil {
+						l = &latency{}
+					}
+					cent := rep.findIn(scenario, targetCentrifuge, "ws", k, m)
+					raw := rep.findIn(scenario, targetRaw, "ws", k, m)
+					fmt.Fprintf(&b, " %.0f | %.2f | %.2f | %.2f | %s | %s |", r.DeliveriesPS, l.P50, l.P99, l.Max, ratio(r.DeliveriesPS, rate(cent)), ratio(r.DeliveriesPS, rate(raw)))
+					delivered, expected, errs, stalls = delivered+r.Delivered, expected+r.Expected, errs+r.Errors, stalls+r.Stalls
+					perUnit = append(perUnit, fmt.Sprintf("%.1f", r.PerUnit))
+				}
+				fmt.Fprintf(&b, " %s | %d / %d | %d / %d |\n", strings.Join(perUnit, " / "), delivered, expected, errs, stalls)
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// rate is a result's deliveries/s, 0 for none.
+func rate(r *result) float64 {
+	if r == nil {
+		return 0
+	}
+	return r.DeliveriesPS
+}
+
+// clusterMarkdown renders the cluster scenarios: per profile and size, each
+// target and mode with its rate, latency, Redis commands per broadcast and CPU of
+// every node; against centrifuge's cluster, and against one node of the same
+// target (the broadcast or group scenario of this run, same cell and mode).
+func (rep *report) clusterMarkdown() string {
+	var b strings.Builder
+	for _, sc := range []struct{ name, single, title string }{
+		{"cluster", "broadcast", "broadcast"},
+		{"cluster-group", "group", fmt.Sprintf("group fan-out, %d groups, one group per message", rep.Config.Groups)},
+	} {
+		cells := rep.cellsOf(sc.name)
+		if len(cells) == 0 {
+			continue
+		}
+		nodes := rep.Config.ClusterNodes
+		fmt.Fprintf(&b, "### Cluster of %d nodes on one Redis: %s (WebSockets; subscribers spread over the nodes, publisher on the first; best of %d rounds)\n\n", nodes, sc.title, rep.Config.Rounds)
+		b.WriteString("hubbub: backplane/redis; centrifuge: its Redis broker. Redis commands per broadcast from INFO commandstats; node CPU in seconds over the measurement; vs one node: against the " + sc.single + " scenario of this run (one server, no Redis), same size, profile and mode.\n\n")
+		for _, k := range cells {
+			fmt.Fprintf(&b, "#### %d subscribers, profile %s (%s)\n\n", k.conns, k.profile, rep.Config.profileTitle(k.profile))
+			b.WriteString("| target | mode | deliveries/s | p50 ms | p99 ms | max ms | Redis commands / broadcast | most frequent | node CPU s | vs centrifuge | vs one node | delivered / expected | errors / stalls | note |\n")
+			b.WriteString("|---|---|--:|--:|--:|--:|--:|---|---|--:|--:|--:|--:|---|\n")
+			for _, m := range rep.modes() {
+				for _, row := range rep.rowsOf(sc.name, k) {
+					r := rep.findIn(sc.name, row[0], row[1], k, m)
+					if r == nil {
+						continue
+					}
+					l := r.Latency
+					if l == nil {
+						l = &latency{}
+					}
+					var cpu []string
+					for _, c := range r.NodeCPU {
+						cpu = append(cpu, fmt.Sprintf("%.2f", c))
+					}
+					cent := rep.findIn(sc.name, targetCentrifuge, "ws", k, m)
+					one := rep.findIn(sc.single, r.Target, "ws", k, m)
+					fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %d / %d | %d / %d | %s |\n",
+						r.Target, m, r.DeliveriesPS, l.P50, l.P99, l.Max, r.RedisCommands, topCommands(r.RedisByCommand, 3), strings.Join(cpu, " / "),
+						ratio(r.DeliveriesPS, rate(cent)), ratio(r.DeliveriesPS, rate(one)), r.Delivered, r.Expected, r.Errors, r.Stalls, r.Note)
+				}
+			}
+			b.WriteString("\n")
+		}
 	}
 	return b.String()
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,15 +23,31 @@ import (
 
 // config is one run's settings.
 type config struct {
-	Scenarios  []string      `json:"scenarios"`
-	Targets    []string      `json:"targets"`
-	Transports []string      `json:"transports"`
-	Conns      int           `json:"conns"`
-	Duration   time.Duration `json:"duration"`
-	Window     int           `json:"window"`
-	Rounds     int           `json:"rounds"`
-	IdleConns  int           `json:"idleConns"`
-	IdleRounds int           `json:"idleRounds,omitempty"`
+	Scenarios  []string `json:"scenarios"`
+	Targets    []string `json:"targets"`
+	Transports []string `json:"transports"`
+	Conns      int      `json:"conns"` // the first of Sizes
+	// Sizes are the subscriber counts of broadcast, group and cluster (--conns),
+	// each measured in turn.
+	Sizes    []int         `json:"sizes,omitempty"`
+	Duration time.Duration `json:"duration"`
+	Window   int           `json:"window"`
+	// Modes are how the publisher sends: "window" and/or "burst" (--mode); each
+	// fan-out measures every mode on the same connections, in this order.
+	Modes []string `json:"modes,omitempty"`
+	// Burst is the messages of one burst (default 100), BurstRepeats the bursts of
+	// one measurement (default 5), BurstTimeout how long one may take (default 30 s).
+	Burst        int           `json:"burst,omitempty"`
+	BurstRepeats int           `json:"burstRepeats,omitempty"`
+	BurstTimeout time.Duration `json:"burstTimeout,omitempty"`
+	// Profiles are the GOMAXPROCS profiles, "one" and/or "full" (--profile), each
+	// run in turn with every scenario.
+	Profiles []string `json:"profiles,omitempty"`
+	// ClusterNodes is the server nodes of the cluster scenario (default 3).
+	ClusterNodes int `json:"clusterNodes,omitempty"`
+	Rounds       int `json:"rounds"`
+	IdleConns    int `json:"idleConns"`
+	IdleRounds   int `json:"idleRounds,omitempty"`
 	// Stateful is "off" (the default: subscribers as before), "on" (hubbub
 	// subscribers negotiate stateful reconnect and ack, see ack.go) or "both" (each
 	// hubbub measurement twice, off and on, interleaved in every round).
@@ -53,12 +71,13 @@ type config struct {
 	Protocols []string `json:"protocols,omitempty"`
 	Payloads  []string `json:"payloads,omitempty"`
 
-	settle   time.Duration // pause before memory readings; default 3 s
-	sources  []net.IP
-	kinds    []transports.Kind
-	modes    []bool    // stateful off (false) and/or on (true), from Stateful
-	wires    []wire    // protocol × payload, from Protocols and Payloads
-	progress io.Writer // nil: no live line
+	settle      time.Duration // pause before memory readings; default 3 s
+	redisServer string        // the redis-server binary of the cluster scenario
+	sources     []net.IP
+	kinds       []transports.Kind
+	modes       []bool    // stateful off (false) and/or on (true), from Stateful
+	wires       []wire    // protocol × payload, from Protocols and Payloads
+	progress    io.Writer // nil: no live line
 }
 
 // result is one measurement.
@@ -69,22 +88,29 @@ type result struct {
 	Stateful  bool    `json:"stateful,omitempty"` // subscribers negotiated stateful reconnect and acked
 	Protocol  string  `json:"protocol,omitempty"` // hub protocol; "" is json
 	Payload   string  `json:"payload,omitempty"`  // "binary" (4 KiB) or "" (128 B text)
+	Mode      string  `json:"mode,omitempty"`     // "window" or "burst" (fan-out scenarios); "" is window
+	Profile   string  `json:"profile,omitempty"`  // GOMAXPROCS profile, "one" or "full"; "" is one
 	Round     int     `json:"round"`
 	Conns     int     `json:"conns"`
+	Nodes     int     `json:"nodes,omitempty"` // cluster: server nodes sharing one Redis
 	Connected int64   `json:"connected"`
 	Errors    int64   `json:"errors"`
 	Seconds   float64 `json:"seconds"`
 
 	// broadcast and group
-	Sent         int64     `json:"sent,omitempty"`
-	Expected     int64     `json:"expected,omitempty"`
-	Delivered    int64     `json:"delivered,omitempty"`
-	Stalls       int64     `json:"stalls,omitempty"`
-	AckRetries   int64     `json:"ackRetries,omitempty"` // stateful: ack POSTs cut by the network and sent again
-	DeliveriesPS float64   `json:"deliveriesPerSec,omitempty"`
-	MessagesPS   float64   `json:"messagesPerSec,omitempty"`
-	Latency      *latency  `json:"latency,omitempty"`
-	Timeline     []float64 `json:"timeline,omitempty"` // deliveries per second, each second
+	Sent         int64   `json:"sent,omitempty"`
+	Expected     int64   `json:"expected,omitempty"`
+	Delivered    int64   `json:"delivered,omitempty"`
+	Stalls       int64   `json:"stalls,omitempty"`     // window: waits of 2 s for a message; burst: bursts over --burst-timeout
+	Bursts       int64   `json:"bursts,omitempty"`     // burst: bursts delivered in full
+	AckRetries   int64   `json:"ackRetries,omitempty"` // stateful: ack POSTs cut by the network and sent again
+	DeliveriesPS float64 `json:"deliveriesPerSec,omitempty"`
+	MessagesPS   float64 `json:"messagesPerSec,omitempty"`
+	// PerUnit is deliveries per unit received (WebSocket message, SSE event, poll
+	// body): how many messages the server batched into one write.
+	PerUnit  float64   `json:"deliveriesPerUnit,omitempty"`
+	Latency  *latency  `json:"latency,omitempty"`
+	Timeline []float64 `json:"timeline,omitempty"` // deliveries per second, each second
 
 	// echo and churn
 	Ops   int64   `json:"ops,omitempty"`
@@ -106,9 +132,17 @@ type result struct {
 	GorPer   float64      `json:"goroutinesPerConn,omitempty"`
 	Note     string       `json:"note,omitempty"`
 
-	// CPU use during the measurement, in cores (1.0 = one core busy).
+	// CPU use during the measurement, in cores (1.0 = one core busy); ServerCPU
+	// adds up every node of a cluster.
 	ServerCPU float64 `json:"serverCores,omitempty"`
 	ClientCPU float64 `json:"clientCores,omitempty"`
+
+	// cluster: the CPU seconds each node process used during the measurement, and
+	// the Redis commands per broadcast (INFO commandstats before and after,
+	// divided by the messages sent), in all and by command.
+	NodeCPU        []float64          `json:"nodeCPUSeconds,omitempty"`
+	RedisCommands  float64            `json:"redisCommandsPerBroadcast,omitempty"`
+	RedisByCommand map[string]float64 `json:"redisCommandsPerBroadcastByName,omitempty"`
 }
 
 // runner runs the scenarios of one config.
@@ -116,7 +150,10 @@ type runner struct {
 	cfg     config
 	d       *dialer
 	results []result
+	notes   []string // what the run skipped, and why (report.Notes)
 	status  atomic.Pointer[status]
+	profile string        // the GOMAXPROCS profile being measured
+	redis   *redisProcess // the cluster scenario's own Redis, while it runs
 }
 
 // status feeds the live progress line.
@@ -136,11 +173,16 @@ type server struct {
 }
 
 func (r *runner) startServer(target string) (*server, error) {
-	if target == targetHubbub && r.cfg.HubbubAddr != "" {
+	return r.startNode(target, serveOptions{})
+}
+
+// startNode starts one server for target; with opts.redis set, a cluster node.
+func (r *runner) startNode(target string, opts serveOptions) (*server, error) {
+	if target == targetHubbub && r.cfg.HubbubAddr != "" && opts.redis == "" {
 		return &server{addr: r.cfg.HubbubAddr, stats: func() (*serverStats, error) { return nil, nil }, cpu: func() float64 { return 0 }, stop: func() {}}, nil
 	}
 	if r.cfg.InProcess {
-		s, err := startServer(target, "127.0.0.1:0")
+		s, err := startServer(target, "127.0.0.1:0", opts)
 		if err != nil {
 			return nil, err
 		}
@@ -150,8 +192,9 @@ func (r *runner) startServer(target string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "serve", "--target", target, "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", r.cfg.ServerProcs))
+	cmd := exec.Command(exe, append([]string{"serve", "--target", target, "--addr", "127.0.0.1:0"}, opts.args()...)...)
+	procs, _ := r.cfg.procs(r.profile)
+	cmd.Env = serverEnv(procs)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -200,8 +243,9 @@ func fetchStats(addr string, gc bool) (*serverStats, error) {
 	return &s, json.NewDecoder(resp.Body).Decode(&s)
 }
 
-// connectAll opens n subscribers, 64 at a time. group(i) names connection i's group.
-func (r *runner) connectAll(ctx context.Context, addr, target string, kind transports.Kind, stateful bool, w wire, n int, group func(int) string, s *sink) ([]subConn, error) {
+// connectAll opens n subscribers, 64 at a time, connection i to addrOf(i) (a node
+// of a cluster). group(i) names connection i's group.
+func (r *runner) connectAll(ctx context.Context, addrOf func(int) string, target string, kind transports.Kind, stateful bool, w wire, n int, group func(int) string, s *sink) ([]subConn, error) {
 	conns := make([]subConn, n)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -221,7 +265,7 @@ func (r *runner) connectAll(ctx context.Context, addr, target string, kind trans
 			var c subConn
 			var err error
 			for attempt := 0; attempt < 3; attempt++ {
-				if c, err = subscribe(ctx, r.d, addr, target, kind, g, stateful, w.proto, s); err == nil {
+				if c, err = subscribe(ctx, r.d, addrOf(i), target, kind, g, stateful, w.proto, s); err == nil {
 					break
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -255,138 +299,6 @@ func closeAll(conns []subConn) {
 	wg.Wait()
 }
 
-// fanOut is the broadcast and group scenario: n subscribers; a publisher keeps at
-// most Window messages in flight (message k is sent once message k-Window has
-// reached every receiver it targets), so the rate finds the server's capacity
-// without overflowing its queues. groups > 0 splits the subscribers into groups and
-// sends each message to one group in turn.
-func (r *runner) fanOut(ctx context.Context, scenario, target string, kind transports.Kind, stateful bool, w wire, round, groups int) result {
-	res := result{Scenario: scenario, Target: target, Transport: transportName(kind), Stateful: stateful, Round: round, Conns: r.cfg.Conns}
-	w.label(&res)
-	n := r.cfg.Conns
-	var groupOf func(int) string
-	need := n
-	if groups > 0 {
-		n -= n % groups
-		res.Conns = n
-		need = n / groups
-		groupOf = func(i int) string { return fmt.Sprintf("g%d", i%groups) }
-	}
-	srv, err := r.startServer(target)
-	if err != nil {
-		res.Note = err.Error()
-		return res
-	}
-	defer srv.stop()
-	s := newSink()
-	s.need = int32(need)
-	s.ackDelay, s.ackBytes = r.cfg.AckDelay, r.cfg.AckBytes
-	label := fmt.Sprintf("%s %s/%s #%d", scenario, target, modeName(res), round)
-	r.status.Store(&status{label: label, connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
-	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, w, n, groupOf, s)
-	if err != nil {
-		res.Note = err.Error()
-		return res
-	}
-	defer closeAll(conns)
-	res.Connected = s.connected.Load()
-	pub, err := newPublisher(ctx, r.d, srv.addr, target, w)
-	if err != nil {
-		res.Note = "publisher: " + err.Error()
-		return res
-	}
-	defer pub.close()
-	time.Sleep(r.cfg.settleTime() / 6) // let connection set-up settle
-
-	// Sample deliveries each second for the timeline.
-	stopSampling := make(chan struct{})
-	sampled := make(chan []float64)
-	go func() {
-		var tl []float64
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		last := s.delivered.Load()
-		for {
-			select {
-			case <-t.C:
-				now := s.delivered.Load()
-				tl = append(tl, float64(now-last))
-				last = now
-			case <-stopSampling:
-				sampled <- tl
-				return
-			}
-		}
-	}()
-
-	start := time.Now()
-	serverCPU0, clientCPU0 := srv.cpu(), cpuSeconds()
-	deadline := start.Add(r.cfg.Duration)
-	buf := make([]byte, 0, 256)
-	var seq int64
-	window := int64(r.cfg.Window)
-	waitFor := func(k int64, limit time.Duration) bool {
-		timer := time.NewTimer(limit)
-		defer timer.Stop()
-		for s.counts[k].Load() < s.need {
-			select {
-			case <-s.progress:
-			case <-timer.C:
-				return s.counts[k].Load() >= s.need
-			case <-ctx.Done():
-				return false
-			}
-		}
-		return true
-	}
-	for ; time.Now().Before(deadline) && seq < maxSeq && ctx.Err() == nil; seq++ {
-		if seq >= window && !waitFor(seq-window, 2*time.Second) {
-			res.Stalls++
-		}
-		group := ""
-		if groups > 0 {
-			group = fmt.Sprintf("g%d", seq%int64(groups))
-		}
-		buf = w.appendPayload(buf[:0], seq, time.Now())
-		if err := pub.publish(ctx, buf, group); err != nil {
-			s.errors.Add(1)
-			res.Note = "publish: " + err.Error()
-			break
-		}
-	}
-	res.Sent = seq
-	for k := max(0, seq-window); k < seq; k++ {
-		waitFor(k, 3*time.Second)
-	}
-	elapsed := time.Since(start)
-	if c := srv.cpu(); c > 0 {
-		res.ServerCPU = (c - serverCPU0) / elapsed.Seconds()
-	}
-	res.ClientCPU = (cpuSeconds() - clientCPU0) / elapsed.Seconds()
-	s.closing.Store(true)
-	close(stopSampling)
-	res.Timeline = <-sampled
-	res.Seconds = elapsed.Seconds()
-	res.Expected = res.Sent * int64(need)
-	res.Delivered = s.delivered.Load()
-	res.Errors = s.errors.Load()
-	res.AckRetries = s.ackRetries.Load()
-	if e := s.firstError(); e != "" && res.Note == "" {
-		res.Note = "first error: " + e
-	}
-	res.DeliveriesPS = float64(res.Delivered) / elapsed.Seconds()
-	if res.Delivered > 0 {
-		res.WireIn = float64(s.bytes.Load()) / float64(res.Delivered)
-	}
-	if hp, ok := pub.(*hubbubPublisher); ok && res.Sent > 0 {
-		res.WireOut = float64(hp.bytes) / float64(res.Sent)
-	}
-	res.MessagesPS = float64(res.Sent) / elapsed.Seconds()
-	l := s.lat.summary()
-	res.Latency = &l
-	return res
-}
-
 // idle opens IdleConns connections and measures what the server holds for them.
 func (r *runner) idle(ctx context.Context, target string, kind transports.Kind, stateful bool, round int) result {
 	n := r.cfg.IdleConns
@@ -405,7 +317,7 @@ func (r *runner) idle(ctx context.Context, target string, kind transports.Kind, 
 	s := newSink()
 	r.status.Store(&status{label: fmt.Sprintf("idle %s/%s #%d", target, modeName(res), round), connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
 	start := time.Now()
-	conns, err := r.connectAll(ctx, srv.addr, target, kind, stateful, wire{}, n, nil, s)
+	conns, err := r.connectAll(ctx, func(int) string { return srv.addr }, target, kind, stateful, wire{}, n, nil, s)
 	if err != nil {
 		res.Note = err.Error()
 		return res
@@ -587,96 +499,138 @@ func (r *runner) churn(ctx context.Context, kind transports.Kind) result {
 	return res
 }
 
-// run runs every selected scenario. Broadcast measurements interleave targets and
-// transports within each round, so that background load on the machine hits them
-// alike.
+// run runs every selected scenario, under each GOMAXPROCS profile in turn.
+// Fan-out measurements interleave targets and transports within each round, so
+// that background load on the machine hits them alike; within one measurement,
+// every --mode runs on the same connections.
 func (r *runner) run(ctx context.Context) []result {
 	stop := r.startProgress()
 	defer stop()
-	has := func(name string) bool {
-		for _, s := range r.cfg.Scenarios {
-			if s == name {
-				return true
-			}
+	for _, profile := range r.cfg.Profiles {
+		if ctx.Err() != nil {
+			break
 		}
-		return false
+		r.profile = profile
+		_, clientProcs := r.cfg.procs(profile)
+		prev := runtime.GOMAXPROCS(clientProcs)
+		r.runProfile(ctx)
+		runtime.GOMAXPROCS(prev)
 	}
-	add := func(res result) {
-		r.results = append(r.results, res)
-		r.printLine(res)
+	return r.results
+}
+
+// add records a finished measurement and prints it.
+func (r *runner) add(res result) {
+	if res.Profile == "" {
+		res.Profile = r.profile
 	}
-	// The measurements of one round: every target and transport, and for hubbub
-	// every stateful mode, side by side. With both modes, odd rounds measure off
-	// first and even rounds on first, so that neither always follows the other.
-	type pair struct {
-		target   string
-		kind     transports.Kind
-		stateful bool
-		wire     wire
-	}
-	pairsOf := func(round int, wires []wire) []pair {
-		var pairs []pair
-		for _, t := range r.cfg.Targets {
-			if t != targetHubbub {
-				pairs = append(pairs, pair{t, transports.WebSockets, false, wire{}})
-				continue
-			}
-			for _, k := range r.cfg.kinds {
-				for i := range r.cfg.modes {
-					if round%2 == 0 {
-						i = len(r.cfg.modes) - 1 - i
-					}
-					for _, w := range wires {
-						if w.carriedBy(k) {
-							pairs = append(pairs, pair{t, k, r.cfg.modes[i], w})
-						}
+	r.results = append(r.results, res)
+	r.printLine(res)
+}
+
+func (r *runner) has(scenario string) bool { return slices.Contains(r.cfg.Scenarios, scenario) }
+
+// fanOutPair is one target and transport of a round, and for hubbub one stateful
+// mode and wire.
+type fanOutPair struct {
+	target   string
+	kind     transports.Kind
+	stateful bool
+	wire     wire
+}
+
+// pairsOf lists the measurements of one round: every target and transport, and
+// for hubbub every stateful mode, side by side. With both modes, odd rounds
+// measure off first and even rounds on first, so that neither always follows the
+// other.
+func (r *runner) pairsOf(round int, wires []wire) []fanOutPair {
+	var pairs []fanOutPair
+	for _, t := range r.cfg.Targets {
+		if t != targetHubbub {
+			pairs = append(pairs, fanOutPair{t, transports.WebSockets, false, wire{}})
+			continue
+		}
+		for _, k := range r.cfg.kinds {
+			for i := range r.cfg.modes {
+				if round%2 == 0 {
+					i = len(r.cfg.modes) - 1 - i
+				}
+				for _, w := range wires {
+					if w.carriedBy(k) {
+						pairs = append(pairs, fanOutPair{t, k, r.cfg.modes[i], w})
 					}
 				}
 			}
 		}
-		return pairs
 	}
+	return pairs
+}
+
+// runProfile runs every selected scenario under the current profile.
+func (r *runner) runProfile(ctx context.Context) {
 	wires := r.cfg.wires
 	if len(wires) == 0 {
 		wires = []wire{{}} // JSON, text
 	}
-	if has("broadcast") {
-		for round := 1; round <= r.cfg.Rounds && ctx.Err() == nil; round++ {
-			for _, p := range pairsOf(round, wires) {
-				add(r.fanOut(ctx, "broadcast", p.target, p.kind, p.stateful, p.wire, round, 0))
+	addAll := func(rs []result) {
+		for _, res := range rs {
+			r.add(res)
+		}
+	}
+	if r.has("broadcast") {
+		for _, size := range r.cfg.Sizes {
+			for round := 1; round <= r.cfg.Rounds && ctx.Err() == nil; round++ {
+				for _, p := range r.pairsOf(round, wires) {
+					addAll(r.fanOut(ctx, fanOutSpec{scenario: "broadcast", fanOutPair: p, round: round, conns: size}))
+				}
 			}
 		}
 	}
-	if has("idle") {
+	if r.has("idle") {
 		for round := 1; round <= max(1, r.cfg.IdleRounds) && ctx.Err() == nil; round++ {
-			for _, p := range pairsOf(round, []wire{{}}) {
-				add(r.idle(ctx, p.target, p.kind, p.stateful, round))
+			for _, p := range r.pairsOf(round, []wire{{}}) {
+				r.add(r.idle(ctx, p.target, p.kind, p.stateful, round))
 			}
 		}
 	}
 	for _, k := range r.cfg.kinds {
-		if !has("echo") || ctx.Err() != nil || !hasTarget(r.cfg.Targets, targetHubbub) {
+		if !r.has("echo") || ctx.Err() != nil || !hasTarget(r.cfg.Targets, targetHubbub) {
 			break
 		}
 		for _, w := range wires {
 			if w.carriedBy(k) {
-				add(r.echo(ctx, k, w))
+				r.add(r.echo(ctx, k, w))
 			}
 		}
 	}
-	if has("group") && hasTarget(r.cfg.Targets, targetHubbub) {
+	if r.has("group") {
+		// hubbub in every transport and stateful mode; centrifuge (its groups are
+		// channels) as the baseline; the raw loop has no groups.
+		var pairs []fanOutPair
+		if hasTarget(r.cfg.Targets, targetCentrifuge) {
+			pairs = append(pairs, fanOutPair{target: targetCentrifuge, kind: transports.WebSockets})
+		}
 		for _, k := range r.cfg.kinds {
 			for _, stateful := range r.cfg.modes {
-				add(r.fanOut(ctx, "group", targetHubbub, k, stateful, wire{}, 1, r.cfg.Groups))
+				if hasTarget(r.cfg.Targets, targetHubbub) {
+					pairs = append(pairs, fanOutPair{target: targetHubbub, kind: k, stateful: stateful})
+				}
+			}
+		}
+		for _, size := range r.cfg.Sizes {
+			for _, p := range pairs {
+				addAll(r.fanOut(ctx, fanOutSpec{scenario: "group", fanOutPair: p, round: 1, conns: size, groups: r.cfg.Groups}))
 			}
 		}
 	}
-	if has("churn") && hasTarget(r.cfg.Targets, targetHubbub) {
+	if r.has("cluster") {
+		r.cluster(ctx)
+	}
+	if r.has("churn") && hasTarget(r.cfg.Targets, targetHubbub) {
 		for _, k := range r.cfg.kinds {
-			add(r.churn(ctx, k))
+			r.add(r.churn(ctx, k))
 		}
 	}
-	return r.results
 }
 
 func hasTarget(ts []string, t string) bool {
@@ -733,17 +687,32 @@ func (r *runner) printLine(res result) {
 
 func summaryLine(res result) string {
 	head := fmt.Sprintf("%-9s %-10s %-6s", res.Scenario, res.Target, modeName(res))
-	if res.Round > 0 && (res.Scenario == "broadcast" || res.Scenario == "idle") {
+	fanOut := res.Mode != "" // broadcast, group and cluster results have one
+	if fanOut {
+		head += fmt.Sprintf(" %-6s %-4s", res.modeOf(), res.profileOf())
+	}
+	if res.Round > 0 && (fanOut || res.Scenario == "idle") {
 		head += fmt.Sprintf(" #%d", res.Round)
 	}
 	var body string
-	switch res.Scenario {
-	case "broadcast", "group":
-		body = fmt.Sprintf("conns %d  sent %d  delivered %d/%d  %.0f deliveries/s  cpu server %.2f client %.2f", res.Connected, res.Sent, res.Delivered, res.Expected, res.DeliveriesPS, res.ServerCPU, res.ClientCPU)
-	case "idle":
+	switch {
+	case fanOut:
+		body = fmt.Sprintf("conns %d  sent %d  delivered %d/%d  %.0f deliveries/s  %.1f per unit  cpu server %.2f client %.2f", res.Connected, res.Sent, res.Delivered, res.Expected, res.DeliveriesPS, res.PerUnit, res.ServerCPU, res.ClientCPU)
+		if res.Nodes > 1 {
+			var cpu []string
+			for _, c := range res.NodeCPU {
+				cpu = append(cpu, fmt.Sprintf("%.2f", c))
+			}
+			body += fmt.Sprintf("  nodes %d", res.Nodes)
+			if len(cpu) > 0 {
+				body += " (cpu s " + strings.Join(cpu, " / ") + ")"
+			}
+			body += fmt.Sprintf("  redis commands/broadcast %.2f (%s)", res.RedisCommands, topCommands(res.RedisByCommand, 3))
+		}
+	case res.Scenario == "idle":
 		body = fmt.Sprintf("conns %d  RSS %.2f KiB/conn  heap %.2f KiB/conn  stacks %.2f KiB/conn  goroutines %.2f/conn",
 			res.Connected, res.RSSPer/1024, res.HeapPer/1024, res.StackPer/1024, res.GorPer)
-	case "echo", "churn":
+	case res.Scenario == "echo" || res.Scenario == "churn":
 		body = fmt.Sprintf("workers %d  ops %d  %.0f ops/s", res.Conns, res.Ops, res.OpsPS)
 	}
 	if res.Latency != nil {

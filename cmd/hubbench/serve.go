@@ -3,17 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 	"github.com/centrifugal/centrifuge"
 	"github.com/gorilla/websocket"
 
+	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/conformance"
 	"github.com/hubbub-go/hubbub/transports"
@@ -50,17 +53,37 @@ func serveCmd(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	target := fs.String("target", targetHubbub, "hubbub, raw or centrifuge")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback only)")
+	var opts serveOptions
+	fs.StringVar(&opts.redis, "redis", "", "host:port of a Redis (loopback only) to run as a cluster node on: hubbub with backplane/redis, centrifuge with its Redis broker")
+	fs.StringVar(&opts.redisPrefix, "redis-prefix", "hubbench", "prefix of every Redis key and channel of this cluster")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (go tool pprof FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := checkLoopback(*addr); err != nil {
 		return err
 	}
+	if opts.redis != "" {
+		if err := checkLoopback(opts.redis); err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if rate, err := strconv.Atoi(os.Getenv("HUBBENCH_MEMPROFILERATE")); err == nil {
 		runtime.MemProfileRate = rate // exact heap profiles: 1
 	}
 	raiseFileLimit()
-	srv, err := startServer(*target, *addr)
+	srv, err := startServer(*target, *addr, opts)
 	if err != nil {
 		return err
 	}
@@ -80,30 +103,49 @@ type benchServer struct {
 	close  func()
 }
 
+// serveOptions make a bench server a cluster node.
+type serveOptions struct {
+	redis       string // host:port of the cluster's Redis; "" is a server of its own
+	redisPrefix string // prefix of the cluster's keys and channels
+}
+
+// args are the serve flags for opts.
+func (o serveOptions) args() []string {
+	if o.redis == "" {
+		return nil
+	}
+	return []string{"--redis", o.redis, "--redis-prefix", o.redisPrefix}
+}
+
 // startServer starts a bench server for target on addr, in this process.
-func startServer(target, addr string) (*benchServer, error) {
+func startServer(target, addr string, opts serveOptions) (*benchServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(statsPath, serveStats)
 	// Profiles of the server under load: go tool pprof http://ADDR/debug/pprof/heap
 	// (or /debug/pprof/profile?seconds=5 for CPU)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 	var shutdown func()
+	var err error
 	switch target {
 	case targetHubbub:
-		shutdown = mountHubbub(mux)
+		shutdown, err = mountHubbub(mux, opts)
 	case targetRaw:
+		if opts.redis != "" {
+			return nil, errors.New("the raw baseline has no cluster mode")
+		}
 		shutdown = mountRaw(mux)
 	case targetCentrifuge:
-		var err error
-		if shutdown, err = mountCentrifuge(mux); err != nil {
-			return nil, err
-		}
+		shutdown, err = mountCentrifuge(mux, opts)
 	default:
 		return nil, fmt.Errorf("unknown target %q (want hubbub, raw or centrifuge)", target)
 	}
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		shutdown()
 		return nil, err
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
@@ -121,8 +163,30 @@ func startServer(target, addr string) (*benchServer, error) {
 // net/http mux. Options are the library defaults except: ClientTimeout 10 min (the
 // lean subscribers send no pings, the server's 15 s keep-alive still runs), and the
 // inbound rate limit and per-IP caps raised for the publisher and for 10k+ connections.
-func mountHubbub(mux *http.ServeMux) func() {
+// With opts.redis, the hub is a cluster node on backplane/redis (its defaults).
+func mountHubbub(mux *http.ServeMux, opts serveOptions) (func(), error) {
+	var bp *redisbackplane.Backplane
+	var backplane hub.Backplane
+	if opts.redis != "" {
+		var err error
+		bp, err = redisbackplane.New(redisbackplane.Options{
+			URL: "redis://" + opts.redis + "/0", Prefix: opts.redisPrefix,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("redis backplane: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = bp.Ready(ctx)
+		cancel()
+		if err != nil {
+			bp.Close()
+			return nil, err
+		}
+		backplane = bp
+	}
 	h := conformance.NewHub(hub.Options{
+		Backplane:            backplane,
 		ClientTimeout:        10 * time.Minute,
 		MaxMessagesPerSecond: 1e6,
 		MessageBurst:         1e6,
@@ -138,7 +202,10 @@ func mountHubbub(mux *http.ServeMux) func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		h.Close(ctx)
-	}
+		if bp != nil {
+			bp.Close()
+		}
+	}, nil
 }
 
 // mountRaw is the raw baseline: a minimal gorilla/websocket broadcast server. Each
@@ -212,17 +279,37 @@ func mountRaw(mux *http.ServeMux) func() {
 }
 
 // mountCentrifuge is the peer baseline: centrifuge v0.40.1 with its defaults, every
-// connection subscribed server-side to one channel at connect, client publishes
-// allowed into it.
-func mountCentrifuge(mux *http.ServeMux) (func(), error) {
+// connection subscribed server-side at connect to one channel (the bench channel,
+// or the one its connect data names: {"channel":"g3"}), client publishes allowed
+// into any. With opts.redis, the node uses centrifuge's Redis broker (its defaults)
+// on that Redis, as a centrifuge cluster does.
+func mountCentrifuge(mux *http.ServeMux, opts serveOptions) (func(), error) {
 	node, err := centrifuge.New(centrifuge.Config{LogLevel: centrifuge.LogLevelNone})
 	if err != nil {
 		return nil, err
 	}
+	if opts.redis != "" {
+		shard, err := centrifuge.NewRedisShard(node, centrifuge.RedisShardConfig{Address: opts.redis})
+		if err != nil {
+			return nil, fmt.Errorf("centrifuge redis shard: %w", err)
+		}
+		broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Prefix: opts.redisPrefix, Shards: []*centrifuge.RedisShard{shard}})
+		if err != nil {
+			return nil, fmt.Errorf("centrifuge redis broker: %w", err)
+		}
+		node.SetBroker(broker)
+	}
 	node.OnConnecting(func(ctx context.Context, e centrifuge.ConnectEvent) (centrifuge.ConnectReply, error) {
+		channel := benchChannel
+		var data struct {
+			Channel string `json:"channel"`
+		}
+		if len(e.Data) > 0 && json.Unmarshal(e.Data, &data) == nil && data.Channel != "" {
+			channel = data.Channel
+		}
 		return centrifuge.ConnectReply{
 			Credentials:   &centrifuge.Credentials{UserID: ""},
-			Subscriptions: map[string]centrifuge.SubscribeOptions{benchChannel: {}},
+			Subscriptions: map[string]centrifuge.SubscribeOptions{channel: {}},
 		}, nil
 	})
 	node.OnConnect(func(c *centrifuge.Client) {

@@ -88,6 +88,7 @@ type sink struct {
 	counts    []atomic.Int32
 	delivered atomic.Int64
 	bytes     atomic.Int64 // hub-protocol bytes received (the units' sizes)
+	units     atomic.Int64 // units received: WebSocket messages, SSE events, poll bodies
 	errors    atomic.Int64
 	firstErr  atomic.Pointer[string] // what the first error said, for the result's note
 	ackDelay  time.Duration          // stateful subscribers: the ack timer (0: ackDelay, 1 s)
@@ -95,13 +96,15 @@ type sink struct {
 	// ackRetries counts stateful acks sent again after the network cut their POST.
 	ackRetries atomic.Int64
 	connected  atomic.Int64
-	closing    atomic.Bool // the measurement is over: ends are not errors
-	lat        histogram
+	closing    atomic.Bool               // the measurement is over: ends are not errors
+	lat        atomic.Pointer[histogram] // the current measurement's latencies
 	progress   chan struct{}
 }
 
 func newSink() *sink {
-	return &sink{epoch: time.Now(), counts: make([]atomic.Int32, maxSeq), progress: make(chan struct{}, 1)}
+	s := &sink{epoch: time.Now(), counts: make([]atomic.Int32, maxSeq), progress: make(chan struct{}, 1)}
+	s.lat.Store(new(histogram))
+	return s
 }
 
 // fail counts an error of a subscriber and keeps the first one's text.
@@ -124,6 +127,7 @@ var marker = []byte(`B|`)
 // onData scans one received unit for payloads.
 func (s *sink) onData(b []byte) {
 	now := time.Now().UnixNano()
+	lat := s.lat.Load()
 	for {
 		i := bytes.Index(b, marker)
 		if i < 0 {
@@ -139,7 +143,7 @@ func (s *sink) onData(b []byte) {
 			continue
 		}
 		b = rest
-		s.lat.record(time.Duration(now - ts))
+		lat.record(time.Duration(now - ts))
 		s.delivered.Add(1)
 		if seq < maxSeq {
 			if s.counts[seq].Add(1) == s.need {

@@ -88,13 +88,16 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 	var err error
 	switch target {
 	case targetRaw:
+		if group != "" {
+			return nil, errors.New("the raw baseline has no groups")
+		}
 		var ws *websocket.Conn
 		ws, _, err = d.ws[i].DialContext(ctx, "ws://"+base+rawPath, nil)
 		if err == nil {
 			c = &wsSub{ws: ws}
 		}
 	case targetCentrifuge:
-		c, err = dialCentrifuge(ctx, d.ws[i], base)
+		c, err = dialCentrifuge(ctx, d.ws[i], base, group)
 	case targetHubbub:
 		c, err = dialHubbub(ctx, d, i, base, kind, group, stateful, proto, s)
 	default:
@@ -119,6 +122,7 @@ func subscribe(ctx context.Context, d *dialer, base, target string, kind transpo
 				continue
 			}
 			s.bytes.Add(int64(len(unit)))
+			s.units.Add(1)
 			s.onData(unit)
 			if a, ok := c.(*ackedConn); ok {
 				a.onUnit(unit)
@@ -170,14 +174,18 @@ func (w *wsSub) send(unit []byte) error {
 func (w *wsSub) close() { w.ws.Close() }
 
 // dialCentrifuge connects and sends the connect command; the server subscribes the
-// connection to the bench channel itself.
-func dialCentrifuge(ctx context.Context, wd *websocket.Dialer, base string) (*wsSub, error) {
+// connection itself, to the bench channel or to channel when set (a group).
+func dialCentrifuge(ctx context.Context, wd *websocket.Dialer, base, channel string) (*wsSub, error) {
 	ws, _, err := wd.DialContext(ctx, "ws://"+base+centrifugePath, nil)
 	if err != nil {
 		return nil, err
 	}
 	c := &wsSub{ws: ws}
-	if err := c.send([]byte(`{"id":1,"connect":{}}`)); err != nil {
+	connect := `{"id":1,"connect":{}}`
+	if channel != "" {
+		connect = fmt.Sprintf(`{"id":1,"connect":{"data":{"channel":%q}}}`, channel)
+	}
+	if err := c.send([]byte(connect)); err != nil {
 		ws.Close()
 		return nil, err
 	}

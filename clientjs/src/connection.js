@@ -12,10 +12,13 @@
 // come back over it within a deadline: a proxy may complete a WebSocket
 // upgrade and then drop frames, or buffer an SSE response, and the transport
 // "opens" all the same. What worked is remembered per origin.
+//
+// Each of these decisions is logged with its reason (the logger option, see log.js).
 
 import { reconnectDelay } from './backoff.js';
 import { defaultStorage, LONG_POLLING, SSE, transportMemory, transportNames, transportOrder, WEBSOCKETS } from './choice.js';
 import { cutDelay, httpError, request, sleep, withQuery } from './http.js';
+import { ERROR, INFORMATION, logger, WARNING } from './log.js';
 import { longPolling } from './longpolling.js';
 import {
   ACK, CANCEL_INVOCATION, CLOSE, COMPLETION, handshake, INVOCATION, json, parseHandshake, PING,
@@ -71,6 +74,7 @@ export class HubConnection {
     this.connectionId = null;
     this._wanted = transportNames(o.transports);
     this._memory = transportMemory(o.storage === undefined ? defaultStorage() : o.storage, new URL(this.url).origin);
+    this._logger = logger(o.logger);
     /** @type {Map<string, Function[]>} */
     this._handlers = new Map();
     /** @type {Record<string, Function[]>} listeners by event name, created on first use */
@@ -291,9 +295,22 @@ export class HubConnection {
 
   /** @param {string} name @param {any[]} args */
   _emit(name, ...args) {
-    for (const fn of this._events[name] || []) {
-      try { fn(...args); } catch (e) { console.error(e); }
+    this._run(this._events[name], args, `'${name}' listener`);
+  }
+
+  /**
+   * Calls each function with args; one that throws is logged, not propagated.
+   * @param {Function[] | undefined} fns @param {any[]} args @param {string} what
+   */
+  _run(fns = [], args, what) {
+    for (const fn of fns) {
+      try { fn(...args); } catch (e) { this._log(ERROR, `${what} threw: ${e}`); }
     }
+  }
+
+  /** @param {number} level @param {string} message */
+  _log(level, message) {
+    this._logger.log(level, message);
   }
 
   /** @param {typeof this.state} state */
@@ -475,6 +492,7 @@ export class HubConnection {
       if (again) {
         const delay = reconnectDelay(this._attempt++, this.options.reconnect, failure);
         if (delay === null) break;
+        this._log(INFORMATION, `reconnect attempt ${this._attempt} in ${delay} ms`);
         await sleep(delay);
         if (gen !== this._gen) throw error('stopped');
       }
@@ -503,9 +521,17 @@ export class HubConnection {
    */
   async _connect(gen) {
     let neg = await this._negotiate();
-    const order = transportOrder(this._wanted, neg.transports, this._memory.get(), this._demoted)
+    const remembered = this._memory.get();
+    const order = transportOrder(this._wanted, neg.transports, remembered, this._demoted)
       .filter((t) => t !== WEBSOCKETS || this._env.WebSocket);
     if (!order.length) throw error('no common transport', { fatal: true });
+    if (order[0] === remembered && remembered !== this._wanted[0]) {
+      this._log(INFORMATION, `trying ${remembered} first: it worked last time`);
+    }
+    // The keys of headers, joined by commas.
+    if (order.includes(WEBSOCKETS) && /(^|,)authorization(,|$)/i.test(Object.keys(this._env.headers || {}) + '')) {
+      this._log(WARNING, 'WebSockets cannot send headers: use accessTokenFactory');
+    }
     const failures = [];
     for (let i = 0; i < order.length; i++) {
       if (gen !== this._gen) throw error('stopped');
@@ -516,7 +542,8 @@ export class HubConnection {
         return link;
       } catch (e) {
         if (/** @type {any} */ (e).fatal) throw e;
-        failures.push(`${order[i]}: ${/** @type {Error} */ (e).message}`);
+        failures.push(`${order[i]} failed: ${/** @type {Error} */ (e).message}`);
+        this._log(WARNING, failures[i] + (order[i + 1] ? '; trying ' + order[i + 1] : ''));
       }
     }
     throw error('no transport worked (' + failures.join('; ') + ')');
@@ -572,7 +599,7 @@ export class HubConnection {
     /** @param {string} what */
     const arm = (what) => {
       clearTimeout(timer);
-      timer = setTimeout(() => link.hs(error(`${name}: ${what} within ${deadline} ms`)), deadline);
+      timer = setTimeout(() => link.hs(new Error(`${what} within ${deadline} ms`)), deadline);
     };
     const shaken = new Promise((ok, fail) => {
       link.hs = (e) => (e ? fail(e) : ok(undefined));
@@ -589,7 +616,7 @@ export class HubConnection {
         // Over WebSockets nothing races the client's Sequence: send it at once.
         if (name === WEBSOCKETS) this._replay(link);
       } else {
-        arm('no handshake reply');
+        arm('opened, but no handshake reply');
         link.t.send(handshake(this._stateful ? 2 : 1, this._p.name)).catch(link.hs);
         await shaken;
         if (gen !== this._gen) throw error('stopped');
@@ -697,12 +724,7 @@ export class HubConnection {
   /** A call from the server; one with an invocationId waits for a result. @param {any} m */
   _invoked(m) {
     const handlers = this._handlers.get(String(m.target).toLowerCase()) || [];
-    if (m.invocationId == null) {
-      for (const h of handlers) {
-        try { h(...m.arguments); } catch (e) { console.error(e); }
-      }
-      return;
-    }
+    if (m.invocationId == null) return this._run(handlers, m.arguments, `'${m.target}' handler`);
     const reply = (/** @type {object} */ r) => this._send({ type: COMPLETION, invocationId: m.invocationId, ...r }).catch(() => {});
     (async () => {
       if (!handlers.length) throw new Error("Client didn't provide a result.");
@@ -722,11 +744,15 @@ export class HubConnection {
     const lived = Date.now() - /** @type {number} */ (this._connectedAt);
     if (lived > STABLE) this._attempt = 0;
     const short = !link._closeMsg && lived < SHORT_LIVED;
-    if (short && /** @type {any} */ (this)._lastShort === link.name) this._demoted.add(link.name);
+    if (short && /** @type {any} */ (this)._lastShort === link.name && !this._demoted.has(link.name)) {
+      this._demoted.add(link.name);
+      this._log(WARNING, link.name + ' lost twice soon after opening: trying it last');
+    }
     /** @type {string | null} the transport lost early last time */
     this._lastShort = short ? link.name : null;
     const resume = this._stateful && !link._closeMsg && !gone(reason);
     if (!allowReconnect || !resume && this.options.reconnect === false) return this._finish(reason);
+    this._log(INFORMATION, `${link.name} lost (${reason?.message}): ${resume ? 'resuming' : 'reconnecting'}`);
     if (this.state !== 'reconnecting') {
       this._setState('reconnecting');
       this._emit('reconnecting', reason);
@@ -761,6 +787,7 @@ export class HubConnection {
         if (gone(e)) break;
       }
     }
+    this._log(INFORMATION, 'could not resume: starting a new connection');
     this._renew(reason);
   }
 
@@ -782,6 +809,7 @@ export class HubConnection {
     this._link = this.transport = null;
     this._reset(false);
     this._setState('disconnected');
+    if (reason) this._log(ERROR, 'closed: ' + reason.message);
     const e = reason || error('connection closed');
     this._waiters.splice(0).forEach(([, fail]) => fail(e));
     this._pending.forEach((p) => p._reject(e));

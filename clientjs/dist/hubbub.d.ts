@@ -26,6 +26,26 @@ export interface ReconnectPolicy {
 /** A custom policy: ms to wait before attempt `attempt` (0-based), or null to give up. */
 export type ReconnectFunction = (attempt: number, error?: Error) => number | null;
 
+/** Log levels, with @microsoft/signalr's names and numbers. */
+export declare const LogLevel: {
+  readonly Trace: 0;
+  readonly Debug: 1;
+  readonly Information: 2;
+  readonly Warning: 3;
+  readonly Error: 4;
+  readonly Critical: 5;
+  readonly None: 6;
+};
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
+
+/** A level by name, in any case: 'trace', 'debug', 'information', 'warning', 'error', 'critical', 'none'. */
+export type LogLevelName = Lowercase<keyof typeof LogLevel> | keyof typeof LogLevel;
+
+/** @microsoft/signalr's ILogger: gets every message, whatever its level, and filters itself. */
+export interface ILogger {
+  log(level: LogLevel, message: string): void;
+}
+
 /** The part of the Web Storage API the transport memory uses. */
 export interface StorageLike {
   getItem(key: string): string | null;
@@ -87,6 +107,14 @@ export interface HubConnectionOptions {
    * WebSockets and long polling carry: Server-Sent Events are then skipped.
    */
   protocol?: HubProtocol;
+  /**
+   * Where the client explains its decisions: each transport that failed and why,
+   * the one tried next, the transport remembered for the origin, lost links,
+   * resumes, reconnect attempts, headers a WebSocket cannot carry, handlers that
+   * threw. A level (the console from that level up) or an ILogger.
+   * Default LogLevel.Information, which normal operation leaves silent.
+   */
+  logger?: LogLevel | LogLevelName | ILogger;
 }
 
 /**

@@ -752,7 +752,7 @@ export class HubConnection {
     this._lastShort = short ? link.name : null;
     const resume = this._stateful && !link._closeMsg && !gone(reason);
     if (!allowReconnect || !resume && this.options.reconnect === false) return this._finish(reason);
-    this._log(INFORMATION, `${link.name} lost (${reason?.message}): ${resume ? 'resuming' : 'reconnecting'}`);
+    this._log(INFORMATION, `${link.name} lost${reason ? ` (${reason.message})` : ''}: ${resume ? 'resuming' : 'reconnecting'}`);
     if (this.state !== 'reconnecting') {
       this._setState('reconnecting');
       this._emit('reconnecting', reason);

@@ -111,6 +111,25 @@ test('normal operation logs nothing at the default level; a loss and each reconn
   }
 });
 
+test('a loss without a reason (a Close that allows reconnect) is logged without one', async () => {
+  const server = await startFakeServer();
+  try {
+    const mine = memoryLogger();
+    const hub = new HubConnection(server.url, { WebSocket, storage: null, transports: ['WebSockets'], logger: mine, reconnect: { delay: 100, jitter: 0 } });
+    await hub.start();
+    const back = new Promise((r) => hub.onreconnected(r));
+    await hub.invoke('Disconnect', true);
+    await back;
+    await hub.stop();
+    assert.deepEqual(mine.lines, [
+      [LogLevel.Information, 'WebSockets lost: reconnecting'],
+      [LogLevel.Information, 'reconnect attempt 1 in 100 ms'],
+    ]);
+  } finally {
+    await server.close();
+  }
+});
+
 test('an Authorization header while WebSockets is tried is a Warning; none for accessTokenFactory', async () => {
   const server = await startFakeServer();
   try {

@@ -6,7 +6,7 @@
 /**
  * What the connection hands to its transports.
  * @typedef {object} Env
- * @property {typeof fetch} fetch
+ * @property {(url: string, init?: RequestInit) => Promise<Response>} fetch
  * @property {any} WebSocket a WebSocket constructor, or undefined
  * @property {RequestCredentials} credentials
  * @property {(refresh?: boolean) => Promise<string | null | undefined>} token the access token (cached; refresh calls the factory again)

@@ -41,22 +41,19 @@ export function transportOrder(wanted, offered, remembered, demoted = new Set())
 }
 
 /**
- * A transport memory over a Storage-like object. Storage that is missing or
- * throws (private modes, sandboxed frames) turns it into a no-op.
+ * A transport memory over a Storage-like object; undefined means sessionStorage
+ * where there is one. Storage that is missing or throws (private modes,
+ * sandboxed frames, where even reading sessionStorage throws) turns it into a no-op.
  * @param {Pick<Storage, 'getItem' | 'setItem'> | null | undefined} storage
  * @param {string} origin
  */
 export function transportMemory(storage, origin) {
   const key = 'hubbub.transport ' + origin;
+  const store = () => (storage === undefined ? globalThis.sessionStorage : storage);
   return {
     /** @returns {string | null} */
-    get() { try { return storage ? storage.getItem(key) : null; } catch { return null; } },
+    get() { try { return store()?.getItem(key) ?? null; } catch { return null; } },
     /** @param {string} name */
-    set(name) { try { storage && storage.setItem(key, name); } catch { /* full or denied: forget it */ } },
+    set(name) { try { store()?.setItem(key, name); } catch { /* full or denied: forget it */ } },
   };
-}
-
-/** sessionStorage where there is one, else null. */
-export function defaultStorage() {
-  try { return globalThis.sessionStorage || null; } catch { return null; }
 }

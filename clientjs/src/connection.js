@@ -16,7 +16,7 @@
 // Each of these decisions is logged with its reason (the logger option, see log.js).
 
 import { reconnectDelay } from './backoff.js';
-import { defaultStorage, LONG_POLLING, SSE, transportMemory, transportNames, transportOrder, WEBSOCKETS } from './choice.js';
+import { LONG_POLLING, SSE, transportMemory, transportNames, transportOrder, WEBSOCKETS } from './choice.js';
 import { cutDelay, httpError, request, sleep, withQuery } from './http.js';
 import { ERROR, INFORMATION, logger, WARNING } from './log.js';
 import { longPolling } from './longpolling.js';
@@ -116,7 +116,7 @@ export class HubConnection {
     this.connectionId = null;
 
     const wanted = transportNames(o.transports);
-    const memory = transportMemory(o.storage === undefined ? defaultStorage() : o.storage, new URL(this.url).origin);
+    const memory = transportMemory(o.storage, new URL(this.url).origin);
     const sink = logger(o.logger);
     /** @param {number} level @param {string} message */
     const log = (level, message) => sink.log(level, message);

@@ -118,7 +118,7 @@ export const httpError = (/** @type {Response} */ res, /** @type {string} */ wha
  * @returns {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}}
  */
 export function poster(env, url, closed) {
-  /** @type {{text: string, ok: () => void, fail: (e: any) => void}[]} */
+  /** @type {{_text: string, _ok: () => void, _fail: (e: any) => void}[]} */
   let queue = [];
   /** @type {Promise<void> | undefined} */
   let busy;
@@ -126,25 +126,25 @@ export function poster(env, url, closed) {
     while (queue.length) {
       // At most 64 KiB a POST (one larger record alone): servers cap a body.
       let n = 0, size = 0;
-      while (n < queue.length && ((size += queue[n].text.length) <= 65536 || !n)) n++;
+      while (n < queue.length && ((size += queue[n]._text.length) <= 65536 || !n)) n++;
       const batch = queue.splice(0, n);
       try {
         await persist(async () => {
           if (closed()) throw closedError();
-          const res = await request(env, 'POST', url, env._protocol.join(batch.map((b) => b.text)));
+          const res = await request(env, 'POST', url, env._protocol.join(batch.map((b) => b._text)));
           await res.text();
           if (!res.ok) throw httpError(res, 'send failed');
         }, env._window);
-        batch.forEach((b) => b.ok());
+        batch.forEach((b) => b._ok());
       } catch (e) {
-        batch.forEach((b) => b.fail(e));
+        batch.forEach((b) => b._fail(e));
       }
     }
     busy = undefined;
   }
   /** @type {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} */
   const send = (text) => new Promise((ok, fail) => {
-    queue.push({ text, ok, fail });
+    queue.push({ _text: text, _ok: ok, _fail: fail });
     busy ||= flush();
   });
   send._idle = () => busy;

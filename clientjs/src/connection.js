@@ -875,9 +875,7 @@ export class HubConnection {
    */
   off(method, handler) {
     const key = method.toLowerCase();
-    const left = handler ? (this._handlers.get(key) || []).filter((h) => h !== handler) : [];
-    if (left.length) this._handlers.set(key, left);
-    else this._handlers.delete(key);
+    this._handlers.set(key, handler ? (this._handlers.get(key) || []).filter((h) => h !== handler) : []);
     return this;
   }
 

@@ -159,11 +159,11 @@ export class HubConnection {
     const protocol = o.protocol || json;
     /** @type {import('./http.js').Env} */
     const env = {
-      fetch: o.fetch || ((url, init) => fetch(url, init)),
-      WebSocket: o.WebSocket || globalThis.WebSocket,
-      credentials: o.credentials || 'same-origin',
-      headers: o.headers,
-      token: accessToken,
+      _fetch: o.fetch || ((url, init) => fetch(url, init)),
+      _webSocket: o.WebSocket || globalThis.WebSocket,
+      _credentials: o.credentials || 'same-origin',
+      _headers: o.headers,
+      _token: accessToken,
       _protocol: protocol,
     };
 
@@ -530,12 +530,12 @@ export class HubConnection {
       let neg = await negotiate();
       const remembered = memory.get();
       const order = transportOrder(wanted, neg.transports, remembered, demoted)
-        .filter((t) => t !== WEBSOCKETS || env.WebSocket);
+        .filter((t) => t !== WEBSOCKETS || env._webSocket);
       if (!order.length) throw error('no common transport', { fatal: true });
       if (order[0] === remembered && remembered !== wanted[0]) {
         log(INFORMATION, `trying ${remembered} first: it worked last time`);
       }
-      if (order.includes(WEBSOCKETS) && Object.keys(env.headers || {}).some((h) => h.toLowerCase() === 'authorization')) {
+      if (order.includes(WEBSOCKETS) && Object.keys(env._headers || {}).some((h) => h.toLowerCase() === 'authorization')) {
         log(WARNING, 'WebSockets cannot send headers: use accessTokenFactory');
       }
       const failures = [];
@@ -563,7 +563,7 @@ export class HubConnection {
         const u = new URL(url);
         u.pathname = u.pathname.replace(/\/?$/, '/negotiate');
         if (!hop) {
-          env.token = accessToken;
+          env._token = accessToken;
           await accessToken(true);
         }
         const res = await request(env, 'POST', withQuery(u.href, {
@@ -577,7 +577,7 @@ export class HubConnection {
         if (body.error) throw error(body.error, { fatal: true });
         if (body.url) {
           url = body.url;
-          if (body.accessToken) env.token = async () => body.accessToken;
+          if (body.accessToken) env._token = async () => body.accessToken;
           continue;
         }
         hub.connectionId = body.connectionId;

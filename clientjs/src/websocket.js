@@ -24,7 +24,7 @@ export function webSocket(url, env, onData, onClose) {
   let closed = false;
   const ready = withToken(env, url.replace(/^http/, 'ws')).then((wsURL) => new Promise((resolve, reject) => {
     if (closed) return reject(new Error('closed'));
-    const socket = ws = new env.WebSocket(wsURL);
+    const socket = ws = new env._webSocket(wsURL);
     let open = false;
     // Binary messages (MessagePack) as ArrayBuffers; a text protocol never gets any.
     socket.binaryType = 'arraybuffer';

@@ -202,7 +202,7 @@ export class HubConnection {
       if (hub.state === 'disconnected') return;
       generation++;
       if (probe) {
-        probe._transport.close();
+        probe._transport._close();
         probe._shaken(error('stopped'));
       }
       const link = current;
@@ -212,7 +212,7 @@ export class HubConnection {
         stopping = true;
         await send({ type: CLOSE }).catch(ignore);
         stopping = false;
-        link._transport.close();
+        link._transport._close();
       }
       finish();
     };
@@ -432,7 +432,7 @@ export class HubConnection {
       sentAt = Date.now();
       // A POST of a lost link may land after the replay: numbered, it is not run twice.
       if (n && link._name != WEBSOCKETS) text = protocol.join([protocol.write({ type: SEQUENCE, sequenceId: n }), text]);
-      return link._transport.send(text).catch((e) => (stateful ? cut(link, e) : Promise.reject(e)));
+      return link._transport._send(text).catch((e) => (stateful ? cut(link, e) : Promise.reject(e)));
     }
 
     /**
@@ -467,7 +467,7 @@ export class HubConnection {
      * @param {Link} link @param {Error} e
      */
     function cut(link, e) {
-      link._transport.close(true);
+      link._transport._close(true);
       closed(link, e);
     }
 
@@ -477,11 +477,11 @@ export class HubConnection {
      */
     async function replay(link) {
       // POSTs of the lost link still in flight must land before the replay.
-      await old?.send._idle?.();
+      await old?._send._idle?.();
       if (link !== current) return;
       held = false;
       const records = buffer.map(([, record]) => record);
-      link._transport.send(protocol.join([protocol.write({ type: SEQUENCE, sequenceId: sent - buffer.length + 1 }), ...records]))
+      link._transport._send(protocol.join([protocol.write({ type: SEQUENCE, sequenceId: sent - buffer.length + 1 }), ...records]))
         .catch((e) => cut(link, e));
     }
 
@@ -624,7 +624,7 @@ export class HubConnection {
       probe = link;
       if (resume) current = link;
       try {
-        await Promise.race([link._transport.ready, handshaken]);
+        await Promise.race([link._transport._ready, handshaken]);
         check(gen);
         if (resume) {
           link._ok = true;
@@ -632,13 +632,13 @@ export class HubConnection {
           if (name === WEBSOCKETS) replay(link);
         } else {
           arm('opened, but no handshake reply');
-          link._transport.send(handshake(stateful ? 2 : 1, protocol.name)).catch(shaken);
+          link._transport._send(handshake(stateful ? 2 : 1, protocol.name)).catch(shaken);
           await handshaken;
           check(gen);
         }
       } catch (e) {
         if (current === link) current = null;
-        link._transport.close(resume);
+        link._transport._close(resume);
         throw e;
       } finally {
         clearTimeout(timer);
@@ -731,7 +731,7 @@ export class HubConnection {
           return;
         case CLOSE:
           link._closeMsg = true;
-          link._transport.close();
+          link._transport._close();
           return lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
       }
     }

@@ -71,9 +71,9 @@ export function longPolling(url, env, onData, onClose, resume) {
   }
 
   return {
-    ready,
-    send: poster(env, url, () => closed),
-    close(lost) {
+    _ready: ready,
+    _send: poster(env, url, () => closed),
+    _close(lost) {
       if (closed) return;
       closed = true;
       abort.abort();

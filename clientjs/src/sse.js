@@ -58,9 +58,9 @@ export function serverSentEvents(url, env, onData, onClose) {
   }
 
   return {
-    ready,
-    send: poster(env, url, () => closed),
-    close() {
+    _ready: ready,
+    _send: poster(env, url, () => closed),
+    _close() {
       closed = true;
       abort.abort();
     },

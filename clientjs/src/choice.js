@@ -36,8 +36,10 @@ export function transportNames(names) {
  * @returns {string[]}
  */
 export function transportOrder(wanted, offered, remembered, demoted = new Set()) {
-  const order = [...new Set([/** @type {string} */ (remembered), ...wanted])].filter((t) => wanted.includes(t) && offered.includes(t));
-  return [...order.filter((t) => !demoted.has(t)), ...order.filter((t) => demoted.has(t))];
+  // Array sort is stable: the demoted ones move to the end, each group in order.
+  return [...new Set([/** @type {string} */ (remembered), ...wanted])]
+    .filter((t) => wanted.includes(t) && offered.includes(t))
+    .sort((a, b) => Number(demoted.has(a)) - Number(demoted.has(b)));
 }
 
 /**

@@ -43,19 +43,24 @@ export function transportOrder(wanted, offered, remembered, demoted = new Set())
 }
 
 /**
- * A transport memory over a Storage-like object; undefined means sessionStorage
- * where there is one. Storage that is missing or throws (private modes,
- * sandboxed frames, where even reading sessionStorage throws) turns it into a no-op.
+ * The memory of the transport that worked for an origin, over a Storage-like
+ * object; undefined means sessionStorage where there is one. remember(name)
+ * stores it, remember() reads it (null if none). Storage that is missing or
+ * throws (private modes, sandboxed frames, where even reading sessionStorage
+ * throws) turns it into a no-op.
  * @param {Pick<Storage, 'getItem' | 'setItem'> | null | undefined} storage
  * @param {string} origin
+ * @returns {(name?: string) => string | null}
  */
 export function transportMemory(storage, origin) {
   const key = 'hubbub.transport ' + origin;
-  const store = () => (storage === undefined ? globalThis.sessionStorage : storage);
-  return {
-    /** @returns {string | null} */
-    get() { try { return store()?.getItem(key) ?? null; } catch { return null; } },
-    /** @param {string} name */
-    set(name) { try { store()?.setItem(key, name); } catch { /* full or denied: forget it */ } },
+  return (name) => {
+    try {
+      const store = storage === undefined ? globalThis.sessionStorage : storage;
+      if (name) store?.setItem(key, name);
+      return store?.getItem(key) ?? null;
+    } catch {
+      return null;
+    }
   };
 }

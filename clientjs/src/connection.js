@@ -528,7 +528,7 @@ export class HubConnection {
      */
     async function connect(gen) {
       let neg = await negotiate();
-      const remembered = memory.get();
+      const remembered = memory();
       const order = transportOrder(wanted, neg.transports, remembered, demoted)
         .filter((t) => t !== WEBSOCKETS || env._webSocket);
       if (!order.length) throw error('no common transport', { fatal: true });
@@ -544,7 +544,7 @@ export class HubConnection {
         if (i) neg = await negotiate();
         try {
           const link = await open(gen, order[i], neg.url, i < order.length - 1 ? o.probeTimeout : o.handshakeTimeout);
-          memory.set(order[i]);
+          memory(order[i]);
           return link;
         } catch (e) {
           const failure = /** @type {HubError} */ (e);

@@ -24,7 +24,7 @@ export function serverSentEvents(url, env, onData, onClose) {
       res.body?.cancel();
       throw httpError(res, 'SSE failed to connect');
     }
-    read(/** @type {ReadableStream<Uint8Array>} */ (res.body)).then(() => end(), end);
+    read(/** @type {ReadableStream<Uint8Array>} */ (res.body)).then(() => end(new Error('SSE stream ended')), end);
   })();
 
   /** @param {ReadableStream<Uint8Array>} body */
@@ -54,7 +54,7 @@ export function serverSentEvents(url, env, onData, onClose) {
   function end(error) {
     if (closed) return;
     closed = true;
-    onClose(error || new Error('SSE stream ended'));
+    onClose(error);
   }
 
   return {

@@ -352,7 +352,8 @@ export class HubConnection {
       begin(p, STREAM_INVOCATION, method, args, true);
       const cancel = () => {
         if (p._done) return;
-        if (pending.has(p._id)) send({ type: CANCEL_INVOCATION, invocationId: p._id }).catch(ignore);
+        // Sent only once the invocation was (it has an ID).
+        if (p._id) send({ type: CANCEL_INVOCATION, invocationId: p._id }).catch(ignore);
         queue.length = 0;
         finish();
       };

@@ -13,12 +13,12 @@
 // upgrade and then drop frames, or buffer an SSE response, and the transport
 // "opens" all the same. What worked is remembered per origin.
 //
-// Each of these decisions is logged with its reason (the logger option, see log.js).
+// Each transport fallback is logged with its reason (the logger option, see log.js).
 
 import { reconnectDelay } from './backoff.js';
 import { LONG_POLLING, SSE, transportMemory, transportNames, transportOrder, WEBSOCKETS } from './choice.js';
 import { cutDelay, httpError, request, sleep, withQuery } from './http.js';
-import { ERROR, INFORMATION, logger, WARNING } from './log.js';
+import { logger, WARNING } from './log.js';
 import { longPolling } from './longpolling.js';
 import {
   ACK, CANCEL_INVOCATION, CLOSE, COMPLETION, handshake, INVOCATION, json, parseHandshake, PING,
@@ -117,9 +117,8 @@ export class HubConnection {
 
     const wanted = transportNames(o.transports);
     const memory = transportMemory(o.storage, new URL(this.url).origin);
-    const sink = logger(o.logger);
-    /** @param {number} level @param {string} message */
-    const log = (level, message) => sink.log(level, message);
+    /** Where the client explains its transport fallbacks (see log.js). */
+    const log = logger(o.logger);
     /** @type {Map<string, Function[]>} handlers by method name in lower case */
     const handlers = new Map();
     /** @type {Record<string, Function[]>} listeners by event name, created on first use */
@@ -226,16 +225,16 @@ export class HubConnection {
 
     /** @param {string} name @param {...any} args */
     function emit(name, ...args) {
-      run(events[name], args, `'${name}' listener`);
+      run(events[name], args);
     }
 
     /**
-     * Calls each function with args; one that throws is logged, not propagated.
-     * @param {Function[] | undefined} fns @param {any[]} args @param {string} what
+     * Calls each function with args; one that throws is reported on the console, not propagated.
+     * @param {Function[] | undefined} fns @param {any[]} args
      */
-    function run(fns = [], args, what) {
+    function run(fns = [], args) {
       for (const fn of fns) {
-        try { fn(...args); } catch (e) { log(ERROR, `${what} threw: ${e}`); }
+        try { fn(...args); } catch (e) { console.error(e); }
       }
     }
 
@@ -500,7 +499,6 @@ export class HubConnection {
         if (again) {
           const delay = reconnectDelay(attempt++, o.reconnect, failure);
           if (delay === null) break;
-          log(INFORMATION, `reconnect attempt ${attempt} in ${delay} ms`);
           await sleep(delay);
           check(gen);
         }
@@ -533,12 +531,6 @@ export class HubConnection {
       const order = transportOrder(wanted, neg.transports, remembered, demoted)
         .filter((t) => t !== WEBSOCKETS || env._webSocket);
       if (!order.length) throw error('no common transport', { fatal: true });
-      if (order[0] === remembered && remembered !== wanted[0]) {
-        log(INFORMATION, `trying ${remembered} first: it worked last time`);
-      }
-      if (order.includes(WEBSOCKETS) && Object.keys(env._headers || {}).some((h) => h.toLowerCase() === 'authorization')) {
-        log(WARNING, 'WebSockets cannot send headers: use accessTokenFactory');
-      }
       const failures = [];
       for (let i = 0; i < order.length; i++) {
         check(gen);
@@ -551,7 +543,7 @@ export class HubConnection {
           const failure = /** @type {HubError} */ (e);
           if (failure.fatal) throw e;
           failures.push(`${order[i]} failed: ${failure.message}`);
-          log(WARNING, failures[i] + (order[i + 1] ? '; trying ' + order[i + 1] : ''));
+          log.log(WARNING, failures[i] + (order[i + 1] ? '; trying ' + order[i + 1] : ''));
         }
       }
       throw error('no transport worked (' + failures.join('; ') + ')');
@@ -740,7 +732,7 @@ export class HubConnection {
     /** A call from the server; one with an invocationId waits for a result. @param {Message} m */
     function invoked(m) {
       const fns = handlers.get(String(m.target).toLowerCase()) || [];
-      if (m.invocationId == null) return run(fns, m.arguments, `'${m.target}' handler`);
+      if (m.invocationId == null) return run(fns, m.arguments);
       /** @param {object} r */
       const reply = (r) => send({ type: COMPLETION, invocationId: m.invocationId, ...r }).catch(ignore);
       (async () => {
@@ -762,14 +754,10 @@ export class HubConnection {
       const lived = Date.now() - connectedAt;
       if (lived > STABLE) attempt = 0;
       const short = !link._closeMsg && lived < SHORT_LIVED;
-      if (short && lastShort === name && !demoted.has(name)) {
-        demoted.add(name);
-        log(WARNING, name + ' lost twice soon after opening: trying it last');
-      }
+      if (short && lastShort === name) demoted.add(name);
       lastShort = short ? name : null;
       const resume = stateful && !link._closeMsg && !gone(reason);
       if (!allowReconnect || !resume && o.reconnect === false) return finish(reason);
-      log(INFORMATION, `${name} lost${reason ? ` (${reason.message})` : ''}: ${resume ? 'resuming' : 'reconnecting'}`);
       if (hub.state !== 'reconnecting') {
         setState('reconnecting');
         emit('reconnecting', reason);
@@ -809,7 +797,6 @@ export class HubConnection {
           if (gone(failure)) break;
         }
       }
-      log(INFORMATION, 'could not resume: starting a new connection');
       renew(reason);
     }
 
@@ -831,7 +818,6 @@ export class HubConnection {
       current = hub.transport = null;
       reset(false);
       setState('disconnected');
-      if (reason) log(ERROR, 'closed: ' + reason.message);
       const e = reason || error('connection closed');
       for (const [, fail] of waiters.splice(0)) fail(e);
       pending.forEach((p) => p._reject(e));

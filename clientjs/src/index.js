@@ -3,4 +3,3 @@
 
 export { connect, HubConnection } from './connection.js';
 export { reconnectDelay } from './backoff.js';
-export { LogLevel } from './log.js';

@@ -527,8 +527,7 @@ export class HubConnection {
      */
     async function connect(gen) {
       let neg = await negotiate();
-      const remembered = memory();
-      const order = transportOrder(wanted, neg.transports, remembered, demoted)
+      const order = transportOrder(wanted, neg.transports, memory(), demoted)
         .filter((t) => t !== WEBSOCKETS || env._webSocket);
       if (!order.length) throw error('no common transport', { fatal: true });
       const failures = [];

@@ -127,7 +127,7 @@ export class HubConnection {
     const pending = new Map();
     /** @type {[() => void, (e: Error) => void][]} calls waiting for the connection */
     const waiters = [];
-    /** @type {(() => void)[]} sends waiting for room in the buffer of unacked messages */
+    /** @type {((v?: unknown) => void)[]} sends waiting for room in the buffer of unacked messages */
     const room = [];
     /** @type {Set<string>} transports tried last (see SHORT_LIVED) */
     const demoted = new Set();
@@ -420,7 +420,7 @@ export class HubConnection {
       const id = hub.connectionId;
       let n = 0;
       if (stateful && msg.type < PING) {
-        while (unacked > o.statefulReconnectBufferSize) await new Promise((r) => room.push(() => r(undefined)));
+        while (unacked > o.statefulReconnectBufferSize) await new Promise((r) => room.push(r));
         if (id !== hub.connectionId || !current && !held) throw error('not connected');
         n = ++sent;
         buffer.push([n, text]);

@@ -39,7 +39,7 @@ export function transportOrder(wanted, offered, remembered, demoted = new Set())
   // Array sort is stable: the demoted ones move to the end, each group in order.
   return [...new Set([/** @type {string} */ (remembered), ...wanted])]
     .filter((t) => wanted.includes(t) && offered.includes(t))
-    .sort((a, b) => Number(demoted.has(a)) - Number(demoted.has(b)));
+    .sort((a, b) => +demoted.has(a) - +demoted.has(b));
 }
 
 /**

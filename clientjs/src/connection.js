@@ -288,9 +288,9 @@ export class HubConnection {
       return new Promise((resolve, reject) => {
         /** @type {ReturnType<typeof setTimeout> | undefined} */
         let timer;
+        // A promise settles once: ending twice does nothing more.
         /** @param {(v: any) => void} settle @returns {(v: any) => void} */
         const end = (settle) => (v) => {
-          if (p._done) return;
           p._done = true;
           clearTimeout(timer);
           pending.delete(p._id);

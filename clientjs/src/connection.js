@@ -70,8 +70,8 @@ const ignore = () => {};
  * @property {string} _name the transport's protocol name
  * @property {import('./websocket.js').Transport} _transport
  * @property {(e?: Error) => void} _shaken ends the wait for the handshake reply (or for the transport to open), with the failure if any
- * @property {boolean} _resume the link resumes a stateful connection (no handshake)
- * @property {boolean} _waiting it waits for the server's Sequence (a resumed link)
+ * @property {boolean} [_resume] the link resumes a stateful connection (no handshake)
+ * @property {boolean} [_waiting] it waits for the server's Sequence (a resumed link)
  * @property {boolean} [_ok] the handshake is done (or the resumed link open)
  * @property {Message[]} [_rest] messages that came with the handshake reply
  * @property {boolean} [_closeMsg] the server sent Close
@@ -284,7 +284,7 @@ export class HubConnection {
      * @param {string} method @param {any[]} args @param {number} ms @param {boolean} [fireAndForget]
      * @returns {Promise<any>}
      */
-    function call(method, args, ms, fireAndForget = false) {
+    function call(method, args, ms, fireAndForget) {
       return new Promise((resolve, reject) => {
         /** @type {ReturnType<typeof setTimeout> | undefined} */
         let timer;
@@ -594,7 +594,7 @@ export class HubConnection {
      * @param {boolean} [resume]
      * @returns {Promise<Link>}
      */
-    async function open(gen, name, url, deadline, resume = false) {
+    async function open(gen, name, url, deadline, resume) {
       /** @type {ReturnType<typeof setTimeout> | undefined} */
       let timer;
       /** @type {(e?: Error) => void} */

@@ -166,15 +166,25 @@ export class HubConnection {
       _protocol: protocol,
     };
 
-    // The per-connection state of stateful reconnect (see reset).
-    let stateful = false;
-    /** True from a lost link until the client has sent its Sequence on the resumed one: sends are buffered. */
-    let held = false;
+    // The per-connection state of stateful reconnect, set by reset below.
+    /** @type {boolean} */
+    let stateful;
+    /** @type {boolean} True from a lost link until the client has sent its Sequence on the resumed one: sends are buffered. */
+    let held;
     /** @type {[number, any][]} sent trackable messages not yet acked: [number, record] */
-    let buffer = [];
+    let buffer;
     // Trackable messages: received (the last one's number, the highest seen), sent,
     // bytes kept unacked, and bytes received since the last ack.
-    let received = 0, highest = 0, sent = 0, unacked = 0, sinceAck = 0;
+    /** @type {number} */
+    let received;
+    /** @type {number} */
+    let highest;
+    /** @type {number} */
+    let sent;
+    /** @type {number} */
+    let unacked;
+    /** @type {number} */
+    let sinceAck;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     let ackTimer;
     reset(false);

@@ -131,18 +131,18 @@ export class HubConnection {
     const room = [];
     /** @type {Set<string>} transports tried last (see SHORT_LIVED) */
     const demoted = new Set();
-    /** @type {string | null} the transport lost early last time */
-    let lastShort = null;
+    /** @type {string | null | undefined} the transport lost early last time */
+    let lastShort;
     // Invocation IDs; attempts (stop and each start end the ones before); reconnect
     // attempts since the last stable connection; when something was last sent and
     // received, and when the connection was established.
     let ids = 0, generation = 0, attempt = 0, sentAt = 0, seenAt = 0, connectedAt = 0;
-    /** True while stop() sends the Close message: a transport ending then is not lost. */
-    let stopping = false;
-    /** @type {Link | null} the link that carries the connection */
-    let current = null;
-    /** @type {Link | null} the link being opened */
-    let probe = null;
+    /** @type {boolean | undefined} True while stop() sends the Close message: a transport ending then is not lost. */
+    let stopping;
+    /** @type {Link | null | undefined} the link that carries the connection */
+    let current;
+    /** @type {Link | null | undefined} the link being opened */
+    let probe;
     /** @type {Promise<void>} the connection attempt of start() */
     let started = Promise.resolve();
     /** @type {import('./websocket.js').Transport | undefined} the transport of the link lost last */

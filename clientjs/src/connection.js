@@ -133,10 +133,19 @@ export class HubConnection {
     const demoted = new Set();
     /** @type {string | null | undefined} the transport lost early last time */
     let lastShort;
-    // Invocation IDs; attempts (stop and each start end the ones before); reconnect
-    // attempts since the last stable connection; when something was last sent and
-    // received, and when the connection was established.
-    let ids = 0, generation = 0, attempt = 0, sentAt = 0, seenAt = 0, connectedAt = 0;
+    // Invocation IDs, and attempts (stop and each start end the ones before).
+    let ids = 0, generation = 0;
+    // Set before they are read (by start, open and loop): reconnect attempts since
+    // the last stable connection; when something was last sent and received, and
+    // when the connection was established.
+    /** @type {number} */
+    let attempt;
+    /** @type {number} */
+    let sentAt;
+    /** @type {number} */
+    let seenAt;
+    /** @type {number} */
+    let connectedAt;
     /** @type {boolean | undefined} True while stop() sends the Close message: a transport ending then is not lost. */
     let stopping;
     /** @type {Link | null | undefined} the link that carries the connection */

@@ -152,8 +152,8 @@ export class HubConnection {
     let current;
     /** @type {Link | null | undefined} the link being opened */
     let probe;
-    /** @type {Promise<void>} the connection attempt of start() */
-    let started = Promise.resolve();
+    /** @type {Promise<void>} the connection attempt of start() (set by the start that left 'disconnected') */
+    let started;
     /** @type {import('./websocket.js').Transport | undefined} the transport of the link lost last */
     let old;
     /** Where the connection lives: the hub URL with ?id=. */

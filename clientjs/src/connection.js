@@ -242,13 +242,8 @@ export class HubConnection {
     this._call = call;
     this._stream = stream;
 
-    /** @param {string} name @param {...any} args */
-    function emit(name, ...args) {
-      run(events[name], args);
-    }
-
     /**
-     * Calls each function with args; one that throws is reported on the console, not propagated.
+     * Calls each function (the listeners of an event, the handlers of a method) with args; one that throws is reported on the console, not propagated.
      * @param {Function[] | undefined} fns @param {any[]} args
      */
     function run(fns = [], args) {
@@ -525,7 +520,7 @@ export class HubConnection {
           const link = await connect(gen);
           connectedAt = Date.now();
           setState('connected');
-          emit(again ? 'reconnected' : 'connected', hub.connectionId, { resumed: false });
+          run(events[again ? 'reconnected' : 'connected'], [hub.connectionId, { resumed: false }]);
           // Messages that came in the same unit as the handshake reply.
           for (const m of link._rest || []) message(link, m);
           return;
@@ -713,7 +708,7 @@ export class HubConnection {
             link._waiting = false;
             if (held) replay(link);
             setState('connected');
-            emit('reconnected', hub.connectionId, { resumed: true });
+            run(events.reconnected, [hub.connectionId, { resumed: true }]);
           }
           return;
         }
@@ -778,7 +773,7 @@ export class HubConnection {
       if (!allowReconnect || !resume && o.reconnect === false) return finish(reason);
       if (hub.state !== 'reconnecting') {
         setState('reconnecting');
-        emit('reconnecting', reason);
+        run(events.reconnecting, [reason]);
       }
       old = link._transport;
       if (resume) resumeLink(name, reason);
@@ -839,7 +834,7 @@ export class HubConnection {
       const e = reason || error('connection closed');
       for (const [, fail] of waiters.splice(0)) fail(e);
       pending.forEach((p) => p._reject(e));
-      emit('close', reason);
+      run(events.close, [reason]);
     }
   }
 

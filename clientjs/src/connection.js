@@ -446,7 +446,10 @@ export class HubConnection {
       sentAt = Date.now();
       // A POST of a lost link may land after the replay: numbered, it is not run twice.
       if (n && link._name != WEBSOCKETS) text = protocol.join([protocol.write({ type: SEQUENCE, sequenceId: n }), text]);
-      return link._transport._send(text).catch((e) => (stateful ? cut(link, e) : Promise.reject(e)));
+      return link._transport._send(text).catch((e) => {
+        if (!stateful) throw e;
+        cut(link, e);
+      });
     }
 
     /**

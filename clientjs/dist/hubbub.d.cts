@@ -26,11 +26,17 @@ export interface ReconnectPolicy {
 /** A custom policy: ms to wait before attempt `attempt` (0-based), or null to give up. */
 export type ReconnectFunction = (attempt: number, error?: Error) => number | null;
 
-/**
- * A log level, numbered as @microsoft/signalr's LogLevel (whose values can be
- * passed): 0 Trace, 1 Debug, 2 Information, 3 Warning, 4 Error, 5 Critical, 6 None.
- */
-export type LogLevel = 0 | 1 | 2 | 3 | 4 | 5 | 6;
+/** Log levels, with @microsoft/signalr's names and numbers. */
+export declare const LogLevel: {
+  readonly Trace: 0;
+  readonly Debug: 1;
+  readonly Information: 2;
+  readonly Warning: 3;
+  readonly Error: 4;
+  readonly Critical: 5;
+  readonly None: 6;
+};
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 
 /** @microsoft/signalr's ILogger: gets every message, whatever its level, and filters itself. */
 export interface ILogger {
@@ -101,8 +107,8 @@ export interface HubConnectionOptions {
   /**
    * Where the client explains each transport fallback, at Warning: the transport
    * that failed, why, and the one tried next. A level (the console from that
-   * level up) or an ILogger. Default 2 (Information), which normal operation
-   * leaves silent.
+   * level up) or an ILogger. Default LogLevel.Information, which normal
+   * operation leaves silent.
    */
   logger?: LogLevel | ILogger;
 }

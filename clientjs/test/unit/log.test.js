@@ -1,16 +1,15 @@
-// The logger option: a level numbered as @microsoft/signalr's LogLevel (the
-// console from that level up) or an ILogger object, and the one decision the
+// The logger option: a level, LogLevel with @microsoft/signalr's names and
+// numbers (the console from that level up), or an ILogger object, and the one decision the
 // client explains, a transport fallback with its reason and the transport tried
 // next, against the fake server.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { HubConnection } from '../../src/index.js';
+import { HubConnection, LogLevel } from '../../src/index.js';
 import { logger } from '../../src/log.js';
 import { startFakeServer } from '../fake-server.js';
 
-/** @microsoft/signalr's LogLevel numbers. */
-const Trace = 0, Information = 2, Warning = 3, Critical = 5, None = 6;
+const { Trace, Warning, Critical, None } = LogLevel;
 
 /** Runs fn with console.log/warn/error captured; returns [method, text] pairs. */
 async function captureConsole(fn) {
@@ -35,6 +34,10 @@ const memoryLogger = () => {
 };
 
 describe('logger()', () => {
+  test("LogLevel has @microsoft/signalr's names and numbers", () => {
+    assert.deepEqual(LogLevel, { Trace: 0, Debug: 1, Information: 2, Warning: 3, Error: 4, Critical: 5, None: 6 });
+  });
+
   const tests = [
     { name: 'default: Information and up', option: undefined, want: [['warn', 'hubbub: info'], ['warn', 'hubbub: warning'], ['warn', 'hubbub: error'], ['warn', 'hubbub: critical']] },
     { name: 'a level', option: Warning, want: [['warn', 'hubbub: warning'], ['warn', 'hubbub: error'], ['warn', 'hubbub: critical']] },

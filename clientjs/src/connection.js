@@ -243,7 +243,8 @@ export class HubConnection {
     this._stream = stream;
 
     /**
-     * Calls each function (the listeners of an event, the handlers of a method) with args; one that throws is reported on the console, not propagated.
+     * Calls each function (the listeners of an event, the handlers of a method)
+     * with args; one that throws is reported on the console, not propagated.
      * @param {Function[] | undefined} fns @param {any[]} args
      */
     function run(fns = [], args) {

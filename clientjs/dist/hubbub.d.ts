@@ -26,6 +26,23 @@ export interface ReconnectPolicy {
 /** A custom policy: ms to wait before attempt `attempt` (0-based), or null to give up. */
 export type ReconnectFunction = (attempt: number, error?: Error) => number | null;
 
+/** Log levels, with @microsoft/signalr's names and numbers. */
+export declare const LogLevel: {
+  readonly Trace: 0;
+  readonly Debug: 1;
+  readonly Information: 2;
+  readonly Warning: 3;
+  readonly Error: 4;
+  readonly Critical: 5;
+  readonly None: 6;
+};
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
+
+/** @microsoft/signalr's ILogger: gets every message, whatever its level, and filters itself. */
+export interface ILogger {
+  log(level: LogLevel, message: string): void;
+}
+
 /** The part of the Web Storage API the transport memory uses. */
 export interface StorageLike {
   getItem(key: string): string | null;
@@ -87,6 +104,13 @@ export interface HubConnectionOptions {
    * WebSockets and long polling carry: Server-Sent Events are then skipped.
    */
   protocol?: HubProtocol;
+  /**
+   * Where the client explains each transport fallback, at Warning: the transport
+   * that failed, why, and the one tried next. A level (the console from that
+   * level up) or an ILogger. Default LogLevel.Information, which normal
+   * operation leaves silent.
+   */
+  logger?: LogLevel | ILogger;
 }
 
 /**

@@ -29,7 +29,7 @@ const common = {
 // The classic scripts set their global from named imports: esbuild's globalName
 // would bring its export helpers along (a hundred bytes gzipped).
 const bundles = [
-  { entry: 'src/index.js', name: 'hubbub', global: 'Hubbub', exports: 'connect, HubConnection, reconnectDelay' },
+  { entry: 'src/index.js', name: 'hubbub', global: 'Hubbub', exports: 'connect, HubConnection, reconnectDelay, LogLevel' },
   { entry: 'src/msgpack.js', name: 'hubbub-msgpack', global: 'HubbubMsgPack', exports: 'protocol, encode, decode' },
 ];
 

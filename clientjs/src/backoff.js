@@ -24,13 +24,12 @@ export const MIN_DELAY = 50;
  * @returns {number | null}
  */
 export function reconnectDelay(attempt, policy, error, random = Math.random) {
-  if (policy === false) return null;
   if (typeof policy === 'function') {
     const d = policy(attempt, error);
     return d == null || d < 0 ? null : Math.max(MIN_DELAY, d);
   }
-  const { delay = 500, maxDelay = 15000, factor = 2, jitter = 0.5, retries = Infinity } = policy === true ? {} : policy || {};
-  if (attempt >= retries) return null;
+  const { delay = 500, maxDelay = 15000, factor = 2, jitter = 0.5, retries = Infinity } = typeof policy == 'object' && policy || {};
+  if (policy === false || attempt >= retries) return null;
   const base = Math.min(maxDelay, delay * factor ** attempt);
   return Math.max(MIN_DELAY, Math.round(base * (1 - Math.min(1, Math.max(0, jitter)) * random())));
 }

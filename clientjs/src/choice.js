@@ -36,27 +36,31 @@ export function transportNames(names) {
  * @returns {string[]}
  */
 export function transportOrder(wanted, offered, remembered, demoted = new Set()) {
-  const order = [...new Set([/** @type {string} */ (remembered), ...wanted])].filter((t) => wanted.includes(t) && offered.includes(t));
-  return [...order.filter((t) => !demoted.has(t)), ...order.filter((t) => demoted.has(t))];
+  // Array sort is stable: the demoted ones move to the end, each group in order.
+  return [...new Set([/** @type {string} */ (remembered), ...wanted])]
+    .filter((t) => wanted.includes(t) && offered.includes(t))
+    .sort((a, b) => +demoted.has(a) - +demoted.has(b));
 }
 
 /**
- * A transport memory over a Storage-like object. Storage that is missing or
- * throws (private modes, sandboxed frames) turns it into a no-op.
+ * The memory of the transport that worked for an origin, over a Storage-like
+ * object; undefined means sessionStorage where there is one. remember(name)
+ * stores it, remember() reads it (null if none). Storage that is missing or
+ * throws (private modes, sandboxed frames, where even reading sessionStorage
+ * throws) turns it into a no-op.
  * @param {Pick<Storage, 'getItem' | 'setItem'> | null | undefined} storage
  * @param {string} origin
+ * @returns {(name?: string) => string | null}
  */
 export function transportMemory(storage, origin) {
   const key = 'hubbub.transport ' + origin;
-  return {
-    /** @returns {string | null} */
-    get() { try { return storage ? storage.getItem(key) : null; } catch { return null; } },
-    /** @param {string} name */
-    set(name) { try { storage && storage.setItem(key, name); } catch { /* full or denied: forget it */ } },
+  return (name) => {
+    try {
+      const store = storage === undefined ? globalThis.sessionStorage : storage;
+      if (name) store?.setItem(key, name);
+      return store?.getItem(key) ?? null;
+    } catch {
+      return null;
+    }
   };
-}
-
-/** sessionStorage where there is one, else null. */
-export function defaultStorage() {
-  try { return globalThis.sessionStorage || null; } catch { return null; }
 }

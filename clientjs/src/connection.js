@@ -12,10 +12,13 @@
 // come back over it within a deadline: a proxy may complete a WebSocket
 // upgrade and then drop frames, or buffer an SSE response, and the transport
 // "opens" all the same. What worked is remembered per origin.
+//
+// Each transport fallback is logged with its reason (the logger option, see log.js).
 
 import { reconnectDelay } from './backoff.js';
-import { defaultStorage, LONG_POLLING, SSE, transportMemory, transportNames, transportOrder, WEBSOCKETS } from './choice.js';
+import { LONG_POLLING, SSE, transportMemory, transportNames, transportOrder, WEBSOCKETS } from './choice.js';
 import { cutDelay, httpError, request, sleep, withQuery } from './http.js';
+import { logger, WARNING } from './log.js';
 import { longPolling } from './longpolling.js';
 import {
   ACK, CANCEL_INVOCATION, CLOSE, COMPLETION, handshake, INVOCATION, json, parseHandshake, PING,
@@ -35,33 +38,75 @@ const SHORT_LIVED = 60000;
 /** Acks go out at once after this many bytes received since the last one, else after ACK_DELAY ms. */
 const ACK_BYTES = 32768, ACK_DELAY = 1000;
 
-/** @param {string} message @param {object} [more] */
-const error = (message, more) => Object.assign(new Error('hubbub: ' + message), more);
-
-/** The server no longer knows the connection (or it is ended for good): a new one is needed. @param {any} e */
-const gone = (e) => [400, 404].includes(e?.status);
-
 /**
- * @typedef {import('./backoff.js').ReconnectPolicy} ReconnectPolicy
- * @typedef {{t: import('./websocket.js').Transport, name: string, ok?: boolean, hs: (e?: Error) => void,
- *   _closeMsg?: boolean, _rest?: any[], _timer?: any, r?: boolean, w?: boolean}} Link
- *   r: the link resumes a stateful connection (no handshake); w: it waits for the server's Sequence
- * @typedef {{_resolve: (v: any) => void, _reject: (e: Error) => void, _item?: (v: any) => void}} Pending
+ * An error of the client, or one that says more: `fatal` ends the connection
+ * attempts, `status` is an HTTP status (400 and 404: the server does not know
+ * the connection).
+ * @typedef {Error & {fatal?: boolean, status?: number}} HubError
  */
 
+/** @param {string} message @param {object} [more] @returns {HubError} */
+const error = (message, more) => Object.assign(new Error('hubbub: ' + message), more);
+
+/** The server no longer knows the connection (or it is ended for good): a new one is needed. @param {HubError} [e] */
+const gone = (e) => e?.status === 400 || e?.status === 404;
+
+/** What a thrown value says, for the server. @param {any} e */
+const messageOf = (e) => String(e?.message || e);
+
+/** For promises whose failure is handled elsewhere (a send on a lost link is replayed or given up with it). */
+const ignore = () => {};
+
+/**
+ * @typedef {import('../dist/hubbub.js').HubConnectionOptions} HubConnectionOptions the options, as hubbub.d.ts declares them
+ * @typedef {Record<string, any>} Message a hub protocol message ({type, invocationId, …})
+ * @typedef {{transport: string, transferFormats: string[]}} Offer a transport in negotiate's answer
+ */
+
+/**
+ * One transport carrying the connection: the first, a fallback, or the next
+ * one of a resumed connection.
+ * @typedef {object} Link
+ * @property {string} _name the transport's protocol name
+ * @property {import('./websocket.js').Transport} _transport
+ * @property {(e?: Error) => void} _shaken ends the wait for the handshake reply (or for the transport to open), with the failure if any
+ * @property {boolean} [_resume] the link resumes a stateful connection (no handshake)
+ * @property {boolean} [_waiting] it waits for the server's Sequence (a resumed link)
+ * @property {boolean} [_ok] the handshake is done (or the resumed link open)
+ * @property {Message[]} [_rest] messages that came with the handshake reply
+ * @property {boolean} [_closeMsg] the server sent Close
+ * @property {ReturnType<typeof setInterval>} [_timer] the keepalive timer
+ */
+
+/**
+ * A call waiting for answers from the server (an invoke, a stream).
+ * @typedef {object} Pending
+ * @property {string} _id the invocation ID, once sent
+ * @property {boolean} [_done] the call ended: nothing more is sent or delivered
+ * @property {(v?: any) => void} _resolve
+ * @property {(e: Error) => void} _reject
+ * @property {(v: any) => void} _item a stream item
+ */
+
+/** @typedef {[(r: IteratorResult<any>) => void, (e: Error) => void]} Waiter a next() waiting for a stream item */
+
+// The public methods live on the prototype; the connection's state and its
+// internals are the constructor's local variables and functions, as in the
+// transports (so esbuild shortens every name): the prototype reaches them
+// through the few this._ entry points the constructor sets.
 export class HubConnection {
   /**
    * @param {string} url the hub URL; relative URLs resolve against the page
-   * @param {object} [options] see README and hubbub.d.ts
+   * @param {HubConnectionOptions} [options] see README and hubbub.d.ts
    */
   constructor(url, options = {}) {
-    this.options = {
+    const hub = this;
+    const o = this.options = {
       transports: [WEBSOCKETS, SSE, LONG_POLLING], probeTimeout: 1000, handshakeTimeout: 15000,
-      timeout: 0, keepAliveInterval: 15000, serverTimeout: 30000, reconnect: true, reconnectWindow: 30000,
-      statefulReconnect: true, statefulReconnectBufferSize: 100000,
-      .../** @type {any} */ (options),
+      timeout: 0, keepAliveInterval: 15000, serverTimeout: 30000, reconnect: /** @type {HubConnectionOptions['reconnect']} */ (true),
+      reconnectWindow: 30000, statefulReconnect: true, statefulReconnectBufferSize: 100000,
+      ...options,
     };
-    const o = this.options;
     this.url = new URL(url, globalThis.location?.href).href;
     /** @type {'disconnected' | 'connecting' | 'connected' | 'reconnecting'} */
     this.state = 'disconnected';
@@ -69,51 +114,732 @@ export class HubConnection {
     this.transport = null;
     /** @type {string | null} */
     this.connectionId = null;
-    this._wanted = transportNames(o.transports);
-    this._memory = transportMemory(o.storage === undefined ? defaultStorage() : o.storage, new URL(this.url).origin);
-    /** @type {Map<string, Function[]>} */
-    this._handlers = new Map();
+
+    const wanted = transportNames(o.transports);
+    const memory = transportMemory(o.storage, new URL(this.url).origin);
+    /** Where the client explains its transport fallbacks (see log.js). */
+    const log = logger(o.logger);
+    /** @type {Map<string, Function[]>} handlers by method name in lower case */
+    const handlers = new Map();
     /** @type {Record<string, Function[]>} listeners by event name, created on first use */
-    this._events = {};
-    /** @type {Map<string, Pending>} */
-    this._pending = new Map();
-    /** @type {[() => void, (e: Error) => void][]} */
-    this._waiters = [];
-    this._ids = this._gen = this._attempt = this._sentAt = this._seenAt = this._connectedAt = 0;
-    /** True while stop() sends the Close message: a transport ending then is not lost. @type {boolean | undefined} */
-    this._stopping;
-    /** @type {Set<string>} */
-    this._demoted = new Set();
-    /** @type {Link | null | undefined} */
-    this._link;
-    /** @type {Link | null | undefined} */
-    this._probe;
-    /** @type {Promise<void> | undefined} */
-    this._started;
+    const events = {};
+    /** @type {Map<string, Pending>} calls by invocation ID */
+    const pending = new Map();
+    /** @type {[() => void, (e: Error) => void][]} calls waiting for the connection */
+    const waiters = [];
+    /** @type {((v?: unknown) => void)[]} sends waiting for room in the buffer of unacked messages */
+    const room = [];
+    /** @type {Set<string>} transports tried last (see SHORT_LIVED) */
+    const demoted = new Set();
+    /** @type {string | null | undefined} the transport lost early last time */
+    let lastShort;
+    // Invocation IDs, and attempts (stop and each start end the ones before).
+    let ids = 0, generation = 0;
+    // Set before they are read (by start, open and loop): reconnect attempts since
+    // the last stable connection; when something was last sent and received, and
+    // when the connection was established.
+    /** @type {number} */
+    let attempt;
+    /** @type {number} */
+    let sentAt;
+    /** @type {number} */
+    let seenAt;
+    /** @type {number} */
+    let connectedAt;
+    /** @type {boolean | undefined} True while stop() sends the Close message: a transport ending then is not lost. */
+    let stopping;
+    /** @type {Link | null | undefined} the link that carries the connection */
+    let current;
+    /** @type {Link | null | undefined} the link being opened */
+    let probe;
+    /** @type {Promise<void>} the connection attempt of start() (set by the start that left 'disconnected') */
+    let started;
     /** @type {import('./websocket.js').Transport | undefined} the transport of the link lost last */
-    this._old;
-    /** @type {((v?: any) => void)[]} sends waiting for room in the buffer of unacked messages */
-    this._room = [];
+    let old;
+    /** Where the connection lives: the hub URL with ?id=. */
+    let connectionUrl = '';
+
     /** @type {string | null | undefined} */
     let token;
-    /** @param {boolean} [refresh] */
-    this._token = async (refresh) => (refresh || token === undefined) && o.accessTokenFactory
+    /** The access token, cached; refresh calls the factory again. @param {boolean} [refresh] */
+    const accessToken = async (refresh) => (refresh || token === undefined) && o.accessTokenFactory
       ? (token = await o.accessTokenFactory()) : token;
+    const protocol = o.protocol || json;
     /** @type {import('./http.js').Env} */
-    this._env = {
-      fetch: o.fetch || ((/** @type {[any, any]} */ ...a) => fetch(...a)),
-      WebSocket: o.WebSocket || globalThis.WebSocket,
-      credentials: o.credentials || 'same-origin',
-      headers: o.headers,
-      token: this._token,
-      // The hub protocol (options.protocol, JSON by default), also this._p.
-      _protocol: this._p = o.protocol || json,
+    const env = {
+      _fetch: o.fetch || ((url, init) => fetch(url, init)),
+      _webSocket: o.WebSocket || globalThis.WebSocket,
+      _credentials: o.credentials || 'same-origin',
+      _headers: o.headers,
+      _token: accessToken,
+      _protocol: protocol,
     };
-    // The per-connection state of stateful reconnect.
-    this._reset(false);
+
+    // The per-connection state of stateful reconnect, set by reset below.
+    /** @type {boolean} */
+    let stateful;
+    /** @type {boolean} True from a lost link until the client has sent its Sequence on the resumed one: sends are buffered. */
+    let held;
+    /** @type {[number, any][]} sent trackable messages not yet acked: [number, record] */
+    let buffer;
+    // Trackable messages: received (the last one's number, the highest seen), sent,
+    // bytes kept unacked, and bytes received since the last ack.
+    /** @type {number} */
+    let received;
+    /** @type {number} */
+    let highest;
+    /** @type {number} */
+    let sent;
+    /** @type {number} */
+    let unacked;
+    /** @type {number} */
+    let sinceAck;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let ackTimer;
+    reset(false);
+
     // A closed tab must not look like a cut link, which the server would keep for
     // the client to resume: say goodbye (keepalive lets the requests outlive the page).
-    globalThis.addEventListener?.('pagehide', (/** @type {any} */ e) => e.persisted || (this._env._leaving = true, this.stop()));
+    globalThis.addEventListener?.('pagehide', (e) => {
+      if (e.persisted) return;
+      env._leaving = true;
+      hub.stop();
+    });
+
+    // The entry points of the prototype's methods.
+    this._handlers = handlers;
+    this._start = () => {
+      if (hub.state === 'disconnected') {
+        attempt = 0;
+        started = loop(++generation);
+        started.catch(ignore);
+      }
+      return started;
+    };
+    this._stop = async () => {
+      if (hub.state === 'disconnected') return;
+      generation++;
+      if (probe) {
+        probe._transport._close();
+        probe._shaken(error('stopped'));
+      }
+      const link = current;
+      if (link) {
+        // The server may end the transport as soon as it reads the Close: that is
+        // not a loss to reconnect from (see lost).
+        stopping = true;
+        await send({ type: CLOSE }).catch(ignore);
+        stopping = false;
+        link._transport._close();
+      }
+      finish();
+    };
+    /** @param {string} name @param {Function} fn @returns {() => void} unsubscribes */
+    this._listen = (name, fn) => {
+      (events[name] ||= []).push(fn);
+      return () => { events[name] = events[name].filter((f) => f !== fn); };
+    };
+    this._call = call;
+    this._stream = stream;
+
+    /**
+     * Calls each function (the listeners of an event, the handlers of a method)
+     * with args; one that throws is reported on the console, not propagated.
+     * @param {Function[] | undefined} fns @param {any[]} args
+     */
+    function run(fns = [], args) {
+      for (const fn of fns) {
+        try { fn(...args); } catch (e) { console.error(e); }
+      }
+    }
+
+    /** @param {typeof hub.state} state */
+    function setState(state) {
+      hub.state = state;
+      if (state === 'connected') for (const [ok] of waiters.splice(0)) ok();
+    }
+
+    /** @param {number} gen the attempt that must still be on */
+    function check(gen) {
+      if (gen !== generation) throw error('stopped');
+    }
+
+    /**
+     * Resolves once connected, or while a lost link is resumed (sends are then
+     * buffered); waits while connecting or reconnecting.
+     * @returns {Promise<void>}
+     */
+    function ready() {
+      if (hub.state === 'connected' || held) return Promise.resolve();
+      if (hub.state === 'disconnected') return Promise.reject(error('not connected'));
+      return new Promise((ok, fail) => { waiters.push([ok, fail]); });
+    }
+
+    /**
+     * Sends an invocation once connected, unless the call ended meanwhile. One
+     * that expects answers is registered under a new invocation ID first; one
+     * that does not resolves once sent.
+     * @param {Pending} p @param {number} type @param {string} method @param {any[]} args @param {boolean} answered
+     */
+    function begin(p, type, method, args, answered) {
+      ready()
+        .then(async () => {
+          if (p._done) return;
+          if (!answered) return invocation(type, null, method, args).then(p._resolve);
+          p._id = '' + ids++;
+          pending.set(p._id, p);
+          await invocation(type, p._id, method, args);
+        })
+        .catch(p._reject);
+    }
+
+    /**
+     * invoke and send: resolves with the result (or once sent), rejects with the
+     * hub's error or after `ms` (0: no deadline).
+     * @param {string} method @param {any[]} args @param {number} ms @param {boolean} [fireAndForget]
+     * @returns {Promise<any>}
+     */
+    function call(method, args, ms, fireAndForget) {
+      return new Promise((resolve, reject) => {
+        /** @type {ReturnType<typeof setTimeout> | undefined} */
+        let timer;
+        // A promise settles once: ending twice does nothing more.
+        /** @param {(v: any) => void} settle @returns {(v: any) => void} */
+        const end = (settle) => (v) => {
+          p._done = true;
+          clearTimeout(timer);
+          pending.delete(p._id);
+          settle(v);
+        };
+        /** @type {Pending} */
+        const p = {
+          _id: '',
+          _resolve: end(resolve),
+          _reject: end(reject),
+          _item: () => p._reject(error(`unexpected stream item for '${method}'; use stream()`)),
+        };
+        if (ms > 0) timer = setTimeout(() => p._reject(error(`'${method}' timed out after ${ms} ms`, { name: 'TimeoutError' })), ms);
+        begin(p, INVOCATION, method, args, !fireAndForget);
+      });
+    }
+
+    /**
+     * A streaming call: an async iterator of its items; `cancel()` (or leaving a
+     * for-await loop early) asks the server to stop.
+     * @param {string} method @param {any[]} args
+     */
+    function stream(method, args) {
+      /** @type {IteratorResult<any>[]} */
+      const queue = [];
+      /** @type {Waiter[]} */
+      const waiting = [];
+      /** @type {Error | undefined} */
+      let failure;
+      const settle = () => {
+        while (waiting.length && (queue.length || p._done)) {
+          const [ok, fail] = /** @type {Waiter} */ (waiting.shift());
+          const next = queue.shift();
+          if (next) ok(next);
+          else if (failure) fail(failure);
+          else ok({ done: true, value: undefined });
+        }
+      };
+      /** @param {Error} [e] */
+      const finish = (e) => {
+        if (p._done) return;
+        p._done = true;
+        failure = e;
+        pending.delete(p._id);
+        settle();
+      };
+      /** @type {Pending} */
+      const p = {
+        _id: '',
+        _item: (value) => {
+          if (p._done) return;
+          queue.push({ value, done: false });
+          settle();
+        },
+        _resolve: () => finish(),
+        _reject: finish,
+      };
+      begin(p, STREAM_INVOCATION, method, args, true);
+      const cancel = () => {
+        if (p._done) return;
+        // Sent only once the invocation was (it has an ID).
+        if (p._id) send({ type: CANCEL_INVOCATION, invocationId: p._id }).catch(ignore);
+        queue.length = 0;
+        finish();
+      };
+      const it = {
+        /** @returns {Promise<IteratorResult<any>>} */
+        next: () => new Promise((ok, fail) => {
+          waiting.push([ok, fail]);
+          settle();
+        }),
+        /** @returns {Promise<IteratorResult<any>>} */
+        return: async () => {
+          cancel();
+          return { done: true, value: undefined };
+        },
+        cancel,
+        [Symbol.asyncIterator]: () => it,
+      };
+      return it;
+    }
+
+    /**
+     * Sends an Invocation or StreamInvocation; async-iterable arguments become
+     * upload streams.
+     * @param {number} type @param {string | null} id @param {string} target @param {any[]} args
+     */
+    async function invocation(type, id, target, args) {
+      /** @type {[string, AsyncIterable<any>][]} */
+      const uploads = [];
+      const plain = [];
+      for (const arg of args) {
+        if (arg?.[Symbol.asyncIterator]) uploads.push(['' + ids++, arg]);
+        else plain.push(arg);
+      }
+      /** @type {Message} */
+      const msg = { type, target, arguments: plain };
+      if (id !== null) msg.invocationId = id;
+      if (uploads.length) msg.streamIds = uploads.map(([sid]) => sid);
+      await send(msg);
+      for (const [sid, items] of uploads) upload(sid, items);
+    }
+
+    /** @param {string} invocationId @param {AsyncIterable<any>} items */
+    async function upload(invocationId, items) {
+      const id = hub.connectionId;
+      try {
+        for await (const item of items) {
+          if (hub.connectionId !== id) return;
+          await send({ type: STREAM_ITEM, invocationId, item });
+        }
+        await send({ type: COMPLETION, invocationId });
+      } catch (e) {
+        send({ type: COMPLETION, invocationId, error: messageOf(e) }).catch(ignore);
+      }
+    }
+
+    /**
+     * Sends a message. On a stateful connection a trackable one is numbered and
+     * kept until acked (waiting while the buffer is full), held while a lost link
+     * is resumed, and a failed write loses the link rather than the message.
+     * @param {Message} msg
+     * @returns {Promise<void>}
+     */
+    async function send(msg) {
+      let text = protocol.write(msg);
+      const id = hub.connectionId;
+      let n = 0;
+      if (stateful && msg.type < PING) {
+        while (unacked > o.statefulReconnectBufferSize) await new Promise((r) => room.push(r));
+        if (id !== hub.connectionId || !current && !held) throw error('not connected');
+        n = ++sent;
+        buffer.push([n, text]);
+        unacked += text.length;
+      }
+      if (held) return;
+      const link = current;
+      if (!link) throw error('not connected');
+      sentAt = Date.now();
+      // A POST of a lost link may land after the replay: numbered, it is not run twice.
+      if (n && link._name != WEBSOCKETS) text = protocol.join([protocol.write({ type: SEQUENCE, sequenceId: n }), text]);
+      return link._transport._send(text).catch((e) => {
+        if (!stateful) throw e;
+        cut(link, e);
+      });
+    }
+
+    /**
+     * Starts afresh the per-connection state of stateful reconnect.
+     * @param {boolean} on the server agreed to stateful reconnect
+     */
+    function reset(on) {
+      stateful = on;
+      buffer = [];
+      received = highest = sent = unacked = sinceAck = 0;
+      // Long polling acks with its next poll.
+      env._ack = on ? () => highest : undefined;
+      held = false;
+      clearTimeout(ackTimer);
+      ackTimer = undefined;
+      // Polls and sends are retried by the transport only without stateful reconnect;
+      // with it, a failure loses the link and the connection resumes it.
+      env._window = on ? 0 : o.reconnectWindow;
+      for (const r of room.splice(0)) r();
+    }
+
+    /** Acks what was received (stateful reconnect). */
+    function ack() {
+      clearTimeout(ackTimer);
+      ackTimer = undefined;
+      sinceAck = 0;
+      send({ type: ACK, sequenceId: highest }).catch(ignore);
+    }
+
+    /**
+     * The link failed (a write, a parse, the server went silent): end it and resume or reconnect.
+     * @param {Link} link @param {Error} e
+     */
+    function cut(link, e) {
+      link._transport._close(true);
+      closed(link, e);
+    }
+
+    /**
+     * Sends the client's Sequence and every unacked message on a resumed link.
+     * @param {Link} link
+     */
+    async function replay(link) {
+      // POSTs of the lost link still in flight must land before the replay.
+      await old?._send._idle?.();
+      if (link !== current) return;
+      held = false;
+      const records = buffer.map(([, record]) => record);
+      link._transport._send(protocol.join([protocol.write({ type: SEQUENCE, sequenceId: sent - buffer.length + 1 }), ...records]))
+        .catch((e) => cut(link, e));
+    }
+
+    /**
+     * Connects (first start or a reconnect) and runs the backoff between attempts.
+     * @param {number} gen
+     * @param {Error | null} [lost] the reason, when reconnecting
+     */
+    async function loop(gen, lost) {
+      const again = lost !== undefined;
+      if (!again) setState('connecting');
+      /** @type {HubError | undefined} */
+      let failure = lost || undefined;
+      for (;;) {
+        if (again) {
+          const delay = reconnectDelay(attempt++, o.reconnect, failure);
+          if (delay === null) break;
+          await sleep(delay);
+          check(gen);
+        }
+        try {
+          const link = await connect(gen);
+          connectedAt = Date.now();
+          setState('connected');
+          run(events[again ? 'reconnected' : 'connected'], [hub.connectionId, { resumed: false }]);
+          // Messages that came in the same unit as the handshake reply.
+          for (const m of link._rest || []) message(link, m);
+          return;
+        } catch (e) {
+          failure = /** @type {HubError} */ (e);
+          if (gen !== generation) throw e;
+          if (!again || failure.fatal) break;
+        }
+      }
+      finish(failure);
+      throw failure;
+    }
+
+    /**
+     * One attempt: negotiate, then try the transports in order until one
+     * carries the handshake both ways; each retry negotiates again.
+     * @param {number} gen
+     */
+    async function connect(gen) {
+      let neg = await negotiate();
+      const order = transportOrder(wanted, neg.transports, memory(), demoted)
+        .filter((t) => t !== WEBSOCKETS || env._webSocket);
+      if (!order.length) throw error('no common transport', { fatal: true });
+      const failures = [];
+      for (let i = 0; i < order.length; i++) {
+        check(gen);
+        if (i) neg = await negotiate();
+        try {
+          const link = await open(gen, order[i], neg.url, i < order.length - 1 ? o.probeTimeout : o.handshakeTimeout);
+          memory(order[i]);
+          return link;
+        } catch (e) {
+          const failure = /** @type {HubError} */ (e);
+          if (failure.fatal) throw e;
+          failures.push(`${order[i]} failed: ${failure.message}`);
+          log.log(WARNING, failures[i] + (order[i + 1] ? '; trying ' + order[i + 1] : ''));
+        }
+      }
+      throw error('no transport worked (' + failures.join('; ') + ')');
+    }
+
+    /** Negotiates a new connection: its URL and the transports the server offers. */
+    async function negotiate() {
+      let url = hub.url;
+      for (let hop = 0; hop < 10; hop++) {
+        const u = new URL(url);
+        u.pathname = u.pathname.replace(/\/?$/, '/negotiate');
+        if (!hop) {
+          env._token = accessToken;
+          await accessToken(true);
+        }
+        const res = await request(env, 'POST', withQuery(u.href, {
+          negotiateVersion: 1, ...(o.statefulReconnect && { useStatefulReconnect: true }),
+        }));
+        if (res.status !== 200) {
+          await res.body?.cancel();
+          throw Object.assign(httpError(res, 'negotiate failed'), { fatal: res.status === 401 || res.status === 403 });
+        }
+        const body = await res.json();
+        if (body.error) throw error(body.error, { fatal: true });
+        if (body.url) {
+          url = body.url;
+          if (body.accessToken) env._token = async () => body.accessToken;
+          continue;
+        }
+        hub.connectionId = body.connectionId;
+        reset(!!(o.statefulReconnect && body.useStatefulReconnect));
+        /** @type {Offer[]} */
+        const offers = body.availableTransports || [];
+        return {
+          // The connection URL: the hub's, with the token that names the connection.
+          url: withQuery(url, { id: body.connectionToken || body.connectionId }),
+          transports: offers.filter((t) => t.transferFormats.includes(protocol.format)).map((t) => t.transport),
+        };
+      }
+      throw error('too many redirects');
+    }
+
+    /**
+     * Opens one transport and runs the handshake. Opening and the handshake reply
+     * each have `deadline` ms: a buffering proxy stalls the first, a proxy that
+     * drops WebSocket frames the second. A resumed link has no handshake: it is
+     * the current link at once, and waits for the server's Sequence.
+     * @param {number} gen @param {string} name @param {string} url the connection URL (with ?id=) @param {number} deadline
+     * @param {boolean} [resume]
+     * @returns {Promise<Link>}
+     */
+    async function open(gen, name, url, deadline, resume) {
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let timer;
+      /** @type {(e?: Error) => void} */
+      let shaken = ignore;
+      const handshaken = new Promise((ok, fail) => {
+        shaken = (e) => (e ? fail(e) : ok(undefined));
+      });
+      /** @param {string} what */
+      const arm = (what) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => shaken(new Error(`${what} within ${deadline} ms`)), deadline);
+      };
+      arm('not open');
+      /** @type {Link} */
+      const link = {
+        _name: name, _resume: resume, _waiting: resume, _shaken: shaken,
+        _transport: OPEN[name](url, env, (data) => onData(link, data), (e) => closed(link, e), resume),
+      };
+      probe = link;
+      if (resume) current = link;
+      try {
+        await Promise.race([link._transport._ready, handshaken]);
+        check(gen);
+        if (resume) {
+          link._ok = true;
+          // Over WebSockets nothing races the client's Sequence: send it at once.
+          if (name === WEBSOCKETS) replay(link);
+        } else {
+          arm('opened, but no handshake reply');
+          link._transport._send(handshake(stateful ? 2 : 1, protocol.name)).catch(shaken);
+          await handshaken;
+          check(gen);
+        }
+      } catch (e) {
+        if (current === link) current = null;
+        link._transport._close(resume);
+        throw e;
+      } finally {
+        clearTimeout(timer);
+        probe = null;
+      }
+      current = link;
+      connectionUrl = url;
+      hub.transport = name;
+      sentAt = seenAt = Date.now();
+      if (name !== LONG_POLLING) link._timer = setInterval(() => tick(link), Math.min(1000, o.keepAliveInterval / 2));
+      return link;
+    }
+
+    /** Pings a quiet server and notices a silent one (WebSockets and SSE). @param {Link} link */
+    function tick(link) {
+      const now = Date.now();
+      if (now - seenAt > o.serverTimeout) cut(link, error('server timeout'));
+      else if (now - sentAt >= o.keepAliveInterval) send({ type: PING }).catch(ignore);
+    }
+
+    /** @param {Link} link @param {any} data a delivery unit: a string, an ArrayBuffer or a Uint8Array */
+    function onData(link, data) {
+      if (link === current) seenAt = Date.now();
+      try {
+        if (!link._ok && !link._resume) {
+          const [refused, rest] = parseHandshake(data, protocol);
+          if (refused) return link._shaken(error('handshake refused: ' + refused, { fatal: true }));
+          link._ok = true;
+          link._rest = rest;
+          return link._shaken();
+        }
+        for (const m of protocol.parse(data)) message(link, m);
+        if (stateful && link._name != LONG_POLLING) {
+          sinceAck += data.length ?? data.byteLength;
+          if (sinceAck >= ACK_BYTES) ack();
+          else ackTimer ||= setTimeout(ack, ACK_DELAY);
+        }
+      } catch (e) {
+        cut(link, /** @type {Error} */ (e));
+      }
+    }
+
+    /** @param {Link} link @param {Error} [e] */
+    function closed(link, e) {
+      if (!link._ok) return link._shaken(e || error('closed early'));
+      lost(link, e);
+    }
+
+    /** @param {Link} link @param {Message} m */
+    function message(link, m) {
+      if (link !== current) return;
+      if (stateful) {
+        if (m.type === SEQUENCE) {
+          // Past a gap: over HTTP an answer can be lost unseen (a browser sends a
+          // failed poll again by itself), so resume; over WebSockets it is fatal.
+          if (m.sequenceId > highest + 1) {
+            return cut(link, error('Sequence ID too high', link._name == WEBSOCKETS ? { status: 404 } : {}));
+          }
+          received = m.sequenceId - 1;
+          if (link._waiting) {
+            link._waiting = false;
+            if (held) replay(link);
+            setState('connected');
+            run(events.reconnected, [hub.connectionId, { resumed: true }]);
+          }
+          return;
+        }
+        // Everything before the server's Sequence on a resumed link is stale; then duplicates.
+        if (link._waiting) return;
+        if (m.type < PING) {
+          if (++received <= highest) return;
+          highest = received;
+        }
+      }
+      const p = pending.get(m.invocationId);
+      switch (m.type) {
+        case INVOCATION: return invoked(m);
+        case STREAM_ITEM: return p?._item(m.item);
+        case COMPLETION:
+          if (!p) return;
+          if (m.error) p._reject(error(m.error, { name: 'HubError' }));
+          else p._resolve(m.result);
+          return;
+        case ACK:
+          while (buffer.length && buffer[0][0] <= m.sequenceId) {
+            unacked -= buffer[0][1].length;
+            buffer.shift();
+          }
+          for (const r of room.splice(0)) r();
+          return;
+        case CLOSE:
+          link._closeMsg = true;
+          link._transport._close();
+          return lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
+      }
+    }
+
+    /** A call from the server; one with an invocationId waits for a result. @param {Message} m */
+    function invoked(m) {
+      const fns = handlers.get(String(m.target).toLowerCase()) || [];
+      if (m.invocationId == null) return run(fns, m.arguments);
+      /** @param {object} r */
+      const reply = (r) => send({ type: COMPLETION, invocationId: m.invocationId, ...r }).catch(ignore);
+      (async () => {
+        if (!fns.length) throw new Error("Client didn't provide a result.");
+        return fns[0](...m.arguments);
+      })().then((result) => reply({ result: result ?? null }), (e) => reply({ error: messageOf(e) }));
+    }
+
+    /**
+     * An established link ended: resume it (stateful reconnect) or reconnect,
+     * unless told not to.
+     * @param {Link} link @param {Error} [reason] @param {boolean} [allowReconnect]
+     */
+    function lost(link, reason, allowReconnect = true) {
+      if (link !== current || stopping) return;
+      clearInterval(link._timer);
+      current = hub.transport = null;
+      const name = link._name;
+      const lived = Date.now() - connectedAt;
+      if (lived > STABLE) attempt = 0;
+      const short = !link._closeMsg && lived < SHORT_LIVED;
+      if (short && lastShort === name) demoted.add(name);
+      lastShort = short ? name : null;
+      const resume = stateful && !link._closeMsg && !gone(reason);
+      if (!allowReconnect || !resume && o.reconnect === false) return finish(reason);
+      if (hub.state !== 'reconnecting') {
+        setState('reconnecting');
+        run(events.reconnecting, [reason]);
+      }
+      old = link._transport;
+      if (resume) resumeLink(name, reason);
+      else renew(reason);
+    }
+
+    /**
+     * Resumes a lost link on the same connection: new links on the same
+     * transport with a short backoff for up to reconnectWindow, then a new
+     * connection if the server does not know this one any more.
+     * @param {string} name @param {Error} [reason]
+     */
+    async function resumeLink(name, reason) {
+      const gen = generation, t0 = Date.now();
+      held = true;
+      for (let n = 0; Date.now() - t0 < o.reconnectWindow;) {
+        await sleep(cutDelay(n++));
+        if (gen !== generation) return;
+        try {
+          await open(gen, name, connectionUrl, o.handshakeTimeout, true);
+          return;
+        } catch (e) {
+          if (gen !== generation) return;
+          const failure = /** @type {HubError} */ (e);
+          reason = failure;
+          // A browser does not say why a WebSocket failed to open: ask over HTTP, where
+          // a connection the server knows answers 405 to a POST, and one it does not 404.
+          if (name === WEBSOCKETS && !failure.status) {
+            failure.status = await request(env, 'POST', connectionUrl).then((r) => {
+              r.body?.cancel();
+              return r.status;
+            }, () => 0);
+          }
+          if (gone(failure)) break;
+        }
+      }
+      renew(reason);
+    }
+
+    /**
+     * Gives up on the connection's state and starts a new connection.
+     * @param {Error} [reason]
+     */
+    function renew(reason) {
+      held = false;
+      const e = reason || error('connection lost');
+      pending.forEach((p) => p._reject(e));
+      if (o.reconnect === false) return finish(reason);
+      loop(generation, reason || null).catch(ignore);
+    }
+
+    /** @param {Error} [reason] */
+    function finish(reason) {
+      clearInterval(current?._timer);
+      current = hub.transport = null;
+      reset(false);
+      setState('disconnected');
+      const e = reason || error('connection closed');
+      for (const [, fail] of waiters.splice(0)) fail(e);
+      pending.forEach((p) => p._reject(e));
+      run(events.close, [reason]);
+    }
   }
 
   /** True while the connection can carry messages. */
@@ -125,38 +851,13 @@ export class HubConnection {
    * connection that was established and then lost).
    * @returns {Promise<void>}
    */
-  start() {
-    if (this.state === 'disconnected') {
-      this._attempt = 0;
-      this._started = this._loop(++this._gen);
-      this._started.catch(() => {});
-    }
-    return /** @type {Promise<void>} */ (this._started);
-  }
+  start() { return this._start(); }
 
   /**
    * Closes the connection for good (until start is called again).
    * @returns {Promise<void>}
    */
-  async stop() {
-    if (this.state === 'disconnected') return;
-    this._gen++;
-    const probe = this._probe;
-    if (probe) probe.t.close(), probe.hs(error('stopped'));
-    const link = this._link;
-    if (link) {
-      // The server may end the transport as soon as it reads the Close: that is
-      // not a loss to reconnect from (see _lost).
-      this._stopping = true;
-      try {
-        await this._send({ type: CLOSE }).catch(() => {});
-      } finally {
-        this._stopping = false;
-      }
-      link.t.close();
-    }
-    this._finish();
-  }
+  stop() { return this._stop(); }
 
   /**
    * Registers a handler for a method the server calls on this client (matched
@@ -178,8 +879,7 @@ export class HubConnection {
    */
   off(method, handler) {
     const key = method.toLowerCase();
-    const left = handler ? (this._handlers.get(key) || []).filter((h) => h !== handler) : [];
-    left.length ? this._handlers.set(key, left) : this._handlers.delete(key);
+    this._handlers.set(key, handler ? (this._handlers.get(key) || []).filter((h) => h !== handler) : []);
     return this;
   }
 
@@ -228,572 +928,14 @@ export class HubConnection {
    * @param {string} method
    * @param {...any} args
    */
-  stream(method, ...args) {
-    /** @type {IteratorResult<any>[]} */
-    const queue = [];
-    /** @type {[(r: IteratorResult<any>) => void, (e: Error) => void][]} */
-    const waiting = [];
-    /** @type {{error?: Error} | null} */
-    let end = null;
-    let id = '';
-    const settle = () => {
-      while (waiting.length && (queue.length || end)) {
-        const [ok, fail] = /** @type {any[]} */ (waiting.shift());
-        if (queue.length) ok(queue.shift());
-        else end?.error ? fail(end.error) : ok({ done: true, value: undefined });
-      }
-    };
-    /** @param {Error} [error] */
-    const finish = (error) => {
-      if (end) return;
-      end = { error };
-      this._pending.delete(id);
-      settle();
-    };
-    /** @type {Pending} */
-    const pending = {
-      _item: (value) => { if (!end) queue.push({ value, done: false }), settle(); },
-      _resolve: () => finish(),
-      _reject: finish,
-    };
-    this._ready()
-      .then(() => {
-        if (end) return;
-        id = '' + this._ids++;
-        this._pending.set(id, pending);
-        return this._invocation(STREAM_INVOCATION, id, method, args);
-      })
-      .catch(finish);
-    const cancel = () => {
-      if (end) return;
-      if (this._pending.has(id)) this._send({ type: CANCEL_INVOCATION, invocationId: id }).catch(() => {});
-      queue.length = 0;
-      finish();
-    };
-    const it = {
-      /** @returns {Promise<IteratorResult<any>>} */
-      next: () => new Promise((ok, fail) => { waiting.push([ok, fail]); settle(); }),
-      /** @returns {Promise<IteratorResult<any>>} */
-      return: async () => (cancel(), { done: true, value: undefined }),
-      cancel,
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
-  }
-
-  // ---------------------------------------------------------------------------
-
-  /** @param {string} name @param {Function} fn */
-  _listen(name, fn) {
-    (this._events[name] ||= []).push(fn);
-    return () => { this._events[name] = this._events[name].filter((f) => f !== fn); };
-  }
-
-  /** @param {string} name @param {any[]} args */
-  _emit(name, ...args) {
-    for (const fn of this._events[name] || []) {
-      try { fn(...args); } catch (e) { console.error(e); }
-    }
-  }
-
-  /** @param {typeof this.state} state */
-  _setState(state) {
-    this.state = state;
-    if (state === 'connected') this._waiters.splice(0).forEach(([ok]) => ok());
-  }
-
-  /** Resolves once connected, or while a lost link is resumed (sends are then buffered); waits while connecting or reconnecting. */
-  _ready() {
-    return this.state === 'connected' || this._held ? Promise.resolve()
-      : this.state === 'disconnected' ? Promise.reject(error('not connected'))
-      : new Promise((ok, fail) => { this._waiters.push([() => ok(undefined), fail]); });
-  }
-
-  /**
-   * @param {string} method @param {any[]} args @param {number} ms
-   * @param {boolean} [fireAndForget]
-   */
-  _call(method, args, ms, fireAndForget) {
-    return new Promise((resolve, reject) => {
-      let done = false;
-      let id = '';
-      /** @type {any} */
-      let timer;
-      /** @param {Function} settle */
-      const end = (settle) => (/** @type {any} */ v) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this._pending.delete(id);
-        settle(v);
-      };
-      /** @type {Pending} */
-      const pending = {
-        _resolve: end(resolve), _reject: end(reject),
-        _item: () => pending._reject(error(`unexpected stream item for '${method}'; use stream()`)),
-      };
-      if (ms > 0) timer = setTimeout(() => pending._reject(error(`'${method}' timed out after ${ms} ms`, { name: 'TimeoutError' })), ms);
-      this._ready()
-        .then(async () => {
-          if (done) return;
-          if (fireAndForget) return this._invocation(INVOCATION, null, method, args).then(pending._resolve);
-          id = '' + this._ids++;
-          this._pending.set(id, pending);
-          await this._invocation(INVOCATION, id, method, args);
-        })
-        .catch(pending._reject);
-    });
-  }
-
-  /**
-   * Sends an Invocation or StreamInvocation; async-iterable arguments become
-   * upload streams.
-   * @param {number} type @param {string | null} id @param {string} target @param {any[]} args
-   */
-  async _invocation(type, id, target, args) {
-    /** @type {[string, AsyncIterable<any>][]} */
-    const uploads = [];
-    const plain = args.filter((a) => !(a?.[Symbol.asyncIterator] && uploads.push(['' + this._ids++, a])));
-    /** @type {any} */
-    const msg = { type, target, arguments: plain };
-    if (id !== null) msg.invocationId = id;
-    if (uploads.length) msg.streamIds = uploads.map(([sid]) => sid);
-    await this._send(msg);
-    for (const [sid, items] of uploads) this._upload(sid, items);
-  }
-
-  /** @param {string} invocationId @param {AsyncIterable<any>} items */
-  async _upload(invocationId, items) {
-    const id = this.connectionId;
-    try {
-      for await (const item of items) {
-        if (this.connectionId !== id) return;
-        await this._send({ type: STREAM_ITEM, invocationId, item });
-      }
-      await this._send({ type: COMPLETION, invocationId });
-    } catch (e) {
-      this._send({ type: COMPLETION, invocationId, error: String(/** @type {any} */ (e)?.message || e) }).catch(() => {});
-    }
-  }
-
-  /**
-   * Sends a message. On a stateful connection a trackable one is numbered and
-   * kept until acked (waiting while the buffer is full), held while a lost link
-   * is resumed, and a failed write loses the link rather than the message.
-   * @param {any} msg
-   */
-  async _send(msg) {
-    let text = this._p.write(msg), id = this.connectionId, n = 0;
-    if (this._stateful && msg.type < PING) {
-      while (this._bytes > this.options.statefulReconnectBufferSize) await new Promise((r) => this._room.push(r));
-      if (id !== this.connectionId || !this._link && !this._held) throw error('not connected');
-      this._buf.push([n = ++this._out, text]);
-      this._bytes += text.length;
-    }
-    if (this._held) return;
-    const link = this._link;
-    if (!link) throw error('not connected');
-    this._sentAt = Date.now();
-    // A POST of a lost link may land after the replay: numbered, it is not run twice.
-    if (n && link.name != WEBSOCKETS) text = this._p.join([this._p.write({ type: SEQUENCE, sequenceId: n }), text]);
-    return link.t.send(text).catch((e) => (this._stateful ? this._cut(link, e) : Promise.reject(e)));
-  }
-
-  /**
-   * Starts afresh the per-connection state of stateful reconnect.
-   * @param {boolean} stateful
-   */
-  _reset(stateful) {
-    this._stateful = stateful;
-    /** @type {[number, any][]} sent trackable messages not yet acked: [number, record] */
-    this._buf = [];
-    // Trackable messages: received (the last one's number, the highest seen), sent,
-    // bytes kept unacked, and bytes received since the last ack.
-    /** @type {number} */
-    this._in = 0;
-    /** @type {number} */
-    this._max = 0;
-    /** @type {number} */
-    this._out = 0;
-    /** @type {number} */
-    this._bytes = 0;
-    /** @type {number} */
-    this._since = 0;
-    // Long polling acks with its next poll.
-    this._env._ack = stateful ? () => this._max : undefined;
-    // True from a lost link until the client has sent its Sequence on the resumed one.
-    this._held = false;
-    clearTimeout(this._ackT);
-    /** @type {any} */
-    this._ackT = 0;
-    // Polls and sends are retried by the transport only without stateful reconnect;
-    // with it, a failure loses the link and the connection resumes it.
-    this._env._window = stateful ? 0 : this.options.reconnectWindow;
-    this._room.splice(0).forEach((r) => r());
-  }
-
-  /** Acks what was received (stateful reconnect). */
-  _ack() {
-    clearTimeout(this._ackT);
-    this._ackT = this._since = 0;
-    this._send({ type: ACK, sequenceId: this._max }).catch(() => {});
-  }
-
-  /**
-   * The link failed (a write, a parse, the server went silent): end it and resume or reconnect.
-   * @param {Link} link @param {Error} e
-   */
-  _cut(link, e) {
-    link.t.close(true);
-    this._closed(link, e);
-  }
-
-  /**
-   * Sends the client's Sequence and every unacked message on a resumed link.
-   * @param {Link} link
-   */
-  async _replay(link) {
-    // POSTs of the lost link still in flight must land before the replay.
-    await this._old?.send._idle?.();
-    if (link !== this._link) return;
-    this._held = false;
-    const buf = this._buf;
-    link.t.send(this._p.join([this._p.write({ type: SEQUENCE, sequenceId: this._out - buf.length + 1 }), ...buf.map((m) => m[1])]))
-      .catch((e) => this._cut(link, e));
-  }
-
-  /**
-   * Connects (first start or a reconnect) and runs the backoff between attempts.
-   * @param {number} gen
-   * @param {Error | null} [lost] the reason, when reconnecting
-   */
-  async _loop(gen, lost) {
-    const again = lost !== undefined;
-    if (!again) this._setState('connecting');
-    let failure = lost || undefined;
-    for (;;) {
-      if (again) {
-        const delay = reconnectDelay(this._attempt++, this.options.reconnect, failure);
-        if (delay === null) break;
-        await sleep(delay);
-        if (gen !== this._gen) throw error('stopped');
-      }
-      try {
-        const link = await this._connect(gen);
-        this._connectedAt = Date.now();
-        this._setState('connected');
-        this._emit(again ? 'reconnected' : 'connected', this.connectionId, { resumed: false });
-        // Messages that came in the same unit as the handshake reply.
-        link._rest?.forEach((m) => this._message(link, m));
-        return;
-      } catch (e) {
-        failure = /** @type {Error} */ (e);
-        if (gen !== this._gen) throw e;
-        if (!again || /** @type {any} */ (failure).fatal) break;
-      }
-    }
-    this._finish(failure);
-    throw failure;
-  }
-
-  /**
-   * One attempt: negotiate, then try the transports in order until one
-   * carries the handshake both ways; each retry negotiates again.
-   * @param {number} gen
-   */
-  async _connect(gen) {
-    let neg = await this._negotiate();
-    const order = transportOrder(this._wanted, neg.transports, this._memory.get(), this._demoted)
-      .filter((t) => t !== WEBSOCKETS || this._env.WebSocket);
-    if (!order.length) throw error('no common transport', { fatal: true });
-    const failures = [];
-    for (let i = 0; i < order.length; i++) {
-      if (gen !== this._gen) throw error('stopped');
-      if (i) neg = await this._negotiate();
-      try {
-        const link = await this._open(gen, order[i], neg, i < order.length - 1 ? this.options.probeTimeout : this.options.handshakeTimeout);
-        this._memory.set(order[i]);
-        return link;
-      } catch (e) {
-        if (/** @type {any} */ (e).fatal) throw e;
-        failures.push(`${order[i]}: ${/** @type {Error} */ (e).message}`);
-      }
-    }
-    throw error('no transport worked (' + failures.join('; ') + ')');
-  }
-
-  async _negotiate() {
-    let url = this.url;
-    for (let hop = 0; hop < 10; hop++) {
-      const u = new URL(withQuery(url, { negotiateVersion: 1, ...(this.options.statefulReconnect && { useStatefulReconnect: true }) }));
-      u.pathname = u.pathname.replace(/\/?$/, '/negotiate');
-      if (!hop) this._env.token = this._token, await this._token(true);
-      const res = await request(this._env, 'POST', withQuery(u.href, {
-        negotiateVersion: 1, ...(this.options.statefulReconnect && { useStatefulReconnect: 'true' }),
-      }));
-      if (res.status !== 200) {
-        await res.body?.cancel();
-        throw Object.assign(httpError(res, 'negotiate failed'), { fatal: res.status === 401 || res.status === 403 });
-      }
-      const body = await res.json();
-      if (body.error) throw error(body.error, { fatal: true });
-      if (body.url) {
-        url = body.url;
-        if (body.accessToken) this._env.token = async () => body.accessToken;
-        continue;
-      }
-      this.connectionId = body.connectionId;
-      this._reset(!!(this.options.statefulReconnect && body.useStatefulReconnect));
-      return {
-        // The connection URL: the hub's, with the token that names the connection.
-        url: withQuery(url, { id: body.connectionToken || body.connectionId }),
-        /** @type {string[]} */
-        transports: (body.availableTransports || [])
-          .filter((/** @type {any} */ t) => t.transferFormats.includes(this._p.format))
-          .map((/** @type {any} */ t) => t.transport),
-      };
-    }
-    throw error('too many redirects');
-  }
-
-  /**
-   * Opens one transport and runs the handshake. Opening and the handshake reply
-   * each have `deadline` ms: a buffering proxy stalls the first, a proxy that
-   * drops WebSocket frames the second. A resumed link has no handshake: it is
-   * the current link at once, and waits for the server's Sequence.
-   * @param {number} gen @param {string} name @param {{url: string}} neg the connection URL (with ?id=) @param {number} deadline
-   * @param {boolean} [resume]
-   */
-  async _open(gen, name, neg, deadline, resume) {
-    /** @type {any} */
-    let timer;
-    /** @type {Link} */
-    const link = /** @type {any} */ ({ name, r: resume, w: resume });
-    /** @param {string} what */
-    const arm = (what) => {
-      clearTimeout(timer);
-      timer = setTimeout(() => link.hs(error(`${name}: ${what} within ${deadline} ms`)), deadline);
-    };
-    const shaken = new Promise((ok, fail) => {
-      link.hs = (e) => (e ? fail(e) : ok(undefined));
-    });
-    arm('not open');
-    this._probe = link;
-    if (resume) this._link = link;
-    link.t = OPEN[name](neg.url, this._env, (text) => this._data(link, text), (e) => this._closed(link, e), resume);
-    try {
-      await Promise.race([link.t.ready, shaken]);
-      if (gen !== this._gen) throw error('stopped');
-      if (resume) {
-        link.ok = true;
-        // Over WebSockets nothing races the client's Sequence: send it at once.
-        if (name === WEBSOCKETS) this._replay(link);
-      } else {
-        arm('no handshake reply');
-        link.t.send(handshake(this._stateful ? 2 : 1, this._p.name)).catch(link.hs);
-        await shaken;
-        if (gen !== this._gen) throw error('stopped');
-      }
-    } catch (e) {
-      if (this._link === link) this._link = null;
-      link.t.close(resume);
-      throw e;
-    } finally {
-      clearTimeout(timer);
-      this._probe = null;
-    }
-    this._link = link;
-    /** @type {{url: string}} where the connection lives: its URL, with ?id= */
-    this._neg = neg;
-    this.transport = name;
-    this._sentAt = this._seenAt = Date.now();
-    if (name !== LONG_POLLING) {
-      const every = Math.min(1000, this.options.keepAliveInterval / 2);
-      link._timer = setInterval(() => this._tick(link), every);
-    }
-    return link;
-  }
-
-  /** Pings a quiet server and notices a silent one (WebSockets and SSE). @param {Link & {_timer?: any}} link */
-  _tick(link) {
-    const now = Date.now();
-    if (now - /** @type {number} */ (this._seenAt) > this.options.serverTimeout) {
-      this._cut(link, error('server timeout'));
-    } else if (now - /** @type {number} */ (this._sentAt) >= this.options.keepAliveInterval) {
-      this._send({ type: PING }).catch(() => {});
-    }
-  }
-
-  /** @param {Link} link @param {any} text a delivery unit: a string, an ArrayBuffer or a Uint8Array */
-  _data(link, text) {
-    if (link === this._link) this._seenAt = Date.now();
-    try {
-      if (!link.ok && !link.r) {
-        const [refused, rest] = parseHandshake(text, this._p);
-        if (refused) return link.hs(error('handshake refused: ' + refused, { fatal: true }));
-        link.ok = true;
-        link._rest = rest;
-        return link.hs();
-      }
-      this._p.parse(text).forEach((/** @type {any} */ m) => this._message(link, m));
-      if (this._stateful && link.name != LONG_POLLING) {
-        this._since += text.length ?? text.byteLength;
-        if (this._since >= ACK_BYTES) this._ack();
-        else this._ackT ||= setTimeout(() => this._ack(), ACK_DELAY);
-      }
-    } catch (e) {
-      this._cut(link, /** @type {Error} */ (e));
-    }
-  }
-
-  /** @param {Link} link @param {Error} [e] */
-  _closed(link, e) {
-    if (!link.ok) return link.hs(e || error('closed early'));
-    this._lost(link, e);
-  }
-
-  /** @param {Link} link @param {any} m */
-  _message(link, m) {
-    if (link !== this._link) return;
-    if (this._stateful) {
-      if (m.type === SEQUENCE) {
-        // Past a gap: over HTTP an answer can be lost unseen (a browser sends a
-        // failed poll again by itself), so resume; over WebSockets it is fatal.
-        if (m.sequenceId > this._max + 1) {
-          return this._cut(link, error('Sequence ID too high', link.name == WEBSOCKETS ? { status: 404 } : {}));
-        }
-        this._in = m.sequenceId - 1;
-        if (link.w) {
-          link.w = false;
-          if (this._held) this._replay(link);
-          this._setState('connected');
-          this._emit('reconnected', this.connectionId, { resumed: true });
-        }
-        return;
-      }
-      // Everything before the server's Sequence on a resumed link is stale; then duplicates.
-      if (link.w) return;
-      if (m.type < PING) {
-        if (++this._in <= this._max) return;
-        this._max = this._in;
-      }
-    }
-    const pending = this._pending.get(m.invocationId);
-    switch (m.type) {
-      case INVOCATION: return this._invoked(m);
-      case STREAM_ITEM: return pending?._item?.(m.item);
-      case COMPLETION:
-        return pending && (m.error ? pending._reject(error(m.error, { name: 'HubError' })) : pending._resolve(m.result));
-      case ACK:
-        while (this._buf[0]?.[0] <= m.sequenceId) this._bytes -= /** @type {any} */ (this._buf.shift())[1].length;
-        return this._room.splice(0).forEach((r) => r());
-      case CLOSE:
-        link._closeMsg = true;
-        link.t.close();
-        return this._lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
-    }
-  }
-
-  /** A call from the server; one with an invocationId waits for a result. @param {any} m */
-  _invoked(m) {
-    const handlers = this._handlers.get(String(m.target).toLowerCase()) || [];
-    if (m.invocationId == null) {
-      for (const h of handlers) {
-        try { h(...m.arguments); } catch (e) { console.error(e); }
-      }
-      return;
-    }
-    const reply = (/** @type {object} */ r) => this._send({ type: COMPLETION, invocationId: m.invocationId, ...r }).catch(() => {});
-    (async () => {
-      if (!handlers.length) throw new Error("Client didn't provide a result.");
-      return handlers[0](...m.arguments);
-    })().then((result) => reply({ result: result ?? null }), (e) => reply({ error: String(e?.message || e) }));
-  }
-
-  /**
-   * An established link ended: resume it (stateful reconnect) or reconnect,
-   * unless told not to.
-   * @param {Link & {_timer?: any}} link @param {Error} [reason] @param {boolean} [allowReconnect]
-   */
-  _lost(link, reason, allowReconnect = true) {
-    if (link !== this._link || this._stopping) return;
-    clearInterval(link._timer);
-    this._link = this.transport = null;
-    const lived = Date.now() - /** @type {number} */ (this._connectedAt);
-    if (lived > STABLE) this._attempt = 0;
-    const short = !link._closeMsg && lived < SHORT_LIVED;
-    if (short && /** @type {any} */ (this)._lastShort === link.name) this._demoted.add(link.name);
-    /** @type {string | null} the transport lost early last time */
-    this._lastShort = short ? link.name : null;
-    const resume = this._stateful && !link._closeMsg && !gone(reason);
-    if (!allowReconnect || !resume && this.options.reconnect === false) return this._finish(reason);
-    if (this.state !== 'reconnecting') {
-      this._setState('reconnecting');
-      this._emit('reconnecting', reason);
-    }
-    this._old = link.t;
-    resume ? this._resume(link.name, reason) : this._renew(reason);
-  }
-
-  /**
-   * Resumes a lost link on the same connection: new links on the same
-   * transport with a short backoff for up to reconnectWindow, then a new
-   * connection if the server does not know this one any more.
-   * @param {string} name @param {Error} [reason]
-   */
-  async _resume(name, reason) {
-    const gen = this._gen, o = this.options, t0 = Date.now();
-    this._held = true;
-    for (let n = 0; Date.now() - t0 < o.reconnectWindow;) {
-      await sleep(cutDelay(n++));
-      if (gen !== this._gen) return;
-      try {
-        return void await this._open(gen, name, this._neg, o.handshakeTimeout, true);
-      } catch (e) {
-        if (gen !== this._gen) return;
-        reason = /** @type {any} */ (e);
-        // A browser does not say why a WebSocket failed to open: ask over HTTP, where
-        // a connection the server knows answers 405 to a POST, and one it does not 404.
-        if (name === WEBSOCKETS && !(/** @type {any} */ (e).status)) {
-          /** @type {any} */ (e).status = await request(this._env, 'POST', this._neg.url)
-            .then((r) => (r.body?.cancel(), r.status), () => 0);
-        }
-        if (gone(e)) break;
-      }
-    }
-    this._renew(reason);
-  }
-
-  /**
-   * Gives up on the connection's state and starts a new connection.
-   * @param {Error} [reason]
-   */
-  _renew(reason) {
-    this._held = false;
-    const e = reason || error('connection lost');
-    this._pending.forEach((p) => p._reject(e));
-    if (this.options.reconnect === false) return this._finish(reason);
-    this._loop(this._gen, reason || null).catch(() => {});
-  }
-
-  /** @param {Error} [reason] */
-  _finish(reason) {
-    clearInterval(this._link?._timer);
-    this._link = this.transport = null;
-    this._reset(false);
-    this._setState('disconnected');
-    const e = reason || error('connection closed');
-    this._waiters.splice(0).forEach(([, fail]) => fail(e));
-    this._pending.forEach((p) => p._reject(e));
-    this._emit('close', reason);
-  }
+  stream(method, ...args) { return this._stream(method, args); }
 }
 
 /**
  * Creates a connection to a hub and starts connecting at once. Calls made
  * before it is connected wait for it.
  * @param {string} url
- * @param {object} [options]
+ * @param {HubConnectionOptions} [options]
  */
 export function connect(url, options) {
   const hub = new HubConnection(url, options);

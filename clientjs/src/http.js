@@ -6,11 +6,11 @@
 /**
  * What the connection hands to its transports.
  * @typedef {object} Env
- * @property {typeof fetch} fetch
- * @property {any} WebSocket a WebSocket constructor, or undefined
- * @property {RequestCredentials} credentials
- * @property {(refresh?: boolean) => Promise<string | null | undefined>} token the access token (cached; refresh calls the factory again)
- * @property {Record<string, string>} [headers] extra headers for every HTTP request
+ * @property {(url: string, init?: RequestInit) => Promise<Response>} _fetch
+ * @property {any} _webSocket a WebSocket constructor, or undefined
+ * @property {RequestCredentials} _credentials
+ * @property {(refresh?: boolean) => Promise<string | null | undefined>} _token the access token (cached; refresh calls the factory again)
+ * @property {Record<string, string>} [_headers] extra headers for every HTTP request
  * @property {number} [_window] ms to keep retrying polls and sends that a proxy or the network cut (0: fail at once)
  * @property {() => number} [_ack] stateful long polling: the number each poll acks
  * @property {boolean} [_leaving] the page is going away: requests are keepalive
@@ -68,7 +68,7 @@ export function withQuery(url, params) {
  * @param {string} url
  */
 export async function withToken(env, url) {
-  const token = await env.token();
+  const token = await env._token();
   return withQuery(url, token ? { access_token: token } : {});
 }
 
@@ -85,14 +85,14 @@ export async function withToken(env, url) {
  */
 export async function request(env, method, url, body, signal, accept) {
   for (let retry = 0; ; retry++) {
-    const token = await env.token(retry > 0);
-    const res = await env.fetch(url, {
-      method, body, signal, credentials: env.credentials, keepalive: env._leaving,
+    const token = await env._token(retry > 0);
+    const res = await env._fetch(url, {
+      method, body, signal, credentials: env._credentials, keepalive: env._leaving,
       headers: {
         'X-Requested-With': 'XMLHttpRequest',
         ...(body != null && { 'Content-Type': 'text/plain;charset=UTF-8' }),
         ...(accept && { Accept: accept }),
-        ...env.headers,
+        ...env._headers,
         ...(token && { Authorization: 'Bearer ' + token }),
       },
     });
@@ -118,7 +118,7 @@ export const httpError = (/** @type {Response} */ res, /** @type {string} */ wha
  * @returns {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}}
  */
 export function poster(env, url, closed) {
-  /** @type {{text: string, ok: () => void, fail: (e: any) => void}[]} */
+  /** @type {{_text: string, _ok: () => void, _fail: (e: any) => void}[]} */
   let queue = [];
   /** @type {Promise<void> | undefined} */
   let busy;
@@ -126,25 +126,25 @@ export function poster(env, url, closed) {
     while (queue.length) {
       // At most 64 KiB a POST (one larger record alone): servers cap a body.
       let n = 0, size = 0;
-      while (n < queue.length && ((size += queue[n].text.length) <= 65536 || !n)) n++;
+      while (n < queue.length && ((size += queue[n]._text.length) <= 65536 || !n)) n++;
       const batch = queue.splice(0, n);
       try {
         await persist(async () => {
           if (closed()) throw closedError();
-          const res = await request(env, 'POST', url, env._protocol.join(batch.map((b) => b.text)));
+          const res = await request(env, 'POST', url, env._protocol.join(batch.map((b) => b._text)));
           await res.text();
           if (!res.ok) throw httpError(res, 'send failed');
         }, env._window);
-        batch.forEach((b) => b.ok());
+        batch.forEach((b) => b._ok());
       } catch (e) {
-        batch.forEach((b) => b.fail(e));
+        batch.forEach((b) => b._fail(e));
       }
     }
     busy = undefined;
   }
   /** @type {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} */
   const send = (text) => new Promise((ok, fail) => {
-    queue.push({ text, ok, fail });
+    queue.push({ _text: text, _ok: ok, _fail: fail });
     busy ||= flush();
   });
   send._idle = () => busy;

@@ -3,3 +3,4 @@
 
 export { connect, HubConnection } from './connection.js';
 export { reconnectDelay } from './backoff.js';
+export { LogLevel } from './log.js';

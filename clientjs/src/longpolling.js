@@ -28,8 +28,8 @@ export function longPolling(url, env, onData, onClose, resume) {
   /** @type {AbortController} */
   let abort;
 
-  /** One poll: its body, or null for 204; throws on other answers. */
-  async function poll(first = false) {
+  /** One poll: its body, or null for 204; throws on other answers. @param {boolean} [first] the poll that opens the transport */
+  async function poll(first) {
     if (closed) throw closedError();
     abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT);
@@ -71,9 +71,9 @@ export function longPolling(url, env, onData, onClose, resume) {
   }
 
   return {
-    ready,
-    send: poster(env, url, () => closed),
-    close(lost) {
+    _ready: ready,
+    _send: poster(env, url, () => closed),
+    _close(lost) {
       if (closed) return;
       closed = true;
       abort.abort();

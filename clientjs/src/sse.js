@@ -24,7 +24,7 @@ export function serverSentEvents(url, env, onData, onClose) {
       res.body?.cancel();
       throw httpError(res, 'SSE failed to connect');
     }
-    read(/** @type {ReadableStream<Uint8Array>} */ (res.body)).then(() => end(), end);
+    read(/** @type {ReadableStream<Uint8Array>} */ (res.body)).then(() => end(new Error('SSE stream ended')), end);
   })();
 
   /** @param {ReadableStream<Uint8Array>} body */
@@ -54,13 +54,13 @@ export function serverSentEvents(url, env, onData, onClose) {
   function end(error) {
     if (closed) return;
     closed = true;
-    onClose(error || new Error('SSE stream ended'));
+    onClose(error);
   }
 
   return {
-    ready,
-    send: poster(env, url, () => closed),
-    close() {
+    _ready: ready,
+    _send: poster(env, url, () => closed),
+    _close() {
       closed = true;
       abort.abort();
     },

@@ -5,9 +5,9 @@ import { withToken } from './http.js';
 
 /**
  * @typedef {object} Transport
- * @property {Promise<void>} ready resolves once the transport is open (before the hub handshake)
- * @property {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} send idle: resolves when no send is in flight
- * @property {(lost?: boolean) => void} close ends the transport; onClose is not called afterwards (lost: the link was lost, the connection lives on)
+ * @property {Promise<void>} _ready resolves once the transport is open (before the hub handshake)
+ * @property {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} _send idle: resolves when no send is in flight
+ * @property {(lost?: boolean) => void} _close ends the transport; onClose is not called afterwards (lost: the link was lost, the connection lives on)
  */
 
 /**
@@ -24,7 +24,7 @@ export function webSocket(url, env, onData, onClose) {
   let closed = false;
   const ready = withToken(env, url.replace(/^http/, 'ws')).then((wsURL) => new Promise((resolve, reject) => {
     if (closed) return reject(new Error('closed'));
-    const socket = ws = new env.WebSocket(wsURL);
+    const socket = ws = new env._webSocket(wsURL);
     let open = false;
     // Binary messages (MessagePack) as ArrayBuffers; a text protocol never gets any.
     socket.binaryType = 'arraybuffer';
@@ -39,12 +39,12 @@ export function webSocket(url, env, onData, onClose) {
     };
   }));
   return {
-    ready,
-    send: async (text) => {
+    _ready: ready,
+    _send: async (text) => {
       if (!ws || ws.readyState !== 1) throw new Error('WebSocket is not open');
       ws.send(text);
     },
-    close(lost) {
+    _close(lost) {
       closed = true;
       // 4000: a link cut to be resumed; a plain close tells the server we are gone.
       try { ws?.close(lost ? 4000 : undefined); } catch { /* closing a socket that is still connecting may throw */ }

@@ -1,5 +1,5 @@
 // Compiled by `npm run check:types` (tsc --noEmit) to check dist/hubbub.d.ts.
-import { connect, HubConnection, reconnectDelay, type HubProtocol, type HubStream, type TransportName } from 'hubbub-client';
+import { connect, HubConnection, LogLevel, reconnectDelay, type HubProtocol, type HubStream, type ILogger, type TransportName } from 'hubbub-client';
 import { decode, encode, protocol } from 'hubbub-client/msgpack';
 
 async function main(): Promise<void> {
@@ -28,7 +28,13 @@ async function main(): Promise<void> {
   await hub.invoke('Sum', numbers());
   const t: TransportName | null = hub.transport;
   const state: 'disconnected' | 'connecting' | 'connected' | 'reconnecting' = hub.state;
-  const other = new HubConnection('http://127.0.0.1:1/hub', { reconnect: (attempt) => (attempt < 3 ? 1000 : null) });
+  const other = new HubConnection('http://127.0.0.1:1/hub', { reconnect: (attempt) => (attempt < 3 ? 1000 : null), logger: LogLevel.Warning });
+  const mine: ILogger = { log: (level: LogLevel, message: string) => { if (level >= LogLevel.Warning) console.warn(message); } };
+  new HubConnection('/hubs/chat', { logger: mine });
+  new HubConnection('/hubs/chat', { logger: LogLevel.None });
+  new HubConnection('/hubs/chat', { logger: 3 });
+  // @ts-expect-error: a level is a LogLevel number, not a name
+  new HubConnection('/hubs/chat', { logger: 'warning' });
   const d: number | null = reconnectDelay(0, { delay: 100 });
   console.log(echoed, t, state, other.connected, d);
   await hub.stop();

@@ -31,18 +31,18 @@ test('transportMemory keeps one transport per origin in a Storage', () => {
   const storage = { getItem: (k) => data.get(k) ?? null, setItem: (k, v) => data.set(k, String(v)) };
   const a = transportMemory(storage, 'http://a.example');
   const b = transportMemory(storage, 'http://b.example');
-  assert.equal(a.get(), null);
-  a.set(SSE);
-  assert.equal(a.get(), SSE);
-  assert.equal(b.get(), null);
-  assert.equal(transportMemory(storage, 'http://a.example').get(), SSE, 'a new page load sees it');
+  assert.equal(a(), null);
+  a(SSE);
+  assert.equal(a(), SSE);
+  assert.equal(b(), null);
+  assert.equal(transportMemory(storage, 'http://a.example')(), SSE, 'a new page load sees it');
 });
 
 test('transportMemory survives storage that is missing or throws', () => {
   const throwing = { getItem() { throw new Error('SecurityError'); }, setItem() { throw new Error('QuotaExceeded'); } };
   for (const s of [null, undefined, throwing]) {
     const m = transportMemory(s, 'http://a');
-    m.set(WS);
-    assert.equal(m.get(), null);
+    m(WS);
+    assert.equal(m(), null);
   }
 });

@@ -8,13 +8,13 @@ test('a burst of sends goes out in POSTs of at most 64 KiB, a larger record alon
   /** @type {string[]} */
   const bodies = [];
   const env = {
-    fetch: async (/** @type {string} */ _url, /** @type {any} */ init) => {
+    _fetch: async (/** @type {string} */ _url, /** @type {any} */ init) => {
       bodies.push(init.body);
       await new Promise((r) => setTimeout(r, 5)); // the others queue up meanwhile
       return new Response('');
     },
-    token: async () => null,
-    credentials: /** @type {RequestCredentials} */ ('same-origin'),
+    _token: async () => null,
+    _credentials: /** @type {RequestCredentials} */ ('same-origin'),
     _protocol: json,
   };
   const send = poster(env, 'http://127.0.0.1:1/hub?id=x', () => false);

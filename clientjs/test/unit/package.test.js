@@ -41,7 +41,7 @@ test('the packed package loads by its name with require and with import', (t) =>
     const hubbub = globalThis.Hubbub, msgpack = globalThis.HubbubMsgPack;${probe}`);
 
   const want = {
-    hubbub: ['HubConnection', 'connect', 'reconnectDelay'], msgpack: ['decode', 'encode', 'protocol'],
+    hubbub: ['HubConnection', 'LogLevel', 'connect', 'reconnectDelay'], msgpack: ['decode', 'encode', 'protocol'],
     state: 'disconnected', delay: 100, roundTrip: { a: [1, 'x'] }, protocol: 'messagepack',
   };
   for (const consumer of ['consumer.cjs', 'consumer.mjs', 'script.mjs']) {

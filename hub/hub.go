@@ -135,8 +135,10 @@ func (h *Hub) OnConnected(f func(ctx *Context) error) { h.onConnected.Store(&f) 
 
 // OnDisconnected runs f once a connection has ended; err says why (nil or
 // transports.ErrClosed for a normal close). The connection has already left its
-// groups; sending to it fails. Its context is cancelled, but an invocation of that
-// connection that ignores its context may still be running when f runs. Like
+// groups; sending to it fails. The connection's own context has ended (its
+// invocations are cancelled, though one that ignores its context may still be
+// running when f runs), but ctx is not cancelled: it keeps the connection's values
+// (user, request), so that f can still call a database or the backplane. Like
 // OnConnected, it may be called at any time; nil removes f.
 func (h *Hub) OnDisconnected(f func(ctx *Context, err error)) { h.onDisconnected.Store(&f) }
 

@@ -52,7 +52,7 @@ func (r *runner) cluster(ctx context.Context) {
 		name   string
 		groups int
 	}{{"cluster", 0}, {"cluster-group", r.cfg.Groups}} {
-		for _, size := range r.cfg.Sizes {
+		for _, size := range r.cfg.sizesOf(r.cfg.ClusterSizes) {
 			for round := 1; round <= r.cfg.Rounds && ctx.Err() == nil; round++ {
 				for _, t := range targets {
 					spec := fanOutSpec{scenario: sc.name, fanOutPair: fanOutPair{target: t, kind: transports.WebSockets}, round: round, conns: size, groups: sc.groups, nodes: r.cfg.ClusterNodes}

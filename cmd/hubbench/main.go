@@ -30,13 +30,13 @@
 //   - idle: --idle-conns connections; server RSS, Go heap and stacks per connection.
 //   - echo: --echo-conns Go clients invoking Echo in a loop; round trips/s, latency.
 //   - group: like broadcast, subscribers split into --groups groups, one group per
-//     message (hubbub), in every --mode.
+//     message (hubbub), in every --mode; --group-conns sizes it apart from --conns.
 //   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
 //   - cluster: hubbench starts a redis-server of its own on a free loopback port
 //     (--redis-server; never the shared 6379; skipped with a note when there is
 //     none), then --cluster-nodes (3) hubbub nodes on it (backplane/redis) and, as
 //     the baseline, as many centrifuge nodes with centrifuge's Redis broker.
-//     WebSocket subscribers are spread evenly over the nodes, the publisher is on
+//     WebSocket subscribers (--cluster-conns, else --conns) are spread evenly over the nodes, the publisher is on
 //     the first; broadcast ("cluster") and group fan-out ("cluster-group"), in every
 //     --mode. It reports deliveries/s, latency, Redis commands per broadcast (INFO
 //     commandstats before and after) and each node's CPU seconds, against
@@ -109,6 +109,8 @@ func runCmd(args []string) error {
 	targets := fs.String("targets", "raw,centrifuge,hubbub", "targets: hubbub, raw, centrifuge")
 	kinds := fs.String("transports", "ws,sse,lp", "hubbub transports (baselines are WebSocket only)")
 	conns := fs.String("conns", "2000", "subscribers for broadcast, group and cluster: one size or a list (1000,2000,5000,10000), each measured in turn")
+	groupConns := fs.String("group-conns", "", "subscribers for group, when not --conns: one size or a list")
+	clusterConns := fs.String("cluster-conns", "", "subscribers for cluster, when not --conns: one size or a list")
 	dur := fs.Duration("duration", 10*time.Second, "length of each windowed broadcast, group, echo and churn measurement")
 	window := fs.Int("window", 32, "broadcast messages in flight (--mode window)")
 	modes := fs.String("mode", modeWindow, "how the publisher sends: window (keep --window in flight for --duration), burst (--burst messages back to back, then wait for all) or both (window,burst)")
@@ -141,13 +143,24 @@ func runCmd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sizes, err := parseSizes(*conns)
+	sizes, err := parseSizes("--conns", *conns)
 	if err != nil {
 		return err
 	}
+	groupSizes, clusterSizes := sizes, sizes
+	if *groupConns != "" {
+		if groupSizes, err = parseSizes("--group-conns", *groupConns); err != nil {
+			return err
+		}
+	}
+	if *clusterConns != "" {
+		if clusterSizes, err = parseSizes("--cluster-conns", *clusterConns); err != nil {
+			return err
+		}
+	}
 	cfg := config{
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
-		Conns: sizes[0], Sizes: sizes, Modes: expand(*modes, modeWindow, modeBurst), Burst: *burst, BurstRepeats: *burstRepeats, BurstTimeout: *burstTimeout,
+		Conns: sizes[0], Sizes: sizes, GroupSizes: groupSizes, ClusterSizes: clusterSizes, Modes: expand(*modes, modeWindow, modeBurst), Burst: *burst, BurstRepeats: *burstRepeats, BurstTimeout: *burstTimeout,
 		Profiles: expand(*profiles, profileOne, profileFull), ClusterNodes: *clusterNodes, redisServer: *redisServer,
 		Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
@@ -164,8 +177,8 @@ func runCmd(args []string) error {
 		cfg.progress = os.Stderr
 	}
 	limit := raiseFileLimit()
-	if need := uint64(max(cfg.IdleConns, slices.Max(cfg.Sizes))) + 512; limit < need {
-		fmt.Fprintf(os.Stderr, "hubbench: open-file limit %d is below the %d this run needs; raise the hard limit (ulimit -Hn) or lower --idle-conns/--conns\n", limit, need)
+	if need := uint64(max(cfg.IdleConns, slices.Max(cfg.Sizes), slices.Max(cfg.GroupSizes), slices.Max(cfg.ClusterSizes))) + 512; limit < need {
+		fmt.Fprintf(os.Stderr, "hubbench: open-file limit %d is below the %d this run needs; raise the hard limit (ulimit -Hn) or lower --idle-conns/--conns/--group-conns/--cluster-conns\n", limit, need)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

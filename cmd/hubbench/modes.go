@@ -34,20 +34,21 @@ const (
 // ports of 16 source addresses run short long before the servers do.
 const maxSize = 1_000_000
 
-// parseSizes reads --conns: "2000" or "1000,2000,5000,10000".
-func parseSizes(s string) ([]int, error) {
+// parseSizes reads a list of sizes (--conns and the like): "2000" or
+// "1000,2000,5000,10000". flag names it in errors.
+func parseSizes(flag, s string) ([]int, error) {
 	var sizes []int
 	for _, part := range splitList(s) {
 		n, err := strconv.Atoi(part)
 		if err != nil || n < 1 || n > maxSize {
-			return nil, fmt.Errorf("--conns: %q is not a number of subscribers from 1 to %d", part, maxSize)
+			return nil, fmt.Errorf("%s: %q is not a number of subscribers from 1 to %d", flag, part, maxSize)
 		}
 		if !slices.Contains(sizes, n) {
 			sizes = append(sizes, n)
 		}
 	}
 	if len(sizes) == 0 {
-		return nil, fmt.Errorf("--conns: no size in %q", s)
+		return nil, fmt.Errorf("%s: no size in %q", flag, s)
 	}
 	return sizes, nil
 }
@@ -134,4 +135,12 @@ func (res *result) profileOf() string {
 // transport: publishing mode, profile and size. Results compare within a cell.
 func (res *result) cell() string {
 	return fmt.Sprintf("%s/%s/%d", res.modeOf(), res.profileOf(), res.Conns)
+}
+
+// sizesOf is a scenario's own sizes (GroupSizes, ClusterSizes), else Sizes.
+func (cfg *config) sizesOf(own []int) []int {
+	if len(own) > 0 {
+		return own
+	}
+	return cfg.Sizes
 }

@@ -36,7 +36,7 @@ func TestParseModesProfilesSizes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sizes, err := parseSizes(tc.conns)
+			sizes, err := parseSizes("--conns", tc.conns)
 			if err == nil {
 				cfg := config{Sizes: sizes, Modes: expand(tc.mode, modeWindow, modeBurst), Profiles: expand(tc.profile, profileOne, profileFull),
 					Burst: tc.burst, BurstRepeats: 2, BurstTimeout: time.Second}
@@ -126,7 +126,7 @@ func TestBurstModesProfilesInProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens a few hundred loopback connections")
 	}
-	sizes, err := parseSizes("10,20")
+	sizes, err := parseSizes("--conns", "10,20")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,5 +250,20 @@ func TestParseCommandStats(t *testing.T) {
 	}
 	if got := topCommands(by, 1); got != "publish 1.00" {
 		t.Errorf("topCommands = %q", got)
+	}
+}
+
+// TestScenarioSizes: --group-conns and --cluster-conns replace --conns for their
+// scenario only, and name themselves in errors.
+func TestScenarioSizes(t *testing.T) {
+	cfg := config{Sizes: []int{1000, 10000}, GroupSizes: []int{2000}}
+	if got := cfg.sizesOf(cfg.GroupSizes); !slices.Equal(got, []int{2000}) {
+		t.Errorf("group sizes %v, want [2000]", got)
+	}
+	if got := cfg.sizesOf(cfg.ClusterSizes); !slices.Equal(got, cfg.Sizes) {
+		t.Errorf("cluster sizes %v, want --conns' %v", got, cfg.Sizes)
+	}
+	if _, err := parseSizes("--cluster-conns", "2k"); err == nil || !strings.Contains(err.Error(), "--cluster-conns") {
+		t.Errorf("error %v, want one naming --cluster-conns", err)
 	}
 }

@@ -143,6 +143,9 @@ func (rep *report) markdown() string {
 // svg draws the broadcast throughput, its latency percentiles, the throughput over
 // time, and idle memory per connection: hand-written SVG, no dependency.
 func (rep *report) svg() string {
+	if !rep.legacyBroadcast() {
+		return rep.matrixSVG()
+	}
 	const W, H = 1100, 760
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
@@ -593,4 +596,169 @@ func (rep *report) clusterMarkdown() string {
 		}
 	}
 	return b.String()
+}
+
+// chartColors are the Okabe-Ito colours, safe for colour-blind readers.
+var chartColors = []string{"#888888", "#e69f00", "#0072b2", "#56b4e9", "#009e73", "#cc79a7", "#d55e00"}
+
+// seriesColor keeps a target's colour the same in every panel, whichever
+// targets a run measured.
+func seriesColor(series string, j int) string {
+	for i, name := range []string{"raw", "centrifuge", "hubbub"} {
+		if series == name || strings.HasPrefix(series, name+" ws") && !strings.Contains(series, "+") {
+			return chartColors[i]
+		}
+	}
+	switch {
+	case strings.HasPrefix(series, "hubbub sse"):
+		return chartColors[3]
+	case strings.HasPrefix(series, "hubbub lp"):
+		return chartColors[4]
+	}
+	return chartColors[5+j%2]
+}
+
+// matrixSVG charts a run with modes, profiles or several sizes: broadcast
+// deliveries/s by subscriber count, one panel per mode and profile, then the
+// cluster scenario and idle memory.
+func (rep *report) matrixSVG() string {
+	type panel struct {
+		title  string
+		groups []string
+		series []string
+		vals   [][]float64 // [group][series]
+		format string
+	}
+	var panels []panel
+	cells := rep.cellsOf("broadcast")
+	profiles := rep.Config.Profiles
+	if len(profiles) == 0 {
+		profiles = []string{profileOne}
+	}
+	for _, profile := range profiles {
+		for _, mode := range rep.modes() {
+			var sizes []cellKey
+			for _, k := range cells {
+				if k.profile == profile {
+					sizes = append(sizes, k)
+				}
+			}
+			if len(sizes) == 0 {
+				continue
+			}
+			p := panel{title: fmt.Sprintf("Broadcast deliveries/s, %s, profile %s", mode, profile), format: "%.0fk"}
+			for _, k := range sizes {
+				for _, row := range rep.rowsOf("broadcast", k) {
+					if name := row[0] + " " + row[1]; !slices.Contains(p.series, name) {
+						p.series = append(p.series, name)
+					}
+				}
+			}
+			for _, k := range sizes {
+				p.groups = append(p.groups, fmt.Sprintf("%d subscribers", k.conns))
+				vals := make([]float64, len(p.series))
+				for j, name := range p.series {
+					target, transport, _ := strings.Cut(name, " ")
+					vals[j] = rate(rep.findIn("broadcast", target, transport, k, mode)) / 1000
+				}
+				p.vals = append(p.vals, vals)
+			}
+			panels = append(panels, p)
+		}
+	}
+	for _, scenario := range []string{"cluster", "cluster-group"} {
+		ks := rep.cellsOf(scenario)
+		if len(ks) == 0 {
+			continue
+		}
+		p := panel{title: fmt.Sprintf("%s, %d nodes on one Redis, deliveries/s", scenario, rep.Config.ClusterNodes), format: "%.0fk"}
+		for _, k := range ks {
+			for _, row := range rep.rowsOf(scenario, k) {
+				if !slices.Contains(p.series, row[0]) {
+					p.series = append(p.series, row[0])
+				}
+			}
+		}
+		for _, k := range ks {
+			for _, mode := range rep.modes() {
+				p.groups = append(p.groups, fmt.Sprintf("%d %s %s", k.conns, mode, k.profile))
+				vals := make([]float64, len(p.series))
+				for j, target := range p.series {
+					vals[j] = rate(rep.findIn(scenario, target, "ws", k, mode)) / 1000
+				}
+				p.vals = append(p.vals, vals)
+			}
+		}
+		panels = append(panels, p)
+	}
+	var idle []result
+	for _, r := range rep.Best {
+		if r.Scenario == "idle" && r.profileOf() == rep.Best[0].profileOf() { // Best is not empty here
+			idle = append(idle, r)
+		}
+	}
+	if len(idle) > 0 {
+		p := panel{title: fmt.Sprintf("Idle memory per connection, KiB RSS (%d conns)", rep.Config.IdleConns), series: []string{"RSS"}, format: "%.1f"}
+		for _, r := range idle {
+			p.groups = append(p.groups, r.Target+" "+modeName(r))
+			p.vals = append(p.vals, []float64{r.RSSPer / 1024})
+		}
+		panels = append(panels, p)
+	}
+
+	const W, panelW, panelH = 1100, 520, 330
+	rows := (len(panels) + 1) / 2
+	H := 50 + rows*(panelH+40)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", W, H, W, H)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", W, H)
+	m := rep.Machine
+	fmt.Fprintf(&b, `<text x="20" y="24" font-size="16" font-weight="bold">hubbench: %s</text>`+"\n",
+		html.EscapeString(fmt.Sprintf("128-byte broadcasts, %d CPUs %s, %s, %s", m.CPUs, m.Model, m.GoVersion, strings.Replace(m.Date, "T", " ", 1))))
+	for i, p := range panels {
+		x, y := 20+float64(i%2)*(panelW+40), 60+float64(i/2)*(panelH+40)
+		groupedBars(&b, x, y, panelW, panelH, p.title, p.groups, p.series, p.vals, p.format)
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+// groupedBars draws one group of bars per entry of groups, one bar per series,
+// with a legend when there are several series.
+func groupedBars(b *strings.Builder, x, y, w, h float64, title string, groups, series []string, vals [][]float64, format string) {
+	fmt.Fprintf(b, `<g transform="translate(%.0f,%.0f)">`+"\n", x, y)
+	fmt.Fprintf(b, `<text x="0" y="0" font-size="14" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
+	top, left, bottom := 36.0, 10.0, h-30
+	maxV := 0.0
+	for _, vs := range vals {
+		for _, v := range vs {
+			maxV = math.Max(maxV, v)
+		}
+	}
+	if maxV == 0 || len(groups) == 0 {
+		b.WriteString("</g>\n")
+		return
+	}
+	maxV *= 1.12
+	gw := (w - left) / float64(len(groups))
+	bw := gw * 0.85 / float64(len(series))
+	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#333"/>`+"\n", left, bottom, w, bottom)
+	for i, vs := range vals {
+		for j, v := range vs {
+			bh := (bottom - top) * v / maxV
+			bx := left + float64(i)*gw + gw*0.075 + float64(j)*bw
+			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`+"\n", bx, bottom-bh, math.Max(bw-1, 1), bh, seriesColor(series[j], j))
+			if bw >= 14 {
+				fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="9">`+format+`</text>`+"\n", bx+bw/2, bottom-bh-3, v)
+			}
+		}
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11">%s</text>`+"\n", left+float64(i)*gw+gw/2, bottom+16, html.EscapeString(groups[i]))
+	}
+	if len(series) > 1 {
+		for j, s := range series {
+			lx, ly := left+float64(j%4)*128, 10+float64(j/4)*13
+			fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f" font-size="11">%s</text>`+"\n", lx, ly, seriesColor(s, j), lx+14, ly+9, html.EscapeString(s))
+		}
+	}
+	b.WriteString("</g>\n")
 }

@@ -28,10 +28,13 @@ type config struct {
 	Transports []string `json:"transports"`
 	Conns      int      `json:"conns"` // the first of Sizes
 	// Sizes are the subscriber counts of broadcast, group and cluster (--conns),
-	// each measured in turn.
-	Sizes    []int         `json:"sizes,omitempty"`
-	Duration time.Duration `json:"duration"`
-	Window   int           `json:"window"`
+	// each measured in turn; GroupSizes and ClusterSizes replace them for group
+	// and cluster when set (--group-conns, --cluster-conns).
+	Sizes        []int         `json:"sizes,omitempty"`
+	GroupSizes   []int         `json:"groupSizes,omitempty"`
+	ClusterSizes []int         `json:"clusterSizes,omitempty"`
+	Duration     time.Duration `json:"duration"`
+	Window       int           `json:"window"`
 	// Modes are how the publisher sends: "window" and/or "burst" (--mode); each
 	// fan-out measures every mode on the same connections, in this order.
 	Modes []string `json:"modes,omitempty"`
@@ -617,7 +620,7 @@ func (r *runner) runProfile(ctx context.Context) {
 				}
 			}
 		}
-		for _, size := range r.cfg.Sizes {
+		for _, size := range r.cfg.sizesOf(r.cfg.GroupSizes) {
 			for _, p := range pairs {
 				addAll(r.fanOut(ctx, fanOutSpec{scenario: "group", fanOutPair: p, round: 1, conns: size, groups: r.cfg.Groups}))
 			}

@@ -374,6 +374,9 @@ func (jsonProtocol) AppendMessage(dst []byte, m *Message) ([]byte, error) {
 	if err := checkEncodable(m); err != nil {
 		return dst, err
 	}
+	if dst == nil {
+		dst = make([]byte, 0, sizeHint(m))
+	}
 	dst = append(dst, `{"type":`...)
 	dst = strconv.AppendInt(dst, int64(m.Type), 10)
 	if m.Type <= CancelInvocationType {

@@ -722,6 +722,9 @@ func (messagePackProtocol) AppendMessage(dst []byte, m *Message) ([]byte, error)
 	if err := checkEncodable(m); err != nil {
 		return dst, err
 	}
+	if dst == nil {
+		dst = make([]byte, 0, sizeHint(m))
+	}
 	// Reserve the longest length prefix; it is moved up once the length is known.
 	dst = append(dst, 0, 0, 0, 0, 0)
 	body := len(dst)

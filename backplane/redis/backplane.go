@@ -23,9 +23,10 @@ import (
 // this node only until it is back.
 var ErrUnavailable = errors.New("redis backplane: Redis unavailable")
 
-// ErrPublishQueueFull means a Publish waited Options.OpTimeout for room among the
-// publishes waiting for Redis (Options.MaxPendingPublishes) and gave up: the node
-// publishes faster than Redis answers. It comes wrapped in hub.ErrClusterDelivery.
+// ErrPublishQueueFull means a Publish found no room among the publishes waiting
+// for Redis (Options.MaxPendingPublishes) before its context or Options.OpTimeout
+// ended: the node publishes faster than Redis answers. It comes wrapped in
+// hub.ErrClusterDelivery.
 var ErrPublishQueueFull = errors.New("redis backplane: publish queue full")
 
 // nodeIDLen is the length of a node ID: 8 random bytes in unpadded base64url. A

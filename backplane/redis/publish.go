@@ -37,10 +37,14 @@ func (b *Backplane) publish(ctx context.Context, channel string, payload []byte)
 	p := &pendingPublish{ctx: ctx, channel: channel, payload: payload, done: make(chan error, 1)}
 	select {
 	case b.publishes <- p:
-	case <-ctx.Done():
-		return fmt.Errorf("%w (%d waiting): %w", ErrPublishQueueFull, b.opts.MaxPendingPublishes, ctx.Err())
-	case <-b.ctx.Done():
-		return errClosed
+	default: // full: wait for room
+		select {
+		case b.publishes <- p:
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%d waiting): %w", ErrPublishQueueFull, b.opts.MaxPendingPublishes, ctx.Err())
+		case <-b.ctx.Done():
+			return errClosed
+		}
 	}
 	select {
 	case err := <-p.done:

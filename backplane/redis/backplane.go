@@ -23,6 +23,12 @@ import (
 // this node only until it is back.
 var ErrUnavailable = errors.New("redis backplane: Redis unavailable")
 
+// ErrPublishQueueFull means a Publish found no room among the publishes waiting
+// for Redis (Options.MaxPendingPublishes) before its context or Options.OpTimeout
+// ended: the node publishes faster than Redis answers. It comes wrapped in
+// hub.ErrClusterDelivery.
+var ErrPublishQueueFull = errors.New("redis backplane: publish queue full")
+
 // nodeIDLen is the length of a node ID: 8 random bytes in unpadded base64url. A
 // connection token is the node ID followed by a transports.NewToken.
 const nodeIDLen = 11
@@ -41,6 +47,8 @@ type Backplane struct {
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	publishes chan *pendingPublish // to the writer (publish.go); MaxPendingPublishes
 
 	mu      sync.Mutex
 	hubs    map[string]*hubState
@@ -120,24 +128,26 @@ func New(opts Options) (*Backplane, error) {
 	rand.Read(id[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Backplane{
-		opts:    opts,
-		rdb:     goredis.NewClient(ro),
-		nodeID:  base64.RawURLEncoding.EncodeToString(id[:]),
-		log:     opts.Logger,
-		ctx:     ctx,
-		cancel:  cancel,
-		hubs:    map[string]*hubState{},
-		pongs:   map[string]chan struct{}{},
-		wake:    make(chan struct{}, 1),
-		members: map[string]map[string]map[string]struct{}{},
-		calls:   map[uint64]*pendingCall{},
-		dead:    map[string]time.Time{},
-		serving: map[string]context.CancelFunc{},
-		slots:   make(chan struct{}, opts.MaxForwardedRequests),
-		located: map[string]string{},
-		relays:  map[relayKey]hub.RelayEndpoint{},
+		opts:      opts,
+		rdb:       goredis.NewClient(ro),
+		nodeID:    base64.RawURLEncoding.EncodeToString(id[:]),
+		log:       opts.Logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		publishes: make(chan *pendingPublish, opts.MaxPendingPublishes),
+		hubs:      map[string]*hubState{},
+		pongs:     map[string]chan struct{}{},
+		wake:      make(chan struct{}, 1),
+		members:   map[string]map[string]map[string]struct{}{},
+		calls:     map[uint64]*pendingCall{},
+		dead:      map[string]time.Time{},
+		serving:   map[string]context.CancelFunc{},
+		slots:     make(chan struct{}, opts.MaxForwardedRequests),
+		located:   map[string]string{},
+		relays:    map[relayKey]hub.RelayEndpoint{},
 	}
-	b.wg.Add(3)
+	b.wg.Add(4)
+	go b.publishLoop()
 	go b.subscribeLoop()
 	go b.heartbeatLoop()
 	go b.watchOwnersLoop()
@@ -248,7 +258,10 @@ func (b *Backplane) hub(name string) *hubState {
 // whatever the state of Redis, then publishes to the other nodes within
 // Options.OpTimeout. While Redis is down it does not try: it returns an error
 // wrapping hub.ErrClusterDelivery (the local delivery has happened) and
-// ErrUnavailable; a failed publish wraps hub.ErrClusterDelivery and its cause.
+// ErrUnavailable; a failed publish wraps hub.ErrClusterDelivery and its cause
+// (ErrPublishQueueFull when it found no room among the publishes waiting for
+// Redis). Concurrent publishes share pipelines (publish.go); each caller still
+// waits for, and gets, its own result.
 func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	if st := b.hub(env.Hub); st != nil {
 		st.deliver(env)
@@ -264,7 +277,7 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	payload = append(append(payload, b.nodeID...), data...)
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 	defer cancel()
-	if err := b.rdb.Publish(ctx, b.hubChannel(env.Hub), payload).Err(); err != nil {
+	if err := b.publish(ctx, b.hubChannel(env.Hub), payload); err != nil {
 		return fmt.Errorf("redis backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, err)
 	}
 	return nil

@@ -19,8 +19,16 @@
 // each envelope to its hub, which picks its own local receivers; a node skips the
 // envelopes it published itself, since it delivered them already. So every target
 // kind reaches its connections wherever they live, each node keeps its group and
-// user indexes in memory, and an envelope is encoded once per publish and once per
-// receiving node. The envelope carries the arguments encoded for each hub protocol
+// user indexes in memory, and an envelope is encoded once per publish and decoded
+// once per receiving node.
+//
+// One PUBLISH per envelope, whatever the number of nodes and connections. The
+// publishes of a node go through one writer goroutine: it sends everything waiting
+// at that moment in one pipeline, so under load many publishes share one round
+// trip and one connection (measured with hubbench's cluster scenario, 3 nodes,
+// 32 concurrent publishers: 1.05 Redis reads per broadcast before, 0.12 to 0.26
+// after), and an idle node's publish goes alone. Each caller still waits for, and
+// gets, its own result. MaxPendingPublishes bounds the queue. The envelope carries the arguments encoded for each hub protocol
 // (JSON and MessagePack, hub.Envelope), so a receiving node frames them for its
 // JSON and its MessagePack connections without encoding a value. Envelopes from one node arrive in the order it published them.
 // Delivery between nodes is at most once: Redis pub/sub does not keep messages for
@@ -158,6 +166,6 @@
 // Every Redis command is bounded by OpTimeout (a handler that sends never waits
 // longer), the client does not retry (a PUBLISH is not idempotent), and forwarded
 // requests served for other nodes are capped by MaxForwardedRequests. The
-// backplane's own goroutines are three (subscription, heartbeat, the check of the
-// nodes awaited) plus one per forwarded request or relay being opened.
+// backplane's own goroutines are four (subscription, publishes, heartbeat, the
+// check of the nodes awaited) plus one per forwarded request or relay being opened.
 package redis

@@ -19,6 +19,18 @@ type Options struct {
 	// presence query, a session lookup. A handler that sends never waits longer
 	// than this for Redis. Default 1 s.
 	OpTimeout time.Duration
+	// MaxPendingPublishes bounds the publishes waiting for Redis. Every Publish of
+	// the node goes through one writer goroutine, which sends all the publishes
+	// waiting at that moment in one pipeline: one PUBLISH each, as many as wait
+	// (at most MaxPendingPublishes) in one round trip, and each caller gets its own
+	// result. So while a round trip is on its way, up to MaxPendingPublishes more
+	// wait in the queue; a Publish that finds it full waits for room, within
+	// OpTimeout, then fails with ErrPublishQueueFull (wrapped in
+	// hub.ErrClusterDelivery: the local delivery has happened). The price: each
+	// waiting publish holds its encoded envelope (twice the bound, with those in
+	// flight), and every publish takes a hop through the writer goroutine (a
+	// goroutine switch each way), which an idle node's publish did not. Default 4096.
+	MaxPendingPublishes int
 	// DialTimeout bounds one attempt to connect to Redis. Default 2 s.
 	DialTimeout time.Duration
 	// PingInterval is how often the subscription connection is checked when it
@@ -80,6 +92,7 @@ const (
 	DefaultNodeTTL              = 10 * time.Second
 	DefaultForwardTimeout       = 60 * time.Second
 	DefaultMaxForwardedRequests = 10_000
+	DefaultMaxPendingPublishes  = 4096
 	DefaultMaxForwardedBody     = 4 << 20
 	DefaultSessionTTL           = 24 * time.Hour
 )
@@ -105,6 +118,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxForwardedRequests <= 0 {
 		o.MaxForwardedRequests = DefaultMaxForwardedRequests
+	}
+	if o.MaxPendingPublishes <= 0 {
+		o.MaxPendingPublishes = DefaultMaxPendingPublishes
 	}
 	if o.MaxForwardedBody <= 0 {
 		o.MaxForwardedBody = DefaultMaxForwardedBody

@@ -22,9 +22,13 @@ import (
 // backplane/redis; centrifuge with its Redis broker, the baseline) on a Redis
 // hubbench starts for the run on a free loopback port, never the shared one.
 // Subscribers (WebSockets) are spread evenly over the nodes, the publisher is on
-// the first node; broadcast ("cluster") and group fan-out ("cluster-group"), each
+// the first node, over --cluster-publishers connections; broadcast ("cluster") and group fan-out ("cluster-group"), each
 // in every --mode. Each result carries the CPU seconds of every node and the Redis
 // commands per broadcast, from INFO commandstats before and after.
+
+// defaultClusterPublishers is --cluster-publishers' default: the default --window,
+// so that every message in flight can be in progress on its own connection.
+const defaultClusterPublishers = 32
 
 // errNoRedisServer means the cluster scenario cannot run: no redis-server binary.
 var errNoRedisServer = errors.New("redis-server not found")
@@ -180,14 +184,37 @@ func redisCommand(addr string, args ...string) (string, error) {
 	return "", fmt.Errorf("redis: unexpected reply %q", line)
 }
 
-// redisCommandStats reads the calls of every command so far (INFO commandstats),
-// by lower-case command name.
-func redisCommandStats(addr string) (map[string]int64, error) {
-	info, err := redisCommand(addr, "INFO", "commandstats")
+// redisStats is what hubbench reads of its Redis before and after a measurement.
+type redisStats struct {
+	calls map[string]int64 // the calls of every command so far (INFO commandstats), by lower-case name
+	reads int64            // reads from clients' connections (INFO stats: total_reads_processed)
+}
+
+// readRedisStats reads the Redis at addr's command counts and reads so far, with
+// one INFO (which counts itself: one read, one call of info).
+func readRedisStats(addr string) (redisStats, error) {
+	info, err := redisCommand(addr, "INFO", "stats", "commandstats")
 	if err != nil {
-		return nil, err
+		return redisStats{}, err
 	}
-	return parseCommandStats(info), nil
+	return parseRedisStats(info), nil
+}
+
+func parseRedisStats(info string) redisStats {
+	st := redisStats{calls: parseCommandStats(info)}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_reads_processed:"); ok {
+			st.reads, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return st
+}
+
+// readsPerBroadcast divides the reads Redis made from its clients' connections
+// between two readings by the messages sent: how many round trips (or pipelines)
+// a broadcast costs, all nodes together. hubbench's own two INFO are left out.
+func (st redisStats) readsPerBroadcast(after redisStats, sent int64) float64 {
+	return float64(max(0, after.reads-st.reads-2)) / float64(sent)
 }
 
 // parseCommandStats reads lines "cmdstat_publish:calls=12,usec=…".

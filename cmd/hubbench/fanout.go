@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 )
 
@@ -56,6 +58,9 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 		opts := serveOptions{}
 		if f.redis != "" {
 			opts = serveOptions{redis: f.redis, redisPrefix: prefix}
+			if dir := r.cfg.clusterProfiles; dir != "" {
+				opts.cpuProfile = filepath.Join(dir, fmt.Sprintf("%s-%s-%s-round%d-node%d.pprof", sp.scenario, sp.target, r.profile, sp.round, len(addrs)+1))
+			}
 		}
 		srv, err := r.startNode(sp.target, opts)
 		if err != nil {
@@ -79,7 +84,11 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 		return failed(err.Error())
 	}
 	defer closeAll(conns)
-	pub, err := newPublisher(ctx, r.d, addrs[0], sp.target, sp.wire)
+	publishers := 4
+	if nodes > 1 {
+		publishers = cmp.Or(r.cfg.ClusterPublishers, defaultClusterPublishers)
+	}
+	pub, err := newPublisher(ctx, r.d, addrs[0], sp.target, sp.wire, publishers)
 	if err != nil {
 		return failed("publisher: " + err.Error())
 	}
@@ -126,7 +135,7 @@ func (f *fanOutRun) stopServers() {
 }
 
 // measure runs one mode and fills res: what was sent and delivered, the rate,
-// latency, CPU, and for a cluster the Redis commands per broadcast.
+// latency, CPU, and for a cluster the Redis commands and reads per broadcast.
 func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 	s := f.s
 	lat := new(histogram)
@@ -138,11 +147,12 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 	if isHubbub {
 		wireOut0 = hp.bytes
 	}
-	var redis0 map[string]int64
+	var redis0 *redisStats
 	if f.redis != "" {
-		var err error
-		if redis0, err = redisCommandStats(f.redis); err != nil {
+		if st, err := readRedisStats(f.redis); err != nil {
 			res.Note = "redis stats: " + err.Error()
+		} else {
+			redis0 = &st
 		}
 	}
 	stopSampling, sampled := sampleTimeline(s)
@@ -199,8 +209,9 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 		res.WireOut = float64(hp.bytes-wireOut0) / float64(res.Sent)
 	}
 	if redis0 != nil && res.Sent > 0 {
-		if redis1, err := redisCommandStats(f.redis); err == nil {
-			res.RedisCommands, res.RedisByCommand = perBroadcast(redis0, redis1, res.Sent)
+		if redis1, err := readRedisStats(f.redis); err == nil {
+			res.RedisCommands, res.RedisByCommand = perBroadcast(redis0.calls, redis1.calls, res.Sent)
+			res.RedisReads = redis0.readsPerBroadcast(redis1, res.Sent)
 		}
 	}
 	l := lat.summary()

@@ -36,9 +36,12 @@
 //     (--redis-server; never the shared 6379; skipped with a note when there is
 //     none), then --cluster-nodes (3) hubbub nodes on it (backplane/redis) and, as
 //     the baseline, as many centrifuge nodes with centrifuge's Redis broker.
-//     WebSocket subscribers (--cluster-conns, else --conns) are spread evenly over the nodes, the publisher is on
-//     the first; broadcast ("cluster") and group fan-out ("cluster-group"), in every
-//     --mode. It reports deliveries/s, latency, Redis commands per broadcast (INFO
+//     WebSocket subscribers (--cluster-conns, else --conns) are spread evenly over
+//     the nodes, the publisher is on the first, over --cluster-publishers
+//     connections (32: in a cluster each publish waits for Redis, and both servers
+//     run one command of a connection at a time; one node's scenarios use 4);
+//     broadcast ("cluster") and group fan-out ("cluster-group"), in every --mode. It
+//     reports deliveries/s, latency, Redis commands per broadcast (INFO
 //     commandstats before and after) and each node's CPU seconds, against
 //     centrifuge's cluster and against one node (the broadcast and group scenarios
 //     of the same run).
@@ -52,6 +55,10 @@
 // they receive as the clients do (ack.go); --stateful both measures every hubbub
 // broadcast, idle and group measurement with it off and with it on, side by side in
 // each round (--rounds, --idle-rounds), and results.md gets an on/off table.
+//
+// run --cluster-cpuprofile DIR has every cluster node write a CPU profile to DIR
+// (cluster-hubbub-one-round1-node2.pprof, …): the whole life of the node, set-up
+// and every mode.
 //
 // serve --cpuprofile FILE writes a CPU profile of that server until it stops; run
 // it by hand (with an open stdin: it exits when stdin closes) and point run at it
@@ -119,6 +126,8 @@ func runCmd(args []string) error {
 	burstTimeout := fs.Duration("burst-timeout", 30*time.Second, "how long a burst may take to reach every subscriber before it counts as a stall")
 	profiles := fs.String("profile", profileOne, "GOMAXPROCS of the servers and the load generator: one (--server-procs/--client-procs, 1 each by default), full (the Go default: every core) or both")
 	clusterNodes := fs.Int("cluster-nodes", 3, "server nodes sharing one Redis in the cluster scenario")
+	clusterPublishers := fs.Int("cluster-publishers", defaultClusterPublishers, "connections the publisher spreads its messages over in the cluster scenario (hubbub and centrifuge alike); one node's scenarios use 4")
+	clusterProfiles := fs.String("cluster-cpuprofile", "", "directory for a CPU profile of every cluster node, one file per node and measurement set-up (go tool pprof FILE)")
 	redisServer := fs.String("redis-server", "redis-server", "redis-server binary the cluster scenario starts on a free loopback port (never the shared 6379)")
 	rounds := fs.Int("rounds", 2, "broadcast rounds; each round measures every target once, interleaved")
 	idle := fs.Int("idle-conns", 10000, "connections for the idle memory scenario")
@@ -161,7 +170,7 @@ func runCmd(args []string) error {
 	cfg := config{
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
 		Conns: sizes[0], Sizes: sizes, GroupSizes: groupSizes, ClusterSizes: clusterSizes, Modes: expand(*modes, modeWindow, modeBurst), Burst: *burst, BurstRepeats: *burstRepeats, BurstTimeout: *burstTimeout,
-		Profiles: expand(*profiles, profileOne, profileFull), ClusterNodes: *clusterNodes, redisServer: *redisServer,
+		Profiles: expand(*profiles, profileOne, profileFull), ClusterNodes: *clusterNodes, ClusterPublishers: max(1, *clusterPublishers), redisServer: *redisServer, clusterProfiles: *clusterProfiles,
 		Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
 		InProcess: *inproc, HubbubAddr: *hubbubAddr, settle: *settle,

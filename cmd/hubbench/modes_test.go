@@ -204,6 +204,9 @@ func TestClusterInProcess(t *testing.T) {
 		if res.RedisByCommand["publish"] < 1 || res.RedisCommands < res.RedisByCommand["publish"] {
 			t.Errorf("%s/%s/%s: Redis commands per broadcast %.2f, by name %v", res.Scenario, res.Target, res.Mode, res.RedisCommands, res.RedisByCommand)
 		}
+		if res.RedisReads <= 0 {
+			t.Errorf("%s/%s/%s: Redis reads per broadcast %.2f, want some", res.Scenario, res.Target, res.Mode, res.RedisReads)
+		}
 	}
 	// broadcast: 3 targets; group, cluster and cluster-group: hubbub and
 	// centrifuge; each in 2 modes.
@@ -265,5 +268,16 @@ func TestScenarioSizes(t *testing.T) {
 	}
 	if _, err := parseSizes("--cluster-conns", "2k"); err == nil || !strings.Contains(err.Error(), "--cluster-conns") {
 		t.Errorf("error %v, want one naming --cluster-conns", err)
+	}
+}
+
+func TestReadsPerBroadcast(t *testing.T) {
+	before := parseRedisStats("# Stats\r\ntotal_commands_processed:100\r\ntotal_reads_processed:50\r\n# Commandstats\r\ncmdstat_publish:calls=10,usec=20\r\n")
+	after := parseRedisStats("# Stats\r\ntotal_reads_processed:62\r\n# Commandstats\r\ncmdstat_publish:calls=30,usec=60\r\n")
+	if got := before.readsPerBroadcast(after, 20); got != 0.5 {
+		t.Errorf("reads per broadcast %.2f, want 0.50: 12 reads, hubbench's own 2 left out, over 20 messages", got)
+	}
+	if before.calls["publish"] != 10 || after.calls["publish"] != 30 {
+		t.Errorf("calls %v then %v, want publish 10 then 30", before.calls, after.calls)
 	}
 }

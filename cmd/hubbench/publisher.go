@@ -20,37 +20,48 @@ type publisher interface {
 	close()
 }
 
-// newPublisher connects the publishing side for target: hubbub is driven through
+// newPublisher connects the publishing side for target over conns connections
+// (hubbub and centrifuge; the raw baseline takes one): hubbub is driven through
 // the Go client (invoking the conformance hub's Broadcast and SendToGroup), the raw
-// baseline takes the payload as a text message, centrifuge a publish command.
-func newPublisher(ctx context.Context, d *dialer, base, target string, w wire) (publisher, error) {
+// baseline takes the payload as a text message, centrifuge a publish command. Both
+// servers handle one command of a connection at a time, so conns bounds the
+// publishes in progress: on one node a publish returns once queued to the local
+// subscribers and 4 keep up, but in a cluster each one waits for Redis.
+func newPublisher(ctx context.Context, d *dialer, base, target string, w wire, conns int) (publisher, error) {
 	switch target {
-	case targetHubbub, targetRaw, targetCentrifuge:
-		var c subConn
-		var err error
-		if target == targetHubbub {
-			return newHubbubPublisher(ctx, d, base, 4, w)
-		}
+	case targetHubbub:
+		return newHubbubPublisher(ctx, d, base, conns, w)
+	case targetRaw, targetCentrifuge:
+		p := &wsPublisher{centrifuge: target == targetCentrifuge}
 		if target == targetRaw {
-			c, err = dialRawWS(ctx, d, base)
-		} else {
-			c, err = dialCentrifuge(ctx, d.ws[d.pick()], base, "")
+			conns = 1
 		}
-		if err != nil {
-			return nil, err
-		}
-		go func() { // the publisher is a receiver too: read and drop, answer pings
-			for {
-				unit, err := c.recv()
-				if err != nil {
-					return
-				}
-				if string(unit) == "{}" {
-					c.send(unit)
-				}
+		for range max(1, conns) {
+			var c subConn
+			var err error
+			if target == targetRaw {
+				c, err = dialRawWS(ctx, d, base)
+			} else {
+				c, err = dialCentrifuge(ctx, d.ws[d.pick()], base, "")
 			}
-		}()
-		return &wsPublisher{c: c, centrifuge: target == targetCentrifuge}, nil
+			if err != nil {
+				p.close()
+				return nil, err
+			}
+			go func() { // the publisher is a receiver too: read and drop, answer pings
+				for {
+					unit, err := c.recv()
+					if err != nil {
+						return
+					}
+					if string(unit) == "{}" {
+						c.send(unit)
+					}
+				}
+			}()
+			p.conns = append(p.conns, c)
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("unknown target %q", target)
 }
@@ -64,18 +75,21 @@ func dialRawWS(ctx context.Context, d *dialer, base string) (*wsSub, error) {
 }
 
 type wsPublisher struct {
-	c          subConn
+	conns      []subConn // round-robin
+	next       int
 	centrifuge bool
 	id         int64
 	buf        []byte
 }
 
 func (p *wsPublisher) publish(_ context.Context, payload []byte, group string) error {
+	c := p.conns[p.next%len(p.conns)]
+	p.next++
 	if !p.centrifuge {
 		if group != "" {
 			return errors.New("the raw baseline has no groups")
 		}
-		return p.c.send(payload)
+		return c.send(payload)
 	}
 	channel := benchChannel
 	if group != "" {
@@ -89,12 +103,16 @@ func (p *wsPublisher) publish(_ context.Context, payload []byte, group string) e
 	p.buf = append(p.buf, `","data":"`...)
 	p.buf = append(p.buf, payload...)
 	p.buf = append(p.buf, `"}}`...)
-	return p.c.send(p.buf)
+	return c.send(p.buf)
 }
 
-func (p *wsPublisher) close() { p.c.close() }
+func (p *wsPublisher) close() {
+	for _, c := range p.conns {
+		c.close()
+	}
+}
 
-// hubbubPublisher round-robins over a few lean WebSocket connections writing
+// hubbubPublisher round-robins over lean WebSocket connections writing
 // Broadcast / SendToGroup invocations of the conformance hub, so that the server's
 // one-invocation-at-a-time rule per connection does not serialize everything, and
 // so that publishing costs the load generator what it costs for the baselines (one

@@ -566,11 +566,11 @@ func (rep *report) clusterMarkdown() string {
 		}
 		nodes := rep.Config.ClusterNodes
 		fmt.Fprintf(&b, "### Cluster of %d nodes on one Redis: %s (WebSockets; subscribers spread over the nodes, publisher on the first; best of %d rounds)\n\n", nodes, sc.title, rep.Config.Rounds)
-		b.WriteString("hubbub: backplane/redis; centrifuge: its Redis broker. Redis commands per broadcast from INFO commandstats; node CPU in seconds over the measurement; vs one node: against the " + sc.single + " scenario of this run (one server, no Redis), same size, profile and mode.\n\n")
+		b.WriteString("hubbub: backplane/redis; centrifuge: its Redis broker. Redis commands per broadcast from INFO commandstats, Redis reads per broadcast (round trips: pipelined commands share one) from INFO stats, all nodes together; node CPU in seconds over the measurement; vs one node: against the " + sc.single + " scenario of this run (one server, no Redis), same size, profile and mode.\n\n")
 		for _, k := range cells {
 			fmt.Fprintf(&b, "#### %d subscribers, profile %s (%s)\n\n", k.conns, k.profile, rep.Config.profileTitle(k.profile))
-			b.WriteString("| target | mode | deliveries/s | p50 ms | p99 ms | max ms | Redis commands / broadcast | most frequent | node CPU s | vs centrifuge | vs one node | delivered / expected | errors / stalls | note |\n")
-			b.WriteString("|---|---|--:|--:|--:|--:|--:|---|---|--:|--:|--:|--:|---|\n")
+			b.WriteString("| target | mode | deliveries/s | p50 ms | p99 ms | max ms | Redis commands / broadcast | most frequent | Redis reads / broadcast | node CPU s | vs centrifuge | vs one node | delivered / expected | errors / stalls | note |\n")
+			b.WriteString("|---|---|--:|--:|--:|--:|--:|---|--:|---|--:|--:|--:|--:|---|\n")
 			for _, m := range rep.modes() {
 				for _, row := range rep.rowsOf(sc.name, k) {
 					r := rep.findIn(sc.name, row[0], row[1], k, m)
@@ -587,8 +587,8 @@ func (rep *report) clusterMarkdown() string {
 					}
 					cent := rep.findIn(sc.name, targetCentrifuge, "ws", k, m)
 					one := rep.findIn(sc.single, r.Target, "ws", k, m)
-					fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %d / %d | %d / %d | %s |\n",
-						r.Target, m, r.DeliveriesPS, l.P50, l.P99, l.Max, r.RedisCommands, topCommands(r.RedisByCommand, 3), strings.Join(cpu, " / "),
+					fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f | %s | %s | %s | %d / %d | %d / %d | %s |\n",
+						r.Target, m, r.DeliveriesPS, l.P50, l.P99, l.Max, r.RedisCommands, topCommands(r.RedisByCommand, 3), r.RedisReads, strings.Join(cpu, " / "),
 						ratio(r.DeliveriesPS, rate(cent)), ratio(r.DeliveriesPS, rate(one)), r.Delivered, r.Expected, r.Errors, r.Stalls, r.Note)
 				}
 			}

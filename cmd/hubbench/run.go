@@ -48,9 +48,15 @@ type config struct {
 	Profiles []string `json:"profiles,omitempty"`
 	// ClusterNodes is the server nodes of the cluster scenario (default 3).
 	ClusterNodes int `json:"clusterNodes,omitempty"`
-	Rounds       int `json:"rounds"`
-	IdleConns    int `json:"idleConns"`
-	IdleRounds   int `json:"idleRounds,omitempty"`
+	// ClusterPublishers is the publisher's connections in the cluster scenario,
+	// hubbub's and centrifuge's alike (default 32, the default --window): each
+	// publish waits for Redis there, and both servers run one command of a
+	// connection at a time, so with the 4 of one node the window could not be in
+	// flight. One node's scenarios keep 4. 0 is the default.
+	ClusterPublishers int `json:"clusterPublishers,omitempty"`
+	Rounds            int `json:"rounds"`
+	IdleConns         int `json:"idleConns"`
+	IdleRounds        int `json:"idleRounds,omitempty"`
 	// Stateful is "off" (the default: subscribers as before), "on" (hubbub
 	// subscribers negotiate stateful reconnect and ack, see ack.go) or "both" (each
 	// hubbub measurement twice, off and on, interleaved in every round).
@@ -74,13 +80,14 @@ type config struct {
 	Protocols []string `json:"protocols,omitempty"`
 	Payloads  []string `json:"payloads,omitempty"`
 
-	settle      time.Duration // pause before memory readings; default 3 s
-	redisServer string        // the redis-server binary of the cluster scenario
-	sources     []net.IP
-	kinds       []transports.Kind
-	modes       []bool    // stateful off (false) and/or on (true), from Stateful
-	wires       []wire    // protocol × payload, from Protocols and Payloads
-	progress    io.Writer // nil: no live line
+	settle          time.Duration // pause before memory readings; default 3 s
+	redisServer     string        // the redis-server binary of the cluster scenario
+	clusterProfiles string        // directory for the cluster nodes' CPU profiles; "" for none
+	sources         []net.IP
+	kinds           []transports.Kind
+	modes           []bool    // stateful off (false) and/or on (true), from Stateful
+	wires           []wire    // protocol × payload, from Protocols and Payloads
+	progress        io.Writer // nil: no live line
 }
 
 // result is one measurement.
@@ -146,6 +153,10 @@ type result struct {
 	NodeCPU        []float64          `json:"nodeCPUSeconds,omitempty"`
 	RedisCommands  float64            `json:"redisCommandsPerBroadcast,omitempty"`
 	RedisByCommand map[string]float64 `json:"redisCommandsPerBroadcastByName,omitempty"`
+	// RedisReads is the reads Redis made from its clients' connections per
+	// broadcast (INFO stats total_reads_processed): round trips, so below the
+	// commands when they come in pipelines.
+	RedisReads float64 `json:"redisReadsPerBroadcast,omitempty"`
 }
 
 // runner runs the scenarios of one config.
@@ -195,7 +206,11 @@ func (r *runner) startNode(target string, opts serveOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, append([]string{"serve", "--target", target, "--addr", "127.0.0.1:0"}, opts.args()...)...)
+	args := append([]string{"serve", "--target", target, "--addr", "127.0.0.1:0"}, opts.args()...)
+	if opts.cpuProfile != "" {
+		args = append(args, "--cpuprofile", opts.cpuProfile)
+	}
+	cmd := exec.Command(exe, args...)
 	procs, _ := r.cfg.procs(r.profile)
 	cmd.Env = serverEnv(procs)
 	cmd.Stderr = os.Stderr
@@ -710,7 +725,7 @@ func summaryLine(res result) string {
 			if len(cpu) > 0 {
 				body += " (cpu s " + strings.Join(cpu, " / ") + ")"
 			}
-			body += fmt.Sprintf("  redis commands/broadcast %.2f (%s)", res.RedisCommands, topCommands(res.RedisByCommand, 3))
+			body += fmt.Sprintf("  redis commands/broadcast %.2f (%s) reads/broadcast %.2f", res.RedisCommands, topCommands(res.RedisByCommand, 3), res.RedisReads)
 		}
 	case res.Scenario == "idle":
 		body = fmt.Sprintf("conns %d  RSS %.2f KiB/conn  heap %.2f KiB/conn  stacks %.2f KiB/conn  goroutines %.2f/conn",

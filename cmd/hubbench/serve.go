@@ -107,6 +107,7 @@ type benchServer struct {
 type serveOptions struct {
 	redis       string // host:port of the cluster's Redis; "" is a server of its own
 	redisPrefix string // prefix of the cluster's keys and channels
+	cpuProfile  string // a child server's --cpuprofile; "" for none
 }
 
 // args are the serve flags for opts.

@@ -1,0 +1,121 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Publishing: one writer goroutine sends the publishes of every caller, as a
+// connection's writer in the hub sends its messages. It takes everything waiting
+// in the queue (Options.MaxPendingPublishes) and writes it in one pipeline, one
+// PUBLISH per envelope, so that under load many publishes share a round trip and
+// one connection, instead of one round trip (and a connection of the pool) per
+// concurrent caller. An idle node's publish goes alone, as before. The queue is a
+// FIFO and one pipeline is in flight at a time, so envelopes reach Redis in the
+// order their Publish calls queued them: per publisher, in publish order.
+//
+// Each caller waits for its own reply (Publish reports a failed cluster
+// delivery), bounded by OpTimeout; a caller that gives up before its envelope is
+// written is skipped, and Close answers every waiting caller.
+
+// pendingPublish is one envelope waiting for the writer.
+type pendingPublish struct {
+	ctx     context.Context // the caller's, with OpTimeout
+	channel string
+	payload []byte
+	done    chan error // buffered: the writer never waits for the caller
+}
+
+// errClosed answers the publishes still waiting when the backplane closes.
+var errClosed = fmt.Errorf("redis backplane: closed: %w", ErrUnavailable)
+
+// publish queues one envelope for the writer and waits for its result, within
+// ctx. The error is the cause only; Publish wraps it.
+func (b *Backplane) publish(ctx context.Context, channel string, payload []byte) error {
+	p := &pendingPublish{ctx: ctx, channel: channel, payload: payload, done: make(chan error, 1)}
+	select {
+	case b.publishes <- p:
+	default: // full: wait for room
+		select {
+		case b.publishes <- p:
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%d waiting): %w", ErrPublishQueueFull, b.opts.MaxPendingPublishes, ctx.Err())
+		case <-b.ctx.Done():
+			return errClosed
+		}
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.ctx.Done():
+		return errClosed
+	}
+}
+
+// publishLoop is the writer: it runs until Close, then answers what still waits.
+func (b *Backplane) publishLoop() {
+	defer b.wg.Done()
+	batch := make([]*pendingPublish, 0, cap(b.publishes))
+	for {
+		select {
+		case p := <-b.publishes:
+			batch = append(batch[:0], p)
+		case <-b.ctx.Done():
+			for {
+				select {
+				case p := <-b.publishes:
+					p.done <- errClosed
+				default:
+					return
+				}
+			}
+		}
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case p := <-b.publishes:
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		b.writePublishes(batch)
+		clear(batch) // let the payloads go
+	}
+}
+
+// writePublishes sends batch in one pipeline and answers each caller with its own
+// command's result (a Redis error for that PUBLISH, or the connection's error for
+// all of them).
+func (b *Backplane) writePublishes(batch []*pendingPublish) {
+	live := batch[:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- err // its caller has given up: not published
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
+	defer cancel()
+	cmds, err := b.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		for _, p := range live {
+			pipe.Publish(ctx, p.channel, p.payload)
+		}
+		return nil
+	})
+	for i, p := range live {
+		if i < len(cmds) {
+			p.done <- cmds[i].Err()
+		} else {
+			p.done <- err
+		}
+	}
+}

@@ -100,4 +100,3 @@ func BenchmarkLongPollCycle(b *testing.B) {
 		})
 	}
 }
-

@@ -72,9 +72,17 @@ func (p *rawPoller) answer(tb testing.TB) (int, []byte) {
 // BenchmarkLongPollCycle is one poll cycle on a keep-alive connection: the client
 // polls, Send answers the poll with a unit, the client reads the answer. Each op is
 // one cycle; allocs/op are the server's (net/http's request and response included).
+// "send" calls Send from the benchmark's goroutine as the poll goes out (a unit
+// waits for the poll, or a poll for the unit); "onpoll" calls it from OnPoll, in
+// the poll's goroutine, as the hub's writer does when messages wait for a poll.
 func BenchmarkLongPollCycle(b *testing.B) {
-	for _, size := range []int{512, 8 << 10} {
-		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		onPoll bool
+		size   int
+	}{{"send/512B", false, 512}, {"send/8KiB", false, 8 << 10}, {"onpoll/512B", true, 512}, {"onpoll/8KiB", true, 8 << 10}} {
+		b.Run(tc.name, func(b *testing.B) {
+			size := tc.size
 			lp := NewLongPolling(Options{}, func([]byte) {})
 			srv := httptest.NewServer(http.HandlerFunc(lp.ServePoll))
 			defer srv.Close()
@@ -86,17 +94,37 @@ func BenchmarkLongPollCycle(b *testing.B) {
 			}
 			unit := []byte(strings.Repeat("x", size))
 			ctx := context.Background()
+			if tc.onPoll {
+				lp.OnPoll(func() {
+					if err := lp.Send(ctx, unit); err != nil {
+						b.Error(err)
+					}
+				})
+			}
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
 				p.ask(b)
-				if err := lp.Send(ctx, unit); err != nil {
-					b.Fatal(err)
+				if !tc.onPoll {
+					if err := lp.Send(ctx, unit); err != nil {
+						b.Fatal(err)
+					}
 				}
 				if status, body := p.answer(b); status != http.StatusOK || len(body) != size {
 					b.Fatalf("poll: %d with %d bytes", status, len(body))
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkSSEEvent frames a 4 KiB unit of JSON records as one SSE event.
+func BenchmarkSSEEvent(b *testing.B) {
+	unit := bytes.Repeat([]byte(`{"type":1,"target":"tick","arguments":["`+strings.Repeat("x", 128)+`"]}`+"\x1e"), 24)
+	dst := make([]byte, 0, 2*len(unit))
+	b.SetBytes(int64(len(unit)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = appendEvent(dst[:0], unit)
 	}
 }

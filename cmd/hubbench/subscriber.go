@@ -322,6 +322,7 @@ type sseSub struct {
 	r      *bufio.Reader
 	buf    []byte
 	line   []byte
+	grown  bool // r reads in large pieces
 	cancel context.CancelFunc
 }
 
@@ -349,8 +350,15 @@ func (s *sseSub) recv() ([]byte, error) {
 	for {
 		line, err := s.r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			// A long line (a batch of records): gather it.
+			// A long line (a batch of records): gather it, and from now on read
+			// in large pieces, as browsers do: through the small buffer, a batch
+			// took a read call per 2 KiB. (Connections that never get one, as in
+			// the idle scenario, keep the small buffer.)
 			s.line = append(s.line[:0], line...)
+			if !s.grown {
+				s.grown = true
+				s.r = bufio.NewReaderSize(s.r, 32<<10) // s.r is empty: reads go past it
+			}
 			for err == bufio.ErrBufferFull {
 				line, err = s.r.ReadSlice('\n')
 				s.line = append(s.line, line...)

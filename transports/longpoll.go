@@ -91,15 +91,17 @@ type LongPoll struct {
 // connection was taken over (taken.conn set) has no goroutine waiting: whoever
 // wakes it starts finishTaken.
 type poll struct {
-	wake       chan struct{}
-	w          http.ResponseWriter // the held poll's, for a Send that claims it
-	ctx        context.Context     // its request's
-	claimed    bool
-	unit       *delivery
-	superseded bool
+	wake chan struct{}
+	unit *delivery
+	// The held poll's response and request, for a Send that claims it; nil once
+	// taken over.
+	w          http.ResponseWriter
+	r          *http.Request
 	taken      takenOver // its conn is nil unless taken over
 	stopWatch  func()    // ends the watch for its client leaving, if any
-	clientGone bool      // the watch saw its client leave
+	superseded bool
+	claimed    bool
+	clientGone bool // the watch saw its client leave
 }
 
 // delivery is one Send's unit on its way to a poll. result gets exactly one value
@@ -155,7 +157,7 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	p := &poll{wake: make(chan struct{}), w: w, ctx: r.Context()}
+	p := &poll{wake: make(chan struct{}), w: w, r: r}
 	if old := lp.current; old != nil {
 		old.superseded = true
 		lp.wakeLocked(old)
@@ -300,7 +302,9 @@ func (lp *LongPoll) takeOverPoll(p *poll, w http.ResponseWriter, r *http.Request
 	}
 	p.stopWatch, _ = watchClose(p.taken.conn, func() { lp.clientLeft(p) })
 	lp.armLocked(rest, p)
-	p.wake = nil // nobody waits on it any more
+	// Nobody waits on wake any more, and only finishTaken answers it: let the
+	// request's and response's state go (an idle poll's memory counts 10k times).
+	p.wake, p.w, p.r = nil, nil, nil
 	return true
 }
 
@@ -435,7 +439,7 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 		// Held by its handler: write its answer here rather than wake the handler
 		// to write it and wait to be woken in turn.
 		lp.current = nil
-		if p.ctx.Err() == nil {
+		if p.r.Context().Err() == nil {
 			p.claimed = true
 			lp.mu.Unlock()
 			err := lp.deliver(p.w, unit)

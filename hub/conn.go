@@ -393,9 +393,14 @@ func (c *Conn) isClosing() bool {
 }
 
 // startWriterLocked starts a writer unless one runs or the transport is not
-// attached yet (attach starts it then). c.mu is held.
+// attached yet (attach starts it then). Over long polling it leaves frames for the
+// next poll to send (pollOpened) while none is open: a writer started then would
+// stop at once, a goroutine per message queued between two polls. c.mu is held.
 func (c *Conn) startWriterLocked() {
 	if !c.writing && c.transport != nil && c.hasWorkLocked() {
+		if p, ok := c.transport.(transports.Poller); ok && !c.closing && !p.Polled() {
+			return
+		}
 		c.writing = true
 		go c.write()
 	}

@@ -402,7 +402,7 @@ func (c *Conn) startWriterLocked() {
 			return
 		}
 		c.writing = true
-		go c.write()
+		go c.write(false)
 	}
 }
 
@@ -661,8 +661,10 @@ func releaseSlots(s [][]byte) {
 // write is the connection's writer: it sends what is waiting, as one unit per
 // round, until nothing is left, then exits; over long polling also when no poll is
 // open to take the next unit (the next poll runs the writer: pollOpened). Only one
-// runs at a time.
-func (c *Conn) write() {
+// runs at a time. inPoll says it runs in a poll's handler (pollOpened): the end
+// of the connection, with its hooks, then runs on a goroutine of its own, so that
+// the handler goes back to net/http whatever the hooks do.
+func (c *Conn) write(inPoll bool) {
 	frames := takeSlots()
 	defer func() { releaseSlots(frames) }()
 	lingered := false
@@ -707,7 +709,10 @@ func (c *Conn) write() {
 				c.queue = nil
 			}
 			c.mu.Unlock()
-			if closing {
+			switch {
+			case closing && inPoll:
+				go c.end(reason)
+			case closing:
 				c.end(reason)
 			}
 			return
@@ -743,7 +748,7 @@ func (c *Conn) pollOpened(t transports.Transport) {
 	}
 	c.writing = true
 	c.mu.Unlock()
-	c.write()
+	c.write(true)
 }
 
 // writeFailed ends the writer after a failed write on t.

@@ -393,11 +393,16 @@ func (c *Conn) isClosing() bool {
 }
 
 // startWriterLocked starts a writer unless one runs or the transport is not
-// attached yet (attach starts it then). c.mu is held.
+// attached yet (attach starts it then). Over long polling it leaves frames for the
+// next poll to send (pollOpened) while none is open: a writer started then would
+// stop at once, a goroutine per message queued between two polls. c.mu is held.
 func (c *Conn) startWriterLocked() {
 	if !c.writing && c.transport != nil && c.hasWorkLocked() {
+		if p, ok := c.transport.(transports.Poller); ok && !c.closing && !p.Polled() {
+			return
+		}
 		c.writing = true
-		go c.write()
+		go c.write(false)
 	}
 }
 
@@ -526,6 +531,9 @@ func (c *Conn) attach(t transports.Transport) {
 			c.livenessTimer = time.AfterFunc(first, c.livenessDue)
 		}
 	}
+	if p, ok := t.(transports.Poller); ok {
+		p.OnPoll(func() { c.pollOpened(t) })
+	}
 	c.startWriterLocked()
 	c.mu.Unlock()
 	if old != nil && old != t {
@@ -651,11 +659,15 @@ func releaseSlots(s [][]byte) {
 }
 
 // write is the connection's writer: it sends what is waiting, as one unit per
-// round, until nothing is left, then exits. Only one runs at a time.
-func (c *Conn) write() {
+// round, until nothing is left, then exits; over long polling also when no poll is
+// open to take the next unit (the next poll runs the writer: pollOpened). Only one
+// runs at a time. inPoll says it runs in a poll's handler (pollOpened): the end
+// of the connection, with its hooks, then runs on a goroutine of its own, so that
+// the handler goes back to net/http whatever the hooks do.
+func (c *Conn) write(inPoll bool) {
 	frames := takeSlots()
 	defer func() { releaseSlots(frames) }()
-	polled, lingered := false, false
+	lingered := false
 	for {
 		c.mu.Lock()
 		t := c.transport
@@ -664,19 +676,17 @@ func (c *Conn) write() {
 			c.mu.Unlock()
 			return
 		}
-		if pw, ok := t.(transports.PollWaiter); ok && !polled && c.hasFramesLocked() {
+		if p, ok := t.(transports.Poller); ok && c.hasFramesLocked() && !p.Polled() {
 			// Gather only once a poll is there to take it: the poll is answered with
 			// everything queued by then, not with what was queued when the previous
 			// answer left. (With nothing to send, go on: a closing connection ends.)
+			// The poll, once it opens, runs the writer in its own goroutine
+			// (pollOpened); c.mu held from the check on, it cannot miss this one
+			// stopping.
+			c.writing = false
 			c.mu.Unlock()
-			if err := pw.WaitPoll(c.ctx); err != nil && c.ctx.Err() == nil {
-				c.writeFailed(t, err)
-				return
-			}
-			polled = true
-			continue
+			return
 		}
-		polled = false
 		var messages int
 		frames, messages = c.nextUnitLocked(frames[:0])
 		if len(frames) == 0 && !c.closing && !lingered {
@@ -699,7 +709,10 @@ func (c *Conn) write() {
 				c.queue = nil
 			}
 			c.mu.Unlock()
-			if closing {
+			switch {
+			case closing && inPoll:
+				go c.end(reason)
+			case closing:
 				c.end(reason)
 			}
 			return
@@ -718,6 +731,24 @@ func (c *Conn) write() {
 			return
 		}
 	}
+}
+
+// pollOpened runs in the goroutine of a poll that has just opened on t (see
+// transports.Poller): when something waits to be sent and no writer runs, that
+// goroutine becomes the writer and answers its own poll at once. A writer started
+// elsewhere would wait for the poll and then hand it the unit: two waits for the
+// scheduler per poll, behind every other runnable goroutine, which under load were
+// most of a poll's round trip. The writer stops again once no poll is open (write),
+// so the poll's handler goes back to net/http as soon as its answer is written.
+func (c *Conn) pollOpened(t transports.Transport) {
+	c.mu.Lock()
+	if c.writing || c.transport != t || c.ctx.Err() != nil || !c.hasWorkLocked() {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	c.write(true)
 }
 
 // writeFailed ends the writer after a failed write on t.

@@ -32,7 +32,8 @@
 //
 // Concurrency: each connection has one ordered, bounded outbound queue drained by one
 // writer goroutine, so a slow client never blocks a sender: when its queue is full it is
-// closed with a reason. Messages from one client are dispatched in order; by default one
+// closed with a reason. (Over long polling the writer runs only while a poll is open,
+// and a poll that opens with messages waiting is its own writer: it answers at once.) Messages from one client are dispatched in order; by default one
 // invocation runs at a time per connection (Options.MaxParallelInvocations), while
 // stream items, completions and cancellations are handled as they arrive.
 //

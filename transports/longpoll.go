@@ -31,12 +31,20 @@ import (
 //   - When no poll has been open for Options.DisconnectTimeout, the client is taken
 //     as gone and the transport ends.
 //
-// No unit is dropped silently. Send hands its unit to the poll that is open, or waits
-// for the next one. A poll whose client left before the unit was written passes it
+// No unit is dropped silently. Send writes its unit to the poll that is open, or
+// waits for the next one. A poll whose client left before the unit was written passes it
 // on to the next poll; a poll whose write fails makes Send return the error, and the
 // transport ends. (A unit written to a poll the client abandons at that very moment
 // is lost with the connection, as in any HTTP exchange; the official client treats
 // a failed poll as the end of the connection.)
+//
+// A unit meets a poll without a hand-off between goroutines where it can: Send
+// writes the held poll's response itself, from its caller's goroutine, while the
+// poll's handler waits for it to finish; and a poll that opens runs the OnPoll hook
+// in its own goroutine first, so that whoever has units waiting (the hub's writer)
+// answers it there and then. Each hand-off otherwise waits for the scheduler to run
+// the other goroutine, behind every other runnable one: under load, two such waits
+// per poll were most of the time between a poll's arrival and its answer.
 //
 // The transport owns no goroutine. A held poll waits in its handler's goroutine for
 // Options.IdlePollTakeover; then, on HTTP/1.x, the transport takes its connection
@@ -63,10 +71,8 @@ type LongPoll struct {
 	polled  bool      // the first poll has been answered
 	current *poll     // the held poll waiting for a unit, if any
 	outbox  *delivery // a unit waiting for a poll, if any
-	// pollWait is closed when a poll opens (or the transport ends), for WaitPoll;
-	// made by a WaitPoll that finds no poll open.
-	pollWait chan struct{}
-	open     int // polls being served, held or not
+	onPoll  func()    // OnPoll's hook, if any
+	open    int       // polls being served, held or not
 	// timer is the transport's one timer: the disconnect timer while no poll is
 	// open, else the timeout of a taken-over poll (timerPoll). timerAt is when it
 	// is due, zero when stopped: a run that finds it in the future is stale.
@@ -78,18 +84,24 @@ type LongPoll struct {
 // poll is one held GET. Its fate is decided once, under LongPoll.mu, by whoever
 // closes wake: a delivery (unit set), a newer poll (superseded), the end of the
 // transport, or, if nothing else came first, the poll's own timeout; for a poll
-// held by its handler, also its client leaving.
+// held by its handler, also its client leaving. A Send that claims a poll held by
+// its handler (claimed set) writes the answer itself, then closes wake.
 //
-// A poll held by its handler answers once woken. A poll whose connection was taken
-// over (taken.conn set) has no goroutine waiting: whoever wakes it starts
-// finishTaken.
+// A poll held by its handler answers once woken, unless claimed. A poll whose
+// connection was taken over (taken.conn set) has no goroutine waiting: whoever
+// wakes it starts finishTaken.
 type poll struct {
-	wake       chan struct{}
-	unit       *delivery
-	superseded bool
+	wake chan struct{}
+	unit *delivery
+	// The held poll's response and request, for a Send that claims it; nil once
+	// taken over.
+	w          http.ResponseWriter
+	r          *http.Request
 	taken      takenOver // its conn is nil unless taken over
 	stopWatch  func()    // ends the watch for its client leaving, if any
-	clientGone bool      // the watch saw its client leave
+	superseded bool
+	claimed    bool
+	clientGone bool // the watch saw its client leave
 }
 
 // delivery is one Send's unit on its way to a poll. result gets exactly one value
@@ -125,10 +137,9 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Cache-Control", "no-cache, no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Expires", "0")
+	for k, v := range pollHeader {
+		h[k] = v[:1:1] // shared: net/http copies them as it writes the head
+	}
 
 	lp.mu.Lock()
 	if lp.err != nil {
@@ -142,23 +153,61 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 		lp.polled = true
 		lp.mu.Unlock()
 		lp.pollDone()
-		h.Set("Content-Length", "0")
+		h["Content-Length"] = zeroLength[:1:1]
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	p := &poll{wake: make(chan struct{})}
+	p := &poll{wake: make(chan struct{}), w: w, r: r}
 	if old := lp.current; old != nil {
 		old.superseded = true
 		lp.wakeLocked(old)
 	}
 	lp.current = p
-	lp.wakeWaiterLocked()
+	onPoll := lp.onPoll
 	if d := lp.outbox; d != nil {
-		lp.outbox = nil
+		lp.outbox, onPoll = nil, nil
 		lp.handLocked(p, d)
 	}
 	lp.mu.Unlock()
+	if onPoll != nil {
+		onPoll() // may answer p (Send) before it waits at all
+	}
+	select {
+	case <-p.wake: // answered, or decided otherwise, at once
+	default:
+		if lp.hold(p, w, r) {
+			return // taken over: finishTaken answers it and accounts for it
+		}
+	}
+	if lp.claimedLocking(p) {
+		<-p.wake // a Send is writing p's answer
+	}
 
+	clientGone := r.Context().Err() != nil
+	d, status := lp.settle(p, clientGone)
+	lp.pollDone()
+	switch {
+	case d != nil:
+		d.result <- lp.deliver(w, d.unit)
+	case status != 0:
+		if status == http.StatusOK {
+			h["Content-Length"] = zeroLength[:1:1]
+		}
+		w.WriteHeader(status)
+	}
+}
+
+// claimedLocking reports whether a Send claimed p to write its answer.
+func (lp *LongPoll) claimedLocking(p *poll) bool {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return p.claimed
+}
+
+// hold waits until p is woken, its client leaves or it times out, taking its
+// connection over meanwhile if it waits long enough; it reports whether it did
+// (finishTaken then answers p and accounts for it).
+func (lp *LongPoll) hold(p *poll, w http.ResponseWriter, r *http.Request) bool {
 	// One timer: first for the takeover, if there is to be one, then for the rest
 	// of PollTimeout.
 	takeover := !lp.opts.DisableTakeover && lp.opts.IdlePollTakeover >= 0 &&
@@ -183,25 +232,26 @@ func (lp *LongPoll) ServePoll(w http.ResponseWriter, r *http.Request) {
 			takeover = false
 			rest := lp.opts.PollTimeout - lp.opts.IdlePollTakeover
 			if lp.takeOverPoll(p, w, r, rest) {
-				return // finishTaken answers it and accounts for it
+				return true
 			}
 			timer.Reset(rest)
 		}
 	}
-
-	clientGone := r.Context().Err() != nil
-	d, status := lp.settle(p, clientGone)
-	lp.pollDone()
-	switch {
-	case d != nil:
-		d.result <- lp.deliver(w, d.unit)
-	case status != 0:
-		if status == http.StatusOK {
-			h.Set("Content-Length", "0")
-		}
-		w.WriteHeader(status)
-	}
+	return false
 }
+
+// pollHeader holds the headers of every poll response. Each poll would otherwise
+// allocate a slice per header, a fifth of its allocations; a handler that Sets or
+// Adds a header replaces or copies the shared slice (its capacity is its length).
+var (
+	pollHeader = map[string][]string{
+		"Content-Type":  {"application/octet-stream"},
+		"Cache-Control": {"no-cache, no-store"},
+		"Pragma":        {"no-cache"},
+		"Expires":       {"0"},
+	}
+	zeroLength = []string{"0"}
+)
 
 // settle reads a woken (or timed out) poll's fate: the unit to write, or else the
 // status to answer (0 when its client has left and nobody listens). A unit taken
@@ -215,6 +265,9 @@ func (lp *LongPoll) settle(p *poll, clientGone bool) (*delivery, int) {
 	}
 	if lp.timerPoll == p {
 		lp.stopIdleLocked()
+	}
+	if p.claimed {
+		return nil, 0 // answered by the Send that claimed it
 	}
 	d := p.unit
 	if d != nil && clientGone {
@@ -249,7 +302,9 @@ func (lp *LongPoll) takeOverPoll(p *poll, w http.ResponseWriter, r *http.Request
 	}
 	p.stopWatch, _ = watchClose(p.taken.conn, func() { lp.clientLeft(p) })
 	lp.armLocked(rest, p)
-	p.wake = nil // nobody waits on it any more
+	// Nobody waits on wake any more, and only finishTaken answers it: let the
+	// request's and response's state go (an idle poll's memory counts 10k times).
+	p.wake, p.w, p.r = nil, nil, nil
 	return true
 }
 
@@ -379,8 +434,22 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d := &delivery{unit: unit, result: make(chan error, 1)}
 	lp.mu.Lock()
+	if p := lp.current; lp.err == nil && p != nil && p.taken.conn == nil {
+		// Held by its handler: write its answer here rather than wake the handler
+		// to write it and wait to be woken in turn.
+		lp.current = nil
+		if p.r.Context().Err() == nil {
+			p.claimed = true
+			lp.mu.Unlock()
+			err := lp.deliver(p.w, unit)
+			close(p.wake) // after the write: p's handler may return only then
+			return err
+		}
+		// Its client has left: the handler finds out by itself (settle). The
+		// unit waits for the next poll.
+	}
+	d := &delivery{unit: unit, result: make(chan error, 1)}
 	switch {
 	case lp.err != nil:
 		lp.mu.Unlock()
@@ -412,37 +481,21 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 	return <-d.result
 }
 
-// WaitPoll implements PollWaiter: it returns once a poll is held, waiting for a
-// unit.
-func (lp *LongPoll) WaitPoll(ctx context.Context) error {
+// Polled implements Poller: it reports whether a poll is held, waiting for a unit.
+func (lp *LongPoll) Polled() bool {
 	lp.mu.Lock()
-	switch {
-	case lp.err != nil:
-		lp.mu.Unlock()
-		return fmt.Errorf("transports: long polling send: %w", ErrClosed)
-	case lp.current != nil:
-		lp.mu.Unlock()
-		return nil
-	}
-	if lp.pollWait == nil {
-		lp.pollWait = make(chan struct{})
-	}
-	wait := lp.pollWait
-	lp.mu.Unlock()
-	select {
-	case <-wait:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	defer lp.mu.Unlock()
+	return lp.err == nil && lp.current != nil
 }
 
-// wakeWaiterLocked wakes a WaitPoll.
-func (lp *LongPoll) wakeWaiterLocked() {
-	if lp.pollWait != nil {
-		close(lp.pollWait)
-		lp.pollWait = nil
-	}
+// OnPoll implements Poller: f runs in the goroutine of each poll that opens and is
+// to wait for a unit (not the first poll, nor one a waiting Send answers), before it
+// waits. f may call Send, which then answers that poll at once. Call it at most
+// once, before polls come.
+func (lp *LongPoll) OnPoll(f func()) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	lp.onPoll = f
 }
 
 // handLocked gives d to p, the held poll, and wakes it.
@@ -527,7 +580,6 @@ func (lp *LongPoll) endLocked(err error) bool {
 		go lp.onEnd(err)
 	}
 	lp.stopIdleLocked()
-	lp.wakeWaiterLocked()
 	if p := lp.current; p != nil {
 		lp.current = nil
 		lp.wakeLocked(p)

@@ -571,3 +571,59 @@ func clientLeft(t *testing.T, srv *lpServer) {
 	}
 	srv.sendToNextPoll(t, "kept\x1e")
 }
+
+// TestLongPollOnPoll: the hook runs in each poll that opens to wait (not the first
+// poll), and a Send from it answers that very poll at once; a poll the hook does
+// not answer waits as before, and Polled tells whether one is held.
+func TestLongPollOnPoll(t *testing.T) {
+	tests := []struct {
+		name string
+		send bool // the hook Sends
+	}{
+		{"hook answers its poll", true},
+		{"hook leaves its poll waiting", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newLPServer(t, Options{PollTimeout: time.Hour, IdlePollTakeover: -1})
+			calls := make(chan error, 4)
+			srv.lp.OnPoll(func() {
+				var err error
+				if tc.send {
+					err = srv.lp.Send(context.Background(), []byte("unit"))
+				}
+				calls <- err
+			})
+			srv.firstPoll(t)
+			if len(calls) != 0 {
+				t.Fatal("the first poll ran the hook")
+			}
+			if tc.send {
+				r := srv.poll(context.Background())
+				if r.err != nil || r.status != http.StatusOK || r.body != "unit" {
+					t.Fatalf("poll = %d %q %v, want 200 \"unit\"", r.status, r.body, r.err)
+				}
+				if err := <-calls; err != nil {
+					t.Errorf("Send from the hook: %v", err)
+				}
+				if srv.lp.Polled() {
+					t.Error("Polled after the poll was answered")
+				}
+				return
+			}
+			polled := srv.startPoll(t, context.Background())
+			if err := <-calls; err != nil {
+				t.Fatal(err)
+			}
+			if !srv.lp.Polled() {
+				t.Error("Polled = false while a poll is held")
+			}
+			if err := srv.lp.Send(context.Background(), []byte("later")); err != nil {
+				t.Errorf("Send: %v", err)
+			}
+			if r := result(t, polled); r.status != http.StatusOK || r.body != "later" {
+				t.Errorf("poll = %d %q, want 200 \"later\"", r.status, r.body)
+			}
+		})
+	}
+}

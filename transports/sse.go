@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -283,10 +284,7 @@ var eventPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b
 // appendEvent appends unit framed as one unnamed event to dst.
 func appendEvent(dst, unit []byte) []byte {
 	for {
-		i := 0
-		for i < len(unit) && unit[i] != '\n' && unit[i] != '\r' {
-			i++
-		}
+		i := lineEnd(unit)
 		dst = append(dst, "data: "...)
 		dst = append(dst, unit[:i]...)
 		dst = append(dst, '\r', '\n')
@@ -299,6 +297,20 @@ func appendEvent(dst, unit []byte) []byte {
 		unit = unit[i+1:] // a trailing line end yields a last, empty line, as in .NET
 	}
 	return append(dst, '\r', '\n')
+}
+
+// lineEnd returns the index of the first '\n' or '\r' in b, or len(b). Two
+// vectorised scans beat one byte loop: units rarely hold either (JSON escapes
+// them), and scanning byte by byte was a tenth of the server's CPU in bursts.
+func lineEnd(b []byte) int {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		i = len(b)
+	}
+	if j := bytes.IndexByte(b[:i], '\r'); j >= 0 {
+		return j
+	}
+	return i
 }
 
 // Close ends the transport: ServeStream returns, which ends the response. It is

@@ -111,15 +111,18 @@ type Transport interface {
 	OnEnd(f func(err error))
 }
 
-// PollWaiter is implemented by transports whose client asks for each unit (long
-// polling). A writer that waits for the request before it gathers what to send
-// answers it with everything queued by then, rather than with what was queued
-// when the previous answer left.
-type PollWaiter interface {
-	// WaitPoll returns nil once a poll is open to take a unit (Send then hands the
-	// unit over at once, unless the poll goes away meanwhile), an error wrapping
-	// ErrClosed once the transport has ended, or ctx.Err() when ctx ends first.
-	WaitPoll(ctx context.Context) error
+// Poller is implemented by transports whose client asks for each unit (long
+// polling). A writer that gathers what to send only once a poll is open answers it
+// with everything queued by then, rather than with what was queued when the
+// previous answer left; and a writer that runs in the poll's own goroutine
+// (OnPoll) answers it without waking another goroutine.
+type Poller interface {
+	// Polled reports whether a poll is open to take a unit now: Send then
+	// answers it at once, unless it goes away meanwhile.
+	Polled() bool
+	// OnPoll registers f to run in the goroutine of each poll that opens to wait
+	// for a unit, before it waits. Call it at most once, before the first poll.
+	OnPoll(f func())
 }
 
 // BinarySetter is implemented by transports whose messages are typed text or

@@ -60,8 +60,9 @@
 // (cluster-hubbub-one-round1-node2.pprof, …): the whole life of the node, set-up
 // and every mode.
 //
-// serve --cpuprofile FILE writes a CPU profile of that server until it stops; run
-// it by hand (with an open stdin: it exits when stdin closes) and point run at it
+// run --cpuprofile FILE profiles the load generator itself (its subscribers and
+// publishers). serve --cpuprofile FILE writes a CPU profile of that server until it
+// stops; run it by hand (with an open stdin: it exits when stdin closes) and point run at it
 // with --hubbub-addr to profile hubbub under any scenario and mode.
 //
 // Subscribers are lean protocol clients (see subscriber.go); publishers, echo and
@@ -80,6 +81,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -149,8 +151,20 @@ func runCmd(args []string) error {
 	out := fs.String("out", "cmd/hubbench/results", "directory for results.json, results.md and the SVG charts")
 	quiet := fs.Bool("quiet", false, "no live progress line")
 	settle := fs.Duration("settle", 3*time.Second, "pause before memory readings (idle, churn)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator (this process) to this file (go tool pprof FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	sizes, err := parseSizes("--conns", *conns)
 	if err != nil {

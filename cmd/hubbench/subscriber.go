@@ -36,8 +36,9 @@ import (
 type dialer struct {
 	sources []net.IP
 	next    atomic.Uint64
-	clients []*http.Client // one per source, for negotiate, SSE, polls and POSTs
+	clients []*http.Client // one per source, for negotiate, SSE and POSTs
 	ws      []*websocket.Dialer
+	net     []*net.Dialer // one per source, for the polls' own connections
 }
 
 func newDialer(sources []net.IP) *dialer {
@@ -52,6 +53,7 @@ func newDialer(sources []net.IP) *dialer {
 			DisableCompression:  true,
 		}
 		d.clients = append(d.clients, &http.Client{Transport: tr})
+		d.net = append(d.net, nd)
 		d.ws = append(d.ws, &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
 			HandshakeTimeout: 10 * time.Second,
@@ -251,7 +253,7 @@ func dialHubbub(ctx context.Context, d *dialer, i int, base string, kind transpo
 	case transports.ServerSentEvents:
 		c, err = openSSE(ctx, hc, tokenURL)
 	case transports.LongPolling:
-		c, err = openLongPoll(ctx, hc, tokenURL)
+		c, err = openLongPoll(ctx, hc, d.net[i], base, hubPath+"?id="+neg.ConnectionToken)
 	default:
 		err = fmt.Errorf("transport %v", kind)
 	}
@@ -320,6 +322,7 @@ type sseSub struct {
 	r      *bufio.Reader
 	buf    []byte
 	line   []byte
+	grown  bool // r reads in large pieces
 	cancel context.CancelFunc
 }
 
@@ -347,8 +350,15 @@ func (s *sseSub) recv() ([]byte, error) {
 	for {
 		line, err := s.r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			// A long line (a batch of records): gather it.
+			// A long line (a batch of records): gather it, and from now on read
+			// in large pieces, as browsers do: through the small buffer, a batch
+			// took a read call per 2 KiB. (Connections that never get one, as in
+			// the idle scenario, keep the small buffer.)
 			s.line = append(s.line[:0], line...)
+			if !s.grown {
+				s.grown = true
+				s.r = bufio.NewReaderSize(s.r, 32<<10) // s.r is empty: reads go past it
+			}
 			for err == bufio.ErrBufferFull {
 				line, err = s.r.ReadSlice('\n')
 				s.line = append(s.line, line...)
@@ -402,23 +412,35 @@ type statusError struct {
 
 func (e *statusError) Error() string { return fmt.Sprintf("%s: status %d", e.op, e.status) }
 
-// lpSub polls; units go out as POSTs.
+// lpSub polls over a keep-alive connection of its own, writing each GET and
+// reading each answer by hand, as the lean WebSocket subscriber reads frames: one
+// goroutine and no allocation per poll. (http.Client costs three goroutines and a
+// few dozen allocations per poll, which at thousands of subscribers made the load
+// generator, not the server, the bottleneck.) It polls again right after each
+// answer, as the official client does, and dials again when the server closes the
+// connection after an answer (a poll it took over: Connection: close). Units go out
+// as POSTs through the http.Client.
 type lpSub struct {
 	hc     *http.Client
-	url    string
-	buf    bytes.Buffer
-	ctx    context.Context
-	cancel context.CancelFunc
+	nd     *net.Dialer
+	addr   string   // host:port
+	path   string   // path and query of the polls, without the ack
+	url    string   // for POST and DELETE
+	conn   net.Conn // set and read by the polling goroutine; close reads it under mu
+	mu     sync.Mutex
+	closed bool // guarded by mu
+	r      *bufio.Reader
+	req    []byte
+	buf    []byte
 	acked  func() int64 // stateful: polls ack with &ack=N, as the clients do
 	ackOut atomic.Int64 // the last N a poll carried
 }
 
-func openLongPoll(ctx context.Context, hc *http.Client, url string) (*lpSub, error) {
-	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &lpSub{hc: hc, url: url, ctx: lctx, cancel: cancel}
+func openLongPoll(ctx context.Context, hc *http.Client, nd *net.Dialer, addr, path string) (*lpSub, error) {
+	l := &lpSub{hc: hc, nd: nd, addr: addr, path: path, url: "http://" + addr + path}
 	// The first poll is answered at once and opens the connection.
-	if _, err := l.poll(); err != nil {
-		cancel()
+	if _, err := l.pollContext(ctx); err != nil {
+		l.close()
 		return nil, err
 	}
 	return l, nil
@@ -426,31 +448,110 @@ func openLongPoll(ctx context.Context, hc *http.Client, url string) (*lpSub, err
 
 var errPollClosed = errors.New("long polling: 204, connection closed")
 
-func (l *lpSub) poll() ([]byte, error) {
-	url := l.url
+func (l *lpSub) poll() ([]byte, error) { return l.pollContext(context.Background()) }
+
+// pollContext sends one poll and reads its answer; ctx bounds the dial only.
+func (l *lpSub) pollContext(ctx context.Context) ([]byte, error) {
+	if l.conn == nil {
+		conn, err := l.nd.DialContext(ctx, "tcp", l.addr)
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		closed := l.closed
+		if !closed {
+			l.conn = conn
+		}
+		l.mu.Unlock()
+		if closed {
+			conn.Close()
+			return nil, net.ErrClosed
+		}
+		if l.r == nil {
+			l.r = bufio.NewReaderSize(conn, 4096)
+		} else {
+			l.r.Reset(conn)
+		}
+	}
+	l.req = append(l.req[:0], "GET "...)
+	l.req = append(l.req, l.path...)
 	if l.acked != nil {
 		if n := l.acked(); n > 0 {
-			url += "&ack=" + strconv.FormatInt(n, 10)
+			l.req = append(l.req, "&ack="...)
+			l.req = strconv.AppendInt(l.req, n, 10)
 			l.ackOut.Store(n)
 		}
 	}
-	req, _ := http.NewRequestWithContext(l.ctx, http.MethodGet, url, nil)
-	resp, err := l.hc.Do(req)
+	l.req = append(l.req, " HTTP/1.1\r\nHost: "...)
+	l.req = append(l.req, l.addr...)
+	l.req = append(l.req, "\r\nUser-Agent: hubbench\r\nAccept: */*\r\n\r\n"...)
+	if _, err := l.conn.Write(l.req); err != nil {
+		return nil, err
+	}
+	status, body, keep, err := l.readAnswer()
+	if !keep {
+		l.conn.Close()
+		l.mu.Lock()
+		l.conn = nil
+		l.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
+	switch status {
 	case 200:
+		return body, nil
 	case 204:
 		return nil, errPollClosed
-	default:
-		return nil, fmt.Errorf("poll: status %d", resp.StatusCode)
 	}
-	l.buf.Reset()
-	_, err = l.buf.ReadFrom(resp.Body)
-	return l.buf.Bytes(), err
+	return nil, fmt.Errorf("poll: status %d", status)
 }
+
+// readAnswer reads one HTTP/1.1 response with a Content-Length (or none, for 204);
+// keep tells whether the connection stays open for the next poll.
+func (l *lpSub) readAnswer() (status int, body []byte, keep bool, err error) {
+	length := 0
+	keep = true
+	for first := true; ; first = false {
+		line, err := l.r.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if first {
+			if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+				return 0, nil, false, fmt.Errorf("poll: bad status line %q", line)
+			}
+			status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+			continue
+		}
+		if len(line) == 0 {
+			break
+		}
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimSpace(value)
+		switch {
+		case asciiEqualFold(name, "Content-Length"):
+			if length, err = strconv.Atoi(string(value)); err != nil {
+				return 0, nil, false, fmt.Errorf("poll: Content-Length %q", value)
+			}
+		case asciiEqualFold(name, "Connection"):
+			keep = !asciiEqualFold(value, "close")
+		case asciiEqualFold(name, "Transfer-Encoding"):
+			return 0, nil, false, fmt.Errorf("poll: Transfer-Encoding %q not supported", value)
+		}
+	}
+	if cap(l.buf) < length {
+		l.buf = make([]byte, length)
+	}
+	l.buf = l.buf[:length]
+	if _, err := io.ReadFull(l.r, l.buf); err != nil {
+		return 0, nil, false, err
+	}
+	return status, l.buf, keep, nil
+}
+
+func asciiEqualFold(b []byte, s string) bool { return strings.EqualFold(string(b), s) }
 
 func (l *lpSub) recv() ([]byte, error) {
 	for {
@@ -464,7 +565,16 @@ func (l *lpSub) recv() ([]byte, error) {
 func (l *lpSub) send(unit []byte) error { return post(l.hc, l.url, unit) }
 
 func (l *lpSub) close() {
-	l.cancel()
+	l.mu.Lock()
+	closed, c := l.closed, l.conn
+	l.closed = true
+	l.mu.Unlock()
+	if closed {
+		return
+	}
+	if c != nil {
+		c.Close() // ends a poll in flight
+	}
 	req, _ := http.NewRequest(http.MethodDelete, l.url, nil)
 	if resp, err := l.hc.Do(req); err == nil {
 		resp.Body.Close()

@@ -46,7 +46,7 @@ step "official @microsoft/signalr client against cmd/hubbub"
 (cd testdata/official && npm test)
 
 step "official @microsoft/signalr client against 3 nodes on Redis behind a round-robin proxy (no sticky sessions)"
-go build -o "$bin_dir/clusterdemo" ./backplane/redis/internal/clusterdemo
+go build -o "$bin_dir/clusterdemo" ./internal/clusterdemo
 (cd testdata/official && HUBBUB_BIN="$bin_dir/clusterdemo" npm test)
 step "bundled JS client: unit tests, build check, size budget"
 (cd clientjs && npm test)

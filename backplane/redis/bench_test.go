@@ -59,7 +59,7 @@ func benchBroadcast(b *testing.B, sender *hub.Hub, bases []string) {
 		cl := dial(b, base, "", transports.WebSockets)
 		go func() {
 			for {
-				m, err := cl.next()
+				m, err := cl.Next()
 				if err != nil {
 					return
 				}

@@ -86,7 +86,7 @@ func TestOwnerCrash(t *testing.T) {
 			c.Nodes[0].Backplane.Crash()
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, method, cl.url(""), strings.NewReader(`{"type":6}`+"\x1e"))
+			req, _ := http.NewRequestWithContext(ctx, method, cl.URL(""), strings.NewReader(`{"type":6}`+"\x1e"))
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatalf("%s: %v", method, err)
@@ -301,7 +301,7 @@ func TestOwnerKilled(t *testing.T) {
 		t.Skipf("no go command to build the node program: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "clusterdemo")
-	if out, err := exec.Command(goBin, "build", "-o", bin, "./internal/clusterdemo").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goBin, "build", "-o", bin, "../../internal/clusterdemo").CombinedOutput(); err != nil {
 		t.Fatalf("build clusterdemo: %v\n%s", err, out)
 	}
 	prefix := testPrefix(t, url)
@@ -352,7 +352,7 @@ func TestOwnerKilled(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	defer cl.Close()
-	cl.mustInvoke(t, "Add", 1, 2)
+	cl.MustInvoke(t, "Add", 1, 2)
 	waitFor(t, "a poll relayed to the owner", func() bool { return c.Nodes[0].Backplane.PendingCalls() > 0 })
 	crashed := time.Now()
 	owner.Process.Signal(syscall.SIGKILL)
@@ -366,14 +366,14 @@ func TestOwnerKilled(t *testing.T) {
 func wantPollGone(t *testing.T, cl *testClient, crashed time.Time, what string) {
 	t.Helper()
 	select {
-	case <-cl.done:
+	case <-cl.Done():
 	case <-time.After(waitTimeout):
 		t.Fatalf("the relayed poll was not answered within %s of %s", waitTimeout, what)
 	}
 	took := time.Since(crashed)
-	t.Logf("relayed poll answered %v after %s: %v", took.Round(time.Millisecond), what, cl.readErr)
-	if cl.readErr == nil || !strings.Contains(cl.readErr.Error(), "status 404: No Connection with that ID") {
-		t.Errorf("poll ended with %v, want 404 No Connection with that ID", cl.readErr)
+	t.Logf("relayed poll answered %v after %s: %v", took.Round(time.Millisecond), what, cl.Err())
+	if cl.Err() == nil || !strings.Contains(cl.Err().Error(), "status 404: No Connection with that ID") {
+		t.Errorf("poll ended with %v, want 404 No Connection with that ID", cl.Err())
 	}
 	if took > crashBound {
 		t.Errorf("relayed poll answered %v after %s, want within %v", took, what, crashBound)

@@ -99,7 +99,7 @@ func TestRelayRefusals(t *testing.T) {
 	url := redisURL(t)
 	c := startCluster(t, url, testPrefix(t, url))
 	stateless := dialSplit(t, c.Nodes[0].URL, c.Nodes[0].URL, transports.WebSockets) // negotiated without stateful reconnect
-	waitFor(t, "the connection to be indexed", func() bool { return c.Owner(stateless.id) == 0 })
+	waitFor(t, "the connection to be indexed", func() bool { return c.Owner(stateless.ID) == 0 })
 	stateful := dialStateful(t, c.Nodes[0].URL, transports.WebSockets)
 	tests := []struct {
 		name  string
@@ -108,7 +108,7 @@ func TestRelayRefusals(t *testing.T) {
 		want  int
 	}{
 		{"unknown connection", c.Nodes[0].Backplane.NodeID() + transports.NewToken(), transports.WebSockets, http.StatusNotFound},
-		{"not stateful", stateless.token, transports.WebSockets, http.StatusConflict},
+		{"not stateful", stateless.Token, transports.WebSockets, http.StatusConflict},
 		{"another transport", stateful.token, transports.ServerSentEvents, http.StatusBadRequest},
 	}
 	for _, tc := range tests {
@@ -119,7 +119,7 @@ func TestRelayRefusals(t *testing.T) {
 			}
 		})
 	}
-	if _, err := stateless.invoke("Add", 1, 2); err != nil {
+	if _, err := stateless.Invoke("Add", 1, 2); err != nil {
 		t.Errorf("the stateless connection after a refused link: %v", err)
 	}
 	stateful.call(t, "a", "Add", 1, 2)

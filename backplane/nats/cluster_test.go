@@ -1,0 +1,20 @@
+package nats_test
+
+import (
+	"testing"
+
+	"github.com/hubbub-go/hubbub/internal/clustertest/suite"
+)
+
+// TestTargetsAcrossNodes runs the shared cross-node target suite (suite.Targets)
+// on NATS: every target kind, on each transport, through a round-robin proxy in
+// front of three nodes, then presence.
+func TestTargetsAcrossNodes(t *testing.T) {
+	suite.Targets(t, startCluster(t, natsURL(t), 3))
+}
+
+// TestNoStickySessions runs the shared routing rules (suite.NoStickySessions) on
+// NATS.
+func TestNoStickySessions(t *testing.T) {
+	suite.NoStickySessions(t, startCluster(t, natsURL(t), 3))
+}

@@ -1,0 +1,448 @@
+package nats
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// forward is the backplane's part that implements hub.SessionForwarder with NATS
+// request-reply: a node's requests go to {prefix}.n.{node}, and a connection
+// claimed by another node than its negotiate's for Server-Sent Events (whose
+// POSTs land anywhere) or stateful reconnect is served on its own subject,
+// {prefix}.s.{hub}.{token}, by the node that holds it.
+type forward struct {
+	slots    chan struct{} // MaxForwardedRequests
+	nextCall atomic.Uint64
+
+	mu      sync.Mutex
+	calls   map[uint64]*call                // requests in flight to other nodes
+	serving map[string]context.CancelFunc   // forwarded requests being served, by requester/ID
+	located map[string]*natsgo.Subscription // session subjects of claimed connections, by token
+}
+
+type call struct {
+	node   string
+	cancel context.CancelCauseFunc
+}
+
+func (f *forward) init(opts Options) {
+	f.slots = make(chan struct{}, opts.MaxForwardedRequests)
+	f.calls = map[uint64]*call{}
+	f.serving = map[string]context.CancelFunc{}
+	f.located = map[string]*natsgo.Subscription{}
+}
+
+// failNode ends the calls in flight to node (every call for "") with cause, and
+// returns how many.
+func (f *forward) failNode(node string, cause error) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if node == "" || c.node == node {
+			c.cancel(cause)
+			n++
+		}
+	}
+	return n
+}
+
+func (f *forward) failAll(cause error) { f.failNode("", cause) }
+
+// rpcMessage is one request between nodes, or its reply.
+type rpcMessage struct {
+	Type string `json:"t"` // rpcHTTP, rpcClaim, rpcCancel; empty in a reply
+	ID   uint64 `json:"id"`
+	From string `json:"f"`
+	Hub  string `json:"h,omitempty"`
+
+	// rpcHTTP request
+	Method string      `json:"m,omitempty"`
+	URL    string      `json:"u,omitempty"`
+	Host   string      `json:"ho,omitempty"`
+	Remote string      `json:"ra,omitempty"`
+	Header http.Header `json:"hd,omitempty"`
+	Body   []byte      `json:"b,omitempty"`
+
+	// rpcClaim request
+	Token string `json:"tk,omitempty"`
+	User  string `json:"us,omitempty"`
+
+	// reply: an HTTP response (Status, Header, Body), or a claim's Session or Err.
+	Status  int              `json:"s,omitempty"`
+	Session *hub.SessionInfo `json:"se,omitempty"`
+	Err     string           `json:"e,omitempty"`
+}
+
+const (
+	rpcHTTP   = "http"
+	rpcClaim  = "claim"
+	rpcCancel = "cancel"
+
+	errNotFound  = "notfound"
+	errActive    = "active"
+	errForbidden = "forbidden"
+	errBusy      = "busy"
+)
+
+// errNodeGone means the node holding a connection is gone (nobody answers on its
+// subject, or it stopped heartbeating while a request waited).
+var errNodeGone = errors.New("nats backplane: the node holding the connection is gone")
+
+func (b *Backplane) nodeSubject(node string) string { return b.subject("n", node) }
+func (b *Backplane) sessionSubject(hubName, tok string) string {
+	return b.subject("s", token(hubName), token(tok))
+}
+
+// NewConnectionToken implements hub.SessionForwarder: this node's ID followed by
+// 22 random base64url characters.
+func (b *Backplane) NewConnectionToken(string) string { return b.nodeID + transports.NewToken() }
+
+// nodeOf returns the node a token names, or "" (also for a token that is not one
+// of ours: it comes from a request).
+func nodeOf(tok string) string {
+	if len(tok) <= nodeIDLen || !validToken(tok[:nodeIDLen]) {
+		return ""
+	}
+	return tok[:nodeIDLen]
+}
+
+// ServeSessions implements hub.SessionForwarder.
+func (b *Backplane) ServeSessions(hubName string, sessions hub.LocalSessions) func() {
+	b.mu.Lock()
+	st := b.hubs[hubName]
+	if st == nil {
+		st = &hubState{}
+		b.hubs[hubName] = st
+	}
+	st.sessions = sessions
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if st.sessions == sessions {
+			st.sessions = nil
+		}
+	}
+}
+
+func (b *Backplane) sessions(hubName string) hub.LocalSessions {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if st := b.hubs[hubName]; st != nil {
+		return st.sessions
+	}
+	return nil
+}
+
+// SessionEnded implements hub.SessionForwarder: the session subject of a claimed
+// connection goes.
+func (b *Backplane) SessionEnded(_, tok string) {
+	b.forward.mu.Lock()
+	sub := b.forward.located[tok]
+	delete(b.forward.located, tok)
+	b.forward.mu.Unlock()
+	if sub != nil {
+		sub.Unsubscribe()
+	}
+}
+
+// ClaimSession implements hub.SessionForwarder: it asks the node named in the
+// token to release the session, and for Server-Sent Events and stateful
+// connections serves the connection's session subject from now on.
+func (b *Backplane) ClaimSession(ctx context.Context, hubName, tok string, kind transports.Kind, userID string) (hub.SessionInfo, error) {
+	if !b.Healthy() {
+		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %w", ErrUnavailable)
+	}
+	node := nodeOf(tok)
+	if node == "" || node == b.nodeID {
+		return hub.SessionInfo{}, hub.ErrSessionNotFound
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
+	defer cancel()
+	reply, err := b.call(ctx, node, b.nodeSubject(node), &rpcMessage{Type: rpcClaim, Hub: hubName, Token: tok, User: userID})
+	switch {
+	case errors.Is(err, errNodeGone):
+		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %w", hub.ErrSessionNotFound)
+	case err != nil:
+		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %w", err)
+	case reply.Err == errNotFound:
+		return hub.SessionInfo{}, hub.ErrSessionNotFound
+	case reply.Err == errActive:
+		return hub.SessionInfo{}, hub.ErrSessionActive
+	case reply.Err == errForbidden:
+		return hub.SessionInfo{}, hub.ErrSessionForbidden
+	case reply.Session == nil:
+		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %s", reply.Err)
+	}
+	if kind == transports.ServerSentEvents || reply.Session.Stateful {
+		sub, err := b.nc.Subscribe(b.sessionSubject(hubName, tok), b.serveRPC)
+		if err == nil {
+			err = b.nc.FlushWithContext(ctx)
+		}
+		if err != nil {
+			// The session was released to us; unreachable, its POSTs would not find
+			// it, so the stream cannot open.
+			if sub != nil {
+				sub.Unsubscribe()
+			}
+			return hub.SessionInfo{}, fmt.Errorf("nats backplane: serve connection: %w", err)
+		}
+		b.forward.mu.Lock()
+		b.forward.located[tok] = sub
+		b.forward.mu.Unlock()
+	}
+	return *reply.Session, nil
+}
+
+// ForwardRequest implements hub.SessionForwarder: the request goes to the
+// connection's session subject, else (nobody serves it) to the node named in
+// the token. The reply is the owner's response, or 404 (no such node or
+// connection, or the owner died meanwhile), 503 (NATS down, owner busy), 504 (no
+// answer within ForwardTimeout, or the hub's PollTimeout for a poll, plus
+// OpTimeout) or 413 (body over MaxForwardedBody).
+func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubName, tok string) {
+	if !b.Healthy() {
+		http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	var body []byte
+	if r.Body != nil {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, b.opts.MaxForwardedBody+1))
+		if err != nil {
+			http.Error(w, "could not read the request body", http.StatusBadRequest)
+			return
+		}
+		if int64(len(body)) > b.opts.MaxForwardedBody {
+			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+	}
+	req := &rpcMessage{
+		Type: rpcHTTP, Hub: hubName, Method: r.Method, URL: r.URL.RequestURI(), Host: r.Host,
+		Remote: r.RemoteAddr, Header: r.Header, Body: body,
+	}
+	timeout := b.opts.ForwardTimeout
+	if sessions := b.sessions(hubName); sessions != nil && r.Method == http.MethodGet {
+		timeout = min(timeout, sessions.PollTimeout())
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout+b.opts.OpTimeout)
+	defer cancel()
+	reply, err := b.call(ctx, "", b.sessionSubject(hubName, tok), req)
+	if node := nodeOf(tok); errors.Is(err, errNodeGone) && node != "" && node != b.nodeID {
+		reply, err = b.call(ctx, node, b.nodeSubject(node), req)
+	}
+	switch {
+	case errors.Is(err, errNodeGone):
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		http.Error(w, "The node holding the connection did not answer", http.StatusGatewayTimeout)
+		return
+	case err != nil:
+		if r.Context().Err() == nil {
+			http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
+		}
+		return
+	case reply.Err == errBusy:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "The node holding the connection is busy", http.StatusServiceUnavailable)
+		return
+	}
+	for k, v := range reply.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(reply.Status)
+	w.Write(reply.Body)
+}
+
+// call sends req to subject (served by node, "" when unknown) and waits for the
+// reply or ctx. It fails with errNodeGone when nobody serves subject or when
+// node is found gone meanwhile; a forwarded HTTP request whose ctx ends first is
+// cancelled on the node serving it.
+func (b *Backplane) call(ctx context.Context, node, subject string, req *rpcMessage) (*rpcMessage, error) {
+	req.ID = b.nextCall.Add(1)
+	req.From = b.nodeID
+	data, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("nats backplane: encode request: %w", err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	b.forward.mu.Lock()
+	b.forward.calls[req.ID] = &call{node: node, cancel: cancel}
+	b.forward.mu.Unlock()
+	defer func() {
+		b.forward.mu.Lock()
+		delete(b.forward.calls, req.ID)
+		b.forward.mu.Unlock()
+	}()
+	m, err := b.nc.RequestWithContext(ctx, subject, data)
+	switch {
+	case errors.Is(err, natsgo.ErrNoResponders):
+		return nil, errNodeGone
+	case err != nil:
+		cause := context.Cause(ctx)
+		if errors.Is(cause, errNodeGone) || errors.Is(cause, ErrUnavailable) {
+			return nil, cause
+		}
+		if req.Type == rpcHTTP && ctx.Err() != nil && b.Healthy() {
+			stop, _ := json.Marshal(rpcMessage{Type: rpcCancel, ID: req.ID, From: b.nodeID})
+			b.nc.Publish(subject, stop)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("nats backplane: request: %w", err)
+	}
+	var reply rpcMessage
+	if err := json.Unmarshal(m.Data, &reply); err != nil {
+		return nil, fmt.Errorf("nats backplane: decode reply: %w", err)
+	}
+	return &reply, nil
+}
+
+// serveRPC handles a request on this node's subject or a session subject. It
+// runs on the subscription's goroutine, so it never waits: requests are served
+// on goroutines of their own, at most MaxForwardedRequests at once.
+func (b *Backplane) serveRPC(m *natsgo.Msg) {
+	var req rpcMessage
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		b.log.Warn("nats backplane: dropping an undecodable request", "err", err)
+		return
+	}
+	key := req.From + "/" + strconv.FormatUint(req.ID, 10)
+	switch req.Type {
+	case rpcCancel:
+		b.forward.mu.Lock()
+		cancel := b.forward.serving[key]
+		b.forward.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		return
+	case rpcHTTP, rpcClaim:
+	default:
+		return
+	}
+	select {
+	case b.forward.slots <- struct{}{}:
+	default:
+		respond(m, &rpcMessage{Err: errBusy})
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() { <-b.forward.slots }()
+		if req.Type == rpcClaim {
+			respond(m, b.serveClaim(&req))
+			return
+		}
+		if reply := b.serveHTTP(&req, key); reply != nil {
+			respond(m, reply)
+		}
+	}()
+}
+
+func respond(m *natsgo.Msg, reply *rpcMessage) {
+	data, _ := json.Marshal(reply)
+	m.Respond(data)
+}
+
+func (b *Backplane) serveClaim(req *rpcMessage) *rpcMessage {
+	sessions := b.sessions(req.Hub)
+	if sessions == nil {
+		return &rpcMessage{Err: errNotFound}
+	}
+	info, err := sessions.ReleaseSession(req.Token, req.User)
+	switch {
+	case errors.Is(err, hub.ErrSessionActive):
+		return &rpcMessage{Err: errActive}
+	case errors.Is(err, hub.ErrSessionForbidden):
+		return &rpcMessage{Err: errForbidden}
+	case err != nil:
+		return &rpcMessage{Err: errNotFound}
+	}
+	return &rpcMessage{Session: &info}
+}
+
+// serveHTTP serves a forwarded request with the hub's ServeForwarded, buffering
+// the response; nil when the requester cancelled it.
+func (b *Backplane) serveHTTP(req *rpcMessage, key string) *rpcMessage {
+	sessions := b.sessions(req.Hub)
+	if sessions == nil {
+		return &rpcMessage{Status: http.StatusNotFound, Body: []byte("No Connection with that ID\n")}
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.opts.ForwardTimeout)
+	defer cancel()
+	b.forward.mu.Lock()
+	b.forward.serving[key] = cancel
+	b.forward.mu.Unlock()
+	defer func() {
+		b.forward.mu.Lock()
+		delete(b.forward.serving, key)
+		b.forward.mu.Unlock()
+	}()
+	r, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
+	if err != nil {
+		return &rpcMessage{Status: http.StatusBadRequest, Body: []byte("bad forwarded request\n")}
+	}
+	r.Header = req.Header
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	r.Host, r.RemoteAddr = req.Host, req.Remote
+	r.ContentLength = int64(len(req.Body))
+	w := &responseBuffer{header: http.Header{}}
+	sessions.ServeForwarded(w, r)
+	if ctx.Err() != nil && b.ctx.Err() == nil && w.status == 0 {
+		return nil // cancelled by the requester: nobody waits for the answer
+	}
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return &rpcMessage{Status: status, Header: w.header, Body: w.body.Bytes()}
+}
+
+// responseBuffer is the http.ResponseWriter of a forwarded request.
+type responseBuffer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *responseBuffer) Header() http.Header { return w.header }
+
+func (w *responseBuffer) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *responseBuffer) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
+}
+
+// Flush is a no-op: the response goes back whole once the handler returns.
+func (w *responseBuffer) Flush() {}
+
+// SetWriteDeadline accepts and ignores deadlines: writes go to memory.
+func (w *responseBuffer) SetWriteDeadline(time.Time) error { return nil }

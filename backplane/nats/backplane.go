@@ -418,7 +418,9 @@ func (b *Backplane) receive(m *natsgo.Msg) {
 // AddInterest implements hub.InterestRouter: the first receiver of a key
 // subscribes to its subject, and every caller returns once that subscription is
 // live on the server (one flush of the connection confirms every subscription
-// made since the last one), within ctx and OpTimeout.
+// made since the last one), within ctx and OpTimeout. While NATS is down it
+// returns nil at once: the subscription is made when NATS is back, before
+// anything else, and meanwhile no message of another node reaches any node.
 func (b *Backplane) AddInterest(ctx context.Context, hubName string, kind hub.SelectorKind, key string) error {
 	subject := b.hubSubject(hubName, kind, key)
 	b.mu.Lock()
@@ -451,9 +453,11 @@ func (b *Backplane) AddInterest(ctx context.Context, hubName string, kind hub.Se
 	}
 	select {
 	case <-w.done:
-		if w.err != nil {
+		if w.err != nil && b.Healthy() {
 			return fmt.Errorf("nats backplane: subscription not confirmed: %w (%w)", ErrUnavailable, w.err)
 		}
+		// During an outage no node's messages reach any other: nats.go makes the
+		// subscription first thing when NATS is back.
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("nats backplane: subscription not confirmed: %w", ctx.Err())

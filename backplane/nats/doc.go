@@ -96,10 +96,17 @@
 //     then returns an error wrapping hub.ErrClusterDelivery and ErrUnavailable at
 //     once (the client is not buffering: ReconnectBufSize is off, so that no
 //     message goes out late or is dropped unseen), and Stats.Failed counts it;
-//   - joins and connections are recorded and their subscriptions made when NATS
-//     is back; Groups.Add returns an error wrapping ErrUnavailable to say it
-//     could not confirm the subscription;
+//   - joins and connections are recorded, and Groups.Add returns nil: nats.go
+//     makes their subscriptions when NATS is back, before it sends anything else;
+//   - GroupMembers and claims fail at once with ErrUnavailable, forwarded
+//     requests are answered 503, and those in flight fail at once;
 //   - envelopes other nodes published meanwhile are lost for this node (NATS
-//     core is at most once): what is lost is what the senders were told about,
-//     plus what was in flight on the connection when it broke.
+//     core is at most once). What is lost is what the senders were told about
+//     (and Stats.Failed counted), plus what was in flight when the server died
+//     (written to its socket before the client saw it close) and what a node
+//     published once back before the receiving node was back too (nodes
+//     reconnect within ReconnectWait plus nats.go's jitter, 100 ms, of each
+//     other). TestNATSOutage measures it: with a send every 5 ms and a 60 ms
+//     outage, 0 to 9 sends lost unreported in 6 runs, each next to a change of
+//     state, against 11 to 14 reported.
 package nats

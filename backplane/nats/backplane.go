@@ -334,7 +334,11 @@ func (b *Backplane) hub(name string) *hubState {
 // hub.InterestRouter). While NATS is down it does not try: it returns an error
 // wrapping hub.ErrClusterDelivery (the local delivery has happened) and
 // ErrUnavailable; a failed publish wraps hub.ErrClusterDelivery and its cause.
-func (b *Backplane) Publish(_ context.Context, env *hub.Envelope) error {
+// Unless Options.AsyncPublish, it returns once NATS confirms it has the
+// envelopes (a flush shared with concurrent publishes and subscriptions),
+// within ctx and OpTimeout; an unconfirmed publish counts as failed, though
+// some nodes may have got it.
+func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	if st := b.hub(env.Hub); st != nil && st.deliver != nil {
 		st.deliver(env)
 	}
@@ -342,6 +346,7 @@ func (b *Backplane) Publish(_ context.Context, env *hub.Envelope) error {
 		b.failed.Add(1)
 		return fmt.Errorf("nats backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, ErrUnavailable)
 	}
+	var err error
 	for subject, part := range b.split(env) {
 		data, err := json.Marshal(part)
 		if err != nil {
@@ -353,7 +358,23 @@ func (b *Backplane) Publish(_ context.Context, env *hub.Envelope) error {
 		}
 		b.published.Add(1)
 	}
-	return nil
+	if b.opts.AsyncPublish {
+		return nil
+	}
+	b.mu.Lock()
+	w := b.flushLocked()
+	b.mu.Unlock()
+	select {
+	case <-w.done:
+		if w.err == nil {
+			return nil
+		}
+		err = w.err
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	b.failed.Add(1)
+	return fmt.Errorf("nats backplane: publish to hub %q: not confirmed: %w (%w)", env.Hub, hub.ErrClusterDelivery, err)
 }
 
 // split yields the subjects env goes to and the envelope for each: env itself
@@ -501,8 +522,8 @@ func (b *Backplane) RemoveInterest(hubName string, kind hub.SelectorKind, key st
 	}
 }
 
-// flushLocked returns the flush that will confirm a subscription just made,
-// waking the flush loop. b.mu is held.
+// flushLocked returns the flush that will confirm a subscription or publish just
+// made, waking the flush loop. b.mu is held.
 func (b *Backplane) flushLocked() *flushWait {
 	if b.pending == nil {
 		b.pending = &flushWait{done: make(chan struct{})}
@@ -514,8 +535,8 @@ func (b *Backplane) flushLocked() *flushWait {
 	return b.pending
 }
 
-// flushLoop flushes the connection for the subscriptions waiting to be
-// confirmed: the subscriptions made while one flush is under way share the next.
+// flushLoop flushes the connection for the subscriptions and publishes waiting
+// to be confirmed: those made while one flush is under way share the next.
 func (b *Backplane) flushLoop() {
 	defer b.wg.Done()
 	for {

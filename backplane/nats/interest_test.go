@@ -6,6 +6,9 @@ import (
 	"slices"
 	"testing"
 
+	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/hubbub-go/hubbub/backplane/nats"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/clustertest/suite"
 	"github.com/hubbub-go/hubbub/transports"
@@ -83,5 +86,40 @@ func TestInterestRouting(t *testing.T) {
 	suite.WaitFor(t, "the idle node to get the sentinel", func() bool { return idle.Stats().Received > before })
 	if n := idle.Stats().Received - before; n != 1 {
 		t.Errorf("a node without receivers got %d envelopes, want 1 (the sentinel for All)", n)
+	}
+}
+
+// TestSendReturnsOnceNATSHasIt: when Send returns, NATS has the envelope: a
+// subscriber that then makes a round trip to the server has received it. So a
+// client that gets a completion and then makes another node send sees the first
+// message before the second (the official client's mixed-protocol tests rely on
+// it), and a send that returned nil was not left in a buffer.
+func TestSendReturnsOnceNATSHasIt(t *testing.T) {
+	var prefix string
+	c := startCluster(t, natsURL(t), 1, func(o *nats.Options) { prefix = o.Prefix })
+	watcher, err := natsgo.Connect(natsURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	got := make(chan *natsgo.Msg, 100)
+	if _, err := watcher.ChanSubscribe(prefix+".h.>", got); err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if err := c.Nodes[0].Conformance.Clients().All().Send(context.Background(), "event", i); err != nil {
+			t.Fatal(err)
+		}
+		if err := watcher.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+		default:
+			t.Fatalf("send %d returned before NATS had it", i)
+		}
 	}
 }

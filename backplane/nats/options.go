@@ -23,6 +23,17 @@ type Options struct {
 	// outage (nats.go adds jitter). Default 100 ms.
 	ReconnectWait time.Duration
 
+	// AsyncPublish lets Publish return once the envelope is in the connection's
+	// buffer, without waiting for NATS to confirm it has it. By default Publish
+	// waits (one round trip, shared by the publishes made meanwhile: a flush), so
+	// that once a send returns, the envelope is on its way to every node: a
+	// client that gets a completion and then makes another node send sees the
+	// first message before the second, as the official client's tests expect,
+	// and a send that returned nil was not lost in the buffer of a connection
+	// that then broke. Asynchronous publishing saves that wait (a send costs
+	// microseconds instead of a round trip) and gives up both.
+	AsyncPublish bool
+
 	// ReceiveBuffer is how many envelopes from other nodes may wait for their hub
 	// on this node. All subscriptions feed one queue, which keeps every node's
 	// envelopes in the order it published them; beyond it NATS drops (a slow

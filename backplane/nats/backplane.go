@@ -27,8 +27,8 @@ var ErrUnavailable = errors.New("nats backplane: NATS unavailable")
 // connection token is the node ID followed by a transports.NewToken.
 const nodeIDLen = 11
 
-// Backplane is a hub.Backplane, hub.InterestRouter and hub.SessionForwarder over
-// NATS. See the package documentation for the design. One Backplane serves any
+// Backplane is a hub.Backplane, hub.InterestRouter, hub.SessionForwarder and
+// hub.LinkRelay over NATS. See the package documentation for the design. One Backplane serves any
 // number of hubs of one process; give each hub of a cluster the same name on
 // every node.
 //
@@ -149,6 +149,12 @@ func New(opts Options) (*Backplane, error) {
 		natsgo.ReconnectHandler(func(*natsgo.Conn) { b.up("reconnected") }),
 		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) { b.down(err) }),
 		natsgo.ErrorHandler(func(_ *natsgo.Conn, sub *natsgo.Subscription, err error) {
+			if errors.Is(err, natsgo.ErrSlowConsumer) && sub != nil && sub.Subject == b.nodeSubject(b.nodeID) {
+				// Units of relayed links may be lost: the clients resume.
+				n := b.endRelays("", fmt.Errorf("nats backplane: relayed link: messages dropped: %w", ErrUnavailable))
+				b.log.Warn("nats backplane: dropping requests and units of relayed links: this node does not keep up", "links_ended", n)
+				return
+			}
 			if errors.Is(err, natsgo.ErrSlowConsumer) {
 				b.log.Warn("nats backplane: dropping envelopes: this node's hubs do not keep up (ReceiveBuffer)", "subject", sub.Subject)
 				return
@@ -196,6 +202,8 @@ func (b *Backplane) down(err error) {
 	b.log.Warn("nats backplane: NATS unreachable; delivering on this node only until it is back", "node", b.nodeID, "err", err)
 	// Their replies would come through NATS.
 	b.forward.failAll(fmt.Errorf("nats backplane: lost NATS while waiting for another node: %w", ErrUnavailable))
+	// Units sent meanwhile are lost: the clients resume.
+	b.endRelays("", fmt.Errorf("nats backplane: relayed link: %w", ErrUnavailable))
 }
 
 // NodeID identifies this node in the cluster (and starts its connection tokens).
@@ -280,6 +288,7 @@ func (b *Backplane) Close() error {
 	}
 	b.cancel()
 	b.forward.failAll(fmt.Errorf("nats backplane: closed: %w", ErrUnavailable))
+	b.endRelays("", fmt.Errorf("nats backplane: closed: %w", ErrUnavailable))
 	b.nc.Close()
 	b.wg.Wait()
 	return nil

@@ -18,3 +18,14 @@ func TestTargetsAcrossNodes(t *testing.T) {
 func TestNoStickySessions(t *testing.T) {
 	suite.NoStickySessions(t, startCluster(t, natsURL(t), 3))
 }
+
+// TestRelayedResume runs the shared suite.RelayedResume on NATS: a stateful
+// connection resumed again and again on other nodes than its own, relayed there.
+func TestRelayedResume(t *testing.T) {
+	suite.RelayedResume(t, startCluster(t, natsURL(t), 3))
+}
+
+// TestRelayRefusals runs the shared suite.RelayRefusals on NATS.
+func TestRelayRefusals(t *testing.T) {
+	suite.RelayRefusals(t, startCluster(t, natsURL(t), 3))
+}

@@ -32,6 +32,7 @@ type forward struct {
 	calls   map[uint64]*call                // requests in flight to other nodes
 	serving map[string]context.CancelFunc   // forwarded requests being served, by requester/ID
 	located map[string]*natsgo.Subscription // session subjects of claimed connections, by token
+	relays  map[relayKey]*relayLink         // relayed links, this node's side of each (relay.go)
 }
 
 type call struct {
@@ -44,6 +45,7 @@ func (f *forward) init(opts Options) {
 	f.calls = map[uint64]*call{}
 	f.serving = map[string]context.CancelFunc{}
 	f.located = map[string]*natsgo.Subscription{}
+	f.relays = map[relayKey]*relayLink{}
 }
 
 // failNode ends the calls in flight to node (every call for "") with cause, and
@@ -65,7 +67,7 @@ func (f *forward) failAll(cause error) { f.failNode("", cause) }
 
 // rpcMessage is one request between nodes, or its reply.
 type rpcMessage struct {
-	Type string `json:"t"` // rpcHTTP, rpcClaim, rpcCancel; empty in a reply
+	Type string `json:"t"` // rpcHTTP, rpcClaim, rpcCancel, relay.go's; empty in a reply
 	ID   uint64 `json:"id"`
 	From string `json:"f"`
 	Hub  string `json:"h,omitempty"`
@@ -78,14 +80,17 @@ type rpcMessage struct {
 	Header http.Header `json:"hd,omitempty"`
 	Body   []byte      `json:"b,omitempty"`
 
-	// rpcClaim request
-	Token string `json:"tk,omitempty"`
-	User  string `json:"us,omitempty"`
+	// rpcClaim and rpcRelayOpen request
+	Token string            `json:"tk,omitempty"`
+	User  string            `json:"us,omitempty"`
+	Relay *hub.RelayRequest `json:"rl,omitempty"`
 
 	// reply: an HTTP response (Status, Header, Body), or a claim's Session or Err.
 	Status  int              `json:"s,omitempty"`
 	Session *hub.SessionInfo `json:"se,omitempty"`
 	Err     string           `json:"e,omitempty"`
+	// Binary answers rpcRelayOpen: the connection speaks a binary hub protocol.
+	Binary bool `json:"bin,omitempty"`
 }
 
 const (
@@ -161,20 +166,24 @@ func (b *Backplane) SessionEnded(_, tok string) {
 	}
 }
 
-// ClaimSession implements hub.SessionForwarder: it asks the node named in the
-// token to release the session, and for Server-Sent Events and stateful
+// ClaimSession implements hub.SessionForwarder: it asks the node serving the
+// connection's session subject, else the node named in the token, to release
+// the session, and for Server-Sent Events and stateful
 // connections serves the connection's session subject from now on.
 func (b *Backplane) ClaimSession(ctx context.Context, hubName, tok string, kind transports.Kind, userID string) (hub.SessionInfo, error) {
 	if !b.Healthy() {
 		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %w", ErrUnavailable)
 	}
-	node := nodeOf(tok)
-	if node == "" || node == b.nodeID {
-		return hub.SessionInfo{}, hub.ErrSessionNotFound
-	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 	defer cancel()
-	reply, err := b.call(ctx, node, b.nodeSubject(node), &rpcMessage{Type: rpcClaim, Hub: hubName, Token: tok, User: userID})
+	// A connection claimed before (a stateful one whose link is resumed, maybe
+	// on the node that negotiated it) is served on its session subject: its
+	// holder answers that it is active.
+	claim := &rpcMessage{Type: rpcClaim, Hub: hubName, Token: tok, User: userID}
+	reply, err := b.call(ctx, "", b.sessionSubject(hubName, tok), claim)
+	if node := nodeOf(tok); errors.Is(err, errNodeGone) && node != "" && node != b.nodeID {
+		reply, err = b.call(ctx, node, b.nodeSubject(node), claim)
+	}
 	switch {
 	case errors.Is(err, errNodeGone):
 		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %w", hub.ErrSessionNotFound)
@@ -272,11 +281,13 @@ func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubNa
 }
 
 // call sends req to subject (served by node, "" when unknown) and waits for the
-// reply or ctx. It fails with errNodeGone when nobody serves subject or when
+// reply or ctx. It numbers req unless it has a number already. It fails with errNodeGone when nobody serves subject or when
 // node is found gone meanwhile; a forwarded HTTP request whose ctx ends first is
 // cancelled on the node serving it.
 func (b *Backplane) call(ctx context.Context, node, subject string, req *rpcMessage) (*rpcMessage, error) {
-	req.ID = b.nextCall.Add(1)
+	if req.ID == 0 {
+		req.ID = b.nextCall.Add(1)
+	}
 	req.From = b.nodeID
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -336,31 +347,39 @@ func (b *Backplane) serveRPC(m *natsgo.Msg) {
 			cancel()
 		}
 		return
-	case rpcHTTP, rpcClaim:
+	case rpcRelayUp, rpcRelayDown, rpcRelayEndUp, rpcRelayEndDown:
+		b.receiveRelay(&req)
+		return
+	case rpcHTTP, rpcClaim, rpcRelayOpen:
 	default:
 		return
 	}
 	select {
 	case b.forward.slots <- struct{}{}:
 	default:
-		respond(m, &rpcMessage{Err: errBusy})
+		b.respond(m, &rpcMessage{Err: errBusy})
 		return
 	}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		defer func() { <-b.forward.slots }()
-		if req.Type == rpcClaim {
-			respond(m, b.serveClaim(&req))
-			return
-		}
-		if reply := b.serveHTTP(&req, key); reply != nil {
-			respond(m, reply)
+		switch req.Type {
+		case rpcClaim:
+			b.respond(m, b.serveClaim(&req))
+		case rpcRelayOpen:
+			b.respond(m, b.serveRelayOpen(&req))
+		default:
+			if reply := b.serveHTTP(&req, key); reply != nil {
+				b.respond(m, reply)
+			}
 		}
 	}()
 }
 
-func respond(m *natsgo.Msg, reply *rpcMessage) {
+// respond answers a request, naming this node.
+func (b *Backplane) respond(m *natsgo.Msg, reply *rpcMessage) {
+	reply.From = b.nodeID
 	data, _ := json.Marshal(reply)
 	m.Respond(data)
 }

@@ -168,8 +168,9 @@ func (b *Backplane) gone(node, why string) {
 	delete(b.nodes, node)
 	b.nodesMu.Unlock()
 	failed := b.forward.failNode(node, errNodeGone)
+	links := b.endRelays(node, fmt.Errorf("nats backplane: relayed link: %w", errNodeGone))
 	if known {
-		b.log.Info("nats backplane: a node is gone", "node", node, "why", why, "requests_failed", failed)
+		b.log.Info("nats backplane: a node is gone", "node", node, "why", why, "requests_failed", failed, "links_ended", links)
 	}
 }
 

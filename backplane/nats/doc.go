@@ -83,9 +83,16 @@
 // responders); one in flight to a node that stops heartbeating is answered 404
 // within NodeTTL; while NATS is down, 503.
 //
-// Not yet: relaying the link of a stateful connection resumed on another node
-// (hub.LinkRelay, which the Redis backplane implements): such a resume is
-// refused as on a single node, and the client starts a new connection.
+// # Relayed links
+//
+// A stateful connection (docs/reconnect.md) resumes on the same token, and its
+// new WebSocket or SSE stream may land on any node. The backplane implements
+// hub.LinkRelay as the Redis backplane does (see its documentation): the node
+// where the link lands asks the owner, on the connection's session subject or
+// its node's, to attach it, then units go up and down as messages on the
+// receiving node's subject, in order. A node that stops heartbeating ends its
+// links within NodeTTL, losing NATS ends every link, and so does NATS dropping
+// messages of this node's subject; the client resumes.
 //
 // # NATS outages
 //

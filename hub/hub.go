@@ -192,7 +192,8 @@ func (h *Hub) removeConn(c *Conn) {
 	h.mu.Lock()
 	groups := c.groups
 	c.groups = nil
-	if h.conns[c.id] == c {
+	added := h.conns[c.id] == c // its handshake came: addConn told the backplane
+	if added {
 		delete(h.conns, c.id)
 	}
 	for g := range groups {
@@ -203,7 +204,10 @@ func (h *Hub) removeConn(c *Conn) {
 	}
 	h.mu.Unlock()
 	h.wakeDrain()
-	gone := connInterest(c)
+	var gone []interestKey
+	if added {
+		gone = connInterest(c)
+	}
 	for g := range groups {
 		gone = append(gone, interestKey{SelectGroups, g})
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hubbub-go/hubbub/backplane/nats"
+	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/clustertest"
 )
 
@@ -60,11 +61,18 @@ type cluster = clustertest.Cluster[*nats.Backplane]
 // options through opts, and closes it when the test ends.
 func startCluster(t testing.TB, url string, nodes int, opts ...func(*nats.Options)) *cluster {
 	t.Helper()
+	return startClusterWith(t, url, nodes, nil, opts...)
+}
+
+// startClusterWith is startCluster with the hubs' options through hubOpts.
+func startClusterWith(t testing.TB, url string, nodes int, hubOpts func(*hub.Options), opts ...func(*nats.Options)) *cluster {
+	t.Helper()
 	prefix := testPrefix()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := clustertest.Start(ctx, clustertest.Config[*nats.Backplane]{
 		Nodes: nodes,
+		Hub:   hubOpts,
 		NewBackplane: func(_ int, logger *slog.Logger) (*nats.Backplane, error) {
 			o := nats.Options{URL: url, Prefix: prefix, Logger: logger}
 			fastBackplane(&o)

@@ -1,20 +1,18 @@
 package nats
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/hubbub-go/hubbub/backplane/internal/forwarding"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -64,45 +62,6 @@ func (f *forward) failNode(node string, cause error) int {
 }
 
 func (f *forward) failAll(cause error) { f.failNode("", cause) }
-
-// rpcMessage is one request between nodes, or its reply.
-type rpcMessage struct {
-	Type string `json:"t"` // rpcHTTP, rpcClaim, rpcCancel, relay.go's; empty in a reply
-	ID   uint64 `json:"id"`
-	From string `json:"f"`
-	Hub  string `json:"h,omitempty"`
-
-	// rpcHTTP request
-	Method string      `json:"m,omitempty"`
-	URL    string      `json:"u,omitempty"`
-	Host   string      `json:"ho,omitempty"`
-	Remote string      `json:"ra,omitempty"`
-	Header http.Header `json:"hd,omitempty"`
-	Body   []byte      `json:"b,omitempty"`
-
-	// rpcClaim and rpcRelayOpen request
-	Token string            `json:"tk,omitempty"`
-	User  string            `json:"us,omitempty"`
-	Relay *hub.RelayRequest `json:"rl,omitempty"`
-
-	// reply: an HTTP response (Status, Header, Body), or a claim's Session or Err.
-	Status  int              `json:"s,omitempty"`
-	Session *hub.SessionInfo `json:"se,omitempty"`
-	Err     string           `json:"e,omitempty"`
-	// Binary answers rpcRelayOpen: the connection speaks a binary hub protocol.
-	Binary bool `json:"bin,omitempty"`
-}
-
-const (
-	rpcHTTP   = "http"
-	rpcClaim  = "claim"
-	rpcCancel = "cancel"
-
-	errNotFound  = "notfound"
-	errActive    = "active"
-	errForbidden = "forbidden"
-	errBusy      = "busy"
-)
 
 // errNodeGone means the node holding a connection is gone (nobody answers on its
 // subject, or it stopped heartbeating while a request waited).
@@ -179,7 +138,7 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, tok string, kind 
 	// A connection claimed before (a stateful one whose link is resumed, maybe
 	// on the node that negotiated it) is served on its session subject: its
 	// holder answers that it is active.
-	claim := &rpcMessage{Type: rpcClaim, Hub: hubName, Token: tok, User: userID}
+	claim := &forwarding.Message{Type: forwarding.TypeClaim, Hub: hubName, Token: tok, User: userID}
 	reply, err := b.call(ctx, "", b.sessionSubject(hubName, tok), claim)
 	if node := nodeOf(tok); errors.Is(err, errNodeGone) && node != "" && node != b.nodeID {
 		reply, err = b.call(ctx, node, b.nodeSubject(node), claim)
@@ -189,14 +148,12 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, tok string, kind 
 		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %w", hub.ErrSessionNotFound)
 	case err != nil:
 		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %w", err)
-	case reply.Err == errNotFound:
-		return hub.SessionInfo{}, hub.ErrSessionNotFound
-	case reply.Err == errActive:
-		return hub.SessionInfo{}, hub.ErrSessionActive
-	case reply.Err == errForbidden:
-		return hub.SessionInfo{}, hub.ErrSessionForbidden
-	case reply.Session == nil:
-		return hub.SessionInfo{}, fmt.Errorf("nats backplane: claim connection: %s", reply.Err)
+	}
+	if err := forwarding.Refused("nats backplane: claim connection", reply); err != nil {
+		return hub.SessionInfo{}, err
+	}
+	if reply.Session == nil {
+		return hub.SessionInfo{}, errors.New("nats backplane: claim connection: no session in the reply")
 	}
 	if kind == transports.ServerSentEvents || reply.Session.Stateful {
 		sub, err := b.nc.Subscribe(b.sessionSubject(hubName, tok), b.serveRPC)
@@ -229,22 +186,9 @@ func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubNa
 		http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	var body []byte
-	if r.Body != nil {
-		var err error
-		body, err = io.ReadAll(io.LimitReader(r.Body, b.opts.MaxForwardedBody+1))
-		if err != nil {
-			http.Error(w, "could not read the request body", http.StatusBadRequest)
-			return
-		}
-		if int64(len(body)) > b.opts.MaxForwardedBody {
-			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-	}
-	req := &rpcMessage{
-		Type: rpcHTTP, Hub: hubName, Method: r.Method, URL: r.URL.RequestURI(), Host: r.Host,
-		Remote: r.RemoteAddr, Header: r.Header, Body: body,
+	req := forwarding.Request(w, r, hubName, b.opts.MaxForwardedBody)
+	if req == nil {
+		return
 	}
 	timeout := b.opts.ForwardTimeout
 	if sessions := b.sessions(hubName); sessions != nil && r.Method == http.MethodGet {
@@ -268,23 +212,19 @@ func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubNa
 			http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
 		}
 		return
-	case reply.Err == errBusy:
+	case reply.Err == forwarding.ErrBusy:
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "The node holding the connection is busy", http.StatusServiceUnavailable)
 		return
 	}
-	for k, v := range reply.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(reply.Status)
-	w.Write(reply.Body)
+	forwarding.WriteResponse(w, reply)
 }
 
 // call sends req to subject (served by node, "" when unknown) and waits for the
 // reply or ctx. It numbers req unless it has a number already. It fails with errNodeGone when nobody serves subject or when
 // node is found gone meanwhile; a forwarded HTTP request whose ctx ends first is
 // cancelled on the node serving it.
-func (b *Backplane) call(ctx context.Context, node, subject string, req *rpcMessage) (*rpcMessage, error) {
+func (b *Backplane) call(ctx context.Context, node, subject string, req *forwarding.Message) (*forwarding.Message, error) {
 	if req.ID == 0 {
 		req.ID = b.nextCall.Add(1)
 	}
@@ -312,8 +252,8 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *rpcMess
 		if errors.Is(cause, errNodeGone) || errors.Is(cause, ErrUnavailable) {
 			return nil, cause
 		}
-		if req.Type == rpcHTTP && ctx.Err() != nil && b.Healthy() {
-			stop, _ := json.Marshal(rpcMessage{Type: rpcCancel, ID: req.ID, From: b.nodeID})
+		if req.Type == forwarding.TypeHTTP && ctx.Err() != nil && b.Healthy() {
+			stop, _ := json.Marshal(forwarding.Message{Type: forwarding.TypeCancel, ID: req.ID, From: b.nodeID})
 			b.nc.Publish(subject, stop)
 		}
 		if ctx.Err() != nil {
@@ -321,7 +261,7 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *rpcMess
 		}
 		return nil, fmt.Errorf("nats backplane: request: %w", err)
 	}
-	var reply rpcMessage
+	var reply forwarding.Message
 	if err := json.Unmarshal(m.Data, &reply); err != nil {
 		return nil, fmt.Errorf("nats backplane: decode reply: %w", err)
 	}
@@ -332,14 +272,14 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *rpcMess
 // runs on the subscription's goroutine, so it never waits: requests are served
 // on goroutines of their own, at most MaxForwardedRequests at once.
 func (b *Backplane) serveRPC(m *natsgo.Msg) {
-	var req rpcMessage
+	var req forwarding.Message
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		b.log.Warn("nats backplane: dropping an undecodable request", "err", err)
 		return
 	}
 	key := req.From + "/" + strconv.FormatUint(req.ID, 10)
 	switch req.Type {
-	case rpcCancel:
+	case forwarding.TypeCancel:
 		b.forward.mu.Lock()
 		cancel := b.forward.serving[key]
 		b.forward.mu.Unlock()
@@ -347,17 +287,17 @@ func (b *Backplane) serveRPC(m *natsgo.Msg) {
 			cancel()
 		}
 		return
-	case rpcRelayUp, rpcRelayDown, rpcRelayEndUp, rpcRelayEndDown:
+	case forwarding.TypeRelayUp, forwarding.TypeRelayDown, forwarding.TypeRelayEndUp, forwarding.TypeRelayEndDown:
 		b.receiveRelay(&req)
 		return
-	case rpcHTTP, rpcClaim, rpcRelayOpen:
+	case forwarding.TypeHTTP, forwarding.TypeClaim, forwarding.TypeRelayOpen:
 	default:
 		return
 	}
 	select {
 	case b.forward.slots <- struct{}{}:
 	default:
-		b.respond(m, &rpcMessage{Err: errBusy})
+		b.respond(m, &forwarding.Message{Err: forwarding.ErrBusy})
 		return
 	}
 	b.wg.Add(1)
@@ -365,9 +305,9 @@ func (b *Backplane) serveRPC(m *natsgo.Msg) {
 		defer b.wg.Done()
 		defer func() { <-b.forward.slots }()
 		switch req.Type {
-		case rpcClaim:
-			b.respond(m, b.serveClaim(&req))
-		case rpcRelayOpen:
+		case forwarding.TypeClaim:
+			b.respond(m, forwarding.Claim(b.sessions(req.Hub), &req))
+		case forwarding.TypeRelayOpen:
 			b.respond(m, b.serveRelayOpen(&req))
 		default:
 			if reply := b.serveHTTP(&req, key); reply != nil {
@@ -378,35 +318,18 @@ func (b *Backplane) serveRPC(m *natsgo.Msg) {
 }
 
 // respond answers a request, naming this node.
-func (b *Backplane) respond(m *natsgo.Msg, reply *rpcMessage) {
+func (b *Backplane) respond(m *natsgo.Msg, reply *forwarding.Message) {
 	reply.From = b.nodeID
 	data, _ := json.Marshal(reply)
 	m.Respond(data)
 }
 
-func (b *Backplane) serveClaim(req *rpcMessage) *rpcMessage {
+// serveHTTP serves a forwarded request (forwarding.Serve), cancelled when the
+// requester says so; nil when it did.
+func (b *Backplane) serveHTTP(req *forwarding.Message, key string) *forwarding.Message {
 	sessions := b.sessions(req.Hub)
 	if sessions == nil {
-		return &rpcMessage{Err: errNotFound}
-	}
-	info, err := sessions.ReleaseSession(req.Token, req.User)
-	switch {
-	case errors.Is(err, hub.ErrSessionActive):
-		return &rpcMessage{Err: errActive}
-	case errors.Is(err, hub.ErrSessionForbidden):
-		return &rpcMessage{Err: errForbidden}
-	case err != nil:
-		return &rpcMessage{Err: errNotFound}
-	}
-	return &rpcMessage{Session: &info}
-}
-
-// serveHTTP serves a forwarded request with the hub's ServeForwarded, buffering
-// the response; nil when the requester cancelled it.
-func (b *Backplane) serveHTTP(req *rpcMessage, key string) *rpcMessage {
-	sessions := b.sessions(req.Hub)
-	if sessions == nil {
-		return &rpcMessage{Status: http.StatusNotFound, Body: []byte("No Connection with that ID\n")}
+		return forwarding.NotFound()
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.opts.ForwardTimeout)
 	defer cancel()
@@ -418,50 +341,5 @@ func (b *Backplane) serveHTTP(req *rpcMessage, key string) *rpcMessage {
 		delete(b.forward.serving, key)
 		b.forward.mu.Unlock()
 	}()
-	r, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
-	if err != nil {
-		return &rpcMessage{Status: http.StatusBadRequest, Body: []byte("bad forwarded request\n")}
-	}
-	r.Header = req.Header
-	if r.Header == nil {
-		r.Header = http.Header{}
-	}
-	r.Host, r.RemoteAddr = req.Host, req.Remote
-	r.ContentLength = int64(len(req.Body))
-	w := &responseBuffer{header: http.Header{}}
-	sessions.ServeForwarded(w, r)
-	if ctx.Err() != nil && b.ctx.Err() == nil && w.status == 0 {
-		return nil // cancelled by the requester: nobody waits for the answer
-	}
-	status := w.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	return &rpcMessage{Status: status, Header: w.header, Body: w.body.Bytes()}
+	return forwarding.Serve(ctx, b.ctx, sessions, req)
 }
-
-// responseBuffer is the http.ResponseWriter of a forwarded request.
-type responseBuffer struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *responseBuffer) Header() http.Header { return w.header }
-
-func (w *responseBuffer) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-}
-
-func (w *responseBuffer) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	return w.body.Write(p)
-}
-
-// Flush is a no-op: the response goes back whole once the handler returns.
-func (w *responseBuffer) Flush() {}
-
-// SetWriteDeadline accepts and ignores deadlines: writes go to memory.
-func (w *responseBuffer) SetWriteDeadline(time.Time) error { return nil }

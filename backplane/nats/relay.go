@@ -6,23 +6,24 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hubbub-go/hubbub/backplane/internal/forwarding"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
 // Relayed links (hub.LinkRelay): a stateful connection resumed with a WebSocket or
 // an SSE stream on a node other than its owner is served there (the front) and
-// relayed to the owner, with the messages of the Redis backplane's relay, here on
-// the nodes' subjects:
+// relayed to the owner, with the messages of the Redis backplane's relay
+// (forwarding.TypeRelayOpen and the others), here on the nodes' subjects:
 //
-//	front → owner  rpcRelayOpen  {id, hub, token, kind, user}, a request to the
-//	                             connection's session subject, else the token's
-//	                             node; the reply names the owner (From) and says
-//	                             Err: "" ok, notfound, active, forbidden, transport
-//	front → owner  rpcRelayUp      {id, unit}: a unit from the client
-//	owner → front  rpcRelayDown    {id, unit}: a unit for the client
-//	front → owner  rpcRelayEndUp   {id, reason}: the front's side has ended
-//	owner → front  rpcRelayEndDown {id, reason}: the owner's side has ended
+//	front → owner  open      {id, hub, token, kind, user}, a request to the
+//	                         connection's session subject, else the token's node;
+//	                         the reply names the owner (From) and says Err: ""
+//	                         ok, notfound, active, forbidden, transport
+//	front → owner  up        {id, unit}: a unit from the client
+//	owner → front  down      {id, unit}: a unit for the client
+//	front → owner  end up    {id, reason}: the front's side has ended
+//	owner → front  end down  {id, reason}: the owner's side has ended
 //
 // A link is named by the front's node ID and a number the front chose. Its units
 // go to the other node's subject, published one after another by one goroutine,
@@ -31,17 +32,6 @@ import (
 // A node that stops heartbeating ends its links within NodeTTL; losing NATS, or
 // NATS dropping messages of this node's subject (a slow consumer), ends every
 // link, since units may have been lost. The client resumes.
-
-const (
-	rpcRelayOpen    = "ropen"
-	rpcRelayUp      = "rup"
-	rpcRelayDown    = "rdown"
-	rpcRelayEndUp   = "rendu"
-	rpcRelayEndDown = "rendd"
-
-	errTransport   = "transport"
-	reasonTooLarge = "toolarge"
-)
 
 // relayKey names a link on one node: the front's number for it, which side this
 // node is, and, on the owner, the front's node (a front's numbers are its own,
@@ -92,7 +82,7 @@ func (b *Backplane) OpenRelay(ctx context.Context, hubName, tok string, req hub.
 	b.forward.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout*2)
 	defer cancel()
-	open := &rpcMessage{Type: rpcRelayOpen, ID: key.id, Hub: hubName, Token: tok, Relay: &req}
+	open := &forwarding.Message{Type: forwarding.TypeRelayOpen, ID: key.id, Hub: hubName, Token: tok, Relay: &req}
 	reply, err := b.call(ctx, "", b.sessionSubject(hubName, tok), open)
 	if node := nodeOf(tok); errors.Is(err, errNodeGone) && node != "" && node != b.nodeID {
 		reply, err = b.call(ctx, node, b.nodeSubject(node), open)
@@ -115,17 +105,8 @@ func (b *Backplane) OpenRelay(ctx context.Context, hubName, tok string, req hub.
 		return nil, fmt.Errorf("nats backplane: relay link: %w", hub.ErrSessionNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("nats backplane: relay link: %w", err)
-	case reply.Err == errNotFound:
-		return nil, hub.ErrSessionNotFound
-	case reply.Err == errActive:
-		return nil, hub.ErrSessionActive
-	case reply.Err == errForbidden:
-		return nil, hub.ErrSessionForbidden
-	case reply.Err == errTransport:
-		return nil, hub.ErrTransportChange
-	default:
-		return nil, fmt.Errorf("nats backplane: relay link: %s", reply.Err)
 	}
+	return nil, forwarding.Refused("nats backplane: relay link", reply)
 }
 
 // Send implements hub.RelayPeer: it publishes unit on the other side's subject.
@@ -137,11 +118,11 @@ func (p *relayPeer) Send(_ context.Context, unit []byte) error {
 	if !open {
 		return errRelayEnded
 	}
-	typ := rpcRelayDown
+	typ := forwarding.TypeRelayDown
 	if p.key.front {
-		typ = rpcRelayUp
+		typ = forwarding.TypeRelayUp
 	}
-	data, _ := json.Marshal(&rpcMessage{Type: typ, ID: p.key.id, From: b.nodeID, Body: unit})
+	data, _ := json.Marshal(&forwarding.Message{Type: typ, ID: p.key.id, From: b.nodeID, Body: unit})
 	if err := b.nc.Publish(b.nodeSubject(p.peer), data); err != nil {
 		return fmt.Errorf("nats backplane: relayed link: %w", err)
 	}
@@ -162,19 +143,11 @@ func (p *relayPeer) Close(reason error) {
 
 // sendRelayEnd tells the other side of a link, on node peer, that it has ended.
 func (b *Backplane) sendRelayEnd(key relayKey, peer string, reason error) {
-	text := ""
-	switch {
-	case reason == nil:
-	case errors.Is(reason, transports.ErrTooLarge):
-		text = reasonTooLarge
-	default:
-		text = reason.Error()
-	}
-	typ := rpcRelayEndDown
+	typ := forwarding.TypeRelayEndDown
 	if key.front {
-		typ = rpcRelayEndUp
+		typ = forwarding.TypeRelayEndUp
 	}
-	data, _ := json.Marshal(&rpcMessage{Type: typ, ID: key.id, From: b.nodeID, Err: text})
+	data, _ := json.Marshal(&forwarding.Message{Type: typ, ID: key.id, From: b.nodeID, Err: forwarding.EndReason(reason)})
 	if err := b.nc.Publish(b.nodeSubject(peer), data); err != nil {
 		b.log.Debug("nats backplane: end of a relayed link not told", "to", peer, "err", err)
 	}
@@ -182,13 +155,13 @@ func (b *Backplane) sendRelayEnd(key relayKey, peer string, reason error) {
 
 // receiveRelay handles a unit or the end of a link, on the node subject's
 // goroutine: it never waits.
-func (b *Backplane) receiveRelay(m *rpcMessage) {
+func (b *Backplane) receiveRelay(m *forwarding.Message) {
 	// What comes down from the owner is for a link this node fronts.
 	key := relayKey{front: true, id: m.ID}
-	if m.Type == rpcRelayUp || m.Type == rpcRelayEndUp {
+	if m.Type == forwarding.TypeRelayUp || m.Type == forwarding.TypeRelayEndUp {
 		key = relayKey{id: m.ID, from: m.From}
 	}
-	ending := m.Type == rpcRelayEndUp || m.Type == rpcRelayEndDown
+	ending := m.Type == forwarding.TypeRelayEndUp || m.Type == forwarding.TypeRelayEndDown
 	b.forward.mu.Lock()
 	link := b.forward.relays[key]
 	if ending {
@@ -198,7 +171,7 @@ func (b *Backplane) receiveRelay(m *rpcMessage) {
 	switch {
 	case ending:
 		if link != nil {
-			link.end.Ended(relayEndReason(m.Err))
+			link.end.Ended(forwarding.EndError("nats backplane", m.Err))
 		}
 	case link != nil:
 		link.end.Receive(m.Body)
@@ -209,24 +182,12 @@ func (b *Backplane) receiveRelay(m *rpcMessage) {
 	}
 }
 
-// relayEndReason is the error an rpcRelayEnd's reason stands for.
-func relayEndReason(text string) error {
-	switch text {
-	case "":
-		return nil
-	case reasonTooLarge:
-		return fmt.Errorf("nats backplane: the relayed client sent a message over the size limit: %w", transports.ErrTooLarge)
-	default:
-		return fmt.Errorf("nats backplane: relayed link ended on the other node: %s", text)
-	}
-}
-
 // serveRelayOpen attaches a link relayed by another node to a connection of this
 // node's, and answers.
-func (b *Backplane) serveRelayOpen(m *rpcMessage) *rpcMessage {
+func (b *Backplane) serveRelayOpen(m *forwarding.Message) *forwarding.Message {
 	sessions := b.sessions(m.Hub)
 	if sessions == nil || m.Relay == nil {
-		return &rpcMessage{Err: errNotFound}
+		return &forwarding.Message{Err: forwarding.ErrNotFound}
 	}
 	key := relayKey{id: m.ID, from: m.From}
 	peer := &relayPeer{b: b, key: key, peer: m.From}
@@ -249,18 +210,12 @@ func (b *Backplane) serveRelayOpen(m *rpcMessage) *rpcMessage {
 	switch {
 	case errors.Is(err, errRelayEnded):
 		end.Ended(nil)
-		return &rpcMessage{Err: errNotFound}
-	case errors.Is(err, hub.ErrSessionForbidden):
-		return &rpcMessage{Err: errForbidden}
-	case errors.Is(err, hub.ErrTransportChange):
-		return &rpcMessage{Err: errTransport}
-	case errors.Is(err, hub.ErrSessionActive):
-		return &rpcMessage{Err: errActive}
+		return &forwarding.Message{Err: forwarding.ErrNotFound}
 	case err != nil:
-		return &rpcMessage{Err: errNotFound}
+		return forwarding.Refusal(err)
 	}
 	bl, ok := end.(hub.BinaryLink)
-	return &rpcMessage{Binary: ok && bl.Binary()}
+	return &forwarding.Message{Binary: ok && bl.Binary()}
 }
 
 // pendingEndpoint holds a link's place while the hub attaches it.

@@ -175,10 +175,11 @@ func New(opts Options) (*Backplane, error) {
 		cancel()
 		return nil, err
 	}
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go b.receiveLoop()
 	go b.flushLoop()
 	go b.heartbeatLoop()
+	go b.serveLoop()
 	return b, nil
 }
 

@@ -94,6 +94,15 @@
 // links within NodeTTL, losing NATS ends every link, and so does NATS dropping
 // messages of this node's subject; the client resumes.
 //
+// # Goroutines
+//
+// Besides nats.go's (a reader, a flusher, and one for each of the four
+// subjects every node serves: heartbeats, goodbyes, presence, this node's
+// requests), the backplane runs four: the receive queue's, the flushes', the
+// heartbeat's and the one that reads the requests of every session subject; plus
+// one per forwarded request being served. Envelope subscriptions, however many,
+// add none: they all feed the receive queue.
+//
 // # NATS outages
 //
 // nats.go reconnects by itself (ReconnectWait, with jitter) and subscribes again

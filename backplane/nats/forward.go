@@ -23,7 +23,11 @@ import (
 // POSTs land anywhere) or stateful reconnect is served on its own subject,
 // {prefix}.s.{hub}.{token}, by the node that holds it.
 type forward struct {
-	slots    chan struct{} // MaxForwardedRequests
+	slots chan struct{} // MaxForwardedRequests
+	// requests receives the requests of every session subject, for one goroutine
+	// (serveLoop) rather than one per subscription; MaxForwardedRequests of them
+	// may wait, beyond which NATS drops them (the requester times out).
+	requests chan *natsgo.Msg
 	nextCall atomic.Uint64
 
 	mu      sync.Mutex
@@ -40,6 +44,7 @@ type call struct {
 
 func (f *forward) init(opts Options) {
 	f.slots = make(chan struct{}, opts.MaxForwardedRequests)
+	f.requests = make(chan *natsgo.Msg, opts.MaxForwardedRequests)
 	f.calls = map[uint64]*call{}
 	f.serving = map[string]context.CancelFunc{}
 	f.located = map[string]*natsgo.Subscription{}
@@ -156,7 +161,7 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, tok string, kind 
 		return hub.SessionInfo{}, errors.New("nats backplane: claim connection: no session in the reply")
 	}
 	if kind == transports.ServerSentEvents || reply.Session.Stateful {
-		sub, err := b.nc.Subscribe(b.sessionSubject(hubName, tok), b.serveRPC)
+		sub, err := b.nc.ChanSubscribe(b.sessionSubject(hubName, tok), b.forward.requests)
 		if err == nil {
 			err = b.nc.FlushWithContext(ctx)
 		}
@@ -266,6 +271,19 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *forward
 		return nil, fmt.Errorf("nats backplane: decode reply: %w", err)
 	}
 	return &reply, nil
+}
+
+// serveLoop hands the requests of session subjects to serveRPC.
+func (b *Backplane) serveLoop() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case m := <-b.forward.requests:
+			b.serveRPC(m)
+		}
+	}
 }
 
 // serveRPC handles a request on this node's subject or a session subject. It

@@ -64,7 +64,9 @@ type Options struct {
 	// Default 60 s.
 	ForwardTimeout time.Duration
 	// MaxForwardedRequests caps the forwarded requests this node serves at once
-	// for other nodes; beyond it they get 503. Default 10,000.
+	// for other nodes; beyond it they get 503. As many requests for the
+	// connections claimed here may wait to be read; beyond that NATS drops them
+	// and their requesters time out. Default 10,000.
 	MaxForwardedRequests int
 	// MaxForwardedBody caps the body of a request forwarded to another node (413
 	// beyond it). It must stay below the NATS server's max_payload (1 MiB by

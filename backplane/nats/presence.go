@@ -163,6 +163,9 @@ func (b *Backplane) heard(node string) {
 // gone forgets a node that left or stopped heartbeating, and fails the requests
 // in flight to it.
 func (b *Backplane) gone(node, why string) {
+	if node == "" || node == b.nodeID {
+		return // "" would fail every call
+	}
 	b.nodesMu.Lock()
 	_, known := b.nodes[node]
 	delete(b.nodes, node)

@@ -31,7 +31,11 @@ type Options struct {
 	// first message before the second, as the official client's tests expect,
 	// and a send that returned nil was not lost in the buffer of a connection
 	// that then broke. Asynchronous publishing saves that wait (a send costs
-	// microseconds instead of a round trip) and gives up both.
+	// microseconds instead of a round trip) and gives up both. Measured
+	// (BenchmarkBroadcast, one broadcast at a time to 8 receivers on two other
+	// nodes, loopback, a loaded 2-core machine, two A/B pairs): 29.6k and 21.9k
+	// deliveries/s confirmed, 29.9k and 23.0k asynchronous: the wait is within
+	// the noise when a send waits for its delivery anyway.
 	AsyncPublish bool
 
 	// ReceiveBuffer is how many envelopes from other nodes may wait for their hub

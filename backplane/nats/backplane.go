@@ -156,7 +156,7 @@ func New(opts Options) (*Backplane, error) {
 				return
 			}
 			if errors.Is(err, natsgo.ErrSlowConsumer) {
-				b.log.Warn("nats backplane: dropping envelopes: this node's hubs do not keep up (ReceiveBuffer)", "subject", sub.Subject)
+				b.log.Warn("nats backplane: dropping envelopes: this node's hubs do not keep up (ReceiveBuffer)")
 				return
 			}
 			b.log.Warn("nats backplane: error", "err", err)

@@ -29,3 +29,8 @@ func TestRelayedResume(t *testing.T) {
 func TestRelayRefusals(t *testing.T) {
 	suite.RelayRefusals(t, startCluster(t, natsURL(t), 3))
 }
+
+// TestGoClientThroughCluster runs the shared suite.GoClientThroughCluster on NATS.
+func TestGoClientThroughCluster(t *testing.T) {
+	suite.GoClientThroughCluster(t, startCluster(t, natsURL(t), 3))
+}

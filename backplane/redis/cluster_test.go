@@ -52,3 +52,10 @@ func TestNoStickySessions(t *testing.T) {
 	url := redisURL(t)
 	suite.NoStickySessions(t, startCluster(t, url, testPrefix(t, url)))
 }
+
+// TestGoClientThroughCluster runs the shared suite.GoClientThroughCluster (the
+// conformance scenarios with the Go client, on each transport) on Redis.
+func TestGoClientThroughCluster(t *testing.T) {
+	url := redisURL(t)
+	suite.GoClientThroughCluster(t, startCluster(t, url, testPrefix(t, url)))
+}

@@ -3,6 +3,9 @@ package nats_test
 import (
 	"testing"
 
+	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/hubbub-go/hubbub/backplane/nats"
 	"github.com/hubbub-go/hubbub/internal/clustertest/suite"
 )
 
@@ -33,4 +36,37 @@ func TestRelayRefusals(t *testing.T) {
 // TestGoClientThroughCluster runs the shared suite.GoClientThroughCluster on NATS.
 func TestGoClientThroughCluster(t *testing.T) {
 	suite.GoClientThroughCluster(t, startCluster(t, natsURL(t), 3))
+}
+
+// TestBytesAcrossNodesToJSONAndMessagePack runs the shared suite.BytesAcrossNodes
+// on NATS, watching the hub's All subject.
+func TestBytesAcrossNodesToJSONAndMessagePack(t *testing.T) {
+	url := natsURL(t)
+	prefix := testPrefix()
+	node := func() *nats.Backplane {
+		bp, err := nats.New(nats.Options{URL: url, Prefix: prefix, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bp
+	}
+	watcher, err := natsgo.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	envelopes := make(chan []byte, 16)
+	if _, err := watcher.Subscribe(prefix+".h.>", func(m *natsgo.Msg) { envelopes <- m.Data }); err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	suite.BytesAcrossNodes(t, node(), node(), envelopes)
+}
+
+// TestRelayedMessagePackResumeIsBinary runs the shared
+// suite.RelayedMessagePackResumeIsBinary on NATS.
+func TestRelayedMessagePackResumeIsBinary(t *testing.T) {
+	suite.RelayedMessagePackResumeIsBinary(t, startCluster(t, natsURL(t), 3))
 }

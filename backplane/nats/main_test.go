@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -20,6 +21,9 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
+
+// quietLogger discards the logs of the backplanes tests make by hand.
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // sharedNATS is the NATS every test but the fault test uses. It is shared: tests
 // keep their subjects under a random prefix.

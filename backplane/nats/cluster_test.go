@@ -43,13 +43,7 @@ func TestGoClientThroughCluster(t *testing.T) {
 func TestBytesAcrossNodesToJSONAndMessagePack(t *testing.T) {
 	url := natsURL(t)
 	prefix := testPrefix()
-	node := func() *nats.Backplane {
-		bp, err := nats.New(nats.Options{URL: url, Prefix: prefix, Logger: quietLogger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bp
-	}
+	node := newNode(t, url, prefix)
 	watcher, err := natsgo.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -69,4 +63,24 @@ func TestBytesAcrossNodesToJSONAndMessagePack(t *testing.T) {
 // suite.RelayedMessagePackResumeIsBinary on NATS.
 func TestRelayedMessagePackResumeIsBinary(t *testing.T) {
 	suite.RelayedMessagePackResumeIsBinary(t, startCluster(t, natsURL(t), 3))
+}
+
+// newNode returns a maker of backplanes of one cluster, for the shared tests that
+// start their nodes themselves.
+func newNode(t *testing.T, url, prefix string) func() *nats.Backplane {
+	return func() *nats.Backplane {
+		bp, err := nats.New(nats.Options{URL: url, Prefix: prefix, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bp
+	}
+}
+
+// TestConnectionTokenTiedToItsUserAcrossNodes runs the shared
+// suite.TokenTiedToUser on NATS: another user's requests for a connection,
+// forwarded or claimed, get 403.
+func TestConnectionTokenTiedToItsUserAcrossNodes(t *testing.T) {
+	node := newNode(t, natsURL(t), testPrefix())
+	suite.TokenTiedToUser(t, node(), node())
 }

@@ -18,14 +18,7 @@ import (
 func TestBytesAcrossNodesToJSONAndMessagePack(t *testing.T) {
 	url := redisURL(t)
 	prefix := testPrefix(t, url)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	node := func() *redis.Backplane {
-		bp, err := redis.New(redis.Options{URL: url, Prefix: prefix, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bp
-	}
+	node := newNode(t, url, prefix)
 	opts, _ := goredis.ParseURL(url)
 	rdb := goredis.NewClient(opts)
 	defer rdb.Close()
@@ -48,4 +41,25 @@ func TestBytesAcrossNodesToJSONAndMessagePack(t *testing.T) {
 func TestRelayedMessagePackResumeIsBinary(t *testing.T) {
 	url := redisURL(t)
 	suite.RelayedMessagePackResumeIsBinary(t, startCluster(t, url, testPrefix(t, url)))
+}
+
+// newNode returns a maker of backplanes of one cluster, for the shared tests that
+// start their nodes themselves.
+func newNode(t *testing.T, url, prefix string) func() *redis.Backplane {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return func() *redis.Backplane {
+		bp, err := redis.New(redis.Options{URL: url, Prefix: prefix, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bp
+	}
+}
+
+// TestConnectionTokenTiedToItsUserAcrossNodes runs the shared
+// suite.TokenTiedToUser on Redis.
+func TestConnectionTokenTiedToItsUserAcrossNodes(t *testing.T) {
+	url := redisURL(t)
+	node := newNode(t, url, testPrefix(t, url))
+	suite.TokenTiedToUser(t, node(), node())
 }

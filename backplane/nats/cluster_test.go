@@ -84,3 +84,9 @@ func TestConnectionTokenTiedToItsUserAcrossNodes(t *testing.T) {
 	node := newNode(t, natsURL(t), testPrefix())
 	suite.TokenTiedToUser(t, node(), node())
 }
+
+// TestRelayedLinkSizeLimitsApplyPerMessage runs the shared
+// suite.RelayedLinkSizeLimits on NATS.
+func TestRelayedLinkSizeLimitsApplyPerMessage(t *testing.T) {
+	suite.RelayedLinkSizeLimits(t, startCluster(t, natsURL(t), 3))
+}

@@ -35,3 +35,9 @@ func startCrashCluster(t *testing.T) *clustertest.Cluster[*nats.Backplane] {
 func TestOwnerCrash(t *testing.T) {
 	suite.OwnerCrash(t, startCrashCluster, crashBound)
 }
+
+// TestRelayNodeCrash runs the shared suite.RelayNodeCrash on NATS: a relayed
+// link's side lets go of it once the other's node misses its heartbeats.
+func TestRelayNodeCrash(t *testing.T) {
+	suite.RelayNodeCrash(t, startCrashCluster, crashBound)
+}

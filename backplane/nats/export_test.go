@@ -16,3 +16,10 @@ func (b *Backplane) PendingCalls() int {
 	defer b.forward.mu.Unlock()
 	return len(b.forward.calls)
 }
+
+// RelayedLinks returns how many links this node relays or has relayed to it.
+func (b *Backplane) RelayedLinks() int {
+	b.forward.mu.Lock()
+	defer b.forward.mu.Unlock()
+	return len(b.forward.relays)
+}

@@ -88,67 +88,16 @@ func TestRelayRefusesAnotherUser(t *testing.T) {
 	}
 }
 
-// TestRelayNodeCrash crashes one side of a relayed link and checks that the other
-// side lets go of it within two heartbeats: when the owner dies, the client's link
-// on the front ends and its resume gets 404; when the front dies, the owner's
-// connection waits for a resume, which succeeds on the owner.
+// TestRelayNodeCrash runs the shared suite.RelayNodeCrash on Redis: a relayed
+// link's side lets go of it within two heartbeats (plus slack) of the other's
+// crash.
 func TestRelayNodeCrash(t *testing.T) {
-	for _, kind := range []transports.Kind{transports.WebSockets, transports.ServerSentEvents} {
-		t.Run("owner/"+kind.String(), func(t *testing.T) {
-			c := startCrashCluster(t)
-			sc := relayedOn(t, c, kind)
-			crashed := time.Now()
-			c.Nodes[0].Backplane.Crash()
-			select {
-			case <-sc.Link.Ended():
-			case <-time.After(waitTimeout):
-				t.Fatalf("the relayed link outlived its owner by %v", waitTimeout)
-			}
-			took := time.Since(crashed)
-			t.Logf("relayed link ended %v after the owner's crash", took.Round(time.Millisecond))
-			if took > crashBound {
-				t.Errorf("relayed link ended %v after the crash, want within %v", took, crashBound)
-			}
-			if status := sc.Resume(t, c.Nodes[1].URL); status != http.StatusNotFound {
-				t.Errorf("resume after the owner's crash: HTTP %d, want 404", status)
-			}
-		})
-		t.Run("front/"+kind.String(), func(t *testing.T) {
-			c := startCrashCluster(t)
-			sc := relayedOn(t, c, kind)
-			crashed := time.Now()
-			c.Nodes[1].Backplane.Crash()
-			waitFor(t, "the owner to let go of the relayed link", func() bool { return c.Nodes[0].Backplane.RelayedLinks() == 0 })
-			took := time.Since(crashed)
-			t.Logf("owner let go of the relayed link %v after the front's crash", took.Round(time.Millisecond))
-			if took > crashBound {
-				t.Errorf("owner let go %v after the crash, want within %v", took, crashBound)
-			}
-			sc.Link.Cut()
-			if status := sc.Resume(t, c.Nodes[0].URL); status != 0 {
-				t.Fatalf("resume on the owner: HTTP %d", status)
-			}
-			if r := sc.Call(t, "a", "Add", 2, 3); string(r.Result) != "5" {
-				t.Errorf("Add = %s", r.Result)
-			}
-		})
-	}
+	suite.RelayNodeCrash(t, startCrashCluster, crashBound)
 }
 
-// relayedOn opens a stateful connection on node 0 and resumes it on node 1.
-func relayedOn(t *testing.T, c *clustertest.Cluster, kind transports.Kind) *statefulClient {
-	t.Helper()
-	sc := dialStateful(t, c.Nodes[0].URL, kind)
-	sc.Call(t, "1", "Add", 1, 1)
-	sc.Link.Cut()
-	if status := sc.Resume(t, c.Nodes[1].URL); status != 0 {
-		t.Fatalf("resume on node 1: HTTP %d", status)
-	}
-	if r := sc.Call(t, "2", "Echo", "relayed"); string(r.Result) != `"relayed"` {
-		t.Fatalf("Echo over the relay: %s", r.Result)
-	}
-	if n := c.Nodes[1].Backplane.RelayedLinks(); n != 1 {
-		t.Fatalf("node 1 relays %d links, want 1", n)
-	}
-	return sc
+// TestRelayedLinkSizeLimitsApplyPerMessage runs the shared
+// suite.RelayedLinkSizeLimits on Redis.
+func TestRelayedLinkSizeLimitsApplyPerMessage(t *testing.T) {
+	url := redisURL(t)
+	suite.RelayedLinkSizeLimits(t, startCluster(t, url, testPrefix(t, url)))
 }

@@ -21,6 +21,13 @@ type Crashable interface {
 	PendingCalls() int
 }
 
+// RelayCrashable is a Crashable backplane that relays links (hub.LinkRelay) and
+// tells how many it relays or has relayed to it.
+type RelayCrashable interface {
+	Crashable
+	RelayedLinks() int
+}
+
 // OwnerCrash crashes the node that holds a long-polling connection whose
 // requests all land on another node (node 0 negotiated it, node 1 relays its polls,
 // POSTs and DELETEs), and checks what the client sees: a 404 "No Connection with
@@ -83,4 +90,69 @@ func WantPollGone(t *testing.T, cl *Client, crashed time.Time, what string, boun
 	if took > bound {
 		t.Errorf("relayed poll answered %v after %s, want within %v", took, what, bound)
 	}
+}
+
+// RelayNodeCrash crashes one side of a relayed link and checks that the other
+// side lets go of it within bound: when the owner dies, the client's link
+// on the front ends and its resume gets 404; when the front dies, the owner's
+// connection waits for a resume, which succeeds on the owner.
+func RelayNodeCrash[B RelayCrashable](t *testing.T, start func(*testing.T) *clustertest.Cluster[B], bound time.Duration) {
+	for _, kind := range []transports.Kind{transports.WebSockets, transports.ServerSentEvents} {
+		t.Run("owner/"+kind.String(), func(t *testing.T) {
+			c := start(t)
+			sc := relayedOn(t, c, kind)
+			crashed := time.Now()
+			c.Nodes[0].Backplane.Crash()
+			select {
+			case <-sc.Link.Ended():
+			case <-time.After(WaitTimeout):
+				t.Fatalf("the relayed link outlived its owner by %v", WaitTimeout)
+			}
+			took := time.Since(crashed)
+			t.Logf("relayed link ended %v after the owner's crash", took.Round(time.Millisecond))
+			if took > bound {
+				t.Errorf("relayed link ended %v after the crash, want within %v", took, bound)
+			}
+			if status := sc.Resume(t, c.Nodes[1].URL); status != http.StatusNotFound {
+				t.Errorf("resume after the owner's crash: HTTP %d, want 404", status)
+			}
+		})
+		t.Run("front/"+kind.String(), func(t *testing.T) {
+			c := start(t)
+			sc := relayedOn(t, c, kind)
+			crashed := time.Now()
+			c.Nodes[1].Backplane.Crash()
+			WaitFor(t, "the owner to let go of the relayed link", func() bool { return c.Nodes[0].Backplane.RelayedLinks() == 0 })
+			took := time.Since(crashed)
+			t.Logf("owner let go of the relayed link %v after the front's crash", took.Round(time.Millisecond))
+			if took > bound {
+				t.Errorf("owner let go %v after the crash, want within %v", took, bound)
+			}
+			sc.Link.Cut()
+			if status := sc.Resume(t, c.Nodes[0].URL); status != 0 {
+				t.Fatalf("resume on the owner: HTTP %d", status)
+			}
+			if r := sc.Call(t, "a", "Add", 2, 3); string(r.Result) != "5" {
+				t.Errorf("Add = %s", r.Result)
+			}
+		})
+	}
+}
+
+// relayedOn opens a stateful connection on node 0 and resumes it on node 1.
+func relayedOn[B RelayCrashable](t *testing.T, c *clustertest.Cluster[B], kind transports.Kind) *StatefulClient {
+	t.Helper()
+	sc := DialStateful(t, c.Nodes[0].URL, kind)
+	sc.Call(t, "1", "Add", 1, 1)
+	sc.Link.Cut()
+	if status := sc.Resume(t, c.Nodes[1].URL); status != 0 {
+		t.Fatalf("resume on node 1: HTTP %d", status)
+	}
+	if r := sc.Call(t, "2", "Echo", "relayed"); string(r.Result) != `"relayed"` {
+		t.Fatalf("Echo over the relay: %s", r.Result)
+	}
+	if n := c.Nodes[1].Backplane.RelayedLinks(); n != 1 {
+		t.Fatalf("node 1 relays %d links, want 1", n)
+	}
+	return sc
 }

@@ -1,20 +1,19 @@
-package redis_test
+package suite
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/hubbub-go/hubbub/internal/clustertest"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// TestRelayedLinkSizeLimitsApplyPerMessage: a link relayed to the node holding its
+// RelayedLinkSizeLimits: a link relayed to the node holding its
 // connection takes a unit packed with 400 small invocations, as the official
 // client sends them, and a message over the per-message limit closes the
 // connection with the protocol's Close message, as on a local link.
-func TestRelayedLinkSizeLimitsApplyPerMessage(t *testing.T) {
-	url := redisURL(t)
-	c := startCluster(t, url, testPrefix(t, url))
+func RelayedLinkSizeLimits[B RelayCrashable](t *testing.T, c *clustertest.Cluster[B]) {
 	for _, kind := range []transports.Kind{transports.WebSockets, transports.ServerSentEvents} {
 		t.Run(kind.String(), func(t *testing.T) {
 			sc := relayedOn(t, c, kind)

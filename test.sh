@@ -46,8 +46,13 @@ step "official @microsoft/signalr client against cmd/hubbub"
 (cd testdata/official && npm test)
 
 step "official @microsoft/signalr client against 3 nodes on Redis behind a round-robin proxy (no sticky sessions)"
-go build -o "$bin_dir/clusterdemo" ./backplane/redis/internal/clusterdemo
+go build -o "$bin_dir/clusterdemo" ./internal/clusterdemo
 (cd testdata/official && HUBBUB_BIN="$bin_dir/clusterdemo" npm test)
+
+# The same binary on the NATS backplane: the 219 tests took 28 s on NATS and 26 s on
+# Redis on a loaded machine, 19 s and 16 s on a quieter one.
+step "official @microsoft/signalr client against 3 nodes on NATS behind a round-robin proxy (no sticky sessions)"
+(cd testdata/official && HUBBUB_NATS_URL="${HUBBUB_NATS_URL:-nats://127.0.0.1:4222}" HUBBUB_BIN="$bin_dir/clusterdemo" npm test)
 step "bundled JS client: unit tests, build check, size budget"
 (cd clientjs && npm test)
 step "bundled JS client: browser and hostile-proxy tests in chromium"

@@ -28,6 +28,10 @@ type Selector struct {
 	IDs []string `json:"i,omitempty"`
 	// Except lists connection IDs that must not receive the message.
 	Except []string `json:"x,omitempty"`
+	// ExceptGroups lists groups whose members must not receive the message: an
+	// InterestRouter backplane splits a Groups target into one envelope per group
+	// and sets it so that a member of several gets the message once.
+	ExceptGroups []string `json:"xg,omitempty"`
 }
 
 // Envelope is one message on its way to the connections a Selector picks: an

@@ -38,8 +38,9 @@
 // stream items, completions and cancellations are handled as they arrive.
 //
 // Delivery goes through a [Backplane]. The default, in memory, serves one process; a
-// Redis backplane (package backplane/redis) spreads a hub over many nodes without
-// changing handlers.
+// Redis backplane (package backplane/redis) or a NATS one (package backplane/nats,
+// which routes each message only to the nodes holding its receivers: see
+// [InterestRouter]) spreads a hub over many nodes without changing handlers.
 //
 // # Access log
 //

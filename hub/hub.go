@@ -169,13 +169,21 @@ func (h *Hub) method(name string) *method {
 	return h.methods[strings.ToLower(name)]
 }
 
-// addConn makes a connection reachable, once its handshake is done.
+// addConn makes a connection reachable, once its handshake is done. With an
+// InterestRouter backplane it returns once messages other nodes send to the
+// connection or its user reach this node (within Options.HandshakeTimeout).
 func (h *Hub) addConn(c *Conn) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.conns[c.id] = c
 	if c.identity.UserID != "" {
 		index(h.users, c.identity.UserID, c)
+	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.ctx, h.opts.HandshakeTimeout)
+	defer cancel()
+	if err := h.addInterest(ctx, connInterest(c)...); err != nil {
+		h.opts.Observer.BackplaneError(h.opts.Name, err)
+		h.opts.Logger.Warn("hub: the backplane could not confirm it routes this connection's messages here", "hub", h.opts.Name, "connection", c.id, "err", err)
 	}
 }
 
@@ -184,7 +192,8 @@ func (h *Hub) removeConn(c *Conn) {
 	h.mu.Lock()
 	groups := c.groups
 	c.groups = nil
-	if h.conns[c.id] == c {
+	added := h.conns[c.id] == c // its handshake came: addConn told the backplane
+	if added {
 		delete(h.conns, c.id)
 	}
 	for g := range groups {
@@ -195,6 +204,14 @@ func (h *Hub) removeConn(c *Conn) {
 	}
 	h.mu.Unlock()
 	h.wakeDrain()
+	var gone []interestKey
+	if added {
+		gone = connInterest(c)
+	}
+	for g := range groups {
+		gone = append(gone, interestKey{SelectGroups, g})
+	}
+	h.removeInterest(gone...)
 	for g := range groups {
 		if err := h.backplane.RemoveFromGroup(context.Background(), h.opts.Name, g, c.id); err != nil {
 			h.opts.Observer.BackplaneError(h.opts.Name, err)
@@ -295,7 +312,17 @@ var receiverLists = sync.Pool{New: func() any { return new(connList) }}
 func (h *Hub) receivers(sel Selector, out []*Conn) []*Conn {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	excluded := func(c *Conn) bool { return len(sel.Except) > 0 && slices.Contains(sel.Except, c.id) }
+	excluded := func(c *Conn) bool {
+		if len(sel.Except) > 0 && slices.Contains(sel.Except, c.id) {
+			return true
+		}
+		for _, g := range sel.ExceptGroups {
+			if _, in := c.groups[g]; in {
+				return true
+			}
+		}
+		return false
+	}
 	add := func(c *Conn) {
 		if c != nil && c.handshaken.Load() && !excluded(c) {
 			out = append(out, c)

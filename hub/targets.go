@@ -140,9 +140,17 @@ func (g Groups) Add(ctx context.Context, connectionID, group string) error {
 	if c.groups == nil {
 		c.groups = map[string]struct{}{}
 	}
+	_, already := c.groups[group]
 	c.groups[group] = struct{}{}
 	index(h.groups, group, c)
 	h.mu.Unlock()
+	if !already {
+		// Before the presence record: once Add returns, a message any node sends
+		// to the group reaches the connection.
+		if err := h.addInterest(ctx, interestKey{SelectGroups, group}); err != nil {
+			return fmt.Errorf("hub: add %s to group %q: %w", connectionID, group, err)
+		}
+	}
 	if err := h.backplane.AddToGroup(ctx, h.opts.Name, group, connectionID); err != nil {
 		return fmt.Errorf("hub: add %s to group %q: %w", connectionID, group, err)
 	}
@@ -158,9 +166,13 @@ func (g Groups) Remove(ctx context.Context, connectionID, group string) error {
 		h.mu.Unlock()
 		return fmt.Errorf("hub: remove %s from group %q: %w", connectionID, group, ErrConnectionNotFound)
 	}
+	_, was := c.groups[group]
 	delete(c.groups, group)
 	unindex(h.groups, group, c)
 	h.mu.Unlock()
+	if was {
+		h.removeInterest(interestKey{SelectGroups, group})
+	}
 	if err := h.backplane.RemoveFromGroup(ctx, h.opts.Name, group, connectionID); err != nil {
 		return fmt.Errorf("hub: remove %s from group %q: %w", connectionID, group, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/hubbub-go/hubbub/backplane/redis/internal/clustertest"
 	"github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/internal/clustertest/suite"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -63,47 +64,10 @@ func startCrashCluster(t *testing.T) *clustertest.Cluster {
 	return c
 }
 
-// TestOwnerCrash crashes the node that holds a long-polling connection whose
-// requests all land on another node (node 0 negotiated it, node 1 relays its polls,
-// POSTs and DELETEs), and checks what the client sees: a 404 "No Connection with
-// that ID" within two heartbeats (plus slack), so that it starts a new connection
-// at once instead of waiting for the relay's timeout.
+// TestOwnerCrash runs the shared suite.OwnerCrash on Redis (a relay to a crashed
+// owner answered within two heartbeats, plus slack), and the Go client's view.
 func TestOwnerCrash(t *testing.T) {
-	t.Run("poll in flight", func(t *testing.T) {
-		c := startCrashCluster(t)
-		cl := dialSplit(t, c.Nodes[0].URL, c.Nodes[1].URL, transports.LongPolling)
-		waitFor(t, "a poll relayed to the owner", func() bool { return c.Nodes[1].Backplane.PendingCalls() > 0 })
-		crashed := time.Now()
-		c.Nodes[0].Backplane.Crash()
-		wantPollGone(t, cl, crashed, "the crash")
-	})
-
-	for _, method := range []string{http.MethodPost, http.MethodDelete} {
-		t.Run(method+" after the crash", func(t *testing.T) {
-			c := startCrashCluster(t)
-			cl := dialSplit(t, c.Nodes[0].URL, c.Nodes[1].URL, transports.LongPolling)
-			crashed := time.Now()
-			c.Nodes[0].Backplane.Crash()
-			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, method, cl.url(""), strings.NewReader(`{"type":6}`+"\x1e"))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatalf("%s: %v", method, err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			took := time.Since(crashed)
-			t.Logf("%s answered %d %q %v after the crash", method, resp.StatusCode, body, took.Round(time.Millisecond))
-			if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "No Connection with that ID") {
-				t.Errorf("%s: %d %q, want 404 No Connection with that ID", method, resp.StatusCode, body)
-			}
-			if took > crashBound {
-				t.Errorf("%s answered %v after the crash, want within %v", method, took, crashBound)
-			}
-			http.DefaultClient.CloseIdleConnections()
-		})
-	}
+	suite.OwnerCrash(t, startCrashCluster, crashBound)
 
 	t.Run("Go client", func(t *testing.T) {
 		c := startCrashCluster(t)
@@ -301,7 +265,7 @@ func TestOwnerKilled(t *testing.T) {
 		t.Skipf("no go command to build the node program: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "clusterdemo")
-	if out, err := exec.Command(goBin, "build", "-o", bin, "./internal/clusterdemo").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goBin, "build", "-o", bin, "../../internal/clusterdemo").CombinedOutput(); err != nil {
 		t.Fatalf("build clusterdemo: %v\n%s", err, out)
 	}
 	prefix := testPrefix(t, url)
@@ -352,30 +316,11 @@ func TestOwnerKilled(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	defer cl.Close()
-	cl.mustInvoke(t, "Add", 1, 2)
+	cl.MustInvoke(t, "Add", 1, 2)
 	waitFor(t, "a poll relayed to the owner", func() bool { return c.Nodes[0].Backplane.PendingCalls() > 0 })
 	crashed := time.Now()
 	owner.Process.Signal(syscall.SIGKILL)
 	owner.Wait()
 	killed = true
-	wantPollGone(t, cl, crashed, "SIGKILL")
-}
-
-// wantPollGone checks that the relayed poll of cl, in flight when its owner died at
-// crashed, was answered 404 within crashBound.
-func wantPollGone(t *testing.T, cl *testClient, crashed time.Time, what string) {
-	t.Helper()
-	select {
-	case <-cl.done:
-	case <-time.After(waitTimeout):
-		t.Fatalf("the relayed poll was not answered within %s of %s", waitTimeout, what)
-	}
-	took := time.Since(crashed)
-	t.Logf("relayed poll answered %v after %s: %v", took.Round(time.Millisecond), what, cl.readErr)
-	if cl.readErr == nil || !strings.Contains(cl.readErr.Error(), "status 404: No Connection with that ID") {
-		t.Errorf("poll ended with %v, want 404 No Connection with that ID", cl.readErr)
-	}
-	if took > crashBound {
-		t.Errorf("relayed poll answered %v after %s, want within %v", took, what, crashBound)
-	}
+	suite.WantPollGone(t, cl, crashed, "SIGKILL", crashBound)
 }

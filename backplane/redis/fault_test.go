@@ -136,9 +136,9 @@ func TestRedisOutage(t *testing.T) {
 	a2 := dial(t, hub0, "a2", transports.LongPolling)
 	b1 := dial(t, node1.URL+"/hubs/conformance", "b1", transports.ServerSentEvents)
 
-	a1.mustInvoke(t, "Broadcast", "before", 1)
+	a1.MustInvoke(t, "Broadcast", "before", 1)
 	for _, cl := range []*testClient{a1, a2, b1} {
-		cl.expect(t, "before")
+		cl.Expect(t, "before")
 	}
 
 	// Traffic from node 0 for the whole test.
@@ -169,15 +169,15 @@ func TestRedisOutage(t *testing.T) {
 
 	t.Run("local delivery continues", func(t *testing.T) {
 		// The caller is told that other nodes missed it, its own node delivers.
-		if _, err := a1.invoke("Broadcast", "during", 2); err == nil {
+		if _, err := a1.Invoke("Broadcast", "during", 2); err == nil {
 			t.Error("Broadcast during the outage reported no error")
 		}
-		a1.expect(t, "during")
-		a2.expect(t, "during")
+		a1.Expect(t, "during")
+		a2.Expect(t, "during")
 		// Group membership changes still work locally.
-		a2.mustInvoke(t, "JoinGroup", "outage-group")
-		a1.invoke("SendToGroup", "outage-group", "group-during", 3) // an error too, as Broadcast
-		a2.expect(t, "group-during")
+		a2.MustInvoke(t, "JoinGroup", "outage-group")
+		a1.Invoke("SendToGroup", "outage-group", "group-during", 3) // an error too, as Broadcast
+		a2.Expect(t, "group-during")
 	})
 
 	t.Run("publishing fails fast without piling up", func(t *testing.T) {
@@ -208,17 +208,17 @@ func TestRedisOutage(t *testing.T) {
 	waitFor(t, "both nodes to reconnect", func() bool { return node0.Backplane.Healthy() && node1.Backplane.Healthy() })
 
 	t.Run("cluster delivery resumes", func(t *testing.T) {
-		a1.mustInvoke(t, "Broadcast", "after", 4)
+		a1.MustInvoke(t, "Broadcast", "after", 4)
 		for _, cl := range []*testClient{a1, a2, b1} {
-			cl.expect(t, "after")
+			cl.Expect(t, "after")
 		}
-		b1.mustInvoke(t, "SendToGroup", "outage-group", "group-after", 5)
-		a2.expect(t, "group-after")
+		b1.MustInvoke(t, "SendToGroup", "outage-group", "group-after", 5)
+		a2.Expect(t, "group-after")
 		// Presence: the membership made during the outage reaches Redis.
 		waitFor(t, "the outage-time membership to be written", func() bool {
 			var ids []string
-			raw, err := b1.invoke("GroupMembers", "outage-group")
-			return err == nil && json.Unmarshal(raw, &ids) == nil && slices.Equal(ids, []string{a2.id})
+			raw, err := b1.Invoke("GroupMembers", "outage-group")
+			return err == nil && json.Unmarshal(raw, &ids) == nil && slices.Equal(ids, []string{a2.ID})
 		})
 	})
 

@@ -1,60 +1,32 @@
 package redis
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/hubbub-go/hubbub/backplane/internal/forwarding"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
 // rpcMessage is one message of the forwarding protocol between nodes, published
 // on the receiving node's channel.
-type rpcMessage struct {
-	Type string `json:"t"` // rpcHTTP, rpcClaim, rpcCancel, rpcReply or one of relay.go's
-	ID   uint64 `json:"id"`
-	From string `json:"f"` // the requesting node
-	Hub  string `json:"h,omitempty"`
-
-	// rpcHTTP request
-	Method string      `json:"m,omitempty"`
-	URL    string      `json:"u,omitempty"`
-	Host   string      `json:"ho,omitempty"`
-	Remote string      `json:"ra,omitempty"`
-	Header http.Header `json:"hd,omitempty"`
-	Body   []byte      `json:"b,omitempty"`
-
-	// rpcClaim and rpcRelayOpen request
-	Token string            `json:"tk,omitempty"`
-	User  string            `json:"us,omitempty"` // rpcClaim: the claiming request's user
-	Relay *hub.RelayRequest `json:"rl,omitempty"`
-
-	// rpcReply: an HTTP response (Status, Header, Body), or a claim's Session or Err.
-	Status  int              `json:"s,omitempty"`
-	Session *hub.SessionInfo `json:"se,omitempty"`
-	Err     string           `json:"e,omitempty"`
-	// Binary answers rpcRelayOpen: the connection speaks a binary hub protocol.
-	Binary bool `json:"bin,omitempty"`
-}
+type rpcMessage = forwarding.Message
 
 const (
-	rpcHTTP   = "http"
-	rpcClaim  = "claim"
-	rpcCancel = "cancel"
-	rpcReply  = "reply"
+	rpcHTTP   = forwarding.TypeHTTP
+	rpcClaim  = forwarding.TypeClaim
+	rpcCancel = forwarding.TypeCancel
+	rpcReply  = forwarding.TypeReply
 
-	errNotFound = "notfound"
-	errActive   = "active"
-	errBusy     = "busy"
+	errNotFound = forwarding.ErrNotFound
+	errBusy     = forwarding.ErrBusy
 )
 
 // errNodeGone means no node listens on the channel of the node a session names.
@@ -144,14 +116,12 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kin
 		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", hub.ErrSessionNotFound)
 	case err != nil:
 		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %w", err)
-	case reply.Err == errNotFound:
-		return hub.SessionInfo{}, hub.ErrSessionNotFound
-	case reply.Err == errActive:
-		return hub.SessionInfo{}, hub.ErrSessionActive
-	case reply.Err == errForbidden:
-		return hub.SessionInfo{}, hub.ErrSessionForbidden
-	case reply.Session == nil:
-		return hub.SessionInfo{}, fmt.Errorf("redis backplane: claim connection: %s", reply.Err)
+	}
+	if err := forwarding.Refused("redis backplane: claim connection", reply); err != nil {
+		return hub.SessionInfo{}, err
+	}
+	if reply.Session == nil {
+		return hub.SessionInfo{}, errors.New("redis backplane: claim connection: no session in the reply")
 	}
 	if kind == transports.ServerSentEvents || reply.Session.Stateful {
 		key := b.locationKey(hubName, token)
@@ -187,21 +157,9 @@ func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubNa
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return
 	}
-	var body []byte
-	if r.Body != nil {
-		body, err = io.ReadAll(io.LimitReader(r.Body, b.opts.MaxForwardedBody+1))
-		if err != nil {
-			http.Error(w, "could not read the request body", http.StatusBadRequest)
-			return
-		}
-		if int64(len(body)) > b.opts.MaxForwardedBody {
-			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-	}
-	req := &rpcMessage{
-		Type: rpcHTTP, Hub: hubName, Method: r.Method, URL: r.URL.RequestURI(), Host: r.Host,
-		Remote: r.RemoteAddr, Header: r.Header, Body: body,
+	req := forwarding.Request(w, r, hubName, b.opts.MaxForwardedBody)
+	if req == nil {
+		return
 	}
 	// The owner holds a poll up to its hub's PollTimeout: a poll not answered by
 	// then and a Redis round trip is stuck, and waiting on would keep a client that
@@ -230,11 +188,7 @@ func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubNa
 		http.Error(w, "The node holding the connection is busy", http.StatusServiceUnavailable)
 		return
 	}
-	for k, v := range reply.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(reply.Status)
-	w.Write(reply.Body)
+	forwarding.WriteResponse(w, reply)
 }
 
 // owner is the node that holds the session of token.
@@ -385,22 +339,7 @@ func (b *Backplane) sessions(hubName string) hub.LocalSessions {
 }
 
 func (b *Backplane) serveClaim(m *rpcMessage) {
-	sessions := b.sessions(m.Hub)
-	if sessions == nil {
-		b.reply(m, &rpcMessage{Err: errNotFound})
-		return
-	}
-	info, err := sessions.ReleaseSession(m.Token, m.User)
-	switch {
-	case errors.Is(err, hub.ErrSessionActive):
-		b.reply(m, &rpcMessage{Err: errActive})
-	case errors.Is(err, hub.ErrSessionForbidden):
-		b.reply(m, &rpcMessage{Err: errForbidden})
-	case err != nil:
-		b.reply(m, &rpcMessage{Err: errNotFound})
-	default:
-		b.reply(m, &rpcMessage{Session: &info})
-	}
+	b.reply(m, forwarding.Claim(b.sessions(m.Hub), m))
 }
 
 // serveHTTP serves a forwarded request with the hub's ServeForwarded, buffering
@@ -408,7 +347,7 @@ func (b *Backplane) serveClaim(m *rpcMessage) {
 func (b *Backplane) serveHTTP(m *rpcMessage) {
 	sessions := b.sessions(m.Hub)
 	if sessions == nil {
-		b.reply(m, &rpcMessage{Status: http.StatusNotFound, Body: []byte("No Connection with that ID\n")})
+		b.reply(m, forwarding.NotFound())
 		return
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.opts.ForwardTimeout)
@@ -422,51 +361,7 @@ func (b *Backplane) serveHTTP(m *rpcMessage) {
 		delete(b.serving, key)
 		b.callsMu.Unlock()
 	}()
-	r, err := http.NewRequestWithContext(ctx, m.Method, m.URL, bytes.NewReader(m.Body))
-	if err != nil {
-		b.reply(m, &rpcMessage{Status: http.StatusBadRequest, Body: []byte("bad forwarded request\n")})
-		return
-	}
-	r.Header = m.Header
-	if r.Header == nil {
-		r.Header = http.Header{}
-	}
-	r.Host, r.RemoteAddr = m.Host, m.Remote
-	r.ContentLength = int64(len(m.Body))
-	w := &responseBuffer{header: http.Header{}}
-	sessions.ServeForwarded(w, r)
-	if ctx.Err() != nil && b.ctx.Err() == nil && w.status == 0 {
-		return // cancelled by the requester: nobody waits for the answer
-	}
-	status := w.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	b.reply(m, &rpcMessage{Status: status, Header: w.header, Body: w.body.Bytes()})
-}
-
-// responseBuffer is the http.ResponseWriter of a forwarded request.
-type responseBuffer struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *responseBuffer) Header() http.Header { return w.header }
-
-func (w *responseBuffer) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
+	if reply := forwarding.Serve(ctx, b.ctx, sessions, m); reply != nil {
+		b.reply(m, reply)
 	}
 }
-
-func (w *responseBuffer) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	return w.body.Write(p)
-}
-
-// Flush is a no-op: the response goes back whole once the handler returns.
-func (w *responseBuffer) Flush() {}
-
-// SetWriteDeadline accepts and ignores deadlines: writes go to memory.
-func (w *responseBuffer) SetWriteDeadline(time.Time) error { return nil }

@@ -57,14 +57,14 @@ func TestSendDuringOutageReportsLocalDelivery(t *testing.T) {
 
 	const sends = 5
 	for i := range sends {
-		_, err := sender.invoke("Broadcast", "during", i)
+		_, err := sender.Invoke("Broadcast", "during", i)
 		const want = "Delivered on this server only: the message could not reach the other servers of the cluster."
 		if err == nil || err.Error() != want {
 			t.Errorf("Broadcast %d during the outage: completion error %v, want %q", i, err, want)
 		}
 		for _, cl := range []*testClient{sender, receiver} {
-			if arg, _ := cl.expect(t, "during"); arg != strconv.Itoa(i) {
-				t.Errorf("%s got during(%s), want during(%d)", cl.kind, arg, i)
+			if arg, _ := cl.Expect(t, "during"); arg != strconv.Itoa(i) {
+				t.Errorf("%s got during(%s), want during(%d)", cl.Kind, arg, i)
 			}
 		}
 	}
@@ -72,7 +72,7 @@ func TestSendDuringOutageReportsLocalDelivery(t *testing.T) {
 	if !errors.Is(err, hub.ErrClusterDelivery) || !errors.Is(err, redis.ErrUnavailable) {
 		t.Errorf("Send from outside a handler during the outage: %v, want errors.Is hub.ErrClusterDelivery and redis.ErrUnavailable", err)
 	}
-	receiver.expect(t, "outside")
+	receiver.Expect(t, "outside")
 	if got := logs.count("hub: backplane unavailable"); got != 1 {
 		t.Errorf(`"hub: backplane unavailable" logged %d times for %d sends, want once`, got, sends+1)
 	}
@@ -82,8 +82,8 @@ func TestSendDuringOutageReportsLocalDelivery(t *testing.T) {
 
 	rs.start()
 	waitFor(t, "the backplane to reconnect", func() bool { return bp.Healthy() })
-	sender.mustInvoke(t, "Broadcast", "after", 1)
-	receiver.expect(t, "after")
+	sender.MustInvoke(t, "Broadcast", "after", 1)
+	receiver.Expect(t, "after")
 	if got := logs.count("hub: backplane available again"); got != 1 {
 		t.Errorf(`"hub: backplane available again" logged %d times, want once`, got)
 	}

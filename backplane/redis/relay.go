@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hubbub-go/hubbub/backplane/internal/forwarding"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -32,17 +33,11 @@ import (
 // units published meanwhile are lost.
 
 const (
-	rpcRelayOpen    = "ropen"
-	rpcRelayUp      = "rup"
-	rpcRelayDown    = "rdown"
-	rpcRelayEndUp   = "rendu"
-	rpcRelayEndDown = "rendd"
-
-	errForbidden = "forbidden"
-	errTransport = "transport"
-
-	// Reasons the end of a link carries, besides "" (closed) and free text.
-	reasonTooLarge = "toolarge"
+	rpcRelayOpen    = forwarding.TypeRelayOpen
+	rpcRelayUp      = forwarding.TypeRelayUp
+	rpcRelayDown    = forwarding.TypeRelayDown
+	rpcRelayEndUp   = forwarding.TypeRelayEndUp
+	rpcRelayEndDown = forwarding.TypeRelayEndDown
 )
 
 // relayKey names a link on one node: the other side's node, the front's number
@@ -105,17 +100,8 @@ func (b *Backplane) OpenRelay(ctx context.Context, hubName, token string, req hu
 		return nil, fmt.Errorf("redis backplane: relay link: %w", hub.ErrSessionNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("redis backplane: relay link: %w", err)
-	case reply.Err == errNotFound:
-		return nil, hub.ErrSessionNotFound
-	case reply.Err == errActive:
-		return nil, hub.ErrSessionActive
-	case reply.Err == errForbidden:
-		return nil, hub.ErrSessionForbidden
-	case reply.Err == errTransport:
-		return nil, hub.ErrTransportChange
-	default:
-		return nil, fmt.Errorf("redis backplane: relay link: %s", reply.Err)
 	}
+	return nil, forwarding.Refused("redis backplane: relay link", reply)
 }
 
 // Send implements hub.RelayPeer: it publishes unit on the other side's channel.
@@ -156,21 +142,13 @@ func (p *relayPeer) Close(reason error) {
 
 // sendRelayEnd tells the other side of a link that it has ended.
 func (b *Backplane) sendRelayEnd(key relayKey, reason error) {
-	text := ""
-	switch {
-	case reason == nil:
-	case errors.Is(reason, transports.ErrTooLarge):
-		text = reasonTooLarge
-	default:
-		text = reason.Error()
-	}
 	typ := rpcRelayEndDown
 	if key.front {
 		typ = rpcRelayEndUp
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
 	defer cancel()
-	if _, err := b.send(ctx, key.peer, &rpcMessage{Type: typ, ID: key.id, From: b.nodeID, Err: text}); err != nil {
+	if _, err := b.send(ctx, key.peer, &rpcMessage{Type: typ, ID: key.id, From: b.nodeID, Err: forwarding.EndReason(reason)}); err != nil {
 		b.log.Debug("redis backplane: end of a relayed link not told", "to", key.peer, "err", err)
 	}
 }
@@ -190,7 +168,7 @@ func (b *Backplane) receiveRelay(m *rpcMessage) {
 	switch {
 	case ending:
 		if end != nil {
-			end.Ended(relayEndReason(m.Err))
+			end.Ended(forwarding.EndError("redis backplane", m.Err))
 		}
 		return
 	case end != nil:
@@ -210,18 +188,6 @@ func (b *Backplane) receiveRelay(m *rpcMessage) {
 		defer func() { <-b.slots }()
 		b.sendRelayEnd(key, nil)
 	}()
-}
-
-// relayEndReason is the error an rpcRelayEnd's reason stands for.
-func relayEndReason(text string) error {
-	switch text {
-	case "":
-		return nil
-	case reasonTooLarge:
-		return fmt.Errorf("redis backplane: the relayed client sent a message over the size limit: %w", transports.ErrTooLarge)
-	default:
-		return fmt.Errorf("redis backplane: relayed link ended on the other node: %s", text)
-	}
 }
 
 // serveRelayOpen attaches a link relayed by another node to a connection of this
@@ -254,14 +220,8 @@ func (b *Backplane) serveRelayOpen(m *rpcMessage) {
 	case errors.Is(err, errRelayEnded):
 		end.Ended(nil)
 		b.reply(m, &rpcMessage{Err: errNotFound})
-	case errors.Is(err, hub.ErrSessionForbidden):
-		b.reply(m, &rpcMessage{Err: errForbidden})
-	case errors.Is(err, hub.ErrTransportChange):
-		b.reply(m, &rpcMessage{Err: errTransport})
-	case errors.Is(err, hub.ErrSessionActive):
-		b.reply(m, &rpcMessage{Err: errActive})
 	case err != nil:
-		b.reply(m, &rpcMessage{Err: errNotFound})
+		b.reply(m, forwarding.Refusal(err))
 	default:
 		bl, ok := end.(hub.BinaryLink)
 		b.reply(m, &rpcMessage{Binary: ok && bl.Binary()})

@@ -84,3 +84,34 @@ func TestHealthzReportsBackplaneOutage(t *testing.T) {
 		t.Errorf("during the outage: %q, want each hub's backplane error", body)
 	}
 }
+
+// TestNATSBackplaneFlag: --nats URL puts the hubs on the NATS backplane, whose
+// health /healthz reports.
+func TestNATSBackplaneFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the server")
+	}
+	const natsAddr = "127.0.0.1:4222"
+	if c, err := net.DialTimeout("tcp", natsAddr, time.Second); err != nil {
+		t.Skipf("NATS at %s is unreachable (%v)", natsAddr, err)
+	} else {
+		c.Close()
+	}
+	_, base, log := startServer(t, "--nats", "nats://"+natsAddr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && strings.Contains(string(b), `"conformance":{"status":"ok","backplane":"ok"}`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz: %d %q, want 200 with the backplane ok; log:\n%s", resp.StatusCode, b, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hubbub-go/hubbub/auth/jwtauth"
+	natsbackplane "github.com/hubbub-go/hubbub/backplane/nats"
 	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/clientjs"
 	"github.com/hubbub-go/hubbub/ginhub"
@@ -42,7 +43,8 @@ type config struct {
 	transports        transports.Kind
 	jwtSecret         string
 	redisURL          string
-	backplane         hub.Backplane // the Redis backplane when redisURL is set; nil: in memory
+	natsURL           string
+	backplane         hub.Backplane // the Redis or NATS backplane when one URL is set; nil: in memory
 	allowedOrigins    []string
 	trustedProxies    []string
 	keepAliveInterval time.Duration
@@ -96,6 +98,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	kinds := fs.String("transports", env("HUBBUB_TRANSPORTS", "websockets,sse,longpolling"), "transports negotiate offers (env HUBBUB_TRANSPORTS)")
 	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
 	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL, e.g. redis://127.0.0.1:6379/0 (env HUBBUB_REDIS_URL)")
+	natsURL := fs.String("nats", env("HUBBUB_NATS_URL", ""), "NATS backplane URL, e.g. nats://127.0.0.1:4222; not with --redis (env HUBBUB_NATS_URL)")
 	origins := fs.String("allowed-origins", env("HUBBUB_ALLOWED_ORIGINS", ""), "comma list of origins for CORS and WebSocket; * allows all, without credentials (env HUBBUB_ALLOWED_ORIGINS)")
 	proxies := fs.String("trusted-proxies", env("HUBBUB_TRUSTED_PROXIES", ""), "comma list of CIDRs or addresses of reverse proxies whose Forwarded/X-Forwarded-* headers are believed, e.g. 10.0.0.0/8,127.0.0.1 (env HUBBUB_TRUSTED_PROXIES)")
 	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
@@ -114,7 +117,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	cfg := config{addr: *addr, jwtSecret: *jwtSecret, redisURL: *redisURL}
+	cfg := config{addr: *addr, jwtSecret: *jwtSecret, redisURL: *redisURL, natsURL: *natsURL}
 	switch *accessLog {
 	case "on":
 	case "off":
@@ -177,6 +180,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if cfg.redisURL != "" && !strings.Contains(cfg.redisURL, "://") {
 		return config{}, errors.New("--redis: want a URL like redis://127.0.0.1:6379/0")
 	}
+	if cfg.natsURL != "" && !strings.Contains(cfg.natsURL, "://") {
+		return config{}, errors.New("--nats: want a URL like nats://127.0.0.1:4222")
+	}
+	if cfg.natsURL != "" && cfg.redisURL != "" {
+		return config{}, errors.New("--nats and --redis: one backplane at a time")
+	}
 	return cfg, nil
 }
 
@@ -203,6 +212,15 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	if cfg.redisURL != "" {
 		// Every hub shares one Redis backplane; it is closed after the hubs.
 		bp, err := redisbackplane.New(redisbackplane.Options{URL: cfg.redisURL, Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer bp.Close()
+		cfg.backplane = bp
+	}
+	if cfg.natsURL != "" {
+		// Likewise on NATS.
+		bp, err := natsbackplane.New(natsbackplane.Options{URL: cfg.natsURL, Logger: logger})
 		if err != nil {
 			return err
 		}

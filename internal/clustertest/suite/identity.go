@@ -1,4 +1,4 @@
-package redis_test
+package suite
 
 import (
 	"context"
@@ -13,21 +13,17 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/internal/clustertest"
 	"github.com/hubbub-go/hubbub/internal/conformance"
 )
 
-// startIdentityNode starts a node whose hub finds the user only in the request's
-// context, set by middleware from the X-User header (as the Gin adapter does):
-// an identity that does not cross nodes with a forwarded request.
-func startIdentityNode(t *testing.T, url, prefix string) string {
+// startIdentityNode starts a node on bp whose hub finds the user only in the
+// request's context, set by middleware from the X-User header (as the Gin adapter
+// does): an identity that does not cross nodes with a forwarded request.
+func startIdentityNode(t *testing.T, bp clustertest.Backplane) string {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bp, err := redis.New(redis.Options{URL: url, Prefix: prefix, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := conformance.NewHub(hub.Options{Backplane: bp, Logger: quiet, UserID: func(r *http.Request) string { return hub.UserIDFromContext(r.Context()) }})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u := r.Header.Get("X-User"); u != "" {
@@ -51,17 +47,16 @@ func startIdentityNode(t *testing.T, url, prefix string) string {
 	return srv.URL + "/hubs/conformance"
 }
 
-// TestConnectionTokenTiedToItsUserAcrossNodes: a request for a connection that
+// TokenTiedToUser: a request for a connection that
 // lands on another node than the connection's is checked against the user that
 // node found, however it found it: another user's requests get 403, the owner's
 // are served (forwarded long polls and POSTs, claimed streams).
-func TestConnectionTokenTiedToItsUserAcrossNodes(t *testing.T) {
-	url := redisURL(t)
-	prefix := testPrefix(t, url)
-	a, b := startIdentityNode(t, url, prefix), startIdentityNode(t, url, prefix)
+// The two nodes run on backplanes bpA and bpB of one cluster.
+func TokenTiedToUser(t *testing.T, bpA, bpB clustertest.Backplane) {
+	a, b := startIdentityNode(t, bpA), startIdentityNode(t, bpB)
 	do := func(method, u, user, body string, hdr ...string) (int, string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
 		if user != "" {

@@ -1,4 +1,4 @@
-package redis_test
+package suite
 
 import (
 	"context"
@@ -10,16 +10,15 @@ import (
 
 	"github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/internal/clustertest"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// TestGoClientThroughCluster runs the conformance scenarios with the Go client
+// GoClientThroughCluster runs the conformance scenarios with the Go client
 // through the round-robin proxy in front of three nodes, on each transport: every
 // request of a connection may land on any node, and the receivers of each send are
 // spread over the nodes.
-func TestGoClientThroughCluster(t *testing.T) {
-	url := redisURL(t)
-	c := startCluster(t, url, testPrefix(t, url))
+func GoClientThroughCluster[B clustertest.Backplane](t *testing.T, c *clustertest.Cluster[B]) {
 	for _, kind := range transports.Kinds {
 		t.Run(kind.String(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -208,7 +208,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 	resp := transports.NegotiateResponse{
 		ConnectionID:         s.id,
 		NegotiateVersion:     version,
-		AvailableTransports:  transports.Offer(h.opts.Transports),
+		AvailableTransports:  h.offer,
 		UseStatefulReconnect: s.stateful,
 	}
 	if version >= 1 {

@@ -2,7 +2,12 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -47,4 +52,50 @@ func TestConnectedConnKeepsNoConnectingChannel(t *testing.T) {
 		t.Error("a connected Conn still holds its connecting channel")
 	}
 	c.end(ErrConnectionClosed)
+}
+
+// A long-polling connection keeps no Done channel of its transport: the polls
+// after the first ask whether the transport ended, and asking Done made it.
+func TestLongPollingConnKeepsNoDoneChannel(t *testing.T) {
+	h := New(Options{})
+	defer h.Close(context.Background())
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/negotiate?negotiateVersion=1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n transports.NegotiateResponse
+	err = json.NewDecoder(resp.Body).Decode(&n)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL + "/?id=" + n.ConnectionToken
+	poll := func() {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("poll: HTTP %d", resp.StatusCode)
+		}
+	}
+	poll() // the first poll opens the transport
+	resp, err = http.Post(url, "text/plain", strings.NewReader(`{"protocol":"json","version":1}`+"\x1e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	poll() // the handshake reply
+	s := h.session(n.ConnectionToken)
+	h.sessionsMu.Lock()
+	poller := s.poller
+	h.sessionsMu.Unlock()
+	if !reflect.ValueOf(poller).Elem().FieldByName("done").IsNil() {
+		t.Error("a polled long-polling transport holds its Done channel")
+	}
 }

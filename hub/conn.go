@@ -31,12 +31,14 @@ import (
 // exists only while there is something to write: an idle connection holds no
 // goroutine of the hub's (its timers are time.AfterFunc), only its transport's.
 type Conn struct {
-	hub       *Hub
-	id        string
-	token     string
-	identity  Identity
+	hub *Hub
+	id  string
+	// session is the negotiated session the connection was opened for: its
+	// token, identity and the client's address (as the per-IP limits count it)
+	// are read there, fixed since the negotiation, rather than copied here
+	// (80 bytes per connection).
+	session   *session
 	request   keptRequest
-	remoteIP  string // the client's address, as the per-IP limits count it
 	kind      transports.Kind
 	transport transports.Transport
 	started   time.Duration // when its first transport opened (monotonic), for the access log
@@ -49,19 +51,26 @@ type Conn struct {
 	handshaken atomic.Bool
 	connected  atomic.Bool // OnConnected ran, so OnDisconnected must run too
 	// connecting is closed when OnConnected has returned; end waits for it, so
-	// that OnDisconnected follows it. Guarded by mu; nil until it starts.
+	// that OnDisconnected follows it. Guarded by mu; nil until it starts, and nil
+	// again once it is closed (an idle connection keeps no channel for it).
 	connecting chan struct{}
+	// Flags, side by side: a bool between wider fields costs 8 bytes, and every
+	// 64 bytes of Conn is a size class (TestConnFitsItsSizeClass). Guarded by mu
+	// but canResume, fixed at creation.
+	writing   bool // a writer goroutine is running
+	closing   bool // write what is queued, then the Close message, then end
+	pingDue   bool
+	canResume bool // the session negotiated stateful reconnect
+	isReady   bool // OnConnected has returned; ready is closed then, if it was made
+	finished  bool // ended and OnDisconnected has returned; done is closed then, if made
 
 	mu          sync.Mutex
 	queue       [][]byte // hub messages to write, in order (trackable ones only: types 1-5)
 	queueBytes  int      // the size of what queue holds (MaxQueueBytes)
-	writing     bool     // a writer goroutine is running
-	closing     bool     // write what is queued, then the Close message, then end
 	closeReason error    // why closing was asked for, for OnDisconnected
 	// Control messages the writer puts around the queue: the handshake reply
 	// first of all, a Ping when due, the Close message last.
 	reply, closeMsg []byte
-	pingDue         bool
 	// link counts the transports attached so far; a transport's units are taken
 	// only while it is the latest (see newLink). recvMu keeps receive to one
 	// goroutine at a time when an old link and its successor overlap.
@@ -69,9 +78,7 @@ type Conn struct {
 	recvMu sync.Mutex
 	// resume is the stateful-reconnect state, made at the handshake of a
 	// connection that negotiated it (reconnect.go); nil otherwise.
-	resume     *resumeState
-	canResume  bool // the session negotiated stateful reconnect
-	detachedAt time.Time
+	resume *resumeState
 	// drained is signalled by the writer each time it empties the queue, for
 	// enqueuePaced; made with calls, as only invocations (streams) wait on it.
 	drained  chan struct{}
@@ -81,17 +88,16 @@ type Conn struct {
 	// is done, so an idle connection holds only the liveness timer (and expiry).
 	handshakeTimer, livenessTimer, expiryTimer *time.Timer
 	ended                                      sync.Once
+	dispatching                                atomic.Bool // a dispatcher goroutine is running
 
-	// isReady: OnConnected has returned; ready is closed then, if it was made.
-	// Both guarded by mu.
-	isReady bool
-	ready   chan struct{}
+	// ready is closed when OnConnected has returned (isReady), if it was made.
+	// Guarded by mu.
+	ready chan struct{}
 	// calls, slots, drained (and ready, if needed) are made by the first
 	// invocation (in route, before any dispatcher starts): most connections of a
 	// broadcast-heavy app never invoke, and every channel costs an idle connection.
-	calls       chan *call    // invocations waiting for the dispatcher, in arrival order
-	dispatching atomic.Bool   // a dispatcher goroutine is running
-	slots       chan struct{} // MaxParallelInvocations
+	calls chan *call    // invocations waiting for the dispatcher, in arrival order
+	slots chan struct{} // MaxParallelInvocations
 
 	// Created on first use: most connections of a broadcast-heavy app never invoke.
 	invMu       sync.Mutex
@@ -107,18 +113,21 @@ type Conn struct {
 	nextResult atomic.Int64
 
 	// The inbound token bucket, touched only by receive (one goroutine at a time).
+	// refilledAt is monotonicNow's, 0 before the first message: a time.Time
+	// would take 16 bytes more.
 	tokens     float64
-	refilledAt time.Time
+	refilledAt time.Duration
 	strikes    int
 
-	items sync.Map
+	// items is Items' map, made by its first call: most connections never use it,
+	// and a sync.Map takes 48 bytes.
+	items atomic.Pointer[sync.Map]
 	// groups this connection is in; guarded by hub.mu.
 	groups map[string]struct{}
 
 	// done is closed once the connection has ended and OnDisconnected has
 	// returned (finished). Made by the first call of Done; guarded by mu.
-	done     chan struct{}
-	finished bool
+	done chan struct{}
 }
 
 func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
@@ -126,10 +135,8 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 	c := &Conn{
 		hub:       h,
 		id:        s.id,
-		token:     s.token,
-		identity:  s.identity,
+		session:   s,
 		request:   keepRequest(r),
-		remoteIP:  s.remoteIP,
 		kind:      kind,
 		ctx:       ctx,
 		cancel:    cancel,
@@ -151,17 +158,35 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 // connections open, and one kept among them keeps a mostly empty page of the heap
 // alive. Conn.Request builds a fresh *http.Request from this on each call.
 type keptRequest struct {
-	fields     []string // method, proto, host, remote address, request URI, then the URL's
-	header     []string // key, value pairs, in the request's order per key
-	protoMajor int
-	protoMinor int
-	tls        *tls.ConnectionState
-	ctx        context.Context
+	// blob holds, back to back, the keptFields fields (method, proto, host,
+	// remote address, request URI, then the URL's), then the headers as key,
+	// value pairs, in the request's order per key; ends has where each one ends.
+	// Offsets of 4 bytes rather than a string header of 16 each: about 200
+	// bytes per connection.
+	blob                   string
+	ends                   []uint32
+	tls                    *tls.ConnectionState
+	ctx                    context.Context
+	protoMajor, protoMinor uint8 // HTTP/1.1 and 2: an int each would cost 16 bytes
+}
+
+// keptFields is the number of request and URL fields at the start of a
+// keptRequest.
+const keptFields = 13
+
+// str is the i-th string of k: a field below keptFields, a header key or value
+// above.
+func (k *keptRequest) str(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = k.ends[i-1]
+	}
+	return k.blob[start:k.ends[i]]
 }
 
 func keepRequest(r *http.Request) keptRequest {
 	u := r.URL
-	fields := []string{r.Method, r.Proto, r.Host, r.RemoteAddr, r.RequestURI,
+	fields := [keptFields]string{r.Method, r.Proto, r.Host, r.RemoteAddr, r.RequestURI,
 		u.Scheme, u.Opaque, u.Host, u.Path, u.RawPath, u.RawQuery, u.Fragment, u.RawFragment}
 	size, pairs := 0, 0
 	for _, s := range fields {
@@ -177,8 +202,8 @@ func keepRequest(r *http.Request) keptRequest {
 	}
 	var b strings.Builder
 	b.Grow(size)
-	ends := make([]int, 0, len(fields)+2*pairs)
-	add := func(s string) { b.WriteString(s); ends = append(ends, b.Len()) }
+	ends := make([]uint32, 0, len(fields)+2*pairs)
+	add := func(s string) { b.WriteString(s); ends = append(ends, uint32(b.Len())) }
 	for _, s := range fields {
 		add(s)
 	}
@@ -190,31 +215,25 @@ func keepRequest(r *http.Request) keptRequest {
 			}
 		}
 	}
-	blob := b.String()
-	all := make([]string, len(ends))
-	start := 0
-	for i, end := range ends {
-		all[i], start = blob[start:end], end
-	}
 	return keptRequest{
-		fields: all[:len(fields):len(fields)], header: all[len(fields):],
-		protoMajor: r.ProtoMajor, protoMinor: r.ProtoMinor, tls: r.TLS,
-		ctx: context.WithoutCancel(r.Context()),
+		blob: b.String(), ends: ends, tls: r.TLS, ctx: context.WithoutCancel(r.Context()),
+		protoMajor: uint8(r.ProtoMajor), protoMinor: uint8(r.ProtoMinor),
 	}
 }
 
 // request builds a fresh *http.Request from k.
 func (k *keptRequest) request() *http.Request {
-	f := k.fields
+	f := k.str
 	r := &http.Request{
-		Method: f[0], Proto: f[1], Host: f[2], RemoteAddr: f[3], RequestURI: f[4],
-		ProtoMajor: k.protoMajor, ProtoMinor: k.protoMinor, TLS: k.tls, Body: http.NoBody,
-		URL: &url.URL{Scheme: f[5], Opaque: f[6], Host: f[7], Path: f[8], RawPath: f[9],
-			RawQuery: f[10], Fragment: f[11], RawFragment: f[12]},
-		Header: make(http.Header, len(k.header)/2),
+		Method: f(0), Proto: f(1), Host: f(2), RemoteAddr: f(3), RequestURI: f(4),
+		ProtoMajor: int(k.protoMajor), ProtoMinor: int(k.protoMinor), TLS: k.tls, Body: http.NoBody,
+		URL: &url.URL{Scheme: f(5), Opaque: f(6), Host: f(7), Path: f(8), RawPath: f(9),
+			RawQuery: f(10), Fragment: f(11), RawFragment: f(12)},
+		Header: make(http.Header, (len(k.ends)-keptFields)/2),
 	}
-	for i := 0; i < len(k.header); i += 2 {
-		r.Header[k.header[i]] = append(r.Header[k.header[i]], k.header[i+1])
+	for i := keptFields; i+1 < len(k.ends); i += 2 {
+		key := f(i)
+		r.Header[key] = append(r.Header[key], f(i+1))
 	}
 	return r.WithContext(k.ctx)
 }
@@ -230,10 +249,10 @@ var transportHeaders = map[string]bool{
 func (c *Conn) ID() string { return c.id }
 
 // UserID is the identity Options.UserID gave the connection, or "" if anonymous.
-func (c *Conn) UserID() string { return c.identity.UserID }
+func (c *Conn) UserID() string { return c.session.identity.UserID }
 
 // Identity is the connection's identity, with the claims Options.Authenticate found.
-func (c *Conn) Identity() Identity { return c.identity }
+func (c *Conn) Identity() Identity { return c.session.identity }
 
 // Transport tells which transport the connection uses.
 func (c *Conn) Transport() transports.Kind { return c.kind }
@@ -263,7 +282,13 @@ func (c *Conn) Done() <-chan struct{} {
 
 // Items is a per-connection store for whatever the application keeps with a
 // connection (a nickname, a session). It lives as long as the connection.
-func (c *Conn) Items() *sync.Map { return &c.items }
+func (c *Conn) Items() *sync.Map {
+	if m := c.items.Load(); m != nil {
+		return m
+	}
+	c.items.CompareAndSwap(nil, new(sync.Map))
+	return c.items.Load()
+}
 
 // Send invokes method on this client with args, without waiting for an answer.
 // Arguments are encoded in the client's protocol; a protocol.RawValue is taken
@@ -513,9 +538,9 @@ func (c *Conn) attach(t transports.Transport) {
 				}
 			})
 		}
-		if at := c.identity.ExpiresAt; !at.IsZero() {
+		if at := c.session.identity.ExpiresAt; !at.IsZero() {
 			c.expiryTimer = time.AfterFunc(time.Until(at), func() {
-				opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.identity.UserID)
+				opts.Logger.Info("hub: credentials expired", "hub", opts.Name, "connection", c.id, "user", c.session.identity.UserID)
 				c.closeWith("Authentication expired: reconnect with fresh credentials.", true, nil)
 			})
 		}
@@ -974,11 +999,11 @@ func (c *Conn) allow(m *protocol.Message) bool {
 		return true
 	}
 	opts := &c.hub.opts
-	now := time.Now()
-	if c.refilledAt.IsZero() {
+	now := monotonicNow()
+	if c.refilledAt == 0 {
 		c.tokens = float64(opts.MessageBurst)
 	} else {
-		c.tokens = min(float64(opts.MessageBurst), c.tokens+now.Sub(c.refilledAt).Seconds()*opts.MaxMessagesPerSecond)
+		c.tokens = min(float64(opts.MessageBurst), c.tokens+(now-c.refilledAt).Seconds()*opts.MaxMessagesPerSecond)
 	}
 	c.refilledAt = now
 	if c.tokens >= 1 {
@@ -1138,7 +1163,10 @@ func (c *Conn) onConnected() {
 	c.connecting = make(chan struct{})
 	c.mu.Unlock()
 	err := c.hub.connected(c)
+	c.mu.Lock()
 	close(c.connecting)
+	c.connecting = nil // end waits no more; nothing kept for it
+	c.mu.Unlock()
 	if err != nil {
 		c.hub.logFailure(slog.LevelWarn, "hub: OnConnected failed", err, "hub", c.hub.opts.Name, "connection", c.id)
 		text := "Connection closed with an error."

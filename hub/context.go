@@ -24,10 +24,10 @@ func (c *Context) Conn() *Conn { return c.conn }
 func (c *Context) ConnectionID() string { return c.conn.id }
 
 // UserID is the caller's identity, or "" when anonymous.
-func (c *Context) UserID() string { return c.conn.identity.UserID }
+func (c *Context) UserID() string { return c.conn.session.identity.UserID }
 
 // Identity is the caller's identity with its claims.
-func (c *Context) Identity() Identity { return c.conn.identity }
+func (c *Context) Identity() Identity { return c.conn.session.identity }
 
 // Transport tells which transport the caller uses.
 func (c *Context) Transport() transports.Kind { return c.conn.kind }
@@ -36,7 +36,7 @@ func (c *Context) Transport() transports.Kind { return c.conn.kind }
 func (c *Context) Request() *http.Request { return c.conn.Request() }
 
 // Items is the caller's per-connection store.
-func (c *Context) Items() *sync.Map { return &c.conn.items }
+func (c *Context) Items() *sync.Map { return c.conn.Items() }
 
 // Hub is the hub being called.
 func (c *Context) Hub() *Hub { return c.conn.hub }

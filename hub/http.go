@@ -208,7 +208,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 	resp := transports.NegotiateResponse{
 		ConnectionID:         s.id,
 		NegotiateVersion:     version,
-		AvailableTransports:  transports.Offer(h.opts.Transports),
+		AvailableTransports:  h.offer,
 		UseStatefulReconnect: s.stateful,
 	}
 	if version >= 1 {
@@ -471,7 +471,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	case link < current:
 		h.staleLink(w, s, link, current)
 		return
-	case queryValue(r, "resume") != "" || isDone(poller.Done()) && resumableEnd(poller.Err()):
+	case queryValue(r, "resume") != "" || transportEnded(poller) && resumableEnd(poller.Err()):
 		// A client whose poll or send failed resumes with a new link; one whose
 		// transport ended unnoticed (no poll for DisconnectTimeout) too.
 		c = h.resuming(w, r, s, transports.LongPolling)
@@ -526,15 +526,10 @@ func (h *Hub) staleLink(w http.ResponseWriter, s *session, link, current uint64)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// isDone reports whether ch is closed.
-func isDone(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
+// transportEnded reports whether t has ended. It asks Err rather than Done: a
+// long-polling transport makes its Done channel on demand, and the connection
+// would then keep it (112 bytes; it was made by every connection's second poll).
+func transportEnded(t transports.Transport) bool { return t.Err() != nil }
 
 // bind records the connection (and its send channel) on the session. Once Close
 // has begun it refuses a new connection instead (503) and forgets the session:

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // Hub is a set of methods clients invoke, the connections currently open to it, and
@@ -18,6 +20,10 @@ type Hub struct {
 	origins   originPolicy
 	proxies   trustedProxies
 	clientLog logSamplers // lines a client can cause at will: at most one a second each (logSampled)
+	// offer is every negotiate answer's availableTransports, made once: read
+	// only, shared by the answers (about 400 bytes of garbage per negotiation,
+	// which fragments the heap that the connections being opened keep).
+	offer []transports.AvailableTransport
 
 	methodsMu      sync.RWMutex
 	methods        map[string]*method // by lower-case name: method names match case-insensitively
@@ -75,6 +81,7 @@ func New(opts Options) *Hub {
 		opts.TransportOptions.CheckOrigin = h.allowsOrigin
 	}
 	h.opts = opts.withDefaults()
+	h.offer = transports.Offer(h.opts.Transports)
 	proxies, err := ParseTrustedProxies(h.opts.TrustedProxies)
 	if err != nil {
 		h.opts.Logger.Error("hub: some trusted proxies are left out", "hub", h.opts.Name, "err", err)
@@ -175,8 +182,8 @@ func (h *Hub) method(name string) *method {
 func (h *Hub) addConn(c *Conn) {
 	h.mu.Lock()
 	h.conns[c.id] = c
-	if c.identity.UserID != "" {
-		index(h.users, c.identity.UserID, c)
+	if c.session.identity.UserID != "" {
+		index(h.users, c.session.identity.UserID, c)
 	}
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.ctx, h.opts.HandshakeTimeout)
@@ -199,8 +206,8 @@ func (h *Hub) removeConn(c *Conn) {
 	for g := range groups {
 		unindex(h.groups, g, c)
 	}
-	if c.identity.UserID != "" {
-		unindex(h.users, c.identity.UserID, c)
+	if c.session.identity.UserID != "" {
+		unindex(h.users, c.session.identity.UserID, c)
 	}
 	h.mu.Unlock()
 	h.wakeDrain()
@@ -220,7 +227,7 @@ func (h *Hub) removeConn(c *Conn) {
 	}
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
-	s := h.sessions[c.token]
+	s := h.sessions[c.session.token]
 	if s == nil || s.conn != c {
 		return
 	}

@@ -43,9 +43,9 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 		var err error
 		if perr := protect(func() { err = check(hctx) }); perr != nil || err != nil {
 			if perr != nil { // a panic: logged at ERROR with its stack, never sampled away
-				c.hub.logFailure(slog.LevelInfo, "hub: invocation refused", perr, "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID)
+				c.hub.logFailure(slog.LevelInfo, "hub: invocation refused", perr, "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.session.identity.UserID)
 			} else {
-				c.hub.logSampled(slog.LevelInfo, "hub: invocation refused", "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.identity.UserID, "err", err)
+				c.hub.logSampled(slog.LevelInfo, "hub: invocation refused", "hub", c.hub.opts.Name, "connection", c.id, "method", meth.name, "user", c.session.identity.UserID, "err", err)
 			}
 			complete(nil, unauthorized(meth.name))
 			return

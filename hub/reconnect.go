@@ -36,18 +36,21 @@ type resumeState struct {
 	// The sending side, guarded by Conn.mu.
 	unacked      [][]byte // written and not acked yet; unacked[0] has number first
 	unackedBytes int
-	first        int64       // the number of unacked[0], or of the next message when none
-	resent       int         // how many of unacked the current link has carried
-	announce     bool        // a link resumed: write Sequence(first) before anything else
-	ackDue       bool        // an Ack of the client's messages is due
-	ackScheduled bool        // ackTimer runs
-	ackedUpTo    int64       // the highest number an Ack of ours carried
-	ackTimer     *time.Timer // made on first use
-	window       *time.Timer // runs while the connection has no link
+	first        int64 // the number of unacked[0], or of the next message when none
+	resent       int   // how many of unacked the current link has carried
+	// awaiting is the receiving side's (below), here beside the bools: with it
+	// there, a stateful connection's resumeState is 112 bytes, a size class.
+	awaiting     atomic.Bool   // ignore the client until its Sequence message
+	announce     bool          // a link resumed: write Sequence(first) before anything else
+	ackDue       bool          // an Ack of the client's messages is due
+	ackScheduled bool          // ackTimer runs
+	ackedUpTo    int64         // the highest number an Ack of ours carried
+	ackTimer     *time.Timer   // made on first use
+	window       *time.Timer   // runs while the connection has no link
+	detachedAt   time.Duration // monotonicNow when the link was lost, while there is none
 
-	// The receiving side, touched by receive only (one goroutine at a time), but
-	// for awaiting, which a new link sets.
-	awaiting  atomic.Bool  // ignore the client until its Sequence message
+	// The receiving side, touched by receive only (one goroutine at a time), and
+	// awaiting (above), which a new link sets.
 	next      int64        // the number of the client's next trackable message
 	processed atomic.Int64 // the highest number taken; the writer acks it
 	sinceAck  int          // bytes received since the last Ack was asked for
@@ -222,7 +225,7 @@ func (r *resumeState) track(frames [][]byte) {
 func (r *resumeState) detach(c *Conn, err error) {
 	opts := &c.hub.opts
 	c.transport = nil
-	c.detachedAt = time.Now()
+	r.detachedAt = monotonicNow()
 	if c.livenessTimer != nil {
 		c.livenessTimer.Stop()
 	}
@@ -245,9 +248,9 @@ func (r *resumeState) resumed(c *Conn) {
 	r.resent = 0
 	r.announce = true
 	away := time.Duration(0)
-	if !c.detachedAt.IsZero() {
-		away = time.Since(c.detachedAt)
-		c.detachedAt = time.Time{}
+	if r.detachedAt != 0 {
+		away = monotonicNow() - r.detachedAt
+		r.detachedAt = 0
 	}
 	opts.Logger.Debug("hub: connection resumed", "hub", opts.Name, "connection", c.id, "away", away, "replay", len(r.unacked))
 	opts.Observer.Resumed(opts.Name, c.kind)
@@ -330,7 +333,7 @@ func (c *Conn) endedAway(reason error) {
 	case errors.Is(reason, ErrSlowConsumer):
 		why = fmt.Sprintf("more than %d messages or %d bytes waited for the client while it was away (slow consumer)", opts.MaxQueueLength, opts.MaxQueueBytes)
 	}
-	c.hub.ended.add(c.token, why, opts.ReconnectWindow)
+	c.hub.ended.add(c.session.token, why, opts.ReconnectWindow)
 }
 
 // notFound answers 404 for a connection token this node does not know, saying why

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,12 +34,15 @@ type SSE struct {
 	opts Options
 	post sendChannel
 
+	// done and ready are made on demand (Done; a Send before the stream opens):
+	// a channel is 112 bytes, which an idle connection would keep for nothing.
 	mu      sync.Mutex
-	err     error // why the transport ended; nil while it runs
-	done    chan struct{}
+	err     error         // why the transport ended; nil while it runs
+	done    chan struct{} // closed when the transport ends, if made
 	onEnd   func(error)   // runs when the transport ends; guarded by mu
 	started bool          // ServeStream has been called
-	ready   chan struct{} // closed once the stream is open (or never, if it is not)
+	isOpen  atomic.Bool   // the stream is open; set under mu
+	ready   chan struct{} // closed once the stream is open, if made
 
 	// writeMu guards the stream's writer: Send writes under it, and ServeStream
 	// takes it before returning so no write outlives the handler.
@@ -57,11 +61,7 @@ type SSE struct {
 // its handshake as soon as the stream opens, and a Send issued before ServeStream
 // runs waits for the stream instead of failing.
 func NewServerSentEvents(opts Options, receive Receiver) *SSE {
-	s := &SSE{
-		opts:  opts.WithDefaults(),
-		done:  make(chan struct{}),
-		ready: make(chan struct{}),
-	}
+	s := &SSE{opts: opts.WithDefaults()}
 	s.post = sendChannel{maxSize: s.opts.MaxTransportMessageSize, bodyTimeout: s.opts.BodyReadTimeout, receive: receive, ended: s.ended}
 	return s
 }
@@ -123,10 +123,10 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 	s.writeMu.Lock()
 	s.w, s.rc = w, rc
 	s.writeMu.Unlock()
-	close(s.ready)
+	s.opened()
 
 	select {
-	case <-s.done:
+	case <-s.Done():
 	case <-r.Context().Done():
 		// The client drops the GET to stop; SSE has no other way to say so.
 		s.clientLeft()
@@ -157,7 +157,7 @@ func (s *SSE) serveTaken(t *takenOver) {
 		s.closeConn()
 		return
 	}
-	close(s.ready)
+	s.opened()
 	if stop, ok := watchClose(conn, s.clientLeft); ok {
 		s.writeMu.Lock()
 		s.stopWatch = stop
@@ -222,15 +222,15 @@ func (s *SSE) ServeSend(w http.ResponseWriter, r *http.Request) { s.post.serve(w
 func (s *SSE) Send(ctx context.Context, unit []byte) error {
 	// Waiting on ctx makes its Done channel, which a connection would then keep:
 	// only wait when the stream is not open yet.
-	select {
-	case <-s.ready:
-	default:
-		select {
-		case <-s.ready:
-		case <-s.done:
-			return fmt.Errorf("transports: sse send: %w", ErrClosed)
-		case <-ctx.Done():
-			return ctx.Err()
+	if !s.isOpen.Load() {
+		if ready := s.readyChan(); ready != nil {
+			select {
+			case <-ready:
+			case <-s.Done():
+				return fmt.Errorf("transports: sse send: %w", ErrClosed)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -322,7 +322,40 @@ func (s *SSE) Close() error {
 
 // Done is closed once the transport has ended: Close, the client dropping the
 // stream, or a failed write.
-func (s *SSE) Done() <-chan struct{} { return s.done }
+func (s *SSE) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.err != nil {
+			close(s.done)
+		}
+	}
+	return s.done
+}
+
+// opened marks the stream open, for Send.
+func (s *SSE) opened() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.isOpen.Store(true)
+	if s.ready != nil {
+		close(s.ready)
+	}
+}
+
+// readyChan returns a channel closed once the stream opens, or nil if it is open.
+func (s *SSE) readyChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isOpen.Load() {
+		return nil
+	}
+	if s.ready == nil {
+		s.ready = make(chan struct{})
+	}
+	return s.ready
+}
 
 // Err tells why the transport ended: nil while it runs, ErrClosed after Close, an
 // error wrapping ErrClosed when the client dropped the stream (its way of stopping),
@@ -338,7 +371,9 @@ func (s *SSE) end(err error) {
 	defer s.mu.Unlock()
 	if s.err == nil {
 		s.err = err
-		close(s.done)
+		if s.done != nil {
+			close(s.done)
+		}
 		if s.onEnd != nil {
 			go s.onEnd(err)
 		}
@@ -360,10 +395,7 @@ func (s *SSE) OnEnd(f func(err error)) {
 }
 
 func (s *SSE) ended() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err != nil
 }

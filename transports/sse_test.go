@@ -289,3 +289,20 @@ func TestSSEInHandler(t *testing.T) {
 		t.Run(tc.name, tc.test)
 	}
 }
+
+// An open stream that nothing waits on keeps no channel: each costs 112 bytes per
+// idle connection (hubbench's idle scenario). Done and a Send before the stream
+// opens make theirs on demand.
+func TestSSEOpenStreamKeepsNoChannels(t *testing.T) {
+	srv := newSSEServer(t, Options{})
+	srv.open(t)
+	if err := srv.sse.Send(context.Background(), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	srv.sse.mu.Lock()
+	done, ready := srv.sse.done, srv.sse.ready
+	srv.sse.mu.Unlock()
+	if done != nil || ready != nil {
+		t.Errorf("an open stream keeps channels: done %v, ready %v", done != nil, ready != nil)
+	}
+}

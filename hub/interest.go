@@ -78,8 +78,8 @@ func (h *Hub) removeInterest(keys ...interestKey) {
 // connInterest is what a connection is a receiver under besides its groups.
 func connInterest(c *Conn) []interestKey {
 	keys := []interestKey{{SelectConnections, c.id}}
-	if c.identity.UserID != "" {
-		keys = append(keys, interestKey{SelectUsers, c.identity.UserID})
+	if id := c.UserID(); id != "" {
+		keys = append(keys, interestKey{SelectUsers, id})
 	}
 	return keys
 }

@@ -32,8 +32,6 @@ type WebSocket struct {
 	receive Receiver
 
 	writeMu sync.Mutex // serializes data writes; gorilla allows one writer
-	// writeDeadline is the deadline last set for data writes; guarded by writeMu.
-	writeDeadline time.Time
 
 	// br is gorilla's read buffer, ours since the upgrade (see ownReadBuffer), so that
 	// the read loop can wait for the socket only when nothing is buffered; nil if
@@ -143,10 +141,9 @@ func (o *ownReadBuffer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (ws *WebSocket) Kind() Kind { return WebSockets }
 
 // Send writes unit as one message: a binary frame if AcceptWebSocket was told
-// binary, else a text frame. A write that cannot finish fails after between 7/8 of
-// Options.WriteTimeout and all of it, or at ctx's deadline when that is sooner; ctx
-// is otherwise only checked before writing, since an interrupted frame would leave
-// the stream unusable. A failed write ends the
+// binary, else a text frame. The write is bounded by Options.WriteTimeout, or by
+// ctx's deadline when that is sooner; ctx is otherwise only checked before writing,
+// since an interrupted frame would leave the stream unusable. A failed write ends the
 // transport. Send returns an error wrapping ErrClosed once the transport has ended.
 func (ws *WebSocket) Send(ctx context.Context, unit []byte) error {
 	if err := ctx.Err(); err != nil {
@@ -161,15 +158,9 @@ func (ws *WebSocket) Send(ctx context.Context, unit []byte) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	// Moving the deadline re-arms a runtime timer, about 4% of the server's CPU in
-	// a broadcast: one an earlier Send set that is still at least 7/8 of
-	// WriteTimeout away is kept. SetWriteDeadline only records the deadline for
-	// this Conn's data writes; it is not shared with WriteControl, which Close may
-	// run concurrently.
-	if deadline.Before(ws.writeDeadline) || deadline.Sub(ws.writeDeadline) > ws.opts.WriteTimeout/8 {
-		ws.conn.SetWriteDeadline(deadline)
-		ws.writeDeadline = deadline
-	}
+	// SetWriteDeadline only records the deadline for this Conn's data writes; it
+	// is not shared with WriteControl, which Close may run concurrently.
+	ws.conn.SetWriteDeadline(deadline)
 	if err := ws.conn.WriteMessage(ws.msgType, unit); err != nil {
 		err = fmt.Errorf("transports: websocket write: %w", err)
 		if ws.end(err) {

@@ -104,3 +104,24 @@ func TestLongPollingConnKeepsNoDoneChannel(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// A connected Conn's context has made no Done channel and has no children: with a
+// backplane that does not route by interest, nothing waits on it at the handshake.
+// A context derived from it for that wait (and cancelled) left both behind, about
+// 0.4 KiB per idle connection.
+func TestConnectedConnContextStaysBare(t *testing.T) {
+	h := New(Options{KeepAliveInterval: time.Hour, ClientTimeout: 2 * time.Hour})
+	defer h.Close(context.Background())
+	s := &session{id: "bare", token: "bare"}
+	c := newConn(h, s, httptest.NewRequest("GET", "/hub", nil), transports.WebSockets)
+	c.attach(newIdleTransport())
+	h.addConn(c)
+	v := reflect.ValueOf(c.ctx).Elem() // context.cancelCtx
+	if done := v.FieldByName("done"); !done.IsValid() || !done.FieldByName("v").IsNil() {
+		t.Error("the connection's context made its Done channel")
+	}
+	if children := v.FieldByName("children"); !children.IsValid() || !children.IsNil() {
+		t.Error("the connection's context holds a children map")
+	}
+	c.end(ErrConnectionClosed)
+}

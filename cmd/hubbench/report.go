@@ -153,7 +153,7 @@ func (rep *report) svg() string {
 	m := rep.Machine
 	fmt.Fprintf(&b, `<text x="20" y="24" font-size="16" font-weight="bold">hubbench: %s</text>`+"\n",
 		html.EscapeString(fmt.Sprintf("%d subscribers, 128-byte broadcasts, %d CPUs %s, %s", rep.Config.Conns, m.CPUs, m.Model, m.GoVersion)))
-	colors := []string{"#888888", "#e69f00", "#0072b2", "#56b4e9", "#009e73", "#cc79a7", "#d55e00"}
+	colors := chartColors
 
 	// The broadcast panels show the first profile and size, every mode.
 	var bc []result
@@ -171,14 +171,14 @@ func (rep *report) svg() string {
 	}
 
 	// Panel 1: deliveries/s.
-	bars(&b, 20, 50, 520, 320, "Broadcast deliveries/s (best round)", bc, func(r result) []float64 { return []float64{r.DeliveriesPS} }, []string{"deliveries/s"}, name, colors, "%.0f")
+	bars(&b, 20, 50, 520, 320, "Broadcast deliveries/s (best round)", bc, func(r result) []float64 { return []float64{r.DeliveriesPS} }, []string{"deliveries/s"}, name, "%.0f")
 	// Panel 2: latency.
 	bars(&b, 560, 50, 520, 320, "Broadcast delivery latency (ms)", bc, func(r result) []float64 {
 		if r.Latency == nil {
-			return []float64{0, 0, 0}
+			return []float64{0, 0}
 		}
 		return []float64{r.Latency.P50, r.Latency.P99}
-	}, []string{"p50", "p99"}, name, []string{"#56b4e9", "#0072b2"}, "%.1f")
+	}, []string{"p50", "p99"}, name, "%.1f")
 	// Panel 3: timeline.
 	timeline(&b, 20, 410, 520, 320, "Deliveries/s over time (best round)", bc, name, colors)
 	// Panel 4: idle memory.
@@ -190,50 +190,19 @@ func (rep *report) svg() string {
 	}
 	bars(&b, 560, 410, 520, 320, fmt.Sprintf("Idle memory per connection, KiB (%d conns)", rep.Config.IdleConns), idle, func(r result) []float64 {
 		return []float64{r.RSSPer / 1024, (r.HeapPer + r.StackPer) / 1024}
-	}, []string{"RSS", "heap+stacks"}, name, []string{"#e69f00", "#009e73"}, "%.1f")
+	}, []string{"RSS", "heap+stacks"}, name, "%.1f")
 	b.WriteString("</svg>\n")
 	return b.String()
 }
 
-// bars draws grouped vertical bars, one group per result.
-func bars(b *strings.Builder, x, y, w, h float64, title string, rs []result, vals func(result) []float64, series []string, name func(result) string, colors []string, format string) {
-	fmt.Fprintf(b, `<g transform="translate(%.0f,%.0f)">`+"\n", x, y)
-	fmt.Fprintf(b, `<text x="0" y="0" font-size="14" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
-	top, left, bottom := 20.0, 10.0, h-40
-	maxV := 0.0
-	for _, r := range rs {
-		for _, v := range vals(r) {
-			maxV = math.Max(maxV, v)
-		}
-	}
-	if maxV == 0 || len(rs) == 0 {
-		b.WriteString("</g>\n")
-		return
-	}
-	maxV *= 1.15
-	gw := (w - left) / float64(len(rs))
-	bw := gw * 0.8 / float64(len(series))
-	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#333"/>`+"\n", left, bottom, w, bottom)
+// bars draws one group of bars per result, one bar per value vals gives it.
+func bars(b *strings.Builder, x, y, w, h float64, title string, rs []result, vals func(result) []float64, series []string, name func(result) string, format string) {
+	groups := make([]string, len(rs))
+	values := make([][]float64, len(rs))
 	for i, r := range rs {
-		vs := vals(r)
-		for j, v := range vs {
-			bh := (bottom - top) * v / maxV
-			bx := left + float64(i)*gw + gw*0.1 + float64(j)*bw
-			color := colors[(i*len(series)+j)%len(colors)]
-			if len(series) > 1 {
-				color = colors[j%len(colors)]
-			}
-			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`+"\n", bx, bottom-bh, bw-2, bh, color)
-			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">`+format+`</text>`+"\n", bx+bw/2, bottom-bh-3, v)
-		}
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", left+float64(i)*gw+gw/2, bottom+16, html.EscapeString(name(r)))
+		groups[i], values[i] = name(r), vals(r)
 	}
-	if len(series) > 1 {
-		for j, s := range series {
-			fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n", w-160+float64(j)*80, top-12, colors[j%len(colors)], w-146+float64(j)*80, top-3, html.EscapeString(s))
-		}
-	}
-	b.WriteString("</g>\n")
+	groupedBars(b, x, y, w, h, title, groups, series, values, format)
 }
 
 // timeline draws each result's per-second deliveries as a line.

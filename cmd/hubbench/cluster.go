@@ -18,13 +18,17 @@ import (
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// The cluster scenario: --cluster-nodes servers of one target (hubbub on
-// backplane/redis; centrifuge with its Redis broker, the baseline) on a Redis
-// hubbench starts for the run on a free loopback port, never the shared one.
+// The cluster scenarios: --cluster-nodes servers of one target on one backplane:
+// hubbub on each of --cluster-backplanes (one Redis, a Redis Cluster, NATS),
+// centrifuge with its Redis broker on one Redis (the baseline, once). The Redis
+// servers are hubbench's own for the run, on free loopback ports, never the shared
+// one; NATS is the one at --nats, with a prefix of its own per measurement.
 // Subscribers (WebSockets) are spread evenly over the nodes, the publisher is on
-// the first node, over --cluster-publishers connections; broadcast ("cluster") and group fan-out ("cluster-group"), each
-// in every --mode. Each result carries the CPU seconds of every node and the Redis
-// commands per broadcast, from INFO commandstats before and after.
+// the first node, over --cluster-publishers connections; broadcast ("cluster") and
+// group fan-out ("cluster-group"), each in every --mode. Each result carries its
+// backplane, the CPU seconds and the inbound backplane messages of every node, and
+// for Redis the commands per broadcast, from INFO commandstats before and after
+// (every master of a Redis Cluster added up).
 
 // defaultClusterPublishers is --cluster-publishers' default: the default --window,
 // so that every message in flight can be in progress on its own connection.
@@ -33,33 +37,48 @@ const defaultClusterPublishers = 32
 // errNoRedisServer means the cluster scenario cannot run: no redis-server binary.
 var errNoRedisServer = errors.New("redis-server not found")
 
+// clusterPair is one target on one backplane.
+type clusterPair struct {
+	target string
+	env    *backplaneEnv
+}
+
 // cluster runs the cluster scenarios under the current profile.
 func (r *runner) cluster(ctx context.Context) {
-	var targets []string
-	for _, t := range r.cfg.Targets {
-		if t == targetHubbub || t == targetCentrifuge {
-			targets = append(targets, t)
+	defer r.stopBackplanes()
+	var pairs []clusterPair
+	if hasTarget(r.cfg.Targets, targetCentrifuge) {
+		// The baseline: centrifuge's Redis broker, on one Redis.
+		if env, err := r.backplane(bpRedis); err != nil {
+			r.skip(fmt.Sprintf("cluster: centrifuge skipped: %v", err))
+		} else {
+			pairs = append(pairs, clusterPair{targetCentrifuge, env})
 		}
 	}
-	if len(targets) == 0 {
-		r.skip("cluster: skipped: it measures hubbub and centrifuge, and --targets has neither")
+	if hasTarget(r.cfg.Targets, targetHubbub) {
+		for _, name := range r.cfg.clusterBackplanes() {
+			env, err := r.backplane(name)
+			if err != nil {
+				r.skip(fmt.Sprintf("cluster on %s: skipped: %v", name, err))
+				continue
+			}
+			pairs = append(pairs, clusterPair{targetHubbub, env})
+		}
+	}
+	if len(pairs) == 0 {
+		if !hasTarget(r.cfg.Targets, targetHubbub) && !hasTarget(r.cfg.Targets, targetCentrifuge) {
+			r.skip("cluster: skipped: it measures hubbub and centrifuge, and --targets has neither")
+		}
 		return
 	}
-	redis, err := startRedis(r.cfg.redisServer)
-	if err != nil {
-		r.skip(fmt.Sprintf("cluster: skipped: %v", err))
-		return
-	}
-	r.redis = redis
-	defer func() { redis.stop(); r.redis = nil }()
 	for _, sc := range []struct {
 		name   string
 		groups int
 	}{{"cluster", 0}, {"cluster-group", r.cfg.Groups}} {
 		for _, size := range r.cfg.sizesOf(r.cfg.ClusterSizes) {
 			for round := 1; round <= r.cfg.Rounds && ctx.Err() == nil; round++ {
-				for _, t := range targets {
-					spec := fanOutSpec{scenario: sc.name, fanOutPair: fanOutPair{target: t, kind: transports.WebSockets}, round: round, conns: size, groups: sc.groups, nodes: r.cfg.ClusterNodes}
+				for _, p := range pairs {
+					spec := fanOutSpec{scenario: sc.name, fanOutPair: fanOutPair{target: p.target, kind: transports.WebSockets}, round: round, conns: size, groups: sc.groups, nodes: r.cfg.ClusterNodes, env: p.env}
 					for _, res := range r.fanOut(ctx, spec) {
 						r.add(res)
 					}
@@ -67,6 +86,116 @@ func (r *runner) cluster(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// clusterBackplanes is --cluster-backplanes; a config without it (tests, runs
+// before issue 18) measured one Redis.
+func (cfg *config) clusterBackplanes() []string {
+	if len(cfg.ClusterBackplanes) == 0 {
+		return []string{bpRedis}
+	}
+	return cfg.ClusterBackplanes
+}
+
+// backplaneEnv is a backplane the nodes of a cluster share while the scenarios run.
+type backplaneEnv struct {
+	name       string   // bpRedis, bpRedisByHub, bpRedisCluster or bpNATS
+	redis      string   // serve --redis: a backplane/redis URL; "" for NATS
+	routeByHub bool     // serve --redis-route-by-hub
+	nats       string   // serve --nats; "" for Redis
+	infoAddrs  []string // the Redis servers whose INFO counts commands; none for NATS
+}
+
+// options are the serve options of a node of this backplane, with its own prefix.
+func (e *backplaneEnv) options(prefix string) serveOptions {
+	return serveOptions{redis: e.redis, routeByHub: e.routeByHub, nats: e.nats, prefix: prefix}
+}
+
+// backplane returns the backplane name, starting what it needs on first use: one
+// redis-server for redis and redis-by-hub (and centrifuge), a Redis Cluster for
+// redis-cluster; NATS must be up at --nats. A failure is kept: the next call for
+// the same name returns it without trying again.
+func (r *runner) backplane(name string) (*backplaneEnv, error) {
+	if env, ok := r.envs[name]; ok {
+		return env, nil
+	}
+	if err, ok := r.envErrs[name]; ok {
+		return nil, err
+	}
+	env, err := r.startBackplane(name)
+	if r.envs == nil {
+		r.envs, r.envErrs = map[string]*backplaneEnv{}, map[string]error{}
+	}
+	if err != nil {
+		r.envErrs[name] = err
+		return nil, err
+	}
+	r.envs[name] = env
+	return env, nil
+}
+
+func (r *runner) startBackplane(name string) (*backplaneEnv, error) {
+	switch name {
+	case bpRedis, bpRedisByHub:
+		if r.redis == nil {
+			p, err := startRedis(r.cfg.redisServer)
+			if err != nil {
+				return nil, err
+			}
+			r.redis = p
+		}
+		return &backplaneEnv{name: name, redis: "redis://" + r.redis.addr + "/0", routeByHub: name == bpRedisByHub, infoAddrs: []string{r.redis.addr}}, nil
+	case bpRedisCluster:
+		c, err := startRedisCluster(r.cfg.redisServer)
+		if err != nil {
+			return nil, err
+		}
+		r.redisCluster = c
+		return &backplaneEnv{name: name, redis: c.url(), infoAddrs: c.addrs()}, nil
+	case bpNATS:
+		if err := checkLoopbackURL(r.cfg.NATS); err != nil {
+			return nil, fmt.Errorf("--nats: %w", err)
+		}
+		if err := dialNATS(r.cfg.NATS); err != nil {
+			return nil, err
+		}
+		return &backplaneEnv{name: name, nats: r.cfg.NATS}, nil
+	}
+	return nil, fmt.Errorf("unknown backplane %q (want %s)", name, strings.Join(backplaneNames, ", "))
+}
+
+// stopBackplanes stops the Redis servers the run started and forgets every
+// backplane (NATS is not this run's to stop).
+func (r *runner) stopBackplanes() {
+	if r.redis != nil {
+		r.redis.stop()
+		r.redis = nil
+	}
+	if r.redisCluster != nil {
+		r.redisCluster.stop()
+		r.redisCluster = nil
+	}
+	r.envs, r.envErrs = nil, nil
+}
+
+// dialNATS checks that the NATS at url (its first server) answers with its INFO line.
+func dialNATS(url string) error {
+	first, _, _ := strings.Cut(url, ",")
+	hostport := strings.TrimPrefix(first, "nats://")
+	if i := strings.LastIndexByte(hostport, '@'); i >= 0 {
+		hostport = hostport[i+1:]
+	}
+	c, err := net.DialTimeout("tcp", hostport, time.Second)
+	if err != nil {
+		return fmt.Errorf("nats at %s unreachable: %w", url, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "INFO ") {
+		return fmt.Errorf("nats at %s: no INFO line (%q, %v)", url, line, err)
+	}
+	return nil
 }
 
 // skip records that part of the run was skipped, and says so at once.
@@ -89,23 +218,24 @@ type redisProcess struct {
 const redisStartTimeout = 10 * time.Second
 
 // startRedis starts bin on a free port of 127.0.0.1 and waits until it answers.
-func startRedis(bin string) (*redisProcess, error) {
+// This and startRedisCluster are the seam to internal/redistest, which will start
+// both for hubbench and the tests alike.
+func startRedis(bin string, extra ...string) (*redisProcess, error) {
 	path, err := exec.LookPath(bin)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%q: %v); install redis-server or pass --redis-server PATH", errNoRedisServer, bin, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeRedisPort(len(extra) > 0)
 	if err != nil {
-		return nil, fmt.Errorf("redis: find a free port: %w", err)
+		return nil, err
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
 	dir, err := os.MkdirTemp("", "hubbench-redis-")
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--loglevel", "warning", "--databases", "1")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--loglevel", "warning", "--databases", "1"}, extra...)
+	cmd := exec.Command(path, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
@@ -124,6 +254,32 @@ func startRedis(bin string) (*redisProcess, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freeRedisPort finds a free port of 127.0.0.1; withBus, one whose cluster bus
+// port (port+10000) is free as well.
+func freeRedisPort(withBus bool) (string, error) {
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("redis: find a free port: %w", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !withBus {
+			return strconv.Itoa(port), nil
+		}
+		if port+10000 > 65535 {
+			continue
+		}
+		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if err != nil {
+			continue
+		}
+		bus.Close()
+		return strconv.Itoa(port), nil
+	}
+	return "", errors.New("redis: no free port with a free cluster bus port")
 }
 
 // stop ends this run's redis-server (only it, by its process) and removes its
@@ -186,25 +342,45 @@ func redisCommand(addr string, args ...string) (string, error) {
 
 // redisStats is what hubbench reads of its Redis before and after a measurement.
 type redisStats struct {
-	calls map[string]int64 // the calls of every command so far (INFO commandstats), by lower-case name
-	reads int64            // reads from clients' connections (INFO stats: total_reads_processed)
+	calls   map[string]int64 // the calls of every command so far (INFO commandstats), by lower-case name
+	reads   int64            // reads from clients' connections (INFO stats: total_reads_processed)
+	servers int64            // the servers added up (each counts hubbench's INFO)
+	replica bool             // INFO replication says role:slave
 }
 
-// readRedisStats reads the Redis at addr's command counts and reads so far, with
-// one INFO (which counts itself: one read, one call of info).
-func readRedisStats(addr string) (redisStats, error) {
-	info, err := redisCommand(addr, "INFO", "stats", "commandstats")
-	if err != nil {
-		return redisStats{}, err
+// readRedisStats reads the command counts and reads so far of the Redis servers
+// at addrs, added up over those that are not replicas (a replica runs what its
+// master replicates), with one INFO each (which counts itself: one read, one call
+// of info).
+func readRedisStats(addrs ...string) (redisStats, error) {
+	sum := redisStats{calls: map[string]int64{}}
+	for _, addr := range addrs {
+		info, err := redisCommand(addr, "INFO", "stats", "commandstats", "replication")
+		if err != nil {
+			return redisStats{}, err
+		}
+		st := parseRedisStats(info)
+		if st.replica {
+			continue
+		}
+		for name, n := range st.calls {
+			sum.calls[name] += n
+		}
+		sum.reads += st.reads
+		sum.servers++
 	}
-	return parseRedisStats(info), nil
+	return sum, nil
 }
 
 func parseRedisStats(info string) redisStats {
-	st := redisStats{calls: parseCommandStats(info)}
+	st := redisStats{calls: parseCommandStats(info), servers: 1}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_reads_processed:"); ok {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "total_reads_processed:"); ok {
 			st.reads, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if line == "role:slave" {
+			st.replica = true
 		}
 	}
 	return st
@@ -212,9 +388,10 @@ func parseRedisStats(info string) redisStats {
 
 // readsPerBroadcast divides the reads Redis made from its clients' connections
 // between two readings by the messages sent: how many round trips (or pipelines)
-// a broadcast costs, all nodes together. hubbench's own two INFO are left out.
+// a broadcast costs, all nodes together. hubbench's own two INFO per server are
+// left out.
 func (st redisStats) readsPerBroadcast(after redisStats, sent int64) float64 {
-	return float64(max(0, after.reads-st.reads-2)) / float64(sent)
+	return float64(max(0, after.reads-st.reads-2*max(1, st.servers))) / float64(sent)
 }
 
 // parseCommandStats reads lines "cmdstat_publish:calls=12,usec=…".

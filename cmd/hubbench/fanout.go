@@ -16,7 +16,11 @@ type fanOutSpec struct {
 	round  int
 	conns  int // subscribers asked for (group: rounded down to a multiple of groups)
 	groups int // > 0: subscribers split into groups, each message to one group in turn
-	nodes  int // > 1: that many servers on the runner's Redis (cluster scenarios)
+	nodes  int // > 1: that many servers on env (cluster and interest scenarios)
+	env    *backplaneEnv
+	// byGroup places every member of group g on node g mod nodes (interest);
+	// otherwise every group has members on every node.
+	byGroup bool
 }
 
 // fanOut is the broadcast, group and cluster scenario: subscribers spread evenly
@@ -43,21 +47,23 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 		}
 		return out
 	}
-	f := &fanOutRun{r: r, groups: sp.groups, wire: sp.wire}
+	f := &fanOutRun{r: r, groups: sp.groups, wire: sp.wire, byGroup: sp.byGroup}
 	nodes := max(1, sp.nodes)
 	if nodes > 1 {
 		base.Nodes = nodes
-		if r.redis == nil {
-			return failed("no Redis for the cluster")
+		if sp.env == nil {
+			return failed("no backplane for the cluster")
 		}
-		f.redis = r.redis.addr
+		base.Backplane = sp.env.name
+		f.redis = sp.env.infoAddrs
 	}
+	// One prefix per measurement (a NATS subject token: [A-Za-z0-9_-]).
 	prefix := fmt.Sprintf("hubbench-%s-%s-%d-%d", sp.scenario, sp.target, time.Now().UnixNano(), sp.round)
 	var addrs []string
 	for range nodes {
 		opts := serveOptions{}
-		if f.redis != "" {
-			opts = serveOptions{redis: f.redis, redisPrefix: prefix}
+		if nodes > 1 {
+			opts = sp.env.options(prefix)
 			if dir := r.cfg.clusterProfiles; dir != "" {
 				opts.cpuProfile = filepath.Join(dir, fmt.Sprintf("%s-%s-%s-round%d-node%d.pprof", sp.scenario, sp.target, r.profile, sp.round, len(addrs)+1))
 			}
@@ -77,8 +83,12 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 	f.s = s
 	r.status.Store(&status{label: fmt.Sprintf("%s %s/%s %d #%d", sp.scenario, sp.target, modeName(base), n, sp.round), connected: s.connected.Load, counter: s.delivered.Load, errors: s.errors.Load})
 	// Subscriber i is in group i mod groups and on node (i / groups) mod nodes, so
-	// that every group has members on every node.
+	// that every group has members on every node; byGroup, on node (i mod groups)
+	// mod nodes, so that each group's members are all on one node.
 	addrOf := func(i int) string { return addrs[(i/max(1, sp.groups))%len(addrs)] }
+	if sp.byGroup {
+		addrOf = func(i int) string { return addrs[(i%max(1, sp.groups))%len(addrs)] }
+	}
 	conns, err := r.connectAll(ctx, addrOf, sp.target, sp.kind, sp.stateful, sp.wire, n, groupOf, s)
 	if err != nil {
 		return failed(err.Error())
@@ -122,9 +132,10 @@ type fanOutRun struct {
 	pub     publisher
 	s       *sink
 	groups  int
+	byGroup bool // group g's members all on node g mod nodes
 	wire    wire
-	redis   string // the cluster's Redis, for its command counts; "" without
-	seq     int64  // the next message's number; it goes on across modes
+	redis   []string // the cluster's Redis servers, for their command counts; none without
+	seq     int64    // the next message's number; it goes on across modes
 	buf     []byte
 }
 
@@ -148,13 +159,14 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 		wireOut0 = hp.bytes
 	}
 	var redis0 *redisStats
-	if f.redis != "" {
-		if st, err := readRedisStats(f.redis); err != nil {
+	if len(f.redis) > 0 {
+		if st, err := readRedisStats(f.redis...); err != nil {
 			res.Note = "redis stats: " + err.Error()
 		} else {
 			redis0 = &st
 		}
 	}
+	bp0 := f.readBackplanes(res)
 	stopSampling, sampled := sampleTimeline(s)
 	cpu0 := make([]float64, len(f.servers))
 	for i, srv := range f.servers {
@@ -174,9 +186,11 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 		busy = elapsed
 	}
 	var serverCPU float64
+	nodeCPU := make([]float64, len(f.servers))
 	for i, srv := range f.servers {
 		if c := srv.cpu(); c > 0 {
 			serverCPU += c - cpu0[i]
+			nodeCPU[i] = c - cpu0[i]
 			if len(f.servers) > 1 {
 				res.NodeCPU = append(res.NodeCPU, c-cpu0[i])
 			}
@@ -208,14 +222,100 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 	if isHubbub && res.Sent > 0 {
 		res.WireOut = float64(hp.bytes-wireOut0) / float64(res.Sent)
 	}
+	if len(f.servers) > 1 {
+		f.perNode(res, first, need, nodeCPU, bp0)
+	}
 	if redis0 != nil && res.Sent > 0 {
-		if redis1, err := readRedisStats(f.redis); err == nil {
+		if redis1, err := readRedisStats(f.redis...); err == nil {
 			res.RedisCommands, res.RedisByCommand = perBroadcast(redis0.calls, redis1.calls, res.Sent)
 			res.RedisReads = redis0.readsPerBroadcast(redis1, res.Sent)
 		}
 	}
 	l := lat.summary()
 	res.Latency = &l
+}
+
+// readBackplanes reads every node's backplane counters (cluster nodes only; nil
+// for a node whose stats could not be read, and the first error in res.Note).
+func (f *fanOutRun) readBackplanes(res *result) []*backplaneStats {
+	if len(f.servers) < 2 {
+		return nil
+	}
+	out := make([]*backplaneStats, len(f.servers))
+	for i, srv := range f.servers {
+		st, err := srv.backplane()
+		if err != nil {
+			if res.Note == "" {
+				res.Note = fmt.Sprintf("node %d: %v", i+1, err)
+			}
+			continue
+		}
+		out[i] = st
+	}
+	return out
+}
+
+// backplaneSettle is the pause before the nodes' backplane counters are read
+// after a measurement: with routing by hub, the last envelopes for groups on
+// other nodes may still be on their way when every subscriber has its messages.
+const backplaneSettle = 200 * time.Millisecond
+
+// perNode fills res.PerNode: each node's CPU seconds (nodeCPU), inbound and
+// published envelopes (its backplane counters after less bp0) and, byGroup, the
+// deliveries to its groups from message first on.
+func (f *fanOutRun) perNode(res *result, first int64, need int, nodeCPU []float64, bp0 []*backplaneStats) {
+	nodes := len(f.servers)
+	res.PerNode = make([]nodeResult, nodes)
+	for i := range res.PerNode {
+		res.PerNode[i] = nodeResult{Node: i + 1, CPUSeconds: nodeCPU[i]}
+	}
+	if f.byGroup && f.groups > 0 {
+		for g := range f.groups {
+			res.PerNode[g%nodes].Groups++
+		}
+		for k := first; k < f.seq; k++ {
+			res.PerNode[int(k%int64(f.groups))%nodes].Deliveries += int64(need)
+		}
+		for i := range res.PerNode {
+			if res.Seconds > 0 {
+				res.PerNode[i].DeliveriesPS = float64(res.PerNode[i].Deliveries) / res.Seconds
+			}
+		}
+	}
+	if bp0 == nil {
+		return
+	}
+	time.Sleep(backplaneSettle)
+	bp1 := f.readBackplanes(res)
+	var published int64
+	complete := true
+	for i := range res.PerNode {
+		if bp1[i] != nil {
+			res.PerNode[i].Routing = bp1[i].Routing
+		}
+		if bp0[i] == nil || bp1[i] == nil || bp0[i].Uncounted || bp1[i].Uncounted {
+			complete = false
+			continue
+		}
+		rcv, pub := int64(bp1[i].Received-bp0[i].Received), int64(bp1[i].Published-bp0[i].Published)
+		res.PerNode[i].Received, res.PerNode[i].Published = &rcv, &pub
+		published += pub
+	}
+	if res.Routing == "" && bp1[0] != nil {
+		res.Routing = bp1[0].Routing
+	}
+	if !complete {
+		if bp1[0] != nil && bp1[0].Uncounted && res.Note == "" {
+			res.Note = "inbound not counted: " + errNoStats.Error()
+		}
+		return
+	}
+	res.BackplanePublished = &published
+	for i := range res.PerNode {
+		if published > 0 {
+			res.PerNode[i].Share = float64(*res.PerNode[i].Received) / float64(published)
+		}
+	}
 }
 
 // sampleTimeline samples the sink's deliveries each second until stop is closed,

@@ -113,7 +113,7 @@ func main() {
 
 func runCmd(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	scen := fs.String("scenarios", "broadcast,idle,echo,group,churn", "scenarios to run: broadcast, idle, echo, group, churn, cluster (needs redis-server)")
+	scen := fs.String("scenarios", "broadcast,idle,echo,group,churn", "scenarios to run: broadcast, idle, echo, group, churn, cluster (needs redis-server), interest (hubbub only: 6 nodes, each group's members on one node)")
 	targets := fs.String("targets", "raw,centrifuge,hubbub", "targets: hubbub, raw, centrifuge")
 	kinds := fs.String("transports", "ws,sse,lp", "hubbub transports (baselines are WebSocket only)")
 	conns := fs.String("conns", "2000", "subscribers for broadcast, group and cluster: one size or a list (1000,2000,5000,10000), each measured in turn")
@@ -129,6 +129,12 @@ func runCmd(args []string) error {
 	clusterNodes := fs.Int("cluster-nodes", 3, "server nodes sharing one Redis in the cluster scenario")
 	clusterPublishers := fs.Int("cluster-publishers", defaultClusterPublishers, "connections the publisher spreads its messages over in the cluster scenario (hubbub and centrifuge alike); one node's scenarios use 4")
 	clusterProfiles := fs.String("cluster-cpuprofile", "", "directory for a CPU profile of every cluster node, one file per node and measurement set-up (go tool pprof FILE)")
+	clusterBackplanes := fs.String("cluster-backplanes", strings.Join([]string{bpRedis, bpRedisCluster, bpNATS}, ","), "hubbub's backplanes in the cluster scenarios: redis (one Redis, routing by interest), redis-by-hub (one Redis, Options.RouteByHub), redis-cluster (a Redis Cluster of 3 masters and 3 replicas hubbench starts), nats (--nats); centrifuge runs once, on one Redis")
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS of the nats backplane (loopback only; each measurement under a prefix of its own)")
+	interestNodes := fs.Int("interest-nodes", defaultInterestNodes, "hubbub nodes of the interest scenario")
+	interestGroups := fs.Int("interest-groups", defaultInterestGroups, "groups of the interest scenario; group g's members are all on node g mod --interest-nodes")
+	interestConns := fs.Int("interest-conns", defaultInterestConns, "subscribers of the interest scenario (rounded down to a multiple of --interest-groups)")
+	interestBackplanes := fs.String("interest-backplanes", strings.Join(defaultInterestBackplanes, ","), "backplanes of the interest scenario, each measured in turn in every round: redis-by-hub (before), redis (after), redis-cluster, nats")
 	redisServer := fs.String("redis-server", "redis-server", "redis-server binary the cluster scenario starts on a free loopback port (never the shared 6379)")
 	rounds := fs.Int("rounds", 2, "broadcast rounds; each round measures every target once, interleaved")
 	idle := fs.Int("idle-conns", 10000, "connections for the idle memory scenario")
@@ -180,6 +186,8 @@ func runCmd(args []string) error {
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
 		Conns: sizes[0], Sizes: sizes, GroupSizes: groupSizes, ClusterSizes: clusterSizes, Modes: expand(*modes, modeWindow, modeBurst), Burst: *burst, BurstRepeats: *burstRepeats, BurstTimeout: *burstTimeout,
 		Profiles: expand(*profiles, profileOne, profileFull), ClusterNodes: *clusterNodes, ClusterPublishers: max(1, *clusterPublishers), redisServer: *redisServer, clusterProfiles: *clusterProfiles,
+		ClusterBackplanes: splitList(*clusterBackplanes), NATS: *natsURL,
+		InterestNodes: *interestNodes, InterestGroups: *interestGroups, InterestConns: *interestConns, InterestBackplanes: splitList(*interestBackplanes),
 		Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,
 		EchoConns: *echo, Groups: max(1, *groups), ChurnConns: *churn, ServerProcs: *serverProcs, ClientProcs: *clientProcs,
 		InProcess: *inproc, HubbubAddr: *hubbubAddr, settle: *settle,
@@ -195,8 +203,8 @@ func runCmd(args []string) error {
 		cfg.progress = os.Stderr
 	}
 	limit := raiseFileLimit()
-	if need := uint64(max(cfg.IdleConns, slices.Max(cfg.Sizes), slices.Max(cfg.GroupSizes), slices.Max(cfg.ClusterSizes))) + 512; limit < need {
-		fmt.Fprintf(os.Stderr, "hubbench: open-file limit %d is below the %d this run needs; raise the hard limit (ulimit -Hn) or lower --idle-conns/--conns/--group-conns/--cluster-conns\n", limit, need)
+	if need := uint64(max(cfg.IdleConns, slices.Max(cfg.Sizes), slices.Max(cfg.GroupSizes), slices.Max(cfg.ClusterSizes), cfg.InterestConns)) + 512; limit < need {
+		fmt.Fprintf(os.Stderr, "hubbench: open-file limit %d is below the %d this run needs; raise the hard limit (ulimit -Hn) or lower --idle-conns/--conns/--group-conns/--cluster-conns/--interest-conns\n", limit, need)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -208,7 +216,7 @@ func runCmd(args []string) error {
 	if err := rep.write(*out); err != nil {
 		return err
 	}
-	fmt.Fprint(os.Stderr, "\n"+rep.modesMarkdown()+rep.clusterMarkdown())
+	fmt.Fprint(os.Stderr, "\n"+rep.modesMarkdown()+rep.clusterMarkdown()+rep.interestMarkdown())
 	fmt.Fprintf(os.Stderr, "\nwrote %s (%s)\n", filepath.Join(*out, "results.json"), time.Since(started).Round(time.Second))
 	return nil
 }
@@ -247,6 +255,9 @@ func (cfg *config) prepare(sources string) error {
 		cfg.kinds = append(cfg.kinds, k)
 	}
 	if err := cfg.prepareModes(); err != nil {
+		return err
+	}
+	if err := cfg.checkInterest(); err != nil {
 		return err
 	}
 	switch cfg.Stateful {

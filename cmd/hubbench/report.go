@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"html"
 	"math"
@@ -445,7 +446,7 @@ func (rep *report) modes() []string {
 // legacyBroadcast tells whether the run's broadcast results fit the one table of
 // runs before --mode, --profile and size lists: one cell, windowed only.
 func (rep *report) legacyBroadcast() bool {
-	return len(rep.cellsOf("broadcast")) <= 1 && len(rep.cellsOf("group")) <= 1 && !slices.Contains(rep.modes(), modeBurst)
+	return len(rep.cellsOf("broadcast")) == 1 && len(rep.cellsOf("group")) <= 1 && !slices.Contains(rep.modes(), modeBurst)
 }
 
 // rowName is a result's transport name, with its profile when the run had several.
@@ -520,8 +521,9 @@ func rate(r *result) float64 {
 }
 
 // clusterMarkdown renders the cluster scenarios: per profile and size, each
-// target and mode with its rate, latency, Redis commands per broadcast and CPU of
-// every node; against centrifuge's cluster, and against one node of the same
+// target, backplane and mode with its rate, latency, Redis commands per
+// broadcast, CPU and inbound backplane messages of every node; against
+// centrifuge's cluster (one Redis, same run), and against one node of the same
 // target (the broadcast or group scenario of this run, same cell and mode).
 func (rep *report) clusterMarkdown() string {
 	var b strings.Builder
@@ -534,12 +536,12 @@ func (rep *report) clusterMarkdown() string {
 			continue
 		}
 		nodes := rep.Config.ClusterNodes
-		fmt.Fprintf(&b, "### Cluster of %d nodes on one Redis: %s (WebSockets; subscribers spread over the nodes, publisher on the first; best of %d rounds)\n\n", nodes, sc.title, rep.Config.Rounds)
-		b.WriteString("hubbub: backplane/redis; centrifuge: its Redis broker. Redis commands per broadcast from INFO commandstats, Redis reads per broadcast (round trips: pipelined commands share one) from INFO stats, all nodes together; node CPU in seconds over the measurement; vs one node: against the " + sc.single + " scenario of this run (one server, no Redis), same size, profile and mode.\n\n")
+		fmt.Fprintf(&b, "### Cluster of %d nodes: %s, hubbub on each backplane against centrifuge on one Redis (WebSockets; subscribers spread over the nodes, publisher on the first; best of %d rounds)\n\n", nodes, sc.title, rep.Config.Rounds)
+		b.WriteString("Backplanes: redis is one Redis (backplane/redis, routing by interest), redis-by-hub one Redis with Options.RouteByHub (every node receives every envelope), redis-cluster a Redis Cluster of 3 masters and 3 replicas (sharded pub/sub), nats backplane/nats; centrifuge runs its Redis broker on one Redis, the baseline. Redis commands per broadcast from INFO commandstats, Redis reads per broadcast (round trips: pipelined commands share one) from INFO stats, all nodes together (a Redis Cluster: every master added up); node CPU in seconds and node inbound (envelopes each node received from the backplane, its Stats.Received) over the measurement; vs centrifuge: against centrifuge's cluster of this run, same size, profile and mode; vs one node: against the " + sc.single + " scenario of this run (one server, no backplane).\n\n")
 		for _, k := range cells {
 			fmt.Fprintf(&b, "#### %d subscribers, profile %s (%s)\n\n", k.conns, k.profile, rep.Config.profileTitle(k.profile))
-			b.WriteString("| target | mode | deliveries/s | p50 ms | p99 ms | max ms | Redis commands / broadcast | most frequent | Redis reads / broadcast | node CPU s | vs centrifuge | vs one node | delivered / expected | errors / stalls | note |\n")
-			b.WriteString("|---|---|--:|--:|--:|--:|--:|---|--:|---|--:|--:|--:|--:|---|\n")
+			b.WriteString("| target | backplane | mode | deliveries/s | p50 ms | p99 ms | max ms | Redis commands / broadcast | most frequent | Redis reads / broadcast | node CPU s | node inbound | vs centrifuge | vs one node | delivered / expected | errors / stalls | note |\n")
+			b.WriteString("|---|---|---|--:|--:|--:|--:|--:|---|--:|---|---|--:|--:|--:|--:|---|\n")
 			for _, m := range rep.modes() {
 				for _, row := range rep.rowsOf(sc.name, k) {
 					r := rep.findIn(sc.name, row[0], row[1], k, m)
@@ -550,14 +552,14 @@ func (rep *report) clusterMarkdown() string {
 					if l == nil {
 						l = &latency{}
 					}
-					var cpu []string
-					for _, c := range r.NodeCPU {
-						cpu = append(cpu, fmt.Sprintf("%.2f", c))
+					cmds, top, reads := "–", "–", "–"
+					if r.RedisCommands > 0 {
+						cmds, top, reads = fmt.Sprintf("%.2f", r.RedisCommands), topCommands(r.RedisByCommand, 3), fmt.Sprintf("%.2f", r.RedisReads)
 					}
-					cent := rep.findIn(sc.name, targetCentrifuge, "ws", k, m)
+					cent := rep.findTarget(sc.name, targetCentrifuge, k, m)
 					one := rep.findIn(sc.single, r.Target, "ws", k, m)
-					fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f | %s | %s | %s | %d / %d | %d / %d | %s |\n",
-						r.Target, m, r.DeliveriesPS, l.P50, l.P99, l.Max, r.RedisCommands, topCommands(r.RedisByCommand, 3), r.RedisReads, strings.Join(cpu, " / "),
+					fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s | %d / %d | %d / %d | %s |\n",
+						r.Target, r.backplaneOf(), m, r.DeliveriesPS, l.P50, l.P99, l.Max, cmds, top, reads, nodeCPUs(r), nodeInbound(r),
 						ratio(r.DeliveriesPS, rate(cent)), ratio(r.DeliveriesPS, rate(one)), r.Delivered, r.Expected, r.Errors, r.Stalls, r.Note)
 				}
 			}
@@ -567,12 +569,178 @@ func (rep *report) clusterMarkdown() string {
 	return b.String()
 }
 
+// backplaneOf is the result's backplane; cluster runs before issue 18 had one Redis.
+func (res *result) backplaneOf() string {
+	if res.Backplane == "" {
+		return bpRedis
+	}
+	return res.Backplane
+}
+
+// findTarget is the best result of scenario and target in cell k and mode,
+// whatever its transport or backplane (centrifuge's cluster has one of each).
+func (rep *report) findTarget(scenario, target string, k cellKey, mode string) *result {
+	for i := range rep.Best {
+		r := &rep.Best[i]
+		if r.Scenario == scenario && r.Target == target && r.profileOf() == k.profile && r.Conns == k.conns && r.modeOf() == mode {
+			return r
+		}
+	}
+	return nil
+}
+
+// nodeCPUs is "0.52 / 0.31 / 0.30": each node's CPU seconds.
+func nodeCPUs(r *result) string {
+	var cpu []string
+	for _, c := range r.NodeCPU {
+		cpu = append(cpu, fmt.Sprintf("%.2f", c))
+	}
+	if len(cpu) == 0 {
+		return "–"
+	}
+	return strings.Join(cpu, " / ")
+}
+
+// nodeInbound is "0 / 1200 / 1200": the envelopes each node received from the
+// backplane; "–" where a node's backplane keeps no stats.
+func nodeInbound(r *result) string {
+	var in []string
+	for _, n := range r.PerNode {
+		if n.Received == nil {
+			in = append(in, "–")
+			continue
+		}
+		in = append(in, fmt.Sprintf("%d", *n.Received))
+	}
+	if len(in) == 0 {
+		return "–"
+	}
+	return strings.Join(in, " / ")
+}
+
+// interestMarkdown renders the interest scenario: per profile, size and mode, a
+// summary per backplane (the nodes but the publisher's: mean inbound and share of
+// what all published; CPU of every node against routing by hub) and the table
+// "interest routing: per-node inbound", one row per backplane and node.
+func (rep *report) interestMarkdown() string {
+	cells := rep.cellsOf("interest")
+	if len(cells) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	cfg := rep.Config
+	nodes, groups, _ := cfg.interestSetup()
+	fmt.Fprintf(&b, "### Interest routing: %d hubbub nodes, %d groups, every member of group g on node g mod %d (WebSockets; one publisher on node 1 sending group messages round-robin over every group; best of %d rounds)\n\n", nodes, groups, nodes, cfg.Rounds)
+	fmt.Fprintf(&b, "Routed by hub (redis-by-hub, before) every node but the publisher's receives every message; routed by interest (redis, nats) each receives those of its own groups, 1/%d = %.1f%%. Inbound: the envelopes a node received from the backplane over the measurement (its Stats.Received); share: inbound over the envelopes every node published; node 1 publishes and serves its groups locally, so it receives none either way. Deliveries/s per node: messages to its groups × members per group, over the measurement. CPU µs per message: the mean CPU of nodes 2–N over the messages sent (the rates differ between backplanes, so CPU seconds alone do not compare); vs by hub: against redis-by-hub's.\n\n", nodes, 100/float64(nodes))
+	for _, k := range cells {
+		for _, m := range rep.modes() {
+			var rows []*result
+			for i := range rep.Best {
+				r := &rep.Best[i]
+				if r.Scenario == "interest" && r.profileOf() == k.profile && r.Conns == k.conns && r.modeOf() == m {
+					rows = append(rows, r)
+				}
+			}
+			if len(rows) == 0 {
+				continue
+			}
+			var byHub *result
+			for _, r := range rows {
+				if r.Routing == "hub" && byHub == nil {
+					byHub = r
+				}
+			}
+			fmt.Fprintf(&b, "#### %d subscribers, profile %s (%s), %s\n\n", k.conns, k.profile, cfg.profileTitle(k.profile), cfg.modeTitle(m))
+			b.WriteString("| backplane | routing | sent | published | inbound per node, nodes 2–N (mean) | share of published (mean) | CPU s, all nodes | CPU s, nodes 2–N (mean) | CPU µs per message, nodes 2–N | vs by hub | deliveries/s | delivered / expected | errors / stalls | note |\n")
+			b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+			perMsg := func(r *result) float64 {
+				if _, _, others, _ := interestMeans(r); r.Sent > 0 {
+					return others / float64(r.Sent) * 1e6
+				}
+				return 0
+			}
+			for _, r := range rows {
+				in, share, others, all := interestMeans(r)
+				pub := "–"
+				if r.BackplanePublished != nil {
+					pub = fmt.Sprintf("%d", *r.BackplanePublished)
+				}
+				vs := "–"
+				if byHub != nil {
+					vs = ratio(perMsg(r), perMsg(byHub))
+				}
+				fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %.2f | %.2f | %.1f | %s | %.0f | %d / %d | %d / %d | %s |\n",
+					r.backplaneOf(), orDash(r.Routing), r.Sent, pub, in, share, all, others, perMsg(r), vs, r.DeliveriesPS, r.Delivered, r.Expected, r.Errors, r.Stalls, r.Note)
+			}
+			b.WriteString("\ninterest routing: per-node inbound\n\n")
+			b.WriteString("| backplane | routing | node | groups | inbound messages | share of published | CPU s | deliveries/s |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+			for _, r := range rows {
+				for _, n := range r.PerNode {
+					in, share := "–", "–"
+					if n.Received != nil {
+						in = fmt.Sprintf("%d", *n.Received)
+						if r.BackplanePublished != nil {
+							share = fmt.Sprintf("%.1f%%", 100*n.Share)
+						}
+					}
+					fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.2f | %.0f |\n", r.backplaneOf(), orDash(n.Routing), n.Node, n.Groups, in, share, n.CPUSeconds, n.DeliveriesPS)
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// interestMeans is, over the nodes but the publisher's, the mean inbound
+// envelopes and share of published ("–" without stats) and the mean CPU seconds;
+// and the CPU seconds of every node added up.
+func interestMeans(r *result) (inbound, share string, otherCPU, allCPU float64) {
+	inbound, share = "–", "–"
+	var in, sh float64
+	var n int
+	counted := r.BackplanePublished != nil
+	for _, node := range r.PerNode {
+		allCPU += node.CPUSeconds
+		if node.Node == 1 {
+			continue
+		}
+		n++
+		otherCPU += node.CPUSeconds
+		if node.Received != nil {
+			in += float64(*node.Received)
+			sh += node.Share
+		} else {
+			counted = false
+		}
+	}
+	if n == 0 {
+		return inbound, share, 0, allCPU
+	}
+	if counted {
+		inbound, share = fmt.Sprintf("%.0f", in/float64(n)), fmt.Sprintf("%.1f%%", 100*sh/float64(n))
+	}
+	return inbound, share, otherCPU / float64(n), allCPU
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
 // chartColors are the Okabe-Ito colours, safe for colour-blind readers.
 var chartColors = []string{"#888888", "#e69f00", "#0072b2", "#56b4e9", "#009e73", "#cc79a7", "#d55e00"}
 
 // seriesColor keeps a target's colour the same in every panel, whichever
 // targets a run measured.
 func seriesColor(series string, j int) string {
+	for i, bp := range []string{"/" + bpRedisByHub, "/" + bpRedisCluster, "/" + bpNATS, "/" + bpRedis} {
+		if strings.HasSuffix(series, bp) || series == bp[1:] {
+			return chartColors[[]int{6, 4, 3, 2}[i]]
+		}
+	}
 	for i, name := range []string{"raw", "centrifuge", "hubbub"} {
 		if series == name || strings.HasPrefix(series, name+" ws") && !strings.Contains(series, "+") {
 			return chartColors[i]
@@ -640,23 +808,57 @@ func (rep *report) matrixSVG() string {
 		if len(ks) == 0 {
 			continue
 		}
-		p := panel{title: fmt.Sprintf("%s, %d nodes on one Redis, deliveries/s", scenario, rep.Config.ClusterNodes), format: "%.0fk"}
+		p := panel{title: fmt.Sprintf("%s, %d nodes, deliveries/s", scenario, rep.Config.ClusterNodes), format: "%.0fk"}
+		var rows [][2]string
 		for _, k := range ks {
 			for _, row := range rep.rowsOf(scenario, k) {
-				if !slices.Contains(p.series, row[0]) {
-					p.series = append(p.series, row[0])
+				if !slices.Contains(rows, row) {
+					rows = append(rows, row)
+					name := row[0]
+					if row[0] == targetHubbub {
+						_, bp, _ := strings.Cut(row[1], "/")
+						name += "/" + cmp.Or(bp, bpRedis)
+					}
+					p.series = append(p.series, name)
 				}
 			}
 		}
 		for _, k := range ks {
 			for _, mode := range rep.modes() {
 				p.groups = append(p.groups, fmt.Sprintf("%d %s %s", k.conns, mode, k.profile))
-				vals := make([]float64, len(p.series))
-				for j, target := range p.series {
-					vals[j] = rate(rep.findIn(scenario, target, "ws", k, mode)) / 1000
+				vals := make([]float64, len(rows))
+				for j, row := range rows {
+					vals[j] = rate(rep.findIn(scenario, row[0], row[1], k, mode)) / 1000
 				}
 				p.vals = append(p.vals, vals)
 			}
+		}
+		panels = append(panels, p)
+	}
+	if ks := rep.cellsOf("interest"); len(ks) > 0 {
+		// The first cell and mode: each node's inbound share, per backplane.
+		k, mode := ks[0], rep.modes()[0]
+		var rows []*result
+		for i := range rep.Best {
+			if r := &rep.Best[i]; r.Scenario == "interest" && r.profileOf() == k.profile && r.Conns == k.conns && r.modeOf() == mode {
+				rows = append(rows, r)
+			}
+		}
+		p := panel{title: fmt.Sprintf("interest routing: per-node inbound, %% of published (%d subscribers, %s)", k.conns, mode), format: "%.0f"}
+		nodes := 0
+		for _, r := range rows {
+			p.series = append(p.series, r.backplaneOf())
+			nodes = max(nodes, len(r.PerNode))
+		}
+		for i := range nodes {
+			p.groups = append(p.groups, fmt.Sprintf("node %d", i+1))
+			vals := make([]float64, len(rows))
+			for j, r := range rows {
+				if i < len(r.PerNode) {
+					vals[j] = 100 * r.PerNode[i].Share
+				}
+			}
+			p.vals = append(p.vals, vals)
 		}
 		panels = append(panels, p)
 	}

@@ -48,6 +48,21 @@ type config struct {
 	Profiles []string `json:"profiles,omitempty"`
 	// ClusterNodes is the server nodes of the cluster scenario (default 3).
 	ClusterNodes int `json:"clusterNodes,omitempty"`
+	// ClusterBackplanes are hubbub's backplanes in the cluster scenarios (redis,
+	// redis-by-hub, redis-cluster, nats); centrifuge runs once, on one Redis.
+	// Empty (runs before issue 18): redis.
+	ClusterBackplanes []string `json:"clusterBackplanes,omitempty"`
+	// NATS is the NATS the nats backplane uses (--nats), each measurement under a
+	// prefix of its own.
+	NATS string `json:"nats,omitempty"`
+	// Interest* set up the interest scenario: InterestNodes hubbub nodes,
+	// InterestGroups groups whose members are all on one node (group g on node g
+	// mod InterestNodes), InterestConns subscribers (rounded down to a multiple of
+	// the groups), on each of InterestBackplanes in turn.
+	InterestNodes      int      `json:"interestNodes,omitempty"`
+	InterestGroups     int      `json:"interestGroups,omitempty"`
+	InterestConns      int      `json:"interestConns,omitempty"`
+	InterestBackplanes []string `json:"interestBackplanes,omitempty"`
 	// ClusterPublishers is the publisher's connections in the cluster scenario,
 	// hubbub's and centrifuge's alike (default 32, the default --window): each
 	// publish waits for Redis there, and both servers run one command of a
@@ -92,17 +107,23 @@ type config struct {
 
 // result is one measurement.
 type result struct {
-	Scenario  string  `json:"scenario"`
-	Target    string  `json:"target"`
-	Transport string  `json:"transport"`
-	Stateful  bool    `json:"stateful,omitempty"` // subscribers negotiated stateful reconnect and acked
-	Protocol  string  `json:"protocol,omitempty"` // hub protocol; "" is json
-	Payload   string  `json:"payload,omitempty"`  // "binary" (4 KiB) or "" (128 B text)
-	Mode      string  `json:"mode,omitempty"`     // "window" or "burst" (fan-out scenarios); "" is window
-	Profile   string  `json:"profile,omitempty"`  // GOMAXPROCS profile, "one" or "full"; "" is one
-	Round     int     `json:"round"`
-	Conns     int     `json:"conns"`
-	Nodes     int     `json:"nodes,omitempty"` // cluster: server nodes sharing one Redis
+	Scenario  string `json:"scenario"`
+	Target    string `json:"target"`
+	Transport string `json:"transport"`
+	Stateful  bool   `json:"stateful,omitempty"` // subscribers negotiated stateful reconnect and acked
+	Protocol  string `json:"protocol,omitempty"` // hub protocol; "" is json
+	Payload   string `json:"payload,omitempty"`  // "binary" (4 KiB) or "" (128 B text)
+	Mode      string `json:"mode,omitempty"`     // "window" or "burst" (fan-out scenarios); "" is window
+	Profile   string `json:"profile,omitempty"`  // GOMAXPROCS profile, "one" or "full"; "" is one
+	Round     int    `json:"round"`
+	Conns     int    `json:"conns"`
+	Nodes     int    `json:"nodes,omitempty"` // cluster: server nodes sharing one backplane
+	// Backplane is what a cluster's nodes share: redis, redis-by-hub,
+	// redis-cluster or nats (centrifuge: its Redis broker on one Redis, "redis");
+	// "" in runs before issue 18 (one Redis).
+	Backplane string `json:"backplane,omitempty"`
+	// Routing is how the first node's backplane routes: "interest" or "hub".
+	Routing   string  `json:"routing,omitempty"`
 	Connected int64   `json:"connected"`
 	Errors    int64   `json:"errors"`
 	Seconds   float64 `json:"seconds"`
@@ -157,6 +178,30 @@ type result struct {
 	// broadcast (INFO stats total_reads_processed): round trips, so below the
 	// commands when they come in pipelines.
 	RedisReads float64 `json:"redisReadsPerBroadcast,omitempty"`
+	// BackplanePublished is the envelopes all nodes published on the backplane
+	// during the measurement (their Stats.Published); PerNode has each node's
+	// share of what it received. Both need the nodes' backplane stats.
+	BackplanePublished *int64       `json:"backplanePublished,omitempty"`
+	PerNode            []nodeResult `json:"perNode,omitempty"`
+}
+
+// nodeResult is one node of a cluster during a measurement.
+type nodeResult struct {
+	Node       int     `json:"node"`       // 1 is the publisher's
+	CPUSeconds float64 `json:"cpuSeconds"` // 0 when unknown (in-process servers)
+	// Received is the envelopes the node received from other nodes (its
+	// backplane's Stats.Received, after less before), Published those it sent;
+	// Share is Received over every node's Published. Absent without stats.
+	Received  *int64  `json:"received,omitempty"`
+	Published *int64  `json:"published,omitempty"`
+	Share     float64 `json:"shareOfPublished,omitempty"`
+	Routing   string  `json:"routing,omitempty"` // interest or hub
+	// Groups, Deliveries and DeliveriesPS (interest only): the groups whose
+	// members are on the node, and the deliveries to its subscribers (messages to
+	// its groups × members per group) in all and per second.
+	Groups       int     `json:"groups,omitempty"`
+	Deliveries   int64   `json:"deliveries,omitempty"`
+	DeliveriesPS float64 `json:"deliveriesPerSec,omitempty"`
 }
 
 // runner runs the scenarios of one config.
@@ -166,8 +211,13 @@ type runner struct {
 	results []result
 	notes   []string // what the run skipped, and why (report.Notes)
 	status  atomic.Pointer[status]
-	profile string        // the GOMAXPROCS profile being measured
-	redis   *redisProcess // the cluster scenario's own Redis, while it runs
+	profile string // the GOMAXPROCS profile being measured
+	// The cluster scenarios' backplanes while they run (r.backplane): their own
+	// Redis and Redis Cluster, and each backplane (or why it failed) by name.
+	redis        *redisProcess
+	redisCluster *redisCluster
+	envs         map[string]*backplaneEnv
+	envErrs      map[string]error
 }
 
 // status feeds the live progress line.
@@ -186,13 +236,16 @@ type server struct {
 	stop  func()
 }
 
+// backplane reads the server's backplane counters (a cluster node's).
+func (s *server) backplane() (*backplaneStats, error) { return fetchBackplaneStats(s.addr) }
+
 func (r *runner) startServer(target string) (*server, error) {
 	return r.startNode(target, serveOptions{})
 }
 
 // startNode starts one server for target; with opts.redis set, a cluster node.
 func (r *runner) startNode(target string, opts serveOptions) (*server, error) {
-	if target == targetHubbub && r.cfg.HubbubAddr != "" && opts.redis == "" {
+	if target == targetHubbub && r.cfg.HubbubAddr != "" && !opts.clustered() {
 		return &server{addr: r.cfg.HubbubAddr, stats: func() (*serverStats, error) { return nil, nil }, cpu: func() float64 { return 0 }, stop: func() {}}, nil
 	}
 	if r.cfg.InProcess {
@@ -644,6 +697,9 @@ func (r *runner) runProfile(ctx context.Context) {
 	if r.has("cluster") {
 		r.cluster(ctx)
 	}
+	if r.has("interest") {
+		r.interest(ctx)
+	}
 	if r.has("churn") && hasTarget(r.cfg.Targets, targetHubbub) {
 		for _, k := range r.cfg.kinds {
 			r.add(r.churn(ctx, k))
@@ -725,7 +781,12 @@ func summaryLine(res result) string {
 			if len(cpu) > 0 {
 				body += " (cpu s " + strings.Join(cpu, " / ") + ")"
 			}
-			body += fmt.Sprintf("  redis commands/broadcast %.2f (%s) reads/broadcast %.2f", res.RedisCommands, topCommands(res.RedisByCommand, 3), res.RedisReads)
+			if res.BackplanePublished != nil {
+				body += fmt.Sprintf("  %s published %d, inbound %s", orDash(res.Routing), *res.BackplanePublished, nodeInbound(&res))
+			}
+			if res.RedisCommands > 0 {
+				body += fmt.Sprintf("  redis commands/broadcast %.2f (%s) reads/broadcast %.2f", res.RedisCommands, topCommands(res.RedisByCommand, 3), res.RedisReads)
+			}
 		}
 	case res.Scenario == "idle":
 		body = fmt.Sprintf("conns %d  RSS %.2f KiB/conn  heap %.2f KiB/conn  stacks %.2f KiB/conn  goroutines %.2f/conn",
@@ -765,6 +826,9 @@ func modeName(res result) string {
 	}
 	if res.Payload != "" {
 		name += "/" + res.Payload
+	}
+	if res.Backplane != "" {
+		name += "/" + res.Backplane
 	}
 	return name
 }

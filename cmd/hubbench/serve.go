@@ -25,7 +25,6 @@ import (
 	"github.com/centrifugal/centrifuge"
 	"github.com/gorilla/websocket"
 
-	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/conformance"
 	"github.com/hubbub-go/hubbub/transports"
@@ -54,8 +53,11 @@ func serveCmd(args []string) error {
 	target := fs.String("target", targetHubbub, "hubbub, raw or centrifuge")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback only)")
 	var opts serveOptions
-	fs.StringVar(&opts.redis, "redis", "", "host:port of a Redis (loopback only) to run as a cluster node on: hubbub with backplane/redis, centrifuge with its Redis broker")
-	fs.StringVar(&opts.redisPrefix, "redis-prefix", "hubbench", "prefix of every Redis key and channel of this cluster")
+	fs.StringVar(&opts.redis, "redis", "", "Redis (loopback only) to run as a cluster node on, host:port or a URL backplane/redis takes (redis://H:P/0, redis+cluster://H1:P1,H2:P2, redis+sentinel://H1:P1/MASTER): hubbub with backplane/redis, centrifuge with its Redis broker (single Redis only)")
+	fs.BoolVar(&opts.routeByHub, "redis-route-by-hub", false, "backplane/redis with Options.RouteByHub: every envelope on one channel per hub, every node receives everything (the routing before issue 18)")
+	fs.StringVar(&opts.nats, "nats", "", "NATS URL (loopback only) to run hubbub as a cluster node on, with backplane/nats")
+	fs.StringVar(&opts.prefix, "prefix", "hubbench", "prefix of every key, channel and subject of this cluster (NATS: one subject token, [A-Za-z0-9_-])")
+	fs.StringVar(&opts.prefix, "redis-prefix", "hubbench", "the same as --prefix")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (go tool pprof FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,8 +66,16 @@ func serveCmd(args []string) error {
 		return err
 	}
 	if opts.redis != "" {
-		if err := checkLoopback(opts.redis); err != nil {
+		if err := checkLoopbackURL(opts.redis); err != nil {
 			return fmt.Errorf("--redis: %w", err)
+		}
+	}
+	if opts.nats != "" {
+		if err := checkLoopbackURL(opts.nats); err != nil {
+			return fmt.Errorf("--nats: %w", err)
+		}
+		if opts.redis != "" {
+			return errors.New("--redis and --nats: a node has one backplane")
 		}
 	}
 	if *cpuProfile != "" {
@@ -99,19 +109,33 @@ type benchServer struct {
 	close  func()
 }
 
-// serveOptions make a bench server a cluster node.
+// serveOptions make a bench server a cluster node, on Redis or on NATS.
 type serveOptions struct {
-	redis       string // host:port of the cluster's Redis; "" is a server of its own
-	redisPrefix string // prefix of the cluster's keys and channels
-	cpuProfile  string // a child server's --cpuprofile; "" for none
+	redis      string // the cluster's Redis: host:port or a backplane/redis URL; "" for none
+	routeByHub bool   // backplane/redis with Options.RouteByHub
+	nats       string // the cluster's NATS URL; "" for none
+	prefix     string // prefix of the cluster's keys, channels and subjects
+	cpuProfile string // a child server's --cpuprofile; "" for none
 }
+
+// clustered tells whether opts make a cluster node.
+func (o serveOptions) clustered() bool { return o.redis != "" || o.nats != "" }
 
 // args are the serve flags for opts.
 func (o serveOptions) args() []string {
-	if o.redis == "" {
+	var args []string
+	switch {
+	case o.redis != "":
+		args = []string{"--redis", o.redis}
+		if o.routeByHub {
+			args = append(args, "--redis-route-by-hub")
+		}
+	case o.nats != "":
+		args = []string{"--nats", o.nats}
+	default:
 		return nil
 	}
-	return []string{"--redis", o.redis, "--redis-prefix", o.redisPrefix}
+	return append(args, "--prefix", o.prefix)
 }
 
 // startServer starts a bench server for target on addr, in this process.
@@ -124,11 +148,12 @@ func startServer(target, addr string, opts serveOptions) (*benchServer, error) {
 	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 	var shutdown func()
 	var err error
+	var bpStats func() (backplaneStats, error)
 	switch target {
 	case targetHubbub:
-		shutdown, err = mountHubbub(mux, opts)
+		shutdown, bpStats, err = mountHubbub(mux, opts)
 	case targetRaw:
-		if opts.redis != "" {
+		if opts.clustered() {
 			return nil, errors.New("the raw baseline has no cluster mode")
 		}
 		shutdown = mountRaw(mux)
@@ -140,6 +165,7 @@ func startServer(target, addr string, opts serveOptions) (*benchServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	mux.HandleFunc(backplaneStatsPath, serveBackplaneStats(bpStats))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		shutdown()
@@ -160,27 +186,17 @@ func startServer(target, addr string, opts serveOptions) (*benchServer, error) {
 // net/http mux. Options are the library defaults except: ClientTimeout 10 min (the
 // lean subscribers send no pings, the server's 15 s keep-alive still runs), and the
 // inbound rate limit and per-IP caps raised for the publisher and for 10k+ connections.
-// With opts.redis, the hub is a cluster node on backplane/redis (its defaults).
-func mountHubbub(mux *http.ServeMux, opts serveOptions) (func(), error) {
-	var bp *redisbackplane.Backplane
+// With opts.redis or opts.nats, the hub is a cluster node on backplane/redis or
+// backplane/nats (their defaults, but RouteByHub when opts say so); stats reads
+// that backplane's counters (nil without one).
+func mountHubbub(mux *http.ServeMux, opts serveOptions) (shutdown func(), stats func() (backplaneStats, error), err error) {
+	var bp *nodeBackplane
 	var backplane hub.Backplane
-	if opts.redis != "" {
-		var err error
-		bp, err = redisbackplane.New(redisbackplane.Options{
-			URL: "redis://" + opts.redis + "/0", Prefix: opts.redisPrefix,
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("redis backplane: %w", err)
+	if opts.clustered() {
+		if bp, err = newNodeBackplane(opts); err != nil {
+			return nil, nil, err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = bp.Ready(ctx)
-		cancel()
-		if err != nil {
-			bp.Close()
-			return nil, err
-		}
-		backplane = bp
+		backplane, stats = bp.bp, bp.stats
 	}
 	h := conformance.NewHub(hub.Options{
 		Backplane:            backplane,
@@ -200,9 +216,9 @@ func mountHubbub(mux *http.ServeMux, opts serveOptions) (func(), error) {
 		defer cancel()
 		h.Close(ctx)
 		if bp != nil {
-			bp.Close()
+			bp.close()
 		}
-	}, nil
+	}, stats, nil
 }
 
 // mountRaw is the raw baseline: a minimal gorilla/websocket broadcast server. Each
@@ -279,18 +295,28 @@ func mountRaw(mux *http.ServeMux) func() {
 // connection subscribed server-side at connect to one channel (the bench channel,
 // or the one its connect data names: {"channel":"g3"}), client publishes allowed
 // into any. With opts.redis, the node uses centrifuge's Redis broker (its defaults)
-// on that Redis, as a centrifuge cluster does.
+// on that Redis, as a centrifuge cluster does: a single Redis only, the baseline.
 func mountCentrifuge(mux *http.ServeMux, opts serveOptions) (func(), error) {
+	if opts.nats != "" {
+		return nil, errors.New("centrifuge runs on a single Redis only, not NATS")
+	}
+	var redisAddr string
+	if opts.redis != "" {
+		var err error
+		if redisAddr, err = singleRedisAddr(opts.redis); err != nil {
+			return nil, err
+		}
+	}
 	node, err := centrifuge.New(centrifuge.Config{LogLevel: centrifuge.LogLevelNone})
 	if err != nil {
 		return nil, err
 	}
-	if opts.redis != "" {
-		shard, err := centrifuge.NewRedisShard(node, centrifuge.RedisShardConfig{Address: opts.redis})
+	if redisAddr != "" {
+		shard, err := centrifuge.NewRedisShard(node, centrifuge.RedisShardConfig{Address: redisAddr})
 		if err != nil {
 			return nil, fmt.Errorf("centrifuge redis shard: %w", err)
 		}
-		broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Prefix: opts.redisPrefix, Shards: []*centrifuge.RedisShard{shard}})
+		broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Prefix: opts.prefix, Shards: []*centrifuge.RedisShard{shard}})
 		if err != nil {
 			return nil, fmt.Errorf("centrifuge redis broker: %w", err)
 		}

@@ -47,7 +47,7 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 		}
 		return out
 	}
-	f := &fanOutRun{r: r, groups: sp.groups, wire: sp.wire, byGroup: sp.byGroup}
+	f := &fanOutRun{r: r, groups: sp.groups, wire: sp.wire, byGroup: sp.byGroup, counted: sp.target == targetHubbub}
 	nodes := max(1, sp.nodes)
 	if nodes > 1 {
 		base.Nodes = nodes
@@ -133,6 +133,7 @@ type fanOutRun struct {
 	s       *sink
 	groups  int
 	byGroup bool // group g's members all on node g mod nodes
+	counted bool // the nodes answer backplaneStatsPath (hubbub's)
 	wire    wire
 	redis   []string // the cluster's Redis servers, for their command counts; none without
 	seq     int64    // the next message's number; it goes on across modes
@@ -238,7 +239,7 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 // readBackplanes reads every node's backplane counters (cluster nodes only; nil
 // for a node whose stats could not be read, and the first error in res.Note).
 func (f *fanOutRun) readBackplanes(res *result) []*backplaneStats {
-	if len(f.servers) < 2 {
+	if len(f.servers) < 2 || !f.counted {
 		return nil
 	}
 	out := make([]*backplaneStats, len(f.servers))
@@ -305,10 +306,7 @@ func (f *fanOutRun) perNode(res *result, first int64, need int, nodeCPU []float6
 		res.Routing = bp1[0].Routing
 	}
 	if !complete {
-		if bp1[0] != nil && bp1[0].Uncounted && res.Note == "" {
-			res.Note = "inbound not counted: " + errNoStats.Error()
-		}
-		return
+		return // the tables show "–" (a backplane without Stats)
 	}
 	res.BackplanePublished = &published
 	for i := range res.PerNode {

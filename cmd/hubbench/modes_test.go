@@ -216,13 +216,13 @@ func TestClusterInProcess(t *testing.T) {
 		}
 	}
 	md := newReport(r.cfg, results, time.Second).markdown()
-	if !strings.Contains(md, "### Cluster of 3 nodes on one Redis: broadcast") || !strings.Contains(md, "### Cluster of 3 nodes on one Redis: group fan-out") {
+	if !strings.Contains(md, "### Cluster of 3 nodes: broadcast") || !strings.Contains(md, "### Cluster of 3 nodes: group fan-out") {
 		t.Fatalf("results.md lacks the cluster tables:\n%s", md)
 	}
 	for _, line := range strings.Split(md, "\n") {
 		// cluster rows: against centrifuge's cluster and against one node.
-		if strings.HasPrefix(line, "| hubbub | window |") || strings.HasPrefix(line, "| hubbub | burst |") ||
-			strings.HasPrefix(line, "| centrifuge | window |") || strings.HasPrefix(line, "| centrifuge | burst |") {
+		if strings.HasPrefix(line, "| hubbub | redis | window |") || strings.HasPrefix(line, "| hubbub | redis | burst |") ||
+			strings.HasPrefix(line, "| centrifuge | redis | window |") || strings.HasPrefix(line, "| centrifuge | redis | burst |") {
 			if n := strings.Count(line, "×"); n != 2 {
 				t.Errorf("cluster row with %d ratios, want 2: %s", n, line)
 			}

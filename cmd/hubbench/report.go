@@ -59,6 +59,7 @@ func (rep *report) markdown() string {
 	legacy := rep.legacyBroadcast()
 	b.WriteString(rep.modesMarkdown())
 	b.WriteString(rep.clusterMarkdown())
+	b.WriteString(rep.interestMarkdown())
 	if len(rows) > 0 && legacy {
 		fmt.Fprintf(&b, "### Broadcast fan-out (%d subscribers, 128-byte payload, window %d, best of %d rounds)\n\n", rep.Config.Conns, rep.Config.Window, rep.Config.Rounds)
 		b.WriteString("| target | transport | connected | sent | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | errors | server cores | client cores | deliveries per server CPU-s | vs raw | vs centrifuge | vs hubbub ws | per CPU-s vs raw | per CPU-s vs centrifuge |\n")

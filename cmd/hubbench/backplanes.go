@@ -45,7 +45,7 @@ type backplaneStats struct {
 	Backplane string `json:"backplane"` // redis or nats
 	// Routing is "interest" (the node receives only the envelopes for what it has
 	// receivers for) or "hub" (every envelope of the hub).
-	Routing   string `json:"routing"`
+	Routing string `json:"routing"`
 	// Uncounted means the backplane keeps no Stats (backplane/redis before issue
 	// 18): the counters below are not known.
 	Uncounted bool   `json:"uncounted,omitempty"`

@@ -7,11 +7,7 @@ package redis
 func (b *Backplane) Crash() {
 	b.state.Store(stateDown) // so that Close, later, leaves Redis as a crash would
 	b.cancel()
-	b.mu.Lock()
-	if b.ps != nil {
-		b.ps.Close()
-	}
-	b.mu.Unlock()
+	b.closeSubscriptions()
 	b.wg.Wait()
 }
 

@@ -134,13 +134,22 @@ func start(ctx context.Context, bin string, argv func(port, busPort int, dir str
 			return nil, err
 		}
 		// A fresh directory: the failed attempt may have left state in it.
-		if err := os.RemoveAll(dir); err == nil {
-			err = os.Mkdir(dir, 0o700)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("redistest: %w", err)
+		if err := freshDir(dir); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// freshDir empties dir.
+func freshDir(dir string) error {
+	err := os.RemoveAll(dir)
+	if err == nil {
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err != nil {
+		return fmt.Errorf("redistest: %w", err)
+	}
+	return nil
 }
 
 // freePorts returns two ports of 127.0.0.1 that were free a moment ago: the

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -144,5 +146,37 @@ func TestHelpersWithoutRedis(t *testing.T) {
 	}
 	if _, err := StartServer(context.Background()); !errors.Is(err, ErrNoRedis) {
 		t.Errorf("StartServer without redis-server: %v, want ErrNoRedis", err)
+	}
+}
+
+// TestServerStartFails: a server that cannot start (its port is taken: args
+// override the free port chosen) is an error with its log, not a hang, after
+// tries on other ports, each in a fresh directory, all removed.
+func TestServerStartFails(t *testing.T) {
+	taken := StartServerT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var dirs []string
+	s, err := start(ctx, ServerPath, func(port, _ int, dir string) ([]string, error) {
+		dirs = append(dirs, dir)
+		if _, err := os.Stat(filepath.Join(dir, logFile)); err == nil {
+			t.Errorf("attempt %d starts in a directory with a log", len(dirs))
+		}
+		return []string{"--port", strconv.Itoa(taken.Port), "--bind", "127.0.0.1", "--save", ""}, nil
+	})
+	if err == nil {
+		s.Close()
+		t.Fatalf("a second server on %s started", taken.Addr)
+	}
+	if !errors.Is(err, errPortInUse) || !strings.Contains(err.Error(), "Address already in use") {
+		t.Errorf("error %v, want errPortInUse with the log's reason", err)
+	}
+	if len(dirs) != startAttempts {
+		t.Errorf("%d attempts, want %d", len(dirs), startAttempts)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("a failed start left %s: %v", d, err)
+		}
 	}
 }

@@ -52,7 +52,7 @@ type Backplane struct {
 
 	publishes chan *pendingPublish // to the writer (publish.go); MaxPendingPublishes
 
-	parts []*partition // subscription connections (interest.go)
+	parts []*partition  // subscription connections (interest.go)
 	kick  chan struct{} // wakes subscriptionLoop
 
 	// mu guards hubs, channels and the partitions' subscription state.

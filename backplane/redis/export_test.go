@@ -1,5 +1,7 @@
 package redis
 
+import "github.com/hubbub-go/hubbub/hub"
+
 // Crash stops b as a killed process would stop it, for the tests of crashes: its
 // subscription connection closes (so that nobody listens on its channel any
 // more), its heartbeats stop, and nothing is cleaned up in Redis (no purge of its
@@ -24,4 +26,10 @@ func (b *Backplane) RelayedLinks() int {
 	b.relaysMu.Lock()
 	defer b.relaysMu.Unlock()
 	return len(b.relays)
+}
+
+// KeyChannel returns the channel this node subscribes to for key of kind in hubName.
+func (b *Backplane) KeyChannel(hubName string, kind hub.SelectorKind, key string) string {
+	name, _ := b.envelopeChannel(hubName, kind, key)
+	return name
 }

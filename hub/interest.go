@@ -1,6 +1,10 @@
 package hub
 
-import "context"
+import (
+	"context"
+	"iter"
+	"slices"
+)
 
 // InterestRouter is an optional interface of a Backplane that routes by interest:
 // instead of handing every envelope of a hub to every node, it delivers one to
@@ -43,6 +47,40 @@ type InterestRouter interface {
 	AddInterest(ctx context.Context, hubName string, kind SelectorKind, key string) error
 	// RemoveInterest records one local receiver fewer under key. It must not block.
 	RemoveInterest(hubName string, kind SelectorKind, key string)
+}
+
+// SplitByKey yields env as an InterestRouter publishes it, each part with the
+// key it goes to: env itself for SelectAll (key "") and for a single ID, else
+// one envelope per distinct ID with that ID alone in IDs. The envelope of the
+// i-th group carries the groups before it in ExceptGroups, so that a member of
+// several gets the message once. The parts share env's encoded arguments.
+func (env *Envelope) SplitByKey() iter.Seq2[string, *Envelope] {
+	return func(yield func(string, *Envelope) bool) {
+		sel := env.Selector
+		switch {
+		case sel.Kind == SelectAll:
+			yield("", env)
+			return
+		case len(sel.IDs) == 1:
+			yield(sel.IDs[0], env)
+			return
+		}
+		var before []string
+		for i, id := range sel.IDs {
+			if slices.Contains(sel.IDs[:i], id) {
+				continue
+			}
+			part := *env
+			part.Selector = Selector{Kind: sel.Kind, IDs: []string{id}, Except: sel.Except}
+			if sel.Kind == SelectGroups {
+				part.Selector.ExceptGroups = append(slices.Clip(sel.ExceptGroups), before...)
+				before = append(before, id)
+			}
+			if !yield(id, &part) {
+				return
+			}
+		}
+	}
 }
 
 // interestKey is a receiver under a key, for InterestRouter.

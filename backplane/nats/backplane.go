@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -357,7 +356,8 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 		return fmt.Errorf("nats backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, ErrUnavailable)
 	}
 	var err error
-	for subject, part := range b.split(env) {
+	for key, part := range env.SplitByKey() {
+		subject := b.hubSubject(env.Hub, part.Selector.Kind, key)
 		data, err := json.Marshal(part)
 		if err != nil {
 			return fmt.Errorf("nats backplane: encode envelope: %w", err)
@@ -385,39 +385,6 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	}
 	b.failed.Add(1)
 	return fmt.Errorf("nats backplane: publish to hub %q: not confirmed: %w (%w)", env.Hub, hub.ErrClusterDelivery, err)
-}
-
-// split yields the subjects env goes to and the envelope for each: env itself
-// for All and a single ID, else one per distinct ID with that ID alone; the
-// envelope of a group carries the groups before it in ExceptGroups, so that a
-// member of several gets it once.
-func (b *Backplane) split(env *hub.Envelope) func(yield func(string, *hub.Envelope) bool) {
-	return func(yield func(string, *hub.Envelope) bool) {
-		sel := env.Selector
-		if sel.Kind == hub.SelectAll {
-			yield(b.hubSubject(env.Hub, hub.SelectAll, ""), env)
-			return
-		}
-		if len(sel.IDs) == 1 {
-			yield(b.hubSubject(env.Hub, sel.Kind, sel.IDs[0]), env)
-			return
-		}
-		var before []string
-		for i, id := range sel.IDs {
-			if slices.Contains(sel.IDs[:i], id) {
-				continue
-			}
-			part := *env
-			part.Selector = hub.Selector{Kind: sel.Kind, IDs: []string{id}, Except: sel.Except}
-			if sel.Kind == hub.SelectGroups {
-				part.Selector.ExceptGroups = append(slices.Clip(sel.ExceptGroups), before...)
-				before = append(before, id)
-			}
-			if !yield(b.hubSubject(env.Hub, sel.Kind, id), &part) {
-				return
-			}
-		}
-	}
 }
 
 // receiveLoop hands the envelopes of other nodes to their hubs, in the order

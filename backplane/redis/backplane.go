@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"sync"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/hubbub-go/hubbub/hub"
 )
@@ -39,10 +39,12 @@ const nodeIDLen = 11
 //
 // Concurrency: all methods are safe for concurrent use.
 type Backplane struct {
-	opts   Options
-	rdb    *goredis.Client
-	nodeID string
-	log    *slog.Logger
+	opts       Options
+	rdb        goredis.UniversalClient
+	topology   Topology
+	nodeID     string
+	ownChannel string // this node's channel, for forwarding
+	log        *slog.Logger
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -50,11 +52,16 @@ type Backplane struct {
 
 	publishes chan *pendingPublish // to the writer (publish.go); MaxPendingPublishes
 
-	mu      sync.Mutex
-	hubs    map[string]*hubState
-	ps      *goredis.PubSub // the current subscription; nil between connections
-	pongs   map[string]chan struct{}
-	pingSeq uint64
+	parts []*partition  // subscription connections (interest.go)
+	kick  chan struct{} // wakes subscriptionLoop
+
+	// mu guards hubs, channels and the partitions' subscription state.
+	mu       sync.Mutex
+	hubs     map[string]*hubState
+	channels map[string]*channelState
+	pingSeq  uint64
+
+	published, received, failed atomic.Uint64
 
 	state   atomic.Int32 // stateUnknown, stateUp or stateDown
 	errMu   sync.Mutex
@@ -110,33 +117,26 @@ func New(opts Options) (*Backplane, error) {
 	if opts.URL == "" {
 		return nil, errors.New("redis backplane: Options.URL is required")
 	}
-	ro, err := goredis.ParseURL(opts.URL)
+	rdb, topology, err := newClient(opts)
 	if err != nil {
-		return nil, fmt.Errorf("redis backplane: %w", err)
+		return nil, err
 	}
-	ro.DialTimeout = opts.DialTimeout
-	ro.DialerRetries = 1
-	ro.ReadTimeout = opts.OpTimeout
-	ro.WriteTimeout = opts.OpTimeout
-	ro.PoolTimeout = opts.OpTimeout
-	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = -1 // a PUBLISH is not idempotent; the caller learns of the failure instead
-	ro.DisableIdentity = true
-	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
 	var id [8]byte
 	rand.Read(id[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Backplane{
 		opts:      opts,
-		rdb:       goredis.NewClient(ro),
+		rdb:       rdb,
+		topology:  topology,
 		nodeID:    base64.RawURLEncoding.EncodeToString(id[:]),
+		kick:      make(chan struct{}, 1),
+		channels:  map[string]*channelState{},
 		log:       opts.Logger,
 		ctx:       ctx,
 		cancel:    cancel,
 		publishes: make(chan *pendingPublish, opts.MaxPendingPublishes),
 		hubs:      map[string]*hubState{},
-		pongs:     map[string]chan struct{}{},
 		wake:      make(chan struct{}, 1),
 		members:   map[string]map[string]map[string]struct{}{},
 		calls:     map[uint64]*pendingCall{},
@@ -146,12 +146,66 @@ func New(opts Options) (*Backplane, error) {
 		located:   map[string]string{},
 		relays:    map[relayKey]hub.RelayEndpoint{},
 	}
-	b.wg.Add(4)
+	partitions := 1
+	if topology == Cluster {
+		partitions = opts.ClusterPartitions
+	}
+	for i := range partitions {
+		p := &partition{index: i, pongs: map[string]*confirm{}, ownEnd: map[string]int{}}
+		b.parts = append(b.parts, p)
+		if topology == Cluster {
+			p.anchor = b.partitionTag(i) + ":anchor"
+			b.channels[p.anchor] = &channelState{part: p, count: 1}
+		}
+	}
+	own, p := b.nodeChannel(b.nodeID)
+	b.ownChannel = own
+	b.channels[own] = &channelState{part: p, count: 1}
+
+	b.wg.Add(4 + len(b.parts))
 	go b.publishLoop()
-	go b.subscribeLoop()
+	go b.subscriptionLoop()
+	for _, p := range b.parts {
+		go b.subscribeLoop(p)
+	}
 	go b.heartbeatLoop()
 	go b.watchOwnersLoop()
 	return b, nil
+}
+
+// Topology tells how the backplane reaches Redis (Options.URL).
+func (b *Backplane) Topology() Topology { return b.topology }
+
+// Stats counts the envelopes of this node.
+type Stats struct {
+	// Published counts the envelopes published to other nodes: one per send
+	// routed by interest to a single key or to All, one per group, user or
+	// connection of a send to several.
+	Published uint64
+	// Received counts the envelopes this node received from other nodes: those for
+	// All, and, routing by interest, those for the groups, users and connections
+	// it has receivers of (or had, within UnsubscribeLinger).
+	Received uint64
+	// Failed counts the sends (Publish calls) that reached this node only: each
+	// returned an error wrapping hub.ErrClusterDelivery.
+	Failed uint64
+}
+
+// Stats returns the counters since New.
+func (b *Backplane) Stats() Stats {
+	return Stats{Published: b.published.Load(), Received: b.received.Load(), Failed: b.failed.Load()}
+}
+
+// closeSubscriptions closes every partition's subscription connection, which
+// unblocks its reader.
+func (b *Backplane) closeSubscriptions() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.parts {
+		if p.ps != nil {
+			p.ps.Close()
+		}
+	}
 }
 
 // NodeID identifies this node in the cluster (and starts its connection tokens).
@@ -190,11 +244,7 @@ func (b *Backplane) Ready(ctx context.Context) error {
 // hubs first.
 func (b *Backplane) Close() error {
 	b.cancel()
-	b.mu.Lock()
-	if b.ps != nil {
-		b.ps.Close() // unblocks the subscriber's read
-	}
-	b.mu.Unlock()
+	b.closeSubscriptions()
 	b.wg.Wait()
 	b.failCalls("", fmt.Errorf("redis backplane: closed: %w", ErrUnavailable))
 	b.endRelays("", fmt.Errorf("redis backplane: closed: %w", ErrUnavailable))
@@ -212,8 +262,10 @@ func (b *Backplane) Close() error {
 }
 
 // Attach implements hub.Backplane. It returns once this node receives the hub's
-// messages (or at once while Redis is down: it subscribes when Redis is back).
+// messages for All (or at once while Redis is down: it subscribes when Redis is
+// back).
 func (b *Backplane) Attach(hubName string, deliver func(*hub.Envelope)) (func(), error) {
+	name, p := b.hubChannel(hubName)
 	b.mu.Lock()
 	if _, dup := b.hubs[hubName]; dup {
 		b.mu.Unlock()
@@ -221,29 +273,21 @@ func (b *Backplane) Attach(hubName string, deliver func(*hub.Envelope)) (func(),
 	}
 	st := &hubState{deliver: deliver}
 	b.hubs[hubName] = st
-	ps := b.ps
+	c := b.wantLocked(name, p)
 	b.mu.Unlock()
-	if ps != nil {
-		// The subscription connection exists (it took its list of channels before
-		// this hub was added): subscribe on it. Should that fail, the connection is
-		// failing too, and the next one subscribes to every attached hub.
-		ctx, cancel := context.WithTimeout(b.ctx, b.opts.DialTimeout+b.opts.OpTimeout)
-		if err := ps.Subscribe(ctx, b.hubChannel(hubName)); err == nil && b.Healthy() {
-			b.sync(ctx, ps)
+	if c != nil {
+		select {
+		case <-c.done:
+		case <-time.After(b.opts.DialTimeout + b.opts.OpTimeout):
+		case <-b.ctx.Done():
 		}
-		cancel()
 	}
 	return func() {
 		b.mu.Lock()
+		defer b.mu.Unlock()
 		if b.hubs[hubName] == st {
 			delete(b.hubs, hubName)
-		}
-		ps := b.ps
-		b.mu.Unlock()
-		if ps != nil {
-			ctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
-			ps.Unsubscribe(ctx, b.hubChannel(hubName))
-			cancel()
+			b.unwantLocked(name, p)
 		}
 	}, nil
 }
@@ -256,49 +300,68 @@ func (b *Backplane) hub(name string) *hubState {
 
 // Publish implements hub.Backplane. It delivers to this node's connections first,
 // whatever the state of Redis, then publishes to the other nodes within
-// Options.OpTimeout. While Redis is down it does not try: it returns an error
-// wrapping hub.ErrClusterDelivery (the local delivery has happened) and
-// ErrUnavailable; a failed publish wraps hub.ErrClusterDelivery and its cause
-// (ErrPublishQueueFull when it found no room among the publishes waiting for
-// Redis). Concurrent publishes share pipelines (publish.go); each caller still
-// waits for, and gets, its own result.
+// Options.OpTimeout: routing by interest, one envelope per group, user or
+// connection of the selector (hub.Envelope.SplitByKey), on its channel. While
+// Redis (on Redis Cluster: a channel's shard) is down it does not try: it
+// returns an error wrapping hub.ErrClusterDelivery (the local delivery has
+// happened) and ErrUnavailable; a failed publish wraps hub.ErrClusterDelivery and
+// its cause (ErrPublishQueueFull when it found no room among the publishes
+// waiting for Redis). Concurrent publishes share pipelines (publish.go); each
+// caller still waits for, and gets, its own result.
 func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	if st := b.hub(env.Hub); st != nil {
 		st.deliver(env)
 	}
-	if !b.Healthy() {
-		return fmt.Errorf("redis backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, ErrUnavailable)
+	var msgs []outMessage
+	for key, part := range b.split(env) {
+		channel, p := b.envelopeChannel(env.Hub, part.Selector.Kind, key)
+		if !p.up.Load() {
+			b.failed.Add(1)
+			return fmt.Errorf("redis backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, ErrUnavailable)
+		}
+		data, err := json.Marshal(part)
+		if err != nil {
+			return fmt.Errorf("redis backplane: encode envelope: %w", err)
+		}
+		payload := make([]byte, 0, nodeIDLen+len(data))
+		msgs = append(msgs, outMessage{channel, append(append(payload, b.nodeID...), data...)})
 	}
-	data, err := json.Marshal(env)
-	if err != nil {
-		return fmt.Errorf("redis backplane: encode envelope: %w", err)
+	if len(msgs) == 0 {
+		return nil
 	}
-	payload := make([]byte, 0, nodeIDLen+len(data))
-	payload = append(append(payload, b.nodeID...), data...)
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 	defer cancel()
-	if err := b.publish(ctx, b.hubChannel(env.Hub), payload); err != nil {
+	if err := b.publish(ctx, msgs); err != nil {
+		b.failed.Add(1)
 		return fmt.Errorf("redis backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, err)
 	}
+	b.published.Add(uint64(len(msgs)))
 	return nil
 }
 
+// split yields the envelopes env is published as, with their keys: env itself
+// with RouteByHub.
+func (b *Backplane) split(env *hub.Envelope) iter.Seq2[string, *hub.Envelope] {
+	if b.opts.RouteByHub {
+		return func(yield func(string, *hub.Envelope) bool) { yield("", env) }
+	}
+	return env.SplitByKey()
+}
+
 // receiveEnvelope delivers an envelope published by another node.
-func (b *Backplane) receiveEnvelope(hubName, payload string) {
+func (b *Backplane) receiveEnvelope(payload string) {
 	if len(payload) < nodeIDLen || payload[:nodeIDLen] == b.nodeID {
 		return // ours: delivered locally already
 	}
-	st := b.hub(hubName)
-	if st == nil {
-		return
-	}
 	var env hub.Envelope
 	if err := json.Unmarshal([]byte(payload[nodeIDLen:]), &env); err != nil {
-		b.log.Warn("redis backplane: dropping an undecodable envelope", "hub", hubName, "err", err)
+		b.log.Warn("redis backplane: dropping an undecodable envelope", "err", err)
 		return
 	}
-	env.Hub = hubName
-	st.deliver(&env)
+	b.received.Add(1)
+	if st := b.hub(env.Hub); st != nil {
+		st.deliver(&env)
+	}
 }
 
 // AddToGroup implements hub.Backplane. Membership is recorded on this node first;
@@ -377,8 +440,6 @@ func (b *Backplane) GroupMembers(ctx context.Context, hubName, group string) ([]
 // Keys and channels. Hub and group names are free text; they are the last part of
 // a key or separated by a part that cannot occur in a node ID.
 
-func (b *Backplane) hubChannel(hubName string) string { return b.opts.Prefix + ":hub:" + hubName }
-func (b *Backplane) nodeChannel(nodeID string) string { return b.opts.Prefix + ":node:" + nodeID }
 func (b *Backplane) groupKey(hubName, group string) string {
 	return b.opts.Prefix + ":group:" + lenPrefixed(hubName) + group
 }

@@ -7,7 +7,9 @@ import (
 
 	"github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/backplane/redis/internal/clustertest"
+	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/clustertest/suite"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // fastBackplane shortens the reconnect and heartbeat intervals so that tests of
@@ -59,3 +61,49 @@ func TestGoClientThroughCluster(t *testing.T) {
 	url := redisURL(t)
 	suite.GoClientThroughCluster(t, startCluster(t, url, testPrefix(t, url)))
 }
+
+// TestJoinThenSendFromAnotherNode runs suite.JoinThenSendFromAnotherNode on Redis.
+func TestJoinThenSendFromAnotherNode(t *testing.T) {
+	url := redisURL(t)
+	suite.JoinThenSendFromAnotherNode(t, startCluster(t, url, testPrefix(t, url)))
+}
+
+// TestInterestRouting runs suite.InterestRouting on Redis.
+func TestInterestRouting(t *testing.T) {
+	url := redisURL(t)
+	suite.InterestRouting(t, startCluster(t, url, testPrefix(t, url)), received)
+}
+
+// TestRouteByHub: with Options.RouteByHub, every node receives every envelope of
+// the hub, as before interest routing, and delivery is still right.
+func TestRouteByHub(t *testing.T) {
+	url := redisURL(t)
+	c, err := clustertest.Start(context.Background(), clustertest.Config{RedisURL: url, Prefix: testPrefix(t, url), Backplane: func(o *redis.Options) {
+		fastBackplane(o)
+		o.RouteByHub = true
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	ctx := context.Background()
+	cl := dial(t, c.Nodes[0].URL+"/hubs/conformance", "ada", transports.WebSockets)
+	if err := c.Nodes[0].Conformance.Groups().Add(ctx, cl.ID, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	idle := c.Nodes[2].Backplane
+	before := received(idle)
+	sender := c.Nodes[1].Conformance.Clients()
+	for _, target := range []hub.Target{sender.Group("g1"), sender.User("ada"), sender.All()} {
+		if err := target.Send(ctx, "event"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Expect(t, "event")
+	waitFor(t, "the idle node to get all three", func() bool { return received(idle)-before >= 3 })
+	if n := received(idle) - before; n != 3 {
+		t.Errorf("with RouteByHub a node without receivers got %d envelopes, want 3", n)
+	}
+}
+
+func received(b *redis.Backplane) uint64 { return b.Stats().Received }

@@ -12,27 +12,69 @@
 //
 // # Delivery
 //
-// Every hub has one channel, {prefix}:hub:{hub}. Publish delivers the envelope to
-// this node's connections first (the hub's own selection: all, others, group,
-// user, one or several connections), then PUBLISHes it, JSON-encoded behind the
-// publishing node's ID. Every node subscribes to the channels of its hubs and hands
-// each envelope to its hub, which picks its own local receivers; a node skips the
-// envelopes it published itself, since it delivered them already. So every target
-// kind reaches its connections wherever they live, each node keeps its group and
-// user indexes in memory, and an envelope is encoded once per publish and decoded
-// once per receiving node.
+// Publish delivers the envelope to this node's connections first (the hub's own
+// selection: all, others, group, user, one or several connections), then
+// PUBLISHes it, JSON-encoded behind the publishing node's ID, to the nodes that
+// want it. It routes by interest (the backplane is a hub.InterestRouter):
 //
-// One PUBLISH per envelope, whatever the number of nodes and connections. The
-// publishes of a node go through one writer goroutine: it sends everything waiting
-// at that moment in one pipeline, so under load many publishes share one round
-// trip and one connection (measured with hubbench's cluster scenario, 3 nodes,
-// 32 concurrent publishers: 1.05 Redis reads per broadcast before, 0.12 to 0.26
-// after), and an idle node's publish goes alone. Each caller still waits for, and
-// gets, its own result. MaxPendingPublishes bounds the queue. The envelope carries the arguments encoded for each hub protocol
-// (JSON and MessagePack, hub.Envelope), so a receiving node frames them for its
-// JSON and its MessagePack connections without encoding a value. Envelopes from one node arrive in the order it published them.
-// Delivery between nodes is at most once: Redis pub/sub does not keep messages for
-// a node that is disconnected.
+//   - a send to All (or all but some) goes on the hub's channel,
+//     {prefix}:hub:{hub}, which every node attached to the hub subscribes to;
+//   - a send to a group, a user or a connection goes on that key's channel,
+//     {prefix}:to:{len(hub)}:{hub}:g:{group} (u: and c: for users and
+//     connections), which
+//     only the nodes holding a receiver of it subscribe to; a send to several
+//     keys is one envelope per key (hub.Envelope.SplitByKey), and a member of
+//     several of the groups gets it once.
+//
+// So a node's inbound traffic grows with what its own connections want, not with
+// the whole cluster's: with each group's members on one node of six, each node
+// receives a sixth of the group traffic, where it used to receive all of it.
+// Each receiving node hands the envelope to its hub, which picks its own local
+// receivers; a node skips the envelopes it published itself.
+//
+// A node subscribes to a key's channel when its first receiver arrives (a
+// connection's handshake: its connection and user; Groups.Add: the group), and
+// the join returns once the subscription is active on Redis, so that a message
+// any node sends once the join has returned is not lost. Churn costs little:
+// the subscribes waiting at a moment go as one SUBSCRIBE and one PING (whose
+// PONG confirms them all), and the last receiver's leave unsubscribes only after
+// UnsubscribeLinger (2 s), so that a leave and a join do not touch Redis.
+// RouteByHub puts everything on the hub's channel instead, as before interest
+// routing (for a rolling upgrade, and to measure the difference).
+//
+// The publishes of a node go through one writer goroutine: it sends everything
+// waiting at that moment in one pipeline, so under load many publishes share one
+// round trip and one connection (measured with hubbench's cluster scenario, 3
+// nodes, 32 concurrent publishers: 1.05 Redis reads per broadcast before, 0.12 to
+// 0.26 after), and an idle node's publish goes alone. Each caller still waits
+// for, and gets, its own result. MaxPendingPublishes bounds the queue. The
+// envelope carries the arguments encoded for each hub protocol (JSON and
+// MessagePack, hub.Envelope), so a receiving node frames them for its JSON and
+// its MessagePack connections without encoding a value. On one Redis (or behind
+// Sentinel) envelopes from one node arrive in the order it published them; on
+// Redis Cluster, in order per channel. Delivery between nodes is at most once:
+// Redis pub/sub does not keep messages for a node that is disconnected.
+//
+// # Topologies
+//
+// Options.URL picks one of three (see Options.URL for the syntax):
+//
+//   - one Redis (redis://): every channel on one subscription connection;
+//   - Sentinel (redis+sentinel://): the same, on the master the Sentinels name.
+//     When it fails, the connections break, the backplane asks the Sentinels
+//     again and subscribes on the new master; sends meanwhile fail (reported,
+//     counted in Stats.Failed), and the heartbeat rewrites this node's
+//     memberships, which the replica may have missed;
+//   - Redis Cluster (redis+cluster://, Redis ≥ 7): sharded pub/sub, so that the
+//     pub/sub load spreads over the shards instead of every message crossing
+//     every shard as a plain PUBLISH does. Channels are hashed into
+//     ClusterPartitions partitions; the channels of a partition carry its hash tag
+//     ({prefix}:{N}:…), so one shard serves them, and a node holds one SSUBSCRIBE
+//     connection per partition. When a shard's master fails (or its slot moves:
+//     Redis then ends the subscriptions), that partition reconnects to the new
+//     owner; sends to its channels fail meanwhile, the others' go on. A hub's
+//     broadcasts all go through its channel's shard; groups, users and
+//     connections spread over all of them.
 //
 // # Presence
 //
@@ -147,10 +189,11 @@
 //
 // # Redis outages
 //
-// One goroutine holds the subscription connection and is the judge of health: it
-// pings it every PingInterval when idle, and on a failure reconnects with jittered
-// exponential backoff (ReconnectMinDelay to ReconnectMaxDelay), subscribing again to
-// every channel. Each change of state is logged once (connected, unreachable,
+// The subscription connections are the judges of health (the backplane is
+// healthy while each is up): a goroutine per connection pings it every
+// PingInterval when idle, and on a failure reconnects with jittered exponential
+// backoff (ReconnectMinDelay to ReconnectMaxDelay), subscribing again to every
+// channel it carries. Each change of state is logged once (connected, unreachable,
 // back) and readable through Healthy and Err. While Redis is down:
 //
 //   - every node keeps serving its own connections: Publish still delivers
@@ -166,6 +209,8 @@
 // Every Redis command is bounded by OpTimeout (a handler that sends never waits
 // longer), the client does not retry (a PUBLISH is not idempotent), and forwarded
 // requests served for other nodes are capped by MaxForwardedRequests. The
-// backplane's own goroutines are four (subscription, publishes, heartbeat, the
-// check of the nodes awaited) plus one per forwarded request or relay being opened.
+// backplane's own goroutines are four (publishes, subscribes, heartbeat, the
+// check of the nodes awaited), one per subscription connection (one, or
+// ClusterPartitions on Redis Cluster), plus one per forwarded request or relay
+// being opened.
 package redis

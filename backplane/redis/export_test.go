@@ -1,5 +1,7 @@
 package redis
 
+import "github.com/hubbub-go/hubbub/hub"
+
 // Crash stops b as a killed process would stop it, for the tests of crashes: its
 // subscription connection closes (so that nobody listens on its channel any
 // more), its heartbeats stop, and nothing is cleaned up in Redis (no purge of its
@@ -7,11 +9,7 @@ package redis
 func (b *Backplane) Crash() {
 	b.state.Store(stateDown) // so that Close, later, leaves Redis as a crash would
 	b.cancel()
-	b.mu.Lock()
-	if b.ps != nil {
-		b.ps.Close()
-	}
-	b.mu.Unlock()
+	b.closeSubscriptions()
 	b.wg.Wait()
 }
 
@@ -28,4 +26,10 @@ func (b *Backplane) RelayedLinks() int {
 	b.relaysMu.Lock()
 	defer b.relaysMu.Unlock()
 	return len(b.relays)
+}
+
+// KeyChannel returns the channel this node subscribes to for key of kind in hubName.
+func (b *Backplane) KeyChannel(hubName string, kind hub.SelectorKind, key string) string {
+	name, _ := b.envelopeChannel(hubName, kind, key)
+	return name
 }

@@ -257,7 +257,8 @@ func (b *Backplane) send(ctx context.Context, node string, m *rpcMessage) (int64
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 	defer cancel()
-	n, err := b.rdb.Publish(ctx, b.nodeChannel(node), data).Result()
+	channel, _ := b.nodeChannel(node)
+	n, err := b.publishCmd(ctx, b.rdb, channel, data).Result()
 	if err != nil {
 		return 0, fmt.Errorf("redis backplane: send to node %s: %w", node, err)
 	}

@@ -119,16 +119,19 @@ func (b *Backplane) awaitedNodes() []string {
 }
 
 // missingNodes returns the nodes among nodes that have no subscriber on their
-// channel or no liveness key, in one round trip.
+// channel or no liveness key, in one round trip (on Redis Cluster, one more per
+// node: each channel's subscribers are counted on its shard).
 func (b *Backplane) missingNodes(ctx context.Context, nodes []string) ([]string, error) {
 	channels := make([]string, len(nodes))
 	for i, node := range nodes {
-		channels[i] = b.nodeChannel(node)
+		channels[i], _ = b.nodeChannel(node)
 	}
 	var subscribers *goredis.MapStringIntCmd
 	alive := make([]*goredis.IntCmd, len(nodes))
 	_, err := b.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		subscribers = p.PubSubNumSub(ctx, channels...)
+		if !b.sharded() {
+			subscribers = p.PubSubNumSub(ctx, channels...)
+		}
 		for i, node := range nodes {
 			alive[i] = p.Exists(ctx, b.aliveKey(node))
 		}
@@ -137,7 +140,12 @@ func (b *Backplane) missingNodes(ctx context.Context, nodes []string) ([]string,
 	if err != nil {
 		return nil, fmt.Errorf("redis backplane: check nodes: %w", err)
 	}
-	counts := subscribers.Val()
+	var counts map[string]int64
+	if subscribers != nil {
+		counts = subscribers.Val()
+	} else if counts, err = b.shardSubscribers(ctx, channels); err != nil {
+		return nil, fmt.Errorf("redis backplane: check nodes: %w", err)
+	}
 	var missing []string
 	for i, node := range nodes {
 		if counts[channels[i]] == 0 || alive[i].Val() == 0 {
@@ -145,6 +153,25 @@ func (b *Backplane) missingNodes(ctx context.Context, nodes []string) ([]string,
 		}
 	}
 	return missing, nil
+}
+
+// shardSubscribers counts the subscribers of each sharded channel on the shard
+// that serves it (PUBSUB SHARDNUMSUB answers for its own node only).
+func (b *Backplane) shardSubscribers(ctx context.Context, channels []string) (map[string]int64, error) {
+	cc := b.rdb.(*goredis.ClusterClient)
+	counts := make(map[string]int64, len(channels))
+	for _, ch := range channels {
+		master, err := cc.MasterForKey(ctx, ch)
+		if err != nil {
+			return nil, err
+		}
+		n, err := master.PubSubShardNumSub(ctx, ch).Result()
+		if err != nil {
+			return nil, err
+		}
+		counts[ch] = n[ch]
+	}
+	return counts, nil
 }
 
 // declareDead answers every request in flight to node with errNodeGone, and

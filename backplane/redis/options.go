@@ -8,12 +8,43 @@ import (
 // Options configure a Backplane. The zero value of every field but URL means its
 // default, written beside it.
 type Options struct {
-	// URL locates Redis: redis://[user:password@]host:port[/db] or rediss:// for
-	// TLS. Required.
+	// URL locates Redis and says its topology. Required. One of:
+	//
+	//   - redis://[user:password@]host:port[/db] (rediss:// for TLS): one Redis;
+	//   - redis+sentinel://[user:password@]host:port,host:port,…/master[?db=N&sentinel_password=P]:
+	//     the master a set of Sentinels names, followed through failovers (the
+	//     addresses are the Sentinels'; user and password are the Redis's);
+	//   - redis+cluster://[user:password@]host:port,host:port,…: a Redis Cluster
+	//     (Redis ≥ 7) found from these seed nodes; the backplane then uses sharded
+	//     pub/sub (SSUBSCRIBE, SPUBLISH) over ClusterPartitions partitions.
+	//
+	// rediss+sentinel:// and rediss+cluster:// use TLS.
 	URL string
 	// Prefix starts every key and channel the backplane uses, so that several
 	// clusters (or tests) can share one Redis. Default "hubbub".
 	Prefix string
+
+	// RouteByHub turns interest routing off: every envelope of a hub goes on the
+	// hub's one channel and every node receives, decodes and filters all of them,
+	// as before interest routing. Nodes of one cluster must agree on it, since a
+	// node that routes by interest does not hear what a RouteByHub node sends to a
+	// group, user or connection: upgrade a cluster from a version without interest
+	// routing with RouteByHub on, then switch it off on every node in one restart
+	// (or move to a new Prefix). It also measures what interest routing saves.
+	// Default false: a node subscribes to the channel of each group, user and
+	// connection it has receivers of (see "Delivery" in the package documentation).
+	RouteByHub bool
+	// UnsubscribeLinger is how long a group's, user's or connection's channel stays
+	// subscribed after its last local receiver leaves, so that a chat where
+	// people leave and join rooms all day does not unsubscribe and subscribe
+	// again each time. Default 2 s.
+	UnsubscribeLinger time.Duration
+	// ClusterPartitions is, on Redis Cluster, the number of subscription
+	// connections of a node: channels are hashed into this many partitions, each
+	// in one hash slot, so one shard serves a partition and a node holds one
+	// connection per partition. More partitions spread the pub/sub load over more
+	// shards. Nodes of one cluster must agree on it. Default 16; ignored elsewhere.
+	ClusterPartitions int
 
 	// OpTimeout bounds one Redis command: a publish, a membership change, a
 	// presence query, a session lookup. A handler that sends never waits longer
@@ -95,6 +126,8 @@ const (
 	DefaultMaxPendingPublishes  = 4096
 	DefaultMaxForwardedBody     = 4 << 20
 	DefaultSessionTTL           = 24 * time.Hour
+	DefaultUnsubscribeLinger    = 2 * time.Second
+	DefaultClusterPartitions    = 16
 )
 
 func (o Options) withDefaults() Options {
@@ -110,6 +143,10 @@ func (o Options) withDefaults() Options {
 	setDuration(&o.NodeTTL, DefaultNodeTTL)
 	setDuration(&o.ForwardTimeout, DefaultForwardTimeout)
 	setDuration(&o.SessionTTL, DefaultSessionTTL)
+	setDuration(&o.UnsubscribeLinger, DefaultUnsubscribeLinger)
+	if o.ClusterPartitions <= 0 {
+		o.ClusterPartitions = DefaultClusterPartitions
+	}
 	if o.ReconnectMaxDelay < o.ReconnectMinDelay {
 		o.ReconnectMaxDelay = o.ReconnectMinDelay
 	}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -20,21 +21,28 @@ import (
 // delivery), bounded by OpTimeout; a caller that gives up before its envelope is
 // written is skipped, and Close answers every waiting caller.
 
-// pendingPublish is one envelope waiting for the writer.
+// pendingPublish is one Publish call waiting for the writer: its envelopes, one
+// per channel.
 type pendingPublish struct {
-	ctx     context.Context // the caller's, with OpTimeout
+	ctx  context.Context // the caller's, with OpTimeout
+	msgs []outMessage
+	done chan error // buffered: the writer never waits for the caller
+}
+
+// outMessage is one envelope for one channel.
+type outMessage struct {
 	channel string
 	payload []byte
-	done    chan error // buffered: the writer never waits for the caller
 }
 
 // errClosed answers the publishes still waiting when the backplane closes.
 var errClosed = fmt.Errorf("redis backplane: closed: %w", ErrUnavailable)
 
-// publish queues one envelope for the writer and waits for its result, within
-// ctx. The error is the cause only; Publish wraps it.
-func (b *Backplane) publish(ctx context.Context, channel string, payload []byte) error {
-	p := &pendingPublish{ctx: ctx, channel: channel, payload: payload, done: make(chan error, 1)}
+// publish queues the envelopes of one Publish for the writer and waits for
+// their result (the first error among them), within ctx. The error is the cause
+// only; Publish wraps it.
+func (b *Backplane) publish(ctx context.Context, msgs []outMessage) error {
+	p := &pendingPublish{ctx: ctx, msgs: msgs, done: make(chan error, 1)}
 	select {
 	case b.publishes <- p:
 	default: // full: wait for room
@@ -89,8 +97,9 @@ func (b *Backplane) publishLoop() {
 }
 
 // writePublishes sends batch in one pipeline and answers each caller with its own
-// command's result (a Redis error for that PUBLISH, or the connection's error for
-// all of them).
+// commands' result (a Redis error for one of its PUBLISHes, or the connection's
+// error for all of them). On Redis Cluster they are SPUBLISHes, which the client
+// sends to each channel's shard.
 func (b *Backplane) writePublishes(batch []*pendingPublish) {
 	live := batch[:0]
 	for _, p := range batch {
@@ -107,15 +116,31 @@ func (b *Backplane) writePublishes(batch []*pendingPublish) {
 	defer cancel()
 	cmds, err := b.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
 		for _, p := range live {
-			pipe.Publish(ctx, p.channel, p.payload)
+			for _, m := range p.msgs {
+				b.publishCmd(ctx, pipe, m.channel, m.payload)
+			}
 		}
 		return nil
 	})
-	for i, p := range live {
-		if i < len(cmds) {
-			p.done <- cmds[i].Err()
-		} else {
-			p.done <- err
+	i := 0
+	for _, p := range live {
+		var first error
+		for range p.msgs {
+			if i < len(cmds) {
+				first = cmp.Or(first, cmds[i].Err())
+			} else {
+				first = cmp.Or(first, err)
+			}
+			i++
 		}
+		p.done <- first
 	}
+}
+
+// publishCmd publishes payload on channel: PUBLISH, or SPUBLISH on Redis Cluster.
+func (b *Backplane) publishCmd(ctx context.Context, c goredis.Cmdable, channel string, payload any) *goredis.IntCmd {
+	if b.sharded() {
+		return c.SPublish(ctx, channel, payload)
+	}
+	return c.Publish(ctx, channel, payload)
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -15,19 +13,19 @@ import (
 
 const msec = time.Millisecond
 
-// subscribeLoop keeps one subscription connection open: this node's channel and
-// every attached hub's. It is the one judge of the backplane's health: the state
-// changes when the connection is made or lost, and each change is logged once.
-// Between attempts it backs off from ReconnectMinDelay to ReconnectMaxDelay.
-func (b *Backplane) subscribeLoop() {
+// subscribeLoop keeps partition p's subscription connection open, with every
+// channel wanted in it. The connections are the judges of the backplane's health:
+// it is up while every partition's is, and each change is logged once. Between
+// attempts it backs off from ReconnectMinDelay to ReconnectMaxDelay.
+func (b *Backplane) subscribeLoop(p *partition) {
 	defer b.wg.Done()
 	delay := b.opts.ReconnectMinDelay
 	for b.ctx.Err() == nil {
-		connected, err := b.subscribeOnce()
+		connected, err := b.subscribeOnce(p)
 		if b.ctx.Err() != nil {
 			return
 		}
-		b.setDown(err)
+		b.partitionDown(p, err)
 		if connected {
 			delay = b.opts.ReconnectMinDelay
 		}
@@ -42,29 +40,55 @@ func (b *Backplane) subscribeLoop() {
 
 // subscribeOnce connects, subscribes and reads until the connection fails. It
 // reports whether the connection was ever up.
-func (b *Backplane) subscribeOnce() (connected bool, err error) {
-	ps := b.rdb.Subscribe(b.ctx)
+func (b *Backplane) subscribeOnce(p *partition) (connected bool, err error) {
+	if cc, ok := b.rdb.(*goredis.ClusterClient); ok && p.gen > 0 {
+		// After a failover or a resharding: learn where the partition's slot lives.
+		ctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
+		cc.ReloadState(ctx)
+		cancel()
+	}
+	var ps *goredis.PubSub
+	if b.sharded() {
+		ps = b.rdb.SSubscribe(b.ctx)
+	} else {
+		ps = b.rdb.Subscribe(b.ctx)
+	}
 	b.mu.Lock()
 	if b.ctx.Err() != nil {
 		b.mu.Unlock()
 		ps.Close()
 		return false, nil
 	}
-	b.ps = ps
-	channels := []string{b.nodeChannel(b.nodeID)}
-	for name := range b.hubs {
-		channels = append(channels, b.hubChannel(name))
+	p.ps = ps
+	p.gen++
+	joined := p.next // joins queued meanwhile wait for this connection
+	if joined == nil {
+		joined = newConfirm()
+	}
+	p.subs, p.unsubs, p.next = nil, nil, nil
+	var channels []string
+	for name, cs := range b.channels {
+		if cs.part == p && (cs.count > 0 || cs.linger != nil) {
+			channels = append(channels, name)
+			cs.gen, cs.ready = p.gen, joined
+		}
 	}
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
-		b.ps = nil
+		p.ps = nil
+		for payload, c := range p.pongs {
+			c.resolve(errors.New("subscription connection lost"))
+			delete(p.pongs, payload)
+		}
+		clear(p.ownEnd)
 		b.mu.Unlock()
+		joined.resolve(err)
 		ps.Close()
 	}()
 
 	ctx, cancel := context.WithTimeout(b.ctx, b.opts.DialTimeout+b.opts.OpTimeout)
-	err = ps.Subscribe(ctx, channels...)
+	err = b.subscribe(ctx, ps, channels)
 	if err == nil {
 		// Its Pong, read below, tells that every subscription is active.
 		err = ps.Ping(ctx, "up")
@@ -100,55 +124,73 @@ func (b *Backplane) subscribeOnce() (connected bool, err error) {
 		case *goredis.Pong:
 			if !connected {
 				connected = true
-				b.setUp()
+				joined.resolve(nil)
+				b.partitionUp(p)
 			}
-			b.pong(m.Payload)
+			b.pong(p, m.Payload)
 		case *goredis.Message:
 			b.dispatch(m)
+		case *goredis.Subscription:
+			if m.Kind == "sunsubscribe" && !b.askedEnd(p, m.Channel) {
+				// Redis Cluster moved the slot (a failover, a resharding): its new
+				// owner has our subscriptions no more.
+				return connected, fmt.Errorf("redis backplane: Redis Cluster unsubscribed %s: its slot moved", m.Channel)
+			}
 		}
 	}
 }
 
-// dispatch handles one message: an envelope for a hub, or a message of the
-// forwarding protocol for this node.
-func (b *Backplane) dispatch(m *goredis.Message) {
-	if name, ok := strings.CutPrefix(m.Channel, b.opts.Prefix+":hub:"); ok {
-		b.receiveEnvelope(name, m.Payload)
-		return
-	}
-	b.receiveRPC(m.Payload)
-}
-
-// sync waits until the subscription connection has processed everything sent on
-// it before (a Subscribe, typically), or ctx ends.
-func (b *Backplane) sync(ctx context.Context, ps *goredis.PubSub) {
-	b.mu.Lock()
-	b.pingSeq++
-	payload := "sync-" + strconv.FormatUint(b.pingSeq, 10)
-	done := make(chan struct{})
-	b.pongs[payload] = done
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		delete(b.pongs, payload)
-		b.mu.Unlock()
-	}()
-	if ps.Ping(ctx, payload) != nil {
-		return
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-}
-
-func (b *Backplane) pong(payload string) {
+// askedEnd reports whether this node asked for the end of channel's subscription
+// (its SUNSUBSCRIBE reply), as opposed to Redis Cluster ending it.
+func (b *Backplane) askedEnd(p *partition, channel string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if done, ok := b.pongs[payload]; ok {
-		close(done)
-		delete(b.pongs, payload)
+	if p.ownEnd[channel] == 0 {
+		return false
 	}
+	if p.ownEnd[channel]--; p.ownEnd[channel] == 0 {
+		delete(p.ownEnd, channel)
+	}
+	return true
+}
+
+// dispatch handles one message: a message of the forwarding protocol for this
+// node, or an envelope.
+func (b *Backplane) dispatch(m *goredis.Message) {
+	if m.Channel == b.ownChannel {
+		b.receiveRPC(m.Payload)
+		return
+	}
+	b.receiveEnvelope(m.Payload)
+}
+
+func (b *Backplane) pong(p *partition, payload string) {
+	b.mu.Lock()
+	c, ok := p.pongs[payload]
+	delete(p.pongs, payload)
+	b.mu.Unlock()
+	if ok {
+		c.resolve(nil)
+	}
+}
+
+// partitionUp marks p connected; the backplane is up once every partition is.
+func (b *Backplane) partitionUp(p *partition) {
+	p.up.Store(true)
+	for _, q := range b.parts {
+		if !q.up.Load() {
+			return
+		}
+	}
+	b.setUp()
+}
+
+func (b *Backplane) partitionDown(p *partition, err error) {
+	p.up.Store(false)
+	if b.sharded() && err != nil {
+		err = fmt.Errorf("partition %d: %w", p.index, err)
+	}
+	b.setDown(err)
 }
 
 func (b *Backplane) setUp() {
@@ -159,7 +201,7 @@ func (b *Backplane) setUp() {
 		// Memberships changed meanwhile, and other nodes may have purged ours.
 		b.needResync.Store(true)
 	case stateUnknown:
-		b.log.Info("redis backplane: connected", "node", b.nodeID)
+		b.log.Info("redis backplane: connected", "node", b.nodeID, "topology", b.topology)
 	}
 	select {
 	case b.wake <- struct{}{}:

@@ -1,0 +1,148 @@
+package redis
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Topology is how the backplane reaches Redis, as Options.URL says.
+type Topology int
+
+// Topologies.
+const (
+	// Single is one Redis server (redis://).
+	Single Topology = iota
+	// Sentinel is the master a set of Redis Sentinels names (redis+sentinel://).
+	Sentinel
+	// Cluster is a Redis Cluster, with sharded pub/sub (redis+cluster://).
+	Cluster
+)
+
+func (t Topology) String() string {
+	switch t {
+	case Sentinel:
+		return "sentinel"
+	case Cluster:
+		return "cluster"
+	default:
+		return "single"
+	}
+}
+
+// ErrBadURL means Options.URL cannot be understood.
+var ErrBadURL = errors.New("redis backplane: bad URL")
+
+// newClient makes the client Options.URL describes. Every kind gets the same
+// limits: no retries (a PUBLISH is not idempotent: the caller learns of the
+// failure instead), every command bounded by OpTimeout.
+func newClient(opts Options) (goredis.UniversalClient, Topology, error) {
+	scheme, rest, ok := strings.Cut(opts.URL, "://")
+	if !ok {
+		return nil, 0, fmt.Errorf("%w %q: no scheme", ErrBadURL, opts.URL)
+	}
+	if scheme == "redis" || scheme == "rediss" {
+		ro, err := goredis.ParseURL(opts.URL)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrBadURL, err)
+		}
+		ro.DialTimeout = opts.DialTimeout
+		ro.DialerRetries = 1
+		ro.ReadTimeout = opts.OpTimeout
+		ro.WriteTimeout = opts.OpTimeout
+		ro.PoolTimeout = opts.OpTimeout
+		ro.ContextTimeoutEnabled = true
+		ro.MaxRetries = -1
+		ro.DisableIdentity = true
+		ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		return goredis.NewClient(ro), Single, nil
+	}
+	var topology Topology
+	base, found := strings.CutSuffix(scheme, "+sentinel")
+	if found {
+		topology = Sentinel
+	} else if base, found = strings.CutSuffix(scheme, "+cluster"); found {
+		topology = Cluster
+	}
+	if !found || (base != "redis" && base != "rediss") {
+		return nil, 0, fmt.Errorf("%w %q: scheme %q is none of redis, rediss, redis+sentinel, redis+cluster (rediss+…)", ErrBadURL, opts.URL, scheme)
+	}
+	uo := &goredis.UniversalOptions{
+		DialTimeout:           opts.DialTimeout,
+		DialerRetries:         1,
+		ReadTimeout:           opts.OpTimeout,
+		WriteTimeout:          opts.OpTimeout,
+		PoolTimeout:           opts.OpTimeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DisableIdentity:       true,
+		IsClusterMode:         topology == Cluster,
+		MaintNotificationsConfig: &maintnotifications.Config{
+			Mode: maintnotifications.ModeDisabled,
+		},
+	}
+	if base == "rediss" {
+		uo.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if err := parseMultiHost(rest, topology, uo); err != nil {
+		return nil, 0, fmt.Errorf("%w %q: %w", ErrBadURL, opts.URL, err)
+	}
+	return goredis.NewUniversalClient(uo), topology, nil
+}
+
+// parseMultiHost reads [user:password@]host:port,…[/master][?query] into uo.
+func parseMultiHost(rest string, topology Topology, uo *goredis.UniversalOptions) error {
+	rest, rawQuery, _ := strings.Cut(rest, "?")
+	hosts, path, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndex(hosts, "@"); at >= 0 {
+		info, err := url.PathUnescape(hosts[:at])
+		if err != nil {
+			return err
+		}
+		user, password, hasPassword := strings.Cut(info, ":")
+		if !hasPassword {
+			user, password = "", user // redis+…://password@host, as redis:// takes it
+		}
+		uo.Username, uo.Password = user, password
+		hosts = hosts[at+1:]
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
+			return fmt.Errorf("address %q is not host:port", h)
+		}
+		uo.Addrs = append(uo.Addrs, h)
+	}
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return err
+	}
+	switch topology {
+	case Sentinel:
+		if uo.MasterName, err = url.PathUnescape(path); err != nil || uo.MasterName == "" || strings.Contains(uo.MasterName, "/") {
+			return errors.New("a Sentinel URL ends with /master-name")
+		}
+		if db := query.Get("db"); db != "" {
+			if uo.DB, err = strconv.Atoi(db); err != nil || uo.DB < 0 {
+				return fmt.Errorf("db %q is not a database number", db)
+			}
+		}
+		uo.SentinelPassword = query.Get("sentinel_password")
+		query.Del("db")
+		query.Del("sentinel_password")
+	case Cluster:
+		if path != "" {
+			return errors.New("a Redis Cluster has no database or master name: remove the path")
+		}
+	}
+	for k := range query {
+		return fmt.Errorf("unknown parameter %q", k)
+	}
+	return nil
+}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"reflect"
 	"strings"
 	"time"
 
@@ -46,18 +45,13 @@ type backplaneStats struct {
 	// Routing is "interest" (the node receives only the envelopes for what it has
 	// receivers for) or "hub" (every envelope of the hub).
 	Routing string `json:"routing"`
-	// Uncounted means the backplane keeps no Stats (backplane/redis before issue
-	// 18): the counters below are not known.
+	// Uncounted means the counters below could not be read: the run shows "–".
 	Uncounted bool   `json:"uncounted,omitempty"`
 	Published uint64 `json:"published"` // envelopes this node published
 	Received  uint64 `json:"received"`  // envelopes this node received from other nodes
 	Failed    uint64 `json:"failed"`
 	Dropped   uint64 `json:"dropped,omitempty"`
 }
-
-// errNoStats means the node's backplane keeps no Stats (backplane/redis before
-// issue 18): hubbench cannot count its inbound messages.
-var errNoStats = errors.New("the backplane keeps no Stats")
 
 // nodeBackplane is a hubbub node's backplane with what the bench endpoint reads.
 type nodeBackplane struct {
@@ -87,9 +81,11 @@ func newNodeBackplane(opts serveOptions) (*nodeBackplane, error) {
 			return backplaneStats{Backplane: "nats", Routing: "interest", Published: st.Published, Received: st.Received, Failed: st.Failed, Dropped: st.Dropped}, nil
 		}}, nil
 	case opts.redis != "":
-		ro := redisbackplane.Options{URL: redisURL(opts.redis), Prefix: opts.prefix, Logger: logger}
-		routing := setRouteByHub(&ro, opts.routeByHub)
-		bp, err := redisbackplane.New(ro)
+		routing := "interest"
+		if opts.routeByHub {
+			routing = "hub"
+		}
+		bp, err := redisbackplane.New(redisbackplane.Options{URL: redisURL(opts.redis), Prefix: opts.prefix, RouteByHub: opts.routeByHub, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("redis backplane: %w", err)
 		}
@@ -98,47 +94,11 @@ func newNodeBackplane(opts serveOptions) (*nodeBackplane, error) {
 			return nil, err
 		}
 		return &nodeBackplane{bp: bp, close: func() { bp.Close() }, stats: func() (backplaneStats, error) {
-			st, err := redisStatsOf(bp)
-			st.Backplane, st.Routing = "redis", routing
-			return st, err
+			st := bp.Stats()
+			return backplaneStats{Backplane: "redis", Routing: routing, Published: st.Published, Received: st.Received, Failed: st.Failed}, nil
 		}}, nil
 	}
 	return nil, errors.New("no backplane: neither --redis nor --nats")
-}
-
-// The two functions below are the seam to backplane/redis's Options.RouteByHub
-// and Stats (issue 18), which land in the main module beside this harness: they
-// use them through reflection while they may be missing, so that hubbench builds
-// either way. Once both are on main, they become a field assignment and a call.
-
-// setRouteByHub sets o.RouteByHub and returns the routing the node will have:
-// "hub" without the field (backplane/redis before issue 18 routes by hub only).
-func setRouteByHub(o *redisbackplane.Options, byHub bool) string {
-	f := reflect.ValueOf(o).Elem().FieldByName("RouteByHub")
-	if !f.IsValid() || f.Kind() != reflect.Bool {
-		return "hub"
-	}
-	f.SetBool(byHub)
-	if byHub {
-		return "hub"
-	}
-	return "interest"
-}
-
-// redisStatsOf reads bp.Stats(): Published, Received, Failed.
-func redisStatsOf(bp *redisbackplane.Backplane) (backplaneStats, error) {
-	m := reflect.ValueOf(bp).MethodByName("Stats")
-	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 || m.Type().Out(0).Kind() != reflect.Struct {
-		return backplaneStats{}, errNoStats
-	}
-	v := m.Call(nil)[0]
-	field := func(name string) uint64 {
-		if f := v.FieldByName(name); f.IsValid() && f.CanUint() {
-			return f.Uint()
-		}
-		return 0
-	}
-	return backplaneStats{Published: field("Published"), Received: field("Received"), Failed: field("Failed"), Dropped: field("Dropped")}, nil
 }
 
 // redisURL is the URL backplane/redis takes for --redis: a URL as it is

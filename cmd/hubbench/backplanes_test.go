@@ -5,13 +5,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
 )
 
 // natsURL is the shared NATS of the tests (never stopped by them).
@@ -39,13 +36,6 @@ func requireRedisServer(t *testing.T) {
 		}
 		t.Skip("no redis-server:", err)
 	}
-}
-
-// redisHasRouteByHub tells whether backplane/redis has Options.RouteByHub (issue
-// 18): only then can a Redis node route by interest, and it keeps Stats.
-func redisHasRouteByHub() bool {
-	_, ok := reflect.TypeOf(redisbackplane.Options{}).FieldByName("RouteByHub")
-	return ok
 }
 
 // TestInterestInProcess runs the interest scenario with tiny sizes (3 nodes, 6
@@ -86,7 +76,7 @@ func TestInterestInProcess(t *testing.T) {
 			t.Fatalf("%s: %d per-node entries, want %d", name, len(res.PerNode), nodes)
 		}
 		wantRouting := "interest"
-		if name == bpRedisByHub || name == bpRedis && !redisHasRouteByHub() {
+		if name == bpRedisByHub {
 			wantRouting = "hub"
 		}
 		if res.Routing != wantRouting {
@@ -103,10 +93,8 @@ func TestInterestInProcess(t *testing.T) {
 			t.Errorf("%s: per-node deliveries add up to %d, want %d", name, deliveries, res.Delivered)
 		}
 		if res.BackplanePublished == nil {
-			if name == bpNATS || wantRouting == "interest" {
-				t.Errorf("%s: no backplane counts", name)
-			}
-			continue // backplane/redis without Stats (before issue 18)
+			t.Errorf("%s: no backplane counts", name)
+			continue
 		}
 		if *res.BackplanePublished != res.Sent {
 			t.Errorf("%s: %d envelopes published, want one per message sent (%d)", name, *res.BackplanePublished, res.Sent)
@@ -152,10 +140,11 @@ func TestInterestInProcess(t *testing.T) {
 }
 
 // TestClusterBackplanesInProcess runs the cluster broadcast and group fan-out on
-// one Redis and on NATS for hubbub, and centrifuge once on one Redis: each result
-// carries its backplane and per-node figures, NATS nodes count their inbound
-// messages (every broadcast reaches each node but the publisher's), and every
-// hubbub row of results.md has its ratio to centrifuge.
+// one Redis, a Redis Cluster (started for the run) and NATS for hubbub, and
+// centrifuge once on one Redis: each result carries its backplane and per-node
+// figures, hubbub's nodes count their inbound messages (every broadcast reaches
+// each node but the publisher's), the Redis Cluster's commands are counted on its
+// masters, and every hubbub row of results.md has its ratio to centrifuge.
 func TestClusterBackplanesInProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a redis-server, nodes and loopback connections")
@@ -165,7 +154,7 @@ func TestClusterBackplanesInProcess(t *testing.T) {
 	cfg := config{
 		Scenarios: []string{"cluster"}, Targets: []string{targetCentrifuge, targetHubbub}, Transports: []string{"ws"},
 		Conns: 12, Groups: 3, Duration: 300 * time.Millisecond, Window: 4, Rounds: 1, InProcess: true, settle: 300 * time.Millisecond,
-		ClusterBackplanes: []string{bpRedis, bpNATS}, NATS: natsURL, redisServer: "redis-server",
+		ClusterBackplanes: []string{bpRedis, bpRedisCluster, bpNATS}, NATS: natsURL, redisServer: "redis-server",
 	}
 	r, results := runConfig(t, cfg)
 	got := map[string]int{}
@@ -175,8 +164,11 @@ func TestClusterBackplanesInProcess(t *testing.T) {
 		if len(res.PerNode) != 3 {
 			t.Errorf("%s %s/%s: %d per-node entries, want 3", res.Scenario, res.Target, res.Backplane, len(res.PerNode))
 		}
-		if res.Backplane != bpNATS {
+		if res.Target != targetHubbub {
 			continue
+		}
+		if res.Backplane != bpNATS && (res.RedisByCommand["spublish"]+res.RedisByCommand["publish"] < 1) {
+			t.Errorf("%s on %s: Redis commands per broadcast %v, want a publish each", res.Scenario, res.Backplane, res.RedisByCommand)
 		}
 		for _, n := range res.PerNode {
 			want := int64(0) // the publisher's node
@@ -184,11 +176,12 @@ func TestClusterBackplanesInProcess(t *testing.T) {
 				want = res.Sent
 			}
 			if n.Received == nil || n.Node > 1 && res.Scenario == "cluster" && *n.Received != want || n.Node == 1 && *n.Received != 0 {
-				t.Errorf("%s nats node %d: received %v, want %d", res.Scenario, n.Node, n.Received, want)
+				t.Errorf("%s %s node %d: received %v, want %d", res.Scenario, res.Backplane, n.Node, n.Received, want)
 			}
 		}
 	}
-	for _, key := range []string{"cluster centrifuge redis", "cluster hubbub redis", "cluster hubbub nats", "cluster-group centrifuge redis", "cluster-group hubbub redis", "cluster-group hubbub nats"} {
+	for _, key := range []string{"cluster centrifuge redis", "cluster hubbub redis", "cluster hubbub redis-cluster", "cluster hubbub nats",
+		"cluster-group centrifuge redis", "cluster-group hubbub redis", "cluster-group hubbub redis-cluster", "cluster-group hubbub nats"} {
 		if got[key] != 1 {
 			t.Errorf("%d results %q, want 1 (all: %v)", got[key], key, got)
 		}
@@ -196,21 +189,21 @@ func TestClusterBackplanesInProcess(t *testing.T) {
 	md := newReport(r.cfg, results, time.Second).markdown()
 	var rows int
 	for _, line := range strings.Split(md, "\n") {
-		if strings.HasPrefix(line, "| hubbub | redis | window |") || strings.HasPrefix(line, "| hubbub | nats | window |") {
+		if strings.HasPrefix(line, "| hubbub | redis | window |") || strings.HasPrefix(line, "| hubbub | redis-cluster | window |") || strings.HasPrefix(line, "| hubbub | nats | window |") {
 			rows++
 			if !strings.Contains(line, "×") {
 				t.Errorf("hubbub cluster row without its ratio to centrifuge: %s", line)
 			}
 		}
 	}
-	if rows != 4 {
-		t.Errorf("%d hubbub cluster rows, want 4:\n%s", rows, md)
+	if rows != 6 {
+		t.Errorf("%d hubbub cluster rows, want 6:\n%s", rows, md)
 	}
 }
 
 // TestStartRedisCluster starts the Redis Cluster of the redis-cluster backplane:
-// six nodes, every one cluster_state:ok, three masters with a replica each; the
-// URL names the masters; stop ends every node.
+// six nodes, every one cluster_state:ok, of which readRedisStats counts the three
+// masters; the URL names every node; stop ends them all.
 func TestStartRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts six redis-servers")
@@ -221,11 +214,11 @@ func TestStartRedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	addrs := c.addrs()
-	if len(addrs) != 6 || len(c.masters) != 3 {
-		t.Fatalf("%d nodes, %d masters; want 6 and 3", len(addrs), len(c.masters))
+	if len(addrs) != 6 {
+		t.Fatalf("%d nodes, want 6", len(addrs))
 	}
-	if !strings.HasPrefix(c.url(), "redis+cluster://") || strings.Count(c.url(), ",") != 2 {
-		t.Errorf("url %q, want redis+cluster:// and the three masters", c.url())
+	if !strings.HasPrefix(c.url(), "redis+cluster://") || strings.Count(c.url(), ",") != 5 {
+		t.Errorf("url %q, want redis+cluster:// and every node", c.url())
 	}
 	st, err := readRedisStats(addrs...)
 	if err != nil || st.servers != 3 {

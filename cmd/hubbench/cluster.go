@@ -12,9 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/hubbub-go/hubbub/internal/redistest"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -207,95 +207,42 @@ func (r *runner) skip(note string) {
 }
 
 // redisProcess is a redis-server hubbench started for a run, on a free loopback
-// port, keeping nothing on disk.
+// port, keeping nothing on disk (internal/redistest).
 type redisProcess struct {
 	addr string
-	cmd  *exec.Cmd
-	dir  string
+	srv  *redistest.Server
 }
 
-// redisStartTimeout bounds how long a started redis-server may take to answer PING.
-const redisStartTimeout = 10 * time.Second
+// redisStartTimeout bounds how long a Redis (or a Redis Cluster) may take to start.
+const redisStartTimeout = time.Minute
 
 // startRedis starts bin on a free port of 127.0.0.1 and waits until it answers.
-// This and startRedisCluster are the seam to internal/redistest, which will start
-// both for hubbench and the tests alike.
-func startRedis(bin string, extra ...string) (*redisProcess, error) {
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		return nil, fmt.Errorf("%w (%q: %v); install redis-server or pass --redis-server PATH", errNoRedisServer, bin, err)
-	}
-	port, err := freeRedisPort(len(extra) > 0)
-	if err != nil {
+func startRedis(bin string) (*redisProcess, error) {
+	if err := useRedisServer(bin); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "hubbench-redis-")
+	ctx, cancel := context.WithTimeout(context.Background(), redisStartTimeout)
+	defer cancel()
+	srv, err := redistest.StartServer(ctx, "--loglevel", "warning", "--databases", "1")
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--loglevel", "warning", "--databases", "1"}, extra...)
-	cmd := exec.Command(path, args...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("redis: start %s: %w", path, err)
-	}
-	p := &redisProcess{addr: "127.0.0.1:" + port, cmd: cmd, dir: dir}
-	deadline := time.Now().Add(redisStartTimeout)
-	for {
-		reply, err := redisCommand(p.addr, "PING")
-		if err == nil && reply == "PONG" {
-			return p, nil
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("redis: %s did not answer PING within %s: %v", p.addr, redisStartTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &redisProcess{addr: srv.Addr, srv: srv}, nil
 }
 
-// freeRedisPort finds a free port of 127.0.0.1; withBus, one whose cluster bus
-// port (port+10000) is free as well.
-func freeRedisPort(withBus bool) (string, error) {
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", fmt.Errorf("redis: find a free port: %w", err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !withBus {
-			return strconv.Itoa(port), nil
-		}
-		if port+10000 > 65535 {
-			continue
-		}
-		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
-		if err != nil {
-			continue
-		}
-		bus.Close()
-		return strconv.Itoa(port), nil
+// useRedisServer points internal/redistest at bin (--redis-server), or says that
+// there is none with errNoRedisServer.
+func useRedisServer(bin string) error {
+	if _, err := exec.LookPath(bin); err != nil {
+		return fmt.Errorf("%w (%q: %v); install redis-server or pass --redis-server PATH", errNoRedisServer, bin, err)
 	}
-	return "", errors.New("redis: no free port with a free cluster bus port")
+	redistest.ServerPath = bin
+	return nil
 }
 
-// stop ends this run's redis-server (only it, by its process) and removes its
-// directory.
-func (p *redisProcess) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-	}
-	os.RemoveAll(p.dir)
-}
+// stop ends this run's redis-server (only it, by its process group) and removes
+// its directory.
+func (p *redisProcess) stop() { p.srv.Close() }
 
 // redisCommand sends one command to the Redis at addr and returns its reply: a
 // simple or bulk string. hubbench needs only PING and INFO, so it speaks this much

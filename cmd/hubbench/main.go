@@ -6,7 +6,8 @@
 //
 //	hubbench run [flags]                       run scenarios, write JSON + SVG
 //	hubbench serve --target hubbub|raw|centrifuge [--addr 127.0.0.1:0]
-//	               [--redis 127.0.0.1:PORT --redis-prefix P] [--cpuprofile FILE]
+//	               [--redis HOST:PORT|URL [--redis-route-by-hub] | --nats URL]
+//	               [--prefix P] [--cpuprofile FILE]
 //	hubbench report [--out dir]                rewrite results.md and bench.svg from results.json
 //
 // By default run starts every target server as a child process ("hubbench serve")
@@ -32,19 +33,46 @@
 //   - group: like broadcast, subscribers split into --groups groups, one group per
 //     message (hubbub), in every --mode; --group-conns sizes it apart from --conns.
 //   - churn: --churn-conns workers connecting, invoking Echo and closing, in a loop.
-//   - cluster: hubbench starts a redis-server of its own on a free loopback port
-//     (--redis-server; never the shared 6379; skipped with a note when there is
-//     none), then --cluster-nodes (3) hubbub nodes on it (backplane/redis) and, as
-//     the baseline, as many centrifuge nodes with centrifuge's Redis broker.
-//     WebSocket subscribers (--cluster-conns, else --conns) are spread evenly over
-//     the nodes, the publisher is on the first, over --cluster-publishers
-//     connections (32: in a cluster each publish waits for Redis, and both servers
-//     run one command of a connection at a time; one node's scenarios use 4);
-//     broadcast ("cluster") and group fan-out ("cluster-group"), in every --mode. It
-//     reports deliveries/s, latency, Redis commands per broadcast (INFO
-//     commandstats before and after) and each node's CPU seconds, against
-//     centrifuge's cluster and against one node (the broadcast and group scenarios
-//     of the same run).
+//   - cluster: --cluster-nodes (3) hubbub nodes on each of --cluster-backplanes
+//     in turn (default redis,redis-cluster,nats) and, as the baseline, as many
+//     centrifuge nodes with centrifuge's Redis broker on one Redis, once.
+//     Backplanes: redis is one Redis (backplane/redis, routing by interest),
+//     redis-by-hub the same with Options.RouteByHub (every node receives every
+//     envelope, the routing before issue 18), redis-cluster a Redis Cluster of 3
+//     masters and 3 replicas (sharded pub/sub), nats backplane/nats on the NATS at
+//     --nats (default the shared nats://127.0.0.1:4222), each measurement under a
+//     prefix of its own. hubbench starts its Redis and Redis Cluster for the run
+//     with internal/redistest (--redis-server; never the shared 6379; a backplane
+//     that cannot start is skipped with a note) and stops them after. WebSocket
+//     subscribers (--cluster-conns, else --conns) are spread evenly over the
+//     nodes, the publisher is on the first, over --cluster-publishers connections
+//     (32: in a cluster each publish waits for the backplane, and both servers run
+//     one command of a connection at a time; one node's scenarios use 4);
+//     broadcast ("cluster") and group fan-out ("cluster-group"), in every --mode.
+//     It reports deliveries/s, latency, each node's CPU seconds and inbound
+//     backplane messages (the node's Stats.Received over the measurement), and
+//     for Redis the commands per broadcast (INFO commandstats before and after,
+//     the masters of a Redis Cluster added up), against centrifuge's cluster of
+//     the same run and against one node (the broadcast and group scenarios).
+//   - interest: what routing by interest saves. --interest-nodes (6) hubbub
+//     nodes, --interest-groups (600) groups, every member of group g on node g
+//     mod nodes, --interest-conns (3000) WebSocket subscribers; one publisher on
+//     node 1 sends group messages round-robin over every group (a publisher on
+//     every node would blur the same ratio with the publishers' own CPU, see
+//     interest.go), in every --mode, on each of --interest-backplanes in turn in
+//     every round (default redis-by-hub,redis,nats: before, after, NATS). Per
+//     node: inbound backplane messages, in all and as a share of what every node
+//     published (routed by hub each node but the publisher's gets all of them;
+//     by interest, those of its own groups: 1/nodes), CPU seconds and
+//     deliveries/s; results.md gets the table "interest routing: per-node
+//     inbound", results.json each result's perNode.
+//
+// serve --redis takes host:port or any URL backplane/redis takes (redis://H:P/0,
+// redis+cluster://H1:P1,H2:P2, redis+sentinel://H1:P1/MASTER; loopback hosts
+// only), --nats a NATS URL; a hubbub node on either answers GET
+// /bench/backplane-stats (loopback clients only) with its backplane's Stats as
+// JSON ({"backplane","routing","published","received","failed","dropped"}); run
+// reads it before and after each measurement. centrifuge runs on one Redis only.
 //
 // --protocol json|messagepack|both and --payload text|binary|both measure hubbub's
 // broadcast and echo in each hub protocol with the 128-byte text and/or a 4 KiB
@@ -126,7 +154,7 @@ func runCmd(args []string) error {
 	burstRepeats := fs.Int("burst-repeats", 5, "bursts per measurement (--mode burst)")
 	burstTimeout := fs.Duration("burst-timeout", 30*time.Second, "how long a burst may take to reach every subscriber before it counts as a stall")
 	profiles := fs.String("profile", profileOne, "GOMAXPROCS of the servers and the load generator: one (--server-procs/--client-procs, 1 each by default), full (the Go default: every core) or both")
-	clusterNodes := fs.Int("cluster-nodes", 3, "server nodes sharing one Redis in the cluster scenario")
+	clusterNodes := fs.Int("cluster-nodes", 3, "server nodes sharing one backplane in the cluster scenarios")
 	clusterPublishers := fs.Int("cluster-publishers", defaultClusterPublishers, "connections the publisher spreads its messages over in the cluster scenario (hubbub and centrifuge alike); one node's scenarios use 4")
 	clusterProfiles := fs.String("cluster-cpuprofile", "", "directory for a CPU profile of every cluster node, one file per node and measurement set-up (go tool pprof FILE)")
 	clusterBackplanes := fs.String("cluster-backplanes", strings.Join([]string{bpRedis, bpRedisCluster, bpNATS}, ","), "hubbub's backplanes in the cluster scenarios: redis (one Redis, routing by interest), redis-by-hub (one Redis, Options.RouteByHub), redis-cluster (a Redis Cluster of 3 masters and 3 replicas hubbench starts), nats (--nats); centrifuge runs once, on one Redis")
@@ -135,7 +163,7 @@ func runCmd(args []string) error {
 	interestGroups := fs.Int("interest-groups", defaultInterestGroups, "groups of the interest scenario; group g's members are all on node g mod --interest-nodes")
 	interestConns := fs.Int("interest-conns", defaultInterestConns, "subscribers of the interest scenario (rounded down to a multiple of --interest-groups)")
 	interestBackplanes := fs.String("interest-backplanes", strings.Join(defaultInterestBackplanes, ","), "backplanes of the interest scenario, each measured in turn in every round: redis-by-hub (before), redis (after), redis-cluster, nats")
-	redisServer := fs.String("redis-server", "redis-server", "redis-server binary the cluster scenario starts on a free loopback port (never the shared 6379)")
+	redisServer := fs.String("redis-server", "redis-server", "redis-server binary the cluster and interest scenarios start (one Redis, a Redis Cluster: internal/redistest, free loopback ports, never the shared 6379; redis-cli from PATH)")
 	rounds := fs.Int("rounds", 2, "broadcast rounds; each round measures every target once, interleaved")
 	idle := fs.Int("idle-conns", 10000, "connections for the idle memory scenario")
 	ackDelay := fs.Duration("ack-delay", ackDelay, "stateful subscribers ack this long after receiving (the clients: 1s), and at once after 32 KiB")

@@ -59,18 +59,19 @@ func TestInterestInProcess(t *testing.T) {
 	cfg := config{
 		Scenarios: []string{"interest"}, Targets: []string{targetHubbub}, Transports: []string{"ws"},
 		Conns: 12, Duration: 300 * time.Millisecond, Window: 4, Rounds: 1, InProcess: true, settle: 300 * time.Millisecond,
+		Modes: []string{modeWindow, modeBurst}, Burst: 10, BurstRepeats: 1, BurstTimeout: 10 * time.Second, // interest is windowed only
 		InterestNodes: nodes, InterestGroups: groups, InterestConns: 13, InterestBackplanes: backplanes, NATS: natsURL,
 		redisServer: "redis-server",
 	}
 	r, results := runConfig(t, cfg)
 	if len(results) != len(backplanes) {
-		t.Fatalf("%d results, want one per backplane %v (notes %q)", len(results), backplanes, r.notes)
+		t.Fatalf("%d results, want one per backplane %v, windowed (notes %q)", len(results), backplanes, r.notes)
 	}
 	for i, res := range results {
 		checkFanOut(t, res, 0, 0)
 		name := res.Backplane
-		if res.Scenario != "interest" || res.Backplane != backplanes[i] || res.Nodes != nodes || res.Conns != 12 {
-			t.Errorf("result %d: %s on %q, %d nodes, %d conns; want interest on %s, %d nodes, 12 conns (13 rounded down to the groups)", i, res.Scenario, res.Backplane, res.Nodes, res.Conns, backplanes[i], nodes)
+		if res.Scenario != "interest" || res.Backplane != backplanes[i] || res.Nodes != nodes || res.Conns != 12 || res.Mode != modeWindow {
+			t.Errorf("result %d: %s on %q, %d nodes, %d conns, mode %s; want interest on %s, %d nodes, 12 conns (13 rounded down to the groups), window", i, res.Scenario, res.Backplane, res.Nodes, res.Conns, res.Mode, backplanes[i], nodes)
 		}
 		if len(res.PerNode) != nodes {
 			t.Fatalf("%s: %d per-node entries, want %d", name, len(res.PerNode), nodes)

@@ -21,6 +21,7 @@ type fanOutSpec struct {
 	// byGroup places every member of group g on node g mod nodes (interest);
 	// otherwise every group has members on every node.
 	byGroup bool
+	modes   []string // the modes to measure; nil: --mode
 }
 
 // fanOut is the broadcast, group and cluster scenario: subscribers spread evenly
@@ -39,9 +40,13 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 		need = n / sp.groups
 		groupOf = func(i int) string { return groupName(int64(i), sp.groups) }
 	}
+	modes := sp.modes
+	if modes == nil {
+		modes = r.cfg.Modes
+	}
 	failed := func(note string) []result {
-		out := make([]result, len(r.cfg.Modes))
-		for i, m := range r.cfg.Modes {
+		out := make([]result, len(modes))
+		for i, m := range modes {
 			out[i] = base
 			out[i].Mode, out[i].Note = m, note
 		}
@@ -107,7 +112,7 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 	time.Sleep(r.cfg.settleTime() / 6) // let connection set-up settle
 
 	var out []result
-	for _, mode := range r.cfg.Modes {
+	for _, mode := range modes {
 		res := base
 		res.Mode = mode
 		res.Connected = s.connected.Load()

@@ -59,7 +59,7 @@
 //     mod nodes, --interest-conns (3000) WebSocket subscribers; one publisher on
 //     node 1 sends group messages round-robin over every group (a publisher on
 //     every node would blur the same ratio with the publishers' own CPU, see
-//     interest.go), in every --mode, on each of --interest-backplanes in turn in
+//     interest.go), windowed only, on each of --interest-backplanes in turn in
 //     every round (default redis-by-hub,redis,nats: before, after, NATS). Per
 //     node: inbound backplane messages, in all and as a share of what every node
 //     published (routed by hub each node but the publisher's gets all of them;

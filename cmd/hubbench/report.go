@@ -830,6 +830,15 @@ func (rep *report) matrixSVG() string {
 				}
 			}
 		}
+		// Beside it, each hubbub backplane against centrifuge's cluster (same cell).
+		q := panel{title: fmt.Sprintf("%s: hubbub / centrifuge (same run)", scenario), format: "%.2f×"}
+		var hubRows [][2]string
+		for j, row := range rows {
+			if row[0] == targetHubbub {
+				hubRows = append(hubRows, row)
+				q.series = append(q.series, p.series[j])
+			}
+		}
 		for _, k := range ks {
 			for _, mode := range rep.modes() {
 				p.groups = append(p.groups, fmt.Sprintf("%d %s %s", k.conns, mode, k.profile))
@@ -838,9 +847,20 @@ func (rep *report) matrixSVG() string {
 					vals[j] = rate(rep.findIn(scenario, row[0], row[1], k, mode)) / 1000
 				}
 				p.vals = append(p.vals, vals)
+				q.groups = append(q.groups, fmt.Sprintf("%d %s %s", k.conns, mode, k.profile))
+				ratios := make([]float64, len(hubRows))
+				if cent := rate(rep.findTarget(scenario, targetCentrifuge, k, mode)); cent > 0 {
+					for j, row := range hubRows {
+						ratios[j] = rate(rep.findIn(scenario, row[0], row[1], k, mode)) / cent
+					}
+				}
+				q.vals = append(q.vals, ratios)
 			}
 		}
 		panels = append(panels, p)
+		if hasTarget(rep.Config.Targets, targetCentrifuge) && len(hubRows) > 0 {
+			panels = append(panels, q)
+		}
 	}
 	if ks := rep.cellsOf("interest"); len(ks) > 0 {
 		// The first cell: each node's inbound share, per backplane (windowed).

@@ -70,7 +70,7 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 		if nodes > 1 {
 			opts = sp.env.options(prefix)
 			if dir := r.cfg.clusterProfiles; dir != "" {
-				opts.cpuProfile = filepath.Join(dir, fmt.Sprintf("%s-%s-%s-round%d-node%d.pprof", sp.scenario, sp.target, r.profile, sp.round, len(addrs)+1))
+				opts.cpuProfile = filepath.Join(dir, fmt.Sprintf("%s-%s-%s-%s-round%d-node%d.pprof", sp.scenario, sp.target, sp.env.name, r.profile, sp.round, len(addrs)+1))
 			}
 		}
 		srv, err := r.startNode(sp.target, opts)

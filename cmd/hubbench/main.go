@@ -84,9 +84,10 @@
 // broadcast, idle and group measurement with it off and with it on, side by side in
 // each round (--rounds, --idle-rounds), and results.md gets an on/off table.
 //
-// run --cluster-cpuprofile DIR has every cluster node write a CPU profile to DIR
-// (cluster-hubbub-one-round1-node2.pprof, …): the whole life of the node, set-up
-// and every mode.
+// run --cluster-cpuprofile DIR has every node of the cluster and interest
+// scenarios write a CPU profile to DIR (cluster-hubbub-nats-one-round1-node2.pprof,
+// interest-hubbub-redis-by-hub-one-round1-node4.pprof, …): the whole life of the
+// node, set-up and every mode.
 //
 // run --cpuprofile FILE profiles the load generator itself (its subscribers and
 // publishers). serve --cpuprofile FILE writes a CPU profile of that server until it
@@ -194,6 +195,11 @@ func runCmd(args []string) error {
 			return err
 		}
 		defer stop()
+	}
+	if *clusterProfiles != "" {
+		if err := os.MkdirAll(*clusterProfiles, 0o755); err != nil {
+			return fmt.Errorf("--cluster-cpuprofile: %w", err)
+		}
 	}
 	sizes, err := parseSizes("--conns", *conns)
 	if err != nil {

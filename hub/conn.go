@@ -1,5 +1,49 @@
 package hub
 
+// A Conn's life. Its methods are spread over conn.go (the type, its lifecycle),
+// conn_write.go (the queue and the writer), conn_read.go (receiving and routing),
+// call.go (invocations) and reconnect.go (stateful reconnect).
+//
+// States. Each is kept once reached. A connection may never be handshaken, and may
+// be ended before it is closing, but every attached connection ends finished.
+//   - open: newConn, then attach puts it on a transport and arms its timers.
+//   - handshaken (c.handshaken): handshake has set c.proto, and hub.addConn has made
+//     the connection reachable. onConnected runs OnConnected on a goroutine of its
+//     own (c.connecting meanwhile); calls wait until it has returned (c.isReady,
+//     c.ready).
+//   - closing (c.closing): nothing more is queued or taken from the client. The
+//     writer sends what is queued, then the Close message, then calls end. closeWith
+//     enters it (Conn.Close, the timeouts, the limits, bad input), as do
+//     refuseHandshake and linkLost (a write that timed out).
+//   - ended (c.ctx cancelled; context.Cause tells why): the writer stops, receive
+//     drops what arrives, every call's context ends. finish enters it and runs end on
+//     another goroutine; abort is finish counted as a close by the Observer (the
+//     handshake timeout, a reconnect window run out, Hub.Close).
+//   - finished (c.finished, then Done closed): end, run once (c.ended is its
+//     sync.Once), has set closing, cancelled c.ctx, closed the transport, stopped the
+//     timers, removed the connection from the hub, written its access log line,
+//     waited for OnConnected, and run OnDisconnected if OnConnected ran (c.connected).
+//
+// A stateful connection (c.resume) may also be detached after its handshake: link
+// lost, c.transport nil, until attach resumes it or its reconnect window aborts it.
+//
+// Locks. c.mu guards the writer's side: the bool flags but canResume, the queue,
+// the control messages (reply, closeMsg) and closeReason, transport, resume and its
+// sending side, the timers, and the channels connecting, ready, drained and done.
+// c.invMu guards the calls: invocations, uploads, results, streams, running, and
+// each call's registered and answered. c.recvMu keeps receive to one goroutine at a
+// time, and with it what only receive touches: the token bucket (tokens, refilledAt,
+// strikes), resume's receiving side, and calls and slots, which route makes before
+// it starts the first dispatcher. The hub's mu guards c.groups. Every other field is
+// atomic or set before the connection is shared; c.proto is set once, before
+// c.handshaken.
+//
+// Lock order: c.recvMu, then one of c.mu, c.invMu, the hub's mu and an upload's mu,
+// never two of them at once. Under c.mu only the transport's setters (Polled,
+// OnPoll, SetBinary), the Observer, the Logger and the ended-sessions list
+// (endedAway) are called: no hook, no handler, and no transport Send or Close runs
+// with any of these locks held.
+
 import (
 	"context"
 	"errors"

@@ -142,7 +142,7 @@ func (c *Conn) invoke(cl *call) {
 		fail(&bindingError{msg: fmt.Sprintf("The client attempted to invoke the streaming '%s' method with a non-streaming invocation.", meth.name)})
 		return
 	}
-	args, err := c.bind(cl)
+	args, err := c.bindArgs(cl)
 	if err != nil {
 		fail(err)
 		return
@@ -159,8 +159,8 @@ func (c *Conn) invoke(cl *call) {
 	}
 }
 
-// bind decodes the arguments of a call into the handler's parameter types.
-func (c *Conn) bind(cl *call) ([]reflect.Value, error) {
+// bindArgs decodes the arguments of a call into the handler's parameter types.
+func (c *Conn) bindArgs(cl *call) ([]reflect.Value, error) {
 	m, meth := &cl.msg, cl.method
 	if len(m.Arguments) != meth.valueArgs {
 		return nil, bindFailure(meth.name, "Invocation provides %d argument(s) but target expects %d.", len(m.Arguments), meth.valueArgs)

@@ -77,10 +77,7 @@ type hostileCase struct {
 	// hostileOptions() changed by opts.
 	opts func(o *hub.Options)
 	// as is what the bystanders of the case's own server present (credentials).
-	as http.Header
-	// bug, when set, skips the case: it asserts the correct behaviour of a known
-	// server bug, described here. Remove it once the bug is fixed.
-	bug string
+	as  http.Header
 	run func(t *testing.T, e *env)
 }
 
@@ -97,9 +94,6 @@ func TestHostileInputs(t *testing.T) {
 		}
 		names[tc.name] = true
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" && os.Getenv("HUBBUB_BUG_CASES") == "" {
-				t.Skip(tc.bug + " (HUBBUB_BUG_CASES=1 runs it)")
-			}
 			e := shared
 			if tc.opts != nil {
 				o := hostileOptions()

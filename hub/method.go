@@ -40,13 +40,12 @@ type method struct {
 	withContext bool
 	// args lists, per handler parameter after the context, the type to decode into,
 	// or for an upload stream (<-chan T) the channel type.
-	args        []reflect.Type
-	uploads     []int // indexes into args that are upload streams
-	valueArgs   int
-	result      resultShape
-	stream      streamShape
-	streamValue reflect.Type // the item type of a streaming handler
-	authorize   []func(*Context) error
+	args      []reflect.Type
+	uploads   []int // indexes into args that are upload streams
+	valueArgs int
+	result    resultShape
+	stream    streamShape
+	authorize []func(*Context) error
 }
 
 // MethodOption refines a method registered with Hub.On.
@@ -130,30 +129,30 @@ func newMethod(name string, handler any) (*method, error) {
 		return nil, fmt.Errorf("hub: handler for %q returns %d values; return at most (T, error)", name, t.NumOut())
 	}
 	if m.result == returnsValue || m.result == returnsValueAndError {
-		m.stream, m.streamValue = streamShapeOf(t.Out(0))
+		m.stream = streamShapeOf(t.Out(0))
 	}
 	return m, nil
 }
 
 // streamShapeOf recognises <-chan T, chan T, iter.Seq[T] and iter.Seq2[T, error].
-func streamShapeOf(t reflect.Type) (streamShape, reflect.Type) {
+func streamShapeOf(t reflect.Type) streamShape {
 	if t.Kind() == reflect.Chan && t.ChanDir()&reflect.RecvDir != 0 {
-		return streamsChannel, t.Elem()
+		return streamsChannel
 	}
 	if t.Kind() != reflect.Func || t.NumIn() != 1 || t.NumOut() != 0 {
-		return notStreaming, nil
+		return notStreaming
 	}
 	yield := t.In(0)
 	if yield.Kind() != reflect.Func || yield.NumOut() != 1 || yield.Out(0).Kind() != reflect.Bool {
-		return notStreaming, nil
+		return notStreaming
 	}
 	switch {
 	case yield.NumIn() == 1:
-		return streamsSeq, yield.In(0)
+		return streamsSeq
 	case yield.NumIn() == 2 && yield.In(1) == errorType:
-		return streamsSeq2, yield.In(0)
+		return streamsSeq2
 	}
-	return notStreaming, nil
+	return notStreaming
 }
 
 // bindingError is an invocation that does not fit its handler. Its text goes to the client.

@@ -26,7 +26,8 @@ import (
 // Churn stays cheap: the first receiver of a channel queues a SUBSCRIBE, and one
 // goroutine (subscriptionLoop) sends everything queued at that moment as one
 // command and one PING behind it; the PONG confirms the whole batch (Redis answers
-// in order), so joins that arrive together share a round trip. The last receiver's
+// in order). One batch is in flight at a time, so the joins that arrive during
+// its round trip share the next command. The last receiver's
 // leave starts a linger (Options.UnsubscribeLinger), so a leave followed by a
 // join costs nothing, and lingered channels go in one UNSUBSCRIBE.
 
@@ -233,30 +234,46 @@ func (b *Backplane) kickLocked() {
 }
 
 // subscriptionLoop sends the queued subscribes and unsubscribes of every
-// partition, each batch as one command, until Close.
+// partition, each batch as one command, until Close. One batch per partition is
+// in flight at a time: the joins that arrive during its round trip share the next
+// command instead of each sending its own.
 func (b *Backplane) subscriptionLoop() {
 	defer b.wg.Done()
+	var inFlight []*confirm
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case <-b.kick:
 		}
+		inFlight = inFlight[:0]
 		for _, p := range b.parts {
-			b.flushSubscriptions(p)
+			if c := b.flushSubscriptions(p); c != nil {
+				inFlight = append(inFlight, c)
+			}
 		}
+		timeout := time.NewTimer(b.opts.OpTimeout)
+		for _, c := range inFlight {
+			select {
+			case <-c.done:
+			case <-timeout.C:
+			case <-b.ctx.Done():
+			}
+		}
+		timeout.Stop()
 	}
 }
 
 // flushSubscriptions sends p's queued unsubscribes, then subscribes, then a PING
-// whose PONG confirms the subscribes. A failure closes the connection: the next
-// one subscribes to everything wanted.
-func (b *Backplane) flushSubscriptions(p *partition) {
+// whose PONG confirms the subscribes, and returns what the PONG resolves (nil
+// when nothing needs it). A failure closes the connection: the next one
+// subscribes to everything wanted.
+func (b *Backplane) flushSubscriptions(p *partition) *confirm {
 	b.mu.Lock()
 	ps, subs, unsubs, c := p.ps, p.subs, p.unsubs, p.next
 	if ps == nil || len(subs)+len(unsubs) == 0 {
 		b.mu.Unlock()
-		return
+		return nil
 	}
 	p.subs, p.unsubs, p.next = nil, nil, nil
 	var payload string
@@ -289,7 +306,9 @@ func (b *Backplane) flushSubscriptions(p *partition) {
 			c.resolve(err)
 		}
 		ps.Close() // the read loop ends and reconnects
+		return nil
 	}
+	return c
 }
 
 func (b *Backplane) subscribe(ctx context.Context, ps *goredis.PubSub, channels []string) error {

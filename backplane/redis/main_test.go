@@ -64,15 +64,3 @@ func deleteKeys(t testing.TB, url, prefix string) {
 		t.Logf("cleanup of %s: %v", prefix, err)
 	}
 }
-
-// keys lists the keys under prefix.
-func keys(t testing.TB, url, prefix string) []string {
-	opts, _ := goredis.ParseURL(url)
-	rdb := goredis.NewClient(opts)
-	defer rdb.Close()
-	ks, err := rdb.Keys(context.Background(), prefix+":*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ks
-}

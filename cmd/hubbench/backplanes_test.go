@@ -301,3 +301,17 @@ func TestBackplaneStatsEndpoint(t *testing.T) {
 		t.Errorf("a node without a backplane: %v, want 404", err)
 	}
 }
+
+// TestBackplaneServerCPU: the CPU of the backplane's servers is read from Redis's
+// INFO cpu and from the nats-server process.
+func TestBackplaneServerCPU(t *testing.T) {
+	st := parseRedisStats("# CPU\r\nused_cpu_sys:1.250000\r\nused_cpu_user:2.500000\r\nused_cpu_sys_children:9.0\r\n")
+	if st.cpu != 3.75 {
+		t.Errorf("INFO cpu parsed as %v s, want 3.75", st.cpu)
+	}
+	requireNATS(t)
+	read := natsCPU(natsURL)
+	if cpu, err := read(); err != nil || cpu < 0 {
+		t.Fatalf("nats-server CPU: %v s, %v", cpu, err)
+	}
+}

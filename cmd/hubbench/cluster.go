@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,11 +101,12 @@ func (cfg *config) clusterBackplanes() []string {
 
 // backplaneEnv is a backplane the nodes of a cluster share while the scenarios run.
 type backplaneEnv struct {
-	name       string   // bpRedis, bpRedisByHub, bpRedisCluster or bpNATS
-	redis      string   // serve --redis: a backplane/redis URL; "" for NATS
-	routeByHub bool     // serve --redis-route-by-hub
-	nats       string   // serve --nats; "" for Redis
-	infoAddrs  []string // the Redis servers whose INFO counts commands; none for NATS
+	name       string                  // bpRedis, bpRedisByHub, bpRedisCluster or bpNATS
+	redis      string                  // serve --redis: a backplane/redis URL; "" for NATS
+	routeByHub bool                    // serve --redis-route-by-hub
+	nats       string                  // serve --nats; "" for Redis
+	infoAddrs  []string                // the Redis servers whose INFO counts commands; none for NATS
+	serverCPU  func() (float64, error) // CPU seconds of the backplane's servers so far
 }
 
 // options are the serve options of a node of this backplane, with its own prefix.
@@ -144,14 +147,15 @@ func (r *runner) startBackplane(name string) (*backplaneEnv, error) {
 			}
 			r.redis = p
 		}
-		return &backplaneEnv{name: name, redis: "redis://" + r.redis.addr + "/0", routeByHub: name == bpRedisByHub, infoAddrs: []string{r.redis.addr}}, nil
+		addrs := []string{r.redis.addr}
+		return &backplaneEnv{name: name, redis: "redis://" + r.redis.addr + "/0", routeByHub: name == bpRedisByHub, infoAddrs: addrs, serverCPU: redisCPU(addrs)}, nil
 	case bpRedisCluster:
 		c, err := startRedisCluster(r.cfg.redisServer)
 		if err != nil {
 			return nil, err
 		}
 		r.redisCluster = c
-		return &backplaneEnv{name: name, redis: c.url(), infoAddrs: c.addrs()}, nil
+		return &backplaneEnv{name: name, redis: c.url(), infoAddrs: c.addrs(), serverCPU: redisCPU(c.addrs())}, nil
 	case bpNATS:
 		if err := checkLoopbackURL(r.cfg.NATS); err != nil {
 			return nil, fmt.Errorf("--nats: %w", err)
@@ -159,7 +163,7 @@ func (r *runner) startBackplane(name string) (*backplaneEnv, error) {
 		if err := dialNATS(r.cfg.NATS); err != nil {
 			return nil, err
 		}
-		return &backplaneEnv{name: name, nats: r.cfg.NATS}, nil
+		return &backplaneEnv{name: name, nats: r.cfg.NATS, serverCPU: natsCPU(r.cfg.NATS)}, nil
 	}
 	return nil, fmt.Errorf("unknown backplane %q (want %s)", name, strings.Join(backplaneNames, ", "))
 }
@@ -293,6 +297,56 @@ type redisStats struct {
 	reads   int64            // reads from clients' connections (INFO stats: total_reads_processed)
 	servers int64            // the servers added up (each counts hubbench's INFO)
 	replica bool             // INFO replication says role:slave
+	cpu     float64          // INFO cpu: used_cpu_sys + used_cpu_user, seconds
+}
+
+// redisCPU reads the CPU seconds the masters among addrs have used.
+func redisCPU(addrs []string) func() (float64, error) {
+	return func() (float64, error) {
+		st, err := readRedisStats(addrs...)
+		return st.cpu, err
+	}
+}
+
+// natsCPU reads the CPU seconds of the nats-server process listening on url's
+// port (from /proc: Linux only).
+func natsCPU(url string) func() (float64, error) {
+	return func() (float64, error) {
+		_, port, err := net.SplitHostPort(strings.TrimPrefix(url, "nats://"))
+		if err != nil {
+			return 0, err
+		}
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			cmdline, err := os.ReadFile(p)
+			if err != nil || !bytes.HasSuffix(bytes.SplitN(cmdline, []byte{0}, 2)[0], []byte("nats-server")) {
+				continue
+			}
+			args := strings.Split(string(cmdline), "\x00")
+			if i := slices.Index(args, "-p"); (i >= 0 && i+1 < len(args) && args[i+1] == port) || (i < 0 && port == "4222") {
+				return procCPUSeconds(filepath.Dir(p))
+			}
+		}
+		return 0, fmt.Errorf("no nats-server process listening on port %s", port)
+	}
+}
+
+// procCPUSeconds reads utime + stime of /proc/PID/stat, in seconds (at the
+// kernel's usual 100 ticks per second).
+func procCPUSeconds(dir string) (float64, error) {
+	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command's closing parenthesis; utime and stime are the
+	// 14th and 15th of the whole line.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("%s/stat: too short", dir)
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100, nil
 }
 
 // readRedisStats reads the command counts and reads so far of the Redis servers
@@ -302,7 +356,7 @@ type redisStats struct {
 func readRedisStats(addrs ...string) (redisStats, error) {
 	sum := redisStats{calls: map[string]int64{}}
 	for _, addr := range addrs {
-		info, err := redisCommand(addr, "INFO", "stats", "commandstats", "replication")
+		info, err := redisCommand(addr, "INFO", "stats", "commandstats", "replication", "cpu")
 		if err != nil {
 			return redisStats{}, err
 		}
@@ -314,6 +368,7 @@ func readRedisStats(addrs ...string) (redisStats, error) {
 			sum.calls[name] += n
 		}
 		sum.reads += st.reads
+		sum.cpu += st.cpu
 		sum.servers++
 	}
 	return sum, nil
@@ -328,6 +383,12 @@ func parseRedisStats(info string) redisStats {
 		}
 		if line == "role:slave" {
 			st.replica = true
+		}
+		for _, field := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(line, field); ok {
+				s, _ := strconv.ParseFloat(v, 64)
+				st.cpu += s
+			}
 		}
 	}
 	return st

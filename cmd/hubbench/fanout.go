@@ -61,6 +61,7 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 		}
 		base.Backplane = sp.env.name
 		f.redis = sp.env.infoAddrs
+		f.backplaneCPU = sp.env.serverCPU
 	}
 	// One prefix per measurement (a NATS subject token: [A-Za-z0-9_-]).
 	prefix := fmt.Sprintf("hubbench-%s-%s-%d-%d", sp.scenario, sp.target, time.Now().UnixNano(), sp.round)
@@ -141,8 +142,11 @@ type fanOutRun struct {
 	counted bool // the nodes answer backplaneStatsPath (hubbub's)
 	wire    wire
 	redis   []string // the cluster's Redis servers, for their command counts; none without
-	seq     int64    // the next message's number; it goes on across modes
-	buf     []byte
+	// backplaneCPU reads the CPU seconds the backplane's servers have used (Redis:
+	// its masters; NATS: its process); nil when unknown.
+	backplaneCPU func() (float64, error)
+	seq          int64 // the next message's number; it goes on across modes
+	buf          []byte
 }
 
 func (f *fanOutRun) stopServers() {
@@ -173,6 +177,10 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 		}
 	}
 	bp0 := f.readBackplanes(res)
+	bpCPU0, bpCPUErr := -1.0, error(nil)
+	if f.backplaneCPU != nil {
+		bpCPU0, bpCPUErr = f.backplaneCPU()
+	}
 	stopSampling, sampled := sampleTimeline(s)
 	cpu0 := make([]float64, len(f.servers))
 	for i, srv := range f.servers {
@@ -230,6 +238,11 @@ func (f *fanOutRun) measure(ctx context.Context, res *result, need int) {
 	}
 	if len(f.servers) > 1 {
 		f.perNode(res, first, need, nodeCPU, bp0)
+	}
+	if f.backplaneCPU != nil && bpCPUErr == nil && res.Sent > 0 {
+		if c, err := f.backplaneCPU(); err == nil {
+			res.BackplaneCPU = (c - bpCPU0) / float64(res.Sent) * 1e6
+		}
 	}
 	if redis0 != nil && res.Sent > 0 {
 		if redis1, err := readRedisStats(f.redis...); err == nil {

@@ -541,8 +541,8 @@ func (rep *report) clusterMarkdown() string {
 		b.WriteString("Backplanes: redis is one Redis (backplane/redis, routing by interest), redis-by-hub one Redis with Options.RouteByHub (every node receives every envelope), redis-cluster a Redis Cluster of 3 masters and 3 replicas (sharded pub/sub), nats backplane/nats; centrifuge runs its Redis broker on one Redis, the baseline. Redis commands per broadcast from INFO commandstats, Redis reads per broadcast (round trips: pipelined commands share one) from INFO stats, all nodes together (a Redis Cluster: every master added up); node CPU in seconds and node inbound (envelopes each node received from the backplane, its Stats.Received) over the measurement; vs centrifuge: against centrifuge's cluster of this run, same size, profile and mode; vs one node: against the " + sc.single + " scenario of this run (one server, no backplane).\n\n")
 		for _, k := range cells {
 			fmt.Fprintf(&b, "#### %d subscribers, profile %s (%s)\n\n", k.conns, k.profile, rep.Config.profileTitle(k.profile))
-			b.WriteString("| target | backplane | mode | deliveries/s | p50 ms | p99 ms | max ms | Redis commands / broadcast | most frequent | Redis reads / broadcast | node CPU s | node inbound | vs centrifuge | vs one node | delivered / expected | errors / stalls | note |\n")
-			b.WriteString("|---|---|---|--:|--:|--:|--:|--:|---|--:|---|---|--:|--:|--:|--:|---|\n")
+			b.WriteString("| target | backplane | mode | deliveries/s | p50 ms | p99 ms | max ms | Redis commands / broadcast | most frequent | Redis reads / broadcast | node CPU s | node inbound | backplane server CPU µs / message | vs centrifuge | vs one node | delivered / expected | errors / stalls | note |\n")
+			b.WriteString("|---|---|---|--:|--:|--:|--:|--:|---|--:|---|---|--:|--:|--:|--:|--:|---|\n")
 			for _, m := range rep.modes() {
 				for _, row := range rep.rowsOf(sc.name, k) {
 					r := rep.findIn(sc.name, row[0], row[1], k, m)
@@ -559,8 +559,8 @@ func (rep *report) clusterMarkdown() string {
 					}
 					cent := rep.findTarget(sc.name, targetCentrifuge, k, m)
 					one := rep.findIn(sc.single, r.Target, "ws", k, m)
-					fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s | %d / %d | %d / %d | %s |\n",
-						r.Target, r.backplaneOf(), m, r.DeliveriesPS, l.P50, l.P99, l.Max, cmds, top, reads, nodeCPUs(r), nodeInbound(r),
+					fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %d / %d | %d / %d | %s |\n",
+						r.Target, r.backplaneOf(), m, r.DeliveriesPS, l.P50, l.P99, l.Max, cmds, top, reads, nodeCPUs(r), nodeInbound(r), backplaneCPU(r),
 						ratio(r.DeliveriesPS, rate(cent)), ratio(r.DeliveriesPS, rate(one)), r.Delivered, r.Expected, r.Errors, r.Stalls, r.Note)
 				}
 			}
@@ -568,6 +568,14 @@ func (rep *report) clusterMarkdown() string {
 		}
 	}
 	return b.String()
+}
+
+// backplaneCPU is the backplane servers' CPU per message, or a dash when unknown.
+func backplaneCPU(r *result) string {
+	if r.BackplaneCPU <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", r.BackplaneCPU)
 }
 
 // backplaneOf is the result's backplane; cluster runs before issue 18 had one Redis.
@@ -658,8 +666,8 @@ func (rep *report) interestMarkdown() string {
 				}
 			}
 			fmt.Fprintf(&b, "#### %d subscribers, profile %s (%s), %s\n\n", k.conns, k.profile, cfg.profileTitle(k.profile), cfg.modeTitle(m))
-			b.WriteString("| backplane | routing | sent | published | inbound per node, nodes 2–N (mean) | share of published (mean) | CPU s, all nodes | CPU s, nodes 2–N (mean) | CPU µs per message, nodes 2–N | vs by hub | deliveries/s | delivered / expected | errors / stalls | note |\n")
-			b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+			b.WriteString("| backplane | routing | sent | published | inbound per node, nodes 2–N (mean) | share of published (mean) | CPU s, all nodes | CPU s, nodes 2–N (mean) | CPU µs per message, nodes 2–N | vs by hub | backplane server CPU µs / message | deliveries/s | delivered / expected | errors / stalls | note |\n")
+			b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 			perMsg := func(r *result) float64 {
 				if _, _, others, _ := interestMeans(r); r.Sent > 0 {
 					return others / float64(r.Sent) * 1e6
@@ -676,8 +684,8 @@ func (rep *report) interestMarkdown() string {
 				if byHub != nil {
 					vs = ratio(perMsg(r), perMsg(byHub))
 				}
-				fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %.2f | %.2f | %.1f | %s | %.0f | %d / %d | %d / %d | %s |\n",
-					r.backplaneOf(), orDash(r.Routing), r.Sent, pub, in, share, all, others, perMsg(r), vs, r.DeliveriesPS, r.Delivered, r.Expected, r.Errors, r.Stalls, r.Note)
+				fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %.2f | %.2f | %.1f | %s | %s | %.0f | %d / %d | %d / %d | %s |\n",
+					r.backplaneOf(), orDash(r.Routing), r.Sent, pub, in, share, all, others, perMsg(r), vs, backplaneCPU(r), r.DeliveriesPS, r.Delivered, r.Expected, r.Errors, r.Stalls, r.Note)
 			}
 			b.WriteString("\ninterest routing: per-node inbound\n\n")
 			b.WriteString("| backplane | routing | node | groups | inbound messages | share of published | CPU s | deliveries/s |\n|---|---|--:|--:|--:|--:|--:|--:|\n")

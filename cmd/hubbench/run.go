@@ -178,6 +178,10 @@ type result struct {
 	// broadcast (INFO stats total_reads_processed): round trips, so below the
 	// commands when they come in pipelines.
 	RedisReads float64 `json:"redisReadsPerBroadcast,omitempty"`
+	// BackplaneCPU is the CPU the backplane's servers used per message sent, in
+	// µs: a Redis's (a Redis Cluster's masters added up) from INFO cpu, NATS's
+	// from its process.
+	BackplaneCPU float64 `json:"backplaneCPUMicrosPerMessage,omitempty"`
 	// BackplanePublished is the envelopes all nodes published on the backplane
 	// during the measurement (their Stats.Published); PerNode has each node's
 	// share of what it received. Both need the nodes' backplane stats.

@@ -16,7 +16,7 @@ import (
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// Conn is one connection to a hub. Create it with Dial, or with New and Start when
+// Conn is one connection to a hub. Create it with [Dial], or with [New] and Start when
 // handlers must be registered before the first message can arrive.
 //
 // A Conn is one connection: once it has ended (Done is closed) it cannot be
@@ -24,7 +24,7 @@ import (
 //
 // Concurrency: every method may be called from any goroutine. Handlers registered
 // with On and OnInvoke run one at a time, in arrival order, on a goroutine of the
-// connection; they may call Invoke, Send and Stream (replies are read by another
+// connection; they may call Invoke, Send and [Conn.Stream] (replies are read by another
 // goroutine, so this does not deadlock) and Close.
 type Conn struct {
 	url   string
@@ -169,7 +169,7 @@ func handshakeRequest(proto protocol.Protocol, stateful bool) []byte {
 // the server or the network ends it.
 //
 // Messages the server sends before a handler is registered with On are dropped;
-// when a hub sends on connect, use New, register the handlers, then Start.
+// when a hub sends on connect, use [New], register the handlers, then Start.
 func Dial(ctx context.Context, url string, opts Options) (*Conn, error) {
 	c, err := New(url, opts)
 	if err != nil {
@@ -338,7 +338,7 @@ func (c *Conn) ConnectionID() string {
 	return c.connectionID
 }
 
-// Transport returns the transport in use, e.g. transports.WebSockets; zero before
+// Transport returns the transport in use, e.g. [transports.WebSockets]; zero before
 // Start has connected one.
 func (c *Conn) Transport() transports.Kind {
 	if !c.isReady() {
@@ -352,11 +352,11 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err returns nil while the connection runs. Once Done is closed it tells why it
 // ended:
-//   - ErrClosed after Close;
-//   - a *CloseError when the server sent a Close message (its text and its
+//   - [ErrClosed] after Close;
+//   - a *[CloseError] when the server sent a Close message (its text and its
 //     AllowReconnect flag);
-//   - an error wrapping ErrTimeout when the server was silent too long;
-//   - an error wrapping the transport's error (an *HTTPError, a WebSocket close
+//   - an error wrapping [ErrTimeout] when the server was silent too long;
+//   - an error wrapping the transport's error (an *[HTTPError], a WebSocket close
 //     code…) when the transport ended without a Close message, or a protocol error.
 //
 // All of these wrap ErrClosed. After a failed Start, Err returns Start's error.
@@ -372,7 +372,7 @@ func (c *Conn) Err() error {
 // Close ends the connection: it sends what is queued and a Close message (waiting a
 // few seconds at most), closes the transport (a WebSocket close frame; the end of
 // the SSE stream; for long polling, the end of polling and a DELETE), fails pending
-// invocations and streams with ErrClosed, and returns once the connection's
+// invocations and streams with [ErrClosed], and returns once the connection's
 // goroutines have ended (except a handler that is still running: Close may be called
 // from a handler). Close is idempotent and returns nil; Err tells how the connection
 // ended.

@@ -60,7 +60,7 @@ func (e *InvocationError) Error() string {
 }
 
 // CloseError is why the connection ended when the server said so with a Close
-// message. It wraps ErrClosed.
+// message. It wraps [ErrClosed].
 type CloseError struct {
 	// Message is the server's error text; empty for a Close without an error.
 	Message string
@@ -83,7 +83,7 @@ func (e *CloseError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrClosed.
+// Unwrap returns [ErrClosed].
 func (e *CloseError) Unwrap() error { return ErrClosed }
 
 // HTTPError is an HTTP exchange that got an unexpected status: a negotiate that did

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -14,34 +12,23 @@ import (
 	"github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/hub/protocol"
-	"github.com/hubbub-go/hubbub/internal/conformance"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// serveConformance serves the conformance hub on a loopback test server, as a real
-// program would serve its hub with http.ListenAndServe.
-func serveConformance() (url string, stop func()) {
-	h := conformance.NewHub(hub.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	mux := http.NewServeMux()
-	mux.Handle("/hubs/conformance", h)
-	mux.Handle("/hubs/conformance/", h)
-	srv := httptest.NewServer(mux)
-	return srv.URL + "/hubs/conformance", func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		h.Close(ctx)
-		srv.Close()
-	}
-}
-
 // Connect, call hub methods, and tell a hub method's failure from other errors.
+// The hub is served on a loopback test server here; a real program dials its
+// server's URL.
 func Example() {
-	url, stop := serveConformance()
-	defer stop()
+	h := hub.New(hub.Options{Name: "demo"})
+	h.On("Echo", func(text string) string { return text })
+	h.On("Add", func(a, b int) int { return a + b })
+	h.On("Fail", func(why string) error { return hub.NewError("%s", why) })
+	srv := httptest.NewServer(h)
+	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := client.Dial(ctx, url, client.Options{})
+	conn, err := client.Dial(ctx, srv.URL, client.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -75,12 +62,16 @@ func Example() {
 
 // Register handlers before starting, so that nothing the hub sends is missed.
 func ExampleConn_On() {
-	url, stop := serveConformance()
-	defer stop()
+	h := hub.New(hub.Options{Name: "demo"})
+	h.On("Greet", func(ctx *hub.Context, name string) error {
+		return ctx.Clients().Caller().Send(ctx, "Notify", "hello, "+name)
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	conn, err := client.New(url, client.Options{Transports: transports.ServerSentEvents})
+	conn, err := client.New(srv.URL, client.Options{Transports: transports.ServerSentEvents})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -95,27 +86,45 @@ func ExampleConn_On() {
 	if err := conn.Start(ctx); err != nil {
 		log.Fatal(err)
 	}
-	// The conformance hub's SendToCaller(event, payload) calls event(payload) on us.
-	if err := conn.Send(ctx, "SendToCaller", "Notify", "hi from the hub"); err != nil {
+	if err := conn.Send(ctx, "Greet", "gopher"); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(<-received)
-	// Output: hi from the hub
+	// Output: hello, gopher
 }
 
 // Read a server-to-client stream, then stop another one early.
 func ExampleConn_Stream() {
-	url, stop := serveConformance()
-	defer stop()
+	h := hub.New(hub.Options{Name: "demo"})
+	// Count streams 0, 1, 2… up to n (forever when n is 0), one every 10 ms.
+	h.On("Count", func(ctx *hub.Context, n int) <-chan int {
+		out := make(chan int)
+		go func() {
+			defer close(out)
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; n == 0 || i < n; i++ {
+				select {
+				case out <- i:
+				case <-ctx.Done(): // the client cancelled, or left
+					return
+				}
+				<-tick.C
+			}
+		}()
+		return out
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := client.Dial(ctx, url, client.Options{Transports: transports.LongPolling})
+	conn, err := client.Dial(ctx, srv.URL, client.Options{Transports: transports.LongPolling})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer conn.Close()
 
-	s, err := conn.Stream(ctx, "Counter", 3, 10) // 0, 1, 2, one every 10 ms
+	s, err := conn.Stream(ctx, "Count", 3)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -126,7 +135,7 @@ func ExampleConn_Stream() {
 		fmt.Println("item", n)
 	}
 
-	s, err = conn.Stream(ctx, "Counter", 1000, 10)
+	s, err = conn.Stream(ctx, "Count", 0)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -143,11 +152,19 @@ func ExampleConn_Stream() {
 
 // Send a client-to-server stream.
 func ExampleUploadStream() {
-	url, stop := serveConformance()
-	defer stop()
+	h := hub.New(hub.Options{Name: "demo"})
+	h.On("Sum", func(ctx *hub.Context, numbers <-chan float64) (float64, error) {
+		var sum float64
+		for n := range numbers { // closed when the client ends its stream
+			sum += n
+		}
+		return sum, ctx.Err() // an error when the stream was cut short
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := client.Dial(ctx, url, client.Options{})
+	conn, err := client.Dial(ctx, srv.URL, client.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -169,26 +186,29 @@ func ExampleUploadStream() {
 
 // Find out why a connection ended.
 func ExampleConn_Err() {
-	url, stop := serveConformance()
-	defer stop()
+	h := hub.New(hub.Options{Name: "demo"})
+	h.On("Leave", func(ctx *hub.Context) {
+		ctx.Conn().Close("see you later", true) // the server ends the connection
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := client.Dial(ctx, url, client.Options{})
+	conn, err := client.Dial(ctx, srv.URL, client.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer conn.Close()
 
-	// The conformance hub's Disconnect makes the server close the connection.
-	if _, err := conn.Invoke(ctx, "Disconnect", true); err != nil {
+	if err := conn.Send(ctx, "Leave"); err != nil {
 		log.Fatal(err)
 	}
 	<-conn.Done()
 	var ce *client.CloseError
 	if errors.As(conn.Err(), &ce) {
-		fmt.Println("closed by the server; may reconnect:", ce.AllowReconnect)
+		fmt.Printf("closed by the server: %q; may reconnect: %v\n", ce.Message, ce.AllowReconnect)
 	}
-	// Output: closed by the server; may reconnect: true
+	// Output: closed by the server: "see you later"; may reconnect: true
 }
 
 // Options for a service behind authentication: a bearer token, an extra header,
@@ -211,12 +231,17 @@ func ExampleOptions() {
 // Speak MessagePack: smaller messages, and []byte values sent as raw bytes (bin)
 // instead of base64. Values are decoded with the connection's protocol.
 func ExampleOptions_messagePack() {
-	url, stop := serveConformance()
-	defer stop()
+	h := hub.New(hub.Options{Name: "demo"})
+	h.On("Add", func(a, b int) int { return a + b })
+	h.On("SendBlob", func(ctx *hub.Context) error {
+		return ctx.Clients().Caller().Send(ctx, "blob", []byte{0xca, 0xfe})
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	conn, err := client.Dial(ctx, url, client.Options{Protocol: protocol.MessagePack})
+	conn, err := client.Dial(ctx, srv.URL, client.Options{Protocol: protocol.MessagePack})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -230,7 +255,7 @@ func ExampleOptions_messagePack() {
 			received <- b
 		}
 	})
-	if err := conn.Send(ctx, "SendToCaller", "blob", []byte{0xca, 0xfe}); err != nil {
+	if err := conn.Send(ctx, "SendBlob"); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("received: %x\n", <-received)

@@ -12,13 +12,13 @@ import (
 
 // Handler handles a server-to-client invocation (a hub calling a client method).
 // args are the invocation's arguments, still encoded in the connection's protocol
-// (Options.Protocol: JSON texts, or MessagePack values); decode them with
-// Conn.DecodeArgs or Conn.Decode, which use that protocol.
+// ([Options.Protocol]: JSON texts, or MessagePack values); decode them with
+// [Conn.DecodeArgs] or [Conn.Decode], which use that protocol.
 type Handler func(args []protocol.RawValue)
 
 // ResultHandler answers a server-to-client invocation that expects a result (a
 // "client result": the hub waits for the reply). The value returned is sent back as
-// the result (nil becomes null; a protocol.RawValue must be in the connection's
+// the result (nil becomes null; a [protocol.RawValue] must be in the connection's
 // protocol); an error is sent as an error completion with the error's text. ctx is
 // canceled when the connection ends.
 type ResultHandler func(ctx context.Context, args []protocol.RawValue) (any, error)
@@ -32,7 +32,7 @@ type handlerEntry struct{ fn Handler }
 //
 // Handlers run one at a time, in arrival order, on the connection's handler
 // goroutine. A handler that takes long delays the others, and once
-// Options.MaxQueueLength invocations wait, the connection stops reading. An
+// [Options.MaxQueueLength] invocations wait, the connection stops reading. An
 // invocation for a target without a handler is dropped (and logged at Warn).
 // A panicking handler is recovered and logged.
 func (c *Conn) On(target string, handler Handler) (off func()) {
@@ -67,7 +67,7 @@ func (c *Conn) Off(target string) {
 // OnInvoke sets the handler that answers invocations of target that expect a result,
 // replacing any previous one; a nil handler removes it. Targets match
 // case-insensitively. Such an invocation without a handler is answered with the
-// error "Client didn't provide a result.", as the official client does. Result
+// error "Client didn't provide a result.", as the official client does. [Result]
 // handlers run on the same goroutine as On handlers.
 func (c *Conn) OnInvoke(target string, handler ResultHandler) {
 	key := strings.ToLower(target)
@@ -80,7 +80,7 @@ func (c *Conn) OnInvoke(target string, handler ResultHandler) {
 	c.mu.Unlock()
 }
 
-// DecodeArgs decodes JSON args into dst; it is Conn.DecodeArgs for a connection
+// DecodeArgs decodes JSON args into dst; it is [Conn.DecodeArgs] for a connection
 // whose protocol is JSON (the default). With another protocol, use Conn.DecodeArgs.
 func DecodeArgs(args []protocol.RawValue, dst ...any) error {
 	return decodeArgs(protocol.JSON, args, dst)
@@ -118,7 +118,7 @@ func (c *Conn) Decode(raw protocol.RawValue, v any) error {
 	return c.proto.DecodeValue(raw, v)
 }
 
-// Protocol returns the connection's hub protocol (Options.Protocol).
+// Protocol returns the connection's hub protocol ([Options.Protocol]).
 func (c *Conn) Protocol() protocol.Protocol { return c.proto }
 
 // dispatchLoop runs the handlers. After the connection has ended it still runs what

@@ -37,13 +37,13 @@ func (r Result) Decode(v any) error {
 func (r Result) IsVoid() bool { return r.Raw == nil }
 
 // Invoke calls a hub method and waits for its result. Arguments are encoded with
-// the connection's protocol (Options.Protocol; encoding/json by default, where a
-// json.RawMessage is sent as is); a protocol.RawValue is sent as is, so it must be
-// in that protocol. An argument that is an *UploadStream or a receive-capable
+// the connection's protocol ([Options.Protocol]; encoding/json by default, where a
+// json.RawMessage is sent as is); a [protocol.RawValue] is sent as is, so it must be
+// in that protocol. An argument that is an *[UploadStream] or a receive-capable
 // channel is a client-to-server stream (see UploadStream).
 //
-// A failure of the method on the server is an *InvocationError; an ended
-// connection gives an error wrapping ErrClosed; a failed send (e.g. a POST answered
+// A failure of the method on the server is an *[InvocationError]; an ended
+// connection gives an error wrapping [ErrClosed]; a failed send (e.g. a POST answered
 // with an error status) is returned as is. When ctx ends first, Invoke returns
 // ctx.Err() and the result, when it comes, is dropped: the protocol has no way to
 // cancel a plain invocation.

@@ -134,7 +134,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Defaults for Options.
+// Defaults for [Options].
 const (
 	DefaultHandshakeTimeout     = 15 * time.Second
 	DefaultKeepAliveInterval    = 15 * time.Second

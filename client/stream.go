@@ -14,10 +14,10 @@ import (
 )
 
 // Stream is a server-to-client stream: the items a streaming hub method yields.
-// Read them with Next or Items; stop early with Cancel, which tells the server
+// Read them with Next or [Items]; stop early with Cancel, which tells the server
 // (a CancelInvocation message) so that it stops producing.
 //
-// Items are buffered (Options.StreamBufferCapacity); when the buffer is full the
+// Items are buffered ([Options.StreamBufferCapacity]); when the buffer is full the
 // connection stops reading until they are taken, so read or cancel every stream.
 type Stream struct {
 	c      *Conn
@@ -68,10 +68,10 @@ func (c *Conn) Stream(ctx context.Context, method string, args ...any) (*Stream,
 }
 
 // Next returns the next item, encoded in the connection's protocol (decode it with
-// Conn.Decode, or range over Items[T] instead). At the end of the stream it
-// returns io.EOF; when the hub method failed, an *InvocationError; when the
-// connection ended first, an error wrapping ErrClosed; after Cancel (or once the
-// Stream call's context ended), ErrCanceled. When ctx ends first it returns
+// [Conn.Decode], or range over Items[T] instead). At the end of the stream it
+// returns io.EOF; when the hub method failed, an *[InvocationError]; when the
+// connection ended first, an error wrapping [ErrClosed]; after Cancel (or once the
+// [Conn.Stream] call's context ended), [ErrCanceled]. When ctx ends first it returns
 // ctx.Err() and the stream goes on.
 func (s *Stream) Next(ctx context.Context) (protocol.RawValue, error) {
 	select {
@@ -116,7 +116,7 @@ func (s *Stream) Items() iter.Seq2[protocol.RawValue, error] {
 	}
 }
 
-// Items returns an iterator over the stream's items decoded as T; see Stream.Items.
+// Items returns an iterator over the stream's items decoded as T; see [Stream.Items].
 // An item that does not decode ends the iteration with the error and cancels the
 // stream.
 //
@@ -140,7 +140,7 @@ func Items[T any](s *Stream) iter.Seq2[T, error] {
 
 // Cancel stops the stream: unless it has already ended, the server is sent a
 // CancelInvocation and items still arriving are dropped. Next then returns
-// ErrCanceled. Cancel is idempotent and does not wait for the server.
+// [ErrCanceled]. Cancel is idempotent and does not wait for the server.
 func (s *Stream) Cancel() {
 	s.cancelOnce.Do(func() {
 		close(s.canceled)
@@ -167,7 +167,7 @@ func (s *Stream) finish(err error) {
 }
 
 // UploadStream is a client-to-server stream: pass it as an argument of Invoke, Send
-// or Stream and the hub method receives it as a stream parameter (a channel on a
+// or [Conn.Stream] and the hub method receives it as a stream parameter (a channel on a
 // Hubbub server, an IAsyncEnumerable or ChannelReader in .NET). Items written with
 // Send go out as StreamItem messages; Close ends the stream (a Completion), and
 // CloseWithError ends it with an error.

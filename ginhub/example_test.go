@@ -6,26 +6,33 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/ginhub"
 	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/hub/protocol"
 )
 
 // Identity set by Gin middleware reaches the hub, and a REST handler pushes to a
-// group through the same hub.
+// group through the same hub: a Go client follows a company, then a POST to the
+// REST API reaches it.
 func Example() {
 	gin.SetMode(gin.ReleaseMode)
 	news := hub.New(hub.Options{Name: "news"})
-	news.On("Follow", func(ctx *hub.Context, company string) error {
+	news.On("Follow", func(ctx *hub.Context, company string) (string, error) {
 		role, _ := ginhub.Value(ctx, "role") // any key set with c.Set
-		_ = role
-		return ctx.Groups().Add(ctx, ctx.ConnectionID(), company)
+		if err := ctx.Groups().Add(ctx, ctx.ConnectionID(), company); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s follows %s as %v", ctx.UserID(), company, role), nil
 	})
 
 	r := gin.New()
@@ -48,8 +55,42 @@ func Example() {
 		}
 		c.Status(http.StatusAccepted)
 	})
-	fmt.Println(len(r.Routes()), "routes")
-	// Output: 40 routes
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ada := http.Header{"X-User": {"ada"}}
+	conn, err := client.New(srv.URL+"/hubs/news", client.Options{Header: ada})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	articles := make(chan string, 1)
+	conn.On("article", func(args []protocol.RawValue) {
+		var title string
+		if err := conn.DecodeArgs(args, &title); err == nil {
+			articles <- title
+		}
+	})
+	if err := conn.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(client.InvokeAs[string](ctx, conn, "Follow", "acme"))
+
+	form := url.Values{"title": {"Acme ships rockets"}}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/news/acme", strings.NewReader(form.Encode()))
+	req.Header = ada.Clone()
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status, <-articles)
+	// Output:
+	// ada follows acme as reader <nil>
+	// 202 Accepted Acme ships rockets
 }
 
 // The README's Gin quick start, compiled and run here: an auth middleware that

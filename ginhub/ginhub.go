@@ -10,13 +10,13 @@
 //		chat.Clients().Group(c.Param("room")).Send(c, "announce", c.PostForm("text"))
 //	})
 //
-// Values set with c.Set never reach a plain http.Handler, so the adapter copies the
-// identity into the request context (hub.WithUserID) and the Gin keys alongside it
-// (read them in handlers with Value).
+// Values set with c.Set never reach a plain [http.Handler], so the adapter copies the
+// identity into the request context ([hub.WithUserID]) and the Gin keys alongside it
+// (read them in handlers with [Value]).
 //
 // # Routes, and what runs the app's middleware
 //
-// Mount declares only the routes the hub serves, so the app's own routes can sit
+// [Mount] declares only the routes the hub serves, so the app's own routes can sit
 // under the hub's path (r.GET("/hubs/chat/history", …)). Pass Mount the public
 // router and the middleware that guards the hub (authentication): the bundled
 // client script and CORS preflights skip that middleware, since the script is
@@ -38,21 +38,21 @@
 //
 // Browsers cannot send headers on a WebSocket upgrade or an EventSource, so clients
 // send the token there in the access_token query parameter (accessTokenFactory in
-// the JavaScript clients); BearerToken reads it from either place. Gin's Logger
+// the JavaScript clients); [BearerToken] reads it from either place. Gin's Logger
 // writes query strings: use gin.LoggerWithConfig(gin.LoggerConfig{SkipQueryString:
 // true}) to keep tokens out of the log.
 //
 // # CORS in one place
 //
 // Set it in one place, either:
-//   - in the hub, with hub.Options.AllowedOrigins: the hub answers the preflights,
+//   - in the hub, with [hub.Options.AllowedOrigins]: the hub answers the preflights,
 //     which Mount routes around the middleware;
 //   - in the app, with its CORS middleware on the router (r.Use(cors.New(…)) with
 //     gin-contrib/cors): the middleware answers the preflights and refuses
 //     origins it does not allow. When it has answered a request with an
 //     Access-Control-Allow-Origin equal to the request's Origin, or "*" without
-//     Access-Control-Allow-Credentials: true, Handler tells the hub so
-//     (hub.WithApprovedOrigin), and the hub lets that origin in, WebSocket upgrades
+//     Access-Control-Allow-Credentials: true, [Handler] tells the hub so
+//     ([hub.WithApprovedOrigin]), and the hub lets that origin in, WebSocket upgrades
 //     included, and leaves the CORS headers to the middleware.
 //
 // # Logs, panics, proxies
@@ -60,13 +60,13 @@
 // The hub takes a WebSocket, an SSE stream and a long poll held idle over from
 // net/http, so its Gin handler returns long before the connection ends: Gin's
 // Logger logs such requests when they are taken over (a WebSocket when it opens),
-// not when they end. The hub's own access log (hub.Options.Logger, at Info) has a
+// not when they end. The hub's own access log ([hub.Options.Logger], at Info) has a
 // line per connection with its true duration, bytes and close reason. A panic in a
 // hub method is recovered by the hub, logged at Error with its stack, and answered
 // to the client as an error completion; Gin's Recovery never sees it.
 //
 // Gin's SetTrustedProxies governs c.ClientIP (your handlers, Gin's Logger); the hub
-// reads forwarding headers only from the proxies in hub.Options.TrustedProxies (for
+// reads forwarding headers only from the proxies in [hub.Options.TrustedProxies] (for
 // its same-origin check, per-address limits and logs), so list the same proxies in
 // both.
 package ginhub
@@ -135,7 +135,7 @@ var hubMethods = []string{
 }
 
 // Handler adapts h to a gin.HandlerFunc for routes you declare yourself. It
-// passes the user (Options.UserKey or UserID) and the Gin keys to the hub, and
+// passes the user ([Options.UserKey] or UserID) and the Gin keys to the hub, and
 // an Origin the app's CORS middleware approved (see the package doc).
 func Handler(h *hub.Hub, opts Options) gin.HandlerFunc {
 	if opts.UserKey == "" {
@@ -194,7 +194,7 @@ func corsApproved(response http.Header, origin string) bool {
 // "Bearer <token>", else the access_token query parameter, where clients put it on
 // the requests that cannot carry a header (a browser's WebSocket upgrade and
 // EventSource; accessTokenFactory in the JavaScript clients). It returns "" when
-// there is neither. For an auth middleware passed to Mount:
+// there is neither. For an auth middleware passed to [Mount]:
 //
 //	func requireUser(c *gin.Context) {
 //		user, err := checkToken(ginhub.BearerToken(c))

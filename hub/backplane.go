@@ -9,10 +9,10 @@ import (
 	"github.com/hubbub-go/hubbub/hub/protocol"
 )
 
-// SelectorKind says how a Selector picks connections.
+// SelectorKind says how a [Selector] picks connections.
 type SelectorKind int
 
-// Selector kinds.
+// [Selector] kinds.
 const (
 	SelectAll         SelectorKind = iota // every connection
 	SelectConnections                     // the connections named in IDs
@@ -34,7 +34,7 @@ type Selector struct {
 	ExceptGroups []string `json:"xg,omitempty"`
 }
 
-// Envelope is one message on its way to the connections a Selector picks: an
+// Envelope is one message on its way to the connections a [Selector] picks: an
 // invocation of Method with Args on each client.
 //
 // The arguments travel encoded once for each hub protocol, as ASP.NET Core's
@@ -92,7 +92,7 @@ type MemoryBackplane struct {
 }
 
 // NewMemoryBackplane returns an empty in-memory backplane. Several hubs (or several
-// Hub values with the same name, as in tests of multi-node behaviour) may share one.
+// [Hub] values with the same name, as in tests of multi-node behaviour) may share one.
 func NewMemoryBackplane() *MemoryBackplane {
 	return &MemoryBackplane{
 		subs:   map[string]map[int]func(*Envelope){},
@@ -100,7 +100,7 @@ func NewMemoryBackplane() *MemoryBackplane {
 	}
 }
 
-// Attach implements Backplane.
+// Attach implements [Backplane].
 func (b *MemoryBackplane) Attach(hubName string, deliver func(*Envelope)) (func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -117,7 +117,7 @@ func (b *MemoryBackplane) Attach(hubName string, deliver func(*Envelope)) (func(
 	}, nil
 }
 
-// Publish implements Backplane. Delivery is synchronous: the hub's delivery only
+// Publish implements [Backplane]. Delivery is synchronous: the hub's delivery only
 // enqueues to bounded per-connection queues, so it never blocks on a client.
 func (b *MemoryBackplane) Publish(_ context.Context, env *Envelope) error {
 	b.mu.RLock()
@@ -132,7 +132,7 @@ func (b *MemoryBackplane) Publish(_ context.Context, env *Envelope) error {
 	return nil
 }
 
-// AddToGroup implements Backplane.
+// AddToGroup implements [Backplane].
 func (b *MemoryBackplane) AddToGroup(_ context.Context, hubName, group, connectionID string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -148,7 +148,7 @@ func (b *MemoryBackplane) AddToGroup(_ context.Context, hubName, group, connecti
 	return nil
 }
 
-// RemoveFromGroup implements Backplane.
+// RemoveFromGroup implements [Backplane].
 func (b *MemoryBackplane) RemoveFromGroup(_ context.Context, hubName, group, connectionID string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -160,7 +160,7 @@ func (b *MemoryBackplane) RemoveFromGroup(_ context.Context, hubName, group, con
 	return nil
 }
 
-// GroupMembers implements Backplane.
+// GroupMembers implements [Backplane].
 func (b *MemoryBackplane) GroupMembers(_ context.Context, hubName, group string) ([]string, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()

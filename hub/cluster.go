@@ -11,7 +11,7 @@ import (
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// SessionForwarder is an optional interface of a Backplane that lets every HTTP
+// SessionForwarder is an optional interface of a [Backplane] that lets every HTTP
 // request of a connection land on any node of a cluster, so that a load balancer
 // needs no sticky sessions. When the hub's Backplane implements it:
 //
@@ -24,7 +24,7 @@ import (
 //     POSTs, DELETEs) is forwarded to the node that holds the connection
 //     (ForwardRequest), which answers it as if it had received it.
 //
-// The hub calls ServeSessions once, from New, to let other nodes reach this node's
+// The hub calls ServeSessions once, from [New], to let other nodes reach this node's
 // sessions, and SessionEnded when a session of this node is gone.
 //
 // Implementations must be safe for concurrent use.
@@ -49,7 +49,7 @@ type SessionForwarder interface {
 	SessionEnded(hubName, token string)
 }
 
-// LocalSessions is how a SessionForwarder reaches the sessions of one hub on this
+// LocalSessions is how a [SessionForwarder] reaches the sessions of one hub on this
 // node when another node asks.
 type LocalSessions interface {
 	// ReleaseSession removes a negotiated session of userID's ("" anonymous) that

@@ -66,7 +66,7 @@ import (
 // Concurrency: all methods are safe for concurrent use. Messages sent to a Conn are
 // written in the order they were queued, by one writer goroutine at a time, which
 // exists only while there is something to write: an idle connection holds no
-// goroutine of the hub's (its timers are time.AfterFunc), only its transport's.
+// goroutine of the hub's (its timers are [time.AfterFunc]), only its transport's.
 type Conn struct {
 	hub *Hub
 	id  string
@@ -189,10 +189,10 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 // ID is the public connection ID.
 func (c *Conn) ID() string { return c.id }
 
-// UserID is the identity Options.UserID gave the connection, or "" if anonymous.
+// UserID is the identity [Options.UserID] gave the connection, or "" if anonymous.
 func (c *Conn) UserID() string { return c.session.identity.UserID }
 
-// Identity is the connection's identity, with the claims Options.Authenticate found.
+// Identity is the connection's identity, with the claims [Options.Authenticate] found.
 func (c *Conn) Identity() Identity { return c.session.identity }
 
 // Transport tells which transport the connection uses.
@@ -205,7 +205,7 @@ func (c *Conn) Transport() transports.Kind { return c.kind }
 // values. Each call returns a new copy, with no body.
 func (c *Conn) Request() *http.Request { return c.request.request() }
 
-// Context ends when the connection ends; context.Cause tells why.
+// Context ends when the connection ends; [context.Cause] tells why.
 func (c *Conn) Context() context.Context { return c.ctx }
 
 // Done is closed once the connection has ended and OnDisconnected has returned.
@@ -232,7 +232,7 @@ func (c *Conn) Items() *sync.Map {
 }
 
 // Send invokes method on this client with args, without waiting for an answer.
-// Arguments are encoded in the client's protocol; a protocol.RawValue is taken
+// Arguments are encoded in the client's protocol; a [protocol.RawValue] is taken
 // to be in it already.
 func (c *Conn) Send(method string, args ...any) error {
 	if !c.handshaken.Load() {
@@ -250,9 +250,9 @@ func (c *Conn) Send(method string, args ...any) error {
 }
 
 // Invoke calls method on this client and waits for its result ("client results").
-// The client answers with a Completion; an error completion is a *ClientError. The
+// The client answers with a Completion; an error completion is a *[ClientError]. The
 // result is in the client's protocol: decode it with Protocol().DecodeValue. Without
-// a deadline on ctx, Options.InvokeClientTimeout applies.
+// a deadline on ctx, [Options.InvokeClientTimeout] applies.
 func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol.RawValue, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

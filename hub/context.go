@@ -10,7 +10,7 @@ import (
 
 // Context is what a handler or a lifecycle hook knows about its call: the calling
 // connection, its user, and the ways to reach other clients. It is a
-// context.Context that ends when the invocation is cancelled by the client or the
+// [context.Context] that ends when the invocation is cancelled by the client or the
 // connection ends, so pass it to anything that should stop then.
 type Context struct {
 	context.Context
@@ -42,7 +42,7 @@ func (c *Context) Items() *sync.Map { return c.conn.Items() }
 func (c *Context) Hub() *Hub { return c.conn.hub }
 
 // Clients selects receivers, including Caller and Others relative to this caller.
-// A protocol.RawValue argument is taken to be in the caller's protocol (as the
+// A [protocol.RawValue] argument is taken to be in the caller's protocol (as the
 // handler got it), and converted for receivers speaking the other one.
 func (c *Context) Clients() Clients {
 	return Clients{hub: c.conn.hub, caller: c.conn.id, proto: c.conn.proto}

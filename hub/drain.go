@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// ShutdownMessage is the text of the Close message Hub.Close sends every client.
+// ShutdownMessage is the text of the Close message [Hub.Close] sends every client.
 const ShutdownMessage = "Server is shutting down."
 
 // errShuttingDown answers the invocations still running when Options.DrainTimeout
@@ -22,12 +22,12 @@ var errShuttingDown = NewError("Invocation canceled: the server is shutting down
 //     once its connection has ended, any request for it.
 //  2. The connections it has keep working while their work finishes: invocations
 //     that arrive are served, running invocations and streams (either way) run on,
-//     until no connection has any left, Options.DrainTimeout passes or ctx ends.
+//     until no connection has any left, [Options.DrainTimeout] passes or ctx ends.
 //     The hub keeps no goroutine per connection for this: the end of a
 //     connection's last call wakes Close.
 //  3. Then every invocation still running is cancelled (its context ends) and
 //     answered with an error Completion, and every connection gets a Close message
-//     (ShutdownMessage) that allows reconnecting, after what was queued before it.
+//     ([ShutdownMessage]) that allows reconnecting, after what was queued before it.
 //     On long polling the Close waits for the client's next poll; a connection
 //     whose handshake has not completed is ended without one.
 //  4. It waits for the connections to end, up to 5 s (closeTakeWait; a
@@ -35,7 +35,7 @@ var errShuttingDown = NewError("Invocation canceled: the server is shutting down
 //     ends, ends any left without ceremony, and leaves the backplane.
 //
 // Serve the hub until Close returns: long-polling and SSE clients still send their
-// requests during the drain. Serve and ServeListener do this, then shut the
+// requests during the drain. [Serve] and [ServeListener] do this, then shut the
 // server down. Close returns an error wrapping ctx.Err() when ctx
 // ended first. A later call waits for the first one's end (or ctx) and returns nil.
 func (h *Hub) Close(ctx context.Context) error {

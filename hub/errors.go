@@ -35,7 +35,7 @@ var (
 // Error is an error whose message is meant for the client, like SignalR's
 // HubException: a handler returning one (or an error wrapping one) sends its message
 // in the Completion. Other errors are logged and replaced by a generic message,
-// unless Options.DetailedErrors is set.
+// unless [Options.DetailedErrors] is set.
 type Error struct {
 	Message string
 }
@@ -47,14 +47,14 @@ func NewError(format string, args ...any) error {
 	return &Error{Message: fmt.Sprintf(format, args...)}
 }
 
-// ClientError is returned by Conn.Invoke when the client answered with an error.
+// ClientError is returned by [Conn.Invoke] when the client answered with an error.
 type ClientError struct {
 	Message string
 }
 
 func (e *ClientError) Error() string { return "hub: client error: " + e.Message }
 
-// Identity is who a connection belongs to, as Options.Authenticate establishes it.
+// Identity is who a connection belongs to, as [Options.Authenticate] establishes it.
 type Identity struct {
 	// UserID is the user; "" means anonymous.
 	UserID string
@@ -69,13 +69,13 @@ type Identity struct {
 type userIDKey struct{}
 
 // WithUserID returns a context carrying a user identity. Framework adapters (the Gin
-// adapter, your own middleware) use it so that the default Options.UserID finds the
+// adapter, your own middleware) use it so that the default [Options.UserID] finds the
 // identity on the request.
 func WithUserID(ctx context.Context, userID string) context.Context {
 	return context.WithValue(ctx, userIDKey{}, userID)
 }
 
-// UserIDFromContext returns the identity stored by WithUserID, or "".
+// UserIDFromContext returns the identity stored by [WithUserID], or "".
 func UserIDFromContext(ctx context.Context) string {
 	id, _ := ctx.Value(userIDKey{}).(string)
 	return id

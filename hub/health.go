@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// BackplaneHealth is an optional interface of a Backplane that knows whether it
+// BackplaneHealth is an optional interface of a [Backplane] that knows whether it
 // reaches the other nodes (the Redis backplane implements it). The hub's Health
 // asks it; for a backplane without it, the hub judges by its last send.
 type BackplaneHealth interface {
@@ -22,8 +22,8 @@ type BackplaneHealth interface {
 var ErrHubClosing = errors.New("hub: closing")
 
 // Health is nil while the hub serves and its backplane reaches the other nodes.
-// Otherwise it is ErrHubClosing once Close was called (draining or closed), or
-// the backplane's error: its BackplaneHealth.Err, or for a backplane without it
+// Otherwise it is [ErrHubClosing] once Close was called (draining or closed), or
+// the backplane's error: its [BackplaneHealth.Err], or for a backplane without it
 // the failure of the last send when no send has worked since.
 func (h *Hub) Health() error {
 	if h.closing() {
@@ -48,7 +48,7 @@ func (h *Hub) backplaneHealth() error {
 }
 
 // HealthHandler answers health checks (GET or HEAD) for hubs, for load balancers
-// and orchestrators: 200 while every hub is healthy (Hub.Health), else 503. The
+// and orchestrators: 200 while every hub is healthy ([Hub.Health]), else 503. The
 // body is JSON naming each hub's state ("ok", "closing" or "unavailable") and
 // its backplane's ("ok" or the error: it may name the backplane's address):
 //

@@ -577,7 +577,7 @@ type approvedOriginKey struct{}
 // approved cross-origin requests from origin, as an app's CORS middleware does when
 // it answers for an origin it allows. The hub then lets a request with that Origin
 // in (CORS, and the WebSocket upgrade's default origin check) without
-// Options.AllowedOrigins, and leaves the CORS response headers to that middleware.
+// [Options.AllowedOrigins], and leaves the CORS response headers to that middleware.
 // A request from any other origin is checked as usual. The Gin adapter sets it
 // when the app's CORS middleware (gin-contrib/cors, say) has already answered
 // Access-Control-Allow-Origin for the request's Origin, so that CORS is set in one

@@ -13,7 +13,7 @@ import (
 )
 
 // Hub is a set of methods clients invoke, the connections currently open to it, and
-// their groups. It is an http.Handler: mount it on a path (and that path plus "/")
+// their groups. It is an [http.Handler]: mount it on a path (and that path plus "/")
 // and it serves negotiate and the three transports there.
 type Hub struct {
 	opts      Options
@@ -100,12 +100,12 @@ func New(opts Options) *Hub {
 	return h
 }
 
-// Name is the hub's name (Options.Name).
+// Name is the hub's name ([Options.Name]).
 func (h *Hub) Name() string { return h.opts.Name }
 
 // On registers handler as the method name. Names match case-insensitively, as in
 // ASP.NET Core SignalR. handler is a func whose parameters are an optional leading
-// *Context, then the invocation's arguments in order (any types JSON can decode
+// *[Context], then the invocation's arguments in order (any types JSON can decode
 // into; a <-chan T parameter receives a client-to-server stream), and which returns
 // nothing, an error, a value, or a value and an error. A value that is a channel, an
 // iter.Seq[T] or an iter.Seq2[T, error] makes a server-to-client stream: it must stop
@@ -114,12 +114,12 @@ func (h *Hub) Name() string { return h.opts.Name }
 // A <-chan T parameter is closed when the client completes its stream, and also
 // whenever the call ends first, for any reason: the client cancels it, ends the
 // stream with an error or leaves, the stream overruns its buffer
-// (Options.MaxStreamBacklogBytes), the hub closes. So a handler may range over it
+// ([Options.MaxStreamBacklogBytes]), the hub closes. So a handler may range over it
 // and will return; the Context has ended in every case but the first, so check
 // ctx.Err() after the loop to tell a whole stream from a cut one (the client is
 // answered with the reason either way, not with a result made of part of a stream).
 //
-// On panics if handler does not fit, as http.HandleFunc does for a bad pattern:
+// On panics if handler does not fit, as [http.HandleFunc] does for a bad pattern:
 // registration happens at start-up and a bad signature is a programming error.
 func (h *Hub) On(name string, handler any, opts ...MethodOption) {
 	m, err := newMethod(name, handler)
@@ -141,7 +141,7 @@ func (h *Hub) On(name string, handler any, opts ...MethodOption) {
 func (h *Hub) OnConnected(f func(ctx *Context) error) { h.onConnected.Store(&f) }
 
 // OnDisconnected runs f once a connection has ended; err says why (nil or
-// transports.ErrClosed for a normal close). The connection has already left its
+// [transports.ErrClosed] for a normal close). The connection has already left its
 // groups; sending to it fails. The connection's own context has ended (its
 // invocations are cancelled, though one that ignores its context may still be
 // running when f runs), but ctx is not cancelled: it keeps the connection's values

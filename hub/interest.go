@@ -6,15 +6,15 @@ import (
 	"slices"
 )
 
-// InterestRouter is an optional interface of a Backplane that routes by interest:
+// InterestRouter is an optional interface of a [Backplane] that routes by interest:
 // instead of handing every envelope of a hub to every node, it delivers one to
 // the nodes that hold a receiver it may select. Such a backplane must know which
 // groups, users and connections this node has receivers in, and the hub tells it:
 //
 //   - AddInterest when a local connection completes its handshake (its connection
 //     ID, and its user's ID unless anonymous) and when it joins a group it was not
-//     in (Groups.Add);
-//   - RemoveInterest when it leaves a group (Groups.Remove) and when it ends (its
+//     in ([Groups.Add]);
+//   - RemoveInterest when it leaves a group ([Groups.Remove]) and when it ends (its
 //     connection ID, its user, every group it was still in).
 //
 // The hub calls it once per receiver, not only for the first and the last: the
@@ -31,11 +31,11 @@ import (
 // An error means it could not confirm that (an outage): the receiver is known to
 // the backplane all the same, which catches up when it can, and the hub reports
 // the error (Groups.Add returns it; a handshake logs it through
-// Observer.BackplaneError).
+// [Observer.BackplaneError]).
 //
-// Publish then chooses the nodes by the Selector's kind: SelectAll goes to every
+// Publish then chooses the nodes by the [Selector]'s kind: [SelectAll] goes to every
 // node; a selector of several IDs goes once per ID, each with one ID in IDs. For
-// a Groups target a connection in several of the groups must get the envelope
+// a [Clients.Groups] target a connection in several of the groups must get the envelope
 // once: the envelope of the i-th group carries the groups before it in
 // ExceptGroups, and the hub skips their members. Except stays a filter of the
 // receiving hub.
@@ -49,8 +49,8 @@ type InterestRouter interface {
 	RemoveInterest(hubName string, kind SelectorKind, key string)
 }
 
-// SplitByKey yields env as an InterestRouter publishes it, each part with the
-// key it goes to: env itself for SelectAll (key "") and for a single ID, else
+// SplitByKey yields env as an [InterestRouter] publishes it, each part with the
+// key it goes to: env itself for [SelectAll] (key "") and for a single ID, else
 // one envelope per distinct ID with that ID alone in IDs. The envelope of the
 // i-th group carries the groups before it in ExceptGroups, so that a member of
 // several gets the message once. The parts share env's encoded arguments.

@@ -48,7 +48,7 @@ type method struct {
 	authorize []func(*Context) error
 }
 
-// MethodOption refines a method registered with Hub.On.
+// MethodOption refines a method registered with [Hub.On].
 type MethodOption func(*method)
 
 // Authorize makes a method run only when check returns nil; otherwise the caller
@@ -58,7 +58,7 @@ func Authorize(check func(ctx *Context) error) MethodOption {
 	return func(m *method) { m.authorize = append(m.authorize, check) }
 }
 
-// RequireClaim makes a method run only for callers whose Identity.Claims[name] is
+// RequireClaim makes a method run only for callers whose [Identity].Claims[name] is
 // one of values (or, for a list claim such as "roles", contains one of them).
 func RequireClaim(name string, values ...string) MethodOption {
 	return Authorize(func(ctx *Context) error {

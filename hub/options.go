@@ -10,7 +10,7 @@ import (
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// Options configure a Hub. The zero value of every field means its default, written
+// Options configure a [Hub]. The zero value of every field means its default, written
 // beside it.
 type Options struct {
 	// Name identifies the hub on a backplane and in logs. Default "default". Hubs
@@ -218,7 +218,7 @@ type Options struct {
 	DisableAccessLog bool
 }
 
-// Defaults for Options.
+// Defaults for [Options].
 const (
 	DefaultKeepAliveInterval           = 15 * time.Second
 	DefaultReconnectWindow             = 30 * time.Second

@@ -33,8 +33,8 @@ func protocolIndex(p protocol.Protocol) int {
 	return 0
 }
 
-// Protocol is the hub protocol the client named in its handshake (protocol.JSON
-// or protocol.MessagePack), nil before the handshake. Decode the result of
+// Protocol is the hub protocol the client named in its handshake ([protocol.JSON]
+// or [protocol.MessagePack]), nil before the handshake. Decode the result of
 // Invoke with its DecodeValue.
 func (c *Conn) Protocol() protocol.Protocol {
 	if !c.handshaken.Load() {

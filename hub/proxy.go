@@ -35,10 +35,10 @@ import (
 //     the origin check is about, cannot set these headers without a preflight,
 //     and the preflight carries no spoofed header.)
 
-// ParseTrustedProxies parses Options.TrustedProxies: CIDRs ("10.0.0.0/8",
+// ParseTrustedProxies parses [Options.TrustedProxies]: CIDRs ("10.0.0.0/8",
 // "fd00::/8") and bare addresses ("127.0.0.1", "::1"), with surrounding spaces
 // ignored and empty entries skipped. It returns the entries it could parse, and an
-// error naming every one it could not. New logs such an error and goes on without
+// error naming every one it could not. [New] logs such an error and goes on without
 // the bad entries; a program that reads the list from its configuration should
 // call this first and refuse to start on an error.
 func ParseTrustedProxies(entries []string) ([]netip.Prefix, error) {

@@ -28,7 +28,7 @@ const ackInterval = time.Second
 const eagerAckBytes = 32 << 10
 
 // ErrReconnectTimeout is why a stateful connection whose link was lost ended: the
-// client did not come back within Options.ReconnectWindow.
+// client did not come back within [Options.ReconnectWindow].
 var ErrReconnectTimeout = errors.New("hub: the client did not come back within the reconnect window")
 
 // resumeState is what a stateful connection keeps to survive a lost link.

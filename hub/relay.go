@@ -28,10 +28,10 @@ import (
 // backplane and its end of the link is bounded by Options.RelayBufferSize: a side
 // that cannot keep up ends the link, and the client resumes.
 
-// LinkRelay is an optional interface of a SessionForwarder backplane that carries
+// LinkRelay is an optional interface of a [SessionForwarder] backplane that carries
 // one streaming link between the node where the client's request landed (the
 // front) and the node that holds its connection (the owner). When the hub's
-// Backplane implements it, a WebSocket or a Server-Sent Events GET that resumes a
+// [Backplane] implements it, a WebSocket or a Server-Sent Events GET that resumes a
 // stateful connection living on another node is served on the front and relayed,
 // instead of being refused 409.
 //
@@ -66,8 +66,8 @@ type RelayPeer interface {
 }
 
 // BinaryLink tells whether the connection a relayed link carries speaks a binary
-// hub protocol (MessagePack). The RelayEndpoint AttachRelay returns implements it;
-// a LinkRelay's RelayPeer should, so that the front writes binary WebSocket
+// hub protocol (MessagePack). The [RelayEndpoint] AttachRelay returns implements it;
+// a [LinkRelay]'s [RelayPeer] should, so that the front writes binary WebSocket
 // messages (without it, the front writes text).
 type BinaryLink interface {
 	Binary() bool

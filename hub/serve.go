@@ -10,14 +10,14 @@ import (
 	"time"
 )
 
-// ShutdownGrace is how long Serve gives the requests still under way once the hubs
+// ShutdownGrace is how long [Serve] gives the requests still under way once the hubs
 // have closed (none of the hubs' own: their connections have ended by then), before
 // it closes their connections; and how long, beyond a hub's DrainTimeout and the
-// wait for its long-polling clients, it lets Hub.Close take.
+// wait for its long-polling clients, it lets [Hub.Close] take.
 const ShutdownGrace = 5 * time.Second
 
 // Serve listens on srv.Addr (":http" when empty), as srv.ListenAndServe does, and
-// serves with ServeListener. For TLS, wrap the listener with tls.NewListener and
+// serves with [ServeListener]. For TLS, wrap the listener with [tls.NewListener] and
 // call ServeListener.
 func Serve(ctx context.Context, srv *http.Server, hubs ...*Hub) error {
 	addr := srv.Addr
@@ -33,21 +33,21 @@ func Serve(ctx context.Context, srv *http.Server, hubs ...*Hub) error {
 }
 
 // ServeListener serves srv on ln until ctx ends, then shuts the hubs and the server
-// down in the order they need, which http.Server.Shutdown alone does not do: the
+// down in the order they need, which [http.Server.Shutdown] alone does not do: the
 // hubs' WebSockets, SSE streams and waiting long polls are taken over from
 // net/http, so Shutdown neither waits for nor closes them.
 //
-//  1. It closes every hub at once (Hub.Close: the drain, up to each hub's
+//  1. It closes every hub at once ([Hub.Close]: the drain, up to each hub's
 //     DrainTimeout, then a Close message to every client) while the server still
 //     serves, as SSE and long-polling clients send requests meanwhile and a
 //     long-polling client takes its Close message with its next poll.
-//  2. Then it calls srv.Shutdown, and past ShutdownGrace closes the connections
+//  2. Then it calls srv.Shutdown, and past [ShutdownGrace] closes the connections
 //     whose requests have not finished (a client trickling a request body must not
 //     hold the exit up).
 //
 // It returns nil after such a shutdown, or an error joining the hubs' Close errors.
-// When the server stops first (an error from Serve, or Shutdown or Close called
-// elsewhere: http.ErrServerClosed) it still closes the hubs and returns that error.
+// When the server stops first (an error from srv.Serve, or Shutdown or Close called
+// elsewhere: [http.ErrServerClosed]) it still closes the hubs and returns that error.
 // Either way the hubs are closed when it returns. A second signal that should end
 // the process at once is the caller's to handle (signal.NotifyContext's stop).
 func ServeListener(ctx context.Context, srv *http.Server, ln net.Listener, hubs ...*Hub) error {

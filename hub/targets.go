@@ -9,8 +9,8 @@ import (
 	"github.com/hubbub-go/hubbub/hub/protocol"
 )
 
-// Clients selects the connections a message goes to. Get one from Hub.Clients
-// (anywhere: a background goroutine, a REST handler) or Context.Clients (in a
+// Clients selects the connections a message goes to. Get one from [Hub.Clients]
+// (anywhere: a background goroutine, a REST handler) or [Context.Clients] (in a
 // handler, where Caller and Others make sense).
 type Clients struct {
 	hub    *Hub
@@ -70,7 +70,7 @@ func (c Clients) User(userID string) Target { return c.target(SelectUsers, []str
 // Users is every connection of the users listed.
 func (c Clients) Users(userIDs ...string) Target { return c.target(SelectUsers, userIDs) }
 
-// Target is a set of receivers, chosen by Clients.
+// Target is a set of receivers, chosen by [Clients].
 type Target struct {
 	hub *Hub
 	sel Selector
@@ -81,10 +81,10 @@ type Target struct {
 // queued for the local receivers and handed to the backplane for the others; it
 // never waits for a client. Arguments are encoded at most once per hub protocol
 // (JSON, MessagePack), whatever the number of receivers; a []byte is base64
-// under JSON and bin under MessagePack. A protocol.RawValue argument is taken to
-// be JSON, or in the caller's protocol when the Target comes from
-// Context.Clients. When the backplane delivered on this node but could not
-// reach the others, the error wraps ErrClusterDelivery (and the backplane's cause); a
+// under JSON and bin under MessagePack. A [protocol.RawValue] argument is taken to
+// be JSON, or in the caller's protocol when the [Target] comes from
+// [Context.Clients]. When the backplane delivered on this node but could not
+// reach the others, the error wraps [ErrClusterDelivery] (and the backplane's cause); a
 // handler may return it as is: the client reads that its message went out on
 // this server only.
 func (t Target) Send(ctx context.Context, method string, args ...any) error {

@@ -1,7 +1,7 @@
 // Package metrics exports a hub's activity to Prometheus: connections by hub and
 // transport, negotiations and refusals, messages and bytes in and out, invocation
 // latency, server-side closes (slow consumers, timeouts, rate limits) and backplane
-// errors. It implements hub.Observer:
+// errors. It implements [hub.Observer]:
 //
 //	m := metrics.New(prometheus.DefaultRegisterer)
 //	chat := hub.New(hub.Options{Name: "chat", Observer: m})
@@ -18,7 +18,7 @@ import (
 	"github.com/hubbub-go/hubbub/transports"
 )
 
-// Metrics is a hub.Observer backed by Prometheus collectors. One value serves many
+// Metrics is a [hub.Observer] backed by Prometheus collectors. One value serves many
 // hubs: every series carries the hub's name.
 type Metrics struct {
 	connections   *prometheus.GaugeVec

@@ -1,5 +1,5 @@
 // Package jwtauth authenticates hub connections with JWT bearer tokens, as
-// hub.Options.Authenticate.
+// [hub.Options.Authenticate].
 //
 // The token comes from the Authorization header ("Bearer <jwt>") or, because
 // browsers cannot set headers on WebSocket and EventSource requests, from the
@@ -42,7 +42,7 @@ var (
 	ErrInvalidToken = errors.New("invalid token")
 )
 
-// Authenticate returns a hub.Options.Authenticate function validating the request's
+// Authenticate returns a [hub.Options.Authenticate] function validating the request's
 // bearer token. The identity's user is the UserClaim, its expiry the token's exp (the
 // hub closes the connection then), its claims all of the token's.
 func Authenticate(opts Options) func(r *http.Request) (hub.Identity, error) {

@@ -26,8 +26,8 @@ var ErrUnavailable = errors.New("nats backplane: NATS unavailable")
 // connection token is the node ID followed by a transports.NewToken.
 const nodeIDLen = 11
 
-// Backplane is a hub.Backplane, hub.InterestRouter, hub.SessionForwarder and
-// hub.LinkRelay over NATS. See the package documentation for the design. One Backplane serves any
+// Backplane is a [hub.Backplane], [hub.InterestRouter], [hub.SessionForwarder] and
+// [hub.LinkRelay] over NATS. See the package documentation for the design. One Backplane serves any
 // number of hubs of one process; give each hub of a cluster the same name on
 // every node.
 //
@@ -257,7 +257,7 @@ type Stats struct {
 	Dropped uint64
 }
 
-// Stats returns the counters since New.
+// Stats returns the counters since [New].
 func (b *Backplane) Stats() Stats {
 	b.mu.Lock()
 	dropped := b.dropped
@@ -294,9 +294,9 @@ func (b *Backplane) Close() error {
 	return nil
 }
 
-// Attach implements hub.Backplane: deliver receives the hub's envelopes that
+// Attach implements [hub.Backplane]: deliver receives the hub's envelopes that
 // other nodes publish for All and for the groups, users and connections this
-// node has receivers in (hub.InterestRouter). It returns once the hub's All
+// node has receivers in ([hub.InterestRouter]). It returns once the hub's All
 // subject is live, or at once while NATS is down (nats.go subscribes again when
 // it is back).
 func (b *Backplane) Attach(hubName string, deliver func(*hub.Envelope)) (func(), error) {
@@ -337,13 +337,13 @@ func (b *Backplane) hub(name string) *hubState {
 	return b.hubs[name]
 }
 
-// Publish implements hub.Backplane. It delivers to this node's connections first,
+// Publish implements [hub.Backplane]. It delivers to this node's connections first,
 // whatever the state of NATS, then publishes env on the subject of its target:
 // the hub's for All, else one per group, user or connection it names (see
-// hub.InterestRouter). While NATS is down it does not try: it returns an error
-// wrapping hub.ErrClusterDelivery (the local delivery has happened) and
-// ErrUnavailable; a failed publish wraps hub.ErrClusterDelivery and its cause.
-// Unless Options.AsyncPublish, it returns once NATS confirms it has the
+// [hub.InterestRouter]). While NATS is down it does not try: it returns an error
+// wrapping [hub.ErrClusterDelivery] (the local delivery has happened) and
+// [ErrUnavailable]; a failed publish wraps hub.ErrClusterDelivery and its cause.
+// Unless [Options.AsyncPublish], it returns once NATS confirms it has the
 // envelopes (a flush shared with concurrent publishes and subscriptions),
 // within ctx and OpTimeout; an unconfirmed publish counts as failed, though
 // some nodes may have got it.
@@ -413,7 +413,7 @@ func (b *Backplane) receive(m *natsgo.Msg) {
 	}
 }
 
-// AddInterest implements hub.InterestRouter: the first receiver of a key
+// AddInterest implements [hub.InterestRouter]: the first receiver of a key
 // subscribes to its subject, and every caller returns once that subscription is
 // live on the server (one flush of the connection confirms every subscription
 // made since the last one), within ctx and OpTimeout. While NATS is down it
@@ -462,7 +462,7 @@ func (b *Backplane) AddInterest(ctx context.Context, hubName string, kind hub.Se
 	}
 }
 
-// RemoveInterest implements hub.InterestRouter: after the last receiver of a key,
+// RemoveInterest implements [hub.InterestRouter]: after the last receiver of a key,
 // its subscription lingers for UnsubscribeLinger, then goes.
 func (b *Backplane) RemoveInterest(hubName string, kind hub.SelectorKind, key string) {
 	subject := b.hubSubject(hubName, kind, key)

@@ -1,7 +1,7 @@
-// Package nats is a hub.Backplane over NATS (github.com/nats-io/nats.go): it lets
+// Package nats is a [hub.Backplane] over NATS (github.com/nats-io/nats.go): it lets
 // several nodes serve one hub behind any load balancer, without sticky sessions,
 // and routes each message only to the nodes that hold its receivers. The hub
-// package never imports it; pass a *Backplane in hub.Options.Backplane of every
+// package never imports it; pass a *[Backplane] in [hub.Options.Backplane] of every
 // hub (cmd/hubbub does so with --nats URL).
 //
 //	bp, err := nats.New(nats.Options{URL: "nats://127.0.0.1:4222"})
@@ -18,14 +18,14 @@
 // {prefix}.h.{hub}.g.{group}, .u.{user}, .c.{connection} (names are encoded as one
 // subject token each). A node subscribes to a hub's All subject when the hub is
 // made, and to the subject of a group, user or connection while it holds a
-// receiver under it: the backplane implements hub.InterestRouter, and the hub
+// receiver under it: the backplane implements [hub.InterestRouter], and the hub
 // tells it of every receiver that comes and goes. So NATS delivers a group's
 // message to the nodes with members of the group, a user's to the nodes with the
 // user's connections, a connection's to its node: a node receives only what its
 // connections want. Only All reaches every node.
 //
 // Publish delivers the envelope to this node's connections first (the hub's own
-// selection), then publishes it, JSON-encoded as hub.Envelope (the arguments in
+// selection), then publishes it, JSON-encoded as [hub.Envelope] (the arguments in
 // each hub protocol's form, as the Redis backplane carries them), once per
 // subject: a target naming several groups, users or connections publishes once
 // per distinct name, the envelope naming that one only; for groups, each
@@ -37,7 +37,7 @@
 // Every subscription of the backplane feeds one queue (ReceiveBuffer) read by one
 // goroutine, so envelopes from one node reach the hubs in the order it published
 // them, whatever their subjects. When the queue is full NATS drops envelopes
-// (a slow consumer): Stats.Dropped counts them and the backplane logs it.
+// (a slow consumer): [Stats.Dropped] counts them and the backplane logs it.
 //
 // Nothing is lost between a join and its subscription: AddInterest subscribes on
 // the first receiver of a key and returns once the server has the subscription
@@ -61,7 +61,7 @@
 //     answers; they died with it). Until NodeTTL after its last heartbeat
 //     (default 3 s), queries wait OpTimeout (default 1 s) for its answer.
 //   - A node that closes says so ({prefix}.bye): no query waits for it.
-//   - While NATS is down GroupMembers fails with ErrUnavailable; memberships kept
+//   - While NATS is down GroupMembers fails with [ErrUnavailable]; memberships kept
 //     meanwhile are answered as soon as it is back.
 //
 // The price: a query is a round trip to every node, where JetStream KV would be
@@ -69,7 +69,7 @@
 //
 // # No sticky sessions
 //
-// The backplane implements hub.SessionForwarder with NATS request-reply, as the
+// The backplane implements [hub.SessionForwarder] with NATS request-reply, as the
 // Redis backplane does with its channels (see its documentation for the rules):
 // connection tokens start with the node's ID; a WebSocket or SSE stream opened on
 // another node than its negotiate's claims the session from that node
@@ -87,7 +87,7 @@
 //
 // A stateful connection (docs/reconnect.md) resumes on the same token, and its
 // new WebSocket or SSE stream may land on any node. The backplane implements
-// hub.LinkRelay as the Redis backplane does (see its documentation): the node
+// [hub.LinkRelay] as the Redis backplane does (see its documentation): the node
 // where the link lands asks the owner, on the connection's session subject or
 // its node's, to attach it, then units go up and down as messages on the
 // receiving node's subject, in order. A node that stops heartbeating ends its
@@ -109,9 +109,9 @@
 // to every subject. While NATS is down:
 //
 //   - every node keeps serving its own connections: Publish delivers locally,
-//     then returns an error wrapping hub.ErrClusterDelivery and ErrUnavailable at
+//     then returns an error wrapping [hub.ErrClusterDelivery] and ErrUnavailable at
 //     once (the client is not buffering: ReconnectBufSize is off, so that no
-//     message goes out late or is dropped unseen), and Stats.Failed counts it;
+//     message goes out late or is dropped unseen), and [Stats.Failed] counts it;
 //   - joins and connections are recorded, and Groups.Add returns nil: nats.go
 //     makes their subscriptions when NATS is back, before it sends anything else;
 //   - GroupMembers and claims fail at once with ErrUnavailable, forwarded

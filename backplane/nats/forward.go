@@ -77,7 +77,7 @@ func (b *Backplane) sessionSubject(hubName, tok string) string {
 	return b.subject("s", token(hubName), token(tok))
 }
 
-// NewConnectionToken implements hub.SessionForwarder: this node's ID followed by
+// NewConnectionToken implements [hub.SessionForwarder]: this node's ID followed by
 // 22 random base64url characters.
 func (b *Backplane) NewConnectionToken(string) string { return b.nodeID + transports.NewToken() }
 
@@ -90,7 +90,7 @@ func nodeOf(tok string) string {
 	return tok[:nodeIDLen]
 }
 
-// ServeSessions implements hub.SessionForwarder.
+// ServeSessions implements [hub.SessionForwarder].
 func (b *Backplane) ServeSessions(hubName string, sessions hub.LocalSessions) func() {
 	b.mu.Lock()
 	st := b.hubs[hubName]
@@ -118,7 +118,7 @@ func (b *Backplane) sessions(hubName string) hub.LocalSessions {
 	return nil
 }
 
-// SessionEnded implements hub.SessionForwarder: the session subject of a claimed
+// SessionEnded implements [hub.SessionForwarder]: the session subject of a claimed
 // connection goes.
 func (b *Backplane) SessionEnded(_, tok string) {
 	b.forward.mu.Lock()
@@ -130,7 +130,7 @@ func (b *Backplane) SessionEnded(_, tok string) {
 	}
 }
 
-// ClaimSession implements hub.SessionForwarder: it asks the node serving the
+// ClaimSession implements [hub.SessionForwarder]: it asks the node serving the
 // connection's session subject, else the node named in the token, to release
 // the session, and for Server-Sent Events and stateful
 // connections serves the connection's session subject from now on.
@@ -180,7 +180,7 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, tok string, kind 
 	return *reply.Session, nil
 }
 
-// ForwardRequest implements hub.SessionForwarder: the request goes to the
+// ForwardRequest implements [hub.SessionForwarder]: the request goes to the
 // connection's session subject, else (nobody serves it) to the node named in
 // the token. The reply is the owner's response, or 404 (no such node or
 // connection, or the owner died meanwhile), 503 (NATS down, owner busy), 504 (no

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Options configure a Backplane. The zero value of every field but URL means its
+// Options configure a [Backplane]. The zero value of every field but URL means its
 // default, written beside it.
 type Options struct {
 	// URL locates NATS: nats://[user:password@]host:port, or several URLs
@@ -82,7 +82,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Defaults for Options.
+// Defaults for [Options].
 const (
 	DefaultPrefix               = "hubbub"
 	DefaultOpTimeout            = time.Second

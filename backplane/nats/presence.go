@@ -42,7 +42,7 @@ type presenceReply struct {
 	IDs  []string `json:"i,omitempty"`
 }
 
-// AddToGroup implements hub.Backplane: membership is recorded on this node only,
+// AddToGroup implements [hub.Backplane]: membership is recorded on this node only,
 // which answers presence queries for it.
 func (b *Backplane) AddToGroup(_ context.Context, hubName, group, connectionID string) error {
 	b.membersMu.Lock()
@@ -59,7 +59,7 @@ func (b *Backplane) AddToGroup(_ context.Context, hubName, group, connectionID s
 	return nil
 }
 
-// RemoveFromGroup implements hub.Backplane, as AddToGroup.
+// RemoveFromGroup implements [hub.Backplane], as AddToGroup.
 func (b *Backplane) RemoveFromGroup(_ context.Context, hubName, group, connectionID string) error {
 	b.membersMu.Lock()
 	defer b.membersMu.Unlock()
@@ -82,11 +82,11 @@ func (b *Backplane) localMembers(hubName, group string) []string {
 	return ids
 }
 
-// GroupMembers implements hub.Backplane: the sorted connection IDs of group on
+// GroupMembers implements [hub.Backplane]: the sorted connection IDs of group on
 // every node. It asks every node and waits for the answer of each node heard
 // within NodeTTL, at most OpTimeout (a node that crashed since its last
 // heartbeat costs that wait, and its members are not listed: they died with it).
-// While NATS is down it fails with an error wrapping ErrUnavailable.
+// While NATS is down it fails with an error wrapping [ErrUnavailable].
 func (b *Backplane) GroupMembers(ctx context.Context, hubName, group string) ([]string, error) {
 	if !b.Healthy() {
 		return nil, fmt.Errorf("nats backplane: members of group %q: %w", group, ErrUnavailable)

@@ -68,7 +68,7 @@ var (
 
 var errRelayEnded = fmt.Errorf("nats backplane: relayed link ended: %w", transports.ErrClosed)
 
-// OpenRelay implements hub.LinkRelay.
+// OpenRelay implements [hub.LinkRelay].
 func (b *Backplane) OpenRelay(ctx context.Context, hubName, tok string, req hub.RelayRequest, front hub.RelayEndpoint) (hub.RelayPeer, error) {
 	if !b.Healthy() {
 		return nil, fmt.Errorf("nats backplane: relay link: %w", ErrUnavailable)

@@ -24,16 +24,16 @@ import (
 var ErrUnavailable = errors.New("redis backplane: Redis unavailable")
 
 // ErrPublishQueueFull means a Publish found no room among the publishes waiting
-// for Redis (Options.MaxPendingPublishes) before its context or Options.OpTimeout
+// for Redis ([Options.MaxPendingPublishes]) before its context or [Options.OpTimeout]
 // ended: the node publishes faster than Redis answers. It comes wrapped in
-// hub.ErrClusterDelivery.
+// [hub.ErrClusterDelivery].
 var ErrPublishQueueFull = errors.New("redis backplane: publish queue full")
 
 // nodeIDLen is the length of a node ID: 8 random bytes in unpadded base64url. A
 // connection token is the node ID followed by a transports.NewToken.
 const nodeIDLen = 11
 
-// Backplane is a hub.Backplane (and hub.SessionForwarder and hub.LinkRelay) over Redis. See the
+// Backplane is a [hub.Backplane] (and [hub.SessionForwarder] and [hub.LinkRelay]) over Redis. See the
 // package documentation for the design. One Backplane serves any number of hubs of
 // one process; give each hub of a cluster the same name on every node.
 //
@@ -173,7 +173,7 @@ func New(opts Options) (*Backplane, error) {
 	return b, nil
 }
 
-// Topology tells how the backplane reaches Redis (Options.URL).
+// Topology tells how the backplane reaches Redis ([Options.URL]).
 func (b *Backplane) Topology() Topology { return b.topology }
 
 // Stats counts the envelopes of this node.
@@ -191,7 +191,7 @@ type Stats struct {
 	Failed uint64
 }
 
-// Stats returns the counters since New.
+// Stats returns the counters since [New].
 func (b *Backplane) Stats() Stats {
 	return Stats{Published: b.published.Load(), Received: b.received.Load(), Failed: b.failed.Load()}
 }
@@ -261,7 +261,7 @@ func (b *Backplane) Close() error {
 	return nil
 }
 
-// Attach implements hub.Backplane. It returns once this node receives the hub's
+// Attach implements [hub.Backplane]. It returns once this node receives the hub's
 // messages for All (or at once while Redis is down: it subscribes when Redis is
 // back).
 func (b *Backplane) Attach(hubName string, deliver func(*hub.Envelope)) (func(), error) {
@@ -298,14 +298,14 @@ func (b *Backplane) hub(name string) *hubState {
 	return b.hubs[name]
 }
 
-// Publish implements hub.Backplane. It delivers to this node's connections first,
+// Publish implements [hub.Backplane]. It delivers to this node's connections first,
 // whatever the state of Redis, then publishes to the other nodes within
-// Options.OpTimeout: routing by interest, one envelope per group, user or
-// connection of the selector (hub.Envelope.SplitByKey), on its channel. While
+// [Options.OpTimeout]: routing by interest, one envelope per group, user or
+// connection of the selector ([hub.Envelope.SplitByKey]), on its channel. While
 // Redis (on Redis Cluster: a channel's shard) is down it does not try: it
-// returns an error wrapping hub.ErrClusterDelivery (the local delivery has
-// happened) and ErrUnavailable; a failed publish wraps hub.ErrClusterDelivery and
-// its cause (ErrPublishQueueFull when it found no room among the publishes
+// returns an error wrapping [hub.ErrClusterDelivery] (the local delivery has
+// happened) and [ErrUnavailable]; a failed publish wraps hub.ErrClusterDelivery and
+// its cause ([ErrPublishQueueFull] when it found no room among the publishes
 // waiting for Redis). Concurrent publishes share pipelines (publish.go); each
 // caller still waits for, and gets, its own result.
 func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
@@ -364,7 +364,7 @@ func (b *Backplane) receiveEnvelope(payload string) {
 	}
 }
 
-// AddToGroup implements hub.Backplane. Membership is recorded on this node first;
+// AddToGroup implements [hub.Backplane]. Membership is recorded on this node first;
 // while Redis is down (or when the write fails) it is written when Redis is back,
 // so the call returns nil: only presence (GroupMembers) lags, never delivery, which
 // each node does from its own index.
@@ -372,7 +372,7 @@ func (b *Backplane) AddToGroup(ctx context.Context, hubName, group, connectionID
 	return b.changeGroup(ctx, hubName, group, connectionID, true)
 }
 
-// RemoveFromGroup implements hub.Backplane, as AddToGroup.
+// RemoveFromGroup implements [hub.Backplane], as AddToGroup.
 func (b *Backplane) RemoveFromGroup(ctx context.Context, hubName, group, connectionID string) error {
 	return b.changeGroup(ctx, hubName, group, connectionID, false)
 }
@@ -421,8 +421,8 @@ func (b *Backplane) changeGroup(ctx context.Context, hubName, group, connectionI
 	return nil
 }
 
-// GroupMembers implements hub.Backplane: the sorted connection IDs of group on
-// every node. While Redis is down it fails with an error wrapping ErrUnavailable.
+// GroupMembers implements [hub.Backplane]: the sorted connection IDs of group on
+// every node. While Redis is down it fails with an error wrapping [ErrUnavailable].
 func (b *Backplane) GroupMembers(ctx context.Context, hubName, group string) ([]string, error) {
 	if !b.Healthy() {
 		return nil, fmt.Errorf("redis backplane: members of group %q: %w", group, ErrUnavailable)

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
-// Topology is how the backplane reaches Redis, as Options.URL says.
+// Topology is how the backplane reaches Redis, as [Options.URL] says.
 type Topology int
 
 // Topologies.
@@ -37,7 +37,7 @@ func (t Topology) String() string {
 	}
 }
 
-// ErrBadURL means Options.URL cannot be understood.
+// ErrBadURL means [Options.URL] cannot be understood.
 var ErrBadURL = errors.New("redis backplane: bad URL")
 
 // newClient makes the client Options.URL describes. Every kind gets the same

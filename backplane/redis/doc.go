@@ -1,7 +1,7 @@
-// Package redis is a hub.Backplane over Redis (github.com/redis/go-redis/v9): it
+// Package redis is a [hub.Backplane] over Redis (github.com/redis/go-redis/v9): it
 // lets several nodes serve one hub behind any load balancer, without sticky
-// sessions. The hub package never imports it; pass a *Backplane in
-// hub.Options.Backplane of every hub (cmd/hubbub does so with --redis URL).
+// sessions. The hub package never imports it; pass a *[Backplane] in
+// [hub.Options.Backplane] of every hub (cmd/hubbub does so with --redis URL).
 //
 //	bp, err := redis.New(redis.Options{URL: "redis://127.0.0.1:6379/0"})
 //	…
@@ -15,7 +15,7 @@
 // Publish delivers the envelope to this node's connections first (the hub's own
 // selection: all, others, group, user, one or several connections), then
 // PUBLISHes it, JSON-encoded behind the publishing node's ID, to the nodes that
-// want it. It routes by interest (the backplane is a hub.InterestRouter):
+// want it. It routes by interest (the backplane is a [hub.InterestRouter]):
 //
 //   - a send to All (or all but some) goes on the hub's channel,
 //     {prefix}:hub:{hub}, which every node attached to the hub subscribes to;
@@ -23,7 +23,7 @@
 //     {prefix}:to:{len(hub)}:{hub}:g:{group} (u: and c: for users and
 //     connections), which
 //     only the nodes holding a receiver of it subscribe to; a send to several
-//     keys is one envelope per key (hub.Envelope.SplitByKey), and a member of
+//     keys is one envelope per key ([hub.Envelope.SplitByKey]), and a member of
 //     several of the groups gets it once.
 //
 // So a node's inbound traffic grows with what its own connections want, not with
@@ -49,7 +49,7 @@
 // 0.26 after), and an idle node's publish goes alone. Each caller still waits
 // for, and gets, its own result. MaxPendingPublishes bounds the queue. The
 // envelope carries the arguments encoded for each hub protocol (JSON and
-// MessagePack, hub.Envelope), so a receiving node frames them for its JSON and
+// MessagePack, [hub.Envelope]), so a receiving node frames them for its JSON and
 // its MessagePack connections without encoding a value. On one Redis (or behind
 // Sentinel) envelopes from one node arrive in the order it published them; on
 // Redis Cluster, in order per channel. Delivery between nodes is at most once:
@@ -57,13 +57,13 @@
 //
 // # Topologies
 //
-// Options.URL picks one of three (see Options.URL for the syntax):
+// [Options.URL] picks one of three (see Options.URL for the syntax):
 //
 //   - one Redis (redis://): every channel on one subscription connection;
 //   - Sentinel (redis+sentinel://): the same, on the master the Sentinels name.
 //     When it fails, the connections break, the backplane asks the Sentinels
 //     again and subscribes on the new master; sends meanwhile fail (reported,
-//     counted in Stats.Failed), and the heartbeat rewrites this node's
+//     counted in [Stats.Failed]), and the heartbeat rewrites this node's
 //     memberships, which the replica may have missed;
 //   - Redis Cluster (redis+cluster://, Redis ≥ 7): sharded pub/sub, so that the
 //     pub/sub load spreads over the shards instead of every message crossing
@@ -92,7 +92,7 @@
 // # No sticky sessions
 //
 // A connection lives on one node, its owner, but its HTTP requests may land on any
-// node. The backplane implements hub.SessionForwarder:
+// node. The backplane implements [hub.SessionForwarder]:
 //
 //   - Connection tokens (and IDs) start with the ID of the node that negotiated
 //     them (11 base64url characters, then 22 random ones, all [A-Za-z0-9_-]).
@@ -132,14 +132,14 @@
 // A stateful connection (docs/reconnect.md) resumes on the same token, and its
 // new WebSocket or SSE stream may land on any node. The owner cannot give it up
 // (its invocations and streams run there), so the node where it lands, the front,
-// serves the link and relays it: the backplane implements hub.LinkRelay over the
+// serves the link and relays it: the backplane implements [hub.LinkRelay] over the
 // nodes' channels. The front asks the owner to open the link (answered like a claim:
 // ok, or not found, not resumable, another user's, another transport: 404, 409,
 // 403, 400), then units go up (client to owner) and down (owner to client) as
 // messages on the receiving node's channel, published one after another, so in
 // order, and either side tells the other when its side ends. A unit for a link the
 // receiver does not know is answered with the link's end. The hub bounds what waits
-// on each side (hub.Options.RelayBufferSize); a side that cannot keep up ends the
+// on each side ([hub.Options.RelayBufferSize]); a side that cannot keep up ends the
 // link and the client resumes. A claimed stateful connection gets a session record
 // too, so that claims and relays find the node it moved to.
 //
@@ -197,8 +197,8 @@
 // back) and readable through Healthy and Err. While Redis is down:
 //
 //   - every node keeps serving its own connections: Publish still delivers
-//     locally, and then returns an error wrapping hub.ErrClusterDelivery and
-//     ErrUnavailable at once (no timeout, no goroutine, no queue), telling the
+//     locally, and then returns an error wrapping [hub.ErrClusterDelivery] and
+//     [ErrUnavailable] at once (no timeout, no goroutine, no queue), telling the
 //     caller that its node delivered and other nodes missed that message (a
 //     handler returning it tells its client so; the hub logs the outage once);
 //   - AddToGroup and RemoveFromGroup update this node's record and return nil;

@@ -32,7 +32,7 @@ const (
 // errNodeGone means no node listens on the channel of the node a session names.
 var errNodeGone = errors.New("redis backplane: the node holding the connection is gone")
 
-// NewConnectionToken implements hub.SessionForwarder: this node's ID followed by
+// NewConnectionToken implements [hub.SessionForwarder]: this node's ID followed by
 // 22 random base64url characters.
 func (b *Backplane) NewConnectionToken(string) string { return b.nodeID + transports.NewToken() }
 
@@ -44,7 +44,7 @@ func nodeOf(token string) string {
 	return token[:nodeIDLen]
 }
 
-// ServeSessions implements hub.SessionForwarder.
+// ServeSessions implements [hub.SessionForwarder].
 func (b *Backplane) ServeSessions(hubName string, sessions hub.LocalSessions) func() {
 	b.mu.Lock()
 	st := b.hubs[hubName]
@@ -64,7 +64,7 @@ func (b *Backplane) ServeSessions(hubName string, sessions hub.LocalSessions) fu
 	}
 }
 
-// SessionEnded implements hub.SessionForwarder: the session record this node
+// SessionEnded implements [hub.SessionForwarder]: the session record this node
 // wrote for the connection, if any, is deleted with the next heartbeat.
 func (b *Backplane) SessionEnded(_, token string) {
 	b.callsMu.Lock()
@@ -92,7 +92,7 @@ func (b *Backplane) flushEnded(ctx context.Context) {
 	}
 }
 
-// ClaimSession implements hub.SessionForwarder: it asks the node that holds the
+// ClaimSession implements [hub.SessionForwarder]: it asks the node that holds the
 // session (the session record's, else the token's) to release it, and for
 // Server-Sent Events (whose POSTs will land anywhere) and stateful connections
 // (whose links may be resumed anywhere) records in Redis that the connection now
@@ -137,7 +137,7 @@ func (b *Backplane) ClaimSession(ctx context.Context, hubName, token string, kin
 	return *reply.Session, nil
 }
 
-// ForwardRequest implements hub.SessionForwarder. The owner is the node the
+// ForwardRequest implements [hub.SessionForwarder]. The owner is the node the
 // session record names, else the node named in the token. The reply is the
 // owner's response, or 404 (no such node, or the owner died meanwhile: see
 // liveness.go), 503 (Redis down, owner busy), 504 (no answer within

@@ -115,7 +115,7 @@ func (b *Backplane) envelopeChannel(hubName string, kind hub.SelectorKind, key s
 	return b.channel(":to:" + lenPrefixed(hubName) + letter + key)
 }
 
-// AddInterest implements hub.InterestRouter: the first local receiver of a key
+// AddInterest implements [hub.InterestRouter]: the first local receiver of a key
 // subscribes to its channel, and every caller returns once that subscription is
 // active on Redis, within ctx and OpTimeout. While Redis is down it returns nil
 // at once: the channel is subscribed when Redis is back, before delivery resumes,
@@ -144,7 +144,7 @@ func (b *Backplane) AddInterest(ctx context.Context, hubName string, kind hub.Se
 	}
 }
 
-// RemoveInterest implements hub.InterestRouter: after the last local receiver of
+// RemoveInterest implements [hub.InterestRouter]: after the last local receiver of
 // a key, its channel lingers for UnsubscribeLinger, then goes.
 func (b *Backplane) RemoveInterest(hubName string, kind hub.SelectorKind, key string) {
 	if b.opts.RouteByHub {

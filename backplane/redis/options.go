@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Options configure a Backplane. The zero value of every field but URL means its
+// Options configure a [Backplane]. The zero value of every field but URL means its
 // default, written beside it.
 type Options struct {
 	// URL locates Redis and says its topology. Required. One of:
@@ -111,7 +111,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Defaults for Options.
+// Defaults for [Options].
 const (
 	DefaultPrefix               = "hubbub"
 	DefaultOpTimeout            = time.Second

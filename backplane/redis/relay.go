@@ -67,7 +67,7 @@ var (
 // errRelayEnded is returned by Send on a link that has ended.
 var errRelayEnded = fmt.Errorf("redis backplane: relayed link ended: %w", transports.ErrClosed)
 
-// OpenRelay implements hub.LinkRelay.
+// OpenRelay implements [hub.LinkRelay].
 func (b *Backplane) OpenRelay(ctx context.Context, hubName, token string, req hub.RelayRequest, front hub.RelayEndpoint) (hub.RelayPeer, error) {
 	if !b.Healthy() {
 		return nil, fmt.Errorf("redis backplane: relay link: %w", ErrUnavailable)

@@ -5,12 +5,12 @@ import (
 	"fmt"
 )
 
-// RecordSeparator (ASCII 0x1E) terminates every JSON record and the handshake.
+// RecordSeparator (ASCII 0x1E) terminates every [JSON] record and the handshake.
 const RecordSeparator byte = 0x1E
 
 // NextRecord splits the first RS-terminated record off data. It returns the record
 // without its separator and the bytes after it. When data holds no separator it
-// returns ErrIncomplete, so a caller can tell a cut record from an empty unit
+// returns [ErrIncomplete], so a caller can tell a cut record from an empty unit
 // (len(data) == 0 returns ok == false and no error).
 func NextRecord(data []byte) (record, rest []byte, ok bool, err error) {
 	if len(data) == 0 {
@@ -31,13 +31,13 @@ const MaxBinaryRecordSize = 1<<31 - 1
 const maxVarintLen = 5
 
 // NextBinaryRecord splits the first length-prefixed record off data, as the
-// MessagePack protocol frames them (BinaryMessageFormat in the official clients):
+// [MessagePack] protocol frames them (BinaryMessageFormat in the official clients):
 // a varint length (7 bits a byte, low group first, the high bit set on every byte
 // but the last; at most 5 bytes, a value below 2^31) and that many bytes. It returns
 // the record without its prefix and the bytes after it; both are slices of data.
-// A prefix or record cut off by the end of data is an error wrapping ErrIncomplete;
+// A prefix or record cut off by the end of data is an error wrapping [ErrIncomplete];
 // a prefix longer than 5 bytes or announcing 2^31 bytes or more wraps
-// ErrInvalidMessage. len(data) == 0 returns ok == false and no error. Nothing is
+// [ErrInvalidMessage]. len(data) == 0 returns ok == false and no error. Nothing is
 // allocated, whatever the prefix announces.
 func NextBinaryRecord(data []byte) (record, rest []byte, ok bool, err error) {
 	if len(data) == 0 {

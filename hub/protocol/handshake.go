@@ -17,8 +17,8 @@ type HandshakeRequest struct {
 //
 // The request must be a JSON object with a non-empty string "protocol" and an
 // integer "version"; other properties are ignored. A unit without a record
-// separator (including an empty unit) is an error wrapping ErrIncomplete; anything
-// else that is wrong wraps ErrInvalidMessage. Whether the named protocol and version
+// separator (including an empty unit) is an error wrapping [ErrIncomplete]; anything
+// else that is wrong wraps [ErrInvalidMessage]. Whether the named protocol and version
 // are supported is for the caller to decide.
 func ParseHandshakeRequest(unit []byte) (HandshakeRequest, []byte, error) {
 	if len(unit) == 0 {

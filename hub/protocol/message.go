@@ -47,11 +47,11 @@ func (t MessageType) String() string {
 }
 
 // RawValue is one value (an argument, a stream item, a result) still in its protocol's
-// encoding: a JSON text under JSON, one msgpack value under MessagePack. A nil
+// encoding: a [JSON] text under JSON, one msgpack value under [MessagePack]. A nil
 // RawValue means "absent", which differs from an encoded null.
 type RawValue []byte
 
-// IsNull reports whether v is an encoded null in either protocol: the JSON text
+// IsNull reports whether v is an encoded null in either protocol: the [JSON] text
 // null (spaces around it allowed) or the msgpack nil byte 0xc0. The two cannot be
 // confused: neither is a valid value in the other encoding. An absent (empty) value
 // is not null.

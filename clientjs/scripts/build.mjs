@@ -46,8 +46,9 @@ for (const b of bundles) {
       // A module's top level (ESM or CommonJS) is its own: its names can be mangled.
       ecma: 2020, module: format === 'esm', mangle: true, toplevel: format !== 'iife',
       // Safe here: no getter has side effects, and no function expression or
-      // object method is used with `new` or `this` of its own.
-      compress: { passes: 3, pure_getters: true, unsafe_arrows: true, unsafe_methods: true },
+      // object method is used with `new` or `this` of its own. Statements stay
+      // statements (sequences: false): joined by commas they gzip worse.
+      compress: { passes: 3, pure_getters: true, unsafe_arrows: true, unsafe_methods: true, sequences: false },
     });
     writeFileSync(path.join(outdir, name), `/* ${b.name === 'hubbub' ? 'hubbub-client' : 'hubbub-client/msgpack'} ${version} | MIT */\n${code}\n`);
   }

@@ -28,7 +28,8 @@ export function reconnectDelay(attempt, policy, error, random = Math.random) {
     const d = policy(attempt, error);
     return d == null || d < 0 ? null : Math.max(MIN_DELAY, d);
   }
-  const { delay = 500, maxDelay = 15000, factor = 2, jitter = 0.5, retries = Infinity } = typeof policy == 'object' && policy || {};
+  // true (or no policy) takes every default; null is an object too, but not a policy.
+  const { delay = 500, maxDelay = 15000, factor = 2, jitter = 0.5, retries = Infinity } = (typeof policy == 'object' && policy) || {};
   if (policy === false || attempt >= retries) return null;
   const base = Math.min(maxDelay, delay * factor ** attempt);
   return Math.max(MIN_DELAY, Math.round(base * (1 - Math.min(1, Math.max(0, jitter)) * random())));

@@ -37,6 +37,7 @@ export function transportNames(names) {
  */
 export function transportOrder(wanted, offered, remembered, demoted = new Set()) {
   // Array sort is stable: the demoted ones move to the end, each group in order.
+  // No remembered transport (null) is dropped by the filter: wanted has no null.
   return [...new Set([/** @type {string} */ (remembered), ...wanted])]
     .filter((t) => wanted.includes(t) && offered.includes(t))
     .sort((a, b) => +demoted.has(a) - +demoted.has(b));

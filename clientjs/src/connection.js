@@ -27,7 +27,7 @@ import {
 import { serverSentEvents } from './sse.js';
 import { webSocket } from './websocket.js';
 
-/** @type {Record<string, typeof longPolling>} */
+/** The transports by protocol name. @type {Record<string, import('./http.js').OpenTransport>} */
 const OPEN = { [WEBSOCKETS]: webSocket, [SSE]: serverSentEvents, [LONG_POLLING]: longPolling };
 
 /** A connection that lived this long resets the reconnect backoff. */
@@ -35,45 +35,68 @@ const STABLE = 5000;
 /** A transport lost twice in a row, each time sooner than this after it opened and without a Close from the server, is tried last from then on. */
 const SHORT_LIVED = 60000;
 
-/** Acks go out at once after this many bytes received since the last one, else after ACK_DELAY ms. */
-const ACK_BYTES = 32768, ACK_DELAY = 1000;
-
-/**
- * An error of the client, or one that says more: `fatal` ends the connection
- * attempts, `status` is an HTTP status (400 and 404: the server does not know
- * the connection).
- * @typedef {Error & {fatal?: boolean, status?: number}} HubError
- */
-
-/** @param {string} message @param {object} [more] @returns {HubError} */
-const error = (message, more) => Object.assign(new Error('hubbub: ' + message), more);
-
-/** The server no longer knows the connection (or it is ended for good): a new one is needed. @param {HubError} [e] */
-const gone = (e) => e?.status === 400 || e?.status === 404;
-
-/** What a thrown value says, for the server. @param {any} e */
-const messageOf = (e) => String(e?.message || e);
-
-/** For promises whose failure is handled elsewhere (a send on a lost link is replayed or given up with it). */
-const ignore = () => {};
+/** Stateful reconnect: acks go out at once after this many bytes received since the last one… */
+const ACK_BYTES = 32768;
+/** …else this many ms after the first unacked message. */
+const ACK_DELAY = 1000;
 
 /**
  * @typedef {import('../dist/hubbub.js').HubConnectionOptions} HubConnectionOptions the options, as hubbub.d.ts declares them
- * @typedef {Record<string, any>} Message a hub protocol message ({type, invocationId, …})
+ * @typedef {import('./http.js').HubError} HubError
+ * @typedef {import('./http.js').Transport} Transport
+ * @typedef {import('./protocol.js').HubMessage} HubMessage
+ * @typedef {import('./protocol.js').HubRecord} HubRecord
+ * @typedef {import('./protocol.js').Delivery} Delivery
+ * @typedef {(...args: any[]) => unknown} Handler a handler of a method the server calls, or a listener of an event;
+ *   any[]: it declares the argument types it expects
  * @typedef {{transport: string, transferFormats: string[]}} Offer a transport in negotiate's answer
+ * @typedef {{url?: string, accessToken?: string, connectionId: string, connectionToken?: string,
+ *   useStatefulReconnect?: boolean, availableTransports?: Offer[], error?: string}} Negotiation
+ *   negotiate's answer: a redirect (url, and its accessToken), a refusal (error), or the connection
  */
+
+/**
+ * An error of the client: the message starts with "hubbub: ", and `more` adds
+ * fields (fatal, status, name).
+ * @param {string} message
+ * @param {{fatal?: boolean, status?: number, name?: string}} [more]
+ * @returns {HubError}
+ */
+const error = (message, more) => Object.assign(new Error('hubbub: ' + message), more);
+
+/**
+ * The server no longer knows the connection (or it is ended for good): a new one is needed.
+ * @param {HubError} [e]
+ */
+const gone = (e) => e?.status === 400 || e?.status === 404;
+
+/**
+ * What a thrown value says, for the server: its message, else the value as text.
+ * @param {unknown} e
+ */
+const messageOf = (e) => String(/** @type {Error | null | undefined} */ (e)?.message || e);
+
+/**
+ * An argument that is streamed to the server (an upload) rather than sent.
+ * @param {unknown} arg
+ * @returns {arg is AsyncIterable<unknown>}
+ */
+const isAsyncIterable = (arg) => !!(/** @type {Partial<AsyncIterable<unknown>> | null | undefined} */ (arg)?.[Symbol.asyncIterator]);
+
+/** For promises whose failure is handled elsewhere (a send on a lost link is replayed or given up with it). */
+const ignore = () => {};
 
 /**
  * One transport carrying the connection: the first, a fallback, or the next
  * one of a resumed connection.
  * @typedef {object} Link
  * @property {string} _name the transport's protocol name
- * @property {import('./websocket.js').Transport} _transport
+ * @property {Transport} _transport
  * @property {(e?: Error) => void} _shaken ends the wait for the handshake reply (or for the transport to open), with the failure if any
  * @property {boolean} [_resume] the link resumes a stateful connection (no handshake)
  * @property {boolean} [_waiting] it waits for the server's Sequence (a resumed link)
  * @property {boolean} [_ok] the handshake is done (or the resumed link open)
- * @property {Message[]} [_rest] messages that came with the handshake reply
+ * @property {HubMessage[]} [_rest] messages that came with the handshake reply
  * @property {boolean} [_closeMsg] the server sent Close
  * @property {ReturnType<typeof setInterval>} [_timer] the keepalive timer
  */
@@ -83,12 +106,12 @@ const ignore = () => {};
  * @typedef {object} Pending
  * @property {string} _id the invocation ID, once sent
  * @property {boolean} [_done] the call ended: nothing more is sent or delivered
- * @property {(v?: any) => void} _resolve
+ * @property {(v?: unknown) => void} _resolve the Completion's result
  * @property {(e: Error) => void} _reject
- * @property {(v: any) => void} _item a stream item
+ * @property {(v: unknown) => void} _item a stream item
  */
 
-/** @typedef {[(r: IteratorResult<any>) => void, (e: Error) => void]} Waiter a next() waiting for a stream item */
+/** @typedef {[(r: IteratorResult<unknown>) => void, (e: Error) => void]} Waiter a next() waiting for a stream item */
 
 // The public methods live on the prototype; the connection's state and its
 // internals are the constructor's local variables and functions, as in the
@@ -119,13 +142,13 @@ export class HubConnection {
     const memory = transportMemory(o.storage, new URL(this.url).origin);
     /** Where the client explains its transport fallbacks (see log.js). */
     const log = logger(o.logger);
-    /** @type {Map<string, Function[]>} handlers by method name in lower case */
+    /** @type {Map<string, Handler[]>} handlers by method name in lower case */
     const handlers = new Map();
-    /** @type {Record<string, Function[]>} listeners by event name, created on first use */
+    /** @type {Record<string, Handler[]>} listeners by event name, created on first use */
     const events = {};
     /** @type {Map<string, Pending>} calls by invocation ID */
     const pending = new Map();
-    /** @type {[() => void, (e: Error) => void][]} calls waiting for the connection */
+    /** @type {[() => void, (e: Error) => void][]} calls waiting for the connection: [ok, fail] */
     const waiters = [];
     /** @type {((v?: unknown) => void)[]} sends waiting for room in the buffer of unacked messages */
     const room = [];
@@ -133,8 +156,10 @@ export class HubConnection {
     const demoted = new Set();
     /** @type {string | null | undefined} the transport lost early last time */
     let lastShort;
-    // Invocation IDs, and attempts (stop and each start end the ones before).
-    let ids = 0, generation = 0;
+    /** The next invocation (or upload stream) ID. */
+    let ids = 0;
+    /** The current attempt: stop and each start end the ones before, which check it. */
+    let generation = 0;
     // Set before they are read (by start, open and loop): reconnect attempts since
     // the last stable connection; when something was last sent and received, and
     // when the connection was established.
@@ -154,21 +179,30 @@ export class HubConnection {
     let probe;
     /** @type {Promise<void>} the connection attempt of start() (set by the start that left 'disconnected') */
     let started;
-    /** @type {import('./websocket.js').Transport | undefined} the transport of the link lost last */
+    /** @type {Transport | undefined} the transport of the link lost last */
     let old;
     /** Where the connection lives: the hub URL with ?id=. */
     let connectionUrl = '';
 
-    /** @type {string | null | undefined} */
+    /** @type {string | null | undefined} the access token, undefined until the factory was first called */
     let token;
-    /** The access token, cached; refresh calls the factory again. @param {boolean} [refresh] */
-    const accessToken = async (refresh) => (refresh || token === undefined) && o.accessTokenFactory
-      ? (token = await o.accessTokenFactory()) : token;
-    const protocol = o.protocol || json;
+    /**
+     * The access token, cached: the factory is called the first time, and again
+     * on refresh (each negotiate, and after a 401).
+     * @param {boolean} [refresh]
+     */
+    const accessToken = async (refresh) => {
+      if ((refresh || token === undefined) && o.accessTokenFactory) token = await o.accessTokenFactory();
+      return token;
+    };
+    // The option's types (hubbub.d.ts) are looser than what the client relies on:
+    // a protocol writes no views of shared memory, and a WebSocket class (the
+    // ws package's too) has the browser API's methods.
+    const protocol = /** @type {import('./protocol.js').HubProtocol} */ (o.protocol || json);
     /** @type {import('./http.js').Env} */
     const env = {
       _fetch: o.fetch || ((url, init) => fetch(url, init)),
-      _webSocket: o.WebSocket || globalThis.WebSocket,
+      _webSocket: /** @type {import('./http.js').WebSocketClass | undefined} */ (o.WebSocket) || globalThis.WebSocket,
       _credentials: o.credentials || 'same-origin',
       _headers: o.headers,
       _token: accessToken,
@@ -180,7 +214,7 @@ export class HubConnection {
     let stateful;
     /** @type {boolean} True from a lost link until the client has sent its Sequence on the resumed one: sends are buffered. */
     let held;
-    /** @type {[number, any][]} sent trackable messages not yet acked: [number, record] */
+    /** @type {[number, HubRecord][]} sent trackable messages not yet acked: [number, record] */
     let buffer;
     // Trackable messages: received (the last one's number, the highest seen), sent,
     // bytes kept unacked, and bytes received since the last ack.
@@ -234,10 +268,13 @@ export class HubConnection {
       }
       finish();
     };
-    /** @param {string} name @param {Function} fn @returns {() => void} unsubscribes */
+    /** @param {string} name @param {Handler} fn @returns {() => void} unsubscribes */
     this._listen = (name, fn) => {
-      (events[name] ||= []).push(fn);
-      return () => { events[name] = events[name].filter((f) => f !== fn); };
+      events[name] ||= [];
+      events[name].push(fn);
+      return () => {
+        events[name] = events[name].filter((f) => f !== fn);
+      };
     };
     this._call = call;
     this._stream = stream;
@@ -245,7 +282,7 @@ export class HubConnection {
     /**
      * Calls each function (the listeners of an event, the handlers of a method)
      * with args; one that throws is reported on the console, not propagated.
-     * @param {Function[] | undefined} fns @param {any[]} args
+     * @param {Handler[] | undefined} fns @param {unknown[]} args
      */
     function run(fns = [], args) {
       for (const fn of fns) {
@@ -256,7 +293,9 @@ export class HubConnection {
     /** @param {typeof hub.state} state */
     function setState(state) {
       hub.state = state;
-      if (state === 'connected') for (const [ok] of waiters.splice(0)) ok();
+      if (state === 'connected') {
+        for (const [ok] of waiters.splice(0)) ok();
+      }
     }
 
     /** @param {number} gen the attempt that must still be on */
@@ -272,20 +311,27 @@ export class HubConnection {
     function ready() {
       if (hub.state === 'connected' || held) return Promise.resolve();
       if (hub.state === 'disconnected') return Promise.reject(error('not connected'));
-      return new Promise((ok, fail) => { waiters.push([ok, fail]); });
+      return new Promise((ok, fail) => {
+        waiters.push([ok, fail]);
+      });
     }
 
     /**
      * Sends an invocation once connected, unless the call ended meanwhile. One
      * that expects answers is registered under a new invocation ID first; one
      * that does not resolves once sent.
-     * @param {Pending} p @param {number} type @param {string} method @param {any[]} args @param {boolean} answered
+     * @param {Pending} p @param {typeof INVOCATION | typeof STREAM_INVOCATION} type
+     * @param {string} method @param {unknown[]} args @param {boolean} answered
      */
     function begin(p, type, method, args, answered) {
       ready()
         .then(async () => {
           if (p._done) return;
-          if (!answered) return invocation(type, null, method, args).then(p._resolve);
+          if (!answered) {
+            await invocation(type, null, method, args);
+            p._resolve();
+            return;
+          }
           p._id = '' + ids++;
           pending.set(p._id, p);
           await invocation(type, p._id, method, args);
@@ -296,15 +342,15 @@ export class HubConnection {
     /**
      * invoke and send: resolves with the result (or once sent), rejects with the
      * hub's error or after `ms` (0: no deadline).
-     * @param {string} method @param {any[]} args @param {number} ms @param {boolean} [fireAndForget]
-     * @returns {Promise<any>}
+     * @param {string} method @param {unknown[]} args @param {number} ms @param {boolean} [fireAndForget]
+     * @returns {Promise<unknown>}
      */
     function call(method, args, ms, fireAndForget) {
       return new Promise((resolve, reject) => {
         /** @type {ReturnType<typeof setTimeout> | undefined} */
         let timer;
         // A promise settles once: ending twice does nothing more.
-        /** @param {(v: any) => void} settle @returns {(v: any) => void} */
+        /** @param {(v: unknown) => void} settle @returns {(v: unknown) => void} */
         const end = (settle) => (v) => {
           p._done = true;
           clearTimeout(timer);
@@ -326,10 +372,10 @@ export class HubConnection {
     /**
      * A streaming call: an async iterator of its items; `cancel()` (or leaving a
      * for-await loop early) asks the server to stop.
-     * @param {string} method @param {any[]} args
+     * @param {string} method @param {unknown[]} args
      */
     function stream(method, args) {
-      /** @type {IteratorResult<any>[]} */
+      /** @type {IteratorResult<unknown>[]} */
       const queue = [];
       /** @type {Waiter[]} */
       const waiting = [];
@@ -372,12 +418,12 @@ export class HubConnection {
         finish();
       };
       const it = {
-        /** @returns {Promise<IteratorResult<any>>} */
+        /** @returns {Promise<IteratorResult<unknown>>} */
         next: () => new Promise((ok, fail) => {
           waiting.push([ok, fail]);
           settle();
         }),
-        /** @returns {Promise<IteratorResult<any>>} */
+        /** @returns {Promise<IteratorResult<unknown>>} */
         return: async () => {
           cancel();
           return { done: true, value: undefined };
@@ -391,25 +437,28 @@ export class HubConnection {
     /**
      * Sends an Invocation or StreamInvocation; async-iterable arguments become
      * upload streams.
-     * @param {number} type @param {string | null} id @param {string} target @param {any[]} args
+     * @param {typeof INVOCATION | typeof STREAM_INVOCATION} type
+     * @param {string | null} id the invocation ID; null for an invocation that expects no answer
+     * @param {string} target @param {unknown[]} args
      */
     async function invocation(type, id, target, args) {
-      /** @type {[string, AsyncIterable<any>][]} */
+      /** @type {[string, AsyncIterable<unknown>][]} */
       const uploads = [];
       const plain = [];
       for (const arg of args) {
-        if (arg?.[Symbol.asyncIterator]) uploads.push(['' + ids++, arg]);
+        if (isAsyncIterable(arg)) uploads.push(['' + ids++, arg]);
         else plain.push(arg);
       }
-      /** @type {Message} */
-      const msg = { type, target, arguments: plain };
+      // The ID, when there is one, goes after the arguments, as it always has on the wire.
+      const msg = /** @type {import('./protocol.js').InvocationMessage | import('./protocol.js').StreamInvocationMessage} */ (
+        { type, target, arguments: plain });
       if (id !== null) msg.invocationId = id;
       if (uploads.length) msg.streamIds = uploads.map(([sid]) => sid);
       await send(msg);
       for (const [sid, items] of uploads) upload(sid, items);
     }
 
-    /** @param {string} invocationId @param {AsyncIterable<any>} items */
+    /** @param {string} invocationId @param {AsyncIterable<unknown>} items */
     async function upload(invocationId, items) {
       const id = hub.connectionId;
       try {
@@ -427,7 +476,7 @@ export class HubConnection {
      * Sends a message. On a stateful connection a trackable one is numbered and
      * kept until acked (waiting while the buffer is full), held while a lost link
      * is resumed, and a failed write loses the link rather than the message.
-     * @param {Message} msg
+     * @param {HubMessage} msg
      * @returns {Promise<void>}
      */
     async function send(msg) {
@@ -583,6 +632,7 @@ export class HubConnection {
           await res.body?.cancel();
           throw Object.assign(httpError(res, 'negotiate failed'), { fatal: res.status === 401 || res.status === 403 });
         }
+        /** @type {Negotiation} */
         const body = await res.json();
         if (body.error) throw error(body.error, { fatal: true });
         if (body.url) {
@@ -592,7 +642,6 @@ export class HubConnection {
         }
         hub.connectionId = body.connectionId;
         reset(!!(o.statefulReconnect && body.useStatefulReconnect));
-        /** @type {Offer[]} */
         const offers = body.availableTransports || [];
         return {
           // The connection URL: the hub's, with the token that names the connection.
@@ -618,7 +667,10 @@ export class HubConnection {
       /** @type {(e?: Error) => void} */
       let shaken = ignore;
       const handshaken = new Promise((ok, fail) => {
-        shaken = (e) => (e ? fail(e) : ok(undefined));
+        shaken = (e) => {
+          if (e) fail(e);
+          else ok(undefined);
+        };
       });
       /** @param {string} what */
       const arm = (what) => {
@@ -669,20 +721,28 @@ export class HubConnection {
       else if (now - sentAt >= o.keepAliveInterval) send({ type: PING }).catch(ignore);
     }
 
-    /** @param {Link} link @param {any} data a delivery unit: a string, an ArrayBuffer or a Uint8Array */
+    /**
+     * A delivery unit arrived: first the handshake reply, then messages.
+     * @param {Link} link @param {Delivery} data
+     */
     function onData(link, data) {
       if (link === current) seenAt = Date.now();
       try {
         if (!link._ok && !link._resume) {
           const [refused, rest] = parseHandshake(data, protocol);
-          if (refused) return link._shaken(error('handshake refused: ' + refused, { fatal: true }));
+          if (refused) {
+            link._shaken(error('handshake refused: ' + refused, { fatal: true }));
+            return;
+          }
           link._ok = true;
           link._rest = rest;
-          return link._shaken();
+          link._shaken();
+          return;
         }
         for (const m of protocol.parse(data)) message(link, m);
         if (stateful && link._name != LONG_POLLING) {
-          sinceAck += data.length ?? data.byteLength;
+          // Characters of text, bytes of binary data (an ArrayBuffer has no length).
+          sinceAck += /** @type {{length?: number}} */ (data).length ?? /** @type {ArrayBuffer} */ (data).byteLength;
           if (sinceAck >= ACK_BYTES) ack();
           else ackTimer ||= setTimeout(ack, ACK_DELAY);
         }
@@ -693,11 +753,11 @@ export class HubConnection {
 
     /** @param {Link} link @param {Error} [e] */
     function closed(link, e) {
-      if (!link._ok) return link._shaken(e || error('closed early'));
-      lost(link, e);
+      if (link._ok) lost(link, e);
+      else link._shaken(e || error('closed early'));
     }
 
-    /** @param {Link} link @param {Message} m */
+    /** @param {Link} link @param {HubMessage} m */
     function message(link, m) {
       if (link !== current) return;
       if (stateful) {
@@ -705,7 +765,8 @@ export class HubConnection {
           // Past a gap: over HTTP an answer can be lost unseen (a browser sends a
           // failed poll again by itself), so resume; over WebSockets it is fatal.
           if (m.sequenceId > highest + 1) {
-            return cut(link, error('Sequence ID too high', link._name == WEBSOCKETS ? { status: 404 } : {}));
+            cut(link, error('Sequence ID too high', link._name == WEBSOCKETS ? { status: 404 } : {}));
+            return;
           }
           received = m.sequenceId - 1;
           if (link._waiting) {
@@ -723,16 +784,21 @@ export class HubConnection {
           highest = received;
         }
       }
-      const p = pending.get(m.invocationId);
       switch (m.type) {
-        case INVOCATION: return invoked(m);
-        case STREAM_ITEM: return p?._item(m.item);
-        case COMPLETION:
-          if (!p) return;
-          if (m.error) p._reject(error(m.error, { name: 'HubError' }));
-          else p._resolve(m.result);
+        case INVOCATION:
+          invoked(m);
           return;
+        case STREAM_ITEM:
+          pending.get(m.invocationId)?._item(m.item);
+          return;
+        case COMPLETION: {
+          const p = pending.get(m.invocationId);
+          if (m.error) p?._reject(error(m.error, { name: 'HubError' }));
+          else p?._resolve(m.result);
+          return;
+        }
         case ACK:
+          // The server has every message up to sequenceId: drop them, and wake the sends waiting for room.
           while (buffer.length && buffer[0][0] <= m.sequenceId) {
             unacked -= buffer[0][1].length;
             buffer.shift();
@@ -742,20 +808,29 @@ export class HubConnection {
         case CLOSE:
           link._closeMsg = true;
           link._transport._close();
-          return lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
+          lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
       }
     }
 
-    /** A call from the server; one with an invocationId waits for a result. @param {Message} m */
+    /**
+     * A call from the server; one with an invocationId waits for a result: what
+     * the first handler returns, or the error it throws.
+     * @param {import('./protocol.js').InvocationMessage} m
+     */
     function invoked(m) {
       const fns = handlers.get(String(m.target).toLowerCase()) || [];
-      if (m.invocationId == null) return run(fns, m.arguments);
-      /** @param {object} r */
-      const reply = (r) => send({ type: COMPLETION, invocationId: m.invocationId, ...r }).catch(ignore);
-      (async () => {
+      const id = m.invocationId;
+      if (id == null) {
+        run(fns, m.arguments);
+        return;
+      }
+      /** @param {{result: unknown} | {error: string}} r */
+      const reply = (r) => send({ type: COMPLETION, invocationId: id, ...r }).catch(ignore);
+      const result = async () => {
         if (!fns.length) throw new Error("Client didn't provide a result.");
         return fns[0](...m.arguments);
-      })().then((result) => reply({ result: result ?? null }), (e) => reply({ error: messageOf(e) }));
+      };
+      result().then((value) => reply({ result: value ?? null }), (e) => reply({ error: messageOf(e) }));
     }
 
     /**
@@ -774,7 +849,10 @@ export class HubConnection {
       if (short && lastShort === name) demoted.add(name);
       lastShort = short ? name : null;
       const resume = stateful && !link._closeMsg && !gone(reason);
-      if (!allowReconnect || !resume && o.reconnect === false) return finish(reason);
+      if (!allowReconnect || (!resume && o.reconnect === false)) {
+        finish(reason);
+        return;
+      }
       if (hub.state !== 'reconnecting') {
         setState('reconnecting');
         run(events.reconnecting, [reason]);
@@ -791,10 +869,11 @@ export class HubConnection {
      * @param {string} name @param {Error} [reason]
      */
     async function resumeLink(name, reason) {
-      const gen = generation, t0 = Date.now();
+      const gen = generation;
+      const t0 = Date.now();
       held = true;
-      for (let n = 0; Date.now() - t0 < o.reconnectWindow;) {
-        await sleep(cutDelay(n++));
+      for (let n = 0; Date.now() - t0 < o.reconnectWindow; n++) {
+        await sleep(cutDelay(n));
         if (gen !== generation) return;
         try {
           await open(gen, name, connectionUrl, o.handshakeTimeout, true);
@@ -825,8 +904,8 @@ export class HubConnection {
       held = false;
       const e = reason || error('connection lost');
       pending.forEach((p) => p._reject(e));
-      if (o.reconnect === false) return finish(reason);
-      loop(generation, reason || null).catch(ignore);
+      if (o.reconnect === false) finish(reason);
+      else loop(generation, reason || null).catch(ignore);
     }
 
     /** @param {Error} [reason] */
@@ -864,10 +943,11 @@ export class HubConnection {
    * without regard to case). What a handler returns answers a server that waits
    * for a client result.
    * @param {string} method
-   * @param {(...args: any[]) => any} handler
+   * @param {Handler} handler
    */
   on(method, handler) {
     const key = method.toLowerCase();
+    // A new array, here and in off: a call being dispatched keeps the handlers it started with.
     this._handlers.set(key, [...(this._handlers.get(key) || []), handler]);
     return this;
   }
@@ -875,7 +955,7 @@ export class HubConnection {
   /**
    * Removes one handler, or every handler of the method.
    * @param {string} method
-   * @param {(...args: any[]) => any} [handler]
+   * @param {Handler} [handler]
    */
   off(method, handler) {
     const key = method.toLowerCase();
@@ -896,16 +976,16 @@ export class HubConnection {
    * Calls a hub method and resolves with its result (the acknowledgement).
    * Arguments that are async iterables are streamed to the server.
    * @param {string} method
-   * @param {...any} args
-   * @returns {Promise<any>}
+   * @param {...unknown} args
+   * @returns {Promise<unknown>}
    */
   invoke(method, ...args) { return this._call(method, args, this.options.timeout); }
 
   /**
    * Calls a hub method without waiting for it to run: resolves once sent.
    * @param {string} method
-   * @param {...any} args
-   * @returns {Promise<void>}
+   * @param {...unknown} args
+   * @returns {Promise<unknown>} undefined
    */
   send(method, ...args) { return this._call(method, args, this.options.timeout, true); }
 
@@ -915,9 +995,9 @@ export class HubConnection {
    */
   timeout(ms) {
     return {
-      /** @param {string} method @param {...any} args */
+      /** @param {string} method @param {...unknown} args */
       invoke: (method, ...args) => this._call(method, args, ms),
-      /** @param {string} method @param {...any} args */
+      /** @param {string} method @param {...unknown} args */
       send: (method, ...args) => this._call(method, args, ms, true),
     };
   }
@@ -926,7 +1006,7 @@ export class HubConnection {
    * Calls a streaming hub method. The result is an async iterator of its items;
    * `cancel()` (or leaving a for-await loop early) asks the server to stop.
    * @param {string} method
-   * @param {...any} args
+   * @param {...unknown} args
    */
   stream(method, ...args) { return this._stream(method, args); }
 }

@@ -3,11 +3,26 @@
 // that keeps one send in flight and batches what queues up meanwhile (servers
 // answer 409 to concurrent sends on one connection).
 
+/** @typedef {import('./protocol.js').HubRecord} HubRecord */
+/** @typedef {import('./protocol.js').Delivery} Delivery */
+
+/**
+ * An error of the client, or one that says more: `fatal` ends the connection
+ * attempts, `status` is an HTTP status (400 and 404: the server does not know
+ * the connection; 1: the transport was closed).
+ * @typedef {Error & {fatal?: boolean, status?: number}} HubError
+ */
+
+/**
+ * A WebSocket constructor: the browser's, or one with its API (the ws package in Node).
+ * @typedef {new (url: string) => WebSocket} WebSocketClass
+ */
+
 /**
  * What the connection hands to its transports.
  * @typedef {object} Env
  * @property {(url: string, init?: RequestInit) => Promise<Response>} _fetch
- * @property {any} _webSocket a WebSocket constructor, or undefined
+ * @property {WebSocketClass | undefined} _webSocket
  * @property {RequestCredentials} _credentials
  * @property {(refresh?: boolean) => Promise<string | null | undefined>} _token the access token (cached; refresh calls the factory again)
  * @property {Record<string, string>} [_headers] extra headers for every HTTP request
@@ -17,7 +32,34 @@
  * @property {import('./protocol.js').HubProtocol} _protocol the hub protocol: its transfer format, how records join
  */
 
-/** The transport was closed: not a cut, so not retried. */
+/**
+ * What a transport hands back to the connection.
+ * @typedef {object} Transport
+ * @property {Promise<void>} _ready resolves once the transport is open (before the hub handshake)
+ * @property {Sender} _send sends one record or a delivery unit of records
+ * @property {(lost?: boolean) => void} _close ends the transport; onClose is not called afterwards (lost: the link was lost, the connection lives on)
+ */
+
+/**
+ * A transport's send; over HTTP it also has _idle, which resolves when no POST is in flight.
+ * @typedef {((record: HubRecord) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} Sender
+ */
+
+/**
+ * Opens a transport on the connection URL (the hub URL with ?id=).
+ * @callback OpenTransport
+ * @param {string} url
+ * @param {Env} env
+ * @param {(data: Delivery) => void} onData one delivery unit: one or more records
+ * @param {(error?: Error) => void} onClose the transport ended after it opened (no error: the server closed it normally)
+ * @param {boolean} [resume] it resumes a stateful connection
+ * @returns {Transport}
+ */
+
+/**
+ * The transport was closed: not a cut, so not retried.
+ * @returns {HubError}
+ */
 export const closedError = () => Object.assign(new Error('closed'), { status: 1 });
 
 /** @param {number} ms */
@@ -41,8 +83,10 @@ export async function persist(fn, window = 0) {
     try {
       return await fn();
     } catch (e) {
-      const status = /** @type {any} */ (e).status;
-      if (status < 500 && status !== 409 || Date.now() - t0 >= window) throw e;
+      // A network error (or an abort) has no status: undefined < 500 is false,
+      // so it counts as a cut, as 409 and 5xx do.
+      const status = /** @type {{status: number}} */ (e).status;
+      if ((status < 500 && status !== 409) || Date.now() - t0 >= window) throw e;
       await sleep(cutDelay(n));
     }
   }
@@ -55,8 +99,9 @@ export async function persist(fn, window = 0) {
  */
 export function withQuery(url, params) {
   const u = new URL(url);
-  // set converts the value to a string itself (as String does).
-  for (const k in params) u.searchParams.set(k, /** @type {any} */ (params[k]));
+  // set converts a number or boolean to a string itself (as String does): the
+  // cast says what it becomes.
+  for (const k in params) u.searchParams.set(k, /** @type {string} */ (params[k]));
   return u.href;
 }
 
@@ -78,7 +123,7 @@ export async function withToken(env, url) {
  * @param {Env} env
  * @param {string} method
  * @param {string} url
- * @param {string} [body]
+ * @param {HubRecord} [body]
  * @param {AbortSignal} [signal]
  * @param {string} [accept] the Accept header (the SSE stream's)
  * @returns {Promise<Response>}
@@ -101,12 +146,16 @@ export async function request(env, method, url, body, signal, accept) {
   }
 }
 
-/** An error for an HTTP status the protocol does not expect. */
-export const httpError = (/** @type {Response} */ res, /** @type {string} */ what) =>
-  Object.assign(new Error(`${what}: HTTP ${res.status}`), { status: res.status });
+/**
+ * An error for an HTTP status the protocol does not expect.
+ * @param {Response} res
+ * @param {string} what what failed
+ * @returns {HubError}
+ */
+export const httpError = (res, what) => Object.assign(new Error(`${what}: HTTP ${res.status}`), { status: res.status });
 
 /**
- * Returns a send function that POSTs text to the connection URL, one request at
+ * Returns a send function that POSTs records to the connection URL, one request at
  * a time, batching the records queued while one is in flight. A POST that is
  * cut is sent again for up to env._window ms. Once the transport is closed,
  * nothing more is sent: a resumed link replays what was not acked, and a
@@ -115,23 +164,29 @@ export const httpError = (/** @type {Response} */ res, /** @type {string} */ wha
  * @param {Env} env
  * @param {string} url
  * @param {() => boolean} closed
- * @returns {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}}
+ * @returns {Sender}
  */
 export function poster(env, url, closed) {
-  /** @type {{_text: string, _ok: () => void, _fail: (e: any) => void}[]} */
-  let queue = [];
-  /** @type {Promise<void> | undefined} */
+  /** @type {{_record: HubRecord, _ok: () => void, _fail: (e: unknown) => void}[]} records waiting for a POST */
+  const queue = [];
+  /** @type {Promise<void> | undefined} the flush under way */
   let busy;
+
   async function flush() {
     while (queue.length) {
-      // At most 64 KiB a POST (one larger record alone): servers cap a body.
-      let n = 0, size = 0;
-      while (n < queue.length && ((size += queue[n]._text.length) <= 65536 || !n)) n++;
+      // At most 64 KiB a POST (servers cap a body), but at least one record: a larger one goes alone.
+      let n = 0;
+      let size = 0;
+      while (n < queue.length) {
+        size += queue[n]._record.length;
+        if (n && size > 65536) break;
+        n++;
+      }
       const batch = queue.splice(0, n);
       try {
         await persist(async () => {
           if (closed()) throw closedError();
-          const res = await request(env, 'POST', url, env._protocol.join(batch.map((b) => b._text)));
+          const res = await request(env, 'POST', url, env._protocol.join(batch.map((b) => b._record)));
           await res.text();
           if (!res.ok) throw httpError(res, 'send failed');
         }, env._window);
@@ -142,9 +197,10 @@ export function poster(env, url, closed) {
     }
     busy = undefined;
   }
-  /** @type {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} */
-  const send = (text) => new Promise((ok, fail) => {
-    queue.push({ _text: text, _ok: ok, _fail: fail });
+
+  /** @type {Sender} */
+  const send = (record) => new Promise((ok, fail) => {
+    queue.push({ _record: record, _ok: ok, _fail: fail });
     busy ||= flush();
   });
   send._idle = () => busy;

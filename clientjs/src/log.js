@@ -24,5 +24,9 @@ export const INFORMATION = 2, WARNING = 3;
  */
 export function logger(option = INFORMATION) {
   if (typeof option == 'object') return option;
-  return { log: (level, message) => level >= option && console.warn('hubbub: ' + message) };
+  return {
+    log(level, message) {
+      if (level >= option) console.warn('hubbub: ' + message);
+    },
+  };
 }

@@ -12,13 +12,10 @@ let links = 0;
 
 /**
  * Starts long polling on the connection URL. The first poll returns at once
- * and opens the transport.
- * @param {string} url
- * @param {import('./http.js').Env} env
- * @param {(text: string) => void} onData one poll response: one or more records
- * @param {(error?: Error) => void} onClose polling ended (204: the server closed the connection)
- * @param {boolean} [resume] the first poll resumes a stateful connection (&resume=1)
- * @returns {import('./websocket.js').Transport}
+ * and opens the transport. onData gets each poll response (one or more
+ * records); onClose the end of polling (no error: a 204, the server closed the
+ * connection). With resume, the first poll resumes a stateful connection (&resume=1).
+ * @type {import('./http.js').OpenTransport}
  */
 export function longPolling(url, env, onData, onClose, resume) {
   // Every request of a resumed link says which, so that the server turns away a
@@ -28,15 +25,33 @@ export function longPolling(url, env, onData, onClose, resume) {
   /** @type {AbortController} */
   let abort;
 
-  /** One poll: its body, or null for 204; throws on other answers. @param {boolean} [first] the poll that opens the transport */
+  /**
+   * The URL of one poll: &resume=1 on the first one of a resumed link, &ack=N
+   * when stateful (a stateful client acks with its polls, not with a POST
+   * each), and &_= the time, so that no cache answers it.
+   * @param {boolean} [first]
+   */
+  function pollUrl(first) {
+    /** @type {Record<string, number>} */
+    const query = {};
+    if (first && resume) query.resume = 1;
+    const ack = env._ack?.();
+    if (ack) query.ack = ack;
+    query._ = Date.now();
+    return withQuery(url, query);
+  }
+
+  /**
+   * One poll: its body, or null for 204; throws on other answers.
+   * @param {boolean} [first] the poll that opens the transport
+   * @returns {Promise<import('./protocol.js').HubRecord | null>}
+   */
   async function poll(first) {
     if (closed) throw closedError();
     abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT);
     try {
-      // A stateful client acks with its polls (&ack=N), not with a POST each.
-      const ack = env._ack?.();
-      const res = await request(env, 'GET', withQuery(url, { ...(first && resume && { resume: 1 }), ...(ack && { ack }), _: Date.now() }), undefined, abort.signal);
+      const res = await request(env, 'GET', pollUrl(first), undefined, abort.signal);
       const body = await env._protocol.read(res);
       if (res.status === 204 && !first) return null;
       if (res.status !== 200) throw httpError(res, 'poll failed');
@@ -50,12 +65,14 @@ export function longPolling(url, env, onData, onClose, resume) {
     loop(body);
   });
 
-  /** @param {string | null} body */
+  /** @param {import('./protocol.js').HubRecord | null} body */
   async function loop(body) {
     try {
-      for (; body != null; body = await persist(poll, env._window)) {
+      // Each poll that a proxy or the network cuts is sent again (see persist).
+      while (body != null) {
         if (closed) return;
         if (body.length) onData(body);
+        body = await persist(poll, env._window);
       }
       end();
     } catch (e) {

@@ -21,8 +21,14 @@ const MAX_DEPTH = 100;
 const textDecoder = new TextDecoder();
 const textEncoder = new TextEncoder();
 
-/** @param {string} message */
-const fail = (message) => { throw new Error(message); };
+/**
+ * Throws; an expression, so that `x || fail(…)` reads as "x, or the error".
+ * @param {string} message
+ * @returns {never}
+ */
+function fail(message) {
+  throw new Error(message);
+}
 
 /**
  * The bytes of an ArrayBuffer or of any view, without copying.
@@ -63,8 +69,14 @@ function raw(size, n = 0) {
   at += size;
 }
 
-/** A format byte, then n in `size` bytes. @param {number} format @param {number} size @param {number | bigint} [n] */
-const put = (format, size, n) => (raw(1, format), raw(size, n));
+/**
+ * A format byte, then n in `size` bytes.
+ * @param {number} format @param {number} size @param {number | bigint} [n]
+ */
+function put(format, size, n) {
+  raw(1, format);
+  raw(size, n);
+}
 
 /** @param {Uint8Array} bytes */
 function putBytes(bytes) {
@@ -93,11 +105,17 @@ function putNumber(n) {
     outView.setFloat64(at, n);
     at += 8;
   } else if (n >= 0) {
+    // positive fixint, uint 8, 16, 32, 64
     if (n < 128) put(n, 0);
-    else put(n < 256 ? 0xcc : n < 65536 ? 0xcd : n < 2 ** 32 ? 0xce : 0xcf, n < 256 ? 1 : n < 65536 ? 2 : n < 2 ** 32 ? 4 : 8, n);
+    else if (n < 256) put(0xcc, 1, n);
+    else if (n < 65536) put(0xcd, 2, n);
+    else if (n < 2 ** 32) put(0xce, 4, n);
+    else put(0xcf, 8, n);
   } else if (n >= -32) {
+    // negative fixint
     put(n & 0xff, 0);
   } else {
+    // int 8, 16, 32, 64 (0xd0 to 0xd3)
     const size = n >= -128 ? 1 : n >= -32768 ? 2 : n >= -(2 ** 31) ? 4 : 8;
     put(0xd0 + Math.log2(size), size, n);
   }
@@ -110,16 +128,24 @@ function putDate(date) {
   const sec = Math.floor(ms / 1000);
   const nsec = (ms - sec * 1000) * 1e6;
   if (sec >= 0 && sec < 2 ** 34) {
-    // fixext 4: seconds; fixext 8: nanoseconds (30 bits) above seconds (34 bits)
-    if (!nsec && sec < 2 ** 32) put(0xd6, 0), put(0xff, 4, sec);
-    else put(0xd7, 0), put(0xff, 8, (BigInt(nsec) << 34n) | BigInt(sec));
+    if (!nsec && sec < 2 ** 32) {
+      // fixext 4: seconds
+      put(0xd6, 0);
+      put(0xff, 4, sec);
+    } else {
+      // fixext 8: nanoseconds (30 bits) above seconds (34 bits)
+      put(0xd7, 0);
+      put(0xff, 8, (BigInt(nsec) << 34n) | BigInt(sec));
+    }
   } else {
     // ext 8 of 12 bytes: nanoseconds, then signed seconds
-    put(0xc7, 1, 12), put(0xff, 4, nsec), raw(8, sec);
+    put(0xc7, 1, 12);
+    put(0xff, 4, nsec);
+    raw(8, sec);
   }
 }
 
-/** @param {any} v @param {number} depth */
+/** @param {unknown} v @param {number} depth */
 function putValue(v, depth) {
   if (depth > MAX_DEPTH) fail(`hubbub-msgpack: nesting too deep (over ${MAX_DEPTH} levels)`);
   if (v == null) put(0xc0, 0);
@@ -139,15 +165,21 @@ function putValue(v, depth) {
     lengthHeader(v.length, 0x90, 16, 0, 0xdc, 0xdd);
     for (const item of v) putValue(item, depth + 1);
   } else if (typeof v === 'object') {
-    const keys = Object.keys(v);
+    const map = /** @type {Record<string, unknown>} */ (v);
+    const keys = Object.keys(map);
     lengthHeader(keys.length, 0x80, 16, 0, 0xde, 0xdf);
-    for (const k of keys) putValue(k, depth), putValue(v[k], depth + 1);
-  } else fail('hubbub-msgpack: cannot encode a ' + typeof v);
+    for (const k of keys) {
+      putValue(k, depth);
+      putValue(map[k], depth + 1);
+    }
+  } else {
+    fail('hubbub-msgpack: cannot encode a ' + typeof v);
+  }
 }
 
 /**
  * Encodes one value as MessagePack.
- * @param {any} value
+ * @param {unknown} value
  * @returns {Uint8Array}
  */
 export function encode(value) {
@@ -161,7 +193,7 @@ export function encode(value) {
 /**
  * Decodes exactly one MessagePack value from the bytes.
  * @param {ArrayBuffer | ArrayBufferView} data
- * @returns {any}
+ * @returns {unknown}
  * @throws {Error} on truncated or malformed input, unknown extensions, nesting over 100 levels, or bytes left over
  */
 export function decode(data) {
@@ -181,8 +213,15 @@ export function decode(data) {
     return size === 1 ? b[i] : size === 2 ? view.getUint16(i) : size === 4 ? view.getUint32(i)
       : view.getUint32(i) * 2 ** 32 + view.getUint32(i + 4);
   };
-  /** n items follow, each at least `min` bytes: refused before anything is allocated if they cannot fit. @param {number} n @param {number} min */
-  const items = (n, min) => (n * min > b.length - pos ? fail(`MessagePack truncated: ${n} items announced, ${b.length - pos} bytes left`) : n);
+  /**
+   * n items follow, each at least `min` bytes: refused before anything is
+   * allocated if they cannot fit. Returns n.
+   * @param {number} n @param {number} min
+   */
+  const items = (n, min) => {
+    if (n * min > b.length - pos) fail(`MessagePack truncated: ${n} items announced, ${b.length - pos} bytes left`);
+    return n;
+  };
 
   /** @param {number} n @param {number} depth */
   const array = (n, depth) => {
@@ -192,7 +231,7 @@ export function decode(data) {
   };
   /** @param {number} n @param {number} depth */
   const map = (n, depth) => {
-    /** @type {Record<string, any>} */
+    /** @type {Record<string, unknown>} */
     const o = {};
     for (let i = items(n, 2); i > 0; i--) {
       const key = value(depth + 1);
@@ -209,14 +248,27 @@ export function decode(data) {
     const type = view.getInt8(take(1));
     const i = take(n);
     if (type !== -1) fail(`MessagePack extension type ${type} is not supported`);
-    const [sec, nsec] = n === 4 ? [view.getUint32(i), 0]
-      : n === 8 ? [(view.getUint32(i) & 3) * 2 ** 32 + view.getUint32(i + 4), view.getUint32(i) >>> 2]
-      : n === 12 ? [view.getInt32(i + 4) * 2 ** 32 + view.getUint32(i + 8), view.getUint32(i)]
-      : fail(`MessagePack timestamp of ${n} bytes is invalid`);
+    let sec;
+    let nsec;
+    if (n === 4) {
+      // seconds
+      sec = view.getUint32(i);
+      nsec = 0;
+    } else if (n === 8) {
+      // nanoseconds (30 bits) above seconds (34 bits)
+      sec = (view.getUint32(i) & 3) * 2 ** 32 + view.getUint32(i + 4);
+      nsec = view.getUint32(i) >>> 2;
+    } else if (n === 12) {
+      // nanoseconds, then signed seconds (64 bits)
+      sec = view.getInt32(i + 4) * 2 ** 32 + view.getUint32(i + 8);
+      nsec = view.getUint32(i);
+    } else {
+      fail(`MessagePack timestamp of ${n} bytes is invalid`);
+    }
     return new Date(sec * 1000 + nsec / 1e6);
   };
 
-  /** @param {number} depth @returns {any} */
+  /** @param {number} depth @returns {unknown} */
   const value = (depth) => {
     if (depth > MAX_DEPTH) fail(`MessagePack nesting too deep (over ${MAX_DEPTH} levels)`);
     const f = b[take(1)];
@@ -261,9 +313,9 @@ export function decode(data) {
 
 const NAMES = ['', 'Invocation', 'StreamItem', 'Completion', 'StreamInvocation', 'CancelInvocation', 'Ping', 'Close', 'Ack', 'Sequence'];
 
-/** @typedef {(v: any) => boolean} Check */
+/** @typedef {(v: unknown) => boolean} Check */
 /** @type {Check} */
-const isMap = (v) => v?.constructor === Object;
+const isMap = (v) => /** @type {object | null | undefined} */ (v)?.constructor === Object;
 /** @type {Check} */
 const isString = (v) => typeof v === 'string';
 /** @type {Check} */
@@ -300,30 +352,47 @@ const ERROR_RESULT = 1, VOID_RESULT = 2, VALUE_RESULT = 3;
 /**
  * Turns a decoded message array into a message object; null for an unknown type
  * (a later protocol version may add some: skipped, as the official client does).
- * @param {any} a
+ * The layouts check each field, so the object is the message they describe.
+ * @param {unknown} a
+ * @returns {import('./protocol.js').HubMessage | null}
  */
 function toMessage(a) {
-  if (!isArray(a) || !a.length) fail('Invalid payload.');
+  if (!Array.isArray(a) || !a.length) fail('Invalid payload.');
   const type = a[0];
   const layout = LAYOUTS[type];
   if (!layout) return null;
+  /** @returns {never} */
   const invalid = () => fail(`Invalid payload for ${NAMES[type]} message.`);
-  /** @type {Record<string, any>} */
+  /** @type {Record<string, unknown>} */
   const m = { type };
-  layout.forEach(([field, check, optional], i) => {
-    if (i + 1 >= a.length) return optional || invalid();
+  for (let i = 0; i < layout.length; i++) {
+    const [field, check, optional] = layout[i];
+    if (i + 1 >= a.length) {
+      if (!optional) invalid();
+      continue;
+    }
     const v = a[i + 1];
-    if (!check(v)) return field === 'headers' ? fail('Invalid headers.') : invalid();
+    if (!check(v)) {
+      if (field === 'headers') fail('Invalid headers.');
+      invalid();
+    }
+    // A nil field is left out, as if absent; a stream item may be nil.
     if (v !== null || check === any) m[field] = v;
-  });
+  }
   if (type === 3) {
+    // A Completion: its ResultKind, then the error or the result.
     const kind = a[3];
     if (kind !== VOID_RESULT && a.length < 5) invalid();
-    if (kind === ERROR_RESULT) m.error = isString(a[4]) ? a[4] : invalid();
-    else if (kind === VALUE_RESULT) m.result = a[4];
-    else if (kind !== VOID_RESULT) invalid();
+    if (kind === ERROR_RESULT) {
+      if (!isString(a[4])) invalid();
+      m.error = a[4];
+    } else if (kind === VALUE_RESULT) {
+      m.result = a[4];
+    } else if (kind !== VOID_RESULT) {
+      invalid();
+    }
   }
-  return m;
+  return /** @type {import('./protocol.js').HubMessage} */ (m);
 }
 
 /**
@@ -344,14 +413,9 @@ function frame(body) {
 }
 
 /**
- * @typedef {object} HubProtocol what HubConnection needs of a hub protocol
- * @property {string} name the name in the handshake
- * @property {number} version the highest version it speaks
- * @property {'Text' | 'Binary'} format the transfer format a transport must carry
- * @property {(message: any) => string | Uint8Array} write one message as a framed record
- * @property {(data: any, handshake?: boolean) => any[]} parse a delivery unit's messages; with handshake, the handshake reply (JSON) first
- * @property {(parts: (string | Uint8Array)[]) => string | Uint8Array} join records into one delivery unit
- * @property {(response: Response) => Promise<string | Uint8Array>} read a long-poll response's body, as parse takes it
+ * What HubConnection needs of a hub protocol (see protocol.js), and the highest
+ * version it speaks.
+ * @typedef {import('./protocol.js').HubProtocol & {version: number}} HubProtocol
  */
 
 /**
@@ -367,13 +431,16 @@ export function protocol() {
     write(message) {
       const type = message.type;
       const layout = LAYOUTS[type] || fail('hubbub-msgpack: cannot write message type ' + type);
+      // The layout names the fields; what a message type lacks is undefined (nil).
+      const fields = /** @type {Record<string, unknown>} */ (message);
+      /** @type {unknown[]} */
       const a = [type];
       for (const [field, , optional] of layout) {
-        const v = field === 'headers' ? message.headers || {} : message[field];
+        const v = field === 'headers' ? fields.headers || {} : fields[field];
         if (v === undefined && optional) break;
         a.push(v);
       }
-      if (type === 3) {
+      if (message.type === 3) {
         if (message.error) a.push(ERROR_RESULT, message.error);
         else if (message.result !== undefined) a.push(VALUE_RESULT, message.result);
         else a.push(VOID_RESULT);
@@ -382,6 +449,7 @@ export function protocol() {
     },
     parse(data, handshake) {
       let b = typeof data === 'string' ? textEncoder.encode(data) : asBytes(data);
+      /** @type {import('./protocol.js').HubMessage[]} */
       const messages = [];
       if (handshake) {
         // The handshake reply is JSON ended by the record separator, framed records may follow.
@@ -410,7 +478,10 @@ export function protocol() {
       const bytes = parts.map((p) => (typeof p === 'string' ? textEncoder.encode(p) : p));
       const unit = new Uint8Array(bytes.reduce((n, p) => n + p.length, 0));
       let n = 0;
-      for (const p of bytes) unit.set(p, n), n += p.length;
+      for (const p of bytes) {
+        unit.set(p, n);
+        n += p.length;
+      }
       return unit;
     },
   };

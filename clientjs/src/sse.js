@@ -8,12 +8,9 @@
 import { httpError, poster, request, withToken } from './http.js';
 
 /**
- * Opens an SSE stream on the connection URL.
- * @param {string} url
- * @param {import('./http.js').Env} env
- * @param {(text: string) => void} onData one event's data: one or more records
- * @param {(error?: Error) => void} onClose the stream ended after it opened
- * @returns {import('./websocket.js').Transport}
+ * Opens an SSE stream on the connection URL: onData gets each event's data (one
+ * or more records), onClose the end of a stream that opened.
+ * @type {import('./http.js').OpenTransport}
  */
 export function serverSentEvents(url, env, onData, onClose) {
   const abort = new AbortController();
@@ -24,12 +21,13 @@ export function serverSentEvents(url, env, onData, onClose) {
       res.body?.cancel();
       throw httpError(res, 'SSE failed to connect');
     }
-    read(/** @type {ReadableStream<Uint8Array>} */ (res.body)).then(() => end(new Error('SSE stream ended')), end);
+    // An answer with status 200 has a body.
+    read(/** @type {ReadableStream<Uint8Array<ArrayBuffer>>} */ (res.body)).then(() => end(new Error('SSE stream ended')), end);
   })();
 
-  /** @param {ReadableStream<Uint8Array>} body */
+  /** @param {ReadableStream<Uint8Array<ArrayBuffer>>} body */
   async function read(body) {
-    const reader = body.pipeThrough(/** @type {any} */ (new TextDecoderStream())).getReader();
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     /** @type {string[]} */
     let data = [];

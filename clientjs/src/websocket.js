@@ -4,35 +4,40 @@
 import { withToken } from './http.js';
 
 /**
- * @typedef {object} Transport
- * @property {Promise<void>} _ready resolves once the transport is open (before the hub handshake)
- * @property {((text: string) => Promise<void>) & {_idle?: () => Promise<void> | undefined}} _send idle: resolves when no send is in flight
- * @property {(lost?: boolean) => void} _close ends the transport; onClose is not called afterwards (lost: the link was lost, the connection lives on)
- */
-
-/**
- * Opens a WebSocket to the connection URL (also to resume a stateful connection).
- * @param {string} url the connection URL, http(s) with ?id=
- * @param {import('./http.js').Env} env
- * @param {(text: string) => void} onData one message: one or more records
- * @param {(error?: Error) => void} onClose the socket ended after it opened
- * @returns {Transport}
+ * Opens a WebSocket to the connection URL (also to resume a stateful connection):
+ * onData gets each message (one or more records), onClose the end of a socket
+ * that opened.
+ * @type {import('./http.js').OpenTransport}
  */
 export function webSocket(url, env, onData, onClose) {
   /** @type {WebSocket | undefined} */
   let ws;
   let closed = false;
   const ready = withToken(env, url.replace(/^http/, 'ws')).then((wsURL) => new Promise((resolve, reject) => {
-    if (closed) return reject(new Error('closed'));
-    const socket = ws = new env._webSocket(wsURL);
+    if (closed) {
+      reject(new Error('closed'));
+      return;
+    }
+    // The connection tries WebSockets only when it has a constructor. ws is for
+    // _send and _close; socket, never undefined, for the handlers.
+    const socket = ws = new /** @type {import('./http.js').WebSocketClass} */ (env._webSocket)(wsURL);
     let open = false;
     // Binary messages (MessagePack) as ArrayBuffers; a text protocol never gets any.
     socket.binaryType = 'arraybuffer';
-    socket.onopen = () => { open = true; resolve(undefined); };
+    socket.onopen = () => {
+      open = true;
+      resolve(undefined);
+    };
+    // onclose follows with the code; a browser says no more than that.
     socket.onerror = () => {};
-    socket.onmessage = (/** @type {MessageEvent} */ e) => closed || onData(e.data);
-    socket.onclose = (/** @type {CloseEvent} */ e) => {
-      if (!open) return reject(new Error(`WebSocket failed (${e.code})`));
+    socket.onmessage = (e) => {
+      if (!closed) onData(e.data);
+    };
+    socket.onclose = (e) => {
+      if (!open) {
+        reject(new Error(`WebSocket failed (${e.code})`));
+        return;
+      }
       if (closed) return;
       closed = true;
       onClose(e.code === 1000 ? undefined : new Error(`WebSocket closed (${e.code})`));
@@ -40,9 +45,9 @@ export function webSocket(url, env, onData, onClose) {
   }));
   return {
     _ready: ready,
-    _send: async (text) => {
+    _send: async (record) => {
       if (!ws || ws.readyState !== 1) throw new Error('WebSocket is not open');
-      ws.send(text);
+      ws.send(record);
     },
     _close(lost) {
       closed = true;

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/hubbub-go/hubbub/internal/idleconn"
 )
 
 // LongPoll is the long-polling transport of one connection: the client's GETs (polls)
@@ -48,10 +50,10 @@ import (
 //
 // The transport owns no goroutine. A held poll waits in its handler's goroutine for
 // Options.IdlePollTakeover; then, on HTTP/1.x, the transport takes its connection
-// over from net/http and the poll waits with no goroutine at all (see takenOver),
+// over from net/http and the poll waits with no goroutine at all (see idleconn.TakeOver),
 // to be answered by whoever decides its fate, and its connection closed after the
 // answer. A client that leaves while its poll is taken over is noticed at once on
-// Linux (watchClose: one goroutine for all connections), elsewhere when the poll is
+// Linux (idleconn.WatchClose: one goroutine for all connections), elsewhere when the poll is
 // answered (at the latest after PollTimeout), by its closed socket. The
 // transport's one timer (the disconnect timer, or a taken-over poll's timeout) is
 // a time.AfterFunc that only runs when it fires.
@@ -88,7 +90,7 @@ type LongPoll struct {
 // its handler (claimed set) writes the answer itself, then closes wake.
 //
 // A poll held by its handler answers once woken, unless claimed. A poll whose
-// connection was taken over (taken.conn set) has no goroutine waiting: whoever
+// connection was taken over (taken.Conn set) has no goroutine waiting: whoever
 // wakes it starts finishTaken.
 type poll struct {
 	wake chan struct{}
@@ -97,8 +99,8 @@ type poll struct {
 	// taken over.
 	w          http.ResponseWriter
 	r          *http.Request
-	taken      takenOver // its conn is nil unless taken over
-	stopWatch  func()    // ends the watch for its client leaving, if any
+	taken      idleconn.Taken // its Conn is nil unless taken over
+	stopWatch  func()         // ends the watch for its client leaving, if any
 	superseded bool
 	claimed    bool
 	clientGone bool // the watch saw its client leave
@@ -286,7 +288,7 @@ func (lp *LongPoll) settle(p *poll, clientGone bool) (*delivery, int) {
 }
 
 // takeOverPoll takes the held poll's connection over from net/http (see
-// takenOver) so that it waits for the rest of its timeout without a goroutine. It
+// idleconn.TakeOver) so that it waits for the rest of its timeout without a goroutine. It
 // reports false, and the handler keeps holding the poll, when the poll has been
 // woken meanwhile or its connection cannot be taken over. The hijack happens under
 // lp.mu so that whoever wakes the poll finds it either held by its handler or
@@ -297,10 +299,12 @@ func (lp *LongPoll) takeOverPoll(p *poll, w http.ResponseWriter, r *http.Request
 	if lp.current != p || r.Context().Err() != nil {
 		return false
 	}
-	if !p.taken.takeOver(w, r) {
+	taken, ok := idleconn.TakeOver(w, r)
+	if !ok {
 		return false
 	}
-	p.stopWatch, _ = watchClose(p.taken.conn, func() { lp.clientLeft(p) })
+	p.taken = taken
+	p.stopWatch, _ = idleconn.WatchClose(p.taken.Conn, func() { lp.clientLeft(p) })
 	lp.armLocked(rest, p)
 	// Nobody waits on wake any more, and only finishTaken answers it: let the
 	// request's and response's state go (an idle poll's memory counts 10k times).
@@ -311,7 +315,7 @@ func (lp *LongPoll) takeOverPoll(p *poll, w http.ResponseWriter, r *http.Request
 // wakeLocked decides p's fate (the caller has recorded it on p): a poll held by its
 // handler wakes up, a taken-over poll gets a goroutine to answer it.
 func (lp *LongPoll) wakeLocked(p *poll) {
-	if p.taken.conn != nil {
+	if p.taken.Conn != nil {
 		go lp.finishTaken(p)
 		return
 	}
@@ -340,20 +344,20 @@ func (lp *LongPoll) finishTaken(p *poll) {
 	if p.stopWatch != nil {
 		p.stopWatch()
 	}
-	d, status := lp.settle(p, p.clientGone || peerClosed(t.conn))
+	d, status := lp.settle(p, p.clientGone || idleconn.PeerClosed(t.Conn))
 	lp.pollDone()
 	deadline := time.Now().Add(lp.opts.WriteTimeout)
 	switch {
 	case d != nil:
-		err := t.respond(http.StatusOK, d.unit, deadline)
+		err := t.Respond(http.StatusOK, d.unit, deadline)
 		if err != nil {
 			err = lp.failed(err)
 		}
 		d.result <- err
 	case status != 0:
-		t.respond(status, nil, deadline)
+		t.Respond(status, nil, deadline)
 	default:
-		t.conn.Close()
+		t.Conn.Close()
 	}
 }
 
@@ -435,7 +439,7 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 		return err
 	}
 	lp.mu.Lock()
-	if p := lp.current; lp.err == nil && p != nil && p.taken.conn == nil {
+	if p := lp.current; lp.err == nil && p != nil && p.taken.Conn == nil {
 		// Held by its handler: write its answer here rather than wake the handler
 		// to write it and wait to be woken in turn.
 		lp.current = nil

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hubbub-go/hubbub/internal/idleconn"
 )
 
 // lpServer serves one long-polling transport: GET polls, POST sends, DELETE closes.
@@ -88,7 +90,7 @@ func (s *lpServer) startPoll(t *testing.T, ctx context.Context) <-chan pollResul
 		s.lp.mu.Lock()
 		held := s.lp.current != nil && s.lp.current != before
 		if held && takeOverPollsAfter != 0 {
-			held = s.lp.current.taken.conn != nil
+			held = s.lp.current.taken.Conn != nil
 		}
 		s.lp.mu.Unlock()
 		if held {
@@ -503,7 +505,7 @@ func TestLongPollTakenOver(t *testing.T) {
 		srv.firstPoll(t)
 		held := srv.startPoll(t, context.Background())
 		srv.lp.mu.Lock()
-		srv.lp.current.taken.conn.Close() // the write to come fails
+		srv.lp.current.taken.Conn.Close() // the write to come fails
 		srv.lp.mu.Unlock()
 		err := srv.lp.Send(context.Background(), []byte("unit"))
 		if err == nil || errors.Is(err, ErrClosed) || !strings.HasPrefix(err.Error(), "transports: long polling write: ") {
@@ -528,7 +530,7 @@ func TestLongPollTakenOver(t *testing.T) {
 			go func() { ch <- srv.poll(context.Background()) }()
 			time.Sleep(50 * time.Millisecond)
 			srv.lp.mu.Lock()
-			taken := srv.lp.current != nil && srv.lp.current.taken.conn != nil
+			taken := srv.lp.current != nil && srv.lp.current.taken.Conn != nil
 			srv.lp.mu.Unlock()
 			if taken {
 				t.Errorf("%+v: poll taken over", opts)
@@ -548,7 +550,7 @@ func clientLeft(t *testing.T, srv *lpServer) {
 	ctx, cancel := context.WithCancel(context.Background())
 	aborted := srv.startPoll(t, ctx)
 	srv.lp.mu.Lock()
-	conn := srv.lp.current.taken.conn
+	conn := srv.lp.current.taken.Conn
 	srv.lp.mu.Unlock()
 	cancel()
 	if r := <-aborted; r.err == nil {
@@ -562,7 +564,7 @@ func clientLeft(t *testing.T, srv *lpServer) {
 		srv.lp.mu.Lock()
 		held := srv.lp.current != nil
 		srv.lp.mu.Unlock()
-		if closeWatchSupported && !held || !closeWatchSupported && peerClosed(conn) {
+		if idleconn.CanWatchClose && !held || !idleconn.CanWatchClose && idleconn.PeerClosed(conn) {
 			break
 		}
 		if time.Now().After(deadline) {

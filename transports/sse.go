@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hubbub-go/hubbub/internal/idleconn"
 )
 
 // SSE is the Server-Sent Events transport of one connection: one long GET response
@@ -21,8 +23,8 @@ import (
 // at once, with no goroutine or buffer per stream beyond the HTTP server's own.
 //
 // On HTTP/1.x the stream's connection is taken over from net/http as it opens (see
-// takenOver): Send writes to it from the caller's goroutine, and the client leaving
-// is seen by watchClose (on Linux one goroutine for all connections, elsewhere a
+// idleconn.TakeOver): Send writes to it from the caller's goroutine, and the client leaving
+// is seen by idleconn.WatchClose (on Linux one goroutine for all connections, elsewhere a
 // goroutine per stream with a small stack); the handler has returned. Where
 // it cannot be taken over (HTTP/2, a ResponseWriter that cannot hijack,
 // Options.DisableTakeover), Send writes to the GET's ResponseWriter while
@@ -50,8 +52,8 @@ type SSE struct {
 	w       http.ResponseWriter // nil unless the stream is open in its handler
 	rc      *http.ResponseController
 	// conn is the stream's connection once taken over from net/http (see
-	// takenOver), in place of w; nil after the end. stopWatch ends the watch for
-	// the client leaving (see watchClose), if any.
+	// idleconn.TakeOver), in place of w; nil after the end. stopWatch ends the watch for
+	// the client leaving (see idleconn.WatchClose), if any.
 	conn      net.Conn
 	stopWatch func()
 }
@@ -104,10 +106,11 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Pragma", "no-cache")
 	h.Set("Content-Encoding", "identity") // keeps compression middleware off the stream
 	h.Set("X-Accel-Buffering", "no")      // and nginx from buffering it
-	var t takenOver
-	if !s.opts.DisableTakeover && t.takeOver(w, r) {
-		s.serveTaken(&t)
-		return
+	if !s.opts.DisableTakeover {
+		if t, ok := idleconn.TakeOver(w, r); ok {
+			s.serveTaken(&t)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 
@@ -140,9 +143,9 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 // serveTaken opens the stream on a connection taken over from net/http: the head
 // and the opening comment, then events as Send writes them, until the transport
 // ends and closes the connection, or the client does. The handler returns at once.
-func (s *SSE) serveTaken(t *takenOver) {
-	conn := t.conn
-	head := t.appendHead(nil, http.StatusOK, -1)
+func (s *SSE) serveTaken(t *idleconn.Taken) {
+	conn := t.Conn
+	head := t.AppendHead(nil, http.StatusOK, -1)
 	head = append(head, ":\r\n"...)
 	conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	if _, err := conn.Write(head); err != nil {
@@ -158,7 +161,7 @@ func (s *SSE) serveTaken(t *takenOver) {
 		return
 	}
 	s.opened()
-	if stop, ok := watchClose(conn, s.clientLeft); ok {
+	if stop, ok := idleconn.WatchClose(conn, s.clientLeft); ok {
 		s.writeMu.Lock()
 		s.stopWatch = stop
 		s.writeMu.Unlock()
@@ -172,7 +175,7 @@ func (s *SSE) serveTaken(t *takenOver) {
 
 // watch reads the taken-over connection until it fails, which ends the transport:
 // the client dropping the stream is its way of stopping. It serves where
-// watchClose cannot.
+// idleconn.WatchClose cannot.
 func (s *SSE) watch(conn net.Conn) {
 	var discard [64]byte
 	for {

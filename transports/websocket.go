@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/hubbub-go/hubbub/internal/idleconn"
 )
 
 // WebSocket is the WebSockets transport of one connection, over gorilla/websocket.
@@ -268,7 +270,7 @@ var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // once reading stops.
 //
 // While the connection is idle the goroutine waits in the network poller a few
-// frames deep (see waitReadable). Handling messages grows its stack, and the
+// frames deep (see idleconn.WaitReadable). Handling messages grows its stack, and the
 // runtime never shrinks a stack that much, so once the connection has been idle
 // for idleReadHandoff the loop goes on in a fresh goroutine, which starts small,
 // and this one ends. A busy connection keeps its goroutine (a fresh one would grow
@@ -279,9 +281,9 @@ func (ws *WebSocket) readLoop(fresh bool) {
 		if ws.br != nil && ws.br.Buffered() == 0 {
 			// A wait error (a deadline, a reset) shows again in NextReader.
 			if fresh || !ws.setIdleDeadline(time.Now().Add(idleReadHandoff)) {
-				waitReadable(nc)
+				idleconn.WaitReadable(nc)
 			} else {
-				err := waitReadable(nc)
+				err := idleconn.WaitReadable(nc)
 				ws.setIdleDeadline(time.Time{})
 				if errors.Is(err, os.ErrDeadlineExceeded) && !ws.ended() {
 					go ws.readLoop(true)

@@ -304,7 +304,9 @@ func (lp *LongPoll) takeOverPoll(p *poll, w http.ResponseWriter, r *http.Request
 		return false
 	}
 	p.taken = taken
-	p.stopWatch, _ = idleconn.WatchClose(p.taken.Conn, func() { lp.clientLeft(p) })
+	if !lp.opts.DisableCloseWatcher {
+		p.stopWatch, _ = idleconn.WatchClose(p.taken.Conn, func() { lp.clientLeft(p) })
+	}
 	lp.armLocked(rest, p)
 	// Nobody waits on wake any more, and only finishTaken answers it: let the
 	// request's and response's state go (an idle poll's memory counts 10k times).

@@ -544,27 +544,32 @@ func TestLongPollTakenOver(t *testing.T) {
 }
 
 // clientLeft: a unit meant for a taken-over poll whose client left goes to the next
-// poll.
+// poll. The poll is watched by idleconn.WatchClose where it can be (Linux) unless
+// Options.DisableCloseWatcher says not to.
 func clientLeft(t *testing.T, srv *lpServer) {
 	srv.firstPoll(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	aborted := srv.startPoll(t, ctx)
 	srv.lp.mu.Lock()
 	conn := srv.lp.current.taken.Conn
+	watched := srv.lp.current.stopWatch != nil
 	srv.lp.mu.Unlock()
+	if want := idleconn.CanWatchClose && !srv.lp.opts.DisableCloseWatcher; watched != want {
+		t.Errorf("taken-over poll watched by the close watcher: %v, want %v", watched, want)
+	}
 	cancel()
 	if r := <-aborted; r.err == nil {
 		t.Fatalf("aborted poll answered %d", r.status)
 	}
-	// Where the transport can watch the socket (Linux), it lets the poll go at
-	// once, as the handler of a held one would. Elsewhere it learns when the
-	// poll is woken, from the closed socket. Either way the unit goes to the
+	// Where the transport watches the socket, it lets the poll go at once, as
+	// the handler of a held one would. Elsewhere it learns when the poll is
+	// woken, from the closed socket. Either way the unit goes to the
 	// next poll.
 	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(time.Millisecond) {
 		srv.lp.mu.Lock()
 		held := srv.lp.current != nil
 		srv.lp.mu.Unlock()
-		if idleconn.CanWatchClose && !held || !idleconn.CanWatchClose && idleconn.PeerClosed(conn) {
+		if watched && !held || !watched && idleconn.PeerClosed(conn) {
 			break
 		}
 		if time.Now().After(deadline) {

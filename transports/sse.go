@@ -161,21 +161,23 @@ func (s *SSE) serveTaken(t *idleconn.Taken) {
 		return
 	}
 	s.opened()
-	if stop, ok := idleconn.WatchClose(conn, s.clientLeft); ok {
-		s.writeMu.Lock()
-		s.stopWatch = stop
-		s.writeMu.Unlock()
-		if s.ended() {
-			s.closeConn() // in case the end came before stopWatch was set
+	if !s.opts.DisableCloseWatcher {
+		if stop, ok := idleconn.WatchClose(conn, s.clientLeft); ok {
+			s.writeMu.Lock()
+			s.stopWatch = stop
+			s.writeMu.Unlock()
+			if s.ended() {
+				s.closeConn() // in case the end came before stopWatch was set
+			}
+			return
 		}
-		return
 	}
 	go s.watch(conn)
 }
 
 // watch reads the taken-over connection until it fails, which ends the transport:
 // the client dropping the stream is its way of stopping. It serves where
-// idleconn.WatchClose cannot.
+// idleconn.WatchClose cannot, or Options.DisableCloseWatcher says not to.
 func (s *SSE) watch(conn net.Conn) {
 	var discard [64]byte
 	for {

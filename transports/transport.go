@@ -199,12 +199,37 @@ type Options struct {
 	// ResponseWriters that cannot hijack are always held by their handler.
 	IdlePollTakeover time.Duration
 	// DisableTakeover keeps every SSE stream and long poll in its net/http handler
-	// instead of taking its connection over (see IdlePollTakeover). By default an
-	// SSE stream on HTTP/1.x is taken over as it opens: it then costs no goroutine
-	// (on Linux; elsewhere one with a small stack) and no buffers. Middleware that
-	// must see each response end (an access log) sees a taken-over one end with no
-	// status.
+	// instead of taking its connection over (see IdlePollTakeover). By default an SSE
+	// stream on HTTP/1.x is taken over as it opens: it then costs no goroutine (on
+	// Linux; elsewhere one with a small stack; see DisableCloseWatcher) and no buffers
+	// (at 10k idle streams, 33.9 KiB per connection became 7.7 when it came;
+	// BENCHMARKS.md). The price: middleware that must see each response end (an access
+	// log, Gin's Logger) sees a taken-over one end at takeover, with no status; and
+	// each taken-over poll's answer closes its connection.
 	DisableTakeover bool
+	// DisableCloseWatcher stops watching taken-over connections (see DisableTakeover)
+	// for their clients leaving through one epoll instance and one goroutine for all
+	// of them, on Linux. A taken-over SSE stream then reads its connection from a
+	// goroutine of its own, with a small stack (the watcher took 10k idle streams from
+	// 6.9 KiB per connection to 4.4), and a taken-over long poll whose client left is
+	// let go only when it is answered (at the latest after PollTimeout), rather than
+	// at once: as on other platforms, where there is no watcher. The watcher costs an
+	// epoll instance and an eventfd per process, and its goroutine while something is
+	// watched.
+	DisableCloseWatcher bool
+	// DisableIdleReadHandoff makes each WebSocket's reading goroutine wait for the
+	// next message inside gorilla/websocket's reader, as a plain gorilla server does,
+	// for the connection's life. By default it waits in the network poller a few
+	// frames deep (peeking at the socket), and after a second with no message hands
+	// that wait to a fresh goroutine, whose stack starts small: an idle WebSocket then
+	// holds 2 KiB of stack instead of 4 (12.9 KiB per connection became 10.4 at 10k
+	// idle WebSockets when it came). The price: one more system call for each message
+	// that finds the read buffer empty, a goroutine started for each connection that
+	// goes idle, and a smaller initial stack for every goroutine of the process (the
+	// runtime sizes it by the average), which made echo about 8-10% slower when
+	// measured. Over TLS, with a ReadBufferSize of 256 bytes or less, and on platforms
+	// without MSG_PEEK (Windows), readers always wait in gorilla/websocket.
+	DisableIdleReadHandoff bool
 	// DisconnectTimeout ends a long-polling transport when no poll has been open for
 	// this long. Default 15 s, as ASP.NET Core.
 	DisconnectTimeout time.Duration

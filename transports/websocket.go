@@ -275,10 +275,13 @@ var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // for idleReadHandoff the loop goes on in a fresh goroutine, which starts small,
 // and this one ends. A busy connection keeps its goroutine (a fresh one would grow
 // its stack again for every message); an idle one waits with half the stack.
+// Options.DisableIdleReadHandoff turns both off: the loop then waits in
+// NextReader, on the goroutine AcceptWebSocket started.
 func (ws *WebSocket) readLoop(fresh bool) {
 	nc := ws.conn.NetConn()
+	shallow := ws.br != nil && !ws.opts.DisableIdleReadHandoff
 	for {
-		if ws.br != nil && ws.br.Buffered() == 0 {
+		if shallow && ws.br.Buffered() == 0 {
 			// A wait error (a deadline, a reset) shows again in NextReader.
 			if fresh || !ws.setIdleDeadline(time.Now().Add(idleReadHandoff)) {
 				idleconn.WaitReadable(nc)

@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/hubbub-go/hubbub/internal/idleconn"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // WebSocket is the WebSockets transport of one connection, over gorilla/websocket.
@@ -29,7 +30,7 @@ import (
 // Close, Done and Err may be called from any goroutine, also during a Send.
 type WebSocket struct {
 	conn    *websocket.Conn
-	opts    Options
+	opts    transports.Options
 	msgType int // websocket.TextMessage or websocket.BinaryMessage, for Send; guarded by writeMu
 	receive Receiver
 
@@ -78,7 +79,7 @@ func writeBufferPool(size int) *sync.Pool {
 //
 // Messages over opts.MaxTransportMessageSize close the connection with status 1009 and end
 // the transport with an error wrapping ErrTooLarge. Pings are answered with pongs.
-func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binary bool, receive Receiver) (*WebSocket, error) {
+func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts transports.Options, binary bool, receive Receiver) (*WebSocket, error) {
 	opts = opts.WithDefaults()
 	if !opts.CheckOrigin(r) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
@@ -140,7 +141,7 @@ func (o *ownReadBuffer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // Kind returns WebSockets.
-func (ws *WebSocket) Kind() Kind { return WebSockets }
+func (ws *WebSocket) Kind() transports.Kind { return transports.WebSockets }
 
 // Send writes unit as one message: a binary frame if AcceptWebSocket was told
 // binary, else a text frame. The write is bounded by Options.WriteTimeout, or by
@@ -154,7 +155,7 @@ func (ws *WebSocket) Send(ctx context.Context, unit []byte) error {
 	ws.writeMu.Lock()
 	defer ws.writeMu.Unlock()
 	if ws.ended() {
-		return fmt.Errorf("transports: websocket send: %w", ErrClosed)
+		return fmt.Errorf("transports: websocket send: %w", transports.ErrClosed)
 	}
 	deadline := time.Now().Add(ws.opts.WriteTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -193,7 +194,7 @@ func (ws *WebSocket) SetBinary(binary bool) {
 // gorilla/websocket writes between data frames, so Close waits at most
 // Options.WriteTimeout for a write in progress. It returns nil.
 func (ws *WebSocket) Close() error {
-	if !ws.end(ErrClosed) {
+	if !ws.end(transports.ErrClosed) {
 		return nil
 	}
 	deadline := time.Now().Add(ws.opts.WriteTimeout)
@@ -351,7 +352,7 @@ func (ws *WebSocket) linger(err error) {
 func readError(err error, limit int64) error {
 	if errors.Is(err, websocket.ErrReadLimit) {
 		// gorilla/websocket has already sent the close frame with status 1009.
-		return fmt.Errorf("transports: websocket message over %d bytes: %w", limit, ErrTooLarge)
+		return fmt.Errorf("transports: websocket message over %d bytes: %w", limit, transports.ErrTooLarge)
 	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
@@ -360,7 +361,7 @@ func readError(err error, limit int64) error {
 			return errors.New("transports: websocket connection lost without a close frame")
 		case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived:
 			// A browser closing its tab says 1001: the client is gone, not cut off.
-			return fmt.Errorf("transports: websocket closed by the client (%d %s): %w", ce.Code, closeText(ce), ErrEndedByClient)
+			return fmt.Errorf("transports: websocket closed by the client (%d %s): %w", ce.Code, closeText(ce), transports.ErrEndedByClient)
 		}
 		return fmt.Errorf("transports: websocket closed by the client with status %d %s", ce.Code, closeText(ce))
 	}

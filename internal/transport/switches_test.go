@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/hubbub-go/hubbub/internal/idleconn"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // Each switch of Options that turns a trick of internal/idleconn off is seen to
@@ -65,7 +66,7 @@ func TestDisableIdleReadHandoff(t *testing.T) {
 				t.Skip("no shallow wait on this platform")
 			}
 			waitGoroutines(t, reader, "the readers of earlier tests end", func(gs []string) bool { return len(gs) == 0 })
-			srv := newWSServer(t, Options{DisableIdleReadHandoff: disabled}, false)
+			srv := newWSServer(t, transports.Options{DisableIdleReadHandoff: disabled}, false)
 			c, _ := srv.dial(t, nil)
 
 			waitIn := "idleconn.WaitReadable("
@@ -82,7 +83,7 @@ func TestDisableIdleReadHandoff(t *testing.T) {
 			if got := srv.units.next(t); !bytes.Equal(got, []byte("after a wait")) {
 				t.Fatalf("unit = %q", got)
 			}
-			handedOff := "created by github.com/hubbub-go/hubbub/transports.(*WebSocket).readLoop"
+			handedOff := "created by github.com/hubbub-go/hubbub/internal/transport.(*WebSocket).readLoop"
 			if disabled {
 				// Where it waits tells that no handoff can come: that starts
 				// only from a wait in WaitReadable.
@@ -113,7 +114,7 @@ func TestDisableCloseWatcherSSE(t *testing.T) {
 	for _, disabled := range []bool{false, true} {
 		t.Run(map[bool]string{false: "default", true: "disabled"}[disabled], func(t *testing.T) {
 			waitGoroutines(t, own, "the streams of earlier tests end", func(gs []string) bool { return len(gs) == 0 })
-			srv := newSSEServer(t, Options{DisableCloseWatcher: disabled})
+			srv := newSSEServer(t, transports.Options{DisableCloseWatcher: disabled})
 			resp, _ := srv.open(t)
 			waitClosed(t, srv.streamDone, "ServeStream return (taken over)")
 			watched := idleconn.CanWatchClose && !disabled
@@ -145,7 +146,7 @@ func TestDisableCloseWatcherLongPoll(t *testing.T) {
 	defer func() { takeOverPollsAfter = 0 }()
 	for _, disabled := range []bool{false, true} {
 		t.Run(map[bool]string{false: "default", true: "disabled"}[disabled], func(t *testing.T) {
-			clientLeft(t, newLPServer(t, Options{PollTimeout: time.Hour, DisableCloseWatcher: disabled}))
+			clientLeft(t, newLPServer(t, transports.Options{PollTimeout: time.Hour, DisableCloseWatcher: disabled}))
 		})
 	}
 }

@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hubbub-go/hubbub/internal/idleconn"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // LongPoll is the long-polling transport of one connection: the client's GETs (polls)
@@ -62,7 +63,7 @@ import (
 // ServePoll, ServeSend, ServeDelete, Close, Done and Err may be called from any
 // goroutine.
 type LongPoll struct {
-	opts Options
+	opts transports.Options
 	post sendChannel
 	done chan struct{} // made by the first call of Done; guarded by mu
 	// onEnd runs when the transport ends; guarded by mu.
@@ -116,7 +117,7 @@ type delivery struct {
 
 // NewLongPolling returns a long-polling transport that passes each POSTed body to
 // receive. Its disconnect timer starts now: the first poll is expected soon.
-func NewLongPolling(opts Options, receive Receiver) *LongPoll {
+func NewLongPolling(opts transports.Options, receive Receiver) *LongPoll {
 	lp := &LongPoll{opts: opts.WithDefaults()}
 	lp.post = sendChannel{maxSize: lp.opts.MaxTransportMessageSize, bodyTimeout: lp.opts.BodyReadTimeout, receive: receive, ended: func() bool { return lp.Err() != nil }}
 	lp.mu.Lock()
@@ -127,7 +128,7 @@ func NewLongPolling(opts Options, receive Receiver) *LongPoll {
 }
 
 // Kind returns LongPolling.
-func (lp *LongPoll) Kind() Kind { return LongPolling }
+func (lp *LongPoll) Kind() transports.Kind { return transports.LongPolling }
 
 // ServePoll serves one poll (a GET); see LongPoll for how it is answered. Every poll
 // response carries Content-Type application/octet-stream and headers that forbid
@@ -423,7 +424,7 @@ func (lp *LongPoll) ServeDelete(w http.ResponseWriter, r *http.Request) {
 	// Close message and then DELETE, and the Close may have ended the connection
 	// first. Either way the client's wish is granted, and a 404 would only show up
 	// as an error in the browser console.
-	lp.end(fmt.Errorf("transports: long polling closed by the client (DELETE): %w", ErrEndedByClient))
+	lp.end(fmt.Errorf("transports: long polling closed by the client (DELETE): %w", transports.ErrEndedByClient))
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -459,7 +460,7 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 	switch {
 	case lp.err != nil:
 		lp.mu.Unlock()
-		return fmt.Errorf("transports: long polling send: %w", ErrClosed)
+		return fmt.Errorf("transports: long polling send: %w", transports.ErrClosed)
 	case lp.current != nil:
 		lp.handLocked(lp.current, d)
 		lp.mu.Unlock()
@@ -516,7 +517,7 @@ func (lp *LongPoll) handLocked(p *poll, d *delivery) {
 func (lp *LongPoll) requeueLocked(d *delivery) {
 	switch {
 	case lp.err != nil:
-		d.result <- fmt.Errorf("transports: long polling send: %w", ErrClosed)
+		d.result <- fmt.Errorf("transports: long polling send: %w", transports.ErrClosed)
 	case lp.current != nil:
 		lp.handLocked(lp.current, d)
 	default:
@@ -527,7 +528,7 @@ func (lp *LongPoll) requeueLocked(d *delivery) {
 // Close ends the transport: the held poll and every later one get 204. It is
 // idempotent, safe from any goroutine, and returns nil.
 func (lp *LongPoll) Close() error {
-	lp.end(ErrClosed)
+	lp.end(transports.ErrClosed)
 	return nil
 }
 
@@ -592,7 +593,7 @@ func (lp *LongPoll) endLocked(err error) bool {
 	}
 	if d := lp.outbox; d != nil {
 		lp.outbox = nil
-		d.result <- fmt.Errorf("transports: long polling send: %w", ErrClosed)
+		d.result <- fmt.Errorf("transports: long polling send: %w", transports.ErrClosed)
 	}
 	return true
 }

@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hubbub-go/hubbub/internal/idleconn"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // SSE is the Server-Sent Events transport of one connection: one long GET response
@@ -33,7 +34,7 @@ import (
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // ServeStream, ServeSend, Close, Done and Err may be called from any goroutine.
 type SSE struct {
-	opts Options
+	opts transports.Options
 	post sendChannel
 
 	// done and ready are made on demand (Done; a Send before the stream opens):
@@ -62,14 +63,14 @@ type SSE struct {
 // receive. Register it (as a Transport) before calling ServeStream: the client POSTs
 // its handshake as soon as the stream opens, and a Send issued before ServeStream
 // runs waits for the stream instead of failing.
-func NewServerSentEvents(opts Options, receive Receiver) *SSE {
+func NewServerSentEvents(opts transports.Options, receive Receiver) *SSE {
 	s := &SSE{opts: opts.WithDefaults()}
 	s.post = sendChannel{maxSize: s.opts.MaxTransportMessageSize, bodyTimeout: s.opts.BodyReadTimeout, receive: receive, ended: s.ended}
 	return s
 }
 
 // Kind returns ServerSentEvents.
-func (s *SSE) Kind() Kind { return ServerSentEvents }
+func (s *SSE) Kind() transports.Kind { return transports.ServerSentEvents }
 
 // ServeStream serves the event stream (the GET): status 200 with
 // Content-Type text/event-stream and headers that keep caches, compression and
@@ -191,7 +192,7 @@ func (s *SSE) watch(conn net.Conn) {
 // clientLeft ends the transport because the client dropped the stream, which is
 // its way of stopping.
 func (s *SSE) clientLeft() {
-	s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed))
+	s.end(fmt.Errorf("transports: sse stream closed by the client: %w", transports.ErrClosed))
 }
 
 // closeConn closes a taken-over stream once any write in progress is over.
@@ -232,7 +233,7 @@ func (s *SSE) Send(ctx context.Context, unit []byte) error {
 			select {
 			case <-ready:
 			case <-s.Done():
-				return fmt.Errorf("transports: sse send: %w", ErrClosed)
+				return fmt.Errorf("transports: sse send: %w", transports.ErrClosed)
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -244,7 +245,7 @@ func (s *SSE) Send(ctx context.Context, unit []byte) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if (s.w == nil && s.conn == nil) || s.ended() {
-		return fmt.Errorf("transports: sse send: %w", ErrClosed)
+		return fmt.Errorf("transports: sse send: %w", transports.ErrClosed)
 	}
 	deadline := time.Now().Add(s.opts.WriteTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -321,7 +322,7 @@ func lineEnd(b []byte) int {
 // Close ends the transport: ServeStream returns, which ends the response. It is
 // idempotent, safe from any goroutine, and returns nil.
 func (s *SSE) Close() error {
-	s.end(ErrClosed)
+	s.end(transports.ErrClosed)
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hubbub-go/hubbub/internal/idleconn"
@@ -59,18 +58,20 @@ import (
 // transport's one timer (the disconnect timer, or a taken-over poll's timeout) is
 // a time.AfterFunc that only runs when it fires.
 //
+// It ends on Close, the client's DELETE, no poll for Options.DisconnectTimeout,
+// or a failed write. Err then tells why: transports.ErrClosed after Close, an
+// error wrapping transports.ErrEndedByClient after the DELETE, an error saying no
+// poll came within DisconnectTimeout, or the write error.
+//
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // ServePoll, ServeSend, ServeDelete, Close, Done and Err may be called from any
 // goroutine.
 type LongPoll struct {
 	opts transports.Options
 	post sendChannel
-	done chan struct{} // made by the first call of Done; guarded by mu
-	// onEnd runs when the transport ends; guarded by mu.
-	onEnd func(error)
 
-	mu      sync.Mutex
-	err     error     // why the transport ended; nil while it runs
+	// endState's mu guards all that follows.
+	endState
 	polled  bool      // the first poll has been answered
 	current *poll     // the held poll waiting for a unit, if any
 	outbox  *delivery // a unit waiting for a poll, if any
@@ -119,7 +120,7 @@ type delivery struct {
 // receive. Its disconnect timer starts now: the first poll is expected soon.
 func NewLongPolling(opts transports.Options, receive Receiver) *LongPoll {
 	lp := &LongPoll{opts: opts.WithDefaults()}
-	lp.post = sendChannel{maxSize: lp.opts.MaxTransportMessageSize, bodyTimeout: lp.opts.BodyReadTimeout, receive: receive, ended: func() bool { return lp.Err() != nil }}
+	lp.post = sendChannel{maxSize: lp.opts.MaxTransportMessageSize, bodyTimeout: lp.opts.BodyReadTimeout, receive: receive, ended: lp.ended}
 	lp.mu.Lock()
 	lp.timer = time.AfterFunc(time.Hour, lp.timerFired)
 	lp.startIdleLocked()
@@ -532,59 +533,19 @@ func (lp *LongPoll) Close() error {
 	return nil
 }
 
-// Done is closed once the transport has ended: Close, DELETE, no poll for
-// Options.DisconnectTimeout, or a failed write.
-func (lp *LongPoll) Done() <-chan struct{} {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	if lp.done == nil {
-		lp.done = make(chan struct{})
-		if lp.err != nil {
-			close(lp.done)
-		}
-	}
-	return lp.done
-}
-
-// OnEnd implements Transport.
-func (lp *LongPoll) OnEnd(f func(err error)) {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	if lp.err != nil {
-		go f(lp.err)
-		return
-	}
-	lp.onEnd = f
-}
-
-// Err tells why the transport ended: nil while it runs, ErrClosed after Close, an
-// error wrapping ErrClosed after the client's DELETE, an error saying no poll came
-// within Options.DisconnectTimeout, or the write error that ended it.
-func (lp *LongPoll) Err() error {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	return lp.err
-}
-
-// end records why the transport ended, closes Done, answers the held poll (204) and
-// fails a unit still waiting for a poll. Only the first call counts; it reports
-// whether it was that one.
+// end ends the transport (endState.end), answers the held poll (204) and fails a
+// unit still waiting for a poll. Only the first call counts; it reports whether it
+// was that one.
 func (lp *LongPoll) end(err error) bool {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
 	return lp.endLocked(err)
 }
 
+// endLocked is end, with mu held.
 func (lp *LongPoll) endLocked(err error) bool {
-	if lp.err != nil {
+	if !lp.endState.endLocked(err) {
 		return false
-	}
-	lp.err = err
-	if lp.done != nil {
-		close(lp.done)
-	}
-	if lp.onEnd != nil {
-		go lp.onEnd(err)
 	}
 	lp.stopIdleLocked()
 	if p := lp.current; p != nil {

@@ -24,12 +24,17 @@ import (
 // at once, with no goroutine or buffer per stream beyond the HTTP server's own.
 //
 // On HTTP/1.x the stream's connection is taken over from net/http as it opens (see
-// idleconn.TakeOver): Send writes to it from the caller's goroutine, and the client leaving
-// is seen by idleconn.WatchClose (on Linux one goroutine for all connections, elsewhere a
-// goroutine per stream with a small stack); the handler has returned. Where
-// it cannot be taken over (HTTP/2, a ResponseWriter that cannot hijack,
-// Options.DisableTakeover), Send writes to the GET's ResponseWriter while
-// ServeStream's handler waits, and the transport owns no goroutine.
+// idleconn.TakeOver): Send writes to it from the caller's goroutine, and the
+// client leaving is seen by idleconn.WatchClose (on Linux one goroutine for all
+// connections, elsewhere a goroutine per stream with a small stack); the handler
+// has returned. Where it cannot be taken over (HTTP/2, a ResponseWriter that
+// cannot hijack, Options.DisableTakeover), Send writes to the GET's ResponseWriter
+// while ServeStream's handler waits, and the transport owns no goroutine.
+//
+// It ends on Close, the client dropping the stream (its way of stopping), or a
+// failed write. Err then tells why: transports.ErrClosed after Close, an error
+// wrapping transports.ErrClosed when the client dropped the stream, or the write
+// error.
 //
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // ServeStream, ServeSend, Close, Done and Err may be called from any goroutine.
@@ -37,12 +42,10 @@ type SSE struct {
 	opts transports.Options
 	post sendChannel
 
-	// done and ready are made on demand (Done; a Send before the stream opens):
-	// a channel is 112 bytes, which an idle connection would keep for nothing.
-	mu      sync.Mutex
-	err     error         // why the transport ended; nil while it runs
-	done    chan struct{} // closed when the transport ends, if made
-	onEnd   func(error)   // runs when the transport ends; guarded by mu
+	// endState's mu guards these too. ready is made on demand (by a Send before
+	// the stream opens), as Done's channel is: a channel is 112 bytes, which an
+	// idle connection would keep for nothing.
+	endState
 	started bool          // ServeStream has been called
 	isOpen  atomic.Bool   // the stream is open; set under mu
 	ready   chan struct{} // closed once the stream is open, if made
@@ -53,8 +56,8 @@ type SSE struct {
 	w       http.ResponseWriter // nil unless the stream is open in its handler
 	rc      *http.ResponseController
 	// conn is the stream's connection once taken over from net/http (see
-	// idleconn.TakeOver), in place of w; nil after the end. stopWatch ends the watch for
-	// the client leaving (see idleconn.WatchClose), if any.
+	// idleconn.TakeOver), in place of w; nil after the end. stopWatch ends the
+	// watch for the client leaving (see idleconn.WatchClose), if any.
 	conn      net.Conn
 	stopWatch func()
 }
@@ -326,20 +329,6 @@ func (s *SSE) Close() error {
 	return nil
 }
 
-// Done is closed once the transport has ended: Close, the client dropping the
-// stream, or a failed write.
-func (s *SSE) Done() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done == nil {
-		s.done = make(chan struct{})
-		if s.err != nil {
-			close(s.done)
-		}
-	}
-	return s.done
-}
-
 // opened marks the stream open, for Send.
 func (s *SSE) opened() {
 	s.mu.Lock()
@@ -363,45 +352,11 @@ func (s *SSE) readyChan() <-chan struct{} {
 	return s.ready
 }
 
-// Err tells why the transport ended: nil while it runs, ErrClosed after Close, an
-// error wrapping ErrClosed when the client dropped the stream (its way of stopping),
-// or the write error that ended it.
-func (s *SSE) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
+// end ends the transport (endState.end), and a taken-over stream with its
+// connection.
 func (s *SSE) end(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err == nil {
-		s.err = err
-		if s.done != nil {
-			close(s.done)
-		}
-		if s.onEnd != nil {
-			go s.onEnd(err)
-		}
-		// A taken-over stream ends with its connection; Send may hold writeMu
-		// (and be the caller), so this waits apart.
+	if s.endState.end(err) {
+		// Send may hold writeMu (and be the caller), so this waits apart.
 		go s.closeConn()
 	}
-}
-
-// OnEnd implements Transport.
-func (s *SSE) OnEnd(f func(err error)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		go f(s.err)
-		return
-	}
-	s.onEnd = f
-}
-
-func (s *SSE) ended() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err != nil
 }

@@ -88,3 +88,12 @@ type Receiver func(unit []byte)
 // ErrOriginNotAllowed means transports.Options.CheckOrigin refused a WebSocket upgrade
 // (AcceptWebSocket has answered 403).
 var ErrOriginNotAllowed = errors.New("origin not allowed")
+
+// The transports and what each implements.
+var (
+	_ Transport    = (*WebSocket)(nil)
+	_ BinarySetter = (*WebSocket)(nil)
+	_ Transport    = (*SSE)(nil)
+	_ Transport    = (*LongPoll)(nil)
+	_ Poller       = (*LongPoll)(nil)
+)

@@ -26,9 +26,21 @@ import (
 // connection. Nothing else is held while the connection is idle: write buffers come
 // from a pool shared by all connections and return to it after each message.
 //
+// It ends on Close, the client's close frame, a read or write failure, or a
+// message over the size limit. Err then tells why: transports.ErrClosed after
+// Close; an error wrapping transports.ErrClosed when the client closed with status
+// 1000 (normal), 1001 (going away) or 1005 (no status, which is what the official
+// client's stop() sends); an error wrapping transports.ErrTooLarge for an
+// oversized message; any other error (another close status, a dropped connection,
+// a failed write) describes the failure.
+//
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // Close, Done and Err may be called from any goroutine, also during a Send.
 type WebSocket struct {
+	// endState's mu also orders the read deadline between Close and the idle
+	// wait (see setIdleDeadline).
+	endState
+
 	conn    *websocket.Conn
 	opts    transports.Options
 	msgType int // websocket.TextMessage or websocket.BinaryMessage, for Send; guarded by writeMu
@@ -40,12 +52,6 @@ type WebSocket struct {
 	// the read loop can wait for the socket only when nothing is buffered; nil if
 	// gorilla made its own.
 	br *bufio.Reader
-
-	mu   sync.Mutex
-	err  error // why the transport ended; nil while it runs
-	done chan struct{}
-	// onEnd runs when the transport ends; guarded by mu.
-	onEnd func(error)
 }
 
 // closeHandshakeTimeout bounds how long a server-initiated close waits for the
@@ -109,7 +115,6 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts transports.Opt
 		opts:    opts,
 		msgType: websocket.TextMessage,
 		receive: receive,
-		done:    make(chan struct{}),
 		br:      hj.br,
 	}
 	if binary {
@@ -209,57 +214,6 @@ func (ws *WebSocket) Close() error {
 	ws.conn.SetReadDeadline(time.Now().Add(closeHandshakeTimeout))
 	ws.mu.Unlock()
 	return nil
-}
-
-// Done is closed once the transport has ended: Close, the client's close frame, a
-// read or write failure, or a message over the size limit.
-func (ws *WebSocket) Done() <-chan struct{} { return ws.done }
-
-// Err tells why the transport ended: nil while it runs; ErrClosed after Close; an
-// error wrapping ErrClosed when the client closed with status 1000 (normal), 1001
-// (going away) or 1005 (no status, which is what the official client's stop()
-// sends); an error wrapping ErrTooLarge for an oversized message; any other error
-// (another close status, a dropped connection, a failed write) describes the failure.
-func (ws *WebSocket) Err() error {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	return ws.err
-}
-
-// end records why the transport ended and closes Done. Only the first call counts;
-// it reports whether it was that one.
-func (ws *WebSocket) end(err error) bool {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if ws.err != nil {
-		return false
-	}
-	ws.err = err
-	close(ws.done)
-	if ws.onEnd != nil {
-		go ws.onEnd(err)
-	}
-	return true
-}
-
-// OnEnd implements Transport.
-func (ws *WebSocket) OnEnd(f func(err error)) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if ws.err != nil {
-		go f(ws.err)
-		return
-	}
-	ws.onEnd = f
-}
-
-func (ws *WebSocket) ended() bool {
-	select {
-	case <-ws.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // readBufPool holds the buffers messages are read into: a unit is only valid during

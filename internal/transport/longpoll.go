@@ -50,10 +50,11 @@ import (
 //
 // The transport owns no goroutine. A held poll waits in its handler's goroutine for
 // Options.IdlePollTakeover; then, on HTTP/1.x, the transport takes its connection
-// over from net/http and the poll waits with no goroutine at all (see idleconn.TakeOver),
-// to be answered by whoever decides its fate, and its connection closed after the
-// answer. A client that leaves while its poll is taken over is noticed at once on
-// Linux (idleconn.WatchClose: one goroutine for all connections), elsewhere when the poll is
+// over from net/http and the poll waits with no goroutine at all (see
+// idleconn.TakeOver), to be answered by whoever decides its fate, and its
+// connection closed after the answer. A client that leaves while its poll is taken
+// over is noticed at once on Linux (idleconn.WatchClose: one goroutine for all
+// connections; see Options.DisableCloseWatcher), elsewhere when the poll is
 // answered (at the latest after PollTimeout), by its closed socket. The
 // transport's one timer (the disconnect timer, or a taken-over poll's timeout) is
 // a time.AfterFunc that only runs when it fires.

@@ -1,5 +1,5 @@
 // Package transport is the server side of the three SignalR transports: it turns
-// HTTP exchanges into a duplex stream of units per connection, for transports.WebSockets
+// HTTP exchanges into a duplex stream of units per connection, for WebSockets
 // (AcceptWebSocket), Server-Sent Events plus POST for client-to-server data
 // (NewServerSentEvents) and long polling: GET polls, POST to send, DELETE to close
 // (NewLongPolling). A unit is what one delivery carries: one WebSocket message, one
@@ -36,10 +36,10 @@ import (
 type Transport interface {
 	// Kind tells which transport this is.
 	Kind() transports.Kind
-	// Send delivers one unit to the client. transports.WebSockets write it as one message
+	// Send delivers one unit to the client. WebSockets write it as one message
 	// (text or binary, as chosen at accept time or by BinarySetter); SSE writes it
 	// as one event and flushes; long polling waits until a poll is open and answers
-	// it with the unit. It returns an error wrapping transports.ErrClosed once the transport has
+	// it with the unit. It returns an error wrapping ErrClosed once the transport has
 	// ended, and ctx.Err() when ctx ends first. A write that does not finish within
 	// Options.WriteTimeout fails with an error wrapping os.ErrDeadlineExceeded or a
 	// net.Error whose Timeout is true, and ends the transport.
@@ -50,7 +50,7 @@ type Transport interface {
 	// Done is closed once the transport has ended, for any reason: Close, the
 	// client going away, a write failure, or (long polling) no poll for too long.
 	Done() <-chan struct{}
-	// Err tells why the transport ended (nil while it runs, transports.ErrClosed after Close).
+	// Err tells why the transport ended (nil while it runs, ErrClosed after Close).
 	Err() error
 	// OnEnd registers f to run once, on a goroutine of its own, when the transport
 	// ends (at once if it already has), with the reason Err gives. It lets the owner
@@ -73,7 +73,7 @@ type Poller interface {
 }
 
 // BinarySetter is implemented by transports whose messages are typed text or
-// binary (transports.WebSockets). Units are opaque to the transports: whoever knows what
+// binary (WebSockets). Units are opaque to the transports: whoever knows what
 // they hold (the hub, once the handshake named a binary protocol) says so.
 type BinarySetter interface {
 	// SetBinary makes the units sent from now on binary (true) or text (false).
@@ -85,7 +85,7 @@ type BinarySetter interface {
 // is only valid during the call.
 type Receiver func(unit []byte)
 
-// ErrOriginNotAllowed means transports.Options.CheckOrigin refused a WebSocket upgrade
+// ErrOriginNotAllowed means Options.CheckOrigin refused a WebSocket upgrade
 // (AcceptWebSocket has answered 403).
 var ErrOriginNotAllowed = errors.New("origin not allowed")
 

@@ -58,6 +58,7 @@ import (
 	"time"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/internal/transport"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -77,7 +78,7 @@ type Conn struct {
 	session   *session
 	request   keptRequest
 	kind      transports.Kind
-	transport transports.Transport
+	transport transport.Transport
 	started   time.Duration // when its first transport opened (monotonic), for the access log
 	traffic   traffic       // what it carried, for the access log
 
@@ -446,7 +447,7 @@ func (c *Conn) onConnected() {
 // connection, one that resumes it after a lost link (the old one, if still open, is
 // closed). It starts the timers and a writer for anything waiting, and has the
 // transport's end detach or end the connection (linkLost).
-func (c *Conn) attach(t transports.Transport) {
+func (c *Conn) attach(t transport.Transport) {
 	opts := &c.hub.opts
 	c.mu.Lock()
 	old := c.transport
@@ -483,7 +484,7 @@ func (c *Conn) attach(t transports.Transport) {
 			c.livenessTimer = time.AfterFunc(first, c.livenessDue)
 		}
 	}
-	if p, ok := t.(transports.Poller); ok {
+	if p, ok := t.(transport.Poller); ok {
 		p.OnPoll(func() { c.pollOpened(t) })
 	}
 	c.startWriterLocked()
@@ -499,7 +500,7 @@ func (c *Conn) attach(t transports.Transport) {
 
 // linkLost handles the end of transport t. A stateful connection outlives a lost
 // link for ReconnectWindow (reconnect.go); any other connection ends with it.
-func (c *Conn) linkLost(t transports.Transport, err error) {
+func (c *Conn) linkLost(t transport.Transport, err error) {
 	opts := &c.hub.opts
 	if err == nil {
 		err = transports.ErrClosed

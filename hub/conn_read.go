@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/internal/transport"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -17,7 +18,7 @@ import (
 // only its units are taken: a link that this one replaces may still be delivering.
 // On a stateful connection the client is ignored from here until its Sequence
 // message arrives (it replays what it sent after it).
-func (c *Conn) newLink() transports.Receiver {
+func (c *Conn) newLink() transport.Receiver {
 	link := c.link.Add(1)
 	c.mu.Lock()
 	if c.resume != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/internal/transport"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -86,7 +87,7 @@ func (c *Conn) enqueuePaced(ctx context.Context, frame []byte) error {
 // stop at once, a goroutine per message queued between two polls. c.mu is held.
 func (c *Conn) startWriterLocked() {
 	if !c.writing && c.transport != nil && c.hasWorkLocked() {
-		if p, ok := c.transport.(transports.Poller); ok && !c.closing && !p.Polled() {
+		if p, ok := c.transport.(transport.Poller); ok && !c.closing && !p.Polled() {
 			return
 		}
 		c.writing = true
@@ -129,7 +130,7 @@ func (c *Conn) write(inPoll bool) {
 			c.mu.Unlock()
 			return
 		}
-		if p, ok := t.(transports.Poller); ok && c.hasFramesLocked() && !p.Polled() {
+		if p, ok := t.(transport.Poller); ok && c.hasFramesLocked() && !p.Polled() {
 			// Gather only once a poll is there to take it: the poll is answered with
 			// everything queued by then, not with what was queued when the previous
 			// answer left. (With nothing to send, go on: a closing connection ends.)
@@ -187,13 +188,13 @@ func (c *Conn) write(inPoll bool) {
 }
 
 // pollOpened runs in the goroutine of a poll that has just opened on t (see
-// transports.Poller): when something waits to be sent and no writer runs, that
+// transport.Poller): when something waits to be sent and no writer runs, that
 // goroutine becomes the writer and answers its own poll at once. A writer started
 // elsewhere would wait for the poll and then hand it the unit: two waits for the
 // scheduler per poll, behind every other runnable goroutine, which under load were
 // most of a poll's round trip. The writer stops again once no poll is open (write),
 // so the poll's handler goes back to net/http as soon as its answer is written.
-func (c *Conn) pollOpened(t transports.Transport) {
+func (c *Conn) pollOpened(t transport.Transport) {
 	c.mu.Lock()
 	if c.writing || c.transport != t || c.ctx.Err() != nil || !c.hasWorkLocked() {
 		c.mu.Unlock()
@@ -205,7 +206,7 @@ func (c *Conn) pollOpened(t transports.Transport) {
 }
 
 // writeFailed ends the writer after a failed write on t.
-func (c *Conn) writeFailed(t transports.Transport, err error) {
+func (c *Conn) writeFailed(t transport.Transport, err error) {
 	c.mu.Lock()
 	c.writing = false
 	current := c.transport == t
@@ -272,7 +273,7 @@ func (c *Conn) nextUnitLocked(frames [][]byte) (_ [][]byte, messages int) {
 // messages is how many of the frames the access log counts (nextUnitLocked). They
 // are counted before the write: a client that closes as soon as it reads a Close
 // message may end the connection, and have it logged, before Send returns.
-func (c *Conn) sendUnit(t transports.Transport, frames [][]byte, messages int) error {
+func (c *Conn) sendUnit(t transport.Transport, frames [][]byte, messages int) error {
 	if len(frames) == 1 {
 		c.hub.opts.Observer.Sent(c.hub.opts.Name, c.kind, len(frames[0]), 1)
 		c.traffic.sent(len(frames[0]), messages)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hubbub-go/hubbub/internal/transport"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -26,7 +27,7 @@ type session struct {
 	kind      transports.Kind // 0 until a transport claims the session
 	conn      *Conn
 	sender    sender // SSE and long polling
-	poller    *transports.LongPoll
+	poller    *transport.LongPoll
 	// pollLink is the number of poller's link: 0 for the connection's first, else
 	// the number the client gave the link a resume opened (&link=N on its polls,
 	// growing with each resume); see staleLink.
@@ -51,7 +52,7 @@ type sender interface {
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every route: net/http reads to its end the body of a handler that did not
 	// (negotiate, a forwarded request…), which a trickling client would hold.
-	transports.LimitBodyRead(w, r, h.opts.TransportOptions.BodyReadTimeout)
+	transport.LimitBodyRead(w, r, h.opts.TransportOptions.BodyReadTimeout)
 	if h.isAsset(r) {
 		// Public code: no CORS check and no authentication.
 		h.opts.Assets.ServeHTTP(w, r)
@@ -379,7 +380,7 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 		return
 	}
 	if c := h.resuming(w, r, s, transports.WebSockets); c != nil {
-		t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
+		t, err := transport.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
 		if err != nil {
 			h.opts.Logger.Debug("hub: websocket upgrade to resume failed", "hub", h.opts.Name, "connection", c.id, "err", err)
 			return
@@ -394,10 +395,10 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 	if !h.bind(w, s, c, nil) {
 		return
 	}
-	t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
+	t, err := transport.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
 	if err != nil {
 		h.forget(s)
-		if errors.Is(err, transports.ErrOriginNotAllowed) {
+		if errors.Is(err, transport.ErrOriginNotAllowed) {
 			// A custom TransportOptions.CheckOrigin; the hub's own refuses in cors.
 			h.originRefused(r, r.Header.Get("Origin"), h.proxies.originTarget(r))
 			return
@@ -441,7 +442,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		c = newConn(h, s, r, transports.ServerSentEvents)
 	}
-	t := transports.NewServerSentEvents(h.opts.TransportOptions, c.newLink())
+	t := transport.NewServerSentEvents(h.opts.TransportOptions, c.newLink())
 	if !h.bind(w, s, c, t) {
 		return
 	}
@@ -486,7 +487,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	if c != nil {
-		poller = transports.NewLongPolling(h.opts.TransportOptions, c.newLink())
+		poller = transport.NewLongPolling(h.opts.TransportOptions, c.newLink())
 		if !h.bindPoll(w, s, c, poller, link) {
 			poller.Close() // stops its disconnect timer
 			return
@@ -529,7 +530,7 @@ func (h *Hub) staleLink(w http.ResponseWriter, s *session, link, current uint64)
 // transportEnded reports whether t has ended. It asks Err rather than Done: a
 // long-polling transport makes its Done channel on demand, and the connection
 // would then keep it (112 bytes; it was made by every connection's second poll).
-func transportEnded(t transports.Transport) bool { return t.Err() != nil }
+func transportEnded(t transport.Transport) bool { return t.Err() != nil }
 
 // bind records the connection (and its send channel) on the session. Once Close
 // has begun it refuses a new connection instead (503) and forgets the session:
@@ -545,7 +546,7 @@ func (h *Hub) bind(w http.ResponseWriter, s *session, c *Conn, sender sender) bo
 // newer link was bound meanwhile: then it answers as to a stale poll (staleLink).
 // The check and the binding are one step: the session never goes back to an
 // older link.
-func (h *Hub) bindPoll(w http.ResponseWriter, s *session, c *Conn, poller *transports.LongPoll, link uint64) bool {
+func (h *Hub) bindPoll(w http.ResponseWriter, s *session, c *Conn, poller *transport.LongPoll, link uint64) bool {
 	h.sessionsMu.Lock()
 	defer h.sessionsMu.Unlock()
 	if link < s.pollLink {

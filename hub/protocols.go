@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hubbub-go/hubbub/hub/protocol"
-	"github.com/hubbub-go/hubbub/transports"
+	"github.com/hubbub-go/hubbub/internal/transport"
 )
 
 // protocols are the hub protocols a client may name in its handshake. A message
@@ -54,7 +54,7 @@ func (c *Conn) binary() bool {
 // call it: the handshake may arrive before the transport is attached. c.mu is
 // held.
 func (c *Conn) setFrameTypeLocked() {
-	if bs, ok := c.transport.(transports.BinarySetter); ok && c.binary() {
+	if bs, ok := c.transport.(transport.BinarySetter); ok && c.binary() {
 		bs.SetBinary(true)
 	}
 }

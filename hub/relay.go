@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/hubbub-go/hubbub/internal/transport"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -139,7 +140,7 @@ func (h *Hub) relayLink(w http.ResponseWriter, r *http.Request, token string, ki
 	switch kind {
 	case transports.WebSockets:
 		bl, ok := peer.(BinaryLink)
-		t, err := transports.AcceptWebSocket(w, r, h.opts.TransportOptions, ok && bl.Binary(), f.forward)
+		t, err := transport.AcceptWebSocket(w, r, h.opts.TransportOptions, ok && bl.Binary(), f.forward)
 		if err != nil {
 			h.opts.Logger.Debug("hub: websocket upgrade to relay failed", "hub", h.opts.Name, "err", err)
 			f.end(err, true)
@@ -149,7 +150,7 @@ func (h *Hub) relayLink(w http.ResponseWriter, r *http.Request, token string, ki
 	case transports.ServerSentEvents:
 		// The client's POSTs are forwarded to the owner (SessionForwarder), where
 		// they reach the relayed link's receiver; none comes here.
-		t := transports.NewServerSentEvents(h.opts.TransportOptions, func([]byte) {})
+		t := transport.NewServerSentEvents(h.opts.TransportOptions, func([]byte) {})
 		f.start(t)
 		t.ServeStream(w, r)
 	}
@@ -183,7 +184,7 @@ type relayFront struct {
 
 	mu      sync.Mutex
 	peer    RelayPeer
-	t       transports.Transport // nil until start
+	t       transport.Transport // nil until start
 	queue   [][]byte
 	queued  int // bytes in queue
 	sending bool
@@ -204,7 +205,7 @@ func (f *relayFront) setPeer(peer RelayPeer) bool {
 }
 
 // start hands the link the client's transport.
-func (f *relayFront) start(t transports.Transport) {
+func (f *relayFront) start(t transport.Transport) {
 	f.mu.Lock()
 	f.t = t
 	ended := f.ended
@@ -345,7 +346,7 @@ func (n clusterNode) AttachRelay(token string, req RelayRequest, front RelayPeer
 	l.receive = c.newLink()
 	if kind == transports.ServerSentEvents {
 		// The client's POSTs, forwarded here, go to the relayed link.
-		post := transports.NewPostReceiver(h.opts.TransportOptions, l.receive, l.isEnded)
+		post := transport.NewPostReceiver(h.opts.TransportOptions, l.receive, l.isEnded)
 		h.sessionsMu.Lock()
 		if h.sessions[token] == s {
 			s.sender = post
@@ -356,14 +357,14 @@ func (n clusterNode) AttachRelay(token string, req RelayRequest, front RelayPeer
 	return l, nil
 }
 
-// relayedLink is the owner's side of a relayed link: a transports.Transport whose
+// relayedLink is the owner's side of a relayed link: a transport.Transport whose
 // Send goes to the front node, and a RelayEndpoint whose units go to the Conn, in
 // order, from one goroutine that exists only while some wait.
 type relayedLink struct {
 	kind    transports.Kind
 	binary  bool // the connection speaks a binary protocol (BinaryLink)
 	peer    RelayPeer
-	receive transports.Receiver
+	receive transport.Receiver
 	maxUnit int64
 	limit   int
 
@@ -376,7 +377,7 @@ type relayedLink struct {
 	draining bool
 }
 
-var _ transports.Transport = (*relayedLink)(nil)
+var _ transport.Transport = (*relayedLink)(nil)
 
 func (l *relayedLink) Kind() transports.Kind { return l.kind }
 

@@ -1,27 +1,24 @@
-// Package transports turns HTTP exchanges into a duplex stream of units per
-// connection, for the three SignalR transports: WebSockets, Server-Sent Events (plus
-// POST for client-to-server data) and long polling (GET polls, POST to send, DELETE to
-// close). A unit is what one delivery carries: one WebSocket message, one SSE event,
-// one POST body, one poll response. Units hold complete protocol records; this package
-// never looks inside them.
+// Package transports names the three SignalR transports and holds what users
+// set and see of them: Kind (WebSockets, ServerSentEvents, LongPolling, and sets
+// of them), Options (limits, timeouts, and the switches of the idle-connection
+// tricks), the errors a connection's end wraps (ErrClosed, ErrTooLarge,
+// ErrEndedByClient), the negotiate payloads (NegotiateResponse, Offer) and
+// connection tokens (NewToken). The hub and the Go client both use it.
 //
-// It also holds the negotiate payloads and connection token generation. It knows
-// nothing of hubs, methods or the hub protocol: the hub package composes it.
-//
-// WebSockets use gorilla/websocket. The SSE framing is written here instead of with
-// an SSE server library: it is a few lines, and the library at hand (r3labs/sse)
-// leaks a goroutine per server-side close, lets one slow reader block the others,
-// lets raw newlines in data forge fields and costs kilobytes more per connection.
+// The server side of the transports, which turns HTTP exchanges into a duplex
+// stream of units per connection, is internal to this module
+// (internal/transport): only the hub package serves connections.
 //
 // Idle connections cost little. A WebSocket has one reading goroutine, which waits
-// with the smallest stack. An SSE stream and a long poll held for a while are taken
-// over from net/http (hijacked, on HTTP/1.x; see Options.DisableTakeover): no
-// goroutine and no buffers per connection, and on Linux one goroutine in all
-// watches for clients leaving.
+// with the smallest stack (see Options.DisableIdleReadHandoff). An SSE stream and a
+// long poll held for a while are taken over from net/http (hijacked, on HTTP/1.x;
+// see Options.DisableTakeover): no goroutine and no buffers per connection, and on
+// Linux one goroutine in all watches for clients leaving (see
+// Options.DisableCloseWatcher). Each of these options says what its trick saves
+// and costs.
 package transports
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -82,62 +79,6 @@ func ParseKind(name string) (Kind, bool) {
 	return 0, false
 }
 
-// Transport is the server side of one connection's transport.
-//
-// Concurrency: Send is called by one goroutine at a time (the connection's writer).
-// Close and Done may be called from any goroutine.
-type Transport interface {
-	// Kind tells which transport this is.
-	Kind() Kind
-	// Send delivers one unit to the client. WebSockets write it as one message
-	// (text or binary, as chosen at accept time or by BinarySetter); SSE writes it
-	// as one event and flushes; long polling waits until a poll is open and answers
-	// it with the unit. It returns an error wrapping ErrClosed once the transport has
-	// ended, and ctx.Err() when ctx ends first. A write that does not finish within
-	// Options.WriteTimeout fails with an error wrapping os.ErrDeadlineExceeded or a
-	// net.Error whose Timeout is true, and ends the transport.
-	Send(ctx context.Context, unit []byte) error
-	// Close ends the transport: a WebSocket close frame with status 1000, the end of
-	// the SSE response, 204 to the pending and every later poll. Idempotent.
-	Close() error
-	// Done is closed once the transport has ended, for any reason: Close, the
-	// client going away, a write failure, or (long polling) no poll for too long.
-	Done() <-chan struct{}
-	// Err tells why the transport ended (nil while it runs, ErrClosed after Close).
-	Err() error
-	// OnEnd registers f to run once, on a goroutine of its own, when the transport
-	// ends (at once if it already has), with the reason Err gives. It lets the owner
-	// of an idle connection keep no goroutine waiting on Done. Call it at most once.
-	OnEnd(f func(err error))
-}
-
-// Poller is implemented by transports whose client asks for each unit (long
-// polling). A writer that gathers what to send only once a poll is open answers it
-// with everything queued by then, rather than with what was queued when the
-// previous answer left; and a writer that runs in the poll's own goroutine
-// (OnPoll) answers it without waking another goroutine.
-type Poller interface {
-	// Polled reports whether a poll is open to take a unit now: Send then
-	// answers it at once, unless it goes away meanwhile.
-	Polled() bool
-	// OnPoll registers f to run in the goroutine of each poll that opens to wait
-	// for a unit, before it waits. Call it at most once, before the first poll.
-	OnPoll(f func())
-}
-
-// BinarySetter is implemented by transports whose messages are typed text or
-// binary (WebSockets). Units are opaque to the transports: whoever knows what
-// they hold (the hub, once the handshake named a binary protocol) says so.
-type BinarySetter interface {
-	// SetBinary makes the units sent from now on binary (true) or text (false).
-	SetBinary(binary bool)
-}
-
-// Receiver handles one unit from the client. A transport calls it from one goroutine
-// at a time, in arrival order, and must not call it after Done is closed. The slice
-// is only valid during the call.
-type Receiver func(unit []byte)
-
 // Errors callers tell apart.
 var (
 	// ErrClosed means the transport has ended.
@@ -150,8 +91,6 @@ var (
 	// polling DELETE, a WebSocket close frame 1000, 1001 or without a status), as
 	// opposed to a link that was lost. It wraps ErrClosed.
 	ErrEndedByClient = fmt.Errorf("ended by the client: %w", ErrClosed)
-	// ErrOriginNotAllowed means Options.CheckOrigin refused a WebSocket upgrade.
-	ErrOriginNotAllowed = errors.New("origin not allowed")
 )
 
 // Options tune the transports. The zero value of each field means its default.
@@ -171,9 +110,9 @@ type Options struct {
 	// status 1009 and POST answers 413.
 	MaxTransportMessageSize int64
 	// BodyReadTimeout bounds the time a client takes to send a request's body,
-	// from the handler's start: a POST carrying a unit (see LimitBodyRead; the
-	// hub applies it to every request it serves, net/http reading to its end the
-	// body of a handler that did not). A POST whose body has not arrived in time
+	// from the handler's start: a POST carrying a unit (the hub applies it to
+	// every request it serves, net/http reading to its end the body of a handler
+	// that did not). A POST whose body has not arrived in time
 	// is answered 408 and its connection closed; other requests are answered and
 	// their connections closed. Either way the goroutine and buffers the request
 	// held are freed. Requests without a body (WebSocket upgrades, SSE streams,
@@ -199,12 +138,37 @@ type Options struct {
 	// ResponseWriters that cannot hijack are always held by their handler.
 	IdlePollTakeover time.Duration
 	// DisableTakeover keeps every SSE stream and long poll in its net/http handler
-	// instead of taking its connection over (see IdlePollTakeover). By default an
-	// SSE stream on HTTP/1.x is taken over as it opens: it then costs no goroutine
-	// (on Linux; elsewhere one with a small stack) and no buffers. Middleware that
-	// must see each response end (an access log) sees a taken-over one end with no
-	// status.
+	// instead of taking its connection over (see IdlePollTakeover). By default an SSE
+	// stream on HTTP/1.x is taken over as it opens: it then costs no goroutine (on
+	// Linux; elsewhere one with a small stack; see DisableCloseWatcher) and no buffers
+	// (at 10k idle streams, 33.9 KiB per connection became 7.7 when it came;
+	// BENCHMARKS.md). The price: middleware that must see each response end (an access
+	// log, Gin's Logger) sees a taken-over one end at takeover, with no status; and
+	// each taken-over poll's answer closes its connection.
 	DisableTakeover bool
+	// DisableCloseWatcher stops watching taken-over connections (see DisableTakeover)
+	// for their clients leaving through one epoll instance and one goroutine for all
+	// of them, on Linux. A taken-over SSE stream then reads its connection from a
+	// goroutine of its own, with a small stack (the watcher took 10k idle streams from
+	// 6.9 KiB per connection to 4.4), and a taken-over long poll whose client left is
+	// let go only when it is answered (at the latest after PollTimeout), rather than
+	// at once: as on other platforms, where there is no watcher. The watcher costs an
+	// epoll instance and an eventfd per process, and its goroutine while something is
+	// watched.
+	DisableCloseWatcher bool
+	// DisableIdleReadHandoff makes each WebSocket's reading goroutine wait for the
+	// next message inside gorilla/websocket's reader, as a plain gorilla server does,
+	// for the connection's life. By default it waits in the network poller a few
+	// frames deep (peeking at the socket), and after a second with no message hands
+	// that wait to a fresh goroutine, whose stack starts small: an idle WebSocket then
+	// holds 2 KiB of stack instead of 4 (12.9 KiB per connection became 10.4 at 10k
+	// idle WebSockets when it came). The price: one more system call for each message
+	// that finds the read buffer empty, a goroutine started for each connection that
+	// goes idle, and a smaller initial stack for every goroutine of the process (the
+	// runtime sizes it by the average), which made echo about 8-10% slower when
+	// measured. Over TLS, with a ReadBufferSize of 256 bytes or less, and on platforms
+	// without MSG_PEEK (Windows), readers always wait in gorilla/websocket.
+	DisableIdleReadHandoff bool
 	// DisconnectTimeout ends a long-polling transport when no poll has been open for
 	// this long. Default 15 s, as ASP.NET Core.
 	DisconnectTimeout time.Duration

@@ -1,4 +1,4 @@
-package transports
+package idleconn
 
 import (
 	"net"
@@ -44,9 +44,9 @@ func TestCloseWatcherDoesNotSpinOnEpollError(t *testing.T) {
 		resetCloseWatcherFailure()
 	}()
 
-	stop, ok := watchClose(dial(), func() {})
+	stop, ok := WatchClose(dial(), func() {})
 	if !ok {
-		t.Fatal("watchClose refused a TCP connection before any failure")
+		t.Fatal("WatchClose refused a TCP connection before any failure")
 	}
 	defer stop()
 	start := calls.Load()
@@ -54,9 +54,9 @@ func TestCloseWatcherDoesNotSpinOnEpollError(t *testing.T) {
 	if n := calls.Load() - start; n > 20 {
 		t.Errorf("epoll wait called %d times in 200 ms after it failed with EBADF: the watcher spins", n)
 	}
-	if stop2, ok := watchClose(dial(), func() {}); ok {
+	if stop2, ok := WatchClose(dial(), func() {}); ok {
 		stop2()
-		t.Error("watchClose still takes connections after its epoll wait failed; want the portable fallback (ok false)")
+		t.Error("WatchClose still takes connections after its epoll wait failed; want the portable fallback (ok false)")
 	}
 }
 

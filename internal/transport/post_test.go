@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"io"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // sender is what SSE and LongPoll share for the client-to-server half.
@@ -17,14 +19,14 @@ type sender interface {
 
 var senders = []struct {
 	name string
-	new  func(Options, Receiver) sender
+	new  func(transports.Options, Receiver) sender
 }{
-	{"SSE", func(o Options, r Receiver) sender { return NewServerSentEvents(o, r) }},
-	{"LongPolling", func(o Options, r Receiver) sender { return NewLongPolling(o, r) }},
+	{"SSE", func(o transports.Options, r Receiver) sender { return NewServerSentEvents(o, r) }},
+	{"LongPolling", func(o transports.Options, r Receiver) sender { return NewLongPolling(o, r) }},
 }
 
 // postServer serves ServeSend of a fresh transport whose Receiver is receive.
-func postServer(t *testing.T, newSender func(Options, Receiver) sender, opts Options, receive Receiver) (*httptest.Server, sender) {
+func postServer(t *testing.T, newSender func(transports.Options, Receiver) sender, opts transports.Options, receive Receiver) (*httptest.Server, sender) {
 	t.Helper()
 	s := newSender(opts, receive)
 	srv := httptest.NewServer(http.HandlerFunc(s.ServeSend))
@@ -56,7 +58,7 @@ func TestServeSend(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(s.name+"/"+tc.name, func(t *testing.T) {
 				got := newUnits()
-				srv, tr := postServer(t, s.new, Options{MaxTransportMessageSize: limit}, got.receive)
+				srv, tr := postServer(t, s.new, transports.Options{MaxTransportMessageSize: limit}, got.receive)
 				if tc.closeFirst {
 					tr.Close()
 				}
@@ -103,7 +105,7 @@ func TestServeSendConcurrent(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			inReceive := make(chan struct{})
 			release := make(chan struct{})
-			srv, tr := postServer(t, s.new, Options{}, func([]byte) {
+			srv, tr := postServer(t, s.new, transports.Options{}, func([]byte) {
 				inReceive <- struct{}{}
 				<-release
 			})

@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/hubbub-go/hubbub/internal/idleconn"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // LongPoll is the long-polling transport of one connection: the client's GETs (polls)
@@ -48,26 +50,29 @@ import (
 //
 // The transport owns no goroutine. A held poll waits in its handler's goroutine for
 // Options.IdlePollTakeover; then, on HTTP/1.x, the transport takes its connection
-// over from net/http and the poll waits with no goroutine at all (see takenOver),
-// to be answered by whoever decides its fate, and its connection closed after the
-// answer. A client that leaves while its poll is taken over is noticed at once on
-// Linux (watchClose: one goroutine for all connections), elsewhere when the poll is
+// over from net/http and the poll waits with no goroutine at all (see
+// idleconn.TakeOver), to be answered by whoever decides its fate, and its
+// connection closed after the answer. A client that leaves while its poll is taken
+// over is noticed at once on Linux (idleconn.WatchClose: one goroutine for all
+// connections; see Options.DisableCloseWatcher), elsewhere when the poll is
 // answered (at the latest after PollTimeout), by its closed socket. The
 // transport's one timer (the disconnect timer, or a taken-over poll's timeout) is
 // a time.AfterFunc that only runs when it fires.
+//
+// It ends on Close, the client's DELETE, no poll for Options.DisconnectTimeout,
+// or a failed write. Err then tells why: transports.ErrClosed after Close, an
+// error wrapping transports.ErrEndedByClient after the DELETE, an error saying no
+// poll came within DisconnectTimeout, or the write error.
 //
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // ServePoll, ServeSend, ServeDelete, Close, Done and Err may be called from any
 // goroutine.
 type LongPoll struct {
-	opts Options
+	opts transports.Options
 	post sendChannel
-	done chan struct{} // made by the first call of Done; guarded by mu
-	// onEnd runs when the transport ends; guarded by mu.
-	onEnd func(error)
 
-	mu      sync.Mutex
-	err     error     // why the transport ended; nil while it runs
+	// endState's mu guards all that follows.
+	endState
 	polled  bool      // the first poll has been answered
 	current *poll     // the held poll waiting for a unit, if any
 	outbox  *delivery // a unit waiting for a poll, if any
@@ -88,7 +93,7 @@ type LongPoll struct {
 // its handler (claimed set) writes the answer itself, then closes wake.
 //
 // A poll held by its handler answers once woken, unless claimed. A poll whose
-// connection was taken over (taken.conn set) has no goroutine waiting: whoever
+// connection was taken over (taken.Conn set) has no goroutine waiting: whoever
 // wakes it starts finishTaken.
 type poll struct {
 	wake chan struct{}
@@ -97,8 +102,8 @@ type poll struct {
 	// taken over.
 	w          http.ResponseWriter
 	r          *http.Request
-	taken      takenOver // its conn is nil unless taken over
-	stopWatch  func()    // ends the watch for its client leaving, if any
+	taken      idleconn.Taken // its Conn is nil unless taken over
+	stopWatch  func()         // ends the watch for its client leaving, if any
 	superseded bool
 	claimed    bool
 	clientGone bool // the watch saw its client leave
@@ -114,9 +119,9 @@ type delivery struct {
 
 // NewLongPolling returns a long-polling transport that passes each POSTed body to
 // receive. Its disconnect timer starts now: the first poll is expected soon.
-func NewLongPolling(opts Options, receive Receiver) *LongPoll {
+func NewLongPolling(opts transports.Options, receive Receiver) *LongPoll {
 	lp := &LongPoll{opts: opts.WithDefaults()}
-	lp.post = sendChannel{maxSize: lp.opts.MaxTransportMessageSize, bodyTimeout: lp.opts.BodyReadTimeout, receive: receive, ended: func() bool { return lp.Err() != nil }}
+	lp.post = sendChannel{maxSize: lp.opts.MaxTransportMessageSize, bodyTimeout: lp.opts.BodyReadTimeout, receive: receive, ended: lp.ended}
 	lp.mu.Lock()
 	lp.timer = time.AfterFunc(time.Hour, lp.timerFired)
 	lp.startIdleLocked()
@@ -125,7 +130,7 @@ func NewLongPolling(opts Options, receive Receiver) *LongPoll {
 }
 
 // Kind returns LongPolling.
-func (lp *LongPoll) Kind() Kind { return LongPolling }
+func (lp *LongPoll) Kind() transports.Kind { return transports.LongPolling }
 
 // ServePoll serves one poll (a GET); see LongPoll for how it is answered. Every poll
 // response carries Content-Type application/octet-stream and headers that forbid
@@ -286,7 +291,7 @@ func (lp *LongPoll) settle(p *poll, clientGone bool) (*delivery, int) {
 }
 
 // takeOverPoll takes the held poll's connection over from net/http (see
-// takenOver) so that it waits for the rest of its timeout without a goroutine. It
+// idleconn.TakeOver) so that it waits for the rest of its timeout without a goroutine. It
 // reports false, and the handler keeps holding the poll, when the poll has been
 // woken meanwhile or its connection cannot be taken over. The hijack happens under
 // lp.mu so that whoever wakes the poll finds it either held by its handler or
@@ -297,10 +302,14 @@ func (lp *LongPoll) takeOverPoll(p *poll, w http.ResponseWriter, r *http.Request
 	if lp.current != p || r.Context().Err() != nil {
 		return false
 	}
-	if !p.taken.takeOver(w, r) {
+	taken, ok := idleconn.TakeOver(w, r)
+	if !ok {
 		return false
 	}
-	p.stopWatch, _ = watchClose(p.taken.conn, func() { lp.clientLeft(p) })
+	p.taken = taken
+	if !lp.opts.DisableCloseWatcher {
+		p.stopWatch, _ = idleconn.WatchClose(p.taken.Conn, func() { lp.clientLeft(p) })
+	}
 	lp.armLocked(rest, p)
 	// Nobody waits on wake any more, and only finishTaken answers it: let the
 	// request's and response's state go (an idle poll's memory counts 10k times).
@@ -311,7 +320,7 @@ func (lp *LongPoll) takeOverPoll(p *poll, w http.ResponseWriter, r *http.Request
 // wakeLocked decides p's fate (the caller has recorded it on p): a poll held by its
 // handler wakes up, a taken-over poll gets a goroutine to answer it.
 func (lp *LongPoll) wakeLocked(p *poll) {
-	if p.taken.conn != nil {
+	if p.taken.Conn != nil {
 		go lp.finishTaken(p)
 		return
 	}
@@ -340,20 +349,20 @@ func (lp *LongPoll) finishTaken(p *poll) {
 	if p.stopWatch != nil {
 		p.stopWatch()
 	}
-	d, status := lp.settle(p, p.clientGone || peerClosed(t.conn))
+	d, status := lp.settle(p, p.clientGone || idleconn.PeerClosed(t.Conn))
 	lp.pollDone()
 	deadline := time.Now().Add(lp.opts.WriteTimeout)
 	switch {
 	case d != nil:
-		err := t.respond(http.StatusOK, d.unit, deadline)
+		err := t.Respond(http.StatusOK, d.unit, deadline)
 		if err != nil {
 			err = lp.failed(err)
 		}
 		d.result <- err
 	case status != 0:
-		t.respond(status, nil, deadline)
+		t.Respond(status, nil, deadline)
 	default:
-		t.conn.Close()
+		t.Conn.Close()
 	}
 }
 
@@ -417,7 +426,7 @@ func (lp *LongPoll) ServeDelete(w http.ResponseWriter, r *http.Request) {
 	// Close message and then DELETE, and the Close may have ended the connection
 	// first. Either way the client's wish is granted, and a 404 would only show up
 	// as an error in the browser console.
-	lp.end(fmt.Errorf("transports: long polling closed by the client (DELETE): %w", ErrEndedByClient))
+	lp.end(fmt.Errorf("transports: long polling closed by the client (DELETE): %w", transports.ErrEndedByClient))
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -435,7 +444,7 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 		return err
 	}
 	lp.mu.Lock()
-	if p := lp.current; lp.err == nil && p != nil && p.taken.conn == nil {
+	if p := lp.current; lp.err == nil && p != nil && p.taken.Conn == nil {
 		// Held by its handler: write its answer here rather than wake the handler
 		// to write it and wait to be woken in turn.
 		lp.current = nil
@@ -453,7 +462,7 @@ func (lp *LongPoll) Send(ctx context.Context, unit []byte) error {
 	switch {
 	case lp.err != nil:
 		lp.mu.Unlock()
-		return fmt.Errorf("transports: long polling send: %w", ErrClosed)
+		return fmt.Errorf("transports: long polling send: %w", transports.ErrClosed)
 	case lp.current != nil:
 		lp.handLocked(lp.current, d)
 		lp.mu.Unlock()
@@ -510,7 +519,7 @@ func (lp *LongPoll) handLocked(p *poll, d *delivery) {
 func (lp *LongPoll) requeueLocked(d *delivery) {
 	switch {
 	case lp.err != nil:
-		d.result <- fmt.Errorf("transports: long polling send: %w", ErrClosed)
+		d.result <- fmt.Errorf("transports: long polling send: %w", transports.ErrClosed)
 	case lp.current != nil:
 		lp.handLocked(lp.current, d)
 	default:
@@ -521,63 +530,23 @@ func (lp *LongPoll) requeueLocked(d *delivery) {
 // Close ends the transport: the held poll and every later one get 204. It is
 // idempotent, safe from any goroutine, and returns nil.
 func (lp *LongPoll) Close() error {
-	lp.end(ErrClosed)
+	lp.end(transports.ErrClosed)
 	return nil
 }
 
-// Done is closed once the transport has ended: Close, DELETE, no poll for
-// Options.DisconnectTimeout, or a failed write.
-func (lp *LongPoll) Done() <-chan struct{} {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	if lp.done == nil {
-		lp.done = make(chan struct{})
-		if lp.err != nil {
-			close(lp.done)
-		}
-	}
-	return lp.done
-}
-
-// OnEnd implements Transport.
-func (lp *LongPoll) OnEnd(f func(err error)) {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	if lp.err != nil {
-		go f(lp.err)
-		return
-	}
-	lp.onEnd = f
-}
-
-// Err tells why the transport ended: nil while it runs, ErrClosed after Close, an
-// error wrapping ErrClosed after the client's DELETE, an error saying no poll came
-// within Options.DisconnectTimeout, or the write error that ended it.
-func (lp *LongPoll) Err() error {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	return lp.err
-}
-
-// end records why the transport ended, closes Done, answers the held poll (204) and
-// fails a unit still waiting for a poll. Only the first call counts; it reports
-// whether it was that one.
+// end ends the transport (endState.end), answers the held poll (204) and fails a
+// unit still waiting for a poll. Only the first call counts; it reports whether it
+// was that one.
 func (lp *LongPoll) end(err error) bool {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
 	return lp.endLocked(err)
 }
 
+// endLocked is end, with mu held.
 func (lp *LongPoll) endLocked(err error) bool {
-	if lp.err != nil {
+	if !lp.endState.endLocked(err) {
 		return false
-	}
-	lp.err = err
-	if lp.done != nil {
-		close(lp.done)
-	}
-	if lp.onEnd != nil {
-		go lp.onEnd(err)
 	}
 	lp.stopIdleLocked()
 	if p := lp.current; p != nil {
@@ -586,7 +555,7 @@ func (lp *LongPoll) endLocked(err error) bool {
 	}
 	if d := lp.outbox; d != nil {
 		lp.outbox = nil
-		d.result <- fmt.Errorf("transports: long polling send: %w", ErrClosed)
+		d.result <- fmt.Errorf("transports: long polling send: %w", transports.ErrClosed)
 	}
 	return true
 }

@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bufio"
@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/hubbub-go/hubbub/internal/idleconn"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // WebSocket is the WebSockets transport of one connection, over gorilla/websocket.
@@ -23,11 +26,23 @@ import (
 // connection. Nothing else is held while the connection is idle: write buffers come
 // from a pool shared by all connections and return to it after each message.
 //
+// It ends on Close, the client's close frame, a read or write failure, or a
+// message over the size limit. Err then tells why: transports.ErrClosed after
+// Close; an error wrapping transports.ErrClosed when the client closed with status
+// 1000 (normal), 1001 (going away) or 1005 (no status, which is what the official
+// client's stop() sends); an error wrapping transports.ErrTooLarge for an
+// oversized message; any other error (another close status, a dropped connection,
+// a failed write) describes the failure.
+//
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // Close, Done and Err may be called from any goroutine, also during a Send.
 type WebSocket struct {
+	// endState's mu also orders the read deadline between Close and the idle
+	// wait (see setIdleDeadline).
+	endState
+
 	conn    *websocket.Conn
-	opts    Options
+	opts    transports.Options
 	msgType int // websocket.TextMessage or websocket.BinaryMessage, for Send; guarded by writeMu
 	receive Receiver
 
@@ -37,12 +52,6 @@ type WebSocket struct {
 	// the read loop can wait for the socket only when nothing is buffered; nil if
 	// gorilla made its own.
 	br *bufio.Reader
-
-	mu   sync.Mutex
-	err  error // why the transport ended; nil while it runs
-	done chan struct{}
-	// onEnd runs when the transport ends; guarded by mu.
-	onEnd func(error)
 }
 
 // closeHandshakeTimeout bounds how long a server-initiated close waits for the
@@ -76,7 +85,7 @@ func writeBufferPool(size int) *sync.Pool {
 //
 // Messages over opts.MaxTransportMessageSize close the connection with status 1009 and end
 // the transport with an error wrapping ErrTooLarge. Pings are answered with pongs.
-func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binary bool, receive Receiver) (*WebSocket, error) {
+func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts transports.Options, binary bool, receive Receiver) (*WebSocket, error) {
 	opts = opts.WithDefaults()
 	if !opts.CheckOrigin(r) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
@@ -106,7 +115,6 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, opts Options, binar
 		opts:    opts,
 		msgType: websocket.TextMessage,
 		receive: receive,
-		done:    make(chan struct{}),
 		br:      hj.br,
 	}
 	if binary {
@@ -138,7 +146,7 @@ func (o *ownReadBuffer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // Kind returns WebSockets.
-func (ws *WebSocket) Kind() Kind { return WebSockets }
+func (ws *WebSocket) Kind() transports.Kind { return transports.WebSockets }
 
 // Send writes unit as one message: a binary frame if AcceptWebSocket was told
 // binary, else a text frame. The write is bounded by Options.WriteTimeout, or by
@@ -152,7 +160,7 @@ func (ws *WebSocket) Send(ctx context.Context, unit []byte) error {
 	ws.writeMu.Lock()
 	defer ws.writeMu.Unlock()
 	if ws.ended() {
-		return fmt.Errorf("transports: websocket send: %w", ErrClosed)
+		return fmt.Errorf("transports: websocket send: %w", transports.ErrClosed)
 	}
 	deadline := time.Now().Add(ws.opts.WriteTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -191,7 +199,7 @@ func (ws *WebSocket) SetBinary(binary bool) {
 // gorilla/websocket writes between data frames, so Close waits at most
 // Options.WriteTimeout for a write in progress. It returns nil.
 func (ws *WebSocket) Close() error {
-	if !ws.end(ErrClosed) {
+	if !ws.end(transports.ErrClosed) {
 		return nil
 	}
 	deadline := time.Now().Add(ws.opts.WriteTimeout)
@@ -208,57 +216,6 @@ func (ws *WebSocket) Close() error {
 	return nil
 }
 
-// Done is closed once the transport has ended: Close, the client's close frame, a
-// read or write failure, or a message over the size limit.
-func (ws *WebSocket) Done() <-chan struct{} { return ws.done }
-
-// Err tells why the transport ended: nil while it runs; ErrClosed after Close; an
-// error wrapping ErrClosed when the client closed with status 1000 (normal), 1001
-// (going away) or 1005 (no status, which is what the official client's stop()
-// sends); an error wrapping ErrTooLarge for an oversized message; any other error
-// (another close status, a dropped connection, a failed write) describes the failure.
-func (ws *WebSocket) Err() error {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	return ws.err
-}
-
-// end records why the transport ended and closes Done. Only the first call counts;
-// it reports whether it was that one.
-func (ws *WebSocket) end(err error) bool {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if ws.err != nil {
-		return false
-	}
-	ws.err = err
-	close(ws.done)
-	if ws.onEnd != nil {
-		go ws.onEnd(err)
-	}
-	return true
-}
-
-// OnEnd implements Transport.
-func (ws *WebSocket) OnEnd(f func(err error)) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if ws.err != nil {
-		go f(ws.err)
-		return
-	}
-	ws.onEnd = f
-}
-
-func (ws *WebSocket) ended() bool {
-	select {
-	case <-ws.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // readBufPool holds the buffers messages are read into: a unit is only valid during
 // the Receiver call, so an idle connection keeps no message buffer.
 var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -268,20 +225,23 @@ var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // once reading stops.
 //
 // While the connection is idle the goroutine waits in the network poller a few
-// frames deep (see waitReadable). Handling messages grows its stack, and the
+// frames deep (see idleconn.WaitReadable). Handling messages grows its stack, and the
 // runtime never shrinks a stack that much, so once the connection has been idle
 // for idleReadHandoff the loop goes on in a fresh goroutine, which starts small,
 // and this one ends. A busy connection keeps its goroutine (a fresh one would grow
 // its stack again for every message); an idle one waits with half the stack.
+// Options.DisableIdleReadHandoff turns both off: the loop then waits in
+// NextReader, on the goroutine AcceptWebSocket started.
 func (ws *WebSocket) readLoop(fresh bool) {
 	nc := ws.conn.NetConn()
+	shallow := ws.br != nil && !ws.opts.DisableIdleReadHandoff
 	for {
-		if ws.br != nil && ws.br.Buffered() == 0 {
+		if shallow && ws.br.Buffered() == 0 {
 			// A wait error (a deadline, a reset) shows again in NextReader.
 			if fresh || !ws.setIdleDeadline(time.Now().Add(idleReadHandoff)) {
-				waitReadable(nc)
+				idleconn.WaitReadable(nc)
 			} else {
-				err := waitReadable(nc)
+				err := idleconn.WaitReadable(nc)
 				ws.setIdleDeadline(time.Time{})
 				if errors.Is(err, os.ErrDeadlineExceeded) && !ws.ended() {
 					go ws.readLoop(true)
@@ -346,7 +306,7 @@ func (ws *WebSocket) linger(err error) {
 func readError(err error, limit int64) error {
 	if errors.Is(err, websocket.ErrReadLimit) {
 		// gorilla/websocket has already sent the close frame with status 1009.
-		return fmt.Errorf("transports: websocket message over %d bytes: %w", limit, ErrTooLarge)
+		return fmt.Errorf("transports: websocket message over %d bytes: %w", limit, transports.ErrTooLarge)
 	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
@@ -355,7 +315,7 @@ func readError(err error, limit int64) error {
 			return errors.New("transports: websocket connection lost without a close frame")
 		case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived:
 			// A browser closing its tab says 1001: the client is gone, not cut off.
-			return fmt.Errorf("transports: websocket closed by the client (%d %s): %w", ce.Code, closeText(ce), ErrEndedByClient)
+			return fmt.Errorf("transports: websocket closed by the client (%d %s): %w", ce.Code, closeText(ce), transports.ErrEndedByClient)
 		}
 		return fmt.Errorf("transports: websocket closed by the client with status %d %s", ce.Code, closeText(ce))
 	}

@@ -1,4 +1,4 @@
-package transports
+package idleconn
 
 import (
 	"encoding/binary"
@@ -33,15 +33,15 @@ var closeWatcher struct {
 	watch  map[uint64]func()
 }
 
-// closeWatchSupported tells whether watchClose works on this platform.
-const closeWatchSupported = true
+// CanWatchClose tells whether WatchClose works on this platform.
+const CanWatchClose = true
 
-// watchClose arranges for onClose to run once, on the watcher's goroutine, when
+// WatchClose arranges for onClose to run once, on the watcher's goroutine, when
 // conn's client closes or resets it; stop cancels that and must be called before
 // conn is closed by its owner. ok is false when conn cannot be watched (no file
 // descriptor, no epoll): the owner then learns of the client's departure only by
 // writing.
-func watchClose(conn net.Conn, onClose func()) (stop func(), ok bool) {
+func WatchClose(conn net.Conn, onClose func()) (stop func(), ok bool) {
 	rc, isSys := rawConn(socketOf(conn))
 	if !isSys {
 		return nil, false

@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hubbub-go/hubbub/internal/idleconn"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // SSE is the Server-Sent Events transport of one connection: one long GET response
@@ -21,25 +24,28 @@ import (
 // at once, with no goroutine or buffer per stream beyond the HTTP server's own.
 //
 // On HTTP/1.x the stream's connection is taken over from net/http as it opens (see
-// takenOver): Send writes to it from the caller's goroutine, and the client leaving
-// is seen by watchClose (on Linux one goroutine for all connections, elsewhere a
-// goroutine per stream with a small stack); the handler has returned. Where
-// it cannot be taken over (HTTP/2, a ResponseWriter that cannot hijack,
-// Options.DisableTakeover), Send writes to the GET's ResponseWriter while
-// ServeStream's handler waits, and the transport owns no goroutine.
+// idleconn.TakeOver): Send writes to it from the caller's goroutine, and the
+// client leaving is seen by idleconn.WatchClose (on Linux one goroutine for all
+// connections, elsewhere a goroutine per stream with a small stack); the handler
+// has returned. Where it cannot be taken over (HTTP/2, a ResponseWriter that
+// cannot hijack, Options.DisableTakeover), Send writes to the GET's ResponseWriter
+// while ServeStream's handler waits, and the transport owns no goroutine.
+//
+// It ends on Close, the client dropping the stream (its way of stopping), or a
+// failed write. Err then tells why: transports.ErrClosed after Close, an error
+// wrapping transports.ErrClosed when the client dropped the stream, or the write
+// error.
 //
 // Concurrency: Send must be called by one goroutine at a time (Transport's rule);
 // ServeStream, ServeSend, Close, Done and Err may be called from any goroutine.
 type SSE struct {
-	opts Options
+	opts transports.Options
 	post sendChannel
 
-	// done and ready are made on demand (Done; a Send before the stream opens):
-	// a channel is 112 bytes, which an idle connection would keep for nothing.
-	mu      sync.Mutex
-	err     error         // why the transport ended; nil while it runs
-	done    chan struct{} // closed when the transport ends, if made
-	onEnd   func(error)   // runs when the transport ends; guarded by mu
+	// endState's mu guards these too. ready is made on demand (by a Send before
+	// the stream opens), as Done's channel is: a channel is 112 bytes, which an
+	// idle connection would keep for nothing.
+	endState
 	started bool          // ServeStream has been called
 	isOpen  atomic.Bool   // the stream is open; set under mu
 	ready   chan struct{} // closed once the stream is open, if made
@@ -50,8 +56,8 @@ type SSE struct {
 	w       http.ResponseWriter // nil unless the stream is open in its handler
 	rc      *http.ResponseController
 	// conn is the stream's connection once taken over from net/http (see
-	// takenOver), in place of w; nil after the end. stopWatch ends the watch for
-	// the client leaving (see watchClose), if any.
+	// idleconn.TakeOver), in place of w; nil after the end. stopWatch ends the
+	// watch for the client leaving (see idleconn.WatchClose), if any.
 	conn      net.Conn
 	stopWatch func()
 }
@@ -60,14 +66,14 @@ type SSE struct {
 // receive. Register it (as a Transport) before calling ServeStream: the client POSTs
 // its handshake as soon as the stream opens, and a Send issued before ServeStream
 // runs waits for the stream instead of failing.
-func NewServerSentEvents(opts Options, receive Receiver) *SSE {
+func NewServerSentEvents(opts transports.Options, receive Receiver) *SSE {
 	s := &SSE{opts: opts.WithDefaults()}
 	s.post = sendChannel{maxSize: s.opts.MaxTransportMessageSize, bodyTimeout: s.opts.BodyReadTimeout, receive: receive, ended: s.ended}
 	return s
 }
 
 // Kind returns ServerSentEvents.
-func (s *SSE) Kind() Kind { return ServerSentEvents }
+func (s *SSE) Kind() transports.Kind { return transports.ServerSentEvents }
 
 // ServeStream serves the event stream (the GET): status 200 with
 // Content-Type text/event-stream and headers that keep caches, compression and
@@ -104,10 +110,11 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Pragma", "no-cache")
 	h.Set("Content-Encoding", "identity") // keeps compression middleware off the stream
 	h.Set("X-Accel-Buffering", "no")      // and nginx from buffering it
-	var t takenOver
-	if !s.opts.DisableTakeover && t.takeOver(w, r) {
-		s.serveTaken(&t)
-		return
+	if !s.opts.DisableTakeover {
+		if t, ok := idleconn.TakeOver(w, r); ok {
+			s.serveTaken(&t)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 
@@ -140,9 +147,9 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 // serveTaken opens the stream on a connection taken over from net/http: the head
 // and the opening comment, then events as Send writes them, until the transport
 // ends and closes the connection, or the client does. The handler returns at once.
-func (s *SSE) serveTaken(t *takenOver) {
-	conn := t.conn
-	head := t.appendHead(nil, http.StatusOK, -1)
+func (s *SSE) serveTaken(t *idleconn.Taken) {
+	conn := t.Conn
+	head := t.AppendHead(nil, http.StatusOK, -1)
 	head = append(head, ":\r\n"...)
 	conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	if _, err := conn.Write(head); err != nil {
@@ -158,21 +165,23 @@ func (s *SSE) serveTaken(t *takenOver) {
 		return
 	}
 	s.opened()
-	if stop, ok := watchClose(conn, s.clientLeft); ok {
-		s.writeMu.Lock()
-		s.stopWatch = stop
-		s.writeMu.Unlock()
-		if s.ended() {
-			s.closeConn() // in case the end came before stopWatch was set
+	if !s.opts.DisableCloseWatcher {
+		if stop, ok := idleconn.WatchClose(conn, s.clientLeft); ok {
+			s.writeMu.Lock()
+			s.stopWatch = stop
+			s.writeMu.Unlock()
+			if s.ended() {
+				s.closeConn() // in case the end came before stopWatch was set
+			}
+			return
 		}
-		return
 	}
 	go s.watch(conn)
 }
 
 // watch reads the taken-over connection until it fails, which ends the transport:
 // the client dropping the stream is its way of stopping. It serves where
-// watchClose cannot.
+// idleconn.WatchClose cannot, or Options.DisableCloseWatcher says not to.
 func (s *SSE) watch(conn net.Conn) {
 	var discard [64]byte
 	for {
@@ -186,7 +195,7 @@ func (s *SSE) watch(conn net.Conn) {
 // clientLeft ends the transport because the client dropped the stream, which is
 // its way of stopping.
 func (s *SSE) clientLeft() {
-	s.end(fmt.Errorf("transports: sse stream closed by the client: %w", ErrClosed))
+	s.end(fmt.Errorf("transports: sse stream closed by the client: %w", transports.ErrClosed))
 }
 
 // closeConn closes a taken-over stream once any write in progress is over.
@@ -227,7 +236,7 @@ func (s *SSE) Send(ctx context.Context, unit []byte) error {
 			select {
 			case <-ready:
 			case <-s.Done():
-				return fmt.Errorf("transports: sse send: %w", ErrClosed)
+				return fmt.Errorf("transports: sse send: %w", transports.ErrClosed)
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -239,7 +248,7 @@ func (s *SSE) Send(ctx context.Context, unit []byte) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if (s.w == nil && s.conn == nil) || s.ended() {
-		return fmt.Errorf("transports: sse send: %w", ErrClosed)
+		return fmt.Errorf("transports: sse send: %w", transports.ErrClosed)
 	}
 	deadline := time.Now().Add(s.opts.WriteTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -316,22 +325,8 @@ func lineEnd(b []byte) int {
 // Close ends the transport: ServeStream returns, which ends the response. It is
 // idempotent, safe from any goroutine, and returns nil.
 func (s *SSE) Close() error {
-	s.end(ErrClosed)
+	s.end(transports.ErrClosed)
 	return nil
-}
-
-// Done is closed once the transport has ended: Close, the client dropping the
-// stream, or a failed write.
-func (s *SSE) Done() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done == nil {
-		s.done = make(chan struct{})
-		if s.err != nil {
-			close(s.done)
-		}
-	}
-	return s.done
 }
 
 // opened marks the stream open, for Send.
@@ -357,45 +352,11 @@ func (s *SSE) readyChan() <-chan struct{} {
 	return s.ready
 }
 
-// Err tells why the transport ended: nil while it runs, ErrClosed after Close, an
-// error wrapping ErrClosed when the client dropped the stream (its way of stopping),
-// or the write error that ended it.
-func (s *SSE) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
+// end ends the transport (endState.end), and a taken-over stream with its
+// connection.
 func (s *SSE) end(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err == nil {
-		s.err = err
-		if s.done != nil {
-			close(s.done)
-		}
-		if s.onEnd != nil {
-			go s.onEnd(err)
-		}
-		// A taken-over stream ends with its connection; Send may hold writeMu
-		// (and be the caller), so this waits apart.
+	if s.endState.end(err) {
+		// Send may hold writeMu (and be the caller), so this waits apart.
 		go s.closeConn()
 	}
-}
-
-// OnEnd implements Transport.
-func (s *SSE) OnEnd(f func(err error)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		go f(s.err)
-		return
-	}
-	s.onEnd = f
-}
-
-func (s *SSE) ended() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err != nil
 }

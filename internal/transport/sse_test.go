@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/r3labs/sse/v2"
 	"gopkg.in/cenkalti/backoff.v1"
+
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // sseServer serves one SSE transport: GET streams, POST sends.
@@ -26,7 +28,7 @@ type sseServer struct {
 // handler rather than take the connection over: TestSSEInHandler reruns tests so.
 var keepStreamsInHandler bool
 
-func newSSEServer(t *testing.T, opts Options) *sseServer {
+func newSSEServer(t *testing.T, opts transports.Options) *sseServer {
 	t.Helper()
 	opts.DisableTakeover = opts.DisableTakeover || keepStreamsInHandler
 	s := &sseServer{units: newUnits(), streamDone: make(chan struct{}, 1)}
@@ -70,7 +72,7 @@ func (s *sseServer) open(t *testing.T) (*http.Response, *bufio.Reader) {
 }
 
 func TestSSEHeadersAndPreamble(t *testing.T) {
-	srv := newSSEServer(t, Options{})
+	srv := newSSEServer(t, transports.Options{})
 	// open reads the preamble before anything is sent: it must have been flushed.
 	resp, _ := srv.open(t)
 	want := map[string]string{
@@ -85,7 +87,7 @@ func TestSSEHeadersAndPreamble(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if srv.sse.Kind() != ServerSentEvents {
+	if srv.sse.Kind() != transports.ServerSentEvents {
 		t.Errorf("Kind = %v", srv.sse.Kind())
 	}
 }
@@ -119,7 +121,7 @@ func TestSSEFraming(t *testing.T) {
 
 // TestSSEWire sends every framing case through a real stream and reads it back raw.
 func TestSSEWire(t *testing.T) {
-	srv := newSSEServer(t, Options{})
+	srv := newSSEServer(t, transports.Options{})
 	_, br := srv.open(t)
 	for _, tc := range sseFramingTests {
 		if err := srv.sse.Send(context.Background(), []byte(tc.unit)); err != nil {
@@ -138,7 +140,7 @@ func TestSSEWire(t *testing.T) {
 // TestSSEIndependentParser reads the stream with r3labs/sse's client, a parser
 // written by others.
 func TestSSEIndependentParser(t *testing.T) {
-	srv := newSSEServer(t, Options{})
+	srv := newSSEServer(t, transports.Options{})
 	client := sse.NewClient(srv.URL+"/hub?id=x", sse.ClientMaxBufferSize(1<<20))
 	client.ReconnectStrategy = &backoff.StopBackOff{}
 
@@ -178,35 +180,35 @@ func TestSSEIndependentParser(t *testing.T) {
 }
 
 func TestSSECloseEndsStream(t *testing.T) {
-	srv := newSSEServer(t, Options{})
+	srv := newSSEServer(t, transports.Options{})
 	_, br := srv.open(t)
 	srv.sse.Close()
 	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
 		t.Errorf("after Close: read %q, %v; want a clean end", rest, err)
 	}
 	waitClosed(t, srv.streamDone, "ServeStream return")
-	if srv.sse.Err() != ErrClosed {
+	if srv.sse.Err() != transports.ErrClosed {
 		t.Errorf("Err = %v, want ErrClosed", srv.sse.Err())
 	}
-	if err := srv.sse.Send(context.Background(), []byte("x")); !errors.Is(err, ErrClosed) {
+	if err := srv.sse.Send(context.Background(), []byte("x")); !errors.Is(err, transports.ErrClosed) {
 		t.Errorf("Send after Close = %v", err)
 	}
 }
 
 func TestSSEClientGone(t *testing.T) {
-	srv := newSSEServer(t, Options{})
+	srv := newSSEServer(t, transports.Options{})
 	resp, _ := srv.open(t)
 	resp.Body.Close()
 	waitClosed(t, srv.sse.Done(), "Done")
 	waitClosed(t, srv.streamDone, "ServeStream return")
-	if err := srv.sse.Err(); !errors.Is(err, ErrClosed) {
+	if err := srv.sse.Err(); !errors.Is(err, transports.ErrClosed) {
 		t.Errorf("Err = %v, want wrapping ErrClosed", err)
 	}
 }
 
 func TestSSEStreamRefusals(t *testing.T) {
 	t.Run("second stream", func(t *testing.T) {
-		srv := newSSEServer(t, Options{})
+		srv := newSSEServer(t, transports.Options{})
 		srv.open(t)
 		resp, err := http.Get(srv.URL + "/hub?id=x")
 		if err != nil {
@@ -221,7 +223,7 @@ func TestSSEStreamRefusals(t *testing.T) {
 		}
 	})
 	t.Run("after close", func(t *testing.T) {
-		srv := newSSEServer(t, Options{})
+		srv := newSSEServer(t, transports.Options{})
 		srv.sse.Close()
 		resp, err := http.Get(srv.URL + "/hub?id=x")
 		if err != nil {
@@ -236,7 +238,7 @@ func TestSSEStreamRefusals(t *testing.T) {
 
 func TestSSESendWaits(t *testing.T) {
 	t.Run("for the stream", func(t *testing.T) {
-		srv := newSSEServer(t, Options{})
+		srv := newSSEServer(t, transports.Options{})
 		sent := make(chan error, 1)
 		go func() { sent <- srv.sse.Send(context.Background(), []byte("early\x1e")) }()
 		_, br := srv.open(t)
@@ -250,7 +252,7 @@ func TestSSESendWaits(t *testing.T) {
 		}
 	})
 	t.Run("until ctx ends", func(t *testing.T) {
-		srv := newSSEServer(t, Options{})
+		srv := newSSEServer(t, transports.Options{})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
 		if err := srv.sse.Send(ctx, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
@@ -258,11 +260,11 @@ func TestSSESendWaits(t *testing.T) {
 		}
 	})
 	t.Run("until Close", func(t *testing.T) {
-		srv := newSSEServer(t, Options{})
+		srv := newSSEServer(t, transports.Options{})
 		sent := make(chan error, 1)
 		go func() { sent <- srv.sse.Send(context.Background(), []byte("x")) }()
 		srv.sse.Close()
-		if err := <-sent; !errors.Is(err, ErrClosed) {
+		if err := <-sent; !errors.Is(err, transports.ErrClosed) {
 			t.Errorf("Send = %v, want ErrClosed", err)
 		}
 	})
@@ -294,7 +296,7 @@ func TestSSEInHandler(t *testing.T) {
 // idle connection (hubbench's idle scenario). Done and a Send before the stream
 // opens make theirs on demand.
 func TestSSEOpenStreamKeepsNoChannels(t *testing.T) {
-	srv := newSSEServer(t, Options{})
+	srv := newSSEServer(t, transports.Options{})
 	srv.open(t)
 	if err := srv.sse.Send(context.Background(), []byte("x")); err != nil {
 		t.Fatal(err)

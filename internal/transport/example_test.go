@@ -1,4 +1,4 @@
-package transports_test
+package transport_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/hubbub-go/hubbub/internal/transport"
 	"github.com/hubbub-go/hubbub/transports"
 )
 
@@ -23,7 +24,7 @@ func ExampleAcceptWebSocket() {
 		units := make(chan []byte, 16)
 		stop := make(chan struct{})
 		defer close(stop)
-		ws, err := transports.AcceptWebSocket(w, r, transports.Options{}, false, func(unit []byte) {
+		ws, err := transport.AcceptWebSocket(w, r, transports.Options{}, false, func(unit []byte) {
 			select {
 			case units <- bytes.Clone(unit): // the slice is only valid during the call
 			case <-stop:

@@ -1,4 +1,4 @@
-package transports
+package idleconn
 
 import (
 	"net"
@@ -15,50 +15,53 @@ import (
 // the background reader's), a 4 KiB read buffer, a 4 KiB write buffer and the
 // request and response state: about 30 KiB, which an idle SSE stream or held long
 // poll keeps for as long as it lasts. A connection taken over (hijacked) costs only
-// its socket and what the transport keeps. The transport then writes the HTTP/1.1
-// response itself, without chunking, and closes the connection at its end
+// its socket and what its owner keeps. The owner then writes the HTTP/1.1 response
+// itself, without chunking, and closes the connection at its end
 // ("Connection: close"), since it cannot hand the connection back for the next
 // request.
 //
 // Only HTTP/1.x connections can be taken over, and only through a ResponseWriter
 // that allows it (net/http's own, or a middleware's that unwraps to it); otherwise
-// the transport works through the ResponseWriter as before.
+// the owner works through the ResponseWriter as before.
 
-// takenOver is a connection taken over to finish one response.
-type takenOver struct {
-	conn net.Conn
+// Taken is a connection taken over from net/http to finish one response. The zero
+// value stands for none (Conn nil).
+type Taken struct {
+	// Conn is the connection, with no deadline set; its owner writes the response
+	// (AppendHead, Respond) and closes it.
+	Conn net.Conn
 	// header holds the response's header lines, taken from the ResponseWriter's
 	// headers at takeover, for the head written later. Interned: responses of a
 	// kind carry the same headers, so thousands of held polls share one copy.
 	header unique.Handle[string]
 }
 
-// takeOver hijacks w's connection for the response to r, keeping w's headers (but
-// Content-Length) for the head. It reports false when the connection cannot be
-// taken over; w is then still usable.
-func (t *takenOver) takeOver(w http.ResponseWriter, r *http.Request) bool {
+// TakeOver hijacks w's connection for the response to r, keeping w's headers (but
+// Content-Length, Connection, Transfer-Encoding and Date, which AppendHead writes)
+// for the head. It reports false when the connection cannot be taken over (HTTP/2,
+// a ResponseWriter that cannot hijack); w is then still usable.
+func TakeOver(w http.ResponseWriter, r *http.Request) (Taken, bool) {
 	if r.ProtoMajor != 1 {
-		return false
+		return Taken{}, false
 	}
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return false
+		return Taken{}, false
 	}
 	var header strings.Builder
 	w.Header().WriteSubset(&header, skipHeaders)
 	// Deadlines net/http set for its own reads and writes would now cut this
-	// response short; the transport sets its own per write.
+	// response short; the owner sets its own per write.
 	conn.SetDeadline(time.Time{})
-	t.conn, t.header = conn, unique.Make(header.String())
-	return true
+	return Taken{Conn: conn, header: unique.Make(header.String())}, true
 }
 
 // skipHeaders are the headers a taken-over response writes itself.
 var skipHeaders = map[string]bool{"Content-Length": true, "Connection": true, "Transfer-Encoding": true, "Date": true}
 
-// appendHead appends the response head: the status line, the kept headers, Date,
+// AppendHead appends the response head: the status line, the kept headers, Date,
 // Content-Length when contentLength >= 0, and "Connection: close".
-func (t *takenOver) appendHead(dst []byte, status, contentLength int) []byte {
+func (t *Taken) AppendHead(dst []byte, status, contentLength int) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
 	dst = append(dst, ' ')
@@ -76,17 +79,17 @@ func (t *takenOver) appendHead(dst []byte, status, contentLength int) []byte {
 	return append(dst, "Connection: close\r\n\r\n"...)
 }
 
-// respond writes a whole response, status and body, under deadline, and closes the
+// Respond writes a whole response, status and body, under deadline, and closes the
 // connection.
-func (t *takenOver) respond(status int, body []byte, deadline time.Time) error {
-	defer t.conn.Close()
-	t.conn.SetWriteDeadline(deadline)
+func (t *Taken) Respond(status int, body []byte, deadline time.Time) error {
+	defer t.Conn.Close()
+	t.Conn.SetWriteDeadline(deadline)
 	contentLength := len(body)
 	if status == http.StatusNoContent {
 		contentLength = -1 // a 204 has no body, nor its length
 	}
-	head := t.appendHead(make([]byte, 0, 160+len(t.header.Value())), status, contentLength)
+	head := t.AppendHead(make([]byte, 0, 160+len(t.header.Value())), status, contentLength)
 	bufs := net.Buffers{head, body}
-	_, err := bufs.WriteTo(t.conn)
+	_, err := bufs.WriteTo(t.Conn)
 	return err
 }

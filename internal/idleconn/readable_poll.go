@@ -1,14 +1,20 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-package transports
+package idleconn
 
 import (
 	"net"
 	"syscall"
 )
 
-// waitReadable blocks until c has bytes to read, has reached end of file, or has
-// failed, without reading anything. The goroutine waits in the runtime's network
+// CanWaitReadable tells whether WaitReadable waits on this platform (it does on
+// Linux and the BSDs, macOS included), and PeerClosed can tell.
+const CanWaitReadable = true
+
+// WaitReadable blocks until c has bytes to read, has reached end of file, or has
+// failed, without reading anything: it peeks (recvfrom with MSG_PEEK|MSG_DONTWAIT)
+// and otherwise parks in the runtime's network poller. A deadline set on c ends the
+// wait with an error wrapping os.ErrDeadlineExceeded. The goroutine waits in the runtime's network
 // poller a few frames deep, so its stack stays at the minimum while the connection
 // is idle; a goroutine parked inside a WebSocket library's frame reader keeps a
 // stack twice that size. When c offers no file descriptor to wait on (TLS, pipes)
@@ -16,7 +22,7 @@ import (
 //
 // It peeks before every wait: the poller forgets a readiness event when a wait
 // begins (internal/poll's prepareRead), so data that came before would not wake it.
-func waitReadable(c net.Conn) error {
+func WaitReadable(c net.Conn) error {
 	rc, ok := rawConn(c)
 	if !ok {
 		return nil
@@ -30,9 +36,9 @@ func waitReadable(c net.Conn) error {
 	return err
 }
 
-// peerClosed reports whether the peer has closed (or reset) c, without blocking
+// PeerClosed reports whether the peer has closed (or reset) c, without blocking
 // and without consuming data. It reports false when it cannot tell.
-func peerClosed(c net.Conn) bool {
+func PeerClosed(c net.Conn) bool {
 	rc, ok := rawConn(socketOf(c))
 	if !ok {
 		return false

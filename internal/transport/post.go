@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // sendChannel is the client-to-server half shared by Server-Sent Events and long
@@ -130,7 +132,7 @@ type PostReceiver struct{ post sendChannel }
 
 // NewPostReceiver returns a PostReceiver that passes each POSTed body, at most
 // opts.MaxTransportMessageSize bytes, to receive, until ended reports true.
-func NewPostReceiver(opts Options, receive Receiver, ended func() bool) *PostReceiver {
+func NewPostReceiver(opts transports.Options, receive Receiver, ended func() bool) *PostReceiver {
 	opts = opts.WithDefaults()
 	return &PostReceiver{post: sendChannel{maxSize: opts.MaxTransportMessageSize, bodyTimeout: opts.BodyReadTimeout, receive: receive, ended: ended}}
 }

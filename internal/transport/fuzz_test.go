@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // FuzzSSEFraming: whatever the unit, the bytes the SSE transport writes for it parse
@@ -47,7 +49,7 @@ func FuzzSSEFraming(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/hub?id=x", nil)
-		sse := NewServerSentEvents(Options{WriteTimeout: time.Second}, func([]byte) {})
+		sse := NewServerSentEvents(transports.Options{WriteTimeout: time.Second}, func([]byte) {})
 		served := make(chan struct{})
 		go func() {
 			defer close(served)

@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hubbub-go/hubbub/internal/idleconn"
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // lpServer serves one long-polling transport: GET polls, POST sends, DELETE closes.
@@ -24,10 +27,12 @@ type lpServer struct {
 // servers newLPServer starts: TestLongPollTakenOver reruns tests with it.
 var takeOverPollsAfter time.Duration
 
-func newLPServer(t *testing.T, opts Options) *lpServer { return startLPServer(t, opts, false) }
+func newLPServer(t *testing.T, opts transports.Options) *lpServer {
+	return startLPServer(t, opts, false)
+}
 
 // startLPServer starts an lpServer, over TLS if asked.
-func startLPServer(t *testing.T, opts Options, overTLS bool) *lpServer {
+func startLPServer(t *testing.T, opts transports.Options, overTLS bool) *lpServer {
 	t.Helper()
 	if opts.IdlePollTakeover == 0 {
 		opts.IdlePollTakeover = takeOverPollsAfter
@@ -88,7 +93,7 @@ func (s *lpServer) startPoll(t *testing.T, ctx context.Context) <-chan pollResul
 		s.lp.mu.Lock()
 		held := s.lp.current != nil && s.lp.current != before
 		if held && takeOverPollsAfter != 0 {
-			held = s.lp.current.taken.conn != nil
+			held = s.lp.current.taken.Conn != nil
 		}
 		s.lp.mu.Unlock()
 		if held {
@@ -139,7 +144,7 @@ func result(t *testing.T, ch <-chan pollResult) pollResult {
 
 func TestLongPollFirstPoll(t *testing.T) {
 	// A long PollTimeout: the first poll must not wait for it, nor for data.
-	srv := newLPServer(t, Options{PollTimeout: time.Hour})
+	srv := newLPServer(t, transports.Options{PollTimeout: time.Hour})
 	r := srv.poll(context.Background())
 	if r.err != nil || r.status != http.StatusOK || r.body != "" {
 		t.Fatalf("first poll = %d %q %v, want 200 empty", r.status, r.body, r.err)
@@ -156,7 +161,7 @@ func TestLongPollFirstPoll(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if srv.lp.Kind() != LongPolling {
+	if srv.lp.Kind() != transports.LongPolling {
 		t.Errorf("Kind = %v", srv.lp.Kind())
 	}
 }
@@ -171,7 +176,7 @@ func TestLongPollDelivers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newLPServer(t, Options{PollTimeout: time.Hour})
+			srv := newLPServer(t, transports.Options{PollTimeout: time.Hour})
 			srv.firstPoll(t)
 			unit := "{}\x1e{\"type\":1,\"target\":\"a\",\"arguments\":[]}\x1e"
 			sent := make(chan error, 1)
@@ -200,7 +205,7 @@ func TestLongPollDelivers(t *testing.T) {
 }
 
 func TestLongPollTimeout(t *testing.T) {
-	srv := newLPServer(t, Options{PollTimeout: 20 * time.Millisecond})
+	srv := newLPServer(t, transports.Options{PollTimeout: 20 * time.Millisecond})
 	srv.firstPoll(t)
 	r := srv.poll(context.Background())
 	if r.err != nil || r.status != http.StatusOK || r.body != "" {
@@ -217,7 +222,7 @@ func TestLongPollEnd(t *testing.T) {
 		end     func(t *testing.T, s *lpServer)
 		wantErr func(error) bool
 	}{
-		{"Close", func(t *testing.T, s *lpServer) { s.lp.Close() }, func(err error) bool { return err == ErrClosed }},
+		{"Close", func(t *testing.T, s *lpServer) { s.lp.Close() }, func(err error) bool { return err == transports.ErrClosed }},
 		{"DELETE", func(t *testing.T, s *lpServer) {
 			req, _ := http.NewRequest(http.MethodDelete, s.URL+"/hub?id=x", nil)
 			resp, err := http.DefaultClient.Do(req)
@@ -228,11 +233,11 @@ func TestLongPollEnd(t *testing.T) {
 			if resp.StatusCode != http.StatusAccepted {
 				t.Errorf("DELETE: status %d, want 202", resp.StatusCode)
 			}
-		}, func(err error) bool { return errors.Is(err, ErrClosed) }},
+		}, func(err error) bool { return errors.Is(err, transports.ErrClosed) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newLPServer(t, Options{PollTimeout: time.Hour})
+			srv := newLPServer(t, transports.Options{PollTimeout: time.Hour})
 			srv.firstPoll(t)
 			held := srv.startPoll(t, context.Background())
 			tc.end(t, srv)
@@ -247,7 +252,7 @@ func TestLongPollEnd(t *testing.T) {
 			if err := srv.lp.Err(); !tc.wantErr(err) {
 				t.Errorf("Err = %v", err)
 			}
-			if err := srv.lp.Send(context.Background(), []byte("x")); !errors.Is(err, ErrClosed) {
+			if err := srv.lp.Send(context.Background(), []byte("x")); !errors.Is(err, transports.ErrClosed) {
 				t.Errorf("Send after end = %v, want ErrClosed", err)
 			}
 			// The official client's last POST may come after its DELETE: 404.
@@ -272,7 +277,7 @@ func TestLongPollEnd(t *testing.T) {
 }
 
 func TestLongPollPendingSendFailsOnEnd(t *testing.T) {
-	srv := newLPServer(t, Options{PollTimeout: time.Hour})
+	srv := newLPServer(t, transports.Options{PollTimeout: time.Hour})
 	srv.firstPoll(t)
 	sent := make(chan error, 1)
 	go func() { sent <- srv.lp.Send(context.Background(), []byte("x")) }()
@@ -280,7 +285,7 @@ func TestLongPollPendingSendFailsOnEnd(t *testing.T) {
 	srv.lp.Close()
 	select {
 	case err := <-sent:
-		if !errors.Is(err, ErrClosed) {
+		if !errors.Is(err, transports.ErrClosed) {
 			t.Errorf("Send = %v, want ErrClosed", err)
 		}
 	case <-time.After(waitTimeout):
@@ -290,11 +295,11 @@ func TestLongPollPendingSendFailsOnEnd(t *testing.T) {
 
 func TestLongPollDisconnectTimeout(t *testing.T) {
 	t.Run("no poll ends the transport", func(t *testing.T) {
-		srv := newLPServer(t, Options{DisconnectTimeout: 20 * time.Millisecond})
+		srv := newLPServer(t, transports.Options{DisconnectTimeout: 20 * time.Millisecond})
 		srv.firstPoll(t)
 		waitClosed(t, srv.lp.Done(), "Done")
 		err := srv.lp.Err()
-		if err == nil || errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "no poll") {
+		if err == nil || errors.Is(err, transports.ErrClosed) || !strings.Contains(err.Error(), "no poll") {
 			t.Errorf("Err = %v", err)
 		}
 		if r := srv.poll(context.Background()); r.status != http.StatusNoContent {
@@ -302,7 +307,7 @@ func TestLongPollDisconnectTimeout(t *testing.T) {
 		}
 	})
 	t.Run("a held poll keeps it alive", func(t *testing.T) {
-		srv := newLPServer(t, Options{DisconnectTimeout: 20 * time.Millisecond, PollTimeout: time.Hour})
+		srv := newLPServer(t, transports.Options{DisconnectTimeout: 20 * time.Millisecond, PollTimeout: time.Hour})
 		srv.firstPoll(t)
 		held := srv.startPoll(t, context.Background())
 		time.Sleep(100 * time.Millisecond) // five disconnect timeouts
@@ -319,7 +324,7 @@ func TestLongPollDisconnectTimeout(t *testing.T) {
 // TestLongPollSecondPoll: a new poll supersedes the held one, which gets 204, as in
 // ASP.NET Core; the new poll carries on.
 func TestLongPollSecondPoll(t *testing.T) {
-	srv := newLPServer(t, Options{PollTimeout: time.Hour})
+	srv := newLPServer(t, transports.Options{PollTimeout: time.Hour})
 	srv.firstPoll(t)
 	first := srv.startPoll(t, context.Background())
 	second := srv.startPoll(t, context.Background())
@@ -338,7 +343,7 @@ func TestLongPollSecondPoll(t *testing.T) {
 // TestLongPollAbortedPoll: a unit meant for a poll whose client left goes to the next
 // poll instead.
 func TestLongPollAbortedPoll(t *testing.T) {
-	srv := newLPServer(t, Options{PollTimeout: time.Hour})
+	srv := newLPServer(t, transports.Options{PollTimeout: time.Hour})
 	srv.firstPoll(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	aborted := srv.startPoll(t, ctx)
@@ -365,7 +370,7 @@ func TestLongPollAbortedPoll(t *testing.T) {
 }
 
 func TestLongPollSendContext(t *testing.T) {
-	srv := newLPServer(t, Options{PollTimeout: 50 * time.Millisecond})
+	srv := newLPServer(t, transports.Options{PollTimeout: 50 * time.Millisecond})
 	srv.firstPoll(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -389,7 +394,7 @@ func (f *failingWriter) Write([]byte) (int, error) { return 0, errors.New("conne
 // TestLongPollWriteFailure: a unit whose poll write fails is not dropped silently:
 // Send returns the error and the transport ends.
 func TestLongPollWriteFailure(t *testing.T) {
-	lp := NewLongPolling(Options{PollTimeout: time.Hour}, func([]byte) {})
+	lp := NewLongPolling(transports.Options{PollTimeout: time.Hour}, func([]byte) {})
 	defer lp.Close()
 	lp.ServePoll(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/hub?id=x", nil))
 
@@ -399,7 +404,7 @@ func TestLongPollWriteFailure(t *testing.T) {
 		lp.ServePoll(&failingWriter{h: http.Header{}}, httptest.NewRequest(http.MethodGet, "/hub?id=x", nil))
 	}()
 	err := lp.Send(context.Background(), []byte("unit"))
-	if err == nil || errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "connection reset") {
+	if err == nil || errors.Is(err, transports.ErrClosed) || !strings.Contains(err.Error(), "connection reset") {
 		t.Errorf("Send = %v, want the write error", err)
 	}
 	waitClosed(t, polled, "ServePoll return")
@@ -412,7 +417,7 @@ func TestLongPollWriteFailure(t *testing.T) {
 // TestLongPollRequeue covers the race TestLongPollAbortedPoll avoids: a poll is
 // handed a unit just as its client leaves. The unit must go to the next poll.
 func TestLongPollRequeue(t *testing.T) {
-	lp := NewLongPolling(Options{PollTimeout: time.Hour}, func([]byte) {})
+	lp := NewLongPolling(transports.Options{PollTimeout: time.Hour}, func([]byte) {})
 	defer lp.Close()
 	lp.ServePoll(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/hub?id=x", nil))
 
@@ -468,7 +473,7 @@ func TestLongPollTakenOver(t *testing.T) {
 	}
 
 	t.Run("response", func(t *testing.T) {
-		srv := newLPServer(t, Options{PollTimeout: time.Hour})
+		srv := newLPServer(t, transports.Options{PollTimeout: time.Hour})
 		srv.firstPoll(t)
 		held := srv.startPoll(t, context.Background())
 		go srv.lp.Send(context.Background(), []byte("unit\x1e"))
@@ -494,19 +499,19 @@ func TestLongPollTakenOver(t *testing.T) {
 
 	for _, overTLS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("a client that left (TLS %v)", overTLS), func(t *testing.T) {
-			clientLeft(t, startLPServer(t, Options{PollTimeout: time.Hour}, overTLS))
+			clientLeft(t, startLPServer(t, transports.Options{PollTimeout: time.Hour}, overTLS))
 		})
 	}
 	// The taken-over counterpart of TestLongPollWriteFailure.
 	t.Run("a write that fails", func(t *testing.T) {
-		srv := newLPServer(t, Options{PollTimeout: time.Hour})
+		srv := newLPServer(t, transports.Options{PollTimeout: time.Hour})
 		srv.firstPoll(t)
 		held := srv.startPoll(t, context.Background())
 		srv.lp.mu.Lock()
-		srv.lp.current.taken.conn.Close() // the write to come fails
+		srv.lp.current.taken.Conn.Close() // the write to come fails
 		srv.lp.mu.Unlock()
 		err := srv.lp.Send(context.Background(), []byte("unit"))
-		if err == nil || errors.Is(err, ErrClosed) || !strings.HasPrefix(err.Error(), "transports: long polling write: ") {
+		if err == nil || errors.Is(err, transports.ErrClosed) || !strings.HasPrefix(err.Error(), "transports: long polling write: ") {
 			t.Errorf("Send = %v, want the write error", err)
 		}
 		waitClosed(t, srv.lp.Done(), "Done")
@@ -518,7 +523,7 @@ func TestLongPollTakenOver(t *testing.T) {
 	})
 
 	t.Run("never when disabled", func(t *testing.T) {
-		for _, opts := range []Options{
+		for _, opts := range []transports.Options{
 			{PollTimeout: time.Hour, IdlePollTakeover: -1},
 			{PollTimeout: time.Hour, DisableTakeover: true},
 		} {
@@ -528,7 +533,7 @@ func TestLongPollTakenOver(t *testing.T) {
 			go func() { ch <- srv.poll(context.Background()) }()
 			time.Sleep(50 * time.Millisecond)
 			srv.lp.mu.Lock()
-			taken := srv.lp.current != nil && srv.lp.current.taken.conn != nil
+			taken := srv.lp.current != nil && srv.lp.current.taken.Conn != nil
 			srv.lp.mu.Unlock()
 			if taken {
 				t.Errorf("%+v: poll taken over", opts)
@@ -542,27 +547,32 @@ func TestLongPollTakenOver(t *testing.T) {
 }
 
 // clientLeft: a unit meant for a taken-over poll whose client left goes to the next
-// poll.
+// poll. The poll is watched by idleconn.WatchClose where it can be (Linux) unless
+// Options.DisableCloseWatcher says not to.
 func clientLeft(t *testing.T, srv *lpServer) {
 	srv.firstPoll(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	aborted := srv.startPoll(t, ctx)
 	srv.lp.mu.Lock()
-	conn := srv.lp.current.taken.conn
+	conn := srv.lp.current.taken.Conn
+	watched := srv.lp.current.stopWatch != nil
 	srv.lp.mu.Unlock()
+	if want := idleconn.CanWatchClose && !srv.lp.opts.DisableCloseWatcher; watched != want {
+		t.Errorf("taken-over poll watched by the close watcher: %v, want %v", watched, want)
+	}
 	cancel()
 	if r := <-aborted; r.err == nil {
 		t.Fatalf("aborted poll answered %d", r.status)
 	}
-	// Where the transport can watch the socket (Linux), it lets the poll go at
-	// once, as the handler of a held one would. Elsewhere it learns when the
-	// poll is woken, from the closed socket. Either way the unit goes to the
+	// Where the transport watches the socket, it lets the poll go at once, as
+	// the handler of a held one would. Elsewhere it learns when the poll is
+	// woken, from the closed socket. Either way the unit goes to the
 	// next poll.
 	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(time.Millisecond) {
 		srv.lp.mu.Lock()
 		held := srv.lp.current != nil
 		srv.lp.mu.Unlock()
-		if closeWatchSupported && !held || !closeWatchSupported && peerClosed(conn) {
+		if watched && !held || !watched && idleconn.PeerClosed(conn) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -585,7 +595,7 @@ func TestLongPollOnPoll(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newLPServer(t, Options{PollTimeout: time.Hour, IdlePollTakeover: -1})
+			srv := newLPServer(t, transports.Options{PollTimeout: time.Hour, IdlePollTakeover: -1})
 			calls := make(chan error, 4)
 			srv.lp.OnPoll(func() {
 				var err error

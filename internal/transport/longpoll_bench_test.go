@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // rawPoller polls over one keep-alive connection, as a browser does, parsing the
@@ -83,7 +85,7 @@ func BenchmarkLongPollCycle(b *testing.B) {
 	}{{"send/512B", false, 512}, {"send/8KiB", false, 8 << 10}, {"onpoll/512B", true, 512}, {"onpoll/8KiB", true, 8 << 10}} {
 		b.Run(tc.name, func(b *testing.B) {
 			size := tc.size
-			lp := NewLongPolling(Options{}, func([]byte) {})
+			lp := NewLongPolling(transports.Options{}, func([]byte) {})
 			srv := httptest.NewServer(http.HandlerFunc(lp.ServePoll))
 			defer srv.Close()
 			defer lp.Close()

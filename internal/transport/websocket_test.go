@@ -1,4 +1,4 @@
-package transports
+package transport
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/hubbub-go/hubbub/transports"
 )
 
 // wsServer serves AcceptWebSocket on a loopback listener and hands each accepted
@@ -21,7 +23,7 @@ type wsServer struct {
 	units    *units
 }
 
-func newWSServer(t *testing.T, opts Options, binary bool) *wsServer {
+func newWSServer(t *testing.T, opts transports.Options, binary bool) *wsServer {
 	t.Helper()
 	s := &wsServer{accepted: make(chan *WebSocket, 1), units: newUnits()}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -69,9 +71,9 @@ func TestWebSocketRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newWSServer(t, Options{}, tc.binary)
+			srv := newWSServer(t, transports.Options{}, tc.binary)
 			c, ws := srv.dial(t, nil)
-			if ws.Kind() != WebSockets {
+			if ws.Kind() != transports.WebSockets {
 				t.Errorf("Kind = %v", ws.Kind())
 			}
 
@@ -125,7 +127,7 @@ func TestWebSocketOrigin(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newWSServer(t, Options{CheckOrigin: tc.check}, false)
+			srv := newWSServer(t, transports.Options{CheckOrigin: tc.check}, false)
 			header := http.Header{}
 			switch tc.origin {
 			case "":
@@ -157,7 +159,7 @@ func TestWebSocketOrigin(t *testing.T) {
 
 func TestWebSocketReadLimit(t *testing.T) {
 	const limit = 64
-	srv := newWSServer(t, Options{MaxTransportMessageSize: limit}, false)
+	srv := newWSServer(t, transports.Options{MaxTransportMessageSize: limit}, false)
 	c, ws := srv.dial(t, nil)
 
 	exact := strings.Repeat("a", limit)
@@ -175,16 +177,16 @@ func TestWebSocketReadLimit(t *testing.T) {
 		t.Fatalf("client read error = %v, want close 1009", err)
 	}
 	waitClosed(t, ws.Done(), "Done")
-	if !errors.Is(ws.Err(), ErrTooLarge) {
+	if !errors.Is(ws.Err(), transports.ErrTooLarge) {
 		t.Errorf("Err = %v, want ErrTooLarge", ws.Err())
 	}
-	if err := ws.Send(context.Background(), []byte("x")); !errors.Is(err, ErrClosed) {
+	if err := ws.Send(context.Background(), []byte("x")); !errors.Is(err, transports.ErrClosed) {
 		t.Errorf("Send after end = %v, want ErrClosed", err)
 	}
 }
 
 func TestWebSocketServerClose(t *testing.T) {
-	srv := newWSServer(t, Options{}, false)
+	srv := newWSServer(t, transports.Options{}, false)
 	c, ws := srv.dial(t, nil)
 
 	if err := ws.Close(); err != nil {
@@ -198,10 +200,10 @@ func TestWebSocketServerClose(t *testing.T) {
 		t.Fatalf("client read error = %v, want close 1000", err)
 	}
 	waitClosed(t, ws.Done(), "Done")
-	if ws.Err() != ErrClosed {
+	if ws.Err() != transports.ErrClosed {
 		t.Errorf("Err = %v, want ErrClosed", ws.Err())
 	}
-	if err := ws.Send(context.Background(), []byte("x")); !errors.Is(err, ErrClosed) {
+	if err := ws.Send(context.Background(), []byte("x")); !errors.Is(err, transports.ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
 }
@@ -220,7 +222,7 @@ func TestWebSocketClientClose(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newWSServer(t, Options{}, false)
+			srv := newWSServer(t, transports.Options{}, false)
 			c, ws := srv.dial(t, nil)
 			if tc.payload == nil {
 				c.NetConn().Close()
@@ -229,8 +231,8 @@ func TestWebSocketClientClose(t *testing.T) {
 			}
 			waitClosed(t, ws.Done(), "Done")
 			err := ws.Err()
-			if err == nil || errors.Is(err, ErrClosed) != tc.wantClosed {
-				t.Errorf("Err = %v, want wrapping ErrClosed: %v", err, tc.wantClosed)
+			if err == nil || errors.Is(err, transports.ErrClosed) != tc.wantClosed {
+				t.Errorf("Err = %v, want wrapping transports.ErrClosed: %v", err, tc.wantClosed)
 			}
 			if !strings.HasPrefix(err.Error(), "transports: ") {
 				t.Errorf("Err = %q, want the package prefix", err)
@@ -240,7 +242,7 @@ func TestWebSocketClientClose(t *testing.T) {
 }
 
 func TestWebSocketPing(t *testing.T) {
-	srv := newWSServer(t, Options{}, false)
+	srv := newWSServer(t, transports.Options{}, false)
 	c, _ := srv.dial(t, nil)
 	pong := make(chan string, 1)
 	c.SetPongHandler(func(data string) error { pong <- data; return nil })
@@ -261,7 +263,7 @@ func TestWebSocketPing(t *testing.T) {
 // TestWebSocketCloseDuringSends runs Close against a stream of Sends; the race
 // detector checks that the writes never overlap.
 func TestWebSocketCloseDuringSends(t *testing.T) {
-	srv := newWSServer(t, Options{}, false)
+	srv := newWSServer(t, transports.Options{}, false)
 	c, ws := srv.dial(t, nil)
 
 	clientDone := make(chan error, 1)
@@ -295,7 +297,7 @@ func TestWebSocketCloseDuringSends(t *testing.T) {
 }
 
 func TestWebSocketSendContext(t *testing.T) {
-	srv := newWSServer(t, Options{}, false)
+	srv := newWSServer(t, transports.Options{}, false)
 	_, ws := srv.dial(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -308,7 +310,7 @@ func TestWebSocketSendContext(t *testing.T) {
 }
 
 func TestWebSocketBadUpgrade(t *testing.T) {
-	srv := newWSServer(t, Options{}, false)
+	srv := newWSServer(t, transports.Options{}, false)
 	resp, err := http.Get(srv.URL) // a plain GET, no upgrade headers
 	if err != nil {
 		t.Fatal(err)
@@ -319,35 +321,10 @@ func TestWebSocketBadUpgrade(t *testing.T) {
 	}
 }
 
-func TestSameOriginAs(t *testing.T) {
-	tests := []struct {
-		origin, scheme, host string
-		want                 bool
-	}{
-		{"http://backend:8080", "", "backend:8080", true},
-		{"http://Backend:8080", "", "backend:8080", true},
-		{"https://backend:8080", "", "backend:8080", true}, // no scheme known: host only
-		{"https://app.example.com", "http", "app.example.com", false},
-		{"https://app.example.com", "https", "app.example.com", true},
-		{"https://app.example.com", "https", "app.example.com:443", true},
-		{"http://app.example.com:80", "", "app.example.com", true},
-		{"http://app.example.com", "", "app.example.com:443", false},
-		{"http://app.example.com", "", "app.example.com:8080", false},
-		{"app.example.com", "", "app.example.com", false},
-		{"null", "", "app.example.com", false},
-		{"http://", "", "", false},
-	}
-	for _, tc := range tests {
-		if got := SameOriginAs(tc.origin, tc.scheme, tc.host); got != tc.want {
-			t.Errorf("SameOriginAs(%q, %q, %q) = %v, want %v", tc.origin, tc.scheme, tc.host, got, tc.want)
-		}
-	}
-}
-
 // A WebSocket is accepted before the client names its hub protocol: the hub turns
 // it to binary frames once the handshake chose MessagePack.
 func TestWebSocketSetBinaryAfterAccept(t *testing.T) {
-	srv := newWSServer(t, Options{}, false)
+	srv := newWSServer(t, transports.Options{}, false)
 	c, ws := srv.dial(t, nil)
 	var _ BinarySetter = ws
 	for _, step := range []struct {

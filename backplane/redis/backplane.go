@@ -48,6 +48,7 @@ type Backplane struct {
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
+	closed atomic.Bool
 	wg     sync.WaitGroup
 
 	publishes chan *pendingPublish // to the writer (publish.go); MaxPendingPublishes
@@ -241,8 +242,11 @@ func (b *Backplane) Ready(ctx context.Context) error {
 
 // Close leaves the cluster: it stops the connection's goroutines, removes this
 // node's records from Redis when it can, and closes the Redis client. Close the
-// hubs first.
+// hubs first. Closing again does nothing.
 func (b *Backplane) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
 	b.cancel()
 	b.closeSubscriptions()
 	b.wg.Wait()
@@ -404,7 +408,14 @@ func (b *Backplane) changeGroup(ctx context.Context, hubName, group, connectionI
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 	defer cancel()
-	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+	// A transaction where the two keys share a server; on Redis Cluster they lie
+	// in different slots, which a transaction cannot span (CROSSSLOT): a plain
+	// pipeline there, whose partial failure the resync repairs as any other.
+	pipelined := b.rdb.TxPipelined
+	if b.sharded() {
+		pipelined = b.rdb.Pipelined
+	}
+	_, err := pipelined(ctx, func(p goredis.Pipeliner) error {
 		if add {
 			p.SAdd(ctx, b.groupKey(hubName, group), connectionID)
 			p.SAdd(ctx, b.membershipKey(b.nodeID), memberEntry(hubName, group, connectionID))

@@ -1,0 +1,215 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubbub-go/hubbub/backplane/redis"
+	"github.com/hubbub-go/hubbub/backplane/redis/internal/clustertest"
+	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/internal/clustertest/suite"
+	"github.com/hubbub-go/hubbub/internal/redistest"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// The shared cluster suite on the topologies other than one Redis: behind
+// Sentinel and on a Redis Cluster (sharded pub/sub over ClusterPartitions). Each
+// topology is started once per test (its processes are killed at the end, so no
+// key needs deleting), and every case runs three hub nodes on it under a prefix
+// of its own.
+
+// topology is a Redis topology the suite runs on.
+type topology struct {
+	name  string
+	start func(t *testing.T) string // starts it, returns Options.URL
+	want  redis.Topology
+}
+
+var topologies = []topology{
+	{"Sentinel", func(t *testing.T) string { return redistest.StartSentinelT(t, redistest.SentinelConfig{}).URL() }, redis.Sentinel},
+	{"Cluster", func(t *testing.T) string { return redistest.StartClusterT(t, redistest.ClusterConfig{}).URL() }, redis.Cluster},
+}
+
+// randomPrefix returns a fresh key prefix (the topology dies with the test: no
+// cleanup).
+func randomPrefix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "hubbub-topo-" + hex.EncodeToString(b[:])
+}
+
+// startClusterOn starts hub nodes on the Redis at url, with fast intervals and
+// opts applied after them.
+func startClusterOn(t *testing.T, url string, nodes int, opts ...func(*redis.Options)) *clustertest.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := clustertest.Start(ctx, clustertest.Config{RedisURL: url, Prefix: randomPrefix(), Nodes: nodes, Backplane: func(o *redis.Options) {
+		fastBackplane(o)
+		// Fewer partitions than the default: fewer connections for a loaded
+		// machine, and still several per shard.
+		o.ClusterPartitions = 6
+		for _, f := range opts {
+			f(o)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// TestTopologies runs the shared suite behind Sentinel and on Redis Cluster:
+// every target kind with presence (Targets), claims and forwarding
+// (NoStickySessions), a join then a send from another node, interest routing, a
+// relayed stateful resume, and presence as nodes leave and crash. Session
+// records, presence sets, node liveness and RPC over node channels must all work
+// on each.
+//
+// On Redis Cluster the suites that tell a missed message by a sentinel sent
+// after it (to All, on another channel) need one partition: with several, the
+// channels of one node's envelopes lie on several shards and connections, and
+// one node's envelopes keep their order per channel only (see ClusterPartitions).
+// Several partitions get the suites that need no order across channels, and
+// partitionedDelivery, which tells a missed message by a sentinel on its own
+// channel.
+func TestTopologies(t *testing.T) {
+	for _, tp := range topologies {
+		t.Run(tp.name, func(t *testing.T) {
+			url := tp.start(t)
+			starter := func(partitions int) func(t *testing.T) *clustertest.Cluster {
+				return func(t *testing.T) *clustertest.Cluster {
+					c := startClusterOn(t, url, 3, func(o *redis.Options) { o.ClusterPartitions = partitions })
+					if got := c.Nodes[0].Backplane.Topology(); got != tp.want {
+						t.Fatalf("Topology() = %v, want %v", got, tp.want)
+					}
+					return c
+				}
+			}
+			ordered, start := starter(1), starter(6)
+			t.Run("Targets", func(t *testing.T) { suite.Targets(t, ordered(t)) })
+			t.Run("JoinThenSendFromAnotherNode", func(t *testing.T) { suite.JoinThenSendFromAnotherNode(t, ordered(t)) })
+			t.Run("InterestRouting", func(t *testing.T) { suite.InterestRouting(t, ordered(t), received) })
+			t.Run("NoStickySessions", func(t *testing.T) { suite.NoStickySessions(t, start(t)) })
+			t.Run("RelayedResume", func(t *testing.T) { suite.RelayedResume(t, start(t)) })
+			t.Run("Presence", func(t *testing.T) { presence(t, start(t)) })
+			t.Run("PartitionedDelivery", func(t *testing.T) { partitionedDelivery(t, start(t)) })
+		})
+	}
+}
+
+// partitionedDelivery sends to many groups, users and connections at once, so
+// that their channels lie in every partition, each from a node that holds none
+// of its receivers, and checks that exactly the receivers get each message: a
+// receiver that gets the sentinel sent after it on the same channel (so in
+// order) without the message missed it.
+func partitionedDelivery(t *testing.T, c *clustertest.Cluster) {
+	ctx := context.Background()
+	const keys = 12
+	type receiver struct {
+		cl    *testClient
+		group string
+		node  int
+	}
+	var rs []receiver
+	for i := range keys {
+		node := i % 2 // receivers on nodes 0 and 1, sent from node 2
+		r := receiver{cl: dial(t, c.Nodes[node].URL+"/hubs/conformance", "pd-user-"+strconv.Itoa(i), transports.WebSockets), group: "pd-group-" + strconv.Itoa(i), node: node}
+		if err := c.Nodes[node].Conformance.Groups().Add(ctx, r.cl.ID, r.group); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	sender := c.Nodes[2].Conformance.Clients()
+	for _, kind := range []string{"group", "user", "connection"} {
+		target := func(r receiver) hub.Target {
+			switch kind {
+			case "group":
+				return sender.Group(r.group)
+			case "user":
+				return sender.User("pd-user-" + strings.TrimPrefix(r.group, "pd-group-"))
+			default:
+				return sender.Client(r.cl.ID)
+			}
+		}
+		for i, r := range rs {
+			if err := target(r).Send(ctx, "ev-"+kind, i); err != nil {
+				t.Fatal(err)
+			}
+			if err := target(r).Send(ctx, "end-"+kind, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, r := range rs {
+			if _, before := r.cl.Expect(t, "end-"+kind); !slices.Equal(before, []string{"ev-" + kind}) {
+				t.Errorf("%s %d: before its sentinel the receiver got %v, want [ev-%s]", kind, i, before, kind)
+			}
+		}
+	}
+}
+
+// presence checks GroupMembers across nodes: members on two nodes seen from a
+// third, a leave, a node that closes (its memberships go at once) and a node
+// that crashes (purged by the others once its liveness key expires).
+func presence(t *testing.T, c *clustertest.Cluster) {
+	ctx := context.Background()
+	members := func(via int, group string) []string {
+		t.Helper()
+		ids, err := c.Nodes[via].Conformance.Groups().Members(ctx, group)
+		if err != nil {
+			t.Fatalf("GroupMembers(%s) via node %d: %v", group, via, err)
+		}
+		return ids
+	}
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	var conns []*testClient
+	for i := range 3 {
+		cl := dial(t, c.Nodes[i].URL+"/hubs/conformance", "p"+strconv.Itoa(i), transports.WebSockets)
+		conns = append(conns, cl)
+		// Several groups, so that their keys lie in several slots (shards).
+		for _, g := range []string{"p-a", "p-b", "p-c", "p-d"} {
+			if err := c.Nodes[i].Conformance.Groups().Add(ctx, cl.ID, g); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	all := sorted(conns[0].ID, conns[1].ID, conns[2].ID)
+	for _, g := range []string{"p-a", "p-b", "p-c", "p-d"} {
+		for via := range 3 {
+			if got := members(via, g); !slices.Equal(got, all) {
+				t.Fatalf("members of %s via node %d = %v, want %v", g, via, got, all)
+			}
+		}
+	}
+	if err := c.Nodes[0].Conformance.Groups().Remove(ctx, conns[0].ID, "p-a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := members(1, "p-a"), sorted(conns[1].ID, conns[2].ID); !slices.Equal(got, want) {
+		t.Fatalf("after a leave: %v, want %v", got, want)
+	}
+	// Node 2 closes: Close removes its records at once.
+	if err := c.Nodes[2].Backplane.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := members(0, "p-b"), sorted(conns[0].ID, conns[1].ID); !slices.Equal(got, want) {
+		t.Fatalf("after node 2 closed: %v, want %v", got, want)
+	}
+	// Node 1 crashes: node 0 purges it after NodeTTL.
+	c.Nodes[1].Backplane.Crash()
+	waitFor(t, "node 1's memberships to be purged", func() bool {
+		return slices.Equal(members(0, "p-c"), []string{conns[0].ID}) && slices.Equal(members(0, "p-d"), []string{conns[0].ID})
+	})
+}

@@ -78,6 +78,11 @@ type Backplane struct {
 	needResync atomic.Bool
 	beats      int // heartbeats done; only the heartbeat loop touches it
 
+	// verdictsFrom is when this node may again take another node for dead
+	// (UnixNano): 0 from the start, distrusted (-1) while it cannot reach Redis,
+	// then a grace after it can (liveness.go).
+	verdictsFrom atomic.Int64
+
 	// Session forwarding.
 	callsMu  sync.Mutex
 	calls    map[uint64]*pendingCall // requests in flight to other nodes, by ID
@@ -457,10 +462,22 @@ func (b *Backplane) groupKey(hubName, group string) string {
 func (b *Backplane) membershipKey(nodeID string) string {
 	return b.opts.Prefix + ":node:" + nodeID + ":members"
 }
+
+// The node registry: on Redis Cluster in one slot (hash tag {nodes}), so that a
+// heartbeat that succeeds tells that every liveness key can be read and written
+// (see "Verdicts after an outage" in liveness.go).
 func (b *Backplane) aliveKey(nodeID string) string {
+	if b.sharded() {
+		return b.opts.Prefix + ":{nodes}:alive:" + nodeID
+	}
 	return b.opts.Prefix + ":node:" + nodeID + ":alive"
 }
-func (b *Backplane) nodesKey() string { return b.opts.Prefix + ":nodes" }
+func (b *Backplane) nodesKey() string {
+	if b.sharded() {
+		return b.opts.Prefix + ":{nodes}"
+	}
+	return b.opts.Prefix + ":nodes"
+}
 func (b *Backplane) locationKey(hubName, token string) string {
 	return b.opts.Prefix + ":session:" + lenPrefixed(hubName) + token
 }

@@ -1,5 +1,7 @@
 package redis
 
+import "github.com/hubbub-go/hubbub/hub"
+
 // Crash stops b as a killed process would stop it, for the tests of crashes: its
 // subscription connection closes (so that nobody listens on its channel any
 // more), its heartbeats stop, and nothing is cleaned up in Redis (no purge of its
@@ -25,3 +27,17 @@ func (b *Backplane) RelayedLinks() int {
 	defer b.relaysMu.Unlock()
 	return len(b.relays)
 }
+
+// EnvelopeChannel is the channel an envelope for key of kind goes on (for the
+// tests that kill the Redis serving it).
+func (b *Backplane) EnvelopeChannel(hubName string, kind hub.SelectorKind, key string) string {
+	name, _ := b.envelopeChannel(hubName, kind, key)
+	return name
+}
+
+// NodeChannel is the channel of this node's RPC.
+func (b *Backplane) NodeChannel() string { return b.ownChannel }
+
+// RegistryKey is the key of the set of nodes (on Redis Cluster, in the slot of
+// every liveness key).
+func (b *Backplane) RegistryKey() string { return b.nodesKey() }

@@ -40,9 +40,11 @@ func (b *Backplane) heartbeat(ctx context.Context) {
 		return nil
 	})
 	if err != nil {
+		b.distrustVerdicts()
 		b.log.Debug("redis backplane: heartbeat failed", "err", err)
 		return
 	}
+	b.trustVerdictsAfterGrace()
 	if added.Val() == 1 && b.beats > 0 {
 		// Another node took this one for dead and purged it.
 		b.log.Warn("redis backplane: this node was purged by another (heartbeats late?); restoring its records", "node", b.nodeID)
@@ -100,6 +102,9 @@ func (b *Backplane) resync(ctx context.Context) error {
 
 // purgeDead purges the nodes whose liveness key has expired.
 func (b *Backplane) purgeDead(ctx context.Context) {
+	if !b.verdictsTrusted() {
+		return
+	}
 	nodes, err := b.rdb.SMembers(ctx, b.nodesKey()).Result()
 	if err != nil {
 		return

@@ -46,11 +46,11 @@ func randomPrefix() string {
 
 // startClusterOn starts hub nodes on the Redis at url, with fast intervals and
 // opts applied after them.
-func startClusterOn(t *testing.T, url string, nodes int, opts ...func(*redis.Options)) *clustertest.Cluster {
+func startClusterOn(t *testing.T, url string, nodes int, hubOpts func(*hub.Options), opts ...func(*redis.Options)) *clustertest.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := clustertest.Start(ctx, clustertest.Config{RedisURL: url, Prefix: randomPrefix(), Nodes: nodes, Backplane: func(o *redis.Options) {
+	c, err := clustertest.Start(ctx, clustertest.Config{RedisURL: url, Prefix: randomPrefix(), Nodes: nodes, Hub: hubOpts, Backplane: func(o *redis.Options) {
 		fastBackplane(o)
 		// Fewer partitions than the default: fewer connections for a loaded
 		// machine, and still several per shard.
@@ -92,7 +92,7 @@ func TestTopologies(t *testing.T) {
 			url := tp.start(t)
 			starter := func(partitions int) func(t *testing.T) *clustertest.Cluster {
 				return func(t *testing.T) *clustertest.Cluster {
-					c := startClusterOn(t, url, 3, func(o *redis.Options) { o.ClusterPartitions = partitions })
+					c := startClusterOn(t, url, 3, nil, func(o *redis.Options) { o.ClusterPartitions = partitions })
 					if got := c.Nodes[0].Backplane.Topology(); got != tp.want {
 						t.Fatalf("Topology() = %v, want %v", got, tp.want)
 					}
@@ -107,6 +107,16 @@ func TestTopologies(t *testing.T) {
 			t.Run("RelayedResume", func(t *testing.T) { suite.RelayedResume(t, start(t)) })
 			t.Run("Presence", func(t *testing.T) { presence(t, start(t)) })
 			t.Run("PartitionedDelivery", func(t *testing.T) { partitionedDelivery(t, start(t)) })
+			// The check of the nodes awaited (PUBSUB NUMSUB, on Redis Cluster PUBSUB
+			// SHARDNUMSUB on the channel's shard) finds the crashed owner.
+			t.Run("OwnerCrash", func(t *testing.T) {
+				slowTests(t) // 5 s a case, mostly closing the crashed node's cluster
+				suite.OwnerCrash(t, func(t *testing.T) *clustertest.Cluster {
+					return startClusterOn(t, url, 2,
+						func(o *hub.Options) { o.TransportOptions.PollTimeout = 20 * time.Second },
+						func(o *redis.Options) { o.HeartbeatInterval = crashHeartbeat })
+				}, crashBound)
+			})
 		})
 	}
 }

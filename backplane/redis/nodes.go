@@ -143,8 +143,21 @@ func (b *Backplane) purgeNode(ctx context.Context, id string) {
 				p.SRem(ctx, b.groupKey(hubName, group), conn)
 			}
 		}
-		p.Del(ctx, b.membershipKey(id), b.aliveKey(id))
+		b.del(ctx, p, b.membershipKey(id), b.aliveKey(id))
 		p.SRem(ctx, b.nodesKey(), id)
 		return nil
 	})
+}
+
+// del deletes keys: one DEL, or on Redis Cluster one DEL a key, since the keys
+// may lie in several slots, which one command cannot span (CROSSSLOT). In a
+// pipeline, they go in one round trip still.
+func (b *Backplane) del(ctx context.Context, p goredis.Cmdable, keys ...string) {
+	if !b.sharded() {
+		p.Del(ctx, keys...)
+		return
+	}
+	for _, k := range keys {
+		p.Del(ctx, k)
+	}
 }

@@ -7,8 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/backplane/redis/internal/clustertest"
@@ -48,9 +51,15 @@ func randomPrefix() string {
 // opts applied after them.
 func startClusterOn(t *testing.T, url string, nodes int, hubOpts func(*hub.Options), opts ...func(*redis.Options)) *clustertest.Cluster {
 	t.Helper()
+	return startClusterPrefixed(t, url, randomPrefix(), nodes, hubOpts, opts...)
+}
+
+// startClusterPrefixed is startClusterOn with the prefix given.
+func startClusterPrefixed(t *testing.T, url, prefix string, nodes int, hubOpts func(*hub.Options), opts ...func(*redis.Options)) *clustertest.Cluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := clustertest.Start(ctx, clustertest.Config{RedisURL: url, Prefix: randomPrefix(), Nodes: nodes, Hub: hubOpts, Backplane: func(o *redis.Options) {
+	c, err := clustertest.Start(ctx, clustertest.Config{RedisURL: url, Prefix: prefix, Nodes: nodes, Hub: hubOpts, Backplane: func(o *redis.Options) {
 		fastBackplane(o)
 		// Fewer partitions than the default: fewer connections for a loaded
 		// machine, and still several per shard.
@@ -107,6 +116,7 @@ func TestTopologies(t *testing.T) {
 			t.Run("RelayedResume", func(t *testing.T) { suite.RelayedResume(t, start(t)) })
 			t.Run("Presence", func(t *testing.T) { presence(t, start(t)) })
 			t.Run("PartitionedDelivery", func(t *testing.T) { partitionedDelivery(t, start(t)) })
+			t.Run("RecordsRemoved", func(t *testing.T) { recordsRemoved(t, url) })
 			// The check of the nodes awaited (PUBSUB NUMSUB, on Redis Cluster PUBSUB
 			// SHARDNUMSUB on the channel's shard) finds the crashed owner.
 			t.Run("OwnerCrash", func(t *testing.T) {
@@ -222,4 +232,86 @@ func presence(t *testing.T, c *clustertest.Cluster) {
 	waitFor(t, "node 1's memberships to be purged", func() bool {
 		return slices.Equal(members(0, "p-c"), []string{conns[0].ID}) && slices.Equal(members(0, "p-d"), []string{conns[0].ID})
 	})
+}
+
+// recordsRemoved checks that the backplane leaves nothing behind in Redis: the
+// session records of connections that moved (SSE streams opened away from
+// their negotiate) go once they end, and a node that closes takes its
+// membership set and liveness key with it. On Redis Cluster these keys lie in
+// different slots.
+func recordsRemoved(t *testing.T, url string) {
+	prefix := randomPrefix()
+	c := startClusterPrefixed(t, url, prefix, 3, nil)
+	rdb := topologyClient(t, url)
+	ctx := context.Background()
+	var sessions []*testClient
+	for range 4 {
+		sessions = append(sessions, suite.DialSplit(t, c.Nodes[0].URL, c.Nodes[1].URL, transports.ServerSentEvents))
+	}
+	cl := dial(t, c.Nodes[2].URL+"/hubs/conformance", "rr", transports.WebSockets)
+	if err := c.Nodes[2].Conformance.Groups().Add(ctx, cl.ID, "rr"); err != nil {
+		t.Fatal(err)
+	}
+	if got := keysOf(t, rdb, prefix, ":session:"); len(got) != len(sessions) {
+		t.Fatalf("session records %v, want %d", got, len(sessions))
+	}
+	for _, s := range sessions {
+		s.Close()
+	}
+	waitFor(t, "the session records of ended connections to go", func() bool { return len(keysOf(t, rdb, prefix, ":session:")) == 0 })
+
+	node2 := c.Nodes[2].Backplane.NodeID()
+	if got := keysOf(t, rdb, prefix, node2); len(got) != 2 {
+		t.Fatalf("node 2's keys: %v, want its membership set and liveness key", got)
+	}
+	c.Nodes[2].Conformance.Close(ctx)
+	if err := c.Nodes[2].Backplane.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := keysOf(t, rdb, prefix, node2); len(got) != 0 {
+		t.Errorf("node 2 closed and left %v", got)
+	}
+}
+
+// topologyClient is a go-redis client for the Redis at url (Sentinel or Redis
+// Cluster, as redistest's URLs give them).
+func topologyClient(t *testing.T, url string) goredis.UniversalClient {
+	t.Helper()
+	scheme, rest, _ := strings.Cut(url, "://")
+	hosts, master, _ := strings.Cut(rest, "/")
+	rdb := goredis.NewUniversalClient(&goredis.UniversalOptions{
+		Addrs: strings.Split(hosts, ","), MasterName: master, IsClusterMode: scheme == "redis+cluster",
+	})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// keysOf lists the keys under prefix that contain part, on every master.
+func keysOf(t *testing.T, rdb goredis.UniversalClient, prefix, part string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var all []string
+	list := func(ctx context.Context, c *goredis.Client) error {
+		ks, err := c.Keys(ctx, prefix+":*").Result()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range ks {
+			if strings.Contains(k, part) {
+				all = append(all, k)
+			}
+		}
+		return err
+	}
+	var err error
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, list)
+	} else {
+		err = list(ctx, rdb.(*goredis.Client))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(all)
+	return all
 }

@@ -44,6 +44,13 @@ type Options struct {
 	// in one hash slot, so one shard serves a partition and a node holds one
 	// connection per partition. More partitions spread the pub/sub load over more
 	// shards. Nodes of one cluster must agree on it. Default 16; ignored elsewhere.
+	//
+	// The price of more than one: one node's envelopes keep their order per
+	// channel (a hub's All, a group, a user, a connection) but not across
+	// channels, which different shards and connections carry: a send to a group
+	// followed by a send to All may reach a member of the group in the other
+	// order. One partition keeps every envelope of a node in order, as on one
+	// Redis, with all the pub/sub on one shard.
 	ClusterPartitions int
 
 	// OpTimeout bounds one Redis command: a publish, a membership change, a

@@ -179,6 +179,28 @@ func partitionedDelivery(t *testing.T, c *clustertest.Cluster) {
 			}
 		}
 	}
+
+	// A join, then at once a send from another node, as
+	// suite.JoinThenSendFromAnotherNode, with the sentinel on the same channel.
+	for i := range 20 {
+		user, group := "pdj-user-"+strconv.Itoa(i), "pdj-group-"+strconv.Itoa(i)
+		cl := dial(t, c.Nodes[0].URL+"/hubs/conformance", user, transports.WebSockets)
+		if err := c.Nodes[0].Conformance.Groups().Add(ctx, cl.ID, group); err != nil {
+			t.Fatal(err)
+		}
+		clients := c.Nodes[1].Conformance.Clients()
+		for _, target := range []hub.Target{clients.Group(group), clients.Client(cl.ID), clients.User(user)} {
+			for _, ev := range []string{"ev", "end"} {
+				if err := target.Send(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, before := cl.Expect(t, "end"); !slices.Equal(before, []string{"ev"}) {
+				t.Fatalf("round %d: before its sentinel the new receiver got %v, want [ev]", i, before)
+			}
+		}
+		cl.Close()
+	}
 }
 
 // presence checks GroupMembers across nodes: members on two nodes seen from a

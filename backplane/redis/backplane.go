@@ -160,13 +160,18 @@ func New(opts Options) (*Backplane, error) {
 		p := &partition{index: i, pongs: map[string]*confirm{}, ownEnd: map[string]int{}}
 		b.parts = append(b.parts, p)
 		if topology == Cluster {
-			p.anchor = b.partitionTag(i) + ":anchor"
+			// This node's own: it also tells where the partition's subscription lives (selfcheck.go).
+			p.anchor = b.partitionTag(i) + ":anchor:" + b.nodeID
+			p.probe = p.anchor
 			b.channels[p.anchor] = &channelState{part: p, count: 1}
 		}
 	}
 	own, p := b.nodeChannel(b.nodeID)
 	b.ownChannel = own
 	b.channels[own] = &channelState{part: p, count: 1}
+	if topology != Cluster {
+		p.probe = own
+	}
 
 	b.wg.Add(4 + len(b.parts))
 	go b.publishLoop()

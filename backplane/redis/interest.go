@@ -34,6 +34,7 @@ import (
 type partition struct {
 	index  int
 	anchor string // on Redis Cluster, a channel always subscribed, so that the connection exists
+	probe  string // a channel only this node subscribes to, on this partition (selfcheck.go)
 	up     atomic.Bool
 
 	// b.mu guards the rest.

@@ -59,6 +59,7 @@ func (b *Backplane) heartbeat(ctx context.Context) {
 	}
 	b.flushEnded(ctx)
 	b.purgeDead(ctx)
+	b.checkSubscriptions(ctx)
 }
 
 // resync makes Redis hold exactly this node's memberships: the mirror is written

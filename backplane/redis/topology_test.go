@@ -29,14 +29,62 @@ import (
 
 // topology is a Redis topology the suite runs on.
 type topology struct {
-	name  string
-	start func(t *testing.T) string // starts it, returns Options.URL
+	name string
+	// start starts it and returns Options.URL and what hands the master
+	// serving channel over to a replica, gracefully (the old master lives on as
+	// a replica), and returns the replica once it has taken over, with the
+	// command that counts a channel's subscribers there.
+	start func(t *testing.T) (url string, handOver handOver)
 	want  redis.Topology
 }
 
+type handOver func(t *testing.T, channel string) (newMaster *redistest.Server, numsub string)
+
 var topologies = []topology{
-	{"Sentinel", func(t *testing.T) string { return redistest.StartSentinelT(t, redistest.SentinelConfig{}).URL() }, redis.Sentinel},
-	{"Cluster", func(t *testing.T) string { return redistest.StartClusterT(t, redistest.ClusterConfig{}).URL() }, redis.Cluster},
+	{"Sentinel", func(t *testing.T) (string, handOver) {
+		s := redistest.StartSentinelT(t, redistest.SentinelConfig{})
+		return s.URL(), func(t *testing.T, _ string) (*redistest.Server, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			old, err := s.CurrentMaster(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Sentinels[0].Do(ctx, "SENTINEL", "FAILOVER", s.MasterName); err != nil {
+				t.Fatal(err)
+			}
+			addr, err := s.WaitFailover(ctx, old)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("master %s handed over to %s", old, addr)
+			return s.Server(addr), "NUMSUB"
+		}
+	}, redis.Sentinel},
+	{"Cluster", func(t *testing.T) (string, handOver) {
+		rc := redistest.StartClusterT(t, redistest.ClusterConfig{})
+		return rc.URL(), func(t *testing.T, channel string) (*redistest.Server, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			m, err := rc.MasterOf(channel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replicas, err := rc.ReplicasOf(ctx, m)
+			if err != nil || len(replicas) == 0 {
+				t.Fatalf("replicas of %s: %v %v", m.Addr, replicas, err)
+			}
+			if _, err := replicas[0].Do(ctx, "CLUSTER", "FAILOVER"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the replica to take over", func() bool {
+				n, err := rc.MasterOf(channel)
+				return err == nil && n == replicas[0]
+			})
+			t.Logf("master %s handed %s over to %s", m.Addr, channel, replicas[0].Addr)
+			return replicas[0], "SHARDNUMSUB"
+		}
+	}, redis.Cluster},
 }
 
 // randomPrefix returns a fresh key prefix (the topology dies with the test: no
@@ -98,7 +146,7 @@ func startClusterPrefixed(t *testing.T, url, prefix string, nodes int, hubOpts f
 func TestTopologies(t *testing.T) {
 	for _, tp := range topologies {
 		t.Run(tp.name, func(t *testing.T) {
-			url := tp.start(t)
+			url, handOver := tp.start(t)
 			starter := func(partitions int) func(t *testing.T) *clustertest.Cluster {
 				return func(t *testing.T) *clustertest.Cluster {
 					c := startClusterOn(t, url, 3, nil, func(o *redis.Options) { o.ClusterPartitions = partitions })
@@ -117,6 +165,8 @@ func TestTopologies(t *testing.T) {
 			t.Run("Presence", func(t *testing.T) { presence(t, start(t)) })
 			t.Run("PartitionedDelivery", func(t *testing.T) { partitionedDelivery(t, start(t)) })
 			t.Run("RecordsRemoved", func(t *testing.T) { recordsRemoved(t, url) })
+			// Last: it changes the topology's masters.
+			t.Run("GracefulFailover", func(t *testing.T) { gracefulFailover(t, start(t), handOver) })
 			// The check of the nodes awaited (PUBSUB NUMSUB, on Redis Cluster PUBSUB
 			// SHARDNUMSUB on the channel's shard) finds the crashed owner.
 			t.Run("OwnerCrash", func(t *testing.T) {
@@ -336,4 +386,61 @@ func keysOf(t *testing.T, rdb goredis.UniversalClient, prefix, part string) []st
 	}
 	slices.Sort(all)
 	return all
+}
+
+// handOverBound bounds the time from a graceful failover to delivery.
+const handOverBound = 4 * time.Second
+
+// gracefulFailover hands the master serving a group's channel over to its
+// replica (SENTINEL FAILOVER, CLUSTER FAILOVER): the old master lives on as a
+// replica, so no connection to it breaks by itself (Sentinel has it drop its
+// clients when it next reconfigures it; Redis Cluster unsubscribes the sharded
+// channels of the slots it no longer serves). The member's node must subscribe
+// on the new master within the bound, then every send reaches the member, and
+// presence holds.
+func gracefulFailover(t *testing.T, c *clustertest.Cluster, handOver handOver) {
+	ctx := context.Background()
+	const group = "handed-over"
+	cl := dial(t, c.Nodes[1].URL+"/hubs/conformance", "ho", transports.WebSockets)
+	if err := c.Nodes[1].Conformance.Groups().Add(ctx, cl.ID, group); err != nil {
+		t.Fatal(err)
+	}
+	sender := c.Nodes[0].Conformance.Clients()
+	if err := sender.Group(group).Send(ctx, "before"); err != nil {
+		t.Fatal(err)
+	}
+	cl.Expect(t, "before")
+
+	channel := c.Nodes[0].Backplane.EnvelopeChannel("conformance", hub.SelectGroups, group)
+	began := time.Now()
+	master, numsub := handOver(t, channel)
+	handedOver := time.Now()
+	t.Logf("handed over in %v", handedOver.Sub(began).Round(time.Millisecond))
+	waitFor(t, "the member's node to subscribe on the new master", func() bool {
+		reply, err := master.DoReply(ctx, "PUBSUB", numsub, channel)
+		r, _ := reply.([]any)
+		return err == nil && len(r) == 2 && r[1] == int64(1)
+	})
+	// Without following the new master, a node keeps its subscription on the
+	// old one, where nothing is published any more, until Sentinel has the old
+	// master drop its clients (its next INFO, ~10 s): meanwhile every send
+	// returns nil and is lost. The backplane notices within a heartbeat (100
+	// ms here); the rest of the bound is slack for a loaded machine.
+	if took := time.Since(handedOver); took > handOverBound {
+		t.Errorf("subscribed on the new master %v after the hand-over, want within %v", took.Round(time.Millisecond), handOverBound)
+	} else {
+		t.Logf("subscribed on the new master %v after the hand-over", took.Round(time.Millisecond))
+	}
+	for i := range 10 {
+		if err := sender.Group(group).Send(ctx, "after", i); err != nil {
+			t.Fatalf("send %d after the hand-over: %v", i, err)
+		}
+	}
+	for range 10 {
+		cl.Expect(t, "after")
+	}
+	waitFor(t, "the group's members after the hand-over", func() bool {
+		ids, err := c.Nodes[2].Conformance.Groups().Members(ctx, group)
+		return err == nil && slices.Equal(ids, []string{cl.ID})
+	})
 }

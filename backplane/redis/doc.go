@@ -179,13 +179,18 @@
 // Stats().Failed); those to other shards still go. Each node reconnects to the
 // new master within its backoff (ReconnectMaxDelay at most), subscribes again,
 // and its next heartbeat rewrites its memberships, which the new master may lack.
-// Sends made once every node is back arrive (TestFailover).
+// Sends made once every node is back arrive (TestFailover). When the old master
+// lives on as a replica (SENTINEL FAILOVER, CLUSTER FAILOVER), no connection
+// breaks by itself: each heartbeat checks that the master counts this node's
+// subscriptions (PUBSUB NUMSUB, SHARDNUMSUB) and subscribes again where it does
+// not, so a node follows the new master within HeartbeatInterval.
 //
 // Redis pub/sub is at most once, so some sends that returned nil are lost: a
 // PUBLISH the dying master acknowledged but had not yet written to a
 // subscriber's connection, and a send made after the publishing node is back on
 // the new master but before a receiving node is: within ReconnectMaxDelay (plus
-// DialTimeout and a round trip) of the new master taking over. TestFailover,
+// DialTimeout and a round trip) of the new master taking over, or
+// HeartbeatInterval after a graceful failover. TestFailover,
 // with a 200 ms ReconnectMaxDelay, loses 0 to ~40 such deliveries out of ~1,000
 // sends, all within 0.15 s of the recovery.
 //

@@ -77,7 +77,12 @@ type Options struct {
 	PingInterval time.Duration
 	// ReconnectMinDelay and ReconnectMaxDelay bound the backoff between attempts
 	// to reach Redis again after an outage; the delay doubles from min to max, with
-	// jitter. Defaults 100 ms and 5 s.
+	// jitter. Defaults 100 ms and 1 s. The max bounds how long a send may be lost
+	// without an error after a failover: nodes come back at different moments
+	// within it, and what a node that is back sends to one that is not yet is
+	// lost (see "Failover" in the package documentation). Measured on Redis
+	// Cluster: with 5 s, 1,161 deliveries lost over 4.1 s; with 1 s, at most 281
+	// over 0.8 s.
 	ReconnectMinDelay, ReconnectMaxDelay time.Duration
 
 	// HeartbeatInterval is how often this node refreshes its liveness key, purges
@@ -125,7 +130,7 @@ const (
 	DefaultDialTimeout          = 2 * time.Second
 	DefaultPingInterval         = 2 * time.Second
 	DefaultReconnectMinDelay    = 100 * time.Millisecond
-	DefaultReconnectMaxDelay    = 5 * time.Second
+	DefaultReconnectMaxDelay    = time.Second
 	DefaultHeartbeatInterval    = 3 * time.Second
 	DefaultNodeTTL              = 10 * time.Second
 	DefaultForwardTimeout       = 60 * time.Second

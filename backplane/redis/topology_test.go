@@ -162,6 +162,8 @@ func TestTopologies(t *testing.T) {
 			t.Run("InterestRouting", func(t *testing.T) { suite.InterestRouting(t, ordered(t), received) })
 			t.Run("NoStickySessions", func(t *testing.T) { suite.NoStickySessions(t, start(t)) })
 			t.Run("RelayedResume", func(t *testing.T) { suite.RelayedResume(t, start(t)) })
+			t.Run("RelayRefusals", func(t *testing.T) { suite.RelayRefusals(t, start(t)) })
+			t.Run("GoClientThroughCluster", func(t *testing.T) { suite.GoClientThroughCluster(t, start(t)) })
 			t.Run("Presence", func(t *testing.T) { presence(t, start(t)) })
 			t.Run("PartitionedDelivery", func(t *testing.T) { partitionedDelivery(t, start(t)) })
 			t.Run("RecordsRemoved", func(t *testing.T) { recordsRemoved(t, url) })

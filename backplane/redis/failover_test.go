@@ -48,8 +48,8 @@ func TestFailover(t *testing.T) {
 	slowTests(t)
 	t.Run("Sentinel", func(t *testing.T) {
 		s := redistest.StartSentinelT(t, redistest.SentinelConfig{})
-		failover(t, s.URL(), func(t *testing.T, _ *clustertest.Cluster) (string, killFunc) {
-			return "failover", func() (func(context.Context) error, *redistest.Server) {
+		failover(t, s.URL(), func(t *testing.T, _ *clustertest.Cluster) (string, string, killFunc) {
+			return "failover", "", func() (func(context.Context) error, *redistest.Server) {
 				old := s.Master
 				t.Logf("killing the master %s", old.Addr)
 				if err := old.Kill(); err != nil {
@@ -65,7 +65,7 @@ func TestFailover(t *testing.T) {
 	})
 	t.Run("Cluster", func(t *testing.T) {
 		rc := redistest.StartClusterT(t, redistest.ClusterConfig{})
-		failover(t, rc.URL(), func(t *testing.T, c *clustertest.Cluster) (string, killFunc) {
+		failover(t, rc.URL(), func(t *testing.T, c *clustertest.Cluster) (string, string, killFunc) {
 			// A group whose channel lies on the shard of the node registry (the
 			// liveness keys), so that the kill takes both.
 			bp := c.Nodes[0].Backplane
@@ -73,14 +73,18 @@ func TestFailover(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var group, channel string
-			for i := 0; group == ""; i++ {
+			var group, channel, other string
+			for i := 0; group == "" || other == ""; i++ {
 				g := "failover-" + strconv.Itoa(i)
-				channel = bp.EnvelopeChannel("conformance", hub.SelectGroups, g)
-				if o, err := rc.MasterOf(channel); err != nil {
+				ch := bp.EnvelopeChannel("conformance", hub.SelectGroups, g)
+				o, err := rc.MasterOf(ch)
+				switch {
+				case err != nil:
 					t.Fatal(err)
-				} else if o == m {
-					group = g
+				case o == m && group == "":
+					group, channel = g, ch
+				case o != m && other == "":
+					other = g
 				}
 			}
 			var also []string
@@ -89,7 +93,7 @@ func TestFailover(t *testing.T) {
 					also = append(also, ch)
 				}
 			}
-			return group, func() (func(context.Context) error, *redistest.Server) {
+			return group, other, func() (func(context.Context) error, *redistest.Server) {
 				t.Logf("killing %s, the master of the node registry, %s and %v", m.Addr, channel, also)
 				if err := m.Kill(); err != nil {
 					t.Fatal(err)
@@ -116,7 +120,10 @@ type killFunc func() (wait func(context.Context) error, killed *redistest.Server
 // failover runs the scenario of TestFailover on the Redis at url; setup names
 // the group and returns kill, which kills a master and returns what waits for
 // the failover.
-func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Cluster) (group string, kill killFunc)) {
+//
+// On Redis Cluster, setup also names a group whose channel lies on another
+// shard: sends to it must go on (nil, and delivered) through the failover.
+func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Cluster) (group, otherGroup string, kill killFunc)) {
 	logs, logger := newLogCounter()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -133,12 +140,17 @@ func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Clus
 		c.Close(ctx)
 	})
 	bg := context.Background()
-	failoverGroup, kill := setup(t, c)
+	failoverGroup, otherGroup, kill := setup(t, c)
 	var members []*testClient
 	for _, node := range []int{1, 2} {
 		cl := dial(t, c.Nodes[node].URL+"/hubs/conformance", "member", transports.WebSockets)
-		if err := c.Nodes[node].Conformance.Groups().Add(bg, cl.ID, failoverGroup); err != nil {
-			t.Fatal(err)
+		for _, g := range []string{failoverGroup, otherGroup} {
+			if g == "" {
+				continue
+			}
+			if err := c.Nodes[node].Conformance.Groups().Add(bg, cl.ID, g); err != nil {
+				t.Fatal(err)
+			}
 		}
 		members = append(members, cl)
 	}
@@ -146,15 +158,18 @@ func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Clus
 	slices.Sort(wantMembers)
 
 	// Each member collects what it receives, by event.
-	type got struct{ group, all map[int]bool }
+	type got struct{ group, all, other map[int]bool }
 	gots := make([]got, len(members))
 	var readers sync.WaitGroup
 	var gotMu sync.Mutex
 	for i, cl := range members {
-		gots[i] = got{map[int]bool{}, map[int]bool{}}
+		gots[i] = got{map[int]bool{}, map[int]bool{}, map[int]bool{}}
 		readers.Go(func() {
-			ends := 0
-			for ends < 2 {
+			ends, want := 0, 2
+			if otherGroup != "" {
+				want = 3
+			}
+			for ends < want {
 				m, err := cl.Next()
 				if err != nil {
 					t.Errorf("member %d: %v", i, err)
@@ -170,7 +185,9 @@ func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Clus
 					gots[i].group[n] = true
 				case "a":
 					gots[i].all[n] = true
-				case "end-g", "end-a":
+				case "o":
+					gots[i].other[n] = true
+				case "end-g", "end-a", "end-o":
 					ends++
 				}
 				gotMu.Unlock()
@@ -196,10 +213,17 @@ func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Clus
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
-			for _, tc := range []struct {
+			targets := []struct {
 				event  string
 				target hub.Target
-			}{{"g", clients.Group(failoverGroup)}, {"a", clients.All()}} {
+			}{{"g", clients.Group(failoverGroup)}, {"a", clients.All()}}
+			if otherGroup != "" {
+				targets = append(targets, struct {
+					event  string
+					target hub.Target
+				}{"o", clients.Group(otherGroup)})
+			}
+			for _, tc := range targets {
 				recMu.Lock()
 				after, k := recovered, killed
 				recMu.Unlock()
@@ -250,10 +274,17 @@ func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Clus
 	publisher.Wait()
 
 	clients := pub.Conformance.Clients()
-	for _, end := range []struct {
+	ends := []struct {
 		event  string
 		target hub.Target
-	}{{"end-g", clients.Group(failoverGroup)}, {"end-a", clients.All()}} {
+	}{{"end-g", clients.Group(failoverGroup)}, {"end-a", clients.All()}}
+	if otherGroup != "" {
+		ends = append(ends, struct {
+			event  string
+			target hub.Target
+		}{"end-o", clients.Group(otherGroup)})
+	}
+	for _, end := range ends {
 		if err := end.target.Send(bg, end.event, 0); err != nil {
 			t.Fatalf("%s after the failover: %v", end.event, err)
 		}
@@ -263,6 +294,18 @@ func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Clus
 	var failed, lostNil, okSends int
 	var firstLost, lastLost time.Duration
 	for _, r := range records {
+		if r.event == "o" {
+			// Its shard lived: the failover of another must not touch it.
+			if r.err != nil {
+				t.Errorf("send %d to a group on a live shard failed: %v", r.n, r.err)
+			}
+			for i := range members {
+				if !gots[i].other[r.n] {
+					t.Errorf("send %d to a group on a live shard did not reach member %d", r.n, i)
+				}
+			}
+			continue
+		}
 		if r.err != nil {
 			failed++
 			if !errors.Is(r.err, hub.ErrClusterDelivery) {

@@ -51,8 +51,6 @@ type Backplane struct {
 	closed atomic.Bool
 	wg     sync.WaitGroup
 
-	publishes chan *pendingPublish // to the writer (publish.go); MaxPendingPublishes
-
 	parts []*partition  // subscription connections (interest.go)
 	kick  chan struct{} // wakes subscriptionLoop
 
@@ -132,32 +130,31 @@ func New(opts Options) (*Backplane, error) {
 	rand.Read(id[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Backplane{
-		opts:      opts,
-		rdb:       rdb,
-		topology:  topology,
-		nodeID:    base64.RawURLEncoding.EncodeToString(id[:]),
-		kick:      make(chan struct{}, 1),
-		channels:  map[string]*channelState{},
-		log:       opts.Logger,
-		ctx:       ctx,
-		cancel:    cancel,
-		publishes: make(chan *pendingPublish, opts.MaxPendingPublishes),
-		hubs:      map[string]*hubState{},
-		wake:      make(chan struct{}, 1),
-		members:   map[string]map[string]map[string]struct{}{},
-		calls:     map[uint64]*pendingCall{},
-		dead:      map[string]time.Time{},
-		serving:   map[string]context.CancelFunc{},
-		slots:     make(chan struct{}, opts.MaxForwardedRequests),
-		located:   map[string]string{},
-		relays:    map[relayKey]hub.RelayEndpoint{},
+		opts:     opts,
+		rdb:      rdb,
+		topology: topology,
+		nodeID:   base64.RawURLEncoding.EncodeToString(id[:]),
+		kick:     make(chan struct{}, 1),
+		channels: map[string]*channelState{},
+		log:      opts.Logger,
+		ctx:      ctx,
+		cancel:   cancel,
+		hubs:     map[string]*hubState{},
+		wake:     make(chan struct{}, 1),
+		members:  map[string]map[string]map[string]struct{}{},
+		calls:    map[uint64]*pendingCall{},
+		dead:     map[string]time.Time{},
+		serving:  map[string]context.CancelFunc{},
+		slots:    make(chan struct{}, opts.MaxForwardedRequests),
+		located:  map[string]string{},
+		relays:   map[relayKey]hub.RelayEndpoint{},
 	}
 	partitions := 1
 	if topology == Cluster {
 		partitions = opts.ClusterPartitions
 	}
 	for i := range partitions {
-		p := &partition{index: i, pongs: map[string]*confirm{}, ownEnd: map[string]int{}}
+		p := &partition{index: i, pongs: map[string]*confirm{}, ownEnd: map[string]int{}, publishes: make(chan *pendingPublish, opts.MaxPendingPublishes)}
 		b.parts = append(b.parts, p)
 		if topology == Cluster {
 			// This node's own: it also tells where the partition's subscription lives (selfcheck.go).
@@ -173,11 +170,11 @@ func New(opts Options) (*Backplane, error) {
 		p.probe = own
 	}
 
-	b.wg.Add(4 + len(b.parts))
-	go b.publishLoop()
+	b.wg.Add(3 + 2*len(b.parts))
 	go b.subscriptionLoop()
 	for _, p := range b.parts {
 		go b.subscribeLoop(p)
+		go b.publishLoop(p)
 	}
 	go b.heartbeatLoop()
 	go b.watchOwnersLoop()
@@ -338,7 +335,7 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 			return fmt.Errorf("redis backplane: encode envelope: %w", err)
 		}
 		payload := make([]byte, 0, nodeIDLen+len(data))
-		msgs = append(msgs, outMessage{channel, append(append(payload, b.nodeID...), data...)})
+		msgs = append(msgs, outMessage{channel, append(append(payload, b.nodeID...), data...), p})
 	}
 	if len(msgs) == 0 {
 		return nil

@@ -23,7 +23,8 @@
 // once per receiving node.
 //
 // One PUBLISH per envelope, whatever the number of nodes and connections. The
-// publishes of a node go through one writer goroutine: it sends everything waiting
+// publishes of a node go through one writer goroutine (on Redis Cluster, one per
+// partition, so that a stalled shard holds up only its own): it sends everything waiting
 // at that moment in one pipeline, so under load many publishes share one round
 // trip and one connection (measured with hubbench's cluster scenario, 3 nodes,
 // 32 concurrent publishers: 1.05 Redis reads per broadcast before, 0.12 to 0.26
@@ -166,8 +167,9 @@
 // Every Redis command is bounded by OpTimeout (a handler that sends never waits
 // longer), the client does not retry (a PUBLISH is not idempotent), and forwarded
 // requests served for other nodes are capped by MaxForwardedRequests. The
-// backplane's own goroutines are four (subscription, publishes, heartbeat, the
-// check of the nodes awaited) plus one per forwarded request or relay being opened.
+// backplane's own goroutines are five (subscription, subscribes, publishes,
+// heartbeat, the check of the nodes awaited; on Redis Cluster a subscription and a
+// publisher per partition) plus one per forwarded request or relay being opened.
 //
 // # Failover (Sentinel, Redis Cluster)
 //

@@ -415,3 +415,109 @@ func failover(t *testing.T, url string, setup func(*testing.T, *clustertest.Clus
 		}
 	})
 }
+
+// TestFrozenShard pauses the master of one shard of a Redis Cluster (CLIENT
+// PAUSE ALL: it reads nothing for a while, as a frozen process or a network
+// partition) while node 0 sends to a group on it and to a group on another
+// shard: the sends to the live shard must all return nil and arrive, whatever
+// the frozen one does to the sends that share their way.
+func TestFrozenShard(t *testing.T) {
+	slowTests(t)
+	rc := redistest.StartClusterT(t, redistest.ClusterConfig{})
+	c := startClusterOn(t, rc.URL(), 3, nil)
+	bp := c.Nodes[0].Backplane
+	masters, err := rc.Masters(context.Background())
+	if err != nil || len(masters) < 2 {
+		t.Fatalf("masters: %v %v", masters, err)
+	}
+	frozen := masters[0]
+	var frozenGroup, liveGroup string
+	for i := 0; frozenGroup == "" || liveGroup == ""; i++ {
+		g := "frozen-" + strconv.Itoa(i)
+		m, err := rc.MasterOf(bp.EnvelopeChannel("conformance", hub.SelectGroups, g))
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case m == frozen && frozenGroup == "":
+			frozenGroup = g
+		case m != frozen && liveGroup == "":
+			liveGroup = g
+		}
+	}
+	bg := context.Background()
+	cl := dial(t, c.Nodes[1].URL+"/hubs/conformance", "fz", transports.WebSockets)
+	for _, g := range []string{frozenGroup, liveGroup} {
+		if err := c.Nodes[1].Conformance.Groups().Add(bg, cl.ID, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clients := c.Nodes[0].Conformance.Clients()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var liveSent int
+	var liveErrs []error
+	var liveSlowest time.Duration
+	frozenFailed := 0
+	for _, g := range []string{frozenGroup, liveGroup} {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				began := time.Now()
+				err := clients.Group(g).Send(bg, "ev-"+g, n)
+				took := time.Since(began)
+				mu.Lock()
+				if g == liveGroup {
+					liveSent++
+					liveSlowest = max(liveSlowest, took)
+					if err != nil {
+						liveErrs = append(liveErrs, err)
+					}
+				} else if err != nil {
+					frozenFailed++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := frozen.Do(bg, "CLIENT", "PAUSE", "3000", "ALL"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if err := clients.Group(liveGroup).Send(bg, "end"); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		m, err := cl.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Target == "end" {
+			break
+		}
+		if m.Target == "ev-"+liveGroup {
+			n++
+		}
+	}
+	t.Logf("live shard: %d sends, %d failed, %d delivered, the slowest took %v; frozen shard: %d sends failed", liveSent, len(liveErrs), n, liveSlowest.Round(time.Millisecond), frozenFailed)
+	// Sends to the frozen shard wait up to OpTimeout (1 s) each; a send to the
+	// live shard that waits behind them (one writer for all shards) takes as
+	// long. Half of it is far above a loaded machine's noise.
+	if bound := redis.DefaultOpTimeout / 2; liveSlowest > bound {
+		t.Errorf("a send to the live shard took %v, want within %v: it waited for the frozen shard", liveSlowest.Round(time.Millisecond), bound)
+	}
+	if len(liveErrs) > 0 {
+		t.Errorf("%d of %d sends to a group on a live shard failed while another shard was frozen; first: %v", len(liveErrs), liveSent, liveErrs[0])
+	}
+	if n != liveSent-len(liveErrs) {
+		t.Errorf("%d sends to the live shard returned nil, %d arrived", liveSent-len(liveErrs), n)
+	}
+}

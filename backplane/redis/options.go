@@ -57,8 +57,9 @@ type Options struct {
 	// presence query, a session lookup. A handler that sends never waits longer
 	// than this for Redis. Default 1 s.
 	OpTimeout time.Duration
-	// MaxPendingPublishes bounds the publishes waiting for Redis. Every Publish of
-	// the node goes through one writer goroutine, which sends all the publishes
+	// MaxPendingPublishes bounds the publishes waiting for Redis (on Redis
+	// Cluster, for each partition). Every Publish of the node goes through one
+	// writer goroutine (one per partition), which sends all the publishes
 	// waiting at that moment in one pipeline: one PUBLISH each, as many as wait
 	// (at most MaxPendingPublishes) in one round trip, and each caller gets its own
 	// result. So while a round trip is on its way, up to MaxPendingPublishes more

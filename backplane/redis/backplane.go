@@ -48,9 +48,8 @@ type Backplane struct {
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
+	closed atomic.Bool
 	wg     sync.WaitGroup
-
-	publishes chan *pendingPublish // to the writer (publish.go); MaxPendingPublishes
 
 	parts []*partition  // subscription connections (interest.go)
 	kick  chan struct{} // wakes subscriptionLoop
@@ -76,6 +75,11 @@ type Backplane struct {
 	members    map[string]map[string]map[string]struct{} // hub -> group -> connection IDs
 	needResync atomic.Bool
 	beats      int // heartbeats done; only the heartbeat loop touches it
+
+	// verdictsFrom is when this node may again take another node for dead
+	// (UnixNano): 0 from the start, distrusted (-1) while it cannot reach Redis,
+	// then a grace after it can (liveness.go).
+	verdictsFrom atomic.Int64
 
 	// Session forwarding.
 	callsMu  sync.Mutex
@@ -126,47 +130,51 @@ func New(opts Options) (*Backplane, error) {
 	rand.Read(id[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Backplane{
-		opts:      opts,
-		rdb:       rdb,
-		topology:  topology,
-		nodeID:    base64.RawURLEncoding.EncodeToString(id[:]),
-		kick:      make(chan struct{}, 1),
-		channels:  map[string]*channelState{},
-		log:       opts.Logger,
-		ctx:       ctx,
-		cancel:    cancel,
-		publishes: make(chan *pendingPublish, opts.MaxPendingPublishes),
-		hubs:      map[string]*hubState{},
-		wake:      make(chan struct{}, 1),
-		members:   map[string]map[string]map[string]struct{}{},
-		calls:     map[uint64]*pendingCall{},
-		dead:      map[string]time.Time{},
-		serving:   map[string]context.CancelFunc{},
-		slots:     make(chan struct{}, opts.MaxForwardedRequests),
-		located:   map[string]string{},
-		relays:    map[relayKey]hub.RelayEndpoint{},
+		opts:     opts,
+		rdb:      rdb,
+		topology: topology,
+		nodeID:   base64.RawURLEncoding.EncodeToString(id[:]),
+		kick:     make(chan struct{}, 1),
+		channels: map[string]*channelState{},
+		log:      opts.Logger,
+		ctx:      ctx,
+		cancel:   cancel,
+		hubs:     map[string]*hubState{},
+		wake:     make(chan struct{}, 1),
+		members:  map[string]map[string]map[string]struct{}{},
+		calls:    map[uint64]*pendingCall{},
+		dead:     map[string]time.Time{},
+		serving:  map[string]context.CancelFunc{},
+		slots:    make(chan struct{}, opts.MaxForwardedRequests),
+		located:  map[string]string{},
+		relays:   map[relayKey]hub.RelayEndpoint{},
 	}
 	partitions := 1
 	if topology == Cluster {
 		partitions = opts.ClusterPartitions
 	}
 	for i := range partitions {
-		p := &partition{index: i, pongs: map[string]*confirm{}, ownEnd: map[string]int{}}
+		p := &partition{index: i, pongs: map[string]*confirm{}, ownEnd: map[string]int{}, publishes: make(chan *pendingPublish, opts.MaxPendingPublishes)}
 		b.parts = append(b.parts, p)
 		if topology == Cluster {
-			p.anchor = b.partitionTag(i) + ":anchor"
+			// This node's own: it also tells where the partition's subscription lives (selfcheck.go).
+			p.anchor = b.partitionTag(i) + ":anchor:" + b.nodeID
+			p.probe = p.anchor
 			b.channels[p.anchor] = &channelState{part: p, count: 1}
 		}
 	}
 	own, p := b.nodeChannel(b.nodeID)
 	b.ownChannel = own
 	b.channels[own] = &channelState{part: p, count: 1}
+	if topology != Cluster {
+		p.probe = own
+	}
 
-	b.wg.Add(4 + len(b.parts))
-	go b.publishLoop()
+	b.wg.Add(3 + 2*len(b.parts))
 	go b.subscriptionLoop()
 	for _, p := range b.parts {
 		go b.subscribeLoop(p)
+		go b.publishLoop(p)
 	}
 	go b.heartbeatLoop()
 	go b.watchOwnersLoop()
@@ -241,8 +249,11 @@ func (b *Backplane) Ready(ctx context.Context) error {
 
 // Close leaves the cluster: it stops the connection's goroutines, removes this
 // node's records from Redis when it can, and closes the Redis client. Close the
-// hubs first.
+// hubs first. Closing again does nothing.
 func (b *Backplane) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
 	b.cancel()
 	b.closeSubscriptions()
 	b.wg.Wait()
@@ -324,7 +335,7 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 			return fmt.Errorf("redis backplane: encode envelope: %w", err)
 		}
 		payload := make([]byte, 0, nodeIDLen+len(data))
-		msgs = append(msgs, outMessage{channel, append(append(payload, b.nodeID...), data...)})
+		msgs = append(msgs, outMessage{channel, append(append(payload, b.nodeID...), data...), p})
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -404,7 +415,14 @@ func (b *Backplane) changeGroup(ctx context.Context, hubName, group, connectionI
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 	defer cancel()
-	_, err := b.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+	// A transaction where the two keys share a server; on Redis Cluster they lie
+	// in different slots, which a transaction cannot span (CROSSSLOT): a plain
+	// pipeline there, whose partial failure the resync repairs as any other.
+	pipelined := b.rdb.TxPipelined
+	if b.sharded() {
+		pipelined = b.rdb.Pipelined
+	}
+	_, err := pipelined(ctx, func(p goredis.Pipeliner) error {
 		if add {
 			p.SAdd(ctx, b.groupKey(hubName, group), connectionID)
 			p.SAdd(ctx, b.membershipKey(b.nodeID), memberEntry(hubName, group, connectionID))
@@ -446,10 +464,22 @@ func (b *Backplane) groupKey(hubName, group string) string {
 func (b *Backplane) membershipKey(nodeID string) string {
 	return b.opts.Prefix + ":node:" + nodeID + ":members"
 }
+
+// The node registry: on Redis Cluster in one slot (hash tag {nodes}), so that a
+// heartbeat that succeeds tells that every liveness key can be read and written
+// (see "Verdicts after an outage" in liveness.go).
 func (b *Backplane) aliveKey(nodeID string) string {
+	if b.sharded() {
+		return b.opts.Prefix + ":{nodes}:alive:" + nodeID
+	}
 	return b.opts.Prefix + ":node:" + nodeID + ":alive"
 }
-func (b *Backplane) nodesKey() string { return b.opts.Prefix + ":nodes" }
+func (b *Backplane) nodesKey() string {
+	if b.sharded() {
+		return b.opts.Prefix + ":{nodes}"
+	}
+	return b.opts.Prefix + ":nodes"
+}
 func (b *Backplane) locationKey(hubName, token string) string {
 	return b.opts.Prefix + ":session:" + lenPrefixed(hubName) + token
 }

@@ -28,8 +28,16 @@ func (b *Backplane) RelayedLinks() int {
 	return len(b.relays)
 }
 
-// KeyChannel returns the channel this node subscribes to for key of kind in hubName.
-func (b *Backplane) KeyChannel(hubName string, kind hub.SelectorKind, key string) string {
+// EnvelopeChannel is the channel an envelope for key of kind goes on (for the
+// tests that kill the Redis serving it).
+func (b *Backplane) EnvelopeChannel(hubName string, kind hub.SelectorKind, key string) string {
 	name, _ := b.envelopeChannel(hubName, kind, key)
 	return name
 }
+
+// NodeChannel is the channel of this node's RPC.
+func (b *Backplane) NodeChannel() string { return b.ownChannel }
+
+// RegistryKey is the key of the set of nodes (on Redis Cluster, in the slot of
+// every liveness key).
+func (b *Backplane) RegistryKey() string { return b.nodesKey() }

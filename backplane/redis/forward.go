@@ -84,7 +84,11 @@ func (b *Backplane) flushEnded(ctx context.Context) {
 	if len(keys) == 0 {
 		return
 	}
-	if err := b.rdb.Del(ctx, keys...).Err(); err != nil {
+	_, err := b.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		b.del(ctx, p, keys...)
+		return nil
+	})
+	if err != nil {
 		// They expire after SessionTTL anyway; try again next time.
 		b.callsMu.Lock()
 		b.ended = append(b.ended, keys...)

@@ -35,7 +35,10 @@ import (
 type partition struct {
 	index  int
 	anchor string // on Redis Cluster, a channel always subscribed, so that the connection exists
-	up     atomic.Bool
+	probe  string // a channel only this node subscribes to, on this partition (selfcheck.go)
+
+	publishes chan *pendingPublish // to its writer (publish.go); MaxPendingPublishes
+	up        atomic.Bool
 
 	// b.mu guards the rest.
 	ps     *goredis.PubSub // the current connection; nil between connections

@@ -49,9 +49,9 @@ func TestUnsubscribeLinger(t *testing.T) {
 			node := c.Nodes[0]
 			ctx := context.Background()
 			cl := dial(t, node.URL+"/hubs/conformance", "ada", transports.WebSockets)
-			group := node.Backplane.KeyChannel("conformance", hub.SelectGroups, "room")
-			user := node.Backplane.KeyChannel("conformance", hub.SelectUsers, "ada")
-			conn := node.Backplane.KeyChannel("conformance", hub.SelectConnections, cl.ID)
+			group := node.Backplane.EnvelopeChannel("conformance", hub.SelectGroups, "room")
+			user := node.Backplane.EnvelopeChannel("conformance", hub.SelectUsers, "ada")
+			conn := node.Backplane.EnvelopeChannel("conformance", hub.SelectConnections, cl.ID)
 			if err := node.Conformance.Groups().Add(ctx, cl.ID, "room"); err != nil {
 				t.Fatal(err)
 			}

@@ -65,7 +65,7 @@ func (b *Backplane) watchOwnersLoop() {
 		case <-t.C:
 		}
 		nodes := b.awaitedNodes()
-		if len(nodes) == 0 || !b.Healthy() {
+		if len(nodes) == 0 || !b.Healthy() || !b.verdictsTrusted() {
 			clear(suspects)
 			continue
 		}
@@ -172,6 +172,37 @@ func (b *Backplane) shardSubscribers(ctx context.Context, channels []string) (ma
 		counts[ch] = n[ch]
 	}
 	return counts, nil
+}
+
+// Verdicts after an outage. While this node cannot reach Redis (its subscription
+// is down, or a heartbeat fails), neither can the others, maybe: their liveness
+// keys expire and their subscriptions go as they wait to reconnect. That proves
+// nothing of their death, and taking a live node for dead would answer the
+// requests forwarded to it 404, which ends their clients' connections. So from
+// an outage until a grace of NodeTTL plus ReconnectMaxDelay after this node's
+// first heartbeat that succeeds again (the time for every live node to
+// reconnect, its backoff at its longest, and heartbeat) this node declares no
+// node dead and purges none. A node that dies meanwhile is found after the
+// grace. On Redis Cluster the node registry (the nodes set and every liveness
+// key) lies in one slot, so that this node's heartbeat succeeding means the
+// shard of every liveness key is reachable.
+
+const distrusted = -1
+
+// distrustVerdicts starts an outage: no verdict until a grace after its end.
+func (b *Backplane) distrustVerdicts() { b.verdictsFrom.Store(distrusted) }
+
+// trustVerdictsAfterGrace ends an outage, if one was going on, with a heartbeat
+// that succeeded: verdicts resume after the grace.
+func (b *Backplane) trustVerdictsAfterGrace() {
+	grace := b.opts.NodeTTL + b.opts.ReconnectMaxDelay
+	b.verdictsFrom.CompareAndSwap(distrusted, time.Now().Add(grace).UnixNano())
+}
+
+// verdictsTrusted reports whether this node may take another for dead.
+func (b *Backplane) verdictsTrusted() bool {
+	from := b.verdictsFrom.Load()
+	return from != distrusted && time.Now().UnixNano() >= from
 }
 
 // declareDead answers every request in flight to node with errNodeGone, and

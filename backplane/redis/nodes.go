@@ -40,9 +40,11 @@ func (b *Backplane) heartbeat(ctx context.Context) {
 		return nil
 	})
 	if err != nil {
+		b.distrustVerdicts()
 		b.log.Debug("redis backplane: heartbeat failed", "err", err)
 		return
 	}
+	b.trustVerdictsAfterGrace()
 	if added.Val() == 1 && b.beats > 0 {
 		// Another node took this one for dead and purged it.
 		b.log.Warn("redis backplane: this node was purged by another (heartbeats late?); restoring its records", "node", b.nodeID)
@@ -57,6 +59,7 @@ func (b *Backplane) heartbeat(ctx context.Context) {
 	}
 	b.flushEnded(ctx)
 	b.purgeDead(ctx)
+	b.checkSubscriptions(ctx)
 }
 
 // resync makes Redis hold exactly this node's memberships: the mirror is written
@@ -100,6 +103,9 @@ func (b *Backplane) resync(ctx context.Context) error {
 
 // purgeDead purges the nodes whose liveness key has expired.
 func (b *Backplane) purgeDead(ctx context.Context) {
+	if !b.verdictsTrusted() {
+		return
+	}
 	nodes, err := b.rdb.SMembers(ctx, b.nodesKey()).Result()
 	if err != nil {
 		return
@@ -138,8 +144,21 @@ func (b *Backplane) purgeNode(ctx context.Context, id string) {
 				p.SRem(ctx, b.groupKey(hubName, group), conn)
 			}
 		}
-		p.Del(ctx, b.membershipKey(id), b.aliveKey(id))
+		b.del(ctx, p, b.membershipKey(id), b.aliveKey(id))
 		p.SRem(ctx, b.nodesKey(), id)
 		return nil
 	})
+}
+
+// del deletes keys: one DEL, or on Redis Cluster one DEL a key, since the keys
+// may lie in several slots, which one command cannot span (CROSSSLOT). In a
+// pipeline, they go in one round trip still.
+func (b *Backplane) del(ctx context.Context, p goredis.Cmdable, keys ...string) {
+	if !b.sharded() {
+		p.Del(ctx, keys...)
+		return
+	}
+	for _, k := range keys {
+		p.Del(ctx, k)
+	}
 }

@@ -217,6 +217,7 @@ func (b *Backplane) setDown(err error) {
 	b.lastErr = err
 	b.errMu.Unlock()
 	prev := b.state.Swap(stateDown)
+	b.distrustVerdicts()
 	// Replies to the requests in flight come on the subscription: none will now.
 	b.failCalls("", errRedisLost)
 	b.endRelays("", errRedisLost) // their units published meanwhile are lost

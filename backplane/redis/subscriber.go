@@ -41,52 +41,11 @@ func (b *Backplane) subscribeLoop(p *partition) {
 // subscribeOnce connects, subscribes and reads until the connection fails. It
 // reports whether the connection was ever up.
 func (b *Backplane) subscribeOnce(p *partition) (connected bool, err error) {
-	if cc, ok := b.rdb.(*goredis.ClusterClient); ok && p.gen > 0 {
-		// After a failover or a resharding: learn where the partition's slot lives.
-		ctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
-		cc.ReloadState(ctx)
-		cancel()
+	ps, channels, joined := b.openSubscription(p)
+	if ps == nil {
+		return false, nil // closing
 	}
-	var ps *goredis.PubSub
-	if b.sharded() {
-		ps = b.rdb.SSubscribe(b.ctx)
-	} else {
-		ps = b.rdb.Subscribe(b.ctx)
-	}
-	b.mu.Lock()
-	if b.ctx.Err() != nil {
-		b.mu.Unlock()
-		ps.Close()
-		return false, nil
-	}
-	p.ps = ps
-	p.gen++
-	joined := p.next // joins queued meanwhile wait for this connection
-	if joined == nil {
-		joined = newConfirm()
-	}
-	p.subs, p.unsubs, p.next = nil, nil, nil
-	var channels []string
-	for name, cs := range b.channels {
-		if cs.part == p && (cs.count > 0 || cs.linger != nil) {
-			channels = append(channels, name)
-			cs.gen, cs.ready = p.gen, joined
-		}
-	}
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		p.ps = nil
-		for payload, c := range p.pongs {
-			c.resolve(errors.New("subscription connection lost"))
-			delete(p.pongs, payload)
-		}
-		clear(p.ownEnd)
-		b.mu.Unlock()
-		joined.resolve(err)
-		ps.Close()
-	}()
-
+	defer func() { b.dropSubscription(p, ps, joined, err) }()
 	ctx, cancel := context.WithTimeout(b.ctx, b.opts.DialTimeout+b.opts.OpTimeout)
 	err = b.subscribe(ctx, ps, channels)
 	if err == nil {
@@ -97,6 +56,65 @@ func (b *Backplane) subscribeOnce(p *partition) (connected bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("redis backplane: subscribe: %w", err)
 	}
+	return b.readSubscription(p, ps, joined)
+}
+
+// openSubscription makes p's next subscription connection current and lists
+// the channels it must carry: every channel of p with a receiver, or lingering.
+// joined is what the joins waiting for it wait on. ps is nil when the backplane
+// is closing.
+func (b *Backplane) openSubscription(p *partition) (ps *goredis.PubSub, channels []string, joined *confirm) {
+	if cc, ok := b.rdb.(*goredis.ClusterClient); ok && p.gen > 0 {
+		// After a failover or a resharding: learn where the partition's slot lives.
+		ctx, cancel := context.WithTimeout(b.ctx, b.opts.OpTimeout)
+		cc.ReloadState(ctx)
+		cancel()
+	}
+	if b.sharded() {
+		ps = b.rdb.SSubscribe(b.ctx)
+	} else {
+		ps = b.rdb.Subscribe(b.ctx)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx.Err() != nil {
+		ps.Close()
+		return nil, nil, nil
+	}
+	p.ps = ps
+	p.gen++
+	joined = p.next // joins queued meanwhile wait for this connection
+	if joined == nil {
+		joined = newConfirm()
+	}
+	p.subs, p.unsubs, p.next = nil, nil, nil
+	for name, cs := range b.channels {
+		if cs.part == p && (cs.count > 0 || cs.linger != nil) {
+			channels = append(channels, name)
+			cs.gen, cs.ready = p.gen, joined
+		}
+	}
+	return ps, channels, joined
+}
+
+// dropSubscription ends p's connection ps: what waits for a PONG on it fails.
+func (b *Backplane) dropSubscription(p *partition, ps *goredis.PubSub, joined *confirm, err error) {
+	b.mu.Lock()
+	p.ps = nil
+	for payload, c := range p.pongs {
+		c.resolve(errors.New("subscription connection lost"))
+		delete(p.pongs, payload)
+	}
+	clear(p.ownEnd)
+	b.mu.Unlock()
+	joined.resolve(err)
+	ps.Close()
+}
+
+// readSubscription reads ps until it fails, pinging it when it has been idle for
+// PingInterval. The first PONG (of the PING behind the first SUBSCRIBE) marks the
+// partition up.
+func (b *Backplane) readSubscription(p *partition, ps *goredis.PubSub, joined *confirm) (connected bool, err error) {
 	awaiting := true // a ping is unanswered
 	for {
 		msg, err := ps.ReceiveTimeout(b.ctx, b.opts.PingInterval)

@@ -55,3 +55,84 @@ func (NopObserver) Closed(string, error)                         {}
 func (NopObserver) BackplaneError(string, error)                 {}
 func (NopObserver) LinkLost(string, transports.Kind)             {}
 func (NopObserver) Resumed(string, transports.Kind)              {}
+
+// FallbackObserver is an optional interface of an Observer: it is told why a
+// client left a transport before settling on the one it connected with, as the
+// client reports it after connecting (the bundled client does, unless told not
+// to). reason is short and stable: "upgrade-refused" (the WebSocket upgrade
+// failed or was refused), "frames-dropped" (the transport connected but its
+// messages did not arrive), "stream-buffered" (a proxy held back the SSE stream),
+// "requests-cut" (requests ended mid-response) or "failed" (anything else).
+type FallbackObserver interface {
+	Fallback(hub string, left transports.Kind, reason string)
+}
+
+// Observers returns an Observer that tells each of obs, in order, what happens,
+// optional interfaces (FallbackObserver) included: metrics and a dashboard, say,
+// on one hub.
+func Observers(obs ...Observer) Observer { return observers(obs) }
+
+type observers []Observer
+
+func (os observers) Negotiated(h string) {
+	for _, o := range os {
+		o.Negotiated(h)
+	}
+}
+func (os observers) Refused(h, reason string) {
+	for _, o := range os {
+		o.Refused(h, reason)
+	}
+}
+func (os observers) Connected(h string, t transports.Kind) {
+	for _, o := range os {
+		o.Connected(h, t)
+	}
+}
+func (os observers) Disconnected(h string, t transports.Kind, reason error) {
+	for _, o := range os {
+		o.Disconnected(h, t, reason)
+	}
+}
+func (os observers) Received(h string, t transports.Kind, bytes int) {
+	for _, o := range os {
+		o.Received(h, t, bytes)
+	}
+}
+func (os observers) Sent(h string, t transports.Kind, bytes, records int) {
+	for _, o := range os {
+		o.Sent(h, t, bytes, records)
+	}
+}
+func (os observers) Invoked(h, method string, d time.Duration, err error) {
+	for _, o := range os {
+		o.Invoked(h, method, d, err)
+	}
+}
+func (os observers) Closed(h string, reason error) {
+	for _, o := range os {
+		o.Closed(h, reason)
+	}
+}
+func (os observers) BackplaneError(h string, err error) {
+	for _, o := range os {
+		o.BackplaneError(h, err)
+	}
+}
+func (os observers) LinkLost(h string, t transports.Kind) {
+	for _, o := range os {
+		o.LinkLost(h, t)
+	}
+}
+func (os observers) Resumed(h string, t transports.Kind) {
+	for _, o := range os {
+		o.Resumed(h, t)
+	}
+}
+func (os observers) Fallback(h string, left transports.Kind, reason string) {
+	for _, o := range os {
+		if f, ok := o.(FallbackObserver); ok {
+			f.Fallback(h, left, reason)
+		}
+	}
+}

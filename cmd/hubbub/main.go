@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hubbub-go/hubbub/admin"
 	"github.com/hubbub-go/hubbub/auth/jwtauth"
 	natsbackplane "github.com/hubbub-go/hubbub/backplane/nats"
 	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
@@ -42,6 +43,7 @@ type config struct {
 	addr              string
 	transports        transports.Kind
 	jwtSecret         string
+	adminPassword     string // the dashboard at /admin; "": no dashboard (404)
 	redisURL          string
 	natsURL           string
 	backplane         hub.Backplane // the Redis or NATS backplane when one URL is set; nil: in memory
@@ -96,6 +98,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	addr := fs.String("addr", env("HUBBUB_ADDR", "127.0.0.1:8080"), "where to listen (env HUBBUB_ADDR)")
 	kinds := fs.String("transports", env("HUBBUB_TRANSPORTS", "websockets,sse,longpolling"), "transports negotiate offers (env HUBBUB_TRANSPORTS)")
+	adminPassword := fs.String("admin-password", env("HUBBUB_ADMIN_PASSWORD", ""), "password of the admin dashboard at /admin; unset: no dashboard, /admin is 404 (env HUBBUB_ADMIN_PASSWORD)")
 	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
 	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL: redis://127.0.0.1:6379/0, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,… (env HUBBUB_REDIS_URL)")
 	natsURL := fs.String("nats", env("HUBBUB_NATS_URL", ""), "NATS backplane URL, e.g. nats://127.0.0.1:4222; not with --redis (env HUBBUB_NATS_URL)")
@@ -117,7 +120,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	cfg := config{addr: *addr, jwtSecret: *jwtSecret, redisURL: *redisURL, natsURL: *natsURL}
+	cfg := config{addr: *addr, jwtSecret: *jwtSecret, adminPassword: *adminPassword, redisURL: *redisURL, natsURL: *natsURL}
 	switch *accessLog {
 	case "on":
 	case "off":
@@ -233,7 +236,19 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	observer := metrics.New(registry)
+	var observer hub.Observer = metrics.New(registry)
+	var dash *admin.Dashboard
+	if cfg.adminPassword != "" {
+		// The dashboard observes every hub beside the metrics; its own hub
+		// shares the backplane, so the page shows every node.
+		adminOpts := cfg.hubOptions(admin.DefaultHubName, logger, nil) // the dashboard's own hub is not on it, nor in the metrics
+		d, err := admin.New(admin.Options{Password: cfg.adminPassword, Backplane: cfg.backplane, Logger: logger, HubOptions: adminOpts})
+		if err != nil {
+			return err
+		}
+		dash = d
+		observer = hub.Observers(observer, dash)
+	}
 	router.GET("/metrics", gin.WrapH(promhttp.HandlerFor(registry, promhttp.HandlerOpts{})))
 
 	hubs := []*hub.Hub{}
@@ -266,6 +281,14 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	app.Start(ctx) // the news publisher
 	defer app.Stop()
 
+	if dash != nil {
+		dash.Watch(hubs...)
+		hubs = append(hubs, dash.Hub()) // drained with the others
+		dash.Start()
+		defer dash.Close()
+		router.Any("/admin", gin.WrapH(dash))
+		router.Any("/admin/*rest", gin.WrapH(dash))
+	}
 	for _, name := range clientjs.Names() {
 		router.Match([]string{http.MethodGet, http.MethodHead}, "/"+name, gin.WrapH(clientjs.Handler()))
 	}

@@ -1,0 +1,158 @@
+package admin
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubbub-go/hubbub/hub"
+)
+
+// cookieName holds the login token: "<expiry unix>.<hex HMAC>".
+const cookieName = "hubbub_admin"
+
+// Sentinel errors of the login.
+var (
+	ErrBadPassword  = errors.New("admin: wrong password")
+	ErrNoSession    = errors.New("admin: not signed in")
+	ErrTooManyTries = errors.New("admin: too many failed logins; wait a minute")
+)
+
+// cookieKey derives the cookies' HMAC key from the password: every node with
+// the same password accepts the same cookies, and a new password voids them.
+func cookieKey(password string) []byte {
+	m := hmac.New(sha256.New, []byte("hubbub admin cookie"))
+	m.Write([]byte(password))
+	return m.Sum(nil)
+}
+
+func (d *Dashboard) token(expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	m := hmac.New(sha256.New, d.key)
+	m.Write([]byte("admin:" + exp))
+	return exp + "." + hex.EncodeToString(m.Sum(nil))
+}
+
+// session checks the request's cookie and returns when it expires.
+func (d *Dashboard) session(r *http.Request) (time.Time, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return time.Time{}, ErrNoSession
+	}
+	exp, _, ok := strings.Cut(c.Value, ".")
+	unix, err := strconv.ParseInt(exp, 10, 64)
+	if !ok || err != nil {
+		return time.Time{}, ErrNoSession
+	}
+	expires := time.Unix(unix, 0)
+	if !hmac.Equal([]byte(c.Value), []byte(d.token(expires))) || !time.Now().Before(expires) {
+		return time.Time{}, ErrNoSession
+	}
+	return expires, nil
+}
+
+// authenticate is the admin hub's Authenticate: a 401 without a valid cookie.
+func (d *Dashboard) authenticate(r *http.Request) (hub.Identity, error) {
+	expires, err := d.session(r)
+	if err != nil {
+		return hub.Identity{}, err
+	}
+	return hub.Identity{UserID: "admin", ExpiresAt: expires}, nil
+}
+
+// serveLogin checks the password (form field "password") and sets the cookie.
+func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	if !d.login.allowed(ip) {
+		http.Error(w, ErrTooManyTries.Error(), http.StatusTooManyRequests)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	given := r.PostFormValue("password")
+	// Compare hashes: constant time whatever the lengths.
+	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(d.opts.Password))
+	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+		d.login.failed(ip)
+		http.Error(w, ErrBadPassword.Error(), http.StatusUnauthorized)
+		return
+	}
+	expires := time.Now().Add(d.opts.SessionTTL)
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: d.token(expires), Path: d.opts.Path, Expires: expires,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (d *Dashboard) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: d.opts.Path, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// loginLimiter allows each address loginBurst failed logins, then one more
+// every loginRefill.
+type loginLimiter struct {
+	mu    sync.Mutex
+	tries map[string]loginTries
+}
+
+type loginTries struct {
+	n    float64 // failures still counted
+	last time.Time
+}
+
+const (
+	loginBurst  = 5
+	loginRefill = 12 * time.Second // five a minute
+	loginMemory = 10000            // addresses remembered before all are forgotten
+)
+
+func newLoginLimiter() loginLimiter { return loginLimiter{tries: map[string]loginTries{}} }
+
+func (l *loginLimiter) current(ip string, now time.Time) loginTries {
+	t := l.tries[ip]
+	t.n -= float64(now.Sub(t.last)) / float64(loginRefill)
+	if t.n < 0 {
+		t.n = 0
+	}
+	t.last = now
+	return t
+}
+
+func (l *loginLimiter) allowed(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Up to loginBurst failures in a row; then one per loginRefill.
+	return l.current(ip, time.Now()).n <= loginBurst-1
+}
+
+func (l *loginLimiter) failed(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.tries) >= loginMemory {
+		clear(l.tries)
+	}
+	t := l.current(ip, time.Now())
+	t.n++
+	l.tries[ip] = t
+}

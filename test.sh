@@ -57,7 +57,7 @@ step "bundled JS client: unit tests, build check, size budget"
 (cd clientjs && npm test)
 step "bundled JS client: browser and hostile-proxy tests in chromium"
 (cd clientjs && npm run test:browser)
-step "chat and news demos in chromium, on each transport"
+step "chat and news demos in chromium, on each transport; the admin dashboard"
 (cd testdata/demo && npm test)
 
 step "all tests passed"

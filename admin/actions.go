@@ -77,7 +77,7 @@ func (d *Dashboard) deliverAction(env *hub.Envelope) {
 		}
 		for _, c := range conns {
 			// The reason is the Close message's error: clients show it
-			// (the bundled client's onclose error reads "server closed: <reason>").
+			// (the bundled client's onclose error reads "hubbub: server closed: <reason>").
 			c.Close(a.Reason, false)
 		}
 		if len(conns) > 0 {

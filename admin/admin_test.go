@@ -2,16 +2,21 @@ package admin_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hubbub-go/hubbub/admin"
+	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/hub/protocol"
@@ -281,8 +286,45 @@ func wantClosed(t *testing.T, c *client.Conn, reason string) {
 // Two nodes on one backplane: the page on node a sees node b's connections and
 // groups, and disconnects a connection held by node b.
 func TestClusterWide(t *testing.T) {
-	bp := hub.NewMemoryBackplane()
-	a, b := startNode(t, "a", bp), startNode(t, "b", bp)
+	t.Run("memory", func(t *testing.T) {
+		bp := hub.NewMemoryBackplane()
+		clusterWide(t, bp, bp)
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := redisURL(t)
+		var b [6]byte
+		rand.Read(b[:])
+		prefix := "hubbub-admin-test-" + hex.EncodeToString(b[:])
+		var bps []hub.Backplane
+		for range 2 {
+			bp, err := redisbackplane.New(redisbackplane.Options{URL: url, Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { bp.Close() })
+			bps = append(bps, bp)
+		}
+		clusterWide(t, bps[0], bps[1])
+	})
+}
+
+// redisURL returns the shared Redis's URL, or skips the test when it is not
+// reachable (fails instead when HUBBUB_REQUIRE_REDIS=1).
+func redisURL(t *testing.T) string {
+	const shared = "127.0.0.1:6379"
+	conn, err := net.DialTimeout("tcp", shared, time.Second)
+	if err != nil {
+		if os.Getenv("HUBBUB_REQUIRE_REDIS") == "1" {
+			t.Fatalf("Redis at %s is required (HUBBUB_REQUIRE_REDIS=1) but unreachable: %v", shared, err)
+		}
+		t.Skipf("Redis at %s is unreachable (%v): skipping; set HUBBUB_REQUIRE_REDIS=1 to fail instead", shared, err)
+	}
+	conn.Close()
+	return "redis://" + shared + "/0"
+}
+
+func clusterWide(t *testing.T, bpA, bpB hub.Backplane) {
+	a, b := startNode(t, "a", bpA), startNode(t, "b", bpB)
 	adm, snaps := adminClient(t, a.srv.URL)
 
 	onA := dial(t, a.srv.URL+"/hubs/chat?user=u1", transports.WebSockets, nil)

@@ -13,6 +13,7 @@ const (
 	actDisconnect     = "disconnect"      // Target: a connection ID
 	actDisconnectUser = "disconnect-user" // Target: a user ID
 	actHistory        = "history"         // Target: the admin connection to send samples to
+	actWatch          = "watch"           // a page is open: push snapshots for a while
 )
 
 // action travels as the one argument of an envelope on the admin hub's
@@ -58,8 +59,13 @@ func (d *Dashboard) deliverAction(env *hub.Envelope) {
 		d.opts.Logger.Warn("admin: bad action", "err", err)
 		return
 	}
-	if a.Kind == actHistory {
+	switch a.Kind {
+	case actHistory:
+		d.onWatch()
 		go d.sendHistory(context.Background(), a.Target)
+		return
+	case actWatch:
+		d.onWatch()
 		return
 	}
 	for _, h := range d.hubs() {

@@ -367,3 +367,51 @@ func clusterWide(t *testing.T, bpA, bpB hub.Backplane) {
 	default:
 	}
 }
+
+// With no page open, a node keeps sampling (the sparklines start with the
+// last ten minutes) and a page that opens gets those samples at once.
+func TestHistoryWhileNobodyWatches(t *testing.T) {
+	n := startNode(t, "n1", hub.NewMemoryBackplane())
+	c := dial(t, n.srv.URL+"/hubs/chat?user=x", transports.WebSockets, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Invoke(ctx, "Join", "g"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(n.d.History("chat")) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("no samples while nobody watches")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	_, cookie := login(t, n.srv.URL, password)
+	hist := make(chan admin.History, 10)
+	adm, err := client.New(n.srv.URL+"/admin/hub", client.Options{Header: http.Header{"Cookie": {cookie.String()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm.On("history", func(args []protocol.RawValue) {
+		var h admin.History
+		if adm.DecodeArgs(args, &h) == nil {
+			hist <- h
+		}
+	})
+	if err := adm.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	select {
+	case h := <-hist:
+		var in int64
+		for _, s := range h.Samples {
+			in += s.In
+		}
+		if h.Node != "n1" || h.Hub != "chat" || len(h.Samples) < 3 || in < 2 {
+			t.Errorf("history: node %q hub %q, %d samples, %d units in; want n1, chat, 3 or more, the handshake and Join", h.Node, h.Hub, len(h.Samples), in)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no history")
+	}
+}

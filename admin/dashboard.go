@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hubbub-go/hubbub/hub"
@@ -91,8 +92,11 @@ type Dashboard struct {
 	watched []*hub.Hub
 
 	detachActions func()
-	stop          context.CancelFunc
-	done          chan struct{}
+	// watchedUntil (Unix nanoseconds): until then some page is open on some
+	// node, and this node pushes its snapshots; otherwise it only samples.
+	watchedUntil atomic.Int64
+	stop         context.CancelFunc
+	done         chan struct{}
 }
 
 // New returns a dashboard; Start begins its pushes.
@@ -142,6 +146,9 @@ func New(opts Options) (*Dashboard, error) {
 	d.admin.On("DisconnectUser", func(ctx *hub.Context, hubName, userID, reason string) error {
 		return d.act(ctx, action{Kind: actDisconnectUser, Hub: hubName, Target: userID, Reason: reason})
 	})
+	d.admin.On("Watch", func(ctx *hub.Context) error {
+		return d.act(ctx, action{Kind: actWatch})
+	})
 	d.admin.OnConnected(func(c *hub.Context) error {
 		// Every node sends its ten minutes of samples to the new page.
 		return d.act(c, action{Kind: actHistory, Target: c.ConnectionID()})
@@ -190,6 +197,10 @@ func (d *Dashboard) Start() {
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
+				if now.UnixNano() > d.watchedUntil.Load() {
+					d.sampleAll(now) // nobody looks: keep the sparklines, skip the rest
+					continue
+				}
 				if err := d.push(ctx, now); err != nil && ctx.Err() == nil {
 					d.opts.Logger.Debug("admin: push", "err", err)
 				}
@@ -280,6 +291,18 @@ func (d *Dashboard) Snapshot(now time.Time) NodeSnapshot {
 	}
 	sort.Slice(ns.Hubs, func(i, j int) bool { return ns.Hubs[i].Name < ns.Hubs[j].Name })
 	return ns
+}
+
+// watchLease is how long a page's Watch (sent every 20 s) keeps the pushes on.
+const watchLease = time.Minute
+
+func (d *Dashboard) onWatch() { d.watchedUntil.Store(time.Now().Add(watchLease).UnixNano()) }
+
+// sampleAll closes the second ending at now for every watched hub.
+func (d *Dashboard) sampleAll(now time.Time) {
+	for _, h := range d.hubs() {
+		d.stats(h.Name()).sample(now)
+	}
 }
 
 // methodsOf lists a hub's methods for the page. TODO(issue 17): hub.Describe.

@@ -37,6 +37,7 @@ type Disconnect struct {
 // counters are atomics; the rest, rare, sits under mu.
 type stats struct {
 	in, out, connects, disconnects atomic.Int64
+	strikes                        atomic.Int64 // rate-limit strikes (hub.RateLimitObserver)
 
 	mu        sync.Mutex
 	refusals  map[string]int64 // by Observer.Refused reason
@@ -119,6 +120,8 @@ func (c *collector) Closed(h string, reason error) {
 	s.closes[label]++
 	s.mu.Unlock()
 }
+
+func (c *collector) RateLimitStrike(h string) { c.stats(h).strikes.Add(1) }
 
 func (c *collector) BackplaneError(string, error)     {}
 func (c *collector) LinkLost(string, transports.Kind) {}

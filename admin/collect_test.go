@@ -26,6 +26,9 @@ func TestCollector(t *testing.T) {
 	if _, ok := obs.(hub.FallbackObserver); !ok {
 		t.Fatal("Dashboard is not a hub.FallbackObserver")
 	}
+	if _, ok := obs.(hub.RateLimitObserver); !ok {
+		t.Fatal("Dashboard is not a hub.RateLimitObserver")
+	}
 	// Through hub.Observers, as cmd/hubbub combines it with metrics.
 	obs = hub.Observers(hub.NopObserver{}, d)
 
@@ -39,6 +42,8 @@ func TestCollector(t *testing.T) {
 	obs.Closed("chat", hub.ErrSlowConsumer)
 	obs.Closed("chat", fmt.Errorf("wrapped: %w", hub.ErrRateLimited))
 	obs.Closed("chat", hub.ErrRateLimited)
+	obs.(hub.RateLimitObserver).RateLimitStrike("chat")
+	obs.(hub.RateLimitObserver).RateLimitStrike("chat")
 	obs.Refused("chat", "origin")
 	obs.Refused("chat", "Too many connections for this user")
 	obs.(hub.FallbackObserver).Fallback("chat", transports.WebSockets, "upgrade-refused")
@@ -66,6 +71,9 @@ func TestCollector(t *testing.T) {
 		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
 			t.Errorf("%s = %v, want %v", name, c.got, c.want)
 		}
+	}
+	if hs.Strikes != 2 {
+		t.Errorf("strikes = %d, want 2", hs.Strikes)
 	}
 	if len(hs.Recent) != 2 || hs.Recent[0].Reason != "" || hs.Recent[1].Reason != "boom" || hs.Recent[1].Transport != "ServerSentEvents" {
 		t.Errorf("recent = %+v, want a normal WebSockets close then boom on ServerSentEvents", hs.Recent)

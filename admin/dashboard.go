@@ -5,7 +5,8 @@
 // closes, recent disconnect reasons, why clients fell back) and can disconnect a
 // connection or every connection of a user.
 //
-// A [Dashboard] is a [hub.Observer] (and [hub.FallbackObserver]): give it to
+// A [Dashboard] is a [hub.Observer] (and [hub.FallbackObserver] and
+// [hub.RateLimitObserver]): give it to
 // the hubs it shows (hub.Observers combines it with package metrics), then
 // Watch them. The page itself is a client of the dashboard's own hub, over the
 // bundled JS client: every node pushes its snapshot each second to that hub's
@@ -234,8 +235,9 @@ type HubSnapshot struct {
 	Groups      []Group          `json:"groups"`
 	GroupCount  int              `json:"groupCount"`
 	Conns       []Conn           `json:"conns"`
-	Sample      Sample           `json:"sample"` // the second just ended
-	Totals      Sample           `json:"totals"` // since the node started (At is 0)
+	Sample      Sample           `json:"sample"`  // the second just ended
+	Totals      Sample           `json:"totals"`  // since the node started (At is 0)
+	Strikes     int64            `json:"strikes"` // rate-limit strikes since the node started
 	Refusals    map[string]int64 `json:"refusals"`
 	Closes      map[string]int64 `json:"closes"`
 	Fallbacks   map[string]int64 `json:"fallbacks"`
@@ -277,6 +279,7 @@ func (d *Dashboard) Snapshot(now time.Time) NodeSnapshot {
 			GroupCount: len(hs.Groups),
 			Sample:     s.sample(now),
 			Totals:     Sample{In: s.in.Load(), Out: s.out.Load(), Connects: s.connects.Load(), Disconnects: s.disconnects.Load()},
+			Strikes:    s.strikes.Load(),
 			Methods:    methodsOf(h),
 		}
 		for k, n := range hs.Transports {

@@ -109,6 +109,9 @@ func (c *Conn) allow(m *protocol.Message) bool {
 		return true
 	}
 	c.strikes++
+	if o, ok := opts.Observer.(RateLimitObserver); ok {
+		o.RateLimitStrike(opts.Name)
+	}
 	if c.strikes == 1 {
 		c.hub.logSampled(slog.LevelInfo, "hub: inbound rate limit hit", "hub", opts.Name, "connection", c.id, "limit", opts.MaxMessagesPerSecond)
 	}

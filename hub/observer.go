@@ -67,8 +67,16 @@ type FallbackObserver interface {
 	Fallback(hub string, left transports.Kind, reason string)
 }
 
+// RateLimitObserver is an optional interface of an Observer: it is told of
+// every strike of the inbound rate limit (Options.MaxMessagesPerSecond), a
+// message refused; Closed(ErrRateLimited) follows once a connection has had
+// Options.RateLimitStrikes of them.
+type RateLimitObserver interface {
+	RateLimitStrike(hub string)
+}
+
 // Observers returns an Observer that tells each of obs, in order, what happens,
-// optional interfaces (FallbackObserver) included: metrics and a dashboard, say,
+// optional interfaces (FallbackObserver, RateLimitObserver) included: metrics and a dashboard, say,
 // on one hub.
 func Observers(obs ...Observer) Observer { return observers(obs) }
 
@@ -133,6 +141,13 @@ func (os observers) Fallback(h string, left transports.Kind, reason string) {
 	for _, o := range os {
 		if f, ok := o.(FallbackObserver); ok {
 			f.Fallback(h, left, reason)
+		}
+	}
+}
+func (os observers) RateLimitStrike(h string) {
+	for _, o := range os {
+		if r, ok := o.(RateLimitObserver); ok {
+			r.RateLimitStrike(h)
 		}
 	}
 }

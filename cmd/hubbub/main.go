@@ -1,6 +1,7 @@
 // Command hubbub is the Hubbub demo and conformance server. With no outside service
 // it serves the conformance hub that outside clients are tested against
-// (/hubs/conformance), the bundled JS client, and /healthz.
+// (/hubs/conformance), the bundled JS client, and /healthz; with --admin-password,
+// the admin dashboard at /admin (package admin).
 //
 // Every flag has an environment variable of the same meaning (HUBBUB_ADDR for
 // --addr, …); a flag given on the command line wins.

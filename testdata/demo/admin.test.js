@@ -1,7 +1,8 @@
 // The admin dashboard (package admin, cmd/hubbub --admin-password) in Chromium:
 // it signs in, then shows clients connecting to the conformance hub over each of
 // the three transports, their group, their traffic, and their leaving; it
-// disconnects one of them with a reason the client reads; and it shows the
+// disconnects one of them, then every connection of a user, with a reason the
+// client reads; and it shows the
 // fallback reason of a client behind the hostile test proxy of the bundled
 // client's browser tests (clientjs/test/proxy.js, refusing WebSocket upgrades).
 //
@@ -160,6 +161,22 @@ test('admin dashboard: sign-in, live connections on all transports, groups, disc
     assert.equal(await clients.evaluate(() => window.closedWith.LongPolling), 'hubbub: server closed: Kicked by the admin test');
     await admin.waitForFunction(() => document.getElementById('acted').textContent.includes('closed 1 connection'), null, WAIT);
 
+    // Every connection of one user, from the page's user form.
+    await clients.evaluate(async () => {
+      window.carol = [];
+      for (const t of ['WebSockets', 'LongPolling']) {
+        const c = new Hubbub.HubConnection('/hubs/conformance?user=carol', { transports: [t], reconnect: false });
+        c.onclose((e) => { window.carol.push(e ? e.message : ''); });
+        await c.start();
+      }
+    });
+    await admin.waitForFunction(() => [...document.querySelectorAll('#conns tr[data-conn]')].filter((r) => r.children[1].textContent === 'carol').length === 2, null, WAIT);
+    await admin.fill('#reason', 'Carol, time to go');
+    await admin.fill('#user', 'carol');
+    await admin.click('#kickuser');
+    await clients.waitForFunction(() => window.carol.length === 2, null, WAIT);
+    assert.deepEqual(await clients.evaluate(() => window.carol), ['hubbub: server closed: Carol, time to go', 'hubbub: server closed: Carol, time to go']);
+
     // The others leave: the page counts them down to none and lists why.
     await clients.evaluate(async () => {
       clearInterval(window.chatter);
@@ -169,7 +186,7 @@ test('admin dashboard: sign-in, live connections on all transports, groups, disc
     await behind.evaluate(() => window.behind.stop());
     await waitCell(admin, '#transports tr[data-transport="total"]', '0');
     await admin.waitForFunction(() => !document.querySelector('#groups tr[data-group="admin-test-room"]'), null, WAIT);
-    assert.ok(await admin.evaluate(() => document.querySelectorAll('#recent tr[data-reason]').length >= 4), 'recent disconnects listed');
+    assert.ok(await admin.evaluate(() => document.querySelectorAll('#recent tr[data-reason]').length >= 6), 'recent disconnects listed');
     assert.equal(await cell(admin, '#transports tr[data-transport="WebSockets"]'), '0');
     assert.deepEqual(problems, []);
   } finally {

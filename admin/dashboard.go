@@ -210,8 +210,8 @@ func (d *Dashboard) Start() {
 	}()
 }
 
-// Close stops the pushes and leaves the backplane. The admin hub is closed by
-// whoever drains the hubs (hub.ServeListener), or here if nobody did.
+// Close stops the pushes and leaves the backplane. It does not close the admin
+// hub ([Dashboard.Hub]): drain it with the others (hub.ServeListener) or close it.
 func (d *Dashboard) Close() {
 	if d.stop != nil {
 		d.stop()

@@ -180,6 +180,9 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		cancel:    cancel,
 		canResume: s.stateful,
 	}
+	if tr := h.opts.Tracer; tr != nil {
+		c.ctx = traceConn(tr, ctx, r, ConnectionInfo{Hub: h.opts.Name, ConnectionID: s.id, Transport: kind})
+	}
 	c.started = monotonicNow()
 	now := time.Now().UnixNano()
 	c.lastRecv.Store(now)

@@ -32,9 +32,8 @@ type call struct {
 	// else may (guarded by Conn.invMu)
 	answered bool
 	err      error // set when the call is refused before it runs
-	// traced ends the call's span (Options.Tracer), with outcome, in release.
-	traced  func(error)
-	outcome error
+	// traced ends the call's span (Options.Tracer); see endTrace.
+	traced func(error)
 }
 
 // prepare registers a call that has just arrived.
@@ -131,7 +130,7 @@ func (c *Conn) dispatch() {
 func (c *Conn) invoke(cl *call) {
 	m, meth := &cl.msg, cl.method
 	fail := func(err error) {
-		cl.outcome = err
+		cl.endTrace(err)
 		if c.release(cl) {
 			c.complete(m.InvocationID, m.Target, nil, err)
 		}
@@ -250,10 +249,11 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 		if observed {
 			return
 		}
-		observed, cl.outcome = true, err
+		observed = true
 		if !started.IsZero() {
 			c.hub.opts.Observer.Invoked(c.hub.opts.Name, meth.name, time.Since(started), err)
 		}
+		cl.endTrace(err)
 	}
 	complete := func(result protocol.RawValue, err error) {
 		observe(err)
@@ -458,9 +458,7 @@ func (c *Conn) release(cl *call) bool {
 	idle := c.running == 0
 	c.invMu.Unlock()
 	cl.cancel(nil)
-	if cl.traced != nil {
-		cl.traced(cl.outcome)
-	}
+	cl.endTrace(nil) // a call that never ran
 	if idle {
 		c.hub.wakeDrain()
 	}

@@ -166,6 +166,9 @@ type Conn struct {
 	// done is closed once the connection has ended and OnDisconnected has
 	// returned (finished). Made by the first call of Done; guarded by mu.
 	done chan struct{}
+
+	// traced ends the connection's span (Options.Tracer), in end.
+	traced func(reason error)
 }
 
 func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
@@ -181,7 +184,7 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		canResume: s.stateful,
 	}
 	if tr := h.opts.Tracer; tr != nil {
-		c.ctx = traceConn(tr, ctx, r, ConnectionInfo{Hub: h.opts.Name, ConnectionID: s.id, Transport: kind})
+		c.ctx, c.traced = tr.StartConnection(ctx, r, ConnectionInfo{Hub: h.opts.Name, ConnectionID: s.id, Transport: kind})
 	}
 	c.started = monotonicNow()
 	now := time.Now().UnixNano()
@@ -404,6 +407,9 @@ func (c *Conn) end(reason error) {
 		if c.connected.Load() {
 			c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
 			c.hub.disconnected(c, reason)
+		}
+		if c.traced != nil {
+			c.traced(reason)
 		}
 		c.mu.Lock()
 		c.finished = true

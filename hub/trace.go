@@ -31,15 +31,15 @@ type Tracer interface {
 	// StartConnection: r is the request that opened the connection's transport (the
 	// WebSocket upgrade, the SSE stream, the first poll); ctx is the connection's
 	// own context, which lives until the connection ends, unlike r's. end is called
-	// when the connection ends, with why (as Observer.Disconnected is told). A
-	// connection whose transport failed to open is never ended: its span, if any,
-	// is never finished.
+	// when the connection has ended, after OnDisconnected and before Conn.Done is
+	// closed, with why (as Observer.Disconnected is told). A connection whose
+	// transport failed to open is never ended: its span, if any, is never finished.
 	StartConnection(ctx context.Context, r *http.Request, conn ConnectionInfo) (context.Context, func(reason error))
 	// StartInvocation: a client's invocation arrived; ctx is the connection's (see
-	// StartConnection), made an invocation's. end is called once it is over, with
-	// the error it was answered with (a handler's, a refusal, an unknown method or
-	// a binding failure), or nil. An invocation still queued when its connection
-	// ends is never ended.
+	// StartConnection), made an invocation's. end is called once it is over, before
+	// its Completion is sent, with the error it is answered with (a handler's, a
+	// refusal, an unknown method or a binding failure), or nil. An invocation still
+	// queued when its connection ends is never ended.
 	StartInvocation(ctx context.Context, inv InvocationInfo) (context.Context, func(err error))
 	// StartPublish: a message goes to the backplane ([Target.Send] but for
 	// receivers all known to be on this node); ctx is Send's, which in a handler is
@@ -112,13 +112,14 @@ func traceNegotiate(tr Tracer, h *Hub, w http.ResponseWriter, r *http.Request, u
 	end(id, status)
 }
 
-// traceConn starts a connection's span: ctx, the connection's context, becomes the
-// Tracer's, and its end is told why the connection ended (end cancels ctx with
-// its reason first thing).
-func traceConn(tr Tracer, ctx context.Context, r *http.Request, info ConnectionInfo) context.Context {
-	traced, end := tr.StartConnection(ctx, r, info)
-	context.AfterFunc(ctx, func() { end(context.Cause(ctx)) })
-	return traced
+// endTrace ends the call's span, once: before its Completion is queued, so that
+// a client that has its answer finds the span ended, as it finds the invocation
+// in Observer's counts. Only the goroutine running the call calls it.
+func (cl *call) endTrace(err error) {
+	if cl.traced != nil {
+		cl.traced(err)
+		cl.traced = nil
+	}
 }
 
 // invocationInfo describes an invocation that has just arrived.

@@ -53,8 +53,12 @@
 //	signalr.client_method       publish: the client method invoked on receivers
 //	signalr.target.kind         publish: all, connections, groups or users
 //	signalr.target.count        publish: how many connections, groups or users named
-//	error.type                  a failed span: the error's Go type (*hub.Error…),
-//	                            or the HTTP status of a failed negotiate
+//	error.type                  a failed span: client_timeout, handshake_timeout,
+//	                            reconnect_timeout, slow_consumer, rate_limited,
+//	                            message_too_large, cluster_delivery, canceled,
+//	                            deadline_exceeded; else the error's Go type
+//	                            (*hub.Error…) or _OTHER for a plain text; the
+//	                            HTTP status of a failed negotiate
 //
 // # Errors
 //
@@ -230,9 +234,42 @@ func (t *Tracer) StartPublish(ctx context.Context, p hub.PublishInfo) (context.C
 
 // fail marks span failed with err.
 func fail(span trace.Span, err error) {
-	span.SetAttributes(errorTypeKey.String(fmt.Sprintf("%T", err)))
+	span.SetAttributes(errorTypeKey.String(errorType(err)))
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())
+}
+
+// errorTypes name the errors a hub ends connections and sends with, for
+// error.type: their Go type would say only *errors.errorString.
+var errorTypes = []struct {
+	err  error
+	name string
+}{
+	{hub.ErrClientTimeout, "client_timeout"},
+	{hub.ErrHandshakeTimeout, "handshake_timeout"},
+	{hub.ErrReconnectTimeout, "reconnect_timeout"},
+	{hub.ErrSlowConsumer, "slow_consumer"},
+	{hub.ErrRateLimited, "rate_limited"},
+	{transports.ErrTooLarge, "message_too_large"},
+	{hub.ErrClusterDelivery, "cluster_delivery"},
+	{context.Canceled, "canceled"},
+	{context.DeadlineExceeded, "deadline_exceeded"},
+}
+
+// errorType is error.type's value for err: a name of errorTypes, else err's Go
+// type unless it is a plain or wrapped text (then _OTHER, as the conventions ask).
+func errorType(err error) string {
+	for _, e := range errorTypes {
+		if errors.Is(err, e.err) {
+			return e.name
+		}
+	}
+	switch t := fmt.Sprintf("%T", err); t {
+	case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
+		return "_OTHER"
+	default:
+		return t
+	}
 }
 
 // transportName is a transport's name in the semantic conventions.

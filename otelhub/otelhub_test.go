@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -339,4 +340,35 @@ func TestHubDoesNotImportOpenTelemetry(t *testing.T) {
 			t.Errorf("package hub depends on %s", pkg)
 		}
 	}
+}
+
+// TestConnectionSpanOfATimedOutClient: a client that goes silent is closed by the
+// server (ClientTimeout); its connection span says so, with status Error.
+func TestConnectionSpanOfATimedOutClient(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	h := hub.New(hub.Options{Name: testHubName, Tracer: otelhub.New(tp), Logger: quiet,
+		KeepAliveInterval: 20 * time.Millisecond, ClientTimeout: 100 * time.Millisecond})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.Close(ctx)
+	}()
+	// A raw WebSocket client that completes its handshake and never sends again.
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("{\"protocol\":\"json\",\"version\":1}\x1e")); err != nil {
+		t.Fatal(err)
+	}
+	connection := spans(t, exp, "connection chat")["connection chat"]
+	wantAttrs(t, connection, map[string]any{
+		"signalr.transport": "web_sockets", "signalr.connection.status": "timeout", "error.type": "client_timeout",
+	})
+	wantStatus(t, connection, codes.Error, hub.ErrClientTimeout.Error())
 }

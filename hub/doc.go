@@ -211,6 +211,9 @@
 //
 // [Observer] is told of each refusal and close; package
 // [github.com/hubbub-go/hubbub/metrics] counts them for Prometheus.
+// A [Tracer] ([Options.Tracer]) is told when negotiates, connections, invocations
+// and backplane publishes start and end; package
+// [github.com/hubbub-go/hubbub/otelhub] makes OpenTelemetry spans of them.
 //
 // # Concurrency
 //

@@ -46,7 +46,8 @@ const (
 
 // newHub serves a hub traced into a fresh in-memory exporter. Its Add handler
 // starts a span of its own from its Context and sends to every client (a
-// backplane publish); Fail returns a hub error; Count streams.
+// backplane publish); Fail returns a hub error; Count streams; Note returns
+// nothing (clients send to it).
 func newHub(t *testing.T) (*httptest.Server, *tracetest.InMemoryExporter, *sdktrace.TracerProvider) {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
@@ -58,6 +59,7 @@ func newHub(t *testing.T) (*httptest.Server, *tracetest.InMemoryExporter, *sdktr
 		return a + b, ctx.Clients().All().Send(ctx, notifyMethod, a+b)
 	})
 	h.On("Fail", func(why string) error { return hub.NewError("%s", why) })
+	h.On("Note", func(string) {})
 	h.On("Count", func(n int) iter.Seq[int] {
 		return func(yield func(int) bool) {
 			for i := range n {
@@ -86,6 +88,7 @@ func dial(t *testing.T, url string, kind transports.Kind) *client.Conn {
 	conn, err := client.Dial(ctx, url, client.Options{
 		Transports: kind,
 		Header:     http.Header{"Traceparent": {traceparent}},
+		Logger:     quiet, // Added has no handler here
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +180,7 @@ func wantKind(t *testing.T, s tracetest.SpanStub, kind trace.SpanKind) {
 
 // TestSpans follows one WebSocket client through a negotiate, a call with a
 // result (which starts a span of its own and publishes), a call that fails, a
-// stream and an unknown method: each makes the spans, with the attributes,
+// stream, an unknown method and a non-blocking send: each makes the spans, with the attributes,
 // parents and statuses, that otelhub documents. The client's traceparent header
 // is the negotiate's and the connection's parent.
 func TestSpans(t *testing.T) {
@@ -197,6 +200,10 @@ func TestSpans(t *testing.T) {
 	if _, err := conn.Invoke(ctx, "Nope"); !errors.As(err, &ie) {
 		t.Fatalf("Nope: %v, want an InvocationError", err)
 	}
+	// Calls run in order: Note's span ends before Count's Completion is sent.
+	if err := conn.Send(ctx, "Note", "x"); err != nil {
+		t.Fatal(err)
+	}
 	stream, err := conn.Stream(ctx, "Count", streamedItems)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +222,7 @@ func TestSpans(t *testing.T) {
 	}
 	conn.Close()
 
-	got := spans(t, exp, "negotiate chat", "connection chat", "chat/Add", userSpanName, "publish chat", "chat/Fail", "chat/_OTHER", "chat/Count")
+	got := spans(t, exp, "negotiate chat", "connection chat", "chat/Add", userSpanName, "publish chat", "chat/Fail", "chat/_OTHER", "chat/Count", "chat/Note")
 	negotiate, connection := got["negotiate chat"], got["connection chat"]
 	add, fail, unknown, count := got["chat/Add"], got["chat/Fail"], got["chat/_OTHER"], got["chat/Count"]
 
@@ -266,6 +273,11 @@ func TestSpans(t *testing.T) {
 
 	wantAttrs(t, count, map[string]any{"rpc.method": "Count", "signalr.invocation.kind": "stream"})
 	wantStatus(t, count, codes.Unset, "")
+
+	note := got["chat/Note"]
+	wantParent(t, note, connection)
+	wantAttrs(t, note, map[string]any{"rpc.method": "Note", "signalr.invocation.kind": "non-blocking", "signalr.invocation.id": ""})
+	wantStatus(t, note, codes.Unset, "")
 }
 
 // TestConnectionSpanOnEachTransport: the request that opens each transport (the

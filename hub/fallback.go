@@ -16,11 +16,13 @@ import (
 )
 
 // FallbackTarget is the target of the bundled client's fallback report: an
-// Invocation without invocationId whose arguments are one object per transport
-// the client left, {"transport": "WebSockets", "reason": "upgrade-refused"}
-// (transport: a wire name; reason: one of FallbackObserver's). The hub counts
-// the first report of a connection and ignores the rest. Hub method names
-// beginning with "hubbub:" are reserved: On panics on them.
+// Invocation without invocationId whose one argument maps each transport the
+// client left (its wire name) to why (one of FallbackObserver's reasons):
+//
+//	{"type":1,"target":"hubbub:fallback","arguments":[{"WebSockets":"upgrade-refused"}]}
+//
+// The hub counts the first report of a connection and ignores the rest. Hub
+// method names beginning with "hubbub:" are reserved: On panics on them.
 //
 // A server without the report (an older Hubbub, ASP.NET Core SignalR) takes it
 // for a fire-and-forget call of an unknown method: it logs it and answers nothing.
@@ -29,11 +31,9 @@ const FallbackTarget = "hubbub:fallback"
 // reservedPrefix starts the names of the hub's own targets.
 const reservedPrefix = "hubbub:"
 
-// Bounds of a report: one entry per transport, each a small object.
-const (
-	maxFallbackEntries   = 3
-	maxFallbackEntrySize = 256
-)
+// maxFallbackReportSize bounds a report's argument: three transports with the
+// longest names and reasons take about 110 bytes.
+const maxFallbackReportSize = 256
 
 // fallbackReasons are FallbackObserver's stable reasons; anything else counts
 // as "failed".
@@ -56,52 +56,36 @@ func isFallbackReport(m *protocol.Message) bool {
 	return m.Type == protocol.InvocationType && m.InvocationID == "" && strings.EqualFold(m.Target, FallbackTarget)
 }
 
-// fallbackReport takes the client's report: the first of the connection only,
-// entries of unknown transports, the wrong shape or over their size skipped, a
-// transport counted once, an unknown reason counted as "failed". A report of
-// more entries than there are transports is dropped whole. Nothing it carries
-// is logged.
+// fallbackReport takes the client's report, the first of the connection only.
+// A report is one object of at most one entry per transport: anything else
+// (more arguments, an argument too large, not an object of strings, more
+// entries than there are transports) is dropped whole. Keys that are not a
+// transport's wire name are skipped, and a reason not among the stable ones
+// counts as "failed". Nothing the report carries is logged.
 func (c *Conn) fallbackReport(m *protocol.Message) {
 	if c.reported {
 		return
 	}
 	c.reported = true
 	obs, ok := c.hub.opts.Observer.(FallbackObserver)
-	if !ok {
+	if !ok || len(m.Arguments) == 0 {
 		return
 	}
-	if len(m.Arguments) > maxFallbackEntries {
-		c.hub.logSampled(slog.LevelDebug, "hub: fallback report dropped: too many entries", "hub", c.hub.opts.Name, "connection", c.id, "entries", len(m.Arguments))
+	var left map[string]string
+	if len(m.Arguments) > 1 || len(m.Arguments[0]) > maxFallbackReportSize ||
+		c.proto.DecodeValue(m.Arguments[0], &left) != nil || len(left) > len(transports.Kinds) {
+		c.hub.logSampled(slog.LevelDebug, "hub: malformed fallback report dropped", "hub", c.hub.opts.Name, "connection", c.id,
+			"arguments", len(m.Arguments), "bytes", len(m.Arguments[0]))
 		return
 	}
-	var seen transports.Kind
-	for _, raw := range m.Arguments {
-		var entry struct {
-			Transport string `json:"transport"`
-			Reason    string `json:"reason"`
-		}
-		if len(raw) > maxFallbackEntrySize || c.proto.DecodeValue(raw, &entry) != nil {
+	for _, kind := range transports.Kinds {
+		reason, ok := left[kind.String()]
+		if !ok {
 			continue
 		}
-		kind := fallbackKind(entry.Transport)
-		if kind == 0 || seen&kind != 0 {
-			continue
-		}
-		seen |= kind
-		reason := entry.Reason
 		if !fallbackReasons[reason] {
 			reason = "failed"
 		}
 		obs.Fallback(c.hub.opts.Name, kind, reason)
 	}
-}
-
-// fallbackKind reads a transport's wire name, exactly; 0 if it is none.
-func fallbackKind(name string) transports.Kind {
-	for _, k := range transports.Kinds {
-		if name == k.String() {
-			return k
-		}
-	}
-	return 0
 }

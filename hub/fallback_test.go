@@ -40,14 +40,22 @@ func (r *fallbackRecorder) got() ([]string, []string) {
 	return slices.Clone(r.fallbacks), slices.Clone(r.invoked)
 }
 
-// fallbackReport is the bundled client's report: a non-blocking invocation of
-// hub.FallbackTarget, one argument per transport left.
+// fallbackReport is a report as the bundled client sends it: a non-blocking
+// invocation of hub.FallbackTarget, here with any arguments.
 func fallbackReport(args ...string) string {
 	return `{"type":1,"target":"` + hub.FallbackTarget + `","arguments":[` + strings.Join(args, ",") + `]}` + rs
 }
 
-func left(transport, reason string) string {
-	return `{"transport":"` + transport + `","reason":"` + reason + `"}`
+// left is a report's argument: the transports left, each with why.
+func left(transportReason ...string) string {
+	var b strings.Builder
+	for i := 0; i < len(transportReason); i += 2 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`"` + transportReason[i] + `":"` + transportReason[i+1] + `"`)
+	}
+	return "{" + b.String() + "}"
 }
 
 // TestFallbackReport: a client's fallback report reaches the Observer's
@@ -67,10 +75,9 @@ func TestFallbackReport(t *testing.T) {
 			want:  []string{"chat WebSockets upgrade-refused"},
 		},
 		{
-			name: "every reason",
-			units: []string{fallbackReport(left("WebSockets", "frames-dropped"), left("ServerSentEvents", "stream-buffered"),
-				left("LongPolling", "requests-cut"))},
-			want: []string{"chat WebSockets frames-dropped", "chat ServerSentEvents stream-buffered", "chat LongPolling requests-cut"},
+			name:  "every reason, told in the transports' order",
+			units: []string{fallbackReport(left("LongPolling", "requests-cut", "ServerSentEvents", "stream-buffered", "WebSockets", "frames-dropped"))},
+			want:  []string{"chat WebSockets frames-dropped", "chat ServerSentEvents stream-buffered", "chat LongPolling requests-cut"},
 		},
 		{
 			name:  "failed is a reason too",
@@ -79,7 +86,7 @@ func TestFallbackReport(t *testing.T) {
 		},
 		{
 			name:  "an unknown reason counts as failed",
-			units: []string{fallbackReport(left("WebSockets", "proxy ate it"), left("ServerSentEvents", strings.Repeat("x", 200)))},
+			units: []string{fallbackReport(left("WebSockets", "proxy ate it", "ServerSentEvents", strings.Repeat("y", 150)))},
 			want:  []string{"chat WebSockets failed", "chat ServerSentEvents failed"},
 		},
 		{
@@ -88,41 +95,31 @@ func TestFallbackReport(t *testing.T) {
 			want:  []string{"chat WebSockets upgrade-refused"},
 		},
 		{
-			name:  "entries with an unknown transport are skipped",
-			units: []string{fallbackReport(left("Carrier pigeon", "failed"), left("websockets", "failed"), left("LongPolling", "requests-cut"))},
+			name:  "keys that are not a transport's wire name are skipped",
+			units: []string{fallbackReport(left("Carrier pigeon", "failed", "websockets", "failed", "LongPolling", "requests-cut"))},
 			want:  []string{"chat LongPolling requests-cut"},
 		},
+		{name: "not an object: dropped", units: []string{fallbackReport(`"WebSockets"`)}},
+		{name: "an array: dropped", units: []string{fallbackReport(`["WebSockets","upgrade-refused"]`)}},
+		{name: "null: nothing to count", units: []string{fallbackReport(`null`)}},
+		{name: "a reason that is not a string: dropped whole", units: []string{fallbackReport(`{"WebSockets":"upgrade-refused","LongPolling":1}`)}},
+		{name: "a nested object: dropped whole", units: []string{fallbackReport(`{"WebSockets":{"reason":"upgrade-refused"}}`)}},
 		{
-			name:  "entries of the wrong shape are skipped",
-			units: []string{fallbackReport(`"WebSockets"`, `42`, left("LongPolling", "requests-cut"))},
-			want:  []string{"chat LongPolling requests-cut"},
+			name:  "more entries than transports: dropped whole",
+			units: []string{fallbackReport(left("WebSockets", "upgrade-refused", "ServerSentEvents", "stream-buffered", "LongPolling", "requests-cut", "Carrier pigeon", "failed"))},
 		},
 		{
-			name:  "entries of the wrong types are skipped",
-			units: []string{fallbackReport(`null`, `["WebSockets","upgrade-refused"]`, `{"transport":1,"reason":"failed"}`)},
+			name:  "over its size: dropped whole, and nothing of it logged",
+			units: []string{fallbackReport(left("WebSockets", "upgrade-refused", huge, huge))},
 		},
 		{
-			name:  "a transport is counted once per report",
-			units: []string{fallbackReport(left("WebSockets", "upgrade-refused"), left("WebSockets", "frames-dropped"), left("WebSockets", "failed"))},
-			want:  []string{"chat WebSockets upgrade-refused"},
+			name:  "more than one argument: dropped",
+			units: []string{fallbackReport(left("WebSockets", "upgrade-refused"), left("ServerSentEvents", "stream-buffered"))},
 		},
-		{
-			name: "more entries than transports: the whole report is dropped",
-			units: []string{fallbackReport(left("WebSockets", "upgrade-refused"), left("ServerSentEvents", "stream-buffered"),
-				left("LongPolling", "requests-cut"), left("WebSockets", "failed"))},
-		},
-		{
-			name:  "an entry over its size is skipped",
-			units: []string{fallbackReport(`{"transport":"WebSockets","reason":"failed","pad":"`+huge+`"}`, left("ServerSentEvents", "stream-buffered"))},
-			want:  []string{"chat ServerSentEvents stream-buffered"},
-		},
-		{
-			name:  "no entries: nothing to count",
-			units: []string{fallbackReport()},
-		},
+		{name: "no arguments: nothing to count", units: []string{fallbackReport()}},
 		{
 			name:  "only the first report of a connection counts, even an empty one",
-			units: []string{fallbackReport(), fallbackReport(left("WebSockets", "upgrade-refused"))},
+			units: []string{fallbackReport(left()), fallbackReport(left("WebSockets", "upgrade-refused"))},
 		},
 		{
 			name: "repeated: the second report is ignored",
@@ -250,15 +247,12 @@ func fmtAny(v any) string {
 	return string(b)
 }
 
-// TestFallbackReportMessagePack: the report in MessagePack (maps with the same
-// keys), over long polling, as the bundled client sends it with hubbub-msgpack.
+// TestFallbackReportMessagePack: the report in MessagePack (a map), over long polling, as the bundled client sends it with hubbub-msgpack.
 func TestFallbackReportMessagePack(t *testing.T) {
 	rec := &fallbackRecorder{}
 	srv, _ := server(t, hub.Options{Name: "chat", Observer: rec})
 	c := dialMsgPack(t, srv, transports.LongPolling, 1, false)
-	c.invoke(t, "", hub.FallbackTarget,
-		map[string]string{"transport": "WebSockets", "reason": "upgrade-refused"},
-		map[string]string{"transport": "ServerSentEvents", "reason": "not-a-reason"})
+	c.invoke(t, "", hub.FallbackTarget, map[string]string{"WebSockets": "upgrade-refused", "ServerSentEvents": "not-a-reason"})
 	c.invoke(t, "e", "Echo", 1)
 	c.completion(t, "e", nil)
 	if got, _ := rec.got(); !slices.Equal(got, []string{"chat WebSockets upgrade-refused", "chat ServerSentEvents failed"}) {

@@ -234,7 +234,7 @@ func TestFallbacksAreCounted(t *testing.T) {
 	}
 	send(`{"protocol":"json","version":1}`)
 	report := `{"type":1,"target":"` + hub.FallbackTarget + `","arguments":[` +
-		`{"transport":"WebSockets","reason":"upgrade-refused"},{"transport":"ServerSentEvents","reason":"eaten by a grue"}]}`
+		`{"WebSockets":"upgrade-refused","ServerSentEvents":"eaten by a grue"}]}`
 	send(report)
 	send(report)
 	send(`{"type":1,"invocationId":"1","target":"Echo","arguments":[1]}`)

@@ -94,13 +94,16 @@ type Conn struct {
 	connecting chan struct{}
 	// Flags, side by side: a bool between wider fields costs 8 bytes, and every
 	// 64 bytes of Conn is a size class (TestConnFitsItsSizeClass). Guarded by mu
-	// but canResume, fixed at creation.
+	// but canResume, fixed at creation, and reported.
 	writing   bool // a writer goroutine is running
 	closing   bool // write what is queued, then the Close message, then end
 	pingDue   bool
 	canResume bool // the session negotiated stateful reconnect
 	isReady   bool // OnConnected has returned; ready is closed then, if it was made
 	finished  bool // ended and OnDisconnected has returned; done is closed then, if made
+	// reported: the client sent its fallback report (fallback.go); touched only
+	// by receive, not guarded by mu.
+	reported bool
 
 	mu          sync.Mutex
 	queue       [][]byte // hub messages to write, in order (trackable ones only: types 1-5)

@@ -14,8 +14,8 @@
 //
 // cmd/hubbub's "gen ts" subcommand runs it on the demo server's hubs.
 //
-// Go types map as encoding/json encodes them: numbers to number, []byte to string
-// (base64; MessagePack sends bytes), time.Time and encoding.TextMarshaler types to
+// Go types map as encoding/json encodes them: numbers to number, []byte to
+// string | Uint8Array (base64 under JSON, bytes under MessagePack), time.Time and encoding.TextMarshaler types to
 // string, maps to Record<string, V>, a pointer to T | null, other json.Marshaler
 // types and interfaces to unknown. Struct fields honour their json tags (the name,
 // "-", omitempty and omitzero as optional, ",string"), and embedded structs are
@@ -200,7 +200,7 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		return elem + " | null", nil
 	case reflect.Slice, reflect.Array:
 		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && !implements(reflect.PointerTo(t.Elem()), jsonMarshaler) && !implements(reflect.PointerTo(t.Elem()), textMarshaler) {
-			return "string", nil // base64
+			return "string | Uint8Array", nil // base64 under JSON, bytes under MessagePack
 		}
 		elem, err := g.typeOf(t.Elem())
 		if err != nil {

@@ -82,7 +82,8 @@ func TestTypes(t *testing.T) {
 		{uint64(1), "number"},
 		{1.5, "number"},
 		{"s", "string"},
-		{[]byte{}, "string"},
+		{[]byte{}, "string | Uint8Array"},
+		{[][]byte{}, "(string | Uint8Array)[]"},
 		{[3]int{}, "number[]"},
 		{[]string{}, "string[]"},
 		{[]*string{}, "(string | null)[]"},
@@ -127,7 +128,7 @@ export interface tagged {
   labels?: Record<string, string>;
   byId: Record<string, number[]>;
   raw: unknown;
-  blob: string;
+  blob: string | Uint8Array;
   any: unknown;
   ip: string;
   ptrs: (Base | null)[];

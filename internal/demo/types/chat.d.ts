@@ -10,7 +10,7 @@ export interface Image {
   room: string;
   from: string;
   contentType: string;
-  data: string;
+  data: string | Uint8Array;
   at: number;
 }
 
@@ -62,7 +62,7 @@ export interface ChatMethods {
   /** Send(string, string) */
   Send: { args: [arg1: string, arg2: string]; result: void };
   /** SendImage(string, string, []uint8) */
-  SendImage: { args: [arg1: string, arg2: string, arg3: string]; result: void };
+  SendImage: { args: [arg1: string, arg2: string, arg3: string | Uint8Array]; result: void };
   /** Who(string) []string */
   Who: { args: [arg1: string]; result: string[] };
 }

@@ -20,7 +20,7 @@ export interface ChatSignalRMethods {
   /** Send(string, string) */
   Send: { args: [arg1: string, arg2: string]; result: void };
   /** SendImage(string, string, []uint8) */
-  SendImage: { args: [arg1: string, arg2: string, arg3: string]; result: void };
+  SendImage: { args: [arg1: string, arg2: string, arg3: string | Uint8Array]; result: void };
   /** Who(string) []string */
   Who: { args: [arg1: string]; result: string[] };
 }

@@ -22,7 +22,7 @@ export interface ConformanceMethods {
   /** Echo(protocol.RawValue) protocol.RawValue */
   Echo: { args: [arg1: unknown]; result: unknown };
   /** EchoBytes([]uint8) []uint8 */
-  EchoBytes: { args: [arg1: string]; result: string };
+  EchoBytes: { args: [arg1: string | Uint8Array]; result: string | Uint8Array };
   /** Fail(string) */
   Fail: { args: [arg1: string]; result: void };
   /** GroupMembers(string) []string */

@@ -16,7 +16,7 @@ export interface ConformanceSignalRMethods {
   /** Echo(protocol.RawValue) protocol.RawValue */
   Echo: { args: [arg1: unknown]; result: unknown };
   /** EchoBytes([]uint8) []uint8 */
-  EchoBytes: { args: [arg1: string]; result: string };
+  EchoBytes: { args: [arg1: string | Uint8Array]; result: string | Uint8Array };
   /** Fail(string) */
   Fail: { args: [arg1: string]; result: void };
   /** GroupMembers(string) []string */

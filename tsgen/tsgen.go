@@ -423,7 +423,16 @@ func (g *generator) declarations() ([]string, error) {
 	for _, t := range g.order {
 		count[typeName(t, false)]++
 	}
+	// The names the files declare or import themselves, and TypeScript's own
+	// that a declaration would shadow.
 	taken := map[string]bool{}
+	for _, n := range []string{"HubConnection", "HubStream", "IStreamResult", "Subject", "Record", "Promise",
+		"AsyncIterable", "Uint8Array", "Pick", "Omit", "Date", "Array", "Object", "String", "Number", "Boolean", "Error", "Map", "Set"} {
+		taken[n] = true
+	}
+	for _, suffix := range []string{"Methods", "Streams", "ClientMethods", "Connection", "SignalRMethods", "SignalRStreams", "SignalRConnection"} {
+		taken[g.prefix+suffix] = true
+	}
 	for _, t := range g.order {
 		n := typeName(t, false)
 		if count[n] > 1 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/hub/protocol"
+	"github.com/hubbub-go/hubbub/internal/conformance"
 	"github.com/hubbub-go/hubbub/tsgen"
 )
 
@@ -180,6 +181,36 @@ func TestStructFieldsMatchEncodingJSON(t *testing.T) {
 }
 
 type Seen struct{ At int }
+
+type HubConnection struct{ Name string }
+
+type NamesConnection struct{ ID int }
+
+type Whoami struct{ Me bool }
+
+// Two packages' types of one name are told apart by their package.
+func TestSameNameTwoPackages(t *testing.T) {
+	h := newHub(t, "twice")
+	h.ClientMethod("m", Whoami{}, conformance.Whoami{})
+	got := generate(t, h.Describe())["twice.d.ts"]
+	for _, want := range []string{"export interface ConformanceWhoami {", "export interface TsgenTestWhoami {", "m: [arg1: TsgenTestWhoami, arg2: ConformanceWhoami];"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want %q in\n%s", want, got)
+		}
+	}
+}
+
+// A Go type named like what the files declare or import gets another name.
+func TestNameClashes(t *testing.T) {
+	h := newHub(t, "names")
+	h.ClientMethod("m", HubConnection{}, NamesConnection{})
+	got := generate(t, h.Describe())["names.d.ts"]
+	for _, want := range []string{"export interface HubConnection_ {", "export interface NamesConnection_ {", "m: [arg1: HubConnection_, arg2: NamesConnection_];"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want %q in\n%s", want, got)
+		}
+	}
+}
 
 // Methods map to their arguments and results, which invoke and send take; streams
 // to their items, which stream takes (with AsyncIterable and Subject for

@@ -4,6 +4,10 @@
 //
 // Every flag has an environment variable of the same meaning (HUBBUB_ADDR for
 // --addr, …); a flag given on the command line wins.
+//
+// "hubbub gen ts [-o DIR]" serves nothing: it writes TypeScript declarations and
+// typed connections for the server's hubs (package tsgen), by default to
+// internal/demo/types, where the demo pages take their types from.
 package main
 
 import (

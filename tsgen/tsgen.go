@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -73,12 +74,15 @@ type File struct {
 
 // Generate returns the files for one hub, named after it (hub "chat"):
 //
-//   - chat.d.ts: the interfaces of the Go types, ChatMethods (each server method's
-//     arguments and result), ChatClientMethods (the client methods' arguments),
-//     and ChatConnection, the bundled client's HubConnection typed for the hub;
+//   - chat.d.ts: the interfaces of the Go types; ChatMethods and ChatStreams (each
+//     server method's arguments, and its result or streamed item);
+//     ChatClientMethods (each client method's arguments); and ChatConnection,
+//     the bundled client's HubConnection typed for the hub;
 //   - chat.signalr.d.ts: ChatSignalRConnection, @microsoft/signalr's
-//     HubConnection typed for the hub. It imports @microsoft/signalr, so it is
-//     a file of its own: apps on the bundled client need not install it.
+//     HubConnection typed for the hub (with ChatSignalRMethods and
+//     ChatSignalRStreams, whose client-to-server streams are Subjects). It
+//     imports @microsoft/signalr, so it is a file of its own: apps on the bundled
+//     client need not install it.
 //
 // The output depends on the description only: sorted, without dates.
 func Generate(d hub.Description, opts Options) ([]File, error) {
@@ -118,52 +122,66 @@ type signature struct {
 	result string   // "void" when none
 }
 
-func (g *generator) signatures(d hub.Description) (map[string][]signature, error) {
-	out := map[string][]signature{}
-	for _, list := range []struct {
-		key     string
-		methods []hub.MethodDescription
-	}{{"server", d.Methods}, {"client", d.ClientMethods}} {
-		for _, m := range list.methods {
-			s := signature{d: m, result: "void"}
-			for i, t := range m.Args {
-				ts, err := g.typeOf(t)
-				if err != nil {
-					return nil, fmt.Errorf("method %s, argument %d: %w", m.Name, i+1, err)
-				}
-				s.args = append(s.args, ts)
-				s.upload = append(s.upload, slices.Contains(m.StreamArgs, i))
+// callSet is a hub's methods and its client methods, with their TypeScript types.
+type callSet struct{ server, client []signature }
+
+func (g *generator) signatures(d hub.Description) (*callSet, error) {
+	server, err := g.signaturesOf(d.Methods)
+	if err != nil {
+		return nil, err
+	}
+	client, err := g.signaturesOf(d.ClientMethods)
+	if err != nil {
+		return nil, err
+	}
+	return &callSet{server: server, client: client}, nil
+}
+
+func (g *generator) signaturesOf(methods []hub.MethodDescription) ([]signature, error) {
+	var out []signature
+	for _, m := range methods {
+		s := signature{d: m, result: "void"}
+		for i, t := range m.Args {
+			ts, err := g.typeOf(t)
+			if err != nil {
+				return nil, fmt.Errorf("method %s, argument %d: %w", m.Name, i+1, err)
 			}
-			if m.Result != nil {
-				ts, err := g.typeOf(m.Result)
-				if err != nil {
-					return nil, fmt.Errorf("method %s, result: %w", m.Name, err)
-				}
-				s.result = ts
-			}
-			out[list.key] = append(out[list.key], s)
+			s.args = append(s.args, ts)
+			s.upload = append(s.upload, slices.Contains(m.StreamArgs, i))
 		}
+		if m.Result != nil {
+			ts, err := g.typeOf(m.Result)
+			if err != nil {
+				return nil, fmt.Errorf("method %s, result: %w", m.Name, err)
+			}
+			s.result = ts
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
 
 var (
-	timeType          = reflect.TypeFor[time.Time]()
-	jsonMarshaler     = reflect.TypeFor[json.Marshaler]()
-	textMarshaler     = reflect.TypeFor[encoding.TextMarshaler]()
-	rawMessage        = reflect.TypeFor[json.RawMessage]()
-	rawValue          = reflect.TypeFor[protocol.RawValue]() // any value, as the client sent it
-	byteSlice         = reflect.TypeFor[[]byte]()
-	errUnsupported    = fmt.Errorf("JSON cannot encode it")
-	identifierPattern = func(s string) bool {
-		for i, r := range s {
-			if !(r == '_' || r == '$' || unicode.IsLetter(r) || (i > 0 && unicode.IsDigit(r))) {
-				return false
-			}
-		}
-		return s != ""
-	}
+	timeType      = reflect.TypeFor[time.Time]()
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+	rawMessage    = reflect.TypeFor[json.RawMessage]()
+	rawValue      = reflect.TypeFor[protocol.RawValue]() // any value, as the client sent it
 )
+
+// ErrUnsupported is a type JSON cannot encode (a func, a channel, a complex
+// number, a map with other keys), met in a method's signature.
+var ErrUnsupported = errors.New("JSON cannot encode this type")
+
+// isIdentifier says whether s can be a TypeScript member name unquoted.
+func isIdentifier(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r == '$' || unicode.IsLetter(r) || (i > 0 && unicode.IsDigit(r))) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 func implements(t, iface reflect.Type) bool {
 	return t.Implements(iface) || (t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(iface))
@@ -214,7 +232,7 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		switch k := t.Key(); {
 		case k.Kind() == reflect.String, k.Kind() >= reflect.Int && k.Kind() <= reflect.Uintptr, implements(k, textMarshaler):
 		default:
-			return "", fmt.Errorf("%s: %w (map key %s)", t, errUnsupported, k)
+			return "", fmt.Errorf("%s: %w (map key %s)", t, ErrUnsupported, k)
 		}
 		elem, err := g.typeOf(t.Elem())
 		if err != nil {
@@ -227,7 +245,7 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		}
 		return g.named(t), nil
 	}
-	return "", fmt.Errorf("%s: %w", t, errUnsupported)
+	return "", fmt.Errorf("%s: %w", t, ErrUnsupported)
 }
 
 // named returns the interface name of a named struct type, to be declared.
@@ -267,12 +285,11 @@ type field struct {
 	name     string
 	ts       string
 	optional bool
-	goName   string
 }
 
 func (f field) decl() string {
 	name := f.name
-	if !identifierPattern(name) {
+	if !isIdentifier(name) {
 		name = strconv.Quote(name)
 	}
 	opt := ""
@@ -540,15 +557,15 @@ func (g *generator) tuple(s signature, upload func(string) string) string {
 
 // methodMaps writes the interfaces that map each server method to its arguments
 // and result (name+"Methods") or streamed item (name+"Streams").
-func (g *generator) methodMaps(b *bytes.Buffer, d hub.Description, name string, calls map[string][]signature, upload func(string) string) {
+func (g *generator) methodMaps(b *bytes.Buffer, d hub.Description, name string, calls *callSet, upload func(string) string) {
 	fmt.Fprintf(b, "/** The methods of hub %q that answer once: their arguments and result. */\nexport interface %sMethods {\n", d.Hub, name)
-	for _, s := range calls["server"] {
+	for _, s := range calls.server {
 		if !s.d.Stream {
 			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; result: %s };\n", s.d, propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
 		}
 	}
 	fmt.Fprintf(b, "}\n\n/** The methods of hub %q that stream: their arguments and the items they stream. */\nexport interface %sStreams {\n", d.Hub, name)
-	for _, s := range calls["server"] {
+	for _, s := range calls.server {
 		if s.d.Stream {
 			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; item: %s };\n", s.d, propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
 		}
@@ -556,7 +573,7 @@ func (g *generator) methodMaps(b *bytes.Buffer, d hub.Description, name string, 
 	b.WriteString("}\n\n")
 }
 
-func (g *generator) typesFile(d hub.Description, decls []string, calls map[string][]signature) []byte {
+func (g *generator) typesFile(d hub.Description, decls []string, calls *callSet) []byte {
 	var b bytes.Buffer
 	g.header(&b, d, "Types and the bundled client's typed connection")
 	fmt.Fprintf(&b, "import type { HubConnection, HubStream } from %s;\n\n", strconv.Quote(g.opts.ClientModule))
@@ -567,7 +584,7 @@ func (g *generator) typesFile(d hub.Description, decls []string, calls map[strin
 	p := g.prefix
 	g.methodMaps(&b, d, p, calls, func(ts string) string { return "AsyncIterable<" + ts + ">" })
 	fmt.Fprintf(&b, "/** The client methods hub %q calls: their arguments. */\nexport interface %sClientMethods {\n", d.Hub, p)
-	for _, s := range calls["client"] {
+	for _, s := range calls.client {
 		fmt.Fprintf(&b, "  /** %s */\n  %s: %s;\n", s.d, propName(s.d.Name), g.tuple(s, nil))
 	}
 	b.WriteString("}\n\n")
@@ -584,7 +601,7 @@ export interface %[2]sConnection extends Omit<HubConnection, %[3]s> {
   stream<M extends keyof %[2]sStreams>(method: M, ...args: %[2]sStreams[M]["args"]): HubStream<%[2]sStreams[M]["item"]>;
   timeout(ms: number): Pick<%[2]sConnection, "invoke" | "send">;
 `, d.Hub, p, typedMembers(calls, `"timeout"`))
-	if len(calls["client"]) > 0 {
+	if len(calls.client) > 0 {
 		fmt.Fprintf(&b, `  on<M extends keyof %[1]sClientMethods>(method: M, handler: (...args: %[1]sClientMethods[M]) => void): this;
   off<M extends keyof %[1]sClientMethods>(method: M, handler?: (...args: %[1]sClientMethods[M]) => void): this;
 `, p)
@@ -593,12 +610,12 @@ export interface %[2]sConnection extends Omit<HubConnection, %[3]s> {
 	return b.Bytes()
 }
 
-func (g *generator) signalRFile(d hub.Description, calls map[string][]signature) []byte {
+func (g *generator) signalRFile(d hub.Description, calls *callSet) []byte {
 	var b bytes.Buffer
 	g.header(&b, d, "@microsoft/signalr's typed connection")
 	fmt.Fprintf(&b, "import type { HubConnection, IStreamResult, Subject } from %s;\n", strconv.Quote(g.opts.SignalRModule))
 	var used []string
-	if len(calls["client"]) > 0 {
+	if len(calls.client) > 0 {
 		used = append(used, g.prefix+"ClientMethods")
 	}
 	for _, t := range g.order {
@@ -622,7 +639,7 @@ export interface %[2]sConnection extends Omit<HubConnection, %[3]s> {
   send<M extends keyof %[2]sMethods>(methodName: M, ...args: %[2]sMethods[M]["args"]): Promise<void>;
   stream<M extends keyof %[2]sStreams>(methodName: M, ...args: %[2]sStreams[M]["args"]): IStreamResult<%[2]sStreams[M]["item"]>;
 `, d.Hub, p, typedMembers(calls, ""))
-	if len(calls["client"]) > 0 {
+	if len(calls.client) > 0 {
 		fmt.Fprintf(&b, `  on<M extends keyof %[1]sClientMethods>(methodName: M, newMethod: (...args: %[1]sClientMethods[M]) => void): void;
   off<M extends keyof %[1]sClientMethods>(methodName: M, method?: (...args: %[1]sClientMethods[M]) => void): void;
 `, g.prefix)
@@ -632,7 +649,7 @@ export interface %[2]sConnection extends Omit<HubConnection, %[3]s> {
 }
 
 func propName(name string) string {
-	if identifierPattern(name) {
+	if isIdentifier(name) {
 		return name
 	}
 	return strconv.Quote(name)
@@ -640,9 +657,9 @@ func propName(name string) string {
 
 // typedMembers are the HubConnection members the typed view replaces, and extra:
 // on and off stay untyped when the hub declares no client methods.
-func typedMembers(calls map[string][]signature, extra string) string {
+func typedMembers(calls *callSet, extra string) string {
 	members := `"invoke" | "send" | "stream"`
-	if len(calls["client"]) > 0 {
+	if len(calls.client) > 0 {
 		members += ` | "on" | "off"`
 	}
 	if extra != "" {

@@ -3,6 +3,7 @@ package tsgen_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"net"
@@ -291,7 +292,7 @@ func TestUnsupported(t *testing.T) {
 	h := newHub(t, "bad")
 	h.ClientMethod("m", func() {})
 	_, err := tsgen.Generate(h.Describe(), tsgen.Options{})
-	if err == nil || !strings.Contains(err.Error(), "method m") {
-		t.Fatalf("err = %v, want one naming method m", err)
+	if !errors.Is(err, tsgen.ErrUnsupported) || !strings.Contains(err.Error(), "method m") {
+		t.Fatalf("err = %v, want ErrUnsupported naming method m", err)
 	}
 }

@@ -30,6 +30,10 @@ type Hub struct {
 	onConnected    atomic.Pointer[func(*Context) error]
 	onDisconnected atomic.Pointer[func(*Context, error)]
 
+	// clientMethods: declared with ClientMethod, by lower-case name, under
+	// methodsMu (describe.go).
+	clientMethods map[string]MethodDescription
+
 	mu     sync.RWMutex
 	conns  map[string]*Conn
 	groups map[string]map[string]*Conn // group -> connection ID -> conn, this node only

@@ -32,12 +32,18 @@ type call struct {
 	// else may (guarded by Conn.invMu)
 	answered bool
 	err      error // set when the call is refused before it runs
+	// traced ends the call's span (Options.Tracer); see endTrace.
+	traced func(error)
 }
 
 // prepare registers a call that has just arrived.
 func (c *Conn) prepare(m *protocol.Message) *call {
 	ctx, cancel := context.WithCancelCause(c.ctx)
-	cl := &call{msg: *m, method: c.hub.method(m.Target), ctx: ctx, cancel: cancel}
+	var traced func(error)
+	if tr := c.hub.opts.Tracer; tr != nil {
+		ctx, traced = tr.StartInvocation(ctx, c.invocationInfo(m))
+	}
+	cl := &call{msg: *m, method: c.hub.method(m.Target), ctx: ctx, cancel: cancel, traced: traced}
 	meth := cl.method
 	if meth != nil && len(m.StreamIDs) == len(meth.uploads) {
 		for i := range m.StreamIDs {
@@ -124,6 +130,7 @@ func (c *Conn) dispatch() {
 func (c *Conn) invoke(cl *call) {
 	m, meth := &cl.msg, cl.method
 	fail := func(err error) {
+		cl.endTrace(err)
 		if c.release(cl) {
 			c.complete(m.InvocationID, m.Target, nil, err)
 		}
@@ -239,10 +246,14 @@ func (c *Conn) run(cl *call, args []reflect.Value, slot chan struct{}) {
 	var started time.Time
 	observed := false
 	observe := func(err error) {
-		if !started.IsZero() && !observed {
-			observed = true
+		if observed {
+			return
+		}
+		observed = true
+		if !started.IsZero() {
 			c.hub.opts.Observer.Invoked(c.hub.opts.Name, meth.name, time.Since(started), err)
 		}
+		cl.endTrace(err)
 	}
 	complete := func(result protocol.RawValue, err error) {
 		observe(err)
@@ -447,6 +458,7 @@ func (c *Conn) release(cl *call) bool {
 	idle := c.running == 0
 	c.invMu.Unlock()
 	cl.cancel(nil)
+	cl.endTrace(nil) // a call that never ran
 	if idle {
 		c.hub.wakeDrain()
 	}

@@ -94,13 +94,16 @@ type Conn struct {
 	connecting chan struct{}
 	// Flags, side by side: a bool between wider fields costs 8 bytes, and every
 	// 64 bytes of Conn is a size class (TestConnFitsItsSizeClass). Guarded by mu
-	// but canResume, fixed at creation.
+	// but canResume, fixed at creation, and reported.
 	writing   bool // a writer goroutine is running
 	closing   bool // write what is queued, then the Close message, then end
 	pingDue   bool
 	canResume bool // the session negotiated stateful reconnect
 	isReady   bool // OnConnected has returned; ready is closed then, if it was made
 	finished  bool // ended and OnDisconnected has returned; done is closed then, if made
+	// reported: the client sent its fallback report (fallback.go); touched only
+	// by receive, not guarded by mu.
+	reported bool
 
 	mu          sync.Mutex
 	queue       [][]byte // hub messages to write, in order (trackable ones only: types 1-5)
@@ -166,6 +169,9 @@ type Conn struct {
 	// done is closed once the connection has ended and OnDisconnected has
 	// returned (finished). Made by the first call of Done; guarded by mu.
 	done chan struct{}
+
+	// traced ends the connection's span (Options.Tracer), in end.
+	traced func(reason error)
 }
 
 func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
@@ -179,6 +185,9 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 		ctx:       ctx,
 		cancel:    cancel,
 		canResume: s.stateful,
+	}
+	if tr := h.opts.Tracer; tr != nil {
+		c.ctx, c.traced = tr.StartConnection(ctx, r, ConnectionInfo{Hub: h.opts.Name, ConnectionID: s.id, Transport: kind})
 	}
 	c.started = monotonicNow()
 	now := time.Now().UnixNano()
@@ -401,6 +410,9 @@ func (c *Conn) end(reason error) {
 		if c.connected.Load() {
 			c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
 			c.hub.disconnected(c, reason)
+		}
+		if c.traced != nil {
+			c.traced(reason)
 		}
 		c.mu.Lock()
 		c.finished = true

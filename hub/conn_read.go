@@ -180,6 +180,10 @@ func (c *Conn) refuseHandshake(reply string) {
 func (c *Conn) route(m *protocol.Message) bool {
 	switch m.Type {
 	case protocol.InvocationType, protocol.StreamInvocationType:
+		if isFallbackReport(m) {
+			c.fallbackReport(m)
+			return true
+		}
 		cl := c.prepare(m)
 		if c.calls == nil {
 			c.calls = make(chan *call, c.hub.opts.InvocationQueueLength)

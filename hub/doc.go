@@ -210,7 +210,14 @@
 //     [Options.TransportOptions].
 //
 // [Observer] is told of each refusal and close; package
-// [github.com/hubbub-go/hubbub/metrics] counts them for Prometheus.
+// [github.com/hubbub-go/hubbub/metrics] counts them for Prometheus. An Observer
+// that is also a [FallbackObserver] is told why clients left the transports they
+// tried, as the bundled JS client reports it once connected ([FallbackTarget]:
+// a reserved target, taken before method lookup and never run as a hub method;
+// method names beginning with "hubbub:" are reserved).
+// A [Tracer] ([Options.Tracer]) is told when negotiates, connections, invocations
+// and backplane publishes start and end; package
+// [github.com/hubbub-go/hubbub/otelhub] makes OpenTelemetry spans of them.
 //
 // # Concurrency
 //

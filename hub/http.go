@@ -182,23 +182,33 @@ func (h *Hub) userMismatch(w http.ResponseWriter, logArgs ...any) {
 }
 
 func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
+	if tr := h.opts.Tracer; tr != nil {
+		traceNegotiate(tr, h, w, r, user)
+		return
+	}
+	h.negotiateSession(w, r, user)
+}
+
+// negotiateSession answers a negotiate request and returns the connection ID it
+// gave, or "".
+func (h *Hub) negotiateSession(w http.ResponseWriter, r *http.Request, user Identity) string {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		http.Error(w, "negotiate requires POST", http.StatusMethodNotAllowed)
-		return
+		return ""
 	}
 	version := 0
 	if v := queryValue(r, "negotiateVersion"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			http.Error(w, "negotiateVersion must be a non-negative integer", http.StatusBadRequest)
-			return
+			return ""
 		}
 		version = min(n, 1)
 	}
 	s := h.openSession(w, r, user, version >= 1)
 	if s == nil {
-		return
+		return ""
 	}
 	h.opts.Observer.Negotiated(h.opts.Name)
 	// Granted only to a client that asks: the official client refuses an answer it
@@ -218,6 +228,7 @@ func (h *Hub) negotiate(w http.ResponseWriter, r *http.Request, user Identity) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(resp)
+	return s.id
 }
 
 // openSession registers a new session unless a limit refuses it, in which case it

@@ -30,6 +30,10 @@ type Hub struct {
 	onConnected    atomic.Pointer[func(*Context) error]
 	onDisconnected atomic.Pointer[func(*Context, error)]
 
+	// clientMethods: declared with ClientMethod, by lower-case name, under
+	// methodsMu (describe.go).
+	clientMethods map[string]MethodDescription
+
 	mu     sync.RWMutex
 	conns  map[string]*Conn
 	groups map[string]map[string]*Conn // group -> connection ID -> conn, this node only
@@ -119,9 +123,15 @@ func (h *Hub) Name() string { return h.opts.Name }
 // ctx.Err() after the loop to tell a whole stream from a cut one (the client is
 // answered with the reason either way, not with a result made of part of a stream).
 //
-// On panics if handler does not fit, as [http.HandleFunc] does for a bad pattern:
+// Names beginning with "hubbub:" are reserved for the hub's own targets
+// ([FallbackTarget]).
+//
+// On panics if handler does not fit or name is reserved, as [http.HandleFunc] does for a bad pattern:
 // registration happens at start-up and a bad signature is a programming error.
 func (h *Hub) On(name string, handler any, opts ...MethodOption) {
+	if err := checkMethodName(name); err != nil {
+		panic(err)
+	}
 	m, err := newMethod(name, handler)
 	if err != nil {
 		panic(err)

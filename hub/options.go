@@ -204,6 +204,10 @@ type Options struct {
 	// Observer is told about connections, messages, invocations and closes, for
 	// metrics. Default: NopObserver.
 	Observer Observer
+	// Tracer is told when negotiates, connections, invocations and backplane
+	// publishes start and end, for tracing (package otelhub: OpenTelemetry).
+	// Default nil: none.
+	Tracer Tracer
 
 	// Backplane routes messages between nodes. Default: in memory, this process only.
 	Backplane Backplane

@@ -107,7 +107,7 @@ func (t Target) Send(ctx context.Context, method string, args ...any) error {
 			return fmt.Errorf("hub: send %q: %w", method, err)
 		}
 	}
-	if err := t.hub.backplane.Publish(ctx, env); err != nil {
+	if err := t.publish(ctx, env); err != nil {
 		t.hub.opts.Observer.BackplaneError(t.hub.opts.Name, err)
 		if ctx.Err() == nil {
 			t.hub.outage.failed(t.hub, err)

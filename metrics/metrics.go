@@ -1,7 +1,8 @@
 // Package metrics exports a hub's activity to Prometheus: connections by hub and
 // transport, negotiations and refusals, messages and bytes in and out, invocation
 // latency, server-side closes (slow consumers, timeouts, rate limits) and backplane
-// errors. It implements [hub.Observer]:
+// errors, and why clients fell back from a transport (their fallback reports). It
+// implements [hub.Observer] and [hub.FallbackObserver]:
 //
 //	m := metrics.New(prometheus.DefaultRegisterer)
 //	chat := hub.New(hub.Options{Name: "chat", Observer: m})
@@ -34,9 +35,13 @@ type Metrics struct {
 	backplaneErrs *prometheus.CounterVec
 	linksLost     *prometheus.CounterVec
 	resumes       *prometheus.CounterVec
+	fallbacks     *prometheus.CounterVec
 }
 
-var _ hub.Observer = (*Metrics)(nil)
+var (
+	_ hub.Observer         = (*Metrics)(nil)
+	_ hub.FallbackObserver = (*Metrics)(nil)
+)
 
 // New creates the collectors and registers them with reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -82,10 +87,14 @@ func New(reg prometheus.Registerer) *Metrics {
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hubbub_links_resumed_total", Help: "Stateful connections resumed on a new link.",
 		}, hubTransport),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hubbub_transport_fallbacks_total",
+			Help: "Transports clients left before the one they connected with, by the reason they reported (upgrade-refused, frames-dropped, stream-buffered, requests-cut, failed).",
+		}, []string{"hub", "transport", "reason"}),
 	}
 	reg.MustRegister(m.connections, m.negotiations, m.refusals, m.messagesIn, m.messagesOut,
 		m.bytesIn, m.bytesOut, m.invocations, m.invokeErrors, m.closes, m.backplaneErrs,
-		m.linksLost, m.resumes)
+		m.linksLost, m.resumes, m.fallbacks)
 	return m
 }
 
@@ -124,6 +133,12 @@ func (m *Metrics) LinkLost(h string, t transports.Kind) {
 
 func (m *Metrics) Resumed(h string, t transports.Kind) {
 	m.resumes.WithLabelValues(h, t.String()).Inc()
+}
+
+// Fallback counts a transport a client left; the hub hands on only the stable
+// reasons, so the series stay few.
+func (m *Metrics) Fallback(h string, left transports.Kind, reason string) {
+	m.fallbacks.WithLabelValues(h, left.String(), reason).Inc()
 }
 
 func (m *Metrics) Closed(h string, reason error) {

@@ -201,3 +201,61 @@ func TestOriginRefusalIsCounted(t *testing.T) {
 		t.Errorf("origin refusals = %v, want 1", got)
 	}
 }
+
+// TestFallbacksAreCounted: a client's fallback report, over a real connection,
+// counts each transport it left under its stable reason, an unknown reason as
+// "failed"; a second report of the connection counts nothing.
+func TestFallbacksAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := conformance.NewHub(hub.Options{Observer: hub.Observers(metrics.New(reg))})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h.Close(ctx)
+	}()
+	resp, err := http.Post(srv.URL+"/negotiate?negotiateVersion=1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n struct{ ConnectionToken string }
+	json.NewDecoder(resp.Body).Decode(&n)
+	resp.Body.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/?id="+n.ConnectionToken, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	send := func(s string) {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(s+"\x1e")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(`{"protocol":"json","version":1}`)
+	report := `{"type":1,"target":"` + hub.FallbackTarget + `","arguments":[` +
+		`{"WebSockets":"upgrade-refused","ServerSentEvents":"eaten by a grue"}]}`
+	send(report)
+	send(report)
+	send(`{"type":1,"invocationId":"1","target":"Echo","arguments":[1]}`)
+	// The handshake reply, then Echo's answer: the reports before it were taken.
+	for want := `"invocationId":"1"`; ; {
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), want) {
+			break
+		}
+	}
+	for name, want := range map[string]float64{
+		`hubbub_transport_fallbacks_total{hub="conformance",reason="upgrade-refused",transport="WebSockets"}`:       1,
+		`hubbub_transport_fallbacks_total{hub="conformance",reason="failed",transport="ServerSentEvents"}`:          1,
+		`hubbub_transport_fallbacks_total{hub="conformance",reason="eaten by a grue",transport="ServerSentEvents"}`: 0,
+	} {
+		if got := value(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}

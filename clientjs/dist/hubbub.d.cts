@@ -111,6 +111,16 @@ export interface HubConnectionOptions {
    * operation leaves silent.
    */
   logger?: LogLevel | ILogger;
+  /**
+   * After connecting, tell the server why each transport tried before was left,
+   * in one message: a non-blocking invocation of the reserved target
+   * "hubbub:fallback" whose one argument maps each transport left to a stable
+   * reason ("upgrade-refused", "frames-dropped", "stream-buffered",
+   * "requests-cut" or "failed"), e.g. `{"WebSockets": "upgrade-refused"}`. The
+   * server counts them (hubbub_transport_fallbacks_total). Nothing is sent when
+   * no transport was left. Default true; false sends nothing.
+   */
+  reportFallback?: boolean;
 }
 
 /**

@@ -1,12 +1,17 @@
 // Checks the size budgets of the browser build, minified and gzipped (level 9):
-// the core (dist/hubbub.js, .mjs) within 6 kB (6000 bytes), the optional
-// MessagePack protocol (dist/hubbub-msgpack.js, .mjs) within 3 kB. Prints the figures.
+// the core (dist/hubbub.js, .mjs) within 6,200 bytes, the optional MessagePack
+// protocol (dist/hubbub-msgpack.js, .mjs) within 3 kB. Prints the figures.
+// The core's budget was 6,000 bytes until the fallback report (issue 17): its
+// five stable reason words, the reserved target and the option take about 170
+// bytes gzipped that no rewrite of the rest could find (the core sat at 5,997).
+// They are words the server's metrics are keyed by, not to be shortened into
+// codes; the report has an opt-out (reportFallback: false) but no build without it.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 
-const BUDGETS = { 'hubbub.js': 6000, 'hubbub.mjs': 6000, 'hubbub-msgpack.js': 3000, 'hubbub-msgpack.mjs': 3000 };
+const BUDGETS = { 'hubbub.js': 6200, 'hubbub.mjs': 6200, 'hubbub-msgpack.js': 3000, 'hubbub-msgpack.mjs': 3000 };
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 let over = false;
 for (const [name, budget] of Object.entries(BUDGETS)) {

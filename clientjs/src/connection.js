@@ -13,7 +13,11 @@
 // upgrade and then drop frames, or buffer an SSE response, and the transport
 // "opens" all the same. What worked is remembered per origin.
 //
-// Each transport fallback is logged with its reason (the logger option, see log.js).
+// Each transport fallback is logged with its reason (the logger option, see log.js),
+// and reported to the server once connected (unless reportFallback is false):
+// one non-blocking invocation of "hubbub:fallback" whose one argument maps each
+// transport left to why, in one of a few stable words (see why below). A server
+// without the report takes it for an unknown method's fire-and-forget call.
 
 import { reconnectDelay } from './backoff.js';
 import { LONG_POLLING, SSE, transportMemory, transportNames, transportOrder, WEBSOCKETS } from './choice.js';
@@ -87,6 +91,18 @@ const isAsyncIterable = (arg) => !!(/** @type {Partial<AsyncIterable<unknown>> |
 const ignore = () => {};
 
 /**
+ * Why a transport was left, as the fallback report says it: an HTTP error is
+ * "failed"; a WebSocket that opened and carried no handshake (or closed before
+ * it) dropped frames, else its upgrade was refused; an SSE stream (or a poll)
+ * that did not open or answer in time was held back by a proxy
+ * ("stream-buffered"); a request that ended early was cut.
+ * @param {string} name @param {HubError} e
+ */
+const why = (name, e) => e.status ? 'failed'
+  : name == WEBSOCKETS ? (/^op|clo/.test(e.message) ? 'frames-dropped' : 'upgrade-refused')
+    : / within /.test(e.message) ? 'stream-buffered' : 'requests-cut';
+
+/**
  * One transport carrying the connection: the first, a fallback, or the next
  * one of a resumed connection.
  * @typedef {object} Link
@@ -154,6 +170,8 @@ export class HubConnection {
     const room = [];
     /** @type {Set<string>} transports tried last (see SHORT_LIVED) */
     const demoted = new Set();
+    /** @type {Map<string, string>} the transports left since the last report, with why */
+    const left = new Map();
     /** @type {string | null | undefined} the transport lost early last time */
     let lastShort;
     /** The next invocation (or upload stream) ID. */
@@ -245,6 +263,7 @@ export class HubConnection {
     this._start = () => {
       if (hub.state === 'disconnected') {
         attempt = 0;
+        left.clear();
         started = loop(++generation);
         started.catch(ignore);
       }
@@ -573,6 +592,11 @@ export class HubConnection {
           const link = await connect(gen);
           connectedAt = Date.now();
           setState('connected');
+          // The fallback report (hub.FallbackTarget on the server), once per connection.
+          if (left.size && o.reportFallback !== false) {
+            send({ type: INVOCATION, target: 'hubbub:fallback', arguments: [Object.fromEntries(left)] }).catch(ignore);
+          }
+          left.clear();
           run(events[again ? 'reconnected' : 'connected'], [hub.connectionId, { resumed: false }]);
           // Messages that came in the same unit as the handshake reply.
           for (const m of link._rest || []) message(link, m);
@@ -608,6 +632,7 @@ export class HubConnection {
         } catch (e) {
           const failure = /** @type {HubError} */ (e);
           if (failure.fatal) throw e;
+          left.set(order[i], why(order[i], failure));
           failures.push(`${order[i]} failed: ${failure.message}`);
           log.log(WARNING, failures[i] + (order[i + 1] ? '; trying ' + order[i + 1] : ''));
         }
@@ -846,7 +871,10 @@ export class HubConnection {
       const lived = Date.now() - connectedAt;
       if (lived > STABLE) attempt = 0;
       const short = !link._closeMsg && lived < SHORT_LIVED;
-      if (short && lastShort === name) demoted.add(name);
+      if (short && lastShort === name) {
+        demoted.add(name);
+        left.set(name, 'requests-cut');
+      }
       lastShort = short ? name : null;
       const resume = stateful && !link._closeMsg && !gone(reason);
       if (!allowReconnect || (!resume && o.reconnect === false)) {

@@ -258,6 +258,11 @@ export async function startFakeServer(o = {}) {
   async function dispatch(c, m) {
     if (m.type === 1 || m.type === 4) {
       const name = m.target.toLowerCase();
+      // The client's fallback report, kept as the server got it (see hub.FallbackTarget).
+      if (name === 'hubbub:fallback' && m.type === 1 && m.invocationId == null) {
+        c.reports = [...c.reports || [], m.arguments];
+        return;
+      }
       if (name === 'counter') {
         const [count, delay] = m.arguments;
         let i = 0;

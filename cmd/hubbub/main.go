@@ -5,6 +5,10 @@
 //
 // Every flag has an environment variable of the same meaning (HUBBUB_ADDR for
 // --addr, …); a flag given on the command line wins.
+//
+// "hubbub gen ts [-o DIR]" serves nothing: it writes TypeScript declarations and
+// typed connections for the server's hubs (package tsgen), by default to
+// internal/demo/types, where the demo pages take their types from.
 package main
 
 import (
@@ -68,6 +72,14 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "gen" {
+		// "hubbub gen ts": typed clients for these hubs (gen.go).
+		if err := gen(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "hubbub:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	cfg, err := parseConfig(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0) // -h or --help: the flag set printed the usage

@@ -216,6 +216,14 @@ func New(opts Options) (*Chat, error) {
 	h.On("Send", c.send, signedIn)
 	h.On("Direct", c.direct, signedIn)
 	h.On("SendImage", c.sendImage, signedIn)
+	// What the chat sends its clients, for hub.Describe and the typed clients
+	// generated from it (internal/demo/types).
+	h.ClientMethod("message", Message{})
+	h.ClientMethod("image", Image{})
+	h.ClientMethod("direct", Message{})
+	h.ClientMethod("notice", Notice{})
+	h.ClientMethod("rooms", []Room{})
+	h.ClientMethod("users", []string{})
 	return c, nil
 }
 

@@ -160,6 +160,7 @@ func New(opts Options) *News {
 	h.On("Companies", func() []Company { return n.opts.Companies })
 	h.On("Subscribe", n.subscribe)
 	h.On("Unsubscribe", n.unsubscribe)
+	h.ClientMethod("article", Article{}) // for hub.Describe and the typed clients made from it
 	return n
 }
 

@@ -7,20 +7,31 @@
 // the MessagePack module (hubbub-msgpack.js) loaded, the page speaks MessagePack and
 // the bytes travel as binary; without it, or over SSE (text only), or with
 // ?protocol=json, it speaks JSON and the bytes travel as base64.
+//
+// The hub's types come from internal/demo/types/chat.d.ts, generated from the Go
+// hub (go run ./cmd/hubbub gen ts); clientjs's npm test checks this file against
+// them with tsc, so a call that does not fit the hub fails there.
 'use strict';
 (function () {
+  /** @typedef {import('../types/chat.js').ChatConnection} ChatConnection */
+  /** @typedef {import('../types/chat.js').Room} Room */
+  /** @typedef {import('../types/chat.js').Welcome} Welcome */
+  /** @type {(id: string) => any} */
   const $ = (id) => document.getElementById(id);
   const { el } = Demo;
 
   const S = {
+    /** @type {ChatConnection | null} */
     hub: null,
     me: null,
     creds: null,
     maxLen: 500,
     maxImage: 256 * 1024, // Welcome.maxImageSize
     binary: false, // MessagePack: bytes are Uint8Array both ways
-    rooms: [], // [{ name, members }] as the server last sent them
+    /** @type {Room[]} */
+    rooms: [], // as the server last sent them
     joined: new Set(), // rooms this tab is in
+    /** @type {string[]} */
     online: [],
     channels: new Map(), // '#room' or '@nick' → { items: [], unread: 0 }
     current: '#general',
@@ -206,12 +217,14 @@
     return { binary, options: Demo.options(binary ? { protocol: msgpack.protocol() } : {}) };
   }
 
+  /** @param {ChatConnection} hub */
   function wire(hub) {
     Demo.watch(hub);
     hub.on('message', (m) => push('#' + m.room, { kind: 'msg', ...m }));
     hub.on('image', (m) => {
       const bytes = typeof m.data === 'string' ? fromBase64(m.data) : m.data;
-      const url = URL.createObjectURL(new Blob([bytes], { type: m.contentType }));
+      // MessagePack's decoder gives Uint8Arrays over plain ArrayBuffers.
+      const url = URL.createObjectURL(new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (bytes)], { type: m.contentType }));
       push('#' + m.room, { kind: 'image', id: m.id, room: m.room, from: m.from, at: m.at, contentType: m.contentType, bytes, url });
     });
     hub.on('direct', (m) => push('@' + (m.from === S.me ? m.to : m.from), { kind: 'msg', ...m }));
@@ -245,6 +258,7 @@
     });
   }
 
+  /** @param {Welcome} w */
   function enter(w) {
     S.me = w.nick;
     S.maxLen = w.maxMessageLength;
@@ -267,6 +281,7 @@
     $('login-error').textContent = '';
     button.disabled = true;
     const { binary, options } = hubOptions();
+    /** @type {ChatConnection} */
     const hub = Hubbub.connect('/hubs/chat', options);
     wire(hub);
     try {

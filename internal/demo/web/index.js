@@ -1,6 +1,7 @@
 // The landing page: connects to the news hub only to show which transport works here.
 'use strict';
 (function () {
+  /** @type {import('../types/news.js').NewsConnection} */
   const hub = Hubbub.connect('/hubs/news', Demo.options());
   Demo.watch(hub);
   const out = document.getElementById('landing-transport');

@@ -4,18 +4,27 @@
 // are merged by ID, so none is shown twice, and the IDs of a company are
 // contiguous, so none is missed. After a reconnect, Subscribe(company, highest ID
 // seen) catches up.
+//
+// The hub's types come from internal/demo/types/news.d.ts, generated from the Go
+// hub (go run ./cmd/hubbub gen ts); clientjs's npm test checks this file against
+// them with tsc.
 'use strict';
 (function () {
+  /** @typedef {import('../types/news.js').Article} Article */
+  /** @typedef {import('../types/news.js').Company} Company */
+  /** @type {(id: string) => any} */
   const $ = (id) => document.getElementById(id);
   const { el } = Demo;
   const LIMIT = 20;
   const MAX_SHOWN = 300;
   const STORE = 'hubbub-news-companies';
 
+  /** @type {import('../types/news.js').NewsConnection} */
   const hub = Hubbub.connect('/hubs/news', Demo.options());
   Demo.watch(hub);
 
-  let companies = []; // [{ id, name }]
+  /** @type {Company[]} */
+  let companies = [];
   const subs = new Map(); // company → { ids: Set, maxId }
   const counts = { rest: 0, backlog: 0, live: 0 };
 
@@ -49,6 +58,10 @@
   }
 
   /** Adds an article unless it is already there; the feed stays sorted newest first. */
+  /**
+   * @param {Article} a
+   * @param {'rest' | 'backlog' | 'live'} source
+   */
   function add(a, source) {
     const s = subs.get(a.company);
     if (!s || s.ids.has(a.id)) return;

@@ -50,6 +50,7 @@ func startNode(t *testing.T, name string, bp hub.Backplane) *node {
 		UserID: func(r *http.Request) string { return r.URL.Query().Get("user") },
 	})
 	h.On("Join", func(c *hub.Context, group string) error { return c.Groups().Add(c, c.ConnectionID(), group) })
+	h.ClientMethod("message", "")
 	d.Watch(h)
 	d.Start()
 	mux := http.NewServeMux()
@@ -352,6 +353,9 @@ func clusterWide(t *testing.T, bpA, bpB hub.Backplane) {
 	})
 	if g := seen["b"].Groups; g[0] != (admin.Group{Name: "only-b", Members: 1}) && g[1] != (admin.Group{Name: "only-b", Members: 1}) {
 		t.Errorf("node b's groups: %+v", g)
+	}
+	if m, cm := seen["b"].Methods, seen["b"].ClientMethods; len(m) != 1 || m[0] != "Join(string)" || len(cm) != 1 || cm[0] != "message(string)" {
+		t.Errorf("node b's methods %q and client methods %q, want Join(string) and message(string) (hub.Describe)", m, cm)
 	}
 	if c := seen["b"].Conns; len(c) != 1 || c[0].ID != onB.ConnectionID() || c[0].User != "u2" {
 		t.Errorf("node b's connections: %+v, want %s of u2", c, onB.ConnectionID())

@@ -229,20 +229,21 @@ type NodeSnapshot struct {
 
 // HubSnapshot is one hub on one node.
 type HubSnapshot struct {
-	Name        string           `json:"name"`
-	Connections int              `json:"connections"`
-	Transports  map[string]int   `json:"transports"`
-	Groups      []Group          `json:"groups"`
-	GroupCount  int              `json:"groupCount"`
-	Conns       []Conn           `json:"conns"`
-	Sample      Sample           `json:"sample"`  // the second just ended
-	Totals      Sample           `json:"totals"`  // since the node started (At is 0)
-	Strikes     int64            `json:"strikes"` // rate-limit strikes since the node started
-	Refusals    map[string]int64 `json:"refusals"`
-	Closes      map[string]int64 `json:"closes"`
-	Fallbacks   map[string]int64 `json:"fallbacks"`
-	Recent      []Disconnect     `json:"recent"`
-	Methods     []string         `json:"methods"`
+	Name          string           `json:"name"`
+	Connections   int              `json:"connections"`
+	Transports    map[string]int   `json:"transports"`
+	Groups        []Group          `json:"groups"`
+	GroupCount    int              `json:"groupCount"`
+	Conns         []Conn           `json:"conns"`
+	Sample        Sample           `json:"sample"`  // the second just ended
+	Totals        Sample           `json:"totals"`  // since the node started (At is 0)
+	Strikes       int64            `json:"strikes"` // rate-limit strikes since the node started
+	Refusals      map[string]int64 `json:"refusals"`
+	Closes        map[string]int64 `json:"closes"`
+	Fallbacks     map[string]int64 `json:"fallbacks"`
+	Recent        []Disconnect     `json:"recent"`
+	Methods       []string         `json:"methods"`       // hub.Describe: what clients invoke
+	ClientMethods []string         `json:"clientMethods"` // and what the hub sends them
 }
 
 // Group is a group and its members on one node.
@@ -280,7 +281,6 @@ func (d *Dashboard) Snapshot(now time.Time) NodeSnapshot {
 			Sample:     s.sample(now),
 			Totals:     Sample{In: s.in.Load(), Out: s.out.Load(), Connects: s.connects.Load(), Disconnects: s.disconnects.Load()},
 			Strikes:    s.strikes.Load(),
-			Methods:    methodsOf(h),
 		}
 		for k, n := range hs.Transports {
 			out.Transports[k.String()] = n
@@ -290,6 +290,7 @@ func (d *Dashboard) Snapshot(now time.Time) NodeSnapshot {
 			out.Conns = append(out.Conns, Conn{ID: c.ID, User: c.UserID, Transport: c.Transport.String()})
 		}
 		out.Refusals, out.Closes, out.Fallbacks, out.Recent = s.counts()
+		out.Methods, out.ClientMethods = methodsOf(h)
 		ns.Hubs = append(ns.Hubs, out)
 	}
 	sort.Slice(ns.Hubs, func(i, j int) bool { return ns.Hubs[i].Name < ns.Hubs[j].Name })
@@ -308,8 +309,18 @@ func (d *Dashboard) sampleAll(now time.Time) {
 	}
 }
 
-// methodsOf lists a hub's methods for the page. TODO(issue 17): hub.Describe.
-func methodsOf(*hub.Hub) []string { return nil }
+// methodsOf lists a hub's methods (hub.Describe) for the page, as Go-like
+// signatures: those clients invoke, then those the hub declares it sends them.
+func methodsOf(h *hub.Hub) (methods, clientMethods []string) {
+	d := h.Describe()
+	for _, m := range d.Methods {
+		methods = append(methods, m.String())
+	}
+	for _, m := range d.ClientMethods {
+		clientMethods = append(clientMethods, m.String())
+	}
+	return methods, clientMethods
+}
 
 func (d *Dashboard) push(ctx context.Context, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Interval)

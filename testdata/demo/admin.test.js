@@ -116,6 +116,8 @@ test('admin dashboard: sign-in, live connections on all transports, groups, disc
     await waitCell(admin, '#transports tr[data-transport="total"]', '3');
     await waitCell(admin, '#groups tr[data-group="admin-test-room"]', '3');
     for (const id of Object.values(ids)) await admin.waitForSelector(`#conns tr[data-conn="${id}"]`, WAIT);
+    // The hub's methods, from hub.Describe.
+    await admin.waitForFunction(() => document.getElementById('methods').textContent.includes('Add(int64, int64) int64'), null, WAIT);
     // The search keeps the matching groups only.
     await admin.fill('#groupsearch', 'no-such-group');
     await admin.waitForFunction(() => !document.querySelector('#groups tr[data-group]'), null, WAIT);

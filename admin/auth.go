@@ -21,16 +21,17 @@ const cookieName = "hubbub_admin"
 
 // Sentinel errors of the login.
 var (
-	ErrBadPassword  = errors.New("admin: wrong password")
+	ErrBadPassword  = errors.New("admin: wrong password or token")
 	ErrNoSession    = errors.New("admin: not signed in")
 	ErrTooManyTries = errors.New("admin: too many failed logins; wait a minute")
 )
 
-// cookieKey derives the cookies' HMAC key from the password: every node with
-// the same password accepts the same cookies, and a new password voids them.
-func cookieKey(password string) []byte {
+// cookieKey derives the cookies' HMAC key from the password (or the
+// CookieSecret): every node with the same accepts the same cookies, and a new
+// one voids them.
+func cookieKey(secret []byte) []byte {
 	m := hmac.New(sha256.New, []byte("hubbub admin cookie"))
-	m.Write([]byte(password))
+	m.Write(secret)
 	return m.Sum(nil)
 }
 
@@ -59,16 +60,51 @@ func (d *Dashboard) session(r *http.Request) (time.Time, error) {
 	return expires, nil
 }
 
-// authenticate is the admin hub's Authenticate: a 401 without a valid cookie.
+// authenticate is the admin hub's Authenticate: a 401 without a valid cookie
+// (or a token Options.Authenticate accepts).
 func (d *Dashboard) authenticate(r *http.Request) (hub.Identity, error) {
 	expires, err := d.session(r)
-	if err != nil {
-		return hub.Identity{}, err
+	if err == nil {
+		return hub.Identity{UserID: "admin", ExpiresAt: expires}, nil
 	}
-	return hub.Identity{UserID: "admin", ExpiresAt: expires}, nil
+	if d.opts.Authenticate != nil {
+		return d.opts.Authenticate(r)
+	}
+	return hub.Identity{}, err
 }
 
-// serveLogin checks the password (form field "password") and sets the cookie.
+// checkLogin accepts the password, or a token Options.Authenticate accepts,
+// and says until when the session may last.
+func (d *Dashboard) checkLogin(r *http.Request, given string) (time.Time, bool) {
+	expires := time.Now().Add(d.opts.SessionTTL)
+	if d.opts.Password != "" {
+		// Compare hashes: constant time whatever the lengths.
+		a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(d.opts.Password))
+		if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
+			return expires, true
+		}
+	}
+	if d.opts.Authenticate == nil || given == "" {
+		return time.Time{}, false
+	}
+	tr, err := http.NewRequestWithContext(r.Context(), http.MethodPost, r.URL.String(), nil)
+	if err != nil {
+		return time.Time{}, false
+	}
+	tr.RemoteAddr = r.RemoteAddr
+	tr.Header.Set("Authorization", "Bearer "+given)
+	id, err := d.opts.Authenticate(tr)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(expires) {
+		expires = id.ExpiresAt // the session ends with the token
+	}
+	return expires, time.Now().Before(expires)
+}
+
+// serveLogin checks the password or token (form field "password") and sets the
+// cookie.
 func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -84,15 +120,12 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	given := r.PostFormValue("password")
-	// Compare hashes: constant time whatever the lengths.
-	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(d.opts.Password))
-	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+	expires, ok := d.checkLogin(r, r.PostFormValue("password"))
+	if !ok {
 		d.login.failed(ip)
 		http.Error(w, ErrBadPassword.Error(), http.StatusUnauthorized)
 		return
 	}
-	expires := time.Now().Add(d.opts.SessionTTL)
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: d.token(expires), Path: d.opts.Path, Expires: expires,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,

@@ -14,8 +14,8 @@
 // nodes. Actions go to every node through the same backplane; the node that
 // holds the connection acts.
 //
-// The page is behind a password: a login answers with an HttpOnly,
-// SameSite=Strict cookie holding an HMAC token derived from the password, which
+// The page is behind a password (or a token, see Options.Authenticate): a login
+// answers with an HttpOnly, SameSite=Strict cookie holding an HMAC token, which
 // the admin hub checks on negotiate and on every transport request.
 package admin
 
@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -45,13 +46,23 @@ const (
 	DefaultMaxConnsList = 200
 )
 
-// ErrNoPassword: the dashboard needs a password.
+// ErrNoPassword: the dashboard needs a password, or an Authenticate and a
+// CookieSecret.
 var ErrNoPassword = errors.New("admin: no password")
 
 // Options configure a [Dashboard].
 type Options struct {
-	// Password opens the dashboard. Required.
+	// Password opens the dashboard. Required unless Authenticate is set.
 	Password string
+	// Authenticate, when set, is another way in: the login form takes a token
+	// as well as the password, and Authenticate checks it as the bearer token
+	// of a request (jwtauth.Authenticate with a secret for admins only, say);
+	// requests to the admin hub may also carry such a token instead of the
+	// cookie.
+	Authenticate func(r *http.Request) (hub.Identity, error)
+	// CookieSecret keys the login cookies' HMAC; every node must have the
+	// same. Default: derived from Password; required without one.
+	CookieSecret []byte
 	// Path is where the dashboard is mounted: the page at Path+"/", its hub at
 	// Path+"/hub", the login at Path+"/login". Default "/admin".
 	Path string
@@ -102,7 +113,7 @@ type Dashboard struct {
 
 // New returns a dashboard; Start begins its pushes.
 func New(opts Options) (*Dashboard, error) {
-	if opts.Password == "" {
+	if opts.Password == "" && (opts.Authenticate == nil || len(opts.CookieSecret) == 0) {
 		return nil, ErrNoPassword
 	}
 	if opts.Path == "" {
@@ -134,7 +145,11 @@ func New(opts Options) (*Dashboard, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Dashboard{opts: opts, key: cookieKey(opts.Password), login: newLoginLimiter()}
+	secret := opts.CookieSecret
+	if len(secret) == 0 {
+		secret = []byte(opts.Password)
+	}
+	d := &Dashboard{opts: opts, key: cookieKey(secret), login: newLoginLimiter()}
 	ho := opts.HubOptions
 	ho.Name, ho.Backplane, ho.Authenticate = opts.HubName, opts.Backplane, d.authenticate
 	if ho.Logger == nil {

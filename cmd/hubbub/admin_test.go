@@ -4,10 +4,13 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // --admin-password (or HUBBUB_ADMIN_PASSWORD) turns the dashboard on at /admin;
-// without it /admin is 404.
+// without it (nor --admin-jwt-secret) /admin is 404.
 func TestAdminDashboardFlag(t *testing.T) {
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	status := func(method, u string, cookie *http.Cookie) (int, *http.Response) {
@@ -57,6 +60,40 @@ func TestAdminDashboardFlag(t *testing.T) {
 	})
 }
 
+// --admin-jwt-secret alone turns the dashboard on too: admin tokens open it.
+func TestAdminDashboardJWT(t *testing.T) {
+	_, base, _ := startServer(t, "--admin-jwt-secret", "k3y")
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ops", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("k3y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer " + token, http.StatusOK}, {"Bearer x" + token, http.StatusUnauthorized}} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/admin/hub/negotiate?negotiateVersion=1", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("negotiate with %.20q: %d, want %d", tc.auth, res.StatusCode, tc.want)
+		}
+	}
+	res, err := http.PostForm(base+"/admin/login", url.Values{"password": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent || len(res.Cookies()) != 1 {
+		t.Errorf("login with the token: %d, cookies %v", res.StatusCode, res.Cookies())
+	}
+}
+
 func TestParseAdminPassword(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -66,10 +103,16 @@ func TestParseAdminPassword(t *testing.T) {
 		{nil, nil, ""},
 		{nil, map[string]string{"HUBBUB_ADMIN_PASSWORD": "e"}, "e"},
 		{[]string{"--admin-password", "f"}, map[string]string{"HUBBUB_ADMIN_PASSWORD": "e"}, "f"},
+		{nil, map[string]string{"HUBBUB_ADMIN_JWT_SECRET": "j"}, "jwt:j"},
+		{[]string{"--admin-jwt-secret", "k"}, nil, "jwt:k"},
 	} {
 		cfg, err := parseConfig(tc.args, func(k string) string { return tc.env[k] })
-		if err != nil || cfg.adminPassword != tc.want {
-			t.Errorf("parseConfig(%q, %v): %q, %v; want %q", tc.args, tc.env, cfg.adminPassword, err, tc.want)
+		got := cfg.adminPassword
+		if cfg.adminJWTSecret != "" {
+			got = "jwt:" + cfg.adminJWTSecret
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseConfig(%q, %v): %q, %v; want %q", tc.args, tc.env, got, err, tc.want)
 		}
 	}
 }

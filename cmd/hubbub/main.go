@@ -1,7 +1,7 @@
 // Command hubbub is the Hubbub demo and conformance server. With no outside service
 // it serves the conformance hub that outside clients are tested against
-// (/hubs/conformance), the bundled JS client, and /healthz; with --admin-password,
-// the admin dashboard at /admin (package admin).
+// (/hubs/conformance), the bundled JS client, and /healthz; with --admin-password
+// (or --admin-jwt-secret), the admin dashboard at /admin (package admin).
 //
 // Every flag has an environment variable of the same meaning (HUBBUB_ADDR for
 // --addr, …); a flag given on the command line wins.
@@ -48,7 +48,8 @@ type config struct {
 	addr              string
 	transports        transports.Kind
 	jwtSecret         string
-	adminPassword     string // the dashboard at /admin; "": no dashboard (404)
+	adminPassword     string // the dashboard at /admin; "" and no adminJWTSecret: no dashboard (404)
+	adminJWTSecret    string // HS256 secret of the admin tokens the dashboard's login also takes
 	redisURL          string
 	natsURL           string
 	backplane         hub.Backplane // the Redis or NATS backplane when one URL is set; nil: in memory
@@ -112,6 +113,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	addr := fs.String("addr", env("HUBBUB_ADDR", "127.0.0.1:8080"), "where to listen (env HUBBUB_ADDR)")
 	kinds := fs.String("transports", env("HUBBUB_TRANSPORTS", "websockets,sse,longpolling"), "transports negotiate offers (env HUBBUB_TRANSPORTS)")
 	adminPassword := fs.String("admin-password", env("HUBBUB_ADMIN_PASSWORD", ""), "password of the admin dashboard at /admin; unset: no dashboard, /admin is 404 (env HUBBUB_ADMIN_PASSWORD)")
+	adminJWTSecret := fs.String("admin-jwt-secret", env("HUBBUB_ADMIN_JWT_SECRET", ""), "HS256 secret of admin tokens the dashboard's login takes, beside or instead of --admin-password (env HUBBUB_ADMIN_JWT_SECRET)")
 	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
 	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL: redis://127.0.0.1:6379/0, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,… (env HUBBUB_REDIS_URL)")
 	natsURL := fs.String("nats", env("HUBBUB_NATS_URL", ""), "NATS backplane URL, e.g. nats://127.0.0.1:4222; not with --redis (env HUBBUB_NATS_URL)")
@@ -133,7 +135,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	cfg := config{addr: *addr, jwtSecret: *jwtSecret, adminPassword: *adminPassword, redisURL: *redisURL, natsURL: *natsURL}
+	cfg := config{addr: *addr, jwtSecret: *jwtSecret, adminPassword: *adminPassword, adminJWTSecret: *adminJWTSecret, redisURL: *redisURL, natsURL: *natsURL}
 	switch *accessLog {
 	case "on":
 	case "off":
@@ -251,11 +253,16 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var observer hub.Observer = metrics.New(registry)
 	var dash *admin.Dashboard
-	if cfg.adminPassword != "" {
+	if cfg.adminPassword != "" || cfg.adminJWTSecret != "" {
 		// The dashboard observes every hub beside the metrics; its own hub
 		// shares the backplane, so the page shows every node.
 		adminOpts := cfg.hubOptions(admin.DefaultHubName, logger, nil) // the dashboard's own hub is not on it, nor in the metrics
-		d, err := admin.New(admin.Options{Password: cfg.adminPassword, Backplane: cfg.backplane, Logger: logger, HubOptions: adminOpts})
+		dopts := admin.Options{Password: cfg.adminPassword, Backplane: cfg.backplane, Logger: logger, HubOptions: adminOpts}
+		if cfg.adminJWTSecret != "" {
+			dopts.Authenticate = jwtauth.Authenticate(jwtauth.Options{Secret: []byte(cfg.adminJWTSecret)})
+			dopts.CookieSecret = []byte(cfg.adminPassword + "\x00" + cfg.adminJWTSecret)
+		}
+		d, err := admin.New(dopts)
 		if err != nil {
 			return err
 		}

@@ -171,6 +171,9 @@ func New(opts Options) (*Dashboard, error) {
 	})
 	detach, err := opts.Backplane.Attach(opts.HubName+".actions", d.deliverAction)
 	if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		d.admin.Close(ctx)
 		return nil, fmt.Errorf("admin: attach actions: %w", err)
 	}
 	d.detachActions = detach

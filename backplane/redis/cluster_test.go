@@ -25,9 +25,16 @@ func fastBackplane(o *redis.Options) {
 
 func startCluster(t testing.TB, url, prefix string) *clustertest.Cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return startClusterConfig(t, clustertest.Config{RedisURL: url, Prefix: prefix, Backplane: fastBackplane})
+}
+
+// startClusterConfig starts the cluster cfg describes and closes it when the test
+// ends.
+func startClusterConfig(t testing.TB, cfg clustertest.Config) *clustertest.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := clustertest.Start(ctx, clustertest.Config{RedisURL: url, Prefix: prefix, Backplane: fastBackplane})
+	c, err := clustertest.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,14 +85,10 @@ func TestInterestRouting(t *testing.T) {
 // the hub, as before interest routing, and delivery is still right.
 func TestRouteByHub(t *testing.T) {
 	url := redisURL(t)
-	c, err := clustertest.Start(context.Background(), clustertest.Config{RedisURL: url, Prefix: testPrefix(t, url), Backplane: func(o *redis.Options) {
+	c := startClusterConfig(t, clustertest.Config{RedisURL: url, Prefix: testPrefix(t, url), Backplane: func(o *redis.Options) {
 		fastBackplane(o)
 		o.RouteByHub = true
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
 	ctx := context.Background()
 	cl := dial(t, c.Nodes[0].URL+"/hubs/conformance", "ada", transports.WebSockets)
 	if err := c.Nodes[0].Conformance.Groups().Add(ctx, cl.ID, "g1"); err != nil {

@@ -41,9 +41,7 @@ const (
 func startCrashCluster(t *testing.T) *clustertest.Cluster {
 	t.Helper()
 	url := redisURL(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := clustertest.Start(ctx, clustertest.Config{
+	return startClusterConfig(t, clustertest.Config{
 		RedisURL: url, Prefix: testPrefix(t, url), Nodes: 2,
 		Backplane: func(o *redis.Options) {
 			fastBackplane(o)
@@ -51,17 +49,6 @@ func startCrashCluster(t *testing.T) *clustertest.Cluster {
 		},
 		Hub: func(o *hub.Options) { o.TransportOptions.PollTimeout = 20 * time.Second },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close cluster: %v", err)
-		}
-	})
-	return c
 }
 
 // TestOwnerCrash runs the shared suite.OwnerCrash on Redis (a relay to a crashed

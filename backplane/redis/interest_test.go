@@ -38,14 +38,10 @@ func TestUnsubscribeLinger(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := clustertest.Start(context.Background(), clustertest.Config{RedisURL: url, Prefix: testPrefix(t, url), Nodes: 1, Backplane: func(o *redis.Options) {
+			c := startClusterConfig(t, clustertest.Config{RedisURL: url, Prefix: testPrefix(t, url), Nodes: 1, Backplane: func(o *redis.Options) {
 				fastBackplane(o)
 				o.UnsubscribeLinger = tc.linger
 			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close(context.Background()) })
 			node := c.Nodes[0]
 			ctx := context.Background()
 			cl := dial(t, node.URL+"/hubs/conformance", "ada", transports.WebSockets)

@@ -105,9 +105,7 @@ func startClusterOn(t *testing.T, url string, nodes int, hubOpts func(*hub.Optio
 // startClusterPrefixed is startClusterOn with the prefix given.
 func startClusterPrefixed(t *testing.T, url, prefix string, nodes int, hubOpts func(*hub.Options), opts ...func(*redis.Options)) *clustertest.Cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := clustertest.Start(ctx, clustertest.Config{RedisURL: url, Prefix: prefix, Nodes: nodes, Hub: hubOpts, Backplane: func(o *redis.Options) {
+	return startClusterConfig(t, clustertest.Config{RedisURL: url, Prefix: prefix, Nodes: nodes, Hub: hubOpts, Backplane: func(o *redis.Options) {
 		fastBackplane(o)
 		// Fewer partitions than the default: fewer connections for a loaded
 		// machine, and still several per shard.
@@ -116,17 +114,6 @@ func startClusterPrefixed(t *testing.T, url, prefix string, nodes int, hubOpts f
 			f(o)
 		}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close cluster: %v", err)
-		}
-	})
-	return c
 }
 
 // TestTopologies runs the shared suite behind Sentinel and on Redis Cluster:

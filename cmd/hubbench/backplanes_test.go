@@ -277,6 +277,12 @@ func TestBackplaneAddresses(t *testing.T) {
 	if got := (serveOptions{nats: natsURL, prefix: "p"}).args(); !slices.Equal(got, []string{"--nats", natsURL, "--prefix", "p"}) {
 		t.Errorf("args = %q", got)
 	}
+	if got := (serveOptions{admin: true}).args(); !slices.Equal(got, []string{"--admin"}) {
+		t.Errorf("args of a lone server with the dashboard: %q", got)
+	}
+	if got := (serveOptions{}).args(); got != nil {
+		t.Errorf("args of a lone server: %q, want none", got)
+	}
 }
 
 // TestBackplaneStatsEndpoint: a NATS node answers backplaneStatsPath with its

@@ -67,7 +67,7 @@ func (r *runner) fanOut(ctx context.Context, sp fanOutSpec) []result {
 	prefix := fmt.Sprintf("hubbench-%s-%s-%d-%d", sp.scenario, sp.target, time.Now().UnixNano(), sp.round)
 	var addrs []string
 	for range nodes {
-		opts := serveOptions{}
+		opts := serveOptions{admin: r.cfg.hubbubAdmin && sp.target == targetHubbub}
 		if nodes > 1 {
 			opts = sp.env.options(prefix)
 			if dir := r.cfg.clusterProfiles; dir != "" {

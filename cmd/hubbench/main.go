@@ -157,6 +157,7 @@ func runCmd(args []string) error {
 	profiles := fs.String("profile", profileOne, "GOMAXPROCS of the servers and the load generator: one (--server-procs/--client-procs, 1 each by default), full (the Go default: every core) or both")
 	clusterNodes := fs.Int("cluster-nodes", 3, "server nodes sharing one backplane in the cluster scenarios")
 	clusterPublishers := fs.Int("cluster-publishers", defaultClusterPublishers, "connections the publisher spreads its messages over in the cluster scenario (hubbub and centrifuge alike); one node's scenarios use 4")
+	hubbubAdmin := fs.Bool("hubbub-admin", false, "run hubbub's servers with the admin dashboard observing their hub (serve --admin), to measure what it costs")
 	clusterProfiles := fs.String("cluster-cpuprofile", "", "directory for a CPU profile of every cluster node, one file per node and measurement set-up (go tool pprof FILE)")
 	clusterBackplanes := fs.String("cluster-backplanes", strings.Join([]string{bpRedis, bpRedisCluster, bpNATS}, ","), "hubbub's backplanes in the cluster scenarios: redis (one Redis, routing by interest), redis-by-hub (one Redis, Options.RouteByHub), redis-cluster (a Redis Cluster of 3 masters and 3 replicas hubbench starts), nats (--nats); centrifuge runs once, on one Redis")
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS of the nats backplane (loopback only; each measurement under a prefix of its own)")
@@ -219,7 +220,7 @@ func runCmd(args []string) error {
 	cfg := config{
 		Scenarios: splitList(*scen), Targets: splitList(*targets), Transports: splitList(*kinds),
 		Conns: sizes[0], Sizes: sizes, GroupSizes: groupSizes, ClusterSizes: clusterSizes, Modes: expand(*modes, modeWindow, modeBurst), Burst: *burst, BurstRepeats: *burstRepeats, BurstTimeout: *burstTimeout,
-		Profiles: expand(*profiles, profileOne, profileFull), ClusterNodes: *clusterNodes, ClusterPublishers: max(1, *clusterPublishers), redisServer: *redisServer, clusterProfiles: *clusterProfiles,
+		Profiles: expand(*profiles, profileOne, profileFull), ClusterNodes: *clusterNodes, ClusterPublishers: max(1, *clusterPublishers), redisServer: *redisServer, clusterProfiles: *clusterProfiles, hubbubAdmin: *hubbubAdmin,
 		ClusterBackplanes: splitList(*clusterBackplanes), NATS: *natsURL,
 		InterestNodes: *interestNodes, InterestGroups: *interestGroups, InterestConns: *interestConns, InterestBackplanes: splitList(*interestBackplanes),
 		Duration: *dur, Window: max(1, *window), Rounds: max(1, *rounds), IdleConns: *idle, IdleRounds: max(1, *idleRounds), Stateful: *stateful, AckDelay: *ackDelay, AckBytes: *ackBytes,

@@ -98,6 +98,7 @@ type config struct {
 	settle          time.Duration // pause before memory readings; default 3 s
 	redisServer     string        // the redis-server binary of the cluster scenario
 	clusterProfiles string        // directory for the cluster nodes' CPU profiles; "" for none
+	hubbubAdmin     bool          // hubbub servers run with the admin dashboard (serve --admin)
 	sources         []net.IP
 	kinds           []transports.Kind
 	modes           []bool    // stateful off (false) and/or on (true), from Stateful
@@ -244,7 +245,7 @@ type server struct {
 func (s *server) backplane() (*backplaneStats, error) { return fetchBackplaneStats(s.addr) }
 
 func (r *runner) startServer(target string) (*server, error) {
-	return r.startNode(target, serveOptions{})
+	return r.startNode(target, serveOptions{admin: r.cfg.hubbubAdmin && target == targetHubbub})
 }
 
 // startNode starts one server for target; with opts.redis set, a cluster node.

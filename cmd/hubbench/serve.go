@@ -25,6 +25,7 @@ import (
 	"github.com/centrifugal/centrifuge"
 	"github.com/gorilla/websocket"
 
+	"github.com/hubbub-go/hubbub/admin"
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/conformance"
 	"github.com/hubbub-go/hubbub/transports"
@@ -58,6 +59,7 @@ func serveCmd(args []string) error {
 	fs.StringVar(&opts.nats, "nats", "", "NATS URL (loopback only) to run hubbub as a cluster node on, with backplane/nats")
 	fs.StringVar(&opts.prefix, "prefix", "hubbench", "prefix of every key, channel and subject of this cluster (NATS: one subject token, [A-Za-z0-9_-])")
 	fs.StringVar(&opts.prefix, "redis-prefix", "hubbench", "the same as --prefix")
+	fs.BoolVar(&opts.admin, "admin", false, "hubbub with the admin dashboard (package admin) as its hub's Observer and mounted at /admin, sampling every second: to measure what it costs")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file until it stops (go tool pprof FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,6 +118,7 @@ type serveOptions struct {
 	nats       string // the cluster's NATS URL; "" for none
 	prefix     string // prefix of the cluster's keys, channels and subjects
 	cpuProfile string // a child server's --cpuprofile; "" for none
+	admin      bool   // hubbub with the admin dashboard observing its hub
 }
 
 // clustered tells whether opts make a cluster node.
@@ -132,10 +135,14 @@ func (o serveOptions) args() []string {
 		}
 	case o.nats != "":
 		args = []string{"--nats", o.nats}
-	default:
-		return nil
 	}
-	return append(args, "--prefix", o.prefix)
+	if args != nil {
+		args = append(args, "--prefix", o.prefix)
+	}
+	if o.admin {
+		args = append(args, "--admin")
+	}
+	return args
 }
 
 // startServer starts a bench server for target on addr, in this process.
@@ -198,8 +205,17 @@ func mountHubbub(mux *http.ServeMux, opts serveOptions) (shutdown func(), stats 
 		}
 		backplane, stats = bp.bp, bp.stats
 	}
+	var dash *admin.Dashboard
+	var observer hub.Observer
+	if opts.admin {
+		if dash, err = admin.New(admin.Options{Password: "hubbench", Backplane: backplane}); err != nil {
+			return nil, nil, err
+		}
+		observer = dash
+	}
 	h := conformance.NewHub(hub.Options{
 		Backplane:            backplane,
+		Observer:             observer,
 		ClientTimeout:        10 * time.Minute,
 		MaxMessagesPerSecond: 1e6,
 		MessageBurst:         1e6,
@@ -211,10 +227,20 @@ func mountHubbub(mux *http.ServeMux, opts serveOptions) (shutdown func(), stats 
 	})
 	mux.Handle(hubPath, h)
 	mux.Handle(hubPath+"/", h)
+	if dash != nil {
+		dash.Watch(h)
+		dash.Start()
+		mux.Handle("/admin", dash)
+		mux.Handle("/admin/", dash)
+	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		h.Close(ctx)
+		if dash != nil {
+			dash.Close()
+			dash.Hub().Close(ctx)
+		}
 		if bp != nil {
 			bp.close()
 		}

@@ -10,6 +10,7 @@ import (
 	"iter"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -485,7 +486,7 @@ func (b *Backplane) locationKey(hubName, token string) string {
 }
 
 // lenPrefixed writes s so that what follows cannot be confused with its end.
-func lenPrefixed(s string) string { return fmt.Sprintf("%d:%s:", len(s), s) }
+func lenPrefixed(s string) string { return strconv.Itoa(len(s)) + ":" + s + ":" }
 
 // memberEntry is one membership in a node's membership set: hub, group and
 // connection ID, NUL-separated (the connection ID has no NUL; a hub name is

@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"sync"
@@ -83,15 +82,26 @@ func (c *confirm) failed() bool {
 
 // Channels. Hub and group names are free text: a length prefix keeps them apart.
 
-// channel names the channel of rest (":hub:chat", ":node:ID", …) and its partition.
-func (b *Backplane) channel(rest string) (string, *partition) {
+// channelSuffix is a channel's name after the prefix, in parts: it is hashed
+// and written in one go, so that naming the channel of a send or a join costs one
+// allocation.
+type channelSuffix [6]string
+
+// channel names the channel whose name after the prefix is suffix (":hub:chat",
+// ":node:ID", …), and its partition: on Redis Cluster, the FNV-1a hash of the
+// suffix picks it, and its hash tag goes between the prefix and the suffix.
+func (b *Backplane) channel(s channelSuffix) (string, *partition) {
 	if !b.sharded() {
-		return b.opts.Prefix + rest, b.parts[0]
+		return b.opts.Prefix + s[0] + s[1] + s[2] + s[3] + s[4] + s[5], b.parts[0]
 	}
-	h := fnv.New32a()
-	h.Write([]byte(rest))
-	p := b.parts[int(h.Sum32()%uint32(len(b.parts)))]
-	return b.partitionTag(p.index) + rest, p
+	h := uint32(2166136261)
+	for _, part := range s {
+		for i := 0; i < len(part); i++ {
+			h = (h ^ uint32(part[i])) * 16777619
+		}
+	}
+	p := b.parts[int(h%uint32(len(b.parts)))]
+	return b.opts.Prefix + ":{" + strconv.Itoa(p.index) + "}" + s[0] + s[1] + s[2] + s[3] + s[4] + s[5], p
 }
 
 func (b *Backplane) partitionTag(i int) string {
@@ -101,11 +111,11 @@ func (b *Backplane) partitionTag(i int) string {
 func (b *Backplane) sharded() bool { return b.topology == Cluster }
 
 func (b *Backplane) hubChannel(hubName string) (string, *partition) {
-	return b.channel(":hub:" + hubName)
+	return b.channel(channelSuffix{":hub:", hubName})
 }
 
 func (b *Backplane) nodeChannel(nodeID string) (string, *partition) {
-	return b.channel(":node:" + nodeID)
+	return b.channel(channelSuffix{":node:", nodeID})
 }
 
 // envelopeChannel is where an envelope for key of kind goes: the hub's channel
@@ -114,8 +124,15 @@ func (b *Backplane) envelopeChannel(hubName string, kind hub.SelectorKind, key s
 	if b.opts.RouteByHub || kind == hub.SelectAll {
 		return b.hubChannel(hubName)
 	}
-	letter := map[hub.SelectorKind]string{hub.SelectGroups: "g:", hub.SelectUsers: "u:", hub.SelectConnections: "c:"}[kind]
-	return b.channel(":to:" + lenPrefixed(hubName) + letter + key)
+	letter := ":c:"
+	switch kind {
+	case hub.SelectGroups:
+		letter = ":g:"
+	case hub.SelectUsers:
+		letter = ":u:"
+	}
+	// ":to:" and the hub name length-prefixed as lenPrefixed writes it.
+	return b.channel(channelSuffix{":to:", strconv.Itoa(len(hubName)), ":", hubName, letter, key})
 }
 
 // AddInterest implements [hub.InterestRouter]: the first local receiver of a key

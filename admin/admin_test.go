@@ -419,3 +419,27 @@ func TestHistoryWhileNobodyWatches(t *testing.T) {
 		t.Fatal("no history")
 	}
 }
+
+// TestLoginLimits: Options.MaxFailedLogins and FailedLoginRefill set how many
+// wrong passwords an address may try before 429, and how soon it may try again.
+func TestLoginLimits(t *testing.T) {
+	d, err := admin.New(admin.Options{Password: password, MaxFailedLogins: 2, FailedLoginRefill: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
+	srv := httptest.NewServer(d)
+	t.Cleanup(srv.Close)
+	for i := range 2 {
+		if res, _ := login(t, srv.URL, "wrong"); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d, want 401", i+1, res.StatusCode)
+		}
+	}
+	if res, _ := login(t, srv.URL, password); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("after 2 failures: %d, want 429", res.StatusCode)
+	}
+	time.Sleep(250 * time.Millisecond) // one refill
+	if res, c := login(t, srv.URL, password); res.StatusCode != http.StatusNoContent || c == nil {
+		t.Errorf("after a refill: %d (cookie %v), want 204 with a cookie", res.StatusCode, c != nil)
+	}
+}

@@ -142,9 +142,14 @@ func (d *Dashboard) serveLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// loginLimiter allows each address loginBurst failed logins, then one more
-// every loginRefill.
+// loginLimiter allows each address burst failed logins, then one more every
+// refill (Options.MaxFailedLogins, FailedLoginRefill), remembering at most memory
+// addresses (Options.MaxLoginAddresses).
 type loginLimiter struct {
+	burst  float64
+	refill time.Duration
+	memory int
+
 	mu    sync.Mutex
 	tries map[string]loginTries
 }
@@ -154,17 +159,13 @@ type loginTries struct {
 	last time.Time
 }
 
-const (
-	loginBurst  = 5
-	loginRefill = 12 * time.Second // five a minute
-	loginMemory = 10000            // addresses remembered before all are forgotten
-)
-
-func newLoginLimiter() loginLimiter { return loginLimiter{tries: map[string]loginTries{}} }
+func newLoginLimiter(opts Options) loginLimiter {
+	return loginLimiter{burst: float64(opts.MaxFailedLogins), refill: opts.FailedLoginRefill, memory: opts.MaxLoginAddresses, tries: map[string]loginTries{}}
+}
 
 func (l *loginLimiter) current(ip string, now time.Time) loginTries {
 	t := l.tries[ip]
-	t.n -= float64(now.Sub(t.last)) / float64(loginRefill)
+	t.n -= float64(now.Sub(t.last)) / float64(l.refill)
 	if t.n < 0 {
 		t.n = 0
 	}
@@ -175,14 +176,14 @@ func (l *loginLimiter) current(ip string, now time.Time) loginTries {
 func (l *loginLimiter) allowed(ip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// Up to loginBurst failures in a row; then one per loginRefill.
-	return l.current(ip, time.Now()).n <= loginBurst-1
+	// Up to burst failures in a row; then one per refill.
+	return l.current(ip, time.Now()).n <= l.burst-1
 }
 
 func (l *loginLimiter) failed(ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.tries) >= loginMemory {
+	if len(l.tries) >= l.memory {
 		clear(l.tries)
 	}
 	t := l.current(ip, time.Now())

@@ -44,6 +44,10 @@ const (
 	DefaultSessionTTL   = 12 * time.Hour
 	DefaultMaxGroups    = 500
 	DefaultMaxConnsList = 200
+
+	DefaultMaxFailedLogins   = 5
+	DefaultFailedLoginRefill = 12 * time.Second
+	DefaultMaxLoginAddresses = 10_000
 )
 
 // ErrNoPassword: the dashboard needs a password, or an Authenticate and a
@@ -78,6 +82,14 @@ type Options struct {
 	Interval time.Duration
 	// SessionTTL is how long a login lasts. Default 12h.
 	SessionTTL time.Duration
+	// MaxFailedLogins is how many wrong passwords (or tokens) one address may
+	// try in a row before the login answers 429; then it may try once more
+	// every FailedLoginRefill. Defaults 5 and 12 s (five a minute).
+	MaxFailedLogins   int
+	FailedLoginRefill time.Duration
+	// MaxLoginAddresses bounds the addresses whose failed logins are
+	// remembered; past it, all are forgotten at once. Default 10,000.
+	MaxLoginAddresses int
 	// MaxGroups is how many groups (the fullest) each node reports per hub.
 	// Default 500.
 	MaxGroups int
@@ -142,6 +154,15 @@ func New(opts Options) (*Dashboard, error) {
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = DefaultMaxConnsList
 	}
+	if opts.MaxFailedLogins <= 0 {
+		opts.MaxFailedLogins = DefaultMaxFailedLogins
+	}
+	if opts.FailedLoginRefill <= 0 {
+		opts.FailedLoginRefill = DefaultFailedLoginRefill
+	}
+	if opts.MaxLoginAddresses <= 0 {
+		opts.MaxLoginAddresses = DefaultMaxLoginAddresses
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -149,7 +170,7 @@ func New(opts Options) (*Dashboard, error) {
 	if len(secret) == 0 {
 		secret = []byte(opts.Password)
 	}
-	d := &Dashboard{opts: opts, key: cookieKey(secret), login: newLoginLimiter()}
+	d := &Dashboard{opts: opts, key: cookieKey(secret), login: newLoginLimiter(opts)}
 	ho := opts.HubOptions
 	ho.Name, ho.Backplane, ho.Authenticate = opts.HubName, opts.Backplane, d.authenticate
 	if ho.Logger == nil {

@@ -23,7 +23,7 @@ const cookieName = "hubbub_admin"
 var (
 	ErrBadPassword  = errors.New("admin: wrong password or token")
 	ErrNoSession    = errors.New("admin: not signed in")
-	ErrTooManyTries = errors.New("admin: too many failed logins; wait a minute")
+	ErrTooManyTries = errors.New("admin: too many failed logins; try again later")
 )
 
 // cookieKey derives the cookies' HMAC key from the password (or the

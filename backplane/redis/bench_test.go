@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -113,4 +114,29 @@ func BenchmarkGroupChurn(b *testing.B) {
 	time.Sleep(100 * time.Millisecond) // the last unsubscribes
 	b.ReportMetric((calls("subscribe")-subs)/float64(b.N), "SUBSCRIBE/join")
 	b.ReportMetric((calls("unsubscribe")-unsubs)/float64(b.N), "UNSUBSCRIBE/join")
+}
+
+// BenchmarkPublish measures one node's Publish of a group message through Redis
+// (no receivers): its allocations are paid per send.
+//
+//	go test -run '^$' -bench Publish -benchmem ./backplane/redis/
+func BenchmarkPublish(b *testing.B) {
+	url := redisURL(b)
+	bp, err := redis.New(redis.Options{URL: url, Prefix: testPrefix(b, url), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bp.Close()
+	ctx := context.Background()
+	if err := bp.Ready(ctx); err != nil {
+		b.Fatal(err)
+	}
+	env := &hub.Envelope{Hub: "bench", Selector: hub.Selector{Kind: hub.SelectGroups, IDs: []string{"room"}}, Method: "m"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := bp.Publish(ctx, env); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

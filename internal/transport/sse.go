@@ -122,15 +122,21 @@ func (s *SSE) ServeStream(w http.ResponseWriter, r *http.Request) {
 	// Without this, a write deadline left on a keep-alive connection would apply
 	// to the next request on it (net/http resets it only with Server.WriteTimeout).
 	defer rc.SetWriteDeadline(time.Time{})
-	if err := s.write(rc, w, []byte(":\r\n"), time.Now().Add(s.opts.WriteTimeout)); err != nil {
+	// Open before the preamble reaches the client, which answers it at once: a
+	// Send then finds the stream open and queues behind the preamble on writeMu,
+	// instead of waiting on channels the connection would keep.
+	s.writeMu.Lock()
+	s.w, s.rc = w, rc
+	s.opened()
+	err := s.write(rc, w, []byte(":\r\n"), time.Now().Add(s.opts.WriteTimeout))
+	if err != nil {
+		s.w, s.rc = nil, nil
+	}
+	s.writeMu.Unlock()
+	if err != nil {
 		s.end(fmt.Errorf("transports: sse stream: %w", err))
 		return
 	}
-
-	s.writeMu.Lock()
-	s.w, s.rc = w, rc
-	s.writeMu.Unlock()
-	s.opened()
 
 	select {
 	case <-s.Done():
@@ -151,20 +157,22 @@ func (s *SSE) serveTaken(t *idleconn.Taken) {
 	conn := t.Conn
 	head := t.AppendHead(nil, http.StatusOK, -1)
 	head = append(head, ":\r\n"...)
-	conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-	if _, err := conn.Write(head); err != nil {
-		conn.Close()
-		s.end(fmt.Errorf("transports: sse stream: %w", err))
-		return
-	}
+	// Open before the head is written, as in ServeStream.
 	s.writeMu.Lock()
 	s.conn = conn
+	s.opened()
+	conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	_, err := conn.Write(head)
 	s.writeMu.Unlock()
+	if err != nil {
+		s.end(fmt.Errorf("transports: sse stream: %w", err))
+		s.closeConn()
+		return
+	}
 	if s.ended() {
 		s.closeConn()
 		return
 	}
-	s.opened()
 	if !s.opts.DisableCloseWatcher {
 		if stop, ok := idleconn.WatchClose(conn, s.clientLeft); ok {
 			s.writeMu.Lock()

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -263,11 +265,25 @@ func TestDisconnect(t *testing.T) {
 	}
 	wantClosed(t, bob1, "bye bob")
 	wantClosed(t, bob2, "bye bob")
-	s := waitSnapshot(t, snaps, "the three gone", func(s admin.NodeSnapshot) bool {
-		return chatOf(s).Connections == 0 && len(chatOf(s).Recent) == 3
+	carol := dial(t, n.srv.URL+"/hubs/chat?user=carol", transports.WebSockets, nil)
+	carol.Close()
+	s := waitSnapshot(t, snaps, "the four gone", func(s admin.NodeSnapshot) bool {
+		return chatOf(s).Connections == 0 && len(chatOf(s).Recent) == 4
 	})
-	if got := chatOf(s).Totals.Disconnects; got != 3 {
-		t.Errorf("disconnects: %d, want 3", got)
+	if got := chatOf(s).Totals.Disconnects; got != 4 {
+		t.Errorf("disconnects: %d, want 4", got)
+	}
+	// The recent disconnects say who closed, in the access log's words.
+	want := []string{"LongPolling: server closed", "ServerSentEvents: server closed", "WebSockets: server closed", "WebSockets: client closed"}
+	var reasons []string
+	for _, r := range chatOf(s).Recent {
+		reasons = append(reasons, r.Transport+": "+r.Reason)
+	}
+	if len(reasons) == len(want) {
+		sort.Strings(reasons[:3]) // alice's and bob's ends, bob's two in either order
+	}
+	if fmt.Sprint(reasons) != fmt.Sprint(want) {
+		t.Errorf("recent reasons = %q, want %q", reasons, want)
 	}
 }
 

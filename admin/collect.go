@@ -30,7 +30,7 @@ type Sample struct {
 type Disconnect struct {
 	At        int64  `json:"at"` // Unix milliseconds
 	Transport string `json:"transport"`
-	Reason    string `json:"reason"` // "" for a normal close
+	Reason    string `json:"reason"` // as hub.EndObserver says it
 }
 
 // stats is what the dashboard counts for one hub on this node. The hot
@@ -78,13 +78,14 @@ func (c *collector) Refused(h, reason string) {
 
 func (c *collector) Connected(h string, _ transports.Kind) { c.stats(h).connects.Add(1) }
 
-func (c *collector) Disconnected(h string, t transports.Kind, reason error) {
+func (c *collector) Disconnected(h string, _ transports.Kind, _ error) { c.stats(h).disconnects.Add(1) }
+
+// Ended keeps the reason among the recent ones: in the access log's words, which
+// tell a close by the client from one by the server, where Disconnected's error
+// does not.
+func (c *collector) Ended(h string, t transports.Kind, reason string) {
 	s := c.stats(h)
-	s.disconnects.Add(1)
-	d := Disconnect{At: time.Now().UnixMilli(), Transport: t.String()}
-	if reason != nil {
-		d.Reason = reason.Error()
-	}
+	d := Disconnect{At: time.Now().UnixMilli(), Transport: t.String(), Reason: reason}
 	s.mu.Lock()
 	if len(s.recent) == recentDisconnects {
 		s.recent = append(s.recent[:0], s.recent[1:]...)

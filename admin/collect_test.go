@@ -29,6 +29,9 @@ func TestCollector(t *testing.T) {
 	if _, ok := obs.(hub.RateLimitObserver); !ok {
 		t.Fatal("Dashboard is not a hub.RateLimitObserver")
 	}
+	if _, ok := obs.(hub.EndObserver); !ok {
+		t.Fatal("Dashboard is not a hub.EndObserver")
+	}
 	// Through hub.Observers, as cmd/hubbub combines it with metrics.
 	obs = hub.Observers(hub.NopObserver{}, d)
 
@@ -48,7 +51,9 @@ func TestCollector(t *testing.T) {
 	obs.Refused("chat", "Too many connections for this user")
 	obs.(hub.FallbackObserver).Fallback("chat", transports.WebSockets, "upgrade-refused")
 	obs.Disconnected("chat", transports.WebSockets, nil)
+	obs.(hub.EndObserver).Ended("chat", transports.WebSockets, "client closed")
 	obs.Disconnected("chat", transports.ServerSentEvents, errors.New("boom"))
+	obs.(hub.EndObserver).Ended("chat", transports.ServerSentEvents, "boom")
 
 	t0 := time.Unix(1_000_000, 0)
 	snap := d.Snapshot(t0)
@@ -75,8 +80,8 @@ func TestCollector(t *testing.T) {
 	if hs.Strikes != 2 {
 		t.Errorf("strikes = %d, want 2", hs.Strikes)
 	}
-	if len(hs.Recent) != 2 || hs.Recent[0].Reason != "" || hs.Recent[1].Reason != "boom" || hs.Recent[1].Transport != "ServerSentEvents" {
-		t.Errorf("recent = %+v, want a normal WebSockets close then boom on ServerSentEvents", hs.Recent)
+	if len(hs.Recent) != 2 || hs.Recent[0].Reason != "client closed" || hs.Recent[1].Reason != "boom" || hs.Recent[1].Transport != "ServerSentEvents" {
+		t.Errorf("recent = %+v, want a WebSockets client close then boom on ServerSentEvents", hs.Recent)
 	}
 
 	// The next second counts only what happened in it.
@@ -110,7 +115,7 @@ func TestCollectorRecentIsBounded(t *testing.T) {
 	defer closeHub(h)
 	d.Watch(h)
 	for i := range 25 {
-		d.Disconnected("chat", transports.LongPolling, fmt.Errorf("reason %d", i))
+		d.Ended("chat", transports.LongPolling, fmt.Sprintf("reason %d", i))
 	}
 	r := d.Snapshot(time.Now()).Hubs[0].Recent
 	if len(r) != 20 || r[0].Reason != "reason 5" || r[19].Reason != "reason 24" {

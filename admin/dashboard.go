@@ -5,9 +5,8 @@
 // closes, recent disconnect reasons, why clients fell back) and can disconnect a
 // connection or every connection of a user.
 //
-// A [Dashboard] is a [hub.Observer] (and [hub.FallbackObserver] and
-// [hub.RateLimitObserver]): give it to
-// the hubs it shows (hub.Observers combines it with package metrics), then
+// A [Dashboard] is a [hub.Observer] (and [hub.FallbackObserver],
+// [hub.RateLimitObserver] and [hub.EndObserver]): give it to the hubs it shows (hub.Observers combines it with package metrics), then
 // Watch them. The page itself is a client of the dashboard's own hub, over the
 // bundled JS client: every node pushes its snapshot each second to that hub's
 // clients, which crosses nodes through the backplane, and the page merges the

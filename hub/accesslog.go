@@ -63,8 +63,8 @@ func isUpkeep(t protocol.MessageType) bool {
 }
 
 // logAccess writes the connection's access log line. It runs once, as the
-// connection ends, with why (end's reason) and whether the server had closed it.
-func (c *Conn) logAccess(reason error, serverClosed bool) {
+// connection ends, with why it ended in endReason's words.
+func (c *Conn) logAccess(why string) {
 	opts := &c.hub.opts
 	if opts.DisableAccessLog {
 		return
@@ -87,7 +87,7 @@ func (c *Conn) logAccess(reason error, serverClosed bool) {
 		slog.Int64("messages_in", c.traffic.messagesIn.Load()),
 		slog.Int64("messages_out", c.traffic.messagesOut.Load()),
 		slog.Uint64("links", c.link.Load()),
-		slog.String("reason", c.hub.endReason(reason, serverClosed)),
+		slog.String("reason", why),
 	)
 }
 

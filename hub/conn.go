@@ -400,7 +400,8 @@ func (c *Conn) end(reason error) {
 		}
 		c.hub.removeConn(c)
 		// Before the hooks: the connection's life is over, whatever they do.
-		c.logAccess(reason, serverClosed)
+		why := c.hub.endReason(reason, serverClosed)
+		c.logAccess(why)
 		c.mu.Lock()
 		connecting := c.connecting
 		c.mu.Unlock()
@@ -408,7 +409,11 @@ func (c *Conn) end(reason error) {
 			<-connecting
 		}
 		if c.connected.Load() {
-			c.hub.opts.Observer.Disconnected(c.hub.opts.Name, c.kind, reason)
+			obs := c.hub.opts.Observer
+			obs.Disconnected(c.hub.opts.Name, c.kind, reason)
+			if e, ok := obs.(EndObserver); ok {
+				e.Ended(c.hub.opts.Name, c.kind, why)
+			}
 			c.hub.disconnected(c, reason)
 		}
 		if c.traced != nil {

@@ -67,6 +67,16 @@ type FallbackObserver interface {
 	Fallback(hub string, left transports.Kind, reason string)
 }
 
+// EndObserver is an optional interface of an Observer: just after Disconnected,
+// it is told why the connection ended in the access log's few stable words:
+// "client closed", "server closed" ([Conn.Close]), "hub closed" ([Hub.Close]),
+// "timeout", "handshake timeout", "slow consumer", "rate limited", "message too
+// large", "reconnect window passed", or the error's text. Disconnected's error
+// alone cannot tell a close by the client from one by the server.
+type EndObserver interface {
+	Ended(hub string, transport transports.Kind, reason string)
+}
+
 // RateLimitObserver is an optional interface of an Observer: it is told of
 // every strike of the inbound rate limit (Options.MaxMessagesPerSecond), a
 // message refused; Closed(ErrRateLimited) follows once a connection has had
@@ -76,7 +86,7 @@ type RateLimitObserver interface {
 }
 
 // Observers returns an Observer that tells each of obs, in order, what happens,
-// optional interfaces (FallbackObserver, RateLimitObserver) included: metrics and a dashboard, say,
+// optional interfaces ([FallbackObserver], [RateLimitObserver], [EndObserver]) included: metrics and a dashboard, say,
 // on one hub.
 func Observers(obs ...Observer) Observer { return observers(obs) }
 
@@ -148,6 +158,13 @@ func (os observers) RateLimitStrike(h string) {
 	for _, o := range os {
 		if r, ok := o.(RateLimitObserver); ok {
 			r.RateLimitStrike(h)
+		}
+	}
+}
+func (os observers) Ended(h string, t transports.Kind, reason string) {
+	for _, o := range os {
+		if e, ok := o.(EndObserver); ok {
+			e.Ended(h, t, reason)
 		}
 	}
 }

@@ -183,6 +183,10 @@ test('admin dashboard: sign-in, live connections on all transports, groups, disc
     await waitCell(admin, '#transports tr[data-transport="total"]', '0');
     await admin.waitForFunction(() => !document.querySelector('#groups tr[data-group="admin-test-room"]'), null, WAIT);
     assert.ok(await admin.evaluate(() => document.querySelectorAll('#recent tr[data-reason]').length >= 6), 'recent disconnects listed');
+    // Who closed each: the clients that stopped, and carol's two by the form.
+    const reasons = await admin.evaluate(() => [...document.querySelectorAll('#recent tr[data-reason]')].map((tr) => tr.dataset.reason));
+    assert.ok(reasons.filter((r) => r === 'client closed').length >= 3, `client closes listed: ${reasons}`);
+    assert.ok(reasons.filter((r) => r === 'server closed').length >= 2, `server closes listed: ${reasons}`);
     assert.equal(await cell(admin, '#transports tr[data-transport="WebSockets"]'), '0');
     assert.deepEqual(problems, []);
   } finally {

@@ -46,7 +46,10 @@
 //
 // Set it in one place, either:
 //   - in the hub, with [hub.Options.AllowedOrigins]: the hub answers the preflights,
-//     which Mount routes around the middleware;
+//     which Mount routes around the middleware, and Mount puts the hub's CORS
+//     headers on before the middleware runs ([hub.Hub.AllowCORS]), so that a
+//     page can read the middleware's 401 (a browser hides a cross-origin answer
+//     without them, and its client could not refresh its token);
 //   - in the app, with its CORS middleware on the router (r.Use(cors.New(…)) with
 //     gin-contrib/cors): the middleware answers the preflights and refuses
 //     origins it does not allow. When it has answered a request with an
@@ -75,7 +78,6 @@ import (
 	"context"
 	"maps"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -109,7 +111,10 @@ type keysKey struct{}
 // preflights (OPTIONS) are public and skip it. See the package doc for the table.
 func Mount(routes gin.IRoutes, relativePath string, h *hub.Hub, opts Options, middleware ...gin.HandlerFunc) {
 	handler := Handler(h, opts)
-	guarded := append(slices.Clip(middleware), handler)
+	// The hub's CORS headers go on first, so that a refusal by the middleware
+	// reaches the page (a browser hides a cross-origin answer without them).
+	allowCORS := func(c *gin.Context) { h.AllowCORS(c.Writer, c.Request) }
+	guarded := append(append([]gin.HandlerFunc{allowCORS}, middleware...), handler)
 	for _, p := range []string{
 		relativePath,
 		relativePath + "/", // a hub URL with a trailing slash: no redirect an upgrade cannot follow

@@ -46,18 +46,26 @@ func TestMountPublicPartsSkipMiddleware(t *testing.T) {
 		name, method, url string
 		hdr               http.Header
 		want              int
+		allowOrigin       string // the Access-Control-Allow-Origin answered
 	}{
-		{"script", "GET", base + "/hubbub.js", nil, http.StatusOK},
-		{"script HEAD", "HEAD", base + "/hubbub.mjs", nil, http.StatusOK},
+		{"script", "GET", base + "/hubbub.js", nil, http.StatusOK, "*"},
+		{"script HEAD", "HEAD", base + "/hubbub.mjs", nil, http.StatusOK, "*"},
 		{"negotiate preflight", "OPTIONS", base + "/negotiate?negotiateVersion=1",
-			http.Header{"Origin": {origin}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"authorization"}}, http.StatusNoContent},
+			http.Header{"Origin": {origin}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"authorization"}}, http.StatusNoContent, origin},
 		{"transport preflight", "OPTIONS", base + "?id=x",
-			http.Header{"Origin": {origin}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"authorization"}}, http.StatusNoContent},
-		{"negotiate without a token", "POST", base + "/negotiate?negotiateVersion=1", nil, http.StatusUnauthorized},
-		{"poll without a token", "GET", base + "?id=x", nil, http.StatusUnauthorized},
-		{"WebSocket upgrade without a token", "GET", base + "?id=x", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}, http.StatusUnauthorized},
-		{"negotiate with a token in the query", "POST", base + "/negotiate?negotiateVersion=1&access_token=alice-token", nil, http.StatusOK},
-		{"negotiate with a token", "POST", base + "/negotiate?negotiateVersion=1", http.Header{"Authorization": {"Bearer alice-token"}}, http.StatusOK},
+			http.Header{"Origin": {origin}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"authorization"}}, http.StatusNoContent, origin},
+		{"negotiate without a token", "POST", base + "/negotiate?negotiateVersion=1", nil, http.StatusUnauthorized, ""},
+		{"poll without a token", "GET", base + "?id=x", nil, http.StatusUnauthorized, ""},
+		{"WebSocket upgrade without a token", "GET", base + "?id=x", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}, http.StatusUnauthorized, ""},
+		{"negotiate with a token in the query", "POST", base + "/negotiate?negotiateVersion=1&access_token=alice-token", nil, http.StatusOK, ""},
+		{"negotiate with a token", "POST", base + "/negotiate?negotiateVersion=1", http.Header{"Authorization": {"Bearer alice-token"}}, http.StatusOK, ""},
+		// The middleware's 401 carries the hub's CORS headers, or the browser
+		// would hide it from the page (and its client could not tell it from
+		// the server being down, nor refresh its token).
+		{"cross-origin negotiate without a token", "POST", base + "/negotiate?negotiateVersion=1", http.Header{"Origin": {origin}}, http.StatusUnauthorized, origin},
+		{"cross-origin poll without a token", "GET", base + "?id=x", http.Header{"Origin": {origin}}, http.StatusUnauthorized, origin},
+		{"cross-origin negotiate with a token", "POST", base + "/negotiate?negotiateVersion=1", http.Header{"Origin": {origin}, "Authorization": {"Bearer alice-token"}}, http.StatusOK, origin},
+		{"negotiate without a token from an origin not allowed", "POST", base + "/negotiate?negotiateVersion=1", http.Header{"Origin": {"https://elsewhere.example"}}, http.StatusUnauthorized, ""},
 	}
 	for _, tc := range public {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,8 +81,11 @@ func TestMountPublicPartsSkipMiddleware(t *testing.T) {
 			if resp.StatusCode != tc.want {
 				t.Errorf("%s %s: %d, want %d", tc.method, tc.url, resp.StatusCode, tc.want)
 			}
-			if tc.method == "OPTIONS" && resp.Header.Get("Access-Control-Allow-Origin") != origin {
-				t.Errorf("preflight: Access-Control-Allow-Origin %q, want %q", resp.Header.Get("Access-Control-Allow-Origin"), origin)
+			if got := resp.Header.Values("Access-Control-Allow-Origin"); strings.Join(got, ", ") != tc.allowOrigin {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tc.allowOrigin)
+			}
+			if got := resp.Header.Values("Vary"); tc.allowOrigin != "" && tc.allowOrigin != "*" && len(got) != 1 {
+				t.Errorf("Vary %q, want Origin once", got)
 			}
 		})
 	}

@@ -145,3 +145,54 @@ func TestApprovedOrigin(t *testing.T) {
 		})
 	}
 }
+
+// TestAllowCORS: what AllowCORS puts on a response that a middleware in front of
+// the hub answers in its place (a 401, say): the hub's CORS headers for an
+// allowed cross-origin request, nothing for any other.
+func TestAllowCORS(t *testing.T) {
+	const listed = "https://app.example.com"
+	tests := []struct {
+		name, origin, approved string
+		allowed                []string
+		wantOrigin             string // "": AllowCORS sets nothing and reports false
+		wantCredentials        bool
+	}{
+		{"listed origin", listed, "", []string{listed}, listed, true},
+		{"any origin", "https://other.example.org", "", []string{"*"}, "*", false},
+		{"origin not allowed", "https://other.example.org", "", []string{listed}, "", false},
+		{"no Origin", "", "", []string{listed}, "", false},
+		{"same origin", "http://hub.example.net", "", []string{listed}, "", false},
+		{"approved by a middleware", listed, listed, nil, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := conformance.NewHub(hub.Options{AllowedOrigins: tc.allowed})
+			t.Cleanup(func() {
+				ctx, cancel := contextWithTimeout(time.Second)
+				defer cancel()
+				h.Close(ctx)
+			})
+			r := httptest.NewRequest("POST", "http://hub.example.net/hub/negotiate?negotiateVersion=1", nil)
+			if tc.origin != "" {
+				r.Header.Set("Origin", tc.origin)
+			}
+			if tc.approved != "" {
+				r = r.WithContext(hub.WithApprovedOrigin(r.Context(), tc.approved))
+			}
+			w := httptest.NewRecorder()
+			if got := h.AllowCORS(w, r); got != (tc.wantOrigin != "") {
+				t.Errorf("AllowCORS = %v, want %v", got, tc.wantOrigin != "")
+			}
+			hdr := w.Header()
+			if got := hdr.Get("Access-Control-Allow-Origin"); got != tc.wantOrigin {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tc.wantOrigin)
+			}
+			if got := hdr.Get("Access-Control-Allow-Credentials") == "true"; got != tc.wantCredentials {
+				t.Errorf("Access-Control-Allow-Credentials %q, want it %v", hdr.Get("Access-Control-Allow-Credentials"), tc.wantCredentials)
+			}
+			if wantVary := tc.wantOrigin != ""; (hdr.Get("Vary") == "Origin") != wantVary {
+				t.Errorf("Vary %q, want Origin: %v", hdr.Values("Vary"), wantVary)
+			}
+		})
+	}
+}

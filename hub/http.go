@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -625,15 +626,7 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	hdr := w.Header()
-	if h.origins.listed(origin) {
-		hdr.Set("Access-Control-Allow-Origin", origin)
-		hdr.Set("Access-Control-Allow-Credentials", "true")
-	} else {
-		// Only "*" lets it in: any site may call, but never with the user's
-		// cookies or HTTP authentication.
-		hdr.Set("Access-Control-Allow-Origin", "*")
-	}
-	hdr.Add("Vary", "Origin")
+	h.setCORSHeaders(hdr, origin)
 	if r.Method != http.MethodOptions {
 		return true
 	}
@@ -644,6 +637,42 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	hdr.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 	return false
+}
+
+// AllowCORS sets on w the CORS headers the hub answers r with when r comes from
+// another origin that [Options.AllowedOrigins] lets in
+// (Access-Control-Allow-Origin, Access-Control-Allow-Credentials for a listed
+// origin, Vary: Origin), and reports whether it did. It writes nothing else and
+// refuses nothing: the hub still checks r when it serves it.
+//
+// Call it before middleware that may answer in the hub's place (a 401 from the
+// app's authentication, say): without these headers the browser hides that
+// answer from the page, and its client sees a network error where it could have
+// refreshed its token. ginhub.Mount does.
+func (h *Hub) AllowCORS(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || h.proxies.originTarget(r).matches(origin) || approvedOrigin(r, origin) ||
+		!h.origins.allowsOrigin(origin) {
+		return false
+	}
+	h.setCORSHeaders(w.Header(), origin)
+	return true
+}
+
+// setCORSHeaders marks a response to an allowed cross-origin request. It may run
+// twice for one response (AllowCORS, then the hub's own check): Vary is added once.
+func (h *Hub) setCORSHeaders(hdr http.Header, origin string) {
+	if h.origins.listed(origin) {
+		hdr.Set("Access-Control-Allow-Origin", origin)
+		hdr.Set("Access-Control-Allow-Credentials", "true")
+	} else {
+		// Only "*" lets it in: any site may call, but never with the user's
+		// cookies or HTTP authentication.
+		hdr.Set("Access-Control-Allow-Origin", "*")
+	}
+	if !slices.Contains(hdr.Values("Vary"), "Origin") {
+		hdr.Add("Vary", "Origin")
+	}
 }
 
 // allowsOrigin is the WebSocket upgrade's origin check (the default

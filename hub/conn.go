@@ -269,6 +269,19 @@ func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol
 		ctx, cancel = context.WithTimeout(ctx, c.hub.opts.InvokeClientTimeout)
 		defer cancel()
 	}
+	id := "h" + strconv.FormatInt(c.nextResult.Add(1), 10)
+	tr, ok := c.hub.opts.Tracer.(ClientInvocationTracer)
+	if !ok {
+		return c.invokeClient(ctx, id, method, args)
+	}
+	ctx, end := tr.StartClientInvocation(ctx, ClientInvocationInfo{Hub: c.hub.opts.Name, ConnectionID: c.id, Method: method, InvocationID: id})
+	result, err := c.invokeClient(ctx, id, method, args)
+	end(err)
+	return result, err
+}
+
+// invokeClient is Invoke's call with invocation ID id, once ctx has its deadline.
+func (c *Conn) invokeClient(ctx context.Context, id, method string, args []any) (protocol.RawValue, error) {
 	if !c.handshaken.Load() {
 		return nil, fmt.Errorf("hub: connection %s: %w: handshake not complete", c.id, ErrConnectionClosed)
 	}
@@ -276,7 +289,6 @@ func (c *Conn) Invoke(ctx context.Context, method string, args ...any) (protocol
 	if err != nil {
 		return nil, err
 	}
-	id := "h" + strconv.FormatInt(c.nextResult.Add(1), 10)
 	reply := make(chan protocol.Message, 1)
 	c.invMu.Lock()
 	if c.results == nil {

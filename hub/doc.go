@@ -216,7 +216,8 @@
 // a reserved target, taken before method lookup and never run as a hub method;
 // method names beginning with "hubbub:" are reserved).
 // A [Tracer] ([Options.Tracer]) is told when negotiates, connections, invocations
-// and backplane publishes start and end; package
+// and backplane publishes start and end (a [ClientInvocationTracer], also calls
+// of client methods through [Conn.Invoke]); package
 // [github.com/hubbub-go/hubbub/otelhub] makes OpenTelemetry spans of them.
 //
 // # Concurrency

@@ -47,6 +47,24 @@ type Tracer interface {
 	StartPublish(ctx context.Context, pub PublishInfo) (context.Context, func(err error))
 }
 
+// ClientInvocationTracer is an optional interface of a [Tracer]: it is told when
+// the server calls a client method and waits for its result ([Conn.Invoke]).
+// ctx is Invoke's (in a handler, the invocation's), with its deadline; the hub
+// waits in the context it returns. end is called with Invoke's error once it
+// returns: a *[ClientError], the context's error, [ErrConnectionClosed]… or nil.
+type ClientInvocationTracer interface {
+	StartClientInvocation(ctx context.Context, inv ClientInvocationInfo) (context.Context, func(err error))
+}
+
+// ClientInvocationInfo describes a call of a client method to a
+// [ClientInvocationTracer].
+type ClientInvocationInfo struct {
+	Hub          string
+	ConnectionID string
+	Method       string // the client method, as the server named it
+	InvocationID string // the ID the client answers to
+}
+
 // ConnectionInfo describes a connection to a [Tracer].
 type ConnectionInfo struct {
 	Hub          string

@@ -1,6 +1,7 @@
 // Package otelhub traces a hub with OpenTelemetry: a span for each negotiate, each
-// connection, each invocation of a hub method and each backplane publish. It
-// implements [hub.Tracer]:
+// connection, each invocation of a hub method, each call of a client method that
+// waits for its result ([hub.Conn.Invoke]) and each backplane publish. It
+// implements [hub.Tracer] and [hub.ClientInvocationTracer]:
 //
 //	tracer := otelhub.New(tracerProvider)
 //	chat := hub.New(hub.Options{Name: "chat", Tracer: tracer})
@@ -14,6 +15,8 @@
 //	{hub}/{method}     server    the connection                  when the invocation is answered
 //	publish {hub}      producer  Send's context (in a handler,   when the backplane took it
 //	                             the invocation)
+//	{hub}/{method}     client    Invoke's context (in a handler, when the client's result
+//	                             the invocation)                 arrives or Invoke gives up
 //
 // The negotiate and connection spans take their parent from the request: a span
 // already in its context (middleware such as otelhttp put it there; the hub's span
@@ -47,7 +50,8 @@
 //	                            has not (the span is then {hub}/_OTHER)
 //	rpc.method_original         invocation of an unknown method: the name sent
 //	signalr.invocation.id       invocation: the client's ID ("" for non-blocking)
-//	signalr.invocation.kind     invocation: call, stream or non-blocking
+//	signalr.invocation.kind     invocation: call, stream or non-blocking;
+//	                            client_result for a call of a client method
 //	signalr.upload.streams      invocation with client-to-server streams: how many
 //	messaging.system            publish: "signalr"
 //	signalr.client_method       publish: the client method invoked on receivers
@@ -124,7 +128,10 @@ type Tracer struct {
 	propagator propagation.TextMapPropagator
 }
 
-var _ hub.Tracer = (*Tracer)(nil)
+var (
+	_ hub.Tracer                 = (*Tracer)(nil)
+	_ hub.ClientInvocationTracer = (*Tracer)(nil)
+)
 
 // Option configures a [Tracer].
 type Option func(*Tracer)
@@ -219,6 +226,19 @@ func (t *Tracer) StartInvocation(ctx context.Context, inv hub.InvocationInfo) (c
 	}
 }
 
+// StartClientInvocation implements [hub.ClientInvocationTracer].
+func (t *Tracer) StartClientInvocation(ctx context.Context, inv hub.ClientInvocationInfo) (context.Context, func(error)) {
+	ctx, span := t.tracer.Start(ctx, inv.Hub+"/"+inv.Method, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(rpcSystemKey.String("signalr"), rpcServiceKey.String(inv.Hub), rpcMethodKey.String(inv.Method),
+			ConnectionIDKey.String(inv.ConnectionID), InvocationIDKey.String(inv.InvocationID), InvocationKindKey.String("client_result")))
+	return ctx, func(err error) {
+		if err != nil {
+			fail(span, err)
+		}
+		span.End()
+	}
+}
+
 // StartPublish implements [hub.Tracer].
 func (t *Tracer) StartPublish(ctx context.Context, p hub.PublishInfo) (context.Context, func(error)) {
 	ctx, span := t.tracer.Start(ctx, "publish "+p.Hub, trace.WithSpanKind(trace.SpanKindProducer),
@@ -252,6 +272,7 @@ var errorTypes = []struct {
 	{hub.ErrRateLimited, "rate_limited"},
 	{transports.ErrTooLarge, "message_too_large"},
 	{hub.ErrClusterDelivery, "cluster_delivery"},
+	{hub.ErrConnectionClosed, "connection_closed"},
 	{context.Canceled, "canceled"},
 	{context.DeadlineExceeded, "deadline_exceeded"},
 }

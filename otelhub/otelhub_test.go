@@ -23,6 +23,7 @@ import (
 
 	"github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/hub"
+	"github.com/hubbub-go/hubbub/hub/protocol"
 	"github.com/hubbub-go/hubbub/otelhub"
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -383,4 +384,70 @@ func TestConnectionSpanOfATimedOutClient(t *testing.T) {
 		"signalr.transport": "web_sockets", "signalr.connection.status": "timeout", "error.type": "client_timeout",
 	})
 	wantStatus(t, connection, codes.Error, hub.ErrClientTimeout.Error())
+}
+
+// TestClientResultSpans: a hub method that asks its caller for a result
+// (Conn.Invoke) has a client span per ask, its child: one answered, one that
+// the client fails, one the server stops waiting for.
+func TestClientResultSpans(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	h := hub.New(hub.Options{Name: testHubName, Tracer: otelhub.New(tp), Logger: quiet})
+	h.On("Ask", func(ctx *hub.Context, method string) error {
+		ask, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		_, err := ctx.Conn().Invoke(ask, method)
+		return err
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.Close(ctx)
+		tp.Shutdown(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := client.New(srv.URL, client.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.OnInvoke("GetName", func(context.Context, []protocol.RawValue) (any, error) { return "Ada", nil })
+	conn.OnInvoke("Refuse", func(context.Context, []protocol.RawValue) (any, error) { return nil, errors.New("not telling") })
+	conn.OnInvoke("Hang", func(ctx context.Context, _ []protocol.RawValue) (any, error) { <-ctx.Done(); return nil, ctx.Err() })
+	if err := conn.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"GetName", "Refuse", "Hang"} {
+		conn.Invoke(ctx, "Ask", m) // Refuse and Hang fail: their spans say how
+	}
+
+	got := spans(t, exp, "chat/Ask", "chat/GetName", "chat/Refuse", "chat/Hang")
+	for _, tc := range []struct {
+		name, errorType, status string
+	}{
+		{"chat/GetName", "", ""},
+		{"chat/Refuse", "*hub.ClientError", "not telling"},
+		{"chat/Hang", "deadline_exceeded", "deadline exceeded"},
+	} {
+		s := got[tc.name]
+		wantKind(t, s, trace.SpanKindClient)
+		wantAttrs(t, s, map[string]any{
+			"rpc.system": "signalr", "rpc.service": testHubName, "rpc.method": strings.TrimPrefix(tc.name, "chat/"),
+			"signalr.connection.id": conn.ConnectionID(), "signalr.invocation.kind": "client_result",
+		})
+		if attrs(s)["signalr.invocation.id"].AsString() == "" {
+			t.Errorf("span %q: no signalr.invocation.id", s.Name)
+		}
+		if tc.errorType == "" {
+			wantStatus(t, s, codes.Unset, "")
+		} else {
+			wantAttrs(t, s, map[string]any{"error.type": tc.errorType})
+			wantStatus(t, s, codes.Error, tc.status)
+		}
+	}
+	// Each ask is its Ask's child; the last Ask is the Hang's parent.
+	wantParent(t, got["chat/Hang"], got["chat/Ask"])
 }

@@ -48,7 +48,8 @@ const (
 // newHub serves a hub traced into a fresh in-memory exporter. Its Add handler
 // starts a span of its own from its Context and sends to every client (a
 // backplane publish); Fail returns a hub error; Count streams; Note returns
-// nothing (clients send to it).
+// nothing (clients send to it); Ask calls the caller's method and gives up
+// after 200 ms.
 func newHub(t *testing.T) (*httptest.Server, *tracetest.InMemoryExporter, *sdktrace.TracerProvider) {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
@@ -61,6 +62,12 @@ func newHub(t *testing.T) (*httptest.Server, *tracetest.InMemoryExporter, *sdktr
 	})
 	h.On("Fail", func(why string) error { return hub.NewError("%s", why) })
 	h.On("Note", func(string) {})
+	h.On("Ask", func(ctx *hub.Context, method string) error {
+		ask, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		_, err := ctx.Conn().Invoke(ask, method)
+		return err
+	})
 	h.On("Count", func(n int) iter.Seq[int] {
 		return func(yield func(int) bool) {
 			for i := range n {
@@ -390,23 +397,7 @@ func TestConnectionSpanOfATimedOutClient(t *testing.T) {
 // (Conn.Invoke) has a client span per ask, its child: one answered, one that
 // the client fails, one the server stops waiting for.
 func TestClientResultSpans(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	h := hub.New(hub.Options{Name: testHubName, Tracer: otelhub.New(tp), Logger: quiet})
-	h.On("Ask", func(ctx *hub.Context, method string) error {
-		ask, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		defer cancel()
-		_, err := ctx.Conn().Invoke(ask, method)
-		return err
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		h.Close(ctx)
-		tp.Shutdown(ctx)
-	})
+	srv, exp, _ := newHub(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := client.New(srv.URL, client.Options{Logger: quiet})

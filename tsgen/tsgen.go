@@ -20,7 +20,8 @@
 // types and interfaces to unknown. Struct fields honour their json tags (the name,
 // "-", omitempty and omitzero as optional, ",string"), and embedded structs are
 // flattened with encoding/json's rules. A nil slice encodes as null, but slices
-// are typed T[]: hubs that return lists should return empty ones.
+// are typed T[]: hubs that return lists should return empty ones. A named map or
+// slice that contains itself (type Tree map[string]Tree) is declared by name.
 package tsgen
 
 import (
@@ -90,7 +91,7 @@ func Generate(d hub.Description, opts Options) ([]File, error) {
 	if d.Hub == "" {
 		return nil, fmt.Errorf("tsgen: the description has no hub name")
 	}
-	g := &generator{opts: opts, prefix: exportName(d.Hub), names: map[reflect.Type]string{}, index: map[reflect.Type]int{}}
+	g := &generator{opts: opts, prefix: exportName(d.Hub), names: map[reflect.Type]string{}, index: map[reflect.Type]int{}, expanding: map[reflect.Type]bool{}}
 	calls, err := g.signatures(d)
 	if err != nil {
 		return nil, fmt.Errorf("tsgen: hub %q: %w", d.Hub, err)
@@ -112,6 +113,10 @@ type generator struct {
 	names  map[reflect.Type]string // set by declarations
 	index  map[reflect.Type]int    // into order
 	order  []reflect.Type          // named structs to declare, as first reached
+	// expanding are the named maps, slices and arrays being written out inline; one
+	// met again inside itself is recursive and declared by name (Tree
+	// map[string]Tree) instead of expanded without end.
+	expanding map[reflect.Type]bool
 }
 
 // signature is one method with its TypeScript types worked out.
@@ -200,6 +205,20 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		return "string", nil
 	}
 	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Pointer:
+		if t.Name() == "" {
+			return g.composite(t)
+		}
+		if _, declared := g.index[t]; declared || g.expanding[t] {
+			return g.named(t), nil
+		}
+		g.expanding[t] = true
+		ts, err := g.composite(t)
+		delete(g.expanding, t)
+		if _, recursive := g.index[t]; recursive {
+			return g.named(t), nil
+		}
+		return ts, err
 	case reflect.Bool:
 		return "boolean", nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -210,6 +229,18 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		return "string", nil
 	case reflect.Interface:
 		return "unknown", nil
+	case reflect.Struct:
+		if t.Name() == "" {
+			return g.objectLiteral(t)
+		}
+		return g.named(t), nil
+	}
+	return "", fmt.Errorf("%s: %w", t, ErrUnsupported)
+}
+
+// composite is a map, slice, array or pointer type written out.
+func (g *generator) composite(t reflect.Type) (string, error) {
+	switch t.Kind() {
 	case reflect.Pointer:
 		elem, err := g.typeOf(t.Elem())
 		if err != nil {
@@ -239,16 +270,12 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 			return "", err
 		}
 		return "Record<string, " + elem + ">", nil
-	case reflect.Struct:
-		if t.Name() == "" {
-			return g.objectLiteral(t)
-		}
-		return g.named(t), nil
 	}
 	return "", fmt.Errorf("%s: %w", t, ErrUnsupported)
 }
 
-// named returns the interface name of a named struct type, to be declared.
+// named returns the name of a named struct type (or recursive map, slice or
+// array), to be declared.
 func (g *generator) named(t reflect.Type) string {
 	i, ok := g.index[t]
 	if !ok {
@@ -428,13 +455,23 @@ func dominant(fields []goField) *goField {
 // struct may reach more structs; they are declared too.
 func (g *generator) declarations() ([]string, error) {
 	bodies := map[reflect.Type][]field{}
-	for i := 0; i < len(g.order); i++ { // g.order grows while we walk
+	aliases := map[reflect.Type]string{} // a recursive map's value type, or slice's type
+	for i := 0; i < len(g.order); i++ {  // g.order grows while we walk
 		t := g.order[i]
-		f, err := g.fields(t)
+		var err error
+		switch t.Kind() {
+		case reflect.Struct:
+			bodies[t], err = g.fields(t)
+		case reflect.Map:
+			aliases[t], err = g.typeOf(t.Elem()) // and the key is valid: composite saw it
+		case reflect.Slice, reflect.Array:
+			aliases[t], err = g.composite(t)
+		default: // type P *P: null at any depth, and no TypeScript alias may say so
+			err = fmt.Errorf("a pointer to itself: %w", ErrUnsupported)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}
-		bodies[t] = f
 	}
 	count := map[string]int{}
 	for _, t := range g.order {
@@ -464,7 +501,18 @@ func (g *generator) declarations() ([]string, error) {
 	var decls []string
 	for _, t := range g.order {
 		var b strings.Builder
-		fmt.Fprintf(&b, "/** Go %s. */\nexport interface %s {\n", t.String(), g.names[t])
+		fmt.Fprintf(&b, "/** Go %s. */\n", t.String())
+		switch t.Kind() {
+		case reflect.Map: // an interface: an alias of a Record may not refer to itself
+			fmt.Fprintf(&b, "export interface %s {\n  [key: string]: %s;\n}\n", g.names[t], aliases[t])
+			decls = append(decls, b.String())
+			continue
+		case reflect.Slice, reflect.Array:
+			fmt.Fprintf(&b, "export type %s = %s;\n", g.names[t], aliases[t])
+			decls = append(decls, b.String())
+			continue
+		}
+		fmt.Fprintf(&b, "export interface %s {\n", g.names[t])
 		for _, f := range bodies[t] {
 			fmt.Fprintf(&b, "  %s;\n", f.decl())
 		}
@@ -479,7 +527,8 @@ func (g *generator) declarations() ([]string, error) {
 }
 
 func declName(decl string) string {
-	_, rest, _ := strings.Cut(decl, "export interface ")
+	_, rest, _ := strings.Cut(decl, "\nexport ")
+	_, rest, _ = strings.Cut(rest, " ") // interface or type
 	name, _, _ := strings.Cut(rest, " ")
 	return name
 }

@@ -1,0 +1,180 @@
+package tsgen_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hubbub-go/hubbub/tsgen"
+)
+
+// tsc type-checks the generated files of one hub, as an app importing them would
+// (strict, against the bundled client's and @microsoft/signalr's declarations).
+// It needs node and clientjs/node_modules (test.sh runs npm ci there first).
+func tsc(t *testing.T, files map[string]string) {
+	t.Helper()
+	clientjs, err := filepath.Abs("../clientjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiler := filepath.Join(clientjs, "node_modules", "typescript", "bin", "tsc")
+	node, err := exec.LookPath("node")
+	if _, statErr := os.Stat(compiler); err != nil || statErr != nil {
+		t.Skip("no node or no clientjs/node_modules (run npm ci in clientjs)")
+	}
+	dir := t.TempDir()
+	var names []string
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	config, err := json.Marshal(map[string]any{
+		"compilerOptions": map[string]any{
+			"target": "es2022", "module": "nodenext", "moduleResolution": "nodenext",
+			"lib": []string{"es2022", "dom"}, "strict": true, "noEmit": true, "types": []string{},
+			"paths": map[string][]string{
+				"hubbub-client":      {filepath.Join(clientjs, "dist", "hubbub.d.ts")},
+				"@microsoft/signalr": {filepath.Join(clientjs, "node_modules", "@microsoft", "signalr", "dist", "esm", "index.d.ts")},
+			},
+		},
+		"files": names,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tsconfig.json"), config, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(node, compiler, "-p", dir, "--pretty", "false").CombinedOutput(); err != nil {
+		t.Errorf("tsc: %v\n%s", err, out)
+	}
+}
+
+// member is one line of a generated interface.
+type member struct {
+	ts       string
+	optional bool
+}
+
+var memberLine = regexp.MustCompile(`^  ("(?:[^"\\]|\\.)*"|[^?:]+)(\??): (.*);$`)
+
+// members parses the body of the generated interface name.
+func members(t *testing.T, file, name string) map[string]member {
+	t.Helper()
+	_, body, ok := strings.Cut(file, "export interface "+name+" {\n")
+	if !ok {
+		t.Fatalf("no interface %s in\n%s", name, file)
+	}
+	body, _, _ = strings.Cut(body, "\n}")
+	out := map[string]member{}
+	for _, line := range strings.Split(body, "\n") {
+		m := memberLine.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("interface %s: cannot read %q", name, line)
+		}
+		key := m[1]
+		if strings.HasPrefix(key, `"`) {
+			if err := json.Unmarshal([]byte(key), &key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out[key] = member{ts: m[3], optional: m[2] == "?"}
+	}
+	return out
+}
+
+// jsonKind is the TypeScript primitive a JSON value is, for the simple ones.
+func jsonKind(raw json.RawMessage) string {
+	switch s := strings.TrimSpace(string(raw)); {
+	case s == "null":
+		return "null"
+	case s == "true" || s == "false":
+		return "boolean"
+	case strings.HasPrefix(s, `"`):
+		return "string"
+	case strings.HasPrefix(s, "{"), strings.HasPrefix(s, "["):
+		return ""
+	}
+	return "number"
+}
+
+// assertShape checks the interface generated for v's struct type against what
+// encoding/json writes for v: the same keys (each required member present), and
+// a primitive value where the member's type allows that primitive.
+func assertShape(t *testing.T, file, name string, v any) {
+	t.Helper()
+	want := members(t, file, name)
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	for key, raw := range got {
+		m, ok := want[key]
+		if !ok {
+			t.Errorf("%s: encoding/json writes %q (%s), the interface has no such member", name, key, raw)
+			continue
+		}
+		if k := jsonKind(raw); k != "" && !strings.Contains(m.ts, k) && m.ts != "unknown" {
+			t.Errorf("%s.%s: encoding/json writes %s, the interface says %s", name, key, raw, m.ts)
+		}
+	}
+	for key, m := range want {
+		if _, ok := got[key]; !ok && !m.optional {
+			t.Errorf("%s: member %q is required, encoding/json left it out of %s", name, key, data)
+		}
+	}
+}
+
+func generateFor(t *testing.T, hubName string, values ...any) map[string]string {
+	t.Helper()
+	h := newHub(t, hubName)
+	h.ClientMethod("m", values...)
+	files, err := tsgen.Generate(h.Describe(), tsgen.Options{Command: "tsgen_test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		out[f.Name] = string(f.Data)
+	}
+	return out
+}
+
+// Tree and Forest are named maps and slices that contain themselves: a nested
+// configuration, a list of lists.
+type (
+	Tree   map[string]Tree
+	Forest []map[string]Forest
+	Nested struct {
+		Tree   Tree    `json:"tree"`
+		Forest *Forest `json:"forest"`
+	}
+)
+
+// A named map or slice that contains itself is declared once under its name and
+// referred to, instead of being expanded without end (a stack overflow).
+func TestRecursiveNamedTypes(t *testing.T) {
+	files := generateFor(t, "rec", Tree{}, Nested{})
+	got := files["rec.d.ts"]
+	for _, want := range []string{
+		"export interface Tree {\n  [key: string]: Tree;\n}\n",
+		"export type Forest = (Record<string, Forest>)[];\n",
+		"export interface Nested {\n  tree: Tree;\n  forest: Forest | null;\n}\n",
+		"m: [arg1: Tree, arg2: Nested];",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want\n%s\nin\n%s", want, got)
+		}
+	}
+	tsc(t, files)
+}

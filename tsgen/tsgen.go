@@ -484,6 +484,14 @@ func (g *generator) declarations() ([]string, error) {
 		"AsyncIterable", "Uint8Array", "Pick", "Omit", "Date", "Array", "Object", "String", "Number", "Boolean", "Error", "Map", "Set"} {
 		taken[n] = true
 	}
+	// Nor may an interface be named like a reserved word or a predefined type:
+	// Go's unexported class or object.
+	for _, n := range strings.Fields(`break case catch class const continue debugger default delete do else enum
+		export extends false finally for function if import in instanceof new null return super switch this throw
+		true try typeof var void while with implements interface let package private protected public static yield
+		await any boolean number string symbol bigint object never unknown undefined`) {
+		taken[n] = true
+	}
 	for _, suffix := range []string{"Methods", "Streams", "ClientMethods", "Connection", "SignalRMethods", "SignalRStreams", "SignalRConnection"} {
 		taken[g.prefix+suffix] = true
 	}

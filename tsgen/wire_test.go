@@ -178,3 +178,25 @@ func TestRecursiveNamedTypes(t *testing.T) {
 	}
 	tsc(t, files)
 }
+
+// Unexported Go types named like TypeScript keywords and predefined types.
+type (
+	class    struct{ A int }
+	object   struct{ B int }
+	function struct{ C int }
+	symbol   struct{ D int }
+)
+
+// A Go type named like a TypeScript reserved word or predefined type (which no
+// interface may be named) gets another name.
+func TestReservedTypeNames(t *testing.T) {
+	files := generateFor(t, "reserved", class{}, object{}, function{}, symbol{})
+	got := files["reserved.d.ts"]
+	for _, want := range []string{"export interface class_ {", "export interface object_ {", "export interface function_ {", "export interface symbol_ {",
+		"m: [arg1: class_, arg2: object_, arg3: function_, arg4: symbol_];"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want %q in\n%s", want, got)
+		}
+	}
+	tsc(t, files)
+}

@@ -14,14 +14,18 @@
 //
 // cmd/hubbub's "gen ts" subcommand runs it on the demo server's hubs.
 //
-// Go types map as encoding/json encodes them: numbers to number, []byte to
-// string | Uint8Array (base64 under JSON, bytes under MessagePack), time.Time and encoding.TextMarshaler types to
-// string, maps to Record<string, V>, a pointer to T | null, other json.Marshaler
-// types and interfaces to unknown. Struct fields honour their json tags (the name,
-// "-", omitempty and omitzero as optional, ",string"), and embedded structs are
-// flattened with encoding/json's rules. A nil slice encodes as null, but slices
+// Go types map as encoding/json encodes them: numbers (and json.Number) to
+// number, []byte to string | Uint8Array (base64 under JSON, bytes under
+// MessagePack), time.Time and encoding.TextMarshaler types to string, maps to
+// Record<string, V>, a pointer to T | null, other json.Marshaler types and
+// interfaces to unknown. Struct fields honour their json tags (the name, "-",
+// omitempty and omitzero as optional, ",string"), and embedded structs are
+// flattened with encoding/json's rules; the fields of an embedded pointer are
+// optional, as a nil one leaves them out. A nil slice encodes as null, but slices
 // are typed T[]: hubs that return lists should return empty ones. A named map or
 // slice that contains itself (type Tree map[string]Tree) is declared by name.
+// JavaScript's number holds integers up to 2^53 exactly: an int64 or uint64 that
+// may go beyond (an ID, a snowflake) should be tagged ",string", and is a string.
 package tsgen
 
 import (
@@ -172,11 +176,23 @@ var (
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 	rawMessage    = reflect.TypeFor[json.RawMessage]()
 	rawValue      = reflect.TypeFor[protocol.RawValue]() // any value, as the client sent it
+	jsonNumber    = reflect.TypeFor[json.Number]()       // a string encoding/json writes as a number
 )
 
 // ErrUnsupported is a type JSON cannot encode (a func, a channel, a complex
 // number, a map with other keys), met in a method's signature.
 var ErrUnsupported = errors.New("JSON cannot encode this type")
+
+// isValidTag says whether encoding/json takes s as a member name; it uses the Go
+// field's name when not.
+func isValidTag(s string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", r) && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // isIdentifier says whether s can be a TypeScript member name unquoted.
 func isIdentifier(s string) bool {
@@ -195,8 +211,12 @@ func implements(t, iface reflect.Type) bool {
 // typeOf is t's TypeScript type as encoding/json writes a t.
 func (g *generator) typeOf(t reflect.Type) (string, error) {
 	switch {
+	case t.Kind() == reflect.Interface:
+		return "unknown", nil // the value's own type decides, and nil is null
 	case t == timeType:
 		return "string", nil
+	case t == jsonNumber:
+		return "number", nil
 	case t == rawMessage, t == rawValue:
 		return "unknown", nil
 	case t.Kind() != reflect.Pointer && implements(t, jsonMarshaler):
@@ -227,8 +247,6 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		return "number", nil
 	case reflect.String:
 		return "string", nil
-	case reflect.Interface:
-		return "unknown", nil
 	case reflect.Struct:
 		if t.Name() == "" {
 			return g.objectLiteral(t)
@@ -345,10 +363,17 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 	type level struct {
 		t     reflect.Type
 		index []int
+		// viaPointer: reached through an embedded pointer, which when nil leaves
+		// out every field beneath it.
+		viaPointer bool
 	}
-	current, visited := []level{{t, nil}}, map[reflect.Type]bool{}
+	// count is how many times each struct of the current level was embedded in the
+	// level above: the fields of one embedded twice at a depth tie with themselves
+	// and are hidden (encoding/json does this for the fields directly in it only).
+	current, count, visited := []level{{t, nil, false}}, map[reflect.Type]int{}, map[reflect.Type]bool{}
 	for depth := 0; len(current) > 0; depth++ {
 		var next []level
+		nextCount := map[reflect.Type]int{}
 		for _, lv := range current {
 			if visited[lv.t] {
 				continue
@@ -361,6 +386,9 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 					continue
 				}
 				name, opts, _ := strings.Cut(tag, ",")
+				if !isValidTag(name) {
+					name = "" // encoding/json uses the Go name
+				}
 				ft := sf.Type
 				if sf.Anonymous {
 					if ft.Kind() == reflect.Pointer {
@@ -374,10 +402,12 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 				}
 				index := append(slices.Clone(lv.index), i)
 				if sf.Anonymous && name == "" && ft.Kind() == reflect.Struct {
-					next = append(next, level{ft, index})
+					if nextCount[ft]++; nextCount[ft] == 1 {
+						next = append(next, level{ft, index, lv.viaPointer || sf.Type.Kind() == reflect.Pointer})
+					}
 					continue
 				}
-				f := goField{name: name, tagged: name != "", depth: depth, index: index, typ: sf.Type}
+				f := goField{name: name, tagged: name != "", depth: depth, index: index, typ: sf.Type, omit: lv.viaPointer}
 				if f.name == "" {
 					f.name = sf.Name
 				}
@@ -386,7 +416,11 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 					case "omitempty", "omitzero":
 						f.omit = true
 					case "string":
-						switch sf.Type.Kind() {
+						quotedType := sf.Type
+						if quotedType.Name() == "" && quotedType.Kind() == reflect.Pointer {
+							quotedType = quotedType.Elem() // "5" or null
+						}
+						switch quotedType.Kind() {
 						case reflect.Bool, reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 							reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
 							reflect.Float32, reflect.Float64:
@@ -395,9 +429,12 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 					}
 				}
 				all = append(all, f)
+				if count[lv.t] > 1 {
+					all = append(all, f) // a tie with itself
+				}
 			}
 		}
-		current = next
+		current, count = next, nextCount
 	}
 	byName := map[string][]goField{}
 	for _, f := range all {
@@ -414,11 +451,14 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 	slices.SortStableFunc(kept, func(a, b goField) int { return slices.Compare(a.index, b.index) })
 	var out []field
 	for _, f := range kept {
-		ts := "string"
-		if !f.quoted {
-			var err error
-			if ts, err = g.typeOf(f.typ); err != nil {
-				return nil, fmt.Errorf("field %s: %w", f.name, err)
+		ts, err := g.typeOf(f.typ)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.name, err)
+		}
+		if f.quoted && ts != "unknown" { // a json.Marshaler writes itself, quoted or not
+			ts = "string"
+			if f.typ.Kind() == reflect.Pointer {
+				ts += " | null"
 			}
 		}
 		out = append(out, field{name: f.name, ts: ts, optional: f.omit})

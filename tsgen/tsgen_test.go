@@ -137,7 +137,7 @@ export interface tagged {
   Untagged: number;
   id: number;
   Created: string;
-  deep: boolean;
+  deep?: boolean;
   anon: { x: number; };
 }
 `,

@@ -1,7 +1,9 @@
 package tsgen_test
 
 import (
+	"encoding"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,9 +73,9 @@ func members(t *testing.T, file, name string) map[string]member {
 	if !ok {
 		t.Fatalf("no interface %s in\n%s", name, file)
 	}
-	body, _, _ = strings.Cut(body, "\n}")
+	body, _, _ = strings.Cut("\n"+body, "\n}")
 	out := map[string]member{}
-	for _, line := range strings.Split(body, "\n") {
+	for _, line := range strings.Split(body, "\n")[1:] {
 		m := memberLine.FindStringSubmatch(line)
 		if m == nil {
 			t.Fatalf("interface %s: cannot read %q", name, line)
@@ -199,4 +201,57 @@ func TestReservedTypeNames(t *testing.T) {
 		}
 	}
 	tsc(t, files)
+}
+
+// Structs whose JSON takes encoding/json's less known rules.
+type (
+	Amount struct {
+		Value json.Number `json:"value"` // written as a number
+	}
+	QuotedPointer struct {
+		Count *int64 `json:"count,string"` // "5" or null
+	}
+	BadTags struct {
+		Smile int `json:"😀"`    // not a valid key: the Go name is used
+		Apos  int `json:"it's"` // neither
+		Fine  int `json:"a-b c"`
+	}
+	Point   struct{ Deep int }
+	Left    struct{ Point }
+	Right   struct{ Point }
+	Diamond struct {
+		Left  // Point's Deep twice at one depth: hidden, as Go's selector would be
+		Right //
+	}
+	Page struct {
+		*Point     // nil: its fields are not written
+		Size   int `json:"size"`
+	}
+	Textish struct {
+		Text encoding.TextMarshaler `json:"text"` // nil: null
+	}
+)
+
+// Each interface has the members encoding/json writes, each required one is
+// always written, and each primitive value is one its member's type allows.
+func TestShapesMatchEncodingJSON(t *testing.T) {
+	five := int64(5)
+	for _, tc := range []struct {
+		name  string
+		value any
+	}{
+		{"Amount", Amount{Value: "12.5"}},
+		{"QuotedPointer", QuotedPointer{Count: &five}},
+		{"QuotedPointer", QuotedPointer{}},
+		{"BadTags", BadTags{}},
+		{"Diamond", Diamond{}},
+		{"Page", Page{}},
+		{"Page", Page{Point: &Point{}}},
+		{"Textish", Textish{}},
+		{"Textish", Textish{Text: net.IP{127, 0, 0, 1}}},
+	} {
+		files := generateFor(t, "shapes", tc.value)
+		assertShape(t, files["shapes.d.ts"], tc.name, tc.value)
+	}
+	tsc(t, generateFor(t, "shapes", Amount{}, QuotedPointer{}, BadTags{}, Diamond{}, Page{}, Textish{}))
 }

@@ -513,9 +513,15 @@ func (g *generator) declarations() ([]string, error) {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}
 	}
-	count := map[string]int{}
+	// A name two packages' types share is qualified with the package; a
+	// package's own types of one name (Page[T] and Page[*T]) only get the _ below.
+	pkgs := map[string]map[string]bool{}
 	for _, t := range g.order {
-		count[typeName(t, false)]++
+		n := typeName(t, false)
+		if pkgs[n] == nil {
+			pkgs[n] = map[string]bool{}
+		}
+		pkgs[n][t.PkgPath()] = true
 	}
 	// The names the files declare or import themselves, and TypeScript's own
 	// that a declaration would shadow.
@@ -537,7 +543,7 @@ func (g *generator) declarations() ([]string, error) {
 	}
 	for _, t := range g.order {
 		n := typeName(t, false)
-		if count[n] > 1 {
+		if len(pkgs[n]) > 1 {
 			n = typeName(t, true)
 		}
 		for taken[n] {
@@ -595,14 +601,24 @@ func (g *generator) resolve(s string) string {
 }
 
 // typeName is a TypeScript name for named type t: its Go name, with the package
-// name in front when qualified; type arguments are folded in.
+// name in front when qualified; type arguments are folded in as Go code writes
+// them, without import paths: Page[example.com/app/models.Item] is Page_Item.
 func typeName(t reflect.Type, qualified bool) string {
 	name := t.Name()
 	if i := strings.IndexByte(name, '['); i >= 0 {
-		args := strings.FieldsFunc(name[i+1:len(name)-1], func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		args := strings.FieldsFunc(name[i+1:len(name)-1], func(r rune) bool { return strings.ContainsRune("[](){}*,; ", r) })
 		name = name[:i]
 		for _, a := range args {
-			name += "_" + a
+			a = a[strings.LastIndexByte(a, '/')+1:] // example.com/app/models.Item
+			a = a[strings.LastIndexByte(a, '.')+1:]
+			if a = strings.Map(func(r rune) rune {
+				if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' {
+					return r
+				}
+				return -1
+			}, a); a != "" {
+				name += "_" + a
+			}
 		}
 	}
 	if qualified {

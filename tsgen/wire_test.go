@@ -255,3 +255,33 @@ func TestShapesMatchEncodingJSON(t *testing.T) {
 	}
 	tsc(t, generateFor(t, "shapes", Amount{}, QuotedPointer{}, BadTags{}, Diamond{}, Page{}, Textish{}))
 }
+
+// Generic structs, as a hub returns pages of its items.
+type (
+	Paged[T any] struct {
+		Items []T     `json:"items"`
+		Next  *string `json:"next"`
+	}
+	Pair[K comparable, V any] struct {
+		Key   K `json:"key"`
+		Value V `json:"value"`
+	}
+)
+
+// A generic struct's instantiation is named after its type arguments as written
+// in Go, without their import paths.
+func TestGenericNames(t *testing.T) {
+	files := generateFor(t, "generic", Paged[Point]{}, Paged[*Point]{}, Pair[string, map[string][]int]{})
+	got := files["generic.d.ts"]
+	for _, want := range []string{
+		"export interface Paged_Point {\n  items: Point[];\n  next: string | null;\n}\n",
+		"export interface Paged_Point_ {\n  items: (Point | null)[];\n", // *Point: the same words, another type
+		"export interface Pair_string_map_string_int {\n  key: string;\n  value: Record<string, number[]>;\n}\n",
+		"m: [arg1: Paged_Point, arg2: Paged_Point_, arg3: Pair_string_map_string_int];",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want\n%s\nin\n%s", want, got)
+		}
+	}
+	tsc(t, files)
+}

@@ -23,7 +23,9 @@
 // flattened with encoding/json's rules; the fields of an embedded pointer are
 // optional, as a nil one leaves them out. A nil slice encodes as null, but slices
 // are typed T[]: hubs that return lists should return empty ones. A named map or
-// slice that contains itself (type Tree map[string]Tree) is declared by name.
+// slice that contains itself (type Tree map[string]Tree) is declared by name. A
+// type whose pointer only has MarshalText is string | its own encoding: encoding/json
+// calls it only where the value is addressable.
 // JavaScript's number holds integers up to 2^53 exactly: an int64 or uint64 that
 // may go beyond (an ID, a snowflake) should be tagged ",string", and is a string.
 package tsgen
@@ -221,9 +223,24 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		return "unknown", nil
 	case t.Kind() != reflect.Pointer && implements(t, jsonMarshaler):
 		return "unknown", nil // its own encoding: nothing to tell from the type
-	case t.Kind() != reflect.Pointer && implements(t, textMarshaler):
+	case t.Kind() != reflect.Pointer && t.Implements(textMarshaler):
 		return "string", nil
+	case t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(textMarshaler):
+		// encoding/json calls (*T).MarshalText only where the T is addressable (a
+		// slice's element, a pointer's target), and writes T as such elsewhere (a
+		// field of a struct passed by value).
+		plain, err := g.kindOf(t)
+		if err != nil {
+			return "", err
+		}
+		return "string | " + plain, nil
 	}
+	return g.kindOf(t)
+}
+
+// kindOf is t's TypeScript type as encoding/json writes its kind, when t does not
+// marshal itself.
+func (g *generator) kindOf(t reflect.Type) (string, error) {
 	switch t.Kind() {
 	case reflect.Map, reflect.Slice, reflect.Array, reflect.Pointer:
 		if t.Name() == "" {
@@ -279,7 +296,7 @@ func (g *generator) composite(t reflect.Type) (string, error) {
 		return elem + "[]", nil
 	case reflect.Map:
 		switch k := t.Key(); {
-		case k.Kind() == reflect.String, k.Kind() >= reflect.Int && k.Kind() <= reflect.Uintptr, implements(k, textMarshaler):
+		case k.Kind() == reflect.String, k.Kind() >= reflect.Int && k.Kind() <= reflect.Uintptr, k.Implements(textMarshaler): // never (*K).MarshalText: a key is not addressable
 		default:
 			return "", fmt.Errorf("%s: %w (map key %s)", t, ErrUnsupported, k)
 		}

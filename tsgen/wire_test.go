@@ -3,6 +3,7 @@ package tsgen_test
 import (
 	"encoding"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -284,4 +285,44 @@ func TestGenericNames(t *testing.T) {
 		}
 	}
 	tsc(t, files)
+}
+
+// Level has MarshalText on its pointer only: encoding/json calls it where a Level
+// is addressable (a slice's element, a pointer's target) and writes the number
+// elsewhere, as in a struct passed by value.
+type Level int
+
+func (l *Level) MarshalText() ([]byte, error) { return []byte("high"), nil }
+
+// Spot is a map key json cannot use: its MarshalText is on its pointer.
+type Spot struct{ X, Y int }
+
+func (s *Spot) MarshalText() ([]byte, error) { return []byte("spot"), nil }
+
+type Levels struct {
+	Level  Level   `json:"level"`
+	Levels []Level `json:"levels"`
+}
+
+// A TextMarshaler on the pointer only is a string or the value's own encoding.
+func TestPointerTextMarshaler(t *testing.T) {
+	files := generateFor(t, "ptm", Levels{})
+	got := files["ptm.d.ts"]
+	want := "export interface Levels {\n  level: string | number;\n  levels: (string | number)[];\n}\n"
+	if !strings.Contains(got, want) {
+		t.Errorf("want\n%s\nin\n%s", want, got)
+	}
+	for _, v := range []any{Levels{Level: 1, Levels: []Level{1}}, &Levels{Level: 1, Levels: []Level{}}} {
+		assertShape(t, got, "Levels", v)
+	}
+	tsc(t, files)
+
+	if _, err := json.Marshal(map[Spot]int{{}: 1}); err == nil {
+		t.Fatal("encoding/json took a map keyed by Spot")
+	}
+	h := newHub(t, "spots")
+	h.ClientMethod("m", map[Spot]int{})
+	if _, err := tsgen.Generate(h.Describe(), tsgen.Options{}); !errors.Is(err, tsgen.ErrUnsupported) {
+		t.Errorf("map[Spot]int: err = %v, want ErrUnsupported", err)
+	}
 }

@@ -79,7 +79,8 @@ type File struct {
 	Data []byte
 }
 
-// Generate returns the files for one hub, named after it (hub "chat"):
+// Generate returns the files for one hub, named after it with '-' for what is not
+// a letter, a digit, '.', '-' or '_' (hub "chat"):
 //
 //   - chat.d.ts: the interfaces of the Go types; ChatMethods and ChatStreams (each
 //     server method's arguments, and its result or streamed item);
@@ -107,9 +108,20 @@ func Generate(d hub.Description, opts Options) ([]File, error) {
 		return nil, fmt.Errorf("tsgen: hub %q: %w", d.Hub, err)
 	}
 	return []File{
-		{Name: d.Hub + ".d.ts", Data: g.typesFile(d, types, calls)},
-		{Name: d.Hub + ".signalr.d.ts", Data: g.signalRFile(d, calls)},
+		{Name: fileBase(d.Hub) + ".d.ts", Data: g.typesFile(d, types, calls)},
+		{Name: fileBase(d.Hub) + ".signalr.d.ts", Data: g.signalRFile(d, calls)},
 	}, nil
+}
+
+// fileBase is the hub's name with what is not a letter, a digit, '.', '-' or '_'
+// as '-': a name is any string ("api/v1"), a file name stays in its directory.
+func fileBase(hub string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-", r) {
+			return r
+		}
+		return '-'
+	}, hub)
 }
 
 // generator gathers the named Go types the signatures reach.
@@ -753,7 +765,7 @@ func (g *generator) signalRFile(d hub.Description, calls *callSet) []byte {
 	}
 	slices.Sort(used)
 	if len(used) > 0 {
-		fmt.Fprintf(&b, "import type { %s } from %s;\n", strings.Join(used, ", "), strconv.Quote("./"+d.Hub+".js"))
+		fmt.Fprintf(&b, "import type { %s } from %s;\n", strings.Join(used, ", "), strconv.Quote("./"+fileBase(d.Hub)+".js"))
 	}
 	b.WriteByte('\n')
 	p := g.prefix + "SignalR"

@@ -4,11 +4,14 @@ import (
 	"encoding"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -324,5 +327,28 @@ func TestPointerTextMarshaler(t *testing.T) {
 	h.ClientMethod("m", map[Spot]int{})
 	if _, err := tsgen.Generate(h.Describe(), tsgen.Options{}); !errors.Is(err, tsgen.ErrUnsupported) {
 		t.Errorf("map[Spot]int: err = %v, want ErrUnsupported", err)
+	}
+}
+
+// A hub's name may be anything (a backplane key): its files get names that stay
+// in the directory they are written to, and import each other by them.
+func TestFileNames(t *testing.T) {
+	for _, tc := range []struct{ hub, base string }{
+		{"chat", "chat"},
+		{"api/v1", "api-v1"},
+		{"../up", "..-up"},
+		{`rooms:lobby\1`, "rooms-lobby-1"},
+		{"ünï_code.x", "ünï_code.x"},
+	} {
+		files := generateFor(t, tc.hub, Point{})
+		types, signalR := files[tc.base+".d.ts"], files[tc.base+".signalr.d.ts"]
+		if types == "" || signalR == "" || len(files) != 2 {
+			t.Errorf("hub %q: files %q, want %s.d.ts and %[3]s.signalr.d.ts", tc.hub, slices.Sorted(maps.Keys(files)), tc.base)
+			continue
+		}
+		if want := fmt.Sprintf(`from "./%s.js";`, tc.base); !strings.Contains(signalR, want) {
+			t.Errorf("hub %q: want %s in\n%s", tc.hub, want, signalR)
+		}
+		tsc(t, files)
 	}
 }

@@ -293,6 +293,9 @@ func (g *generator) composite(t reflect.Type) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if strings.HasSuffix(elem, " | null") { // **T: null either way
+			return elem, nil
+		}
 		return elem + " | null", nil
 	case reflect.Slice, reflect.Array:
 		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && !implements(reflect.PointerTo(t.Elem()), jsonMarshaler) && !implements(reflect.PointerTo(t.Elem()), textMarshaler) {

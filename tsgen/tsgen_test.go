@@ -93,6 +93,8 @@ func TestTypes(t *testing.T) {
 		{map[int]bool{}, "Record<string, boolean>"},
 		{time.Time{}, "string"},
 		{&time.Time{}, "string | null"},
+		{new(*int), "number | null"},
+		{[]**Base{}, "(Base | null)[]"},
 		{json.RawMessage{}, "unknown"},
 		{protocol.RawValue{}, "unknown"},
 		{net.IP{}, "string"},

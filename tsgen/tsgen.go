@@ -367,7 +367,7 @@ type field struct {
 func (f field) decl() string {
 	name := f.name
 	if !isIdentifier(name) {
-		name = strconv.Quote(name)
+		name = jsString(name)
 	}
 	opt := ""
 	if f.optional {
@@ -797,7 +797,17 @@ func propName(name string) string {
 	if isIdentifier(name) {
 		return name
 	}
-	return strconv.Quote(name)
+	return jsString(name)
+}
+
+// jsString is s as a JavaScript string literal: a JSON string is one (%q is not:
+// its \a and \U0001f600 mean other things there).
+func jsString(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // typedMembers are the HubConnection members the typed view replaces, and extra:

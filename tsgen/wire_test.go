@@ -352,3 +352,37 @@ func TestFileNames(t *testing.T) {
 		tsc(t, files)
 	}
 }
+
+// A method name that is no identifier is quoted as JavaScript reads it back: a
+// flag emoji's tag characters (U+E0067…), which Go's %q writes as \U000e0067, a
+// \U escape JavaScript does not have.
+func TestQuotedNames(t *testing.T) {
+	names := []string{"a b", `quote"back\slash`, "tab\there", "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F", "line\u2028sep", "bell\a"}
+	h := newHub(t, "quoted")
+	for _, n := range names {
+		h.On(n, func() {})
+	}
+	files, err := tsgen.Generate(h.Describe(), tsgen.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(files[0].Data)
+	members := map[string]bool{}
+	for _, line := range strings.Split(got, "\n") {
+		literal, _, ok := strings.Cut(strings.TrimPrefix(line, "  "), `: { args:`)
+		if !ok || !strings.HasPrefix(literal, `"`) {
+			continue
+		}
+		var s string // a JSON string is a JavaScript string literal of the same value
+		if err := json.Unmarshal([]byte(literal), &s); err != nil {
+			t.Errorf("%s is no JSON string (so JavaScript may read another name): %v", literal, err)
+		}
+		members[s] = true
+	}
+	for _, n := range names {
+		if !members[n] {
+			t.Errorf("no member for method %q in\n%s", n, got)
+		}
+	}
+	tsc(t, map[string]string{files[0].Name: got, files[1].Name: string(files[1].Data)})
+}

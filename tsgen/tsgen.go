@@ -587,7 +587,7 @@ func (g *generator) declarations() ([]string, error) {
 	var decls []string
 	for _, t := range g.order {
 		var b strings.Builder
-		fmt.Fprintf(&b, "/** Go %s. */\n", t.String())
+		fmt.Fprintf(&b, "/** Go %s. */\n", comment(t.String()))
 		switch t.Kind() {
 		case reflect.Map: // an interface: an alias of a Record may not refer to itself
 			fmt.Fprintf(&b, "export interface %s {\n  [key: string]: %s;\n}\n", g.names[t], aliases[t])
@@ -703,16 +703,16 @@ func (g *generator) tuple(s signature, upload func(string) string) string {
 // methodMaps writes the interfaces that map each server method to its arguments
 // and result (name+"Methods") or streamed item (name+"Streams").
 func (g *generator) methodMaps(b *bytes.Buffer, d hub.Description, name string, calls *callSet, upload func(string) string) {
-	fmt.Fprintf(b, "/** The methods of hub %q that answer once: their arguments and result. */\nexport interface %sMethods {\n", d.Hub, name)
+	fmt.Fprintf(b, "/** The methods of hub %s that answer once: their arguments and result. */\nexport interface %sMethods {\n", comment(strconv.Quote(d.Hub)), name)
 	for _, s := range calls.server {
 		if !s.d.Stream {
-			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; result: %s };\n", s.d, propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
+			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; result: %s };\n", comment(s.d.String()), propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
 		}
 	}
-	fmt.Fprintf(b, "}\n\n/** The methods of hub %q that stream: their arguments and the items they stream. */\nexport interface %sStreams {\n", d.Hub, name)
+	fmt.Fprintf(b, "}\n\n/** The methods of hub %s that stream: their arguments and the items they stream. */\nexport interface %sStreams {\n", comment(strconv.Quote(d.Hub)), name)
 	for _, s := range calls.server {
 		if s.d.Stream {
-			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; item: %s };\n", s.d, propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
+			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; item: %s };\n", comment(s.d.String()), propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
 		}
 	}
 	b.WriteString("}\n\n")
@@ -728,14 +728,14 @@ func (g *generator) typesFile(d hub.Description, decls []string, calls *callSet)
 	}
 	p := g.prefix
 	g.methodMaps(&b, d, p, calls, func(ts string) string { return "AsyncIterable<" + ts + ">" })
-	fmt.Fprintf(&b, "/** The client methods hub %q calls: their arguments. */\nexport interface %sClientMethods {\n", d.Hub, p)
+	fmt.Fprintf(&b, "/** The client methods hub %s calls: their arguments. */\nexport interface %sClientMethods {\n", comment(strconv.Quote(d.Hub)), p)
 	for _, s := range calls.client {
-		fmt.Fprintf(&b, "  /** %s */\n  %s: %s;\n", s.d, propName(s.d.Name), g.tuple(s, nil))
+		fmt.Fprintf(&b, "  /** %s */\n  %s: %s;\n", comment(s.d.String()), propName(s.d.Name), g.tuple(s, nil))
 	}
 	b.WriteString("}\n\n")
 
 	fmt.Fprintf(&b, `/**
- * The bundled client's HubConnection for hub %[1]q: invoke, send and stream take
+ * The bundled client's HubConnection for hub %[1]s: invoke, send and stream take
  * its methods only, with their arguments, and give their results; on and off take
  * the client methods it declares (hub.ClientMethod), or any when it declares none.
  * Declare a connection with it: const conn: %[2]sConnection = connect(url).
@@ -745,7 +745,7 @@ export interface %[2]sConnection extends Omit<HubConnection, %[3]s> {
   send<M extends keyof %[2]sMethods>(method: M, ...args: %[2]sMethods[M]["args"]): Promise<void>;
   stream<M extends keyof %[2]sStreams>(method: M, ...args: %[2]sStreams[M]["args"]): HubStream<%[2]sStreams[M]["item"]>;
   timeout(ms: number): Pick<%[2]sConnection, "invoke" | "send">;
-`, d.Hub, p, typedMembers(calls, `"timeout"`))
+`, comment(strconv.Quote(d.Hub)), p, typedMembers(calls, `"timeout"`))
 	if len(calls.client) > 0 {
 		fmt.Fprintf(&b, `  on<M extends keyof %[1]sClientMethods>(method: M, handler: (...args: %[1]sClientMethods[M]) => void): this;
   off<M extends keyof %[1]sClientMethods>(method: M, handler?: (...args: %[1]sClientMethods[M]) => void): this;
@@ -774,7 +774,7 @@ func (g *generator) signalRFile(d hub.Description, calls *callSet) []byte {
 	p := g.prefix + "SignalR"
 	g.methodMaps(&b, d, p, calls, func(ts string) string { return "Subject<" + ts + ">" })
 	fmt.Fprintf(&b, `/**
- * @microsoft/signalr's HubConnection for hub %[1]q: invoke, send and stream take
+ * @microsoft/signalr's HubConnection for hub %[1]s: invoke, send and stream take
  * its methods only, with their arguments, and give their results; on and off take
  * the client methods it declares (hub.ClientMethod), or any when it declares none.
  * Declare a connection with it: const conn: %[2]sConnection = builder.build().
@@ -783,7 +783,7 @@ export interface %[2]sConnection extends Omit<HubConnection, %[3]s> {
   invoke<M extends keyof %[2]sMethods>(methodName: M, ...args: %[2]sMethods[M]["args"]): Promise<%[2]sMethods[M]["result"]>;
   send<M extends keyof %[2]sMethods>(methodName: M, ...args: %[2]sMethods[M]["args"]): Promise<void>;
   stream<M extends keyof %[2]sStreams>(methodName: M, ...args: %[2]sStreams[M]["args"]): IStreamResult<%[2]sStreams[M]["item"]>;
-`, d.Hub, p, typedMembers(calls, ""))
+`, comment(strconv.Quote(d.Hub)), p, typedMembers(calls, ""))
 	if len(calls.client) > 0 {
 		fmt.Fprintf(&b, `  on<M extends keyof %[1]sClientMethods>(methodName: M, newMethod: (...args: %[1]sClientMethods[M]) => void): void;
   off<M extends keyof %[1]sClientMethods>(methodName: M, method?: (...args: %[1]sClientMethods[M]) => void): void;
@@ -799,6 +799,9 @@ func propName(name string) string {
 	}
 	return jsString(name)
 }
+
+// comment is s made safe inside a /** comment */: a "*/" in it would end it.
+func comment(s string) string { return strings.ReplaceAll(s, "*/", "*\\/") }
 
 // jsString is s as a JavaScript string literal: a JSON string is one (%q is not:
 // its \a and \U0001f600 mean other things there).

@@ -386,3 +386,23 @@ func TestQuotedNames(t *testing.T) {
 	}
 	tsc(t, map[string]string{files[0].Name: got, files[1].Name: string(files[1].Data)})
 }
+
+// Names that end a /** comment */ in the middle (a hub's, a method's, a tag's
+// in an inline struct's Go type) do not end the comments they are quoted in.
+func TestNamesInComments(t *testing.T) {
+	h := newHub(t, "a*/b")
+	h.On("x*/y", func(p struct {
+		P int `json:"p*/q"`
+	}) {
+	})
+	h.ClientMethod("c*/d", Point{})
+	files, err := tsgen.Generate(h.Describe(), tsgen.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		out[f.Name] = string(f.Data)
+	}
+	tsc(t, out)
+}

@@ -21,11 +21,12 @@
 // interfaces to unknown. Struct fields honour their json tags (the name, "-",
 // omitempty and omitzero as optional, ",string"), and embedded structs are
 // flattened with encoding/json's rules; the fields of an embedded pointer are
-// optional, as a nil one leaves them out. A nil slice encodes as null, but slices
-// are typed T[]: hubs that return lists should return empty ones. A named map or
-// slice that contains itself (type Tree map[string]Tree) is declared by name. A
-// type whose pointer only has MarshalText is string | its own encoding: encoding/json
-// calls it only where the value is addressable.
+// optional, as a nil one leaves them out. A nil slice or map encodes as null, but
+// they are typed T[] and Record<string, V>: hubs should send empty ones.
+//
+// A named map or slice that contains itself (type Tree map[string]Tree) is
+// declared by name. A type whose pointer only has MarshalText is string | its own
+// encoding: encoding/json calls it only where the value is addressable.
 // JavaScript's number holds integers up to 2^53 exactly: an int64 or uint64 that
 // may go beyond (an ID, a snowflake) should be tagged ",string", and is a string.
 package tsgen

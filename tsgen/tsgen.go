@@ -488,7 +488,7 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 		if err != nil {
 			return nil, fmt.Errorf("field %s: %w", f.name, err)
 		}
-		if f.quoted && ts != "unknown" { // a json.Marshaler writes itself, quoted or not
+		if f.quoted && !strings.HasPrefix(ts, "unknown") { // a json.Marshaler writes itself, quoted or not
 			ts = "string"
 			if f.typ.Kind() == reflect.Pointer {
 				ts += " | null"

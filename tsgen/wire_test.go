@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -234,7 +235,13 @@ type (
 	Textish struct {
 		Text encoding.TextMarshaler `json:"text"` // nil: null
 	}
+	Cents        int // marshals itself, as a number
+	QuotedCustom struct {
+		Price *Cents `json:"price,string"` // ,string does not quote a json.Marshaler
+	}
 )
+
+func (c Cents) MarshalJSON() ([]byte, error) { return []byte(strconv.Itoa(int(c))), nil }
 
 // Each interface has the members encoding/json writes, each required one is
 // always written, and each primitive value is one its member's type allows.
@@ -253,11 +260,12 @@ func TestShapesMatchEncodingJSON(t *testing.T) {
 		{"Page", Page{Point: &Point{}}},
 		{"Textish", Textish{}},
 		{"Textish", Textish{Text: net.IP{127, 0, 0, 1}}},
+		{"QuotedCustom", QuotedCustom{Price: new(Cents(150))}},
 	} {
 		files := generateFor(t, "shapes", tc.value)
 		assertShape(t, files["shapes.d.ts"], tc.name, tc.value)
 	}
-	tsc(t, generateFor(t, "shapes", Amount{}, QuotedPointer{}, BadTags{}, Diamond{}, Page{}, Textish{}))
+	tsc(t, generateFor(t, "shapes", Amount{}, QuotedPointer{}, BadTags{}, Diamond{}, Page{}, Textish{}, QuotedCustom{}))
 }
 
 // Generic structs, as a hub returns pages of its items.

@@ -414,3 +414,20 @@ func TestNamesInComments(t *testing.T) {
 	}
 	tsc(t, out)
 }
+
+// Loop is a pointer to itself: null at any depth, which no TypeScript alias can say.
+type Loop *Loop
+
+// Every type JSON cannot encode, wherever it is met, is ErrUnsupported, never a
+// panic or an endless walk.
+func TestUnsupportedTypes(t *testing.T) {
+	type withChan struct{ C chan int }
+	type withFunc struct{ F func() }
+	for _, v := range []any{Loop(nil), withChan{}, []withFunc{}, complex(1, 2), map[bool]int{}, map[Point]int{}, make(chan int)} {
+		h := newHub(t, "bad")
+		h.ClientMethod("m", v)
+		if _, err := tsgen.Generate(h.Describe(), tsgen.Options{}); !errors.Is(err, tsgen.ErrUnsupported) {
+			t.Errorf("%T: err = %v, want ErrUnsupported", v, err)
+		}
+	}
+}

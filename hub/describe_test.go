@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"net/http/httptest"
 	"reflect"
 	"testing"
+	"time"
 
+	hubclient "github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/hub"
 )
 
@@ -103,4 +106,48 @@ func ExampleHub_Describe() {
 	//   Send(string, string)
 	//   Tail(string) stream hub_test.Message
 	//   client: message(hub_test.Message)
+}
+
+// A handler may take a context.Context first, as Go code passes one first: it
+// gets the call's *Context, and the description has no argument for it (before,
+// it was a client argument no JSON decodes into, so no call could succeed).
+func TestContextContextParameter(t *testing.T) {
+	h := hub.New(hub.Options{Name: "ctx"})
+	defer h.Close(context.Background())
+	h.On("Twice", func(ctx context.Context, n int) (int, error) {
+		if _, ok := ctx.(*hub.Context); !ok {
+			return 0, fmt.Errorf("the context is a %T", ctx)
+		}
+		return 2 * n, ctx.Err()
+	})
+	intT := reflect.TypeFor[int]()
+	if got, want := h.Describe().Methods, []hub.MethodDescription{{Name: "Twice", Args: []reflect.Type{intT}, Result: intT}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Describe: got %+v, want %+v", got, want)
+	}
+
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := hubclient.Dial(ctx, srv.URL, hubclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Invoke(ctx, "Twice", 21)
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	var n int
+	if err := res.Decode(&n); err != nil || n != 42 {
+		t.Fatalf("Twice(21) = %d (%v), want 42", n, err)
+	}
+
+	// Elsewhere than first it is a mistake, as *hub.Context is.
+	defer func() {
+		if recover() == nil {
+			t.Error("On took a context.Context second")
+		}
+	}()
+	h.On("Late", func(n int, ctx context.Context) {})
 }

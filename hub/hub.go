@@ -109,8 +109,9 @@ func (h *Hub) Name() string { return h.opts.Name }
 
 // On registers handler as the method name. Names match case-insensitively, as in
 // ASP.NET Core SignalR. handler is a func whose parameters are an optional leading
-// *[Context], then the invocation's arguments in order (any types JSON can decode
-// into; a <-chan T parameter receives a client-to-server stream), and which returns
+// *[Context] (or context.Context, which is given the *Context), then the
+// invocation's arguments in order (any types JSON can decode into; a <-chan T
+// parameter receives a client-to-server stream), and which returns
 // nothing, an error, a value, or a value and an error. A value that is a channel, an
 // iter.Seq[T] or an iter.Seq2[T, error] makes a server-to-client stream: it must stop
 // producing when the Context ends.

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -9,7 +10,9 @@ import (
 
 var (
 	contextType = reflect.TypeFor[*Context]()
-	errorType   = reflect.TypeFor[error]()
+	// A handler may take the *Context as a context.Context, as Go code passes one.
+	stdContextType = reflect.TypeFor[context.Context]()
+	errorType      = reflect.TypeFor[error]()
 )
 
 // resultShape says what a handler returns.
@@ -99,11 +102,11 @@ func newMethod(name string, handler any) (*method, error) {
 	for i := 0; i < t.NumIn(); i++ {
 		in := t.In(i)
 		switch {
-		case i == 0 && in == contextType:
+		case i == 0 && (in == contextType || in == stdContextType):
 			m.withContext = true
 			continue
-		case in == contextType:
-			return nil, fmt.Errorf("hub: handler for %q: *hub.Context must be the first parameter", name)
+		case in == contextType || in == stdContextType:
+			return nil, fmt.Errorf("hub: handler for %q: %s must be the first parameter", name, in)
 		case in.Kind() == reflect.Chan && in.ChanDir() == reflect.RecvDir:
 			m.uploads = append(m.uploads, len(m.args))
 		default:

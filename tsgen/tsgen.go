@@ -14,13 +14,21 @@
 //
 // cmd/hubbub's "gen ts" subcommand runs it on the demo server's hubs.
 //
-// Go types map as encoding/json encodes them: numbers to number, []byte to
-// string | Uint8Array (base64 under JSON, bytes under MessagePack), time.Time and encoding.TextMarshaler types to
-// string, maps to Record<string, V>, a pointer to T | null, other json.Marshaler
-// types and interfaces to unknown. Struct fields honour their json tags (the name,
-// "-", omitempty and omitzero as optional, ",string"), and embedded structs are
-// flattened with encoding/json's rules. A nil slice encodes as null, but slices
-// are typed T[]: hubs that return lists should return empty ones.
+// Go types map as encoding/json encodes them: numbers (and json.Number) to
+// number, []byte to string | Uint8Array (base64 under JSON, bytes under
+// MessagePack), time.Time and encoding.TextMarshaler types to string, maps to
+// Record<string, V>, a pointer to T | null, other json.Marshaler types and
+// interfaces to unknown. Struct fields honour their json tags (the name, "-",
+// omitempty and omitzero as optional, ",string"), and embedded structs are
+// flattened with encoding/json's rules; the fields of an embedded pointer are
+// optional, as a nil one leaves them out. A nil slice or map encodes as null, but
+// they are typed T[] and Record<string, V>: hubs should send empty ones.
+//
+// A named map or slice that contains itself (type Tree map[string]Tree) is
+// declared by name. A type whose pointer only has MarshalText is string | its own
+// encoding: encoding/json calls it only where the value is addressable.
+// JavaScript's number holds integers up to 2^53 exactly: an int64 or uint64 that
+// may go beyond (an ID, a snowflake) should be tagged ",string", and is a string.
 package tsgen
 
 import (
@@ -72,7 +80,8 @@ type File struct {
 	Data []byte
 }
 
-// Generate returns the files for one hub, named after it (hub "chat"):
+// Generate returns the files for one hub, named after it with '-' for what is not
+// a letter, a digit, '.', '-' or '_' (hub "chat"):
 //
 //   - chat.d.ts: the interfaces of the Go types; ChatMethods and ChatStreams (each
 //     server method's arguments, and its result or streamed item);
@@ -90,7 +99,7 @@ func Generate(d hub.Description, opts Options) ([]File, error) {
 	if d.Hub == "" {
 		return nil, fmt.Errorf("tsgen: the description has no hub name")
 	}
-	g := &generator{opts: opts, prefix: exportName(d.Hub), names: map[reflect.Type]string{}, index: map[reflect.Type]int{}}
+	g := &generator{opts: opts, prefix: exportName(d.Hub), names: map[reflect.Type]string{}, index: map[reflect.Type]int{}, expanding: map[reflect.Type]bool{}}
 	calls, err := g.signatures(d)
 	if err != nil {
 		return nil, fmt.Errorf("tsgen: hub %q: %w", d.Hub, err)
@@ -100,9 +109,20 @@ func Generate(d hub.Description, opts Options) ([]File, error) {
 		return nil, fmt.Errorf("tsgen: hub %q: %w", d.Hub, err)
 	}
 	return []File{
-		{Name: d.Hub + ".d.ts", Data: g.typesFile(d, types, calls)},
-		{Name: d.Hub + ".signalr.d.ts", Data: g.signalRFile(d, calls)},
+		{Name: fileBase(d.Hub) + ".d.ts", Data: g.typesFile(d, types, calls)},
+		{Name: fileBase(d.Hub) + ".signalr.d.ts", Data: g.signalRFile(d, calls)},
 	}, nil
+}
+
+// fileBase is the hub's name with what is not a letter, a digit, '.', '-' or '_'
+// as '-': a name is any string ("api/v1"), a file name stays in its directory.
+func fileBase(hub string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-", r) {
+			return r
+		}
+		return '-'
+	}, hub)
 }
 
 // generator gathers the named Go types the signatures reach.
@@ -112,6 +132,10 @@ type generator struct {
 	names  map[reflect.Type]string // set by declarations
 	index  map[reflect.Type]int    // into order
 	order  []reflect.Type          // named structs to declare, as first reached
+	// expanding are the named maps, slices and arrays being written out inline; one
+	// met again inside itself is recursive and declared by name (Tree
+	// map[string]Tree) instead of expanded without end.
+	expanding map[reflect.Type]bool
 }
 
 // signature is one method with its TypeScript types worked out.
@@ -167,11 +191,23 @@ var (
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 	rawMessage    = reflect.TypeFor[json.RawMessage]()
 	rawValue      = reflect.TypeFor[protocol.RawValue]() // any value, as the client sent it
+	jsonNumber    = reflect.TypeFor[json.Number]()       // a string encoding/json writes as a number
 )
 
 // ErrUnsupported is a type JSON cannot encode (a func, a channel, a complex
 // number, a map with other keys), met in a method's signature.
 var ErrUnsupported = errors.New("JSON cannot encode this type")
+
+// isValidTag says whether encoding/json takes s as a member name; it uses the Go
+// field's name when not.
+func isValidTag(s string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", r) && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // isIdentifier says whether s can be a TypeScript member name unquoted.
 func isIdentifier(s string) bool {
@@ -190,16 +226,49 @@ func implements(t, iface reflect.Type) bool {
 // typeOf is t's TypeScript type as encoding/json writes a t.
 func (g *generator) typeOf(t reflect.Type) (string, error) {
 	switch {
+	case t.Kind() == reflect.Interface:
+		return "unknown", nil // the value's own type decides, and nil is null
 	case t == timeType:
 		return "string", nil
+	case t == jsonNumber:
+		return "number", nil
 	case t == rawMessage, t == rawValue:
 		return "unknown", nil
 	case t.Kind() != reflect.Pointer && implements(t, jsonMarshaler):
 		return "unknown", nil // its own encoding: nothing to tell from the type
-	case t.Kind() != reflect.Pointer && implements(t, textMarshaler):
+	case t.Kind() != reflect.Pointer && t.Implements(textMarshaler):
 		return "string", nil
+	case t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(textMarshaler):
+		// encoding/json calls (*T).MarshalText only where the T is addressable (a
+		// slice's element, a pointer's target), and writes T as such elsewhere (a
+		// field of a struct passed by value).
+		plain, err := g.kindOf(t)
+		if err != nil {
+			return "", err
+		}
+		return "string | " + plain, nil
 	}
+	return g.kindOf(t)
+}
+
+// kindOf is t's TypeScript type as encoding/json writes its kind, when t does not
+// marshal itself.
+func (g *generator) kindOf(t reflect.Type) (string, error) {
 	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Pointer:
+		if t.Name() == "" {
+			return g.composite(t)
+		}
+		if _, declared := g.index[t]; declared || g.expanding[t] {
+			return g.named(t), nil
+		}
+		g.expanding[t] = true
+		ts, err := g.composite(t)
+		delete(g.expanding, t)
+		if _, recursive := g.index[t]; recursive {
+			return g.named(t), nil
+		}
+		return ts, err
 	case reflect.Bool:
 		return "boolean", nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -208,12 +277,25 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		return "number", nil
 	case reflect.String:
 		return "string", nil
-	case reflect.Interface:
-		return "unknown", nil
+	case reflect.Struct:
+		if t.Name() == "" {
+			return g.objectLiteral(t)
+		}
+		return g.named(t), nil
+	}
+	return "", fmt.Errorf("%s: %w", t, ErrUnsupported)
+}
+
+// composite is a map, slice, array or pointer type written out.
+func (g *generator) composite(t reflect.Type) (string, error) {
+	switch t.Kind() {
 	case reflect.Pointer:
 		elem, err := g.typeOf(t.Elem())
 		if err != nil {
 			return "", err
+		}
+		if strings.HasSuffix(elem, " | null") { // **T: null either way
+			return elem, nil
 		}
 		return elem + " | null", nil
 	case reflect.Slice, reflect.Array:
@@ -230,7 +312,7 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 		return elem + "[]", nil
 	case reflect.Map:
 		switch k := t.Key(); {
-		case k.Kind() == reflect.String, k.Kind() >= reflect.Int && k.Kind() <= reflect.Uintptr, implements(k, textMarshaler):
+		case k.Kind() == reflect.String, k.Kind() >= reflect.Int && k.Kind() <= reflect.Uintptr, k.Implements(textMarshaler): // never (*K).MarshalText: a key is not addressable
 		default:
 			return "", fmt.Errorf("%s: %w (map key %s)", t, ErrUnsupported, k)
 		}
@@ -239,16 +321,12 @@ func (g *generator) typeOf(t reflect.Type) (string, error) {
 			return "", err
 		}
 		return "Record<string, " + elem + ">", nil
-	case reflect.Struct:
-		if t.Name() == "" {
-			return g.objectLiteral(t)
-		}
-		return g.named(t), nil
 	}
 	return "", fmt.Errorf("%s: %w", t, ErrUnsupported)
 }
 
-// named returns the interface name of a named struct type, to be declared.
+// named returns the name of a named struct type (or recursive map, slice or
+// array), to be declared.
 func (g *generator) named(t reflect.Type) string {
 	i, ok := g.index[t]
 	if !ok {
@@ -290,7 +368,7 @@ type field struct {
 func (f field) decl() string {
 	name := f.name
 	if !isIdentifier(name) {
-		name = strconv.Quote(name)
+		name = jsString(name)
 	}
 	opt := ""
 	if f.optional {
@@ -318,10 +396,17 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 	type level struct {
 		t     reflect.Type
 		index []int
+		// viaPointer: reached through an embedded pointer, which when nil leaves
+		// out every field beneath it.
+		viaPointer bool
 	}
-	current, visited := []level{{t, nil}}, map[reflect.Type]bool{}
+	// count is how many times each struct of the current level was embedded in the
+	// level above: the fields of one embedded twice at a depth tie with themselves
+	// and are hidden (encoding/json does this for the fields directly in it only).
+	current, count, visited := []level{{t, nil, false}}, map[reflect.Type]int{}, map[reflect.Type]bool{}
 	for depth := 0; len(current) > 0; depth++ {
 		var next []level
+		nextCount := map[reflect.Type]int{}
 		for _, lv := range current {
 			if visited[lv.t] {
 				continue
@@ -334,6 +419,9 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 					continue
 				}
 				name, opts, _ := strings.Cut(tag, ",")
+				if !isValidTag(name) {
+					name = "" // encoding/json uses the Go name
+				}
 				ft := sf.Type
 				if sf.Anonymous {
 					if ft.Kind() == reflect.Pointer {
@@ -347,10 +435,12 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 				}
 				index := append(slices.Clone(lv.index), i)
 				if sf.Anonymous && name == "" && ft.Kind() == reflect.Struct {
-					next = append(next, level{ft, index})
+					if nextCount[ft]++; nextCount[ft] == 1 {
+						next = append(next, level{ft, index, lv.viaPointer || sf.Type.Kind() == reflect.Pointer})
+					}
 					continue
 				}
-				f := goField{name: name, tagged: name != "", depth: depth, index: index, typ: sf.Type}
+				f := goField{name: name, tagged: name != "", depth: depth, index: index, typ: sf.Type, omit: lv.viaPointer}
 				if f.name == "" {
 					f.name = sf.Name
 				}
@@ -359,7 +449,11 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 					case "omitempty", "omitzero":
 						f.omit = true
 					case "string":
-						switch sf.Type.Kind() {
+						quotedType := sf.Type
+						if quotedType.Name() == "" && quotedType.Kind() == reflect.Pointer {
+							quotedType = quotedType.Elem() // "5" or null
+						}
+						switch quotedType.Kind() {
 						case reflect.Bool, reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 							reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
 							reflect.Float32, reflect.Float64:
@@ -368,9 +462,12 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 					}
 				}
 				all = append(all, f)
+				if count[lv.t] > 1 {
+					all = append(all, f) // a tie with itself
+				}
 			}
 		}
-		current = next
+		current, count = next, nextCount
 	}
 	byName := map[string][]goField{}
 	for _, f := range all {
@@ -387,11 +484,14 @@ func (g *generator) fields(t reflect.Type) ([]field, error) {
 	slices.SortStableFunc(kept, func(a, b goField) int { return slices.Compare(a.index, b.index) })
 	var out []field
 	for _, f := range kept {
-		ts := "string"
-		if !f.quoted {
-			var err error
-			if ts, err = g.typeOf(f.typ); err != nil {
-				return nil, fmt.Errorf("field %s: %w", f.name, err)
+		ts, err := g.typeOf(f.typ)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.name, err)
+		}
+		if f.quoted && !strings.HasPrefix(ts, "unknown") { // a json.Marshaler writes itself, quoted or not
+			ts = "string"
+			if f.typ.Kind() == reflect.Pointer {
+				ts += " | null"
 			}
 		}
 		out = append(out, field{name: f.name, ts: ts, optional: f.omit})
@@ -428,17 +528,33 @@ func dominant(fields []goField) *goField {
 // struct may reach more structs; they are declared too.
 func (g *generator) declarations() ([]string, error) {
 	bodies := map[reflect.Type][]field{}
-	for i := 0; i < len(g.order); i++ { // g.order grows while we walk
+	aliases := map[reflect.Type]string{} // a recursive map's value type, or slice's type
+	for i := 0; i < len(g.order); i++ {  // g.order grows while we walk
 		t := g.order[i]
-		f, err := g.fields(t)
+		var err error
+		switch t.Kind() {
+		case reflect.Struct:
+			bodies[t], err = g.fields(t)
+		case reflect.Map:
+			aliases[t], err = g.typeOf(t.Elem()) // and the key is valid: composite saw it
+		case reflect.Slice, reflect.Array:
+			aliases[t], err = g.composite(t)
+		default: // type P *P: null at any depth, and no TypeScript alias may say so
+			err = fmt.Errorf("a pointer to itself: %w", ErrUnsupported)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}
-		bodies[t] = f
 	}
-	count := map[string]int{}
+	// A name two packages' types share is qualified with the package; a
+	// package's own types of one name (Page[T] and Page[*T]) only get the _ below.
+	pkgs := map[string]map[string]bool{}
 	for _, t := range g.order {
-		count[typeName(t, false)]++
+		n := typeName(t, false)
+		if pkgs[n] == nil {
+			pkgs[n] = map[string]bool{}
+		}
+		pkgs[n][t.PkgPath()] = true
 	}
 	// The names the files declare or import themselves, and TypeScript's own
 	// that a declaration would shadow.
@@ -447,12 +563,20 @@ func (g *generator) declarations() ([]string, error) {
 		"AsyncIterable", "Uint8Array", "Pick", "Omit", "Date", "Array", "Object", "String", "Number", "Boolean", "Error", "Map", "Set"} {
 		taken[n] = true
 	}
+	// Nor may an interface be named like a reserved word or a predefined type:
+	// Go's unexported class or object.
+	for _, n := range strings.Fields(`break case catch class const continue debugger default delete do else enum
+		export extends false finally for function if import in instanceof new null return super switch this throw
+		true try typeof var void while with implements interface let package private protected public static yield
+		await any boolean number string symbol bigint object never unknown undefined`) {
+		taken[n] = true
+	}
 	for _, suffix := range []string{"Methods", "Streams", "ClientMethods", "Connection", "SignalRMethods", "SignalRStreams", "SignalRConnection"} {
 		taken[g.prefix+suffix] = true
 	}
 	for _, t := range g.order {
 		n := typeName(t, false)
-		if count[n] > 1 {
+		if len(pkgs[n]) > 1 {
 			n = typeName(t, true)
 		}
 		for taken[n] {
@@ -464,7 +588,18 @@ func (g *generator) declarations() ([]string, error) {
 	var decls []string
 	for _, t := range g.order {
 		var b strings.Builder
-		fmt.Fprintf(&b, "/** Go %s. */\nexport interface %s {\n", t.String(), g.names[t])
+		fmt.Fprintf(&b, "/** Go %s. */\n", comment(t.String()))
+		switch t.Kind() {
+		case reflect.Map: // an interface: an alias of a Record may not refer to itself
+			fmt.Fprintf(&b, "export interface %s {\n  [key: string]: %s;\n}\n", g.names[t], aliases[t])
+			decls = append(decls, b.String())
+			continue
+		case reflect.Slice, reflect.Array:
+			fmt.Fprintf(&b, "export type %s = %s;\n", g.names[t], aliases[t])
+			decls = append(decls, b.String())
+			continue
+		}
+		fmt.Fprintf(&b, "export interface %s {\n", g.names[t])
 		for _, f := range bodies[t] {
 			fmt.Fprintf(&b, "  %s;\n", f.decl())
 		}
@@ -479,7 +614,8 @@ func (g *generator) declarations() ([]string, error) {
 }
 
 func declName(decl string) string {
-	_, rest, _ := strings.Cut(decl, "export interface ")
+	_, rest, _ := strings.Cut(decl, "\nexport ")
+	_, rest, _ = strings.Cut(rest, " ") // interface or type
 	name, _, _ := strings.Cut(rest, " ")
 	return name
 }
@@ -498,14 +634,24 @@ func (g *generator) resolve(s string) string {
 }
 
 // typeName is a TypeScript name for named type t: its Go name, with the package
-// name in front when qualified; type arguments are folded in.
+// name in front when qualified; type arguments are folded in as Go code writes
+// them, without import paths: Page[example.com/app/models.Item] is Page_Item.
 func typeName(t reflect.Type, qualified bool) string {
 	name := t.Name()
 	if i := strings.IndexByte(name, '['); i >= 0 {
-		args := strings.FieldsFunc(name[i+1:len(name)-1], func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		args := strings.FieldsFunc(name[i+1:len(name)-1], func(r rune) bool { return strings.ContainsRune("[](){}*,; ", r) })
 		name = name[:i]
 		for _, a := range args {
-			name += "_" + a
+			a = a[strings.LastIndexByte(a, '/')+1:] // example.com/app/models.Item
+			a = a[strings.LastIndexByte(a, '.')+1:]
+			if a = strings.Map(func(r rune) rune {
+				if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' {
+					return r
+				}
+				return -1
+			}, a); a != "" {
+				name += "_" + a
+			}
 		}
 	}
 	if qualified {
@@ -558,16 +704,16 @@ func (g *generator) tuple(s signature, upload func(string) string) string {
 // methodMaps writes the interfaces that map each server method to its arguments
 // and result (name+"Methods") or streamed item (name+"Streams").
 func (g *generator) methodMaps(b *bytes.Buffer, d hub.Description, name string, calls *callSet, upload func(string) string) {
-	fmt.Fprintf(b, "/** The methods of hub %q that answer once: their arguments and result. */\nexport interface %sMethods {\n", d.Hub, name)
+	fmt.Fprintf(b, "/** The methods of hub %s that answer once: their arguments and result. */\nexport interface %sMethods {\n", comment(strconv.Quote(d.Hub)), name)
 	for _, s := range calls.server {
 		if !s.d.Stream {
-			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; result: %s };\n", s.d, propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
+			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; result: %s };\n", comment(s.d.String()), propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
 		}
 	}
-	fmt.Fprintf(b, "}\n\n/** The methods of hub %q that stream: their arguments and the items they stream. */\nexport interface %sStreams {\n", d.Hub, name)
+	fmt.Fprintf(b, "}\n\n/** The methods of hub %s that stream: their arguments and the items they stream. */\nexport interface %sStreams {\n", comment(strconv.Quote(d.Hub)), name)
 	for _, s := range calls.server {
 		if s.d.Stream {
-			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; item: %s };\n", s.d, propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
+			fmt.Fprintf(b, "  /** %s */\n  %s: { args: %s; item: %s };\n", comment(s.d.String()), propName(s.d.Name), g.tuple(s, upload), g.resolve(s.result))
 		}
 	}
 	b.WriteString("}\n\n")
@@ -583,14 +729,14 @@ func (g *generator) typesFile(d hub.Description, decls []string, calls *callSet)
 	}
 	p := g.prefix
 	g.methodMaps(&b, d, p, calls, func(ts string) string { return "AsyncIterable<" + ts + ">" })
-	fmt.Fprintf(&b, "/** The client methods hub %q calls: their arguments. */\nexport interface %sClientMethods {\n", d.Hub, p)
+	fmt.Fprintf(&b, "/** The client methods hub %s calls: their arguments. */\nexport interface %sClientMethods {\n", comment(strconv.Quote(d.Hub)), p)
 	for _, s := range calls.client {
-		fmt.Fprintf(&b, "  /** %s */\n  %s: %s;\n", s.d, propName(s.d.Name), g.tuple(s, nil))
+		fmt.Fprintf(&b, "  /** %s */\n  %s: %s;\n", comment(s.d.String()), propName(s.d.Name), g.tuple(s, nil))
 	}
 	b.WriteString("}\n\n")
 
 	fmt.Fprintf(&b, `/**
- * The bundled client's HubConnection for hub %[1]q: invoke, send and stream take
+ * The bundled client's HubConnection for hub %[1]s: invoke, send and stream take
  * its methods only, with their arguments, and give their results; on and off take
  * the client methods it declares (hub.ClientMethod), or any when it declares none.
  * Declare a connection with it: const conn: %[2]sConnection = connect(url).
@@ -600,7 +746,7 @@ export interface %[2]sConnection extends Omit<HubConnection, %[3]s> {
   send<M extends keyof %[2]sMethods>(method: M, ...args: %[2]sMethods[M]["args"]): Promise<void>;
   stream<M extends keyof %[2]sStreams>(method: M, ...args: %[2]sStreams[M]["args"]): HubStream<%[2]sStreams[M]["item"]>;
   timeout(ms: number): Pick<%[2]sConnection, "invoke" | "send">;
-`, d.Hub, p, typedMembers(calls, `"timeout"`))
+`, comment(strconv.Quote(d.Hub)), p, typedMembers(calls, `"timeout"`))
 	if len(calls.client) > 0 {
 		fmt.Fprintf(&b, `  on<M extends keyof %[1]sClientMethods>(method: M, handler: (...args: %[1]sClientMethods[M]) => void): this;
   off<M extends keyof %[1]sClientMethods>(method: M, handler?: (...args: %[1]sClientMethods[M]) => void): this;
@@ -623,13 +769,13 @@ func (g *generator) signalRFile(d hub.Description, calls *callSet) []byte {
 	}
 	slices.Sort(used)
 	if len(used) > 0 {
-		fmt.Fprintf(&b, "import type { %s } from %s;\n", strings.Join(used, ", "), strconv.Quote("./"+d.Hub+".js"))
+		fmt.Fprintf(&b, "import type { %s } from %s;\n", strings.Join(used, ", "), strconv.Quote("./"+fileBase(d.Hub)+".js"))
 	}
 	b.WriteByte('\n')
 	p := g.prefix + "SignalR"
 	g.methodMaps(&b, d, p, calls, func(ts string) string { return "Subject<" + ts + ">" })
 	fmt.Fprintf(&b, `/**
- * @microsoft/signalr's HubConnection for hub %[1]q: invoke, send and stream take
+ * @microsoft/signalr's HubConnection for hub %[1]s: invoke, send and stream take
  * its methods only, with their arguments, and give their results; on and off take
  * the client methods it declares (hub.ClientMethod), or any when it declares none.
  * Declare a connection with it: const conn: %[2]sConnection = builder.build().
@@ -638,7 +784,7 @@ export interface %[2]sConnection extends Omit<HubConnection, %[3]s> {
   invoke<M extends keyof %[2]sMethods>(methodName: M, ...args: %[2]sMethods[M]["args"]): Promise<%[2]sMethods[M]["result"]>;
   send<M extends keyof %[2]sMethods>(methodName: M, ...args: %[2]sMethods[M]["args"]): Promise<void>;
   stream<M extends keyof %[2]sStreams>(methodName: M, ...args: %[2]sStreams[M]["args"]): IStreamResult<%[2]sStreams[M]["item"]>;
-`, d.Hub, p, typedMembers(calls, ""))
+`, comment(strconv.Quote(d.Hub)), p, typedMembers(calls, ""))
 	if len(calls.client) > 0 {
 		fmt.Fprintf(&b, `  on<M extends keyof %[1]sClientMethods>(methodName: M, newMethod: (...args: %[1]sClientMethods[M]) => void): void;
   off<M extends keyof %[1]sClientMethods>(methodName: M, method?: (...args: %[1]sClientMethods[M]) => void): void;
@@ -652,7 +798,20 @@ func propName(name string) string {
 	if isIdentifier(name) {
 		return name
 	}
-	return strconv.Quote(name)
+	return jsString(name)
+}
+
+// comment is s made safe inside a /** comment */: a "*/" in it would end it.
+func comment(s string) string { return strings.ReplaceAll(s, "*/", "*\\/") }
+
+// jsString is s as a JavaScript string literal: a JSON string is one (%q is not:
+// its \a and \U0001f600 mean other things there).
+func jsString(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // typedMembers are the HubConnection members the typed view replaces, and extra:

@@ -93,6 +93,8 @@ func TestTypes(t *testing.T) {
 		{map[int]bool{}, "Record<string, boolean>"},
 		{time.Time{}, "string"},
 		{&time.Time{}, "string | null"},
+		{new(*int), "number | null"},
+		{[]**Base{}, "(Base | null)[]"},
 		{json.RawMessage{}, "unknown"},
 		{protocol.RawValue{}, "unknown"},
 		{net.IP{}, "string"},
@@ -137,7 +139,7 @@ export interface tagged {
   Untagged: number;
   id: number;
   Created: string;
-  deep: boolean;
+  deep?: boolean;
   anon: { x: number; };
 }
 `,

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -119,8 +120,26 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, ErrTooManyTries.Error(), http.StatusTooManyRequests)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	expires, ok := d.checkLogin(r, r.PostFormValue("password"))
+	// A body the server cannot read is no guess at the password: say what is
+	// wrong with it, and count no failure.
+	r.Body = http.MaxBytesReader(w, r.Body, int64(d.opts.MaxLoginBytes))
+	err = r.ParseForm() // first: ParseMultipartForm hides its error behind ErrNotMultipart
+	if err == nil {
+		err = r.ParseMultipartForm(int64(d.opts.MaxLoginBytes))
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		http.Error(w, fmt.Sprintf("admin: login body too large (over %d bytes)", tooBig.Limit), http.StatusRequestEntityTooLarge)
+		return
+	case err != nil && !errors.Is(err, http.ErrNotMultipart):
+		http.Error(w, "admin: login: unreadable form: "+err.Error(), http.StatusBadRequest)
+		return
+	case !r.PostForm.Has("password"):
+		http.Error(w, "admin: login: the form has no password field", http.StatusBadRequest)
+		return
+	}
+	expires, ok := d.checkLogin(r, r.PostForm.Get("password"))
 	if !ok {
 		d.login.failed(ip)
 		http.Error(w, ErrBadPassword.Error(), http.StatusUnauthorized)
@@ -135,6 +154,7 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}

@@ -47,6 +47,7 @@ const (
 	DefaultMaxFailedLogins   = 5
 	DefaultFailedLoginRefill = 12 * time.Second
 	DefaultMaxLoginAddresses = 10_000
+	DefaultMaxLoginBytes     = 4096
 )
 
 // ErrNoPassword: the dashboard needs a password, or an Authenticate and a
@@ -89,6 +90,9 @@ type Options struct {
 	// MaxLoginAddresses bounds the addresses whose failed logins are
 	// remembered; past it, all are forgotten at once. Default 10,000.
 	MaxLoginAddresses int
+	// MaxLoginBytes bounds a login's body (the form with the password or
+	// token): past it, the login answers 413. Default 4096.
+	MaxLoginBytes int
 	// MaxGroups is how many groups (the fullest) each node reports per hub.
 	// Default 500.
 	MaxGroups int
@@ -161,6 +165,9 @@ func New(opts Options) (*Dashboard, error) {
 	}
 	if opts.MaxLoginAddresses <= 0 {
 		opts.MaxLoginAddresses = DefaultMaxLoginAddresses
+	}
+	if opts.MaxLoginBytes <= 0 {
+		opts.MaxLoginBytes = DefaultMaxLoginBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -21,6 +21,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, d.opts.Path+"/", http.StatusFound)
 	case rest == "/":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "GET only", http.StatusMethodNotAllowed)
 			return
 		}

@@ -117,13 +117,16 @@ type Dashboard struct {
 
 	mu      sync.Mutex
 	watched []*hub.Hub
+	// The pushes' lifecycle, under mu: Start starts them once; Close ends them
+	// for good.
+	started, closed bool
+	stop            context.CancelFunc
+	done            chan struct{}
 
 	detachActions func()
 	// watchedUntil (Unix nanoseconds): until then some page is open on some
 	// node, and this node pushes its snapshots; otherwise it only samples.
 	watchedUntil atomic.Int64
-	stop         context.CancelFunc
-	done         chan struct{}
 }
 
 // New returns a dashboard; Start begins its pushes.
@@ -230,12 +233,20 @@ func (d *Dashboard) hubs() []*hub.Hub {
 	return append([]*hub.Hub(nil), d.watched...)
 }
 
-// Start pushes a snapshot every Interval until Close.
+// Start pushes a snapshot every Interval until Close. Calls past the first,
+// and after Close, do nothing.
 func (d *Dashboard) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started || d.closed {
+		return
+	}
+	d.started = true
 	ctx, cancel := context.WithCancel(context.Background())
-	d.stop, d.done = cancel, make(chan struct{})
+	done := make(chan struct{})
+	d.stop, d.done = cancel, done
 	go func() {
-		defer close(d.done)
+		defer close(done)
 		t := time.NewTicker(d.opts.Interval)
 		defer t.Stop()
 		for {
@@ -257,10 +268,19 @@ func (d *Dashboard) Start() {
 
 // Close stops the pushes and leaves the backplane. It does not close the admin
 // hub ([Dashboard.Hub]): drain it with the others (hub.ServeListener) or close it.
+// Calls past the first do nothing.
 func (d *Dashboard) Close() {
-	if d.stop != nil {
-		d.stop()
-		<-d.done
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	stop, done := d.stop, d.done
+	d.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
 	}
 	d.detachActions()
 }

@@ -34,6 +34,14 @@ type Acted struct {
 	Closed int    `json:"closed"` // connections closed on that node
 }
 
+// disconnect checks a disconnect the page asks for, then acts.
+func (d *Dashboard) disconnect(ctx context.Context, a action) error {
+	if len(a.Reason) > d.opts.MaxReasonBytes {
+		return hub.NewError("admin: the close reason is %d bytes, over the limit of %d", len(a.Reason), d.opts.MaxReasonBytes)
+	}
+	return d.act(ctx, a)
+}
+
 // act publishes a to every node, this one included.
 func (d *Dashboard) act(ctx context.Context, a action) error {
 	env := &hub.Envelope{

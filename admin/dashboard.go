@@ -48,6 +48,7 @@ const (
 	DefaultFailedLoginRefill = 12 * time.Second
 	DefaultMaxLoginAddresses = 10_000
 	DefaultMaxLoginBytes     = 4096
+	DefaultMaxReasonBytes    = 1024
 )
 
 // ErrNoPassword: the dashboard needs a password, or an Authenticate and a
@@ -93,6 +94,10 @@ type Options struct {
 	// MaxLoginBytes bounds a login's body (the form with the password or
 	// token): past it, the login answers 413. Default 4096.
 	MaxLoginBytes int
+	// MaxReasonBytes bounds the close reason of a disconnect from the page
+	// (the client reads it, the log keeps it): a longer one is refused with an
+	// error. Default 1024.
+	MaxReasonBytes int
 	// MaxGroups is how many groups (the fullest) each node reports per hub.
 	// Default 500.
 	MaxGroups int
@@ -172,6 +177,9 @@ func New(opts Options) (*Dashboard, error) {
 	if opts.MaxLoginBytes <= 0 {
 		opts.MaxLoginBytes = DefaultMaxLoginBytes
 	}
+	if opts.MaxReasonBytes <= 0 {
+		opts.MaxReasonBytes = DefaultMaxReasonBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -187,10 +195,10 @@ func New(opts Options) (*Dashboard, error) {
 	}
 	d.admin = hub.New(ho)
 	d.admin.On("Disconnect", func(ctx *hub.Context, hubName, connectionID, reason string) error {
-		return d.act(ctx, action{Kind: actDisconnect, Hub: hubName, Target: connectionID, Reason: reason})
+		return d.disconnect(ctx, action{Kind: actDisconnect, Hub: hubName, Target: connectionID, Reason: reason})
 	})
 	d.admin.On("DisconnectUser", func(ctx *hub.Context, hubName, userID, reason string) error {
-		return d.act(ctx, action{Kind: actDisconnectUser, Hub: hubName, Target: userID, Reason: reason})
+		return d.disconnect(ctx, action{Kind: actDisconnectUser, Hub: hubName, Target: userID, Reason: reason})
 	})
 	d.admin.On("Watch", func(ctx *hub.Context) error {
 		return d.act(ctx, action{Kind: actWatch})

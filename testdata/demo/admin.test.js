@@ -195,3 +195,44 @@ test('admin dashboard: sign-in, live connections on all transports, groups, disc
     await adminCtx.close();
   }
 });
+
+// Names are data, not code: groups named like Object.prototype's properties,
+// and a group name, user ID and close reason made of markup, show as written.
+test('admin dashboard: groups named __proto__ or constructor, markup in names', async () => {
+  const problems = [];
+  const adminCtx = await browser.newContext();
+  const clientCtx = await browser.newContext();
+  try {
+    const admin = await newPage(adminCtx, problems);
+    await admin.goto(server.url + '/admin/');
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await admin.click('#hubs button[data-hub="conformance"]', WAIT);
+
+    const markup = '<img src=x onerror="window.pwned=1">"\'&';
+    const clients = await newPage(clientCtx, problems);
+    await clients.goto(server.url + '/');
+    await clients.addScriptTag({ url: '/hubbub.js' });
+    await clients.evaluate(async (markup) => {
+      window.conns = [];
+      for (const user of ['proto-user', markup]) {
+        const c = new Hubbub.HubConnection('/hubs/conformance?user=' + encodeURIComponent(user), { reconnect: false });
+        await c.start();
+        for (const g of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', markup]) await c.invoke('JoinGroup', g);
+        window.conns.push(c);
+      }
+    }, markup);
+    for (const g of ['constructor', 'toString', 'hasOwnProperty']) await waitCell(admin, `#groups tr[data-group="${g}"]`, '2');
+    await admin.waitForFunction((m) => [...document.querySelectorAll('#groups tr[data-group]')].some((tr) => tr.dataset.group === m && tr.lastElementChild.textContent === '2'), markup, WAIT);
+    await admin.waitForFunction(() => [...document.querySelectorAll('#groups tr[data-group]')].some((tr) => tr.dataset.group === '__proto__' && tr.lastElementChild.textContent === '2'), null, WAIT);
+    await admin.waitForFunction((m) => [...document.querySelectorAll('#conns tr[data-conn]')].some((tr) => tr.children[1].textContent === m), markup, WAIT);
+    assert.equal(await admin.evaluate(() => window.pwned), undefined);
+    await clients.evaluate(async () => { for (const c of window.conns) await c.stop(); });
+    assert.deepEqual(problems, []);
+  } finally {
+    await clientCtx.close();
+    await adminCtx.close();
+  }
+});

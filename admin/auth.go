@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,10 +111,9 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	// Behind a trusted proxy, the client it forwards for: the proxy's own
+	// address would lock every admin out at once.
+	ip := d.admin.ClientIP(r)
 	if !d.login.allowed(ip) {
 		http.Error(w, ErrTooManyTries.Error(), http.StatusTooManyRequests)
 		return
@@ -123,7 +121,7 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 	// A body the server cannot read is no guess at the password: say what is
 	// wrong with it, and count no failure.
 	r.Body = http.MaxBytesReader(w, r.Body, int64(d.opts.MaxLoginBytes))
-	err = r.ParseForm() // first: ParseMultipartForm hides its error behind ErrNotMultipart
+	err := r.ParseForm() // first: ParseMultipartForm hides its error behind ErrNotMultipart
 	if err == nil {
 		err = r.ParseMultipartForm(int64(d.opts.MaxLoginBytes))
 	}

@@ -4,10 +4,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/hubbub-go/hubbub/admin"
+	"github.com/hubbub-go/hubbub/hub"
 )
 
 // TestLoginBadRequests: a login the server cannot read says so (413 for a body
@@ -54,5 +56,50 @@ func TestLoginBadRequests(t *testing.T) {
 	// None of them was a wrong password: the one allowed failure is still there.
 	if res, c := login(t, srv.URL, password); res.StatusCode != http.StatusNoContent || c == nil {
 		t.Errorf("login after the bad requests: %d, want 204 with a cookie", res.StatusCode)
+	}
+}
+
+// TestLoginLimitBehindProxy: behind a proxy listed in HubOptions.TrustedProxies,
+// failed logins count against the client the proxy forwards for, not the proxy:
+// one guesser does not lock every admin out; without the proxy listed, the
+// forwarding header is not believed.
+func TestLoginLimitBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		proxies []string
+		want    int // the second client's login with the right password
+	}{
+		{"trusted proxy", []string{"127.0.0.1"}, http.StatusNoContent},
+		{"no proxy listed", nil, http.StatusTooManyRequests},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := admin.New(admin.Options{Password: password, MaxFailedLogins: 2, HubOptions: hub.Options{TrustedProxies: tc.proxies}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
+			srv := httptest.NewServer(d)
+			t.Cleanup(srv.Close)
+			post := func(client, pw string) int {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/login", strings.NewReader(url.Values{"password": {pw}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Forwarded-For", client)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				return res.StatusCode
+			}
+			for range 2 {
+				post("203.0.113.1", "wrong")
+			}
+			if got := post("203.0.113.1", password); got != http.StatusTooManyRequests {
+				t.Errorf("the guesser after 2 failures: %d, want 429", got)
+			}
+			if got := post("203.0.113.2", password); got != tc.want {
+				t.Errorf("another client with the right password: %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

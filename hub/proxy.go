@@ -412,3 +412,8 @@ func (s *logSampler) allow(now time.Time, interval time.Duration) (bool, int) {
 	s.next, s.suppressed = now.Add(interval), 0
 	return true, n
 }
+
+// ClientIP is the address of the client r is from: its TCP peer, or behind a
+// proxy listed in [Options.TrustedProxies] the client that proxy forwards for.
+// It is the address MaxConnectionsPerIP counts and the logs name.
+func (h *Hub) ClientIP(r *http.Request) string { return h.proxies.clientIP(r) }

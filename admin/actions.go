@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/hubbub-go/hubbub/hub"
 )
@@ -14,6 +15,7 @@ const (
 	actDisconnectUser = "disconnect-user" // Target: a user ID
 	actHistory        = "history"         // Target: the admin connection to send samples to
 	actWatch          = "watch"           // a page is open: push snapshots for a while
+	actLogout         = "logout"          // Target: a session ID; Until: its expiry
 )
 
 // action travels as the one argument of an envelope on the admin hub's
@@ -23,6 +25,7 @@ type action struct {
 	Hub    string `json:"hub,omitempty"`
 	Target string `json:"target"`
 	Reason string `json:"reason,omitempty"`
+	Until  int64  `json:"until,omitempty"` // Unix seconds
 }
 
 // Acted is what a node that acted tells the pages (client method "acted").
@@ -74,6 +77,10 @@ func (d *Dashboard) deliverAction(env *hub.Envelope) {
 		return
 	case actWatch:
 		d.onWatch()
+		return
+	case actLogout:
+		d.revoked.add(a.Target, time.Unix(a.Until, 0), time.Now())
+		d.closeSession(a.Target)
 		return
 	}
 	for _, h := range d.hubs() {

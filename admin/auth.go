@@ -2,6 +2,7 @@ package admin
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -16,7 +17,7 @@ import (
 	"github.com/hubbub-go/hubbub/hub"
 )
 
-// cookieName holds the login token: "<expiry unix>.<hex HMAC>".
+// cookieName holds the login token: "<expiry unix>.<session ID>.<hex HMAC>".
 const cookieName = "hubbub_admin"
 
 // Sentinel errors of the login.
@@ -35,37 +36,51 @@ func cookieKey(secret []byte) []byte {
 	return m.Sum(nil)
 }
 
-func (d *Dashboard) token(expires time.Time) string {
+func (d *Dashboard) token(expires time.Time, id string) string {
 	exp := strconv.FormatInt(expires.Unix(), 10)
 	m := hmac.New(sha256.New, d.key)
-	m.Write([]byte("admin:" + exp))
-	return exp + "." + hex.EncodeToString(m.Sum(nil))
+	m.Write([]byte("admin:" + exp + "." + id))
+	return exp + "." + id + "." + hex.EncodeToString(m.Sum(nil))
 }
 
-// session checks the request's cookie and returns when it expires.
-func (d *Dashboard) session(r *http.Request) (time.Time, error) {
+// newSessionID tells one login from another, even in the same second: a
+// logout voids its own session only.
+func newSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// session checks the request's cookie and returns its session's ID and when it
+// expires.
+func (d *Dashboard) session(r *http.Request) (string, time.Time, error) {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
-		return time.Time{}, ErrNoSession
+		return "", time.Time{}, ErrNoSession
 	}
-	exp, _, ok := strings.Cut(c.Value, ".")
+	exp, rest, ok := strings.Cut(c.Value, ".")
+	id, _, ok2 := strings.Cut(rest, ".")
 	unix, err := strconv.ParseInt(exp, 10, 64)
-	if !ok || err != nil {
-		return time.Time{}, ErrNoSession
+	if !ok || !ok2 || err != nil {
+		return "", time.Time{}, ErrNoSession
 	}
 	expires := time.Unix(unix, 0)
-	if !hmac.Equal([]byte(c.Value), []byte(d.token(expires))) || !time.Now().Before(expires) {
-		return time.Time{}, ErrNoSession
+	if !hmac.Equal([]byte(c.Value), []byte(d.token(expires, id))) || !time.Now().Before(expires) || d.revoked.has(id, expires) {
+		return "", time.Time{}, ErrNoSession
 	}
-	return expires, nil
+	return id, expires, nil
 }
+
+// sessionClaim names the session ID among the admin hub's identity claims: a
+// logout closes the pages open with that session.
+const sessionClaim = "session"
 
 // authenticate is the admin hub's Authenticate: a 401 without a valid cookie
 // (or a token Options.Authenticate accepts).
 func (d *Dashboard) authenticate(r *http.Request) (hub.Identity, error) {
-	expires, err := d.session(r)
+	id, expires, err := d.session(r)
 	if err == nil {
-		return hub.Identity{UserID: "admin", ExpiresAt: expires}, nil
+		return hub.Identity{UserID: "admin", ExpiresAt: expires, Claims: map[string]any{sessionClaim: id}}, nil
 	}
 	if d.opts.Authenticate != nil {
 		return d.opts.Authenticate(r)
@@ -144,7 +159,7 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName, Value: d.token(expires), Path: d.opts.Path, Expires: expires,
+		Name: cookieName, Value: d.token(expires, newSessionID()), Path: d.opts.Path, Expires: expires,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
 	w.WriteHeader(http.StatusNoContent)
@@ -157,6 +172,14 @@ func (d *Dashboard) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: d.opts.Path, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	// The cookie is void on every node, not only gone from this browser: a copy
+	// of it opens nothing, and the pages open with it close.
+	if id, expires, err := d.session(r); err == nil {
+		if err := d.act(r.Context(), action{Kind: actLogout, Target: id, Until: expires.Unix()}); err != nil {
+			http.Error(w, "admin: logout not heard by every node; the session lasts until it expires: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

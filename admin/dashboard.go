@@ -15,7 +15,10 @@
 //
 // The page is behind a password (or a token, see Options.Authenticate): a login
 // answers with an HttpOnly, SameSite=Strict cookie holding an HMAC token, which
-// the admin hub checks on negotiate and on every transport request.
+// the admin hub checks on negotiate and on every transport request. A logout
+// voids its session on every node running (through the backplane) and closes
+// the pages open with it; a node started later accepts a copy of that cookie
+// until it expires.
 package admin
 
 import (
@@ -120,6 +123,8 @@ type Dashboard struct {
 	key   []byte // HMAC key of the login cookies
 	admin *hub.Hub
 	login loginLimiter
+	// revoked are the sessions logged out (on any node while this one ran).
+	revoked revocations
 
 	mu      sync.Mutex
 	watched []*hub.Hub

@@ -36,7 +36,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rest == "/logout":
 		d.serveLogout(w, r)
 	case rest == "/session":
-		if _, err := d.session(r); err != nil {
+		if _, _, err := d.session(r); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}

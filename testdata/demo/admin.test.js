@@ -236,3 +236,31 @@ test('admin dashboard: groups named __proto__ or constructor, markup in names', 
     await adminCtx.close();
   }
 });
+
+// A logout elsewhere (another tab, another browser with a copy of the cookie)
+// closes the page's connection: the page asks to sign in again, and works
+// once signed in.
+test('admin dashboard: signed out elsewhere, back to the sign-in', async () => {
+  const problems = [];
+  const adminCtx = await browser.newContext();
+  try {
+    const admin = await newPage(adminCtx, problems);
+    await admin.goto(server.url + '/admin/');
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    // Another tab of the same browser logs out.
+    assert.equal((await adminCtx.request.post(server.url + '/admin/logout')).status(), 204);
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    assert.equal(await admin.isHidden('#app'), true);
+    assert.match(await admin.textContent('#status'), /^signed out: hubbub: server closed: Signed out\./);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await admin.waitForSelector('#hubs button[data-hub="conformance"]', WAIT);
+    assert.deepEqual(problems, []);
+  } finally {
+    await adminCtx.close();
+  }
+});

@@ -72,7 +72,8 @@ type Options struct {
 	// same. Default: derived from Password; required without one.
 	CookieSecret []byte
 	// Path is where the dashboard is mounted: the page at Path+"/", its hub at
-	// Path+"/hub", the login at Path+"/login". Default "/admin".
+	// Path+"/hub", the login at Path+"/login". Default "/admin"; "/" puts the
+	// page at the root of a server of its own.
 	Path string
 	// Node names this node on the page. Default: host name and process ID.
 	Node string

@@ -160,7 +160,7 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: d.token(expires, newSessionID()), Path: d.opts.Path, Expires: expires,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: d.admin.ClientSecure(r), // behind a TLS proxy too
 	})
 	w.WriteHeader(http.StatusNoContent)
 }

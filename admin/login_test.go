@@ -103,3 +103,42 @@ func TestLoginLimitBehindProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestSecureCookieBehindProxy: behind a TLS-terminating proxy listed in
+// HubOptions.TrustedProxies that says the client came over https, the login
+// cookie is Secure; the header from anyone else is not believed.
+func TestSecureCookieBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		proxies []string
+		header  string
+		secure  bool
+	}{
+		{"trusted, X-Forwarded-Proto", []string{"127.0.0.1"}, "X-Forwarded-Proto: https", true},
+		{"trusted, Forwarded", []string{"127.0.0.1"}, "Forwarded: for=203.0.113.1;proto=https", true},
+		{"trusted, http", []string{"127.0.0.1"}, "X-Forwarded-Proto: http", false},
+		{"untrusted", nil, "X-Forwarded-Proto: https", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := admin.New(admin.Options{Password: password, HubOptions: hub.Options{TrustedProxies: tc.proxies}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
+			srv := httptest.NewServer(d)
+			t.Cleanup(srv.Close)
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/login", strings.NewReader(url.Values{"password": {password}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			k, v, _ := strings.Cut(tc.header, ": ")
+			req.Header.Set(k, v)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if len(res.Cookies()) != 1 || res.Cookies()[0].Secure != tc.secure {
+				t.Errorf("cookies %v, want one, Secure %v", res.Cookies(), tc.secure)
+			}
+		})
+	}
+}

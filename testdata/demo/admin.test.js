@@ -264,3 +264,41 @@ test('admin dashboard: signed out elsewhere, back to the sign-in', async () => {
     await adminCtx.close();
   }
 });
+
+// Past Options.MaxGroups (500) groups on a node, the page says that it lists,
+// and searches, only the fullest of each node: a search that finds none of
+// the others must not read as "this group does not exist".
+test('admin dashboard: more groups than listed, and the page says so', async () => {
+  const problems = [];
+  const adminCtx = await browser.newContext();
+  const clientCtx = await browser.newContext();
+  try {
+    const admin = await newPage(adminCtx, problems);
+    await admin.goto(server.url + '/admin/');
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await admin.click('#hubs button[data-hub="conformance"]', WAIT);
+    await admin.waitForFunction(() => /^\(\d+ on the busiest node\)$/.test(document.getElementById('groupcount').textContent), null, WAIT);
+
+    const clients = await newPage(clientCtx, problems);
+    await clients.goto(server.url + '/');
+    await clients.addScriptTag({ url: '/hubbub.js' });
+    await clients.evaluate(async () => {
+      window.conns = [];
+      for (let c = 0; c < 6; c++) { // 100 groups each at most (MaxGroupsPerConnection)
+        const conn = new Hubbub.HubConnection('/hubs/conformance', { reconnect: false });
+        await conn.start();
+        await Promise.all(Array.from({ length: 100 }, (_, i) => conn.invoke('JoinGroup', `many-${c}-${i}`)));
+        window.conns.push(conn);
+      }
+    });
+    await admin.waitForFunction(() => document.getElementById('groupcount').textContent.includes('600 on the busiest node; the 500 fullest of each node listed and searched'), null, WAIT);
+    await clients.evaluate(async () => { for (const c of window.conns) await c.stop(); });
+    assert.deepEqual(problems, []);
+  } finally {
+    await clientCtx.close();
+    await adminCtx.close();
+  }
+});

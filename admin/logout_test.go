@@ -1,11 +1,14 @@
 package admin_test
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"testing"
 	"time"
 
+	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/hub"
 )
@@ -14,8 +17,30 @@ import (
 // the browser that logged out: a copy of it no longer opens the admin hub nor
 // the session, and the pages open with it are closed.
 func TestLogoutVoidsCookie(t *testing.T) {
-	bp := hub.NewMemoryBackplane()
-	a, b := startNode(t, "a", bp), startNode(t, "b", bp)
+	t.Run("memory", func(t *testing.T) {
+		bp := hub.NewMemoryBackplane()
+		logoutVoidsCookie(t, bp, bp)
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := redisURL(t)
+		var b [6]byte
+		rand.Read(b[:])
+		prefix := "hubbub-admin-test-" + hex.EncodeToString(b[:])
+		var bps []hub.Backplane
+		for range 2 {
+			bp, err := redisbackplane.New(redisbackplane.Options{URL: url, Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { bp.Close() })
+			bps = append(bps, bp)
+		}
+		logoutVoidsCookie(t, bps[0], bps[1])
+	})
+}
+
+func logoutVoidsCookie(t *testing.T, bpA, bpB hub.Backplane) {
+	a, b := startNode(t, "a", bpA), startNode(t, "b", bpB)
 	_, cookie := login(t, a.srv.URL, password)
 	_, other := login(t, a.srv.URL, password) // another session, which stays
 	if cookie == nil || other == nil {

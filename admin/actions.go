@@ -39,6 +39,13 @@ type Acted struct {
 
 // disconnect checks a disconnect the page asks for, then acts.
 func (d *Dashboard) disconnect(ctx context.Context, a action) error {
+	if a.Target == "" {
+		what := "connection ID"
+		if a.Kind == actDisconnectUser {
+			what = "user ID" // anonymous connections have none: nothing to name them by
+		}
+		return hub.NewError("admin: %s: no %s", a.Kind, what)
+	}
 	if len(a.Reason) > d.opts.MaxReasonBytes {
 		return hub.NewError("admin: the close reason is %d bytes, over the limit of %d", len(a.Reason), d.opts.MaxReasonBytes)
 	}

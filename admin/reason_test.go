@@ -39,3 +39,26 @@ func TestReasonBound(t *testing.T) {
 		})
 	}
 }
+
+// TestDisconnectBadArguments: a disconnect the page (or a script) asks for
+// wrongly gets an error saying what is wrong, not a silent success.
+func TestDisconnectBadArguments(t *testing.T) {
+	n := startNode(t, "n1", hub.NewMemoryBackplane())
+	adm, _ := adminClient(t, n.srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		method string
+		args   []any
+		want   string
+	}{
+		{"Disconnect", []any{"chat", "", "bye"}, "connection ID"},
+		{"DisconnectUser", []any{"chat", "", "bye"}, "user ID"},
+		{"Disconnect", []any{"chat", "x"}, "expects 3"},
+		{"DisconnectUser", []any{"chat", 7, "bye"}, "cannot be read as string"},
+	} {
+		if _, err := adm.Invoke(ctx, tc.method, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s%q: %v, want an error with %q", tc.method, tc.args, err, tc.want)
+		}
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -232,12 +233,15 @@ func (d *Dashboard) Hub() *hub.Hub { return d.admin }
 func (d *Dashboard) Node() string { return d.opts.Node }
 
 // Watch adds hubs to the page: their connections and groups, and the actions
-// on them. Their Observer must include d.
+// on them. Their Observer must include d. A hub already watched is not added
+// again.
 func (d *Dashboard) Watch(hubs ...*hub.Hub) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.watched = append(d.watched, hubs...)
 	for _, h := range hubs {
+		if !slices.Contains(d.watched, h) {
+			d.watched = append(d.watched, h)
+		}
 		d.stats(h.Name())
 	}
 }

@@ -39,3 +39,19 @@ func TestLifecycle(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// TestWatchTwice: a hub watched twice is shown, and acted on, once.
+func TestWatchTwice(t *testing.T) {
+	bp := hub.NewMemoryBackplane()
+	d, err := admin.New(admin.Options{Password: password, Backplane: bp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(hub.Options{Name: "chat", Backplane: bp, Observer: d})
+	t.Cleanup(func() { d.Close(); closeHub(h); closeHub(d.Hub()) })
+	d.Watch(h, h)
+	d.Watch(h)
+	if n := len(d.Snapshot(time.Now()).Hubs); n != 1 {
+		t.Errorf("%d hubs in the snapshot, want 1", n)
+	}
+}

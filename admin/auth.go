@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -129,8 +130,10 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 	// Behind a trusted proxy, the client it forwards for: the proxy's own
 	// address would lock every admin out at once.
 	ip := d.admin.ClientIP(r)
-	if !d.login.allowed(ip) {
-		http.Error(w, ErrTooManyTries.Error(), http.StatusTooManyRequests)
+	if wait, ok := d.login.allowed(ip); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		http.Error(w, fmt.Sprintf("%s (in %d s)", ErrTooManyTries, secs), http.StatusTooManyRequests)
 		return
 	}
 	// A body the server cannot read is no guess at the password: say what is
@@ -214,11 +217,16 @@ func (l *loginLimiter) current(ip string, now time.Time) loginTries {
 	return t
 }
 
-func (l *loginLimiter) allowed(ip string) bool {
+// allowed reports whether ip may try to log in, or else how long it must wait.
+func (l *loginLimiter) allowed(ip string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Up to burst failures in a row; then one per refill.
-	return l.current(ip, time.Now()).n <= l.burst-1
+	over := l.current(ip, time.Now()).n - (l.burst - 1)
+	if over <= 0 {
+		return 0, true
+	}
+	return time.Duration(over * float64(l.refill)), false
 }
 
 func (l *loginLimiter) failed(ip string) {

@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hubbub-go/hubbub/admin"
 	"github.com/hubbub-go/hubbub/hub"
@@ -140,5 +142,25 @@ func TestSecureCookieBehindProxy(t *testing.T) {
 				t.Errorf("cookies %v, want one, Secure %v", res.Cookies(), tc.secure)
 			}
 		})
+	}
+}
+
+// TestLoginRetryAfter: a login refused for too many failures says when to try
+// again (Retry-After, whole seconds, at most one FailedLoginRefill away).
+func TestLoginRetryAfter(t *testing.T) {
+	d, err := admin.New(admin.Options{Password: password, MaxFailedLogins: 2, FailedLoginRefill: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
+	srv := httptest.NewServer(d)
+	t.Cleanup(srv.Close)
+	for range 2 {
+		login(t, srv.URL, "wrong")
+	}
+	res, _ := login(t, srv.URL, password)
+	secs, err := strconv.Atoi(res.Header.Get("Retry-After"))
+	if res.StatusCode != http.StatusTooManyRequests || err != nil || secs < 1 || secs > 60 {
+		t.Errorf("after 2 failures: %d, Retry-After %q; want 429 and 1 to 60 seconds", res.StatusCode, res.Header.Get("Retry-After"))
 	}
 }

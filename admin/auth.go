@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,7 +130,7 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	// Behind a trusted proxy, the client it forwards for: the proxy's own
 	// address would lock every admin out at once.
-	ip := d.admin.ClientIP(r)
+	ip := loginKey(d.admin.ClientIP(r))
 	if wait, ok := d.login.allowed(ip); !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -184,6 +185,18 @@ func (d *Dashboard) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// loginKey is what failed logins count against: an IPv4 address, or the /64
+// of an IPv6 one (a subscriber's block: each of its addresses would otherwise
+// get tries of its own).
+func loginKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Unmap().Is6() {
+		return ip
+	}
+	p, _ := a.Unmap().Prefix(64)
+	return p.String()
 }
 
 // loginLimiter allows each address burst failed logins, then one more every

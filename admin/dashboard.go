@@ -91,7 +91,8 @@ type Options struct {
 	// MaxFailedLogins is how many wrong passwords (or tokens) one address may
 	// try in a row before the login answers 429; then it may try once more
 	// every FailedLoginRefill. Defaults 5 and 12 s (five a minute). Behind a
-	// proxy listed in HubOptions.TrustedProxies, the address is the client's.
+	// proxy listed in HubOptions.TrustedProxies, the address is the client's;
+	// an IPv6 address counts as its /64.
 	MaxFailedLogins   int
 	FailedLoginRefill time.Duration
 	// MaxLoginAddresses bounds the addresses whose failed logins are

@@ -164,3 +164,40 @@ func TestLoginRetryAfter(t *testing.T) {
 		t.Errorf("after 2 failures: %d, Retry-After %q; want 429 and 1 to 60 seconds", res.StatusCode, res.Header.Get("Retry-After"))
 	}
 }
+
+// TestLoginLimitIPv6: an IPv6 client is counted by its /64, the block one
+// subscriber gets: new addresses from it do not give new tries.
+func TestLoginLimitIPv6(t *testing.T) {
+	d, err := admin.New(admin.Options{Password: password, MaxFailedLogins: 2, HubOptions: hub.Options{TrustedProxies: []string{"127.0.0.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
+	srv := httptest.NewServer(d)
+	t.Cleanup(srv.Close)
+	post := func(client, pw string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/login", strings.NewReader(url.Values{"password": {pw}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	post("2001:db8:1:2::1", "wrong")
+	post("2001:db8:1:2::2", "wrong")
+	for _, tc := range []struct {
+		client string
+		want   int
+	}{
+		{"2001:db8:1:2:ffff::3", http.StatusTooManyRequests}, // same /64
+		{"2001:db8:1:3::1", http.StatusNoContent},            // another /64
+		{"203.0.113.9", http.StatusNoContent},
+	} {
+		if got := post(tc.client, password); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.client, got, tc.want)
+		}
+	}
+}

@@ -201,7 +201,9 @@ func loginKey(ip string) string {
 
 // loginLimiter allows each address burst failed logins, then one more every
 // refill (Options.MaxFailedLogins, FailedLoginRefill), remembering at most memory
-// addresses (Options.MaxLoginAddresses).
+// addresses (Options.MaxLoginAddresses): past it, the addresses it does not
+// remember share one count (forgetting them all would give an attacker with
+// many addresses fresh tries, and every address's count back to zero).
 type loginLimiter struct {
 	burst  float64
 	refill time.Duration
@@ -230,12 +232,33 @@ func (l *loginLimiter) current(ip string, now time.Time) loginTries {
 	return t
 }
 
+// sharedKey counts the addresses past the memory's bound (no address is empty).
+const sharedKey = ""
+
+// key is ip, or sharedKey when the memory is full without it (after it forgot
+// the addresses whose failures are all forgiven).
+func (l *loginLimiter) key(ip string, now time.Time) string {
+	if _, ok := l.tries[ip]; ok || len(l.tries) < l.memory {
+		return ip
+	}
+	for k := range l.tries {
+		if k != sharedKey && l.current(k, now).n == 0 {
+			delete(l.tries, k)
+		}
+	}
+	if len(l.tries) < l.memory {
+		return ip
+	}
+	return sharedKey
+}
+
 // allowed reports whether ip may try to log in, or else how long it must wait.
 func (l *loginLimiter) allowed(ip string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := time.Now()
 	// Up to burst failures in a row; then one per refill.
-	over := l.current(ip, time.Now()).n - (l.burst - 1)
+	over := l.current(l.key(ip, now), now).n - (l.burst - 1)
 	if over <= 0 {
 		return 0, true
 	}
@@ -245,10 +268,9 @@ func (l *loginLimiter) allowed(ip string) (time.Duration, bool) {
 func (l *loginLimiter) failed(ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.tries) >= l.memory {
-		clear(l.tries)
-	}
-	t := l.current(ip, time.Now())
+	now := time.Now()
+	k := l.key(ip, now)
+	t := l.current(k, now)
 	t.n++
-	l.tries[ip] = t
+	l.tries[k] = t
 }

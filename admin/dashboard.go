@@ -96,7 +96,8 @@ type Options struct {
 	MaxFailedLogins   int
 	FailedLoginRefill time.Duration
 	// MaxLoginAddresses bounds the addresses whose failed logins are
-	// remembered; past it, all are forgotten at once. Default 10,000.
+	// remembered; past it, the others share one count (an address is forgotten
+	// once its failures are forgiven). Default 10,000.
 	MaxLoginAddresses int
 	// MaxLoginBytes bounds a login's body (the form with the password or
 	// token): past it, the login answers 413. Default 4096.

@@ -201,3 +201,47 @@ func TestLoginLimitIPv6(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginLimitManyAddresses: past Options.MaxLoginAddresses, new addresses
+// share one count instead of wiping every address's: an attacker with many
+// addresses gets no more tries, and the addresses remembered keep theirs.
+func TestLoginLimitManyAddresses(t *testing.T) {
+	d, err := admin.New(admin.Options{Password: password, MaxFailedLogins: 2, FailedLoginRefill: time.Hour, MaxLoginAddresses: 3,
+		HubOptions: hub.Options{TrustedProxies: []string{"127.0.0.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
+	srv := httptest.NewServer(d)
+	t.Cleanup(srv.Close)
+	post := func(client, pw string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/login", strings.NewReader(url.Values{"password": {pw}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, tc := range []struct {
+		client, password string
+		want             int
+	}{
+		{"203.0.113.1", "wrong", 401}, // remembered
+		{"203.0.113.2", "wrong", 401},
+		{"203.0.113.3", "wrong", 401},  // the memory is full
+		{"198.51.100.1", "wrong", 401}, // new addresses share one count
+		{"198.51.100.2", "wrong", 401},
+		{"198.51.100.3", "wrong", 429},
+		{"198.51.100.4", password, 429},
+		{"203.0.113.1", "wrong", 401}, // its second failure: its own count
+		{"203.0.113.1", password, 429},
+		{"203.0.113.2", password, 204},
+	} {
+		if got := post(tc.client, tc.password); got != tc.want {
+			t.Errorf("%s with %q: %d, want %d", tc.client, tc.password, got, tc.want)
+		}
+	}
+}

@@ -302,3 +302,36 @@ test('admin dashboard: more groups than listed, and the page says so', async () 
     await adminCtx.close();
   }
 });
+
+// Past Options.MaxConnections (200) on a node, the page says its list, and its
+// search, cover only the first of each node.
+test('admin dashboard: more connections than listed, and the page says so', async () => {
+  const problems = [];
+  const adminCtx = await browser.newContext();
+  const conns = [];
+  try {
+    const admin = await newPage(adminCtx, problems);
+    await admin.goto(server.url + '/admin/');
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await admin.click('#hubs button[data-hub="conformance"]', WAIT);
+    assert.equal(await admin.textContent('#conncount'), '');
+
+    // 201 clients from Node (the bundled client over SSE: a browser caps its connections).
+    const { HubConnection } = await import('../../clientjs/dist/hubbub.mjs');
+    for (let i = 0; i < 201; i += 20) {
+      await Promise.all(Array.from({ length: Math.min(20, 201 - i) }, async () => {
+        const c = new HubConnection(server.url + '/hubs/conformance', { transports: ['ServerSentEvents'], reconnect: false, storage: null });
+        conns.push(c);
+        await c.start();
+      }));
+    }
+    await admin.waitForFunction(() => document.getElementById('conncount').textContent === '(201 in all; the first 200 by ID on each node listed and searched)', null, WAIT);
+    assert.deepEqual(problems, []);
+  } finally {
+    await Promise.all(conns.map((c) => c.stop().catch(() => {})));
+    await adminCtx.close();
+  }
+});

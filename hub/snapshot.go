@@ -42,7 +42,8 @@ func (h *Hub) Snapshot(maxConnections int) Snapshot {
 		switch {
 		case maxConnections <= 0:
 		case len(top) < maxConnections:
-			heap.Push(&top, ConnInfo{ID: c.id, UserID: c.session.identity.UserID, Transport: c.kind})
+			top = append(top, ConnInfo{ID: c.id, UserID: c.session.identity.UserID, Transport: c.kind})
+			heap.Fix(&top, len(top)-1) // up into place: heap.Push would box it
 		case c.id < top[0].ID:
 			top[0] = ConnInfo{ID: c.id, UserID: c.session.identity.UserID, Transport: c.kind}
 			heap.Fix(&top, 0)

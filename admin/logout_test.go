@@ -1,10 +1,14 @@
 package admin_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,5 +85,40 @@ func logoutVoidsCookie(t *testing.T, bpA, bpB hub.Backplane) {
 		if got := status(http.MethodPost, n.srv.URL+"/admin/hub/negotiate?negotiateVersion=1", other); got != http.StatusOK {
 			t.Errorf("negotiate on %s with another session's cookie: %d, want 200", n.d.Node(), got)
 		}
+	}
+}
+
+// failingPublish is a memory backplane whose Publish fails once down is set.
+type failingPublish struct {
+	*hub.MemoryBackplane
+	down atomic.Bool
+}
+
+func (b *failingPublish) Publish(ctx context.Context, env *hub.Envelope) error {
+	if b.down.Load() {
+		return errors.New("backplane down")
+	}
+	return b.MemoryBackplane.Publish(ctx, env)
+}
+
+// TestLogoutBackplaneDown: a logout the other nodes cannot hear of says so
+// (503), rather than a 204 that would claim the session is void everywhere;
+// the browser's cookie is cleared all the same.
+func TestLogoutBackplaneDown(t *testing.T) {
+	bp := &failingPublish{MemoryBackplane: hub.NewMemoryBackplane()}
+	n := startNode(t, "a", bp)
+	_, cookie := login(t, n.srv.URL, password)
+	bp.down.Store(true)
+	req, _ := http.NewRequest(http.MethodPost, n.srv.URL+"/admin/logout", nil)
+	req.AddCookie(cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "backplane down") ||
+		len(res.Cookies()) != 1 || res.Cookies()[0].MaxAge >= 0 {
+		t.Errorf("logout: %d %q, cookies %v; want 503 naming the error, and the cookie cleared", res.StatusCode, body, res.Cookies())
 	}
 }

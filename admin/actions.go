@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/hubbub-go/hubbub/hub"
 )
@@ -14,6 +15,7 @@ const (
 	actDisconnectUser = "disconnect-user" // Target: a user ID
 	actHistory        = "history"         // Target: the admin connection to send samples to
 	actWatch          = "watch"           // a page is open: push snapshots for a while
+	actLogout         = "logout"          // Target: a session ID; Until: its expiry
 )
 
 // action travels as the one argument of an envelope on the admin hub's
@@ -23,6 +25,7 @@ type action struct {
 	Hub    string `json:"hub,omitempty"`
 	Target string `json:"target"`
 	Reason string `json:"reason,omitempty"`
+	Until  int64  `json:"until,omitempty"` // Unix seconds
 }
 
 // Acted is what a node that acted tells the pages (client method "acted").
@@ -32,6 +35,21 @@ type Acted struct {
 	Hub    string `json:"hub"`
 	Target string `json:"target"`
 	Closed int    `json:"closed"` // connections closed on that node
+}
+
+// disconnect checks a disconnect the page asks for, then acts.
+func (d *Dashboard) disconnect(ctx context.Context, a action) error {
+	if a.Target == "" {
+		what := "connection ID"
+		if a.Kind == actDisconnectUser {
+			what = "user ID" // anonymous connections have none: nothing to name them by
+		}
+		return hub.NewError("admin: %s: no %s", a.Kind, what)
+	}
+	if len(a.Reason) > d.opts.MaxReasonBytes {
+		return hub.NewError("admin: the close reason is %d bytes, over the limit of %d", len(a.Reason), d.opts.MaxReasonBytes)
+	}
+	return d.act(ctx, a)
 }
 
 // act publishes a to every node, this one included.
@@ -66,6 +84,10 @@ func (d *Dashboard) deliverAction(env *hub.Envelope) {
 		return
 	case actWatch:
 		d.onWatch()
+		return
+	case actLogout:
+		d.revoked.add(a.Target, time.Unix(a.Until, 0), time.Now())
+		d.closeSession(a.Target)
 		return
 	}
 	for _, h := range d.hubs() {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"container/heap"
 	"errors"
 	"sort"
 	"sync"
@@ -181,20 +182,44 @@ func (s *stats) counts() (refusals, closes, fallbacks map[string]int64, recent [
 	return cp(s.refusals), cp(s.closes), cp(s.fallbacks), append([]Disconnect(nil), s.recent...)
 }
 
-// topGroups keeps the max fullest groups of m (ties by name).
+// topGroups keeps the max fullest groups of m (ties by name). It keeps them in
+// a heap whose top is the least full so far, rather than sorting every group:
+// a node may hold 100,000, and this runs every second a page is open.
 func topGroups(m map[string]int, max int) []Group {
-	out := make([]Group, 0, len(m))
+	top := make(groupHeap, 0, min(max, len(m)))
 	for name, n := range m {
-		out = append(out, Group{Name: name, Members: n})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Members != out[j].Members {
-			return out[i].Members > out[j].Members
+		g := Group{Name: name, Members: n}
+		switch {
+		case len(top) < max:
+			top = append(top, g) // and up into place: heap.Push would box g
+			heap.Fix(&top, len(top)-1)
+		case fuller(g, top[0]):
+			top[0] = g
+			heap.Fix(&top, 0)
 		}
-		return out[i].Name < out[j].Name
-	})
-	if len(out) > max {
-		out = out[:max]
 	}
-	return out
+	sort.Slice(top, func(i, j int) bool { return fuller(top[i], top[j]) })
+	return top
+}
+
+// fuller orders groups for the page: more members first, then by name.
+func fuller(a, b Group) bool {
+	if a.Members != b.Members {
+		return a.Members > b.Members
+	}
+	return a.Name < b.Name
+}
+
+// groupHeap is a min-heap in the page's order: its top is the group listed last.
+type groupHeap []Group
+
+func (h groupHeap) Len() int           { return len(h) }
+func (h groupHeap) Less(i, j int) bool { return fuller(h[j], h[i]) }
+func (h groupHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *groupHeap) Push(x any)        { *h = append(*h, x.(Group)) }
+func (h *groupHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

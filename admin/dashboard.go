@@ -15,7 +15,10 @@
 //
 // The page is behind a password (or a token, see Options.Authenticate): a login
 // answers with an HttpOnly, SameSite=Strict cookie holding an HMAC token, which
-// the admin hub checks on negotiate and on every transport request.
+// the admin hub checks on negotiate and on every transport request. A logout
+// voids its session on every node running (through the backplane) and closes
+// the pages open with it; a node started later accepts a copy of that cookie
+// until it expires.
 package admin
 
 import (
@@ -26,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,6 +51,8 @@ const (
 	DefaultMaxFailedLogins   = 5
 	DefaultFailedLoginRefill = 12 * time.Second
 	DefaultMaxLoginAddresses = 10_000
+	DefaultMaxLoginBytes     = 4096
+	DefaultMaxReasonBytes    = 1024
 )
 
 // ErrNoPassword: the dashboard needs a password, or an Authenticate and a
@@ -67,7 +73,8 @@ type Options struct {
 	// same. Default: derived from Password; required without one.
 	CookieSecret []byte
 	// Path is where the dashboard is mounted: the page at Path+"/", its hub at
-	// Path+"/hub", the login at Path+"/login". Default "/admin".
+	// Path+"/hub", the login at Path+"/login". Default "/admin"; "/" puts the
+	// page at the root of a server of its own.
 	Path string
 	// Node names this node on the page. Default: host name and process ID.
 	Node string
@@ -83,12 +90,22 @@ type Options struct {
 	SessionTTL time.Duration
 	// MaxFailedLogins is how many wrong passwords (or tokens) one address may
 	// try in a row before the login answers 429; then it may try once more
-	// every FailedLoginRefill. Defaults 5 and 12 s (five a minute).
+	// every FailedLoginRefill. Defaults 5 and 12 s (five a minute). Behind a
+	// proxy listed in HubOptions.TrustedProxies, the address is the client's;
+	// an IPv6 address counts as its /64.
 	MaxFailedLogins   int
 	FailedLoginRefill time.Duration
 	// MaxLoginAddresses bounds the addresses whose failed logins are
-	// remembered; past it, all are forgotten at once. Default 10,000.
+	// remembered; past it, the others share one count (an address is forgotten
+	// once its failures are forgiven). Default 10,000.
 	MaxLoginAddresses int
+	// MaxLoginBytes bounds a login's body (the form with the password or
+	// token): past it, the login answers 413. Default 4096.
+	MaxLoginBytes int
+	// MaxReasonBytes bounds the close reason of a disconnect from the page
+	// (the client reads it, the log keeps it): a longer one is refused with an
+	// error. Default 1024.
+	MaxReasonBytes int
 	// MaxGroups is how many groups (the fullest) each node reports per hub.
 	// Default 500.
 	MaxGroups int
@@ -110,16 +127,21 @@ type Dashboard struct {
 	key   []byte // HMAC key of the login cookies
 	admin *hub.Hub
 	login loginLimiter
+	// revoked are the sessions logged out (on any node while this one ran).
+	revoked revocations
 
 	mu      sync.Mutex
 	watched []*hub.Hub
+	// The pushes' lifecycle, under mu: Start starts them once; Close ends them
+	// for good.
+	started, closed bool
+	stop            context.CancelFunc
+	done            chan struct{}
 
 	detachActions func()
 	// watchedUntil (Unix nanoseconds): until then some page is open on some
 	// node, and this node pushes its snapshots; otherwise it only samples.
 	watchedUntil atomic.Int64
-	stop         context.CancelFunc
-	done         chan struct{}
 }
 
 // New returns a dashboard; Start begins its pushes.
@@ -162,6 +184,12 @@ func New(opts Options) (*Dashboard, error) {
 	if opts.MaxLoginAddresses <= 0 {
 		opts.MaxLoginAddresses = DefaultMaxLoginAddresses
 	}
+	if opts.MaxLoginBytes <= 0 {
+		opts.MaxLoginBytes = DefaultMaxLoginBytes
+	}
+	if opts.MaxReasonBytes <= 0 {
+		opts.MaxReasonBytes = DefaultMaxReasonBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -177,10 +205,10 @@ func New(opts Options) (*Dashboard, error) {
 	}
 	d.admin = hub.New(ho)
 	d.admin.On("Disconnect", func(ctx *hub.Context, hubName, connectionID, reason string) error {
-		return d.act(ctx, action{Kind: actDisconnect, Hub: hubName, Target: connectionID, Reason: reason})
+		return d.disconnect(ctx, action{Kind: actDisconnect, Hub: hubName, Target: connectionID, Reason: reason})
 	})
 	d.admin.On("DisconnectUser", func(ctx *hub.Context, hubName, userID, reason string) error {
-		return d.act(ctx, action{Kind: actDisconnectUser, Hub: hubName, Target: userID, Reason: reason})
+		return d.disconnect(ctx, action{Kind: actDisconnectUser, Hub: hubName, Target: userID, Reason: reason})
 	})
 	d.admin.On("Watch", func(ctx *hub.Context) error {
 		return d.act(ctx, action{Kind: actWatch})
@@ -207,12 +235,15 @@ func (d *Dashboard) Hub() *hub.Hub { return d.admin }
 func (d *Dashboard) Node() string { return d.opts.Node }
 
 // Watch adds hubs to the page: their connections and groups, and the actions
-// on them. Their Observer must include d.
+// on them. Their Observer must include d. A hub already watched is not added
+// again.
 func (d *Dashboard) Watch(hubs ...*hub.Hub) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.watched = append(d.watched, hubs...)
 	for _, h := range hubs {
+		if !slices.Contains(d.watched, h) {
+			d.watched = append(d.watched, h)
+		}
 		d.stats(h.Name())
 	}
 }
@@ -223,12 +254,20 @@ func (d *Dashboard) hubs() []*hub.Hub {
 	return append([]*hub.Hub(nil), d.watched...)
 }
 
-// Start pushes a snapshot every Interval until Close.
+// Start pushes a snapshot every Interval until Close. Calls past the first,
+// and after Close, do nothing.
 func (d *Dashboard) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started || d.closed {
+		return
+	}
+	d.started = true
 	ctx, cancel := context.WithCancel(context.Background())
-	d.stop, d.done = cancel, make(chan struct{})
+	done := make(chan struct{})
+	d.stop, d.done = cancel, done
 	go func() {
-		defer close(d.done)
+		defer close(done)
 		t := time.NewTicker(d.opts.Interval)
 		defer t.Stop()
 		for {
@@ -250,10 +289,19 @@ func (d *Dashboard) Start() {
 
 // Close stops the pushes and leaves the backplane. It does not close the admin
 // hub ([Dashboard.Hub]): drain it with the others (hub.ServeListener) or close it.
+// Calls past the first do nothing.
 func (d *Dashboard) Close() {
-	if d.stop != nil {
-		d.stop()
-		<-d.done
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	stop, done := d.stop, d.done
+	d.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
 	}
 	d.detachActions()
 }

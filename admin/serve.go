@@ -13,14 +13,17 @@ var page []byte
 // POST password), the logout (/logout), a session check (/session: 204 or
 // 401) and the admin hub with the bundled JS client (/hub).
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, d.opts.Path)
+	// At the root ("/"), the prefix is empty: the page is at "/", not "//".
+	prefix := strings.TrimSuffix(d.opts.Path, "/")
+	rest, ok := strings.CutPrefix(r.URL.Path, prefix)
 	switch {
 	case !ok:
 		http.NotFound(w, r)
 	case rest == "":
-		http.Redirect(w, r, d.opts.Path+"/", http.StatusFound)
+		http.Redirect(w, r, prefix+"/", http.StatusFound)
 	case rest == "/":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "GET only", http.StatusMethodNotAllowed)
 			return
 		}
@@ -35,7 +38,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rest == "/logout":
 		d.serveLogout(w, r)
 	case rest == "/session":
-		if _, err := d.session(r); err != nil {
+		if _, _, err := d.session(r); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}

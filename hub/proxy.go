@@ -412,3 +412,16 @@ func (s *logSampler) allow(now time.Time, interval time.Duration) (bool, int) {
 	s.next, s.suppressed = now.Add(interval), 0
 	return true, n
 }
+
+// ClientIP is the address of the client r is from: its TCP peer, or behind a
+// proxy listed in [Options.TrustedProxies] the client that proxy forwards for.
+// It is the address MaxConnectionsPerIP counts and the logs name.
+func (h *Hub) ClientIP(r *http.Request) string { return h.proxies.clientIP(r) }
+
+// ClientSecure reports whether the client r is from reached the server over
+// TLS: r.TLS is set, or a proxy listed in [Options.TrustedProxies] says the
+// client asked for https (Forwarded proto=, X-Forwarded-Proto). A cookie to set
+// on it may then be Secure.
+func (h *Hub) ClientSecure(r *http.Request) bool {
+	return r.TLS != nil || h.proxies.originTarget(r).scheme == "https"
+}

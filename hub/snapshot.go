@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"container/heap"
 	"slices"
 	"strings"
 
@@ -15,7 +16,8 @@ type Snapshot struct {
 	// Groups counts the members each group has on this node.
 	Groups map[string]int
 	// Connections lists this node's connections, sorted by ID, at most as many
-	// as Snapshot was asked for.
+	// as Snapshot was asked for: the first by ID, so that the same ones are
+	// listed from one snapshot to the next.
 	Connections []ConnInfo
 }
 
@@ -31,19 +33,45 @@ type ConnInfo struct {
 // index lock for the copy only: cheap enough once a second, not per message.
 func (h *Hub) Snapshot(maxConnections int) Snapshot {
 	s := Snapshot{Transports: map[transports.Kind]int{}, Groups: map[string]int{}}
+	// The first maxConnections by ID: a max-heap of them, whose top a smaller
+	// ID replaces (map order would list another few each time).
+	top := connHeap{}
 	h.mu.RLock()
 	for _, c := range h.conns {
 		s.Transports[c.kind]++
-		if len(s.Connections) < maxConnections {
-			s.Connections = append(s.Connections, ConnInfo{ID: c.id, UserID: c.session.identity.UserID, Transport: c.kind})
+		switch {
+		case maxConnections <= 0:
+		case len(top) < maxConnections:
+			top = append(top, ConnInfo{ID: c.id, UserID: c.session.identity.UserID, Transport: c.kind})
+			heap.Fix(&top, len(top)-1) // up into place: heap.Push would box it
+		case c.id < top[0].ID:
+			top[0] = ConnInfo{ID: c.id, UserID: c.session.identity.UserID, Transport: c.kind}
+			heap.Fix(&top, 0)
 		}
 	}
 	for g, members := range h.groups {
 		s.Groups[g] = len(members)
 	}
 	h.mu.RUnlock()
-	slices.SortFunc(s.Connections, func(a, b ConnInfo) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(top, func(a, b ConnInfo) int { return strings.Compare(a.ID, b.ID) })
+	if len(top) > 0 {
+		s.Connections = top
+	}
 	return s
+}
+
+// connHeap is a max-heap of connections by ID.
+type connHeap []ConnInfo
+
+func (q connHeap) Len() int           { return len(q) }
+func (q connHeap) Less(i, j int) bool { return q[i].ID > q[j].ID }
+func (q connHeap) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *connHeap) Push(x any)        { *q = append(*q, x.(ConnInfo)) }
+func (q *connHeap) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
 }
 
 // UserConnections returns this node's connections of one user.

@@ -833,7 +833,8 @@ export class HubConnection {
         case CLOSE:
           link._closeMsg = true;
           link._transport._close();
-          lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect);
+          // Servers leave allowReconnect out when it is false (Hubbub, ASP.NET Core).
+          lost(link, m.error ? error('server closed: ' + m.error) : undefined, m.allowReconnect === true);
       }
     }
 

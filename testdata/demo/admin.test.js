@@ -195,3 +195,143 @@ test('admin dashboard: sign-in, live connections on all transports, groups, disc
     await adminCtx.close();
   }
 });
+
+// Names are data, not code: groups named like Object.prototype's properties,
+// and a group name, user ID and close reason made of markup, show as written.
+test('admin dashboard: groups named __proto__ or constructor, markup in names', async () => {
+  const problems = [];
+  const adminCtx = await browser.newContext();
+  const clientCtx = await browser.newContext();
+  try {
+    const admin = await newPage(adminCtx, problems);
+    await admin.goto(server.url + '/admin/');
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await admin.click('#hubs button[data-hub="conformance"]', WAIT);
+
+    const markup = '<img src=x onerror="window.pwned=1">"\'&';
+    const clients = await newPage(clientCtx, problems);
+    await clients.goto(server.url + '/');
+    await clients.addScriptTag({ url: '/hubbub.js' });
+    await clients.evaluate(async (markup) => {
+      window.conns = [];
+      for (const user of ['proto-user', markup]) {
+        const c = new Hubbub.HubConnection('/hubs/conformance?user=' + encodeURIComponent(user), { reconnect: false });
+        await c.start();
+        for (const g of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', markup]) await c.invoke('JoinGroup', g);
+        window.conns.push(c);
+      }
+    }, markup);
+    for (const g of ['constructor', 'toString', 'hasOwnProperty']) await waitCell(admin, `#groups tr[data-group="${g}"]`, '2');
+    await admin.waitForFunction((m) => [...document.querySelectorAll('#groups tr[data-group]')].some((tr) => tr.dataset.group === m && tr.lastElementChild.textContent === '2'), markup, WAIT);
+    await admin.waitForFunction(() => [...document.querySelectorAll('#groups tr[data-group]')].some((tr) => tr.dataset.group === '__proto__' && tr.lastElementChild.textContent === '2'), null, WAIT);
+    await admin.waitForFunction((m) => [...document.querySelectorAll('#conns tr[data-conn]')].some((tr) => tr.children[1].textContent === m), markup, WAIT);
+    assert.equal(await admin.evaluate(() => window.pwned), undefined);
+    await clients.evaluate(async () => { for (const c of window.conns) await c.stop(); });
+    assert.deepEqual(problems, []);
+  } finally {
+    await clientCtx.close();
+    await adminCtx.close();
+  }
+});
+
+// A logout elsewhere (another tab, another browser with a copy of the cookie)
+// closes the page's connection: the page asks to sign in again, and works
+// once signed in.
+test('admin dashboard: signed out elsewhere, back to the sign-in', async () => {
+  const problems = [];
+  const adminCtx = await browser.newContext();
+  try {
+    const admin = await newPage(adminCtx, problems);
+    await admin.goto(server.url + '/admin/');
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    // Another tab of the same browser logs out.
+    assert.equal((await adminCtx.request.post(server.url + '/admin/logout')).status(), 204);
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    assert.equal(await admin.isHidden('#app'), true);
+    assert.match(await admin.textContent('#status'), /^signed out: hubbub: server closed: Signed out\./);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await admin.waitForSelector('#hubs button[data-hub="conformance"]', WAIT);
+    assert.deepEqual(problems, []);
+  } finally {
+    await adminCtx.close();
+  }
+});
+
+// Past Options.MaxGroups (500) groups on a node, the page says that it lists,
+// and searches, only the fullest of each node: a search that finds none of
+// the others must not read as "this group does not exist".
+test('admin dashboard: more groups than listed, and the page says so', async () => {
+  const problems = [];
+  const adminCtx = await browser.newContext();
+  const clientCtx = await browser.newContext();
+  try {
+    const admin = await newPage(adminCtx, problems);
+    await admin.goto(server.url + '/admin/');
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await admin.click('#hubs button[data-hub="conformance"]', WAIT);
+    await admin.waitForFunction(() => /^\(\d+ on the busiest node\)$/.test(document.getElementById('groupcount').textContent), null, WAIT);
+
+    const clients = await newPage(clientCtx, problems);
+    await clients.goto(server.url + '/');
+    await clients.addScriptTag({ url: '/hubbub.js' });
+    await clients.evaluate(async () => {
+      window.conns = [];
+      for (let c = 0; c < 6; c++) { // 100 groups each at most (MaxGroupsPerConnection)
+        const conn = new Hubbub.HubConnection('/hubs/conformance', { reconnect: false });
+        await conn.start();
+        await Promise.all(Array.from({ length: 100 }, (_, i) => conn.invoke('JoinGroup', `many-${c}-${i}`)));
+        window.conns.push(conn);
+      }
+    });
+    await admin.waitForFunction(() => document.getElementById('groupcount').textContent.includes('600 on the busiest node; the 500 fullest of each node listed and searched'), null, WAIT);
+    await clients.evaluate(async () => { for (const c of window.conns) await c.stop(); });
+    assert.deepEqual(problems, []);
+  } finally {
+    await clientCtx.close();
+    await adminCtx.close();
+  }
+});
+
+// Past Options.MaxConnections (200) on a node, the page says its list, and its
+// search, cover only the first of each node.
+test('admin dashboard: more connections than listed, and the page says so', async () => {
+  const problems = [];
+  const adminCtx = await browser.newContext();
+  const conns = [];
+  try {
+    const admin = await newPage(adminCtx, problems);
+    await admin.goto(server.url + '/admin/');
+    await admin.waitForSelector('#login:not([hidden])', WAIT);
+    await admin.fill('#password', PASSWORD);
+    await admin.click('#login button');
+    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await admin.click('#hubs button[data-hub="conformance"]', WAIT);
+    assert.equal(await admin.textContent('#conncount'), '');
+
+    // 201 clients from Node (the bundled client over SSE: a browser caps its connections).
+    const { HubConnection } = await import('../../clientjs/dist/hubbub.mjs');
+    for (let i = 0; i < 201; i += 20) {
+      await Promise.all(Array.from({ length: Math.min(20, 201 - i) }, async () => {
+        const c = new HubConnection(server.url + '/hubs/conformance', { transports: ['ServerSentEvents'], reconnect: false, storage: null });
+        conns.push(c);
+        await c.start();
+      }));
+    }
+    await admin.waitForFunction(() => document.getElementById('conncount').textContent === '(201 in all; the first 200 by ID on each node listed and searched)', null, WAIT);
+    assert.deepEqual(problems, []);
+  } finally {
+    await Promise.all(conns.map((c) => c.stop().catch(() => {})));
+    await adminCtx.close();
+  }
+});

@@ -165,6 +165,24 @@ test('reconnects after the server drops the connection, with a new negotiate', a
   }
 });
 
+test('a Close without allowReconnect (as Hubbub and ASP.NET Core write it) ends the connection', async () => {
+  const server = await startFakeServer({ pollHold: 300 });
+  try {
+    for (const transport of ['WebSockets', 'ServerSentEvents', 'LongPolling']) {
+      const events = [];
+      const hub = new HubConnection(server.url, { WebSocket, transports: [transport], storage: null, reconnect: { delay: 50 } });
+      hub.onreconnecting(() => events.push('reconnecting'));
+      hub.onclose(() => events.push('close'));
+      await hub.start();
+      await hub.invoke('Disconnect'); // {"type":7}: allowReconnect left out, so false
+      await until(() => hub.state === 'disconnected', 5000, transport + ' disconnected ' + JSON.stringify(events));
+      assert.deepEqual(events, ['close'], transport);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
 test('stop() stays stopped when the server ends the transport on the Close message', async () => {
   const server = await startFakeServer({ pollHold: 300 });
   try {

@@ -3,6 +3,7 @@ package nats
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -566,10 +567,26 @@ func (b *Backplane) hubSubject(hubName string, kind hub.SelectorKind, key string
 	}
 }
 
-// token turns free text (a hub or group name, a user ID) into one subject token:
-// "_" and its unpadded base64url, which has no '.', '*', '>' or space, and is
-// never empty.
-func token(s string) string { return "_" + base64.RawURLEncoding.EncodeToString([]byte(s)) }
+// token turns free text (a hub or group name, a user ID, a connection token from
+// a request) into one subject token: "_" and its unpadded base64url, which has
+// no '.', '*', '>' or space, and is never empty. A text longer than
+// maxPlainToken bytes becomes "-" and the base64url of its SHA-256 instead, so
+// that no subject outgrows the server's protocol line (max_control_line, 4 KiB
+// by default): the server refuses a longer SUB or PUB by closing the connection,
+// and nats.go does not reconnect after that. Distinct texts keep distinct tokens
+// (the two forms start differently); were two long ones to share a hash, a node
+// would only receive an envelope its hub then filters by name.
+func token(s string) string {
+	if len(s) > maxPlainToken {
+		sum := sha256.Sum256([]byte(s))
+		return "-" + base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	return "_" + base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// maxPlainToken is the longest text token encodes as itself: 256 characters
+// of base64url.
+const maxPlainToken = 192
 
 func validToken(s string) bool {
 	if s == "" {

@@ -1,0 +1,101 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hubbub-go/hubbub/internal/clustertest"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// HostileNames checks that group names, user IDs and connection tokens are free
+// text to the backplane: names with the characters that mean something to a
+// broker (Redis Cluster hash tags, glob and NATS wildcard characters, separators,
+// spaces, NUL), unicode, the empty name and very long names each reach exactly
+// their own receivers across nodes, never another name's; and that a request
+// whose connection token is very long is refused without harming the node's link
+// to the broker. The cluster needs two nodes.
+func HostileNames[B clustertest.Backplane](t *testing.T, c *clustertest.Cluster[B]) {
+	ctx := context.Background()
+	a, b := c.Nodes[0], c.Nodes[1]
+	long := strings.Repeat("x", 5000)
+	names := []string{
+		"", "{x}", "a}{b", "{", "}", "{}", "*", "?", "[ab]", "a*", "a:b", "g:a", "u:a", "a",
+		"a.b", ".", "..", "*.>", ">", "a b", " ", "\t", "\x00", "a\x00b", "ü日本語", long, long + "y",
+	}
+
+	// A forwarded request (it names no connection of the node it lands on) with a
+	// token far longer than any this server mints: 404, as for any unknown token.
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		req, err := http.NewRequest(method, b.URL+"/hubs/conformance?id="+url.QueryEscape(long), strings.NewReader("{}\x1e"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s with a %d-byte token: %d, want 404", method, len(long), resp.StatusCode)
+		}
+	}
+
+	clients := make([]*Client, len(names))
+	for i, name := range names {
+		clients[i] = Dial(t, a.URL+"/hubs/conformance", name, transports.WebSockets)
+		if err := a.Conformance.Groups().Add(ctx, clients[i].ID, name); err != nil {
+			t.Fatalf("join group %q: %v", abbrev(name), err)
+		}
+	}
+	sender := b.Conformance.Clients()
+	for i, name := range names {
+		if err := sender.Group(name).Send(ctx, "group", i); err != nil {
+			t.Fatalf("send to group %q: %v", abbrev(name), err)
+		}
+		if name != "" { // "" is the anonymous user: no user to send to
+			if err := sender.User(name).Send(ctx, "user", i); err != nil {
+				t.Fatalf("send to user %q: %v", abbrev(name), err)
+			}
+		}
+		if err := sender.Client(clients[i].ID).Send(ctx, "connection", i); err != nil {
+			t.Fatalf("send to connection %d: %v", i, err)
+		}
+	}
+	if err := sender.All().Send(ctx, "sentinel"); err != nil {
+		t.Fatal(err)
+	}
+	for i, cl := range clients {
+		var got []string
+		for {
+			m, err := cl.Next()
+			if err != nil {
+				t.Fatalf("name %q: waiting for the sentinel (after %v): %v", abbrev(names[i]), got, err)
+			}
+			if m.Target == "sentinel" {
+				break
+			}
+			got = append(got, fmt.Sprintf("%s %s", m.Target, m.Arguments[0]))
+		}
+		want := []string{fmt.Sprintf("group %d", i), fmt.Sprintf("user %d", i), fmt.Sprintf("connection %d", i)}
+		if names[i] == "" {
+			want = slices.Delete(want, 1, 2)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("the member of group and user %q got %v before the sentinel, want %v", abbrev(names[i]), got, want)
+		}
+	}
+}
+
+// abbrev shortens a long name for a message.
+func abbrev(s string) string {
+	if len(s) > 20 {
+		return fmt.Sprintf("%s…(%d bytes)", s[:10], len(s))
+	}
+	return s
+}

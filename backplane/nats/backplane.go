@@ -111,8 +111,8 @@ func New(opts Options) (*Backplane, error) {
 	if opts.URL == "" {
 		return nil, errors.New("nats backplane: Options.URL is required")
 	}
-	if !validToken(opts.Prefix) {
-		return nil, fmt.Errorf("nats backplane: Options.Prefix %q must be one subject token of [A-Za-z0-9_-]", opts.Prefix)
+	if !validToken(opts.Prefix) || len(opts.Prefix) > maxPrefix {
+		return nil, fmt.Errorf("nats backplane: Options.Prefix %.40q (%d bytes) must be one subject token of [A-Za-z0-9_-], at most %d bytes", opts.Prefix, len(opts.Prefix), maxPrefix)
 	}
 	var id [8]byte
 	rand.Read(id[:])
@@ -583,6 +583,10 @@ func token(s string) string {
 	}
 	return "_" + base64.RawURLEncoding.EncodeToString([]byte(s))
 }
+
+// maxPrefix bounds Options.Prefix, which starts every subject: with names
+// bounded by token, a subject then stays well under the server's protocol line.
+const maxPrefix = 256
 
 // maxPlainToken is the longest text token encodes as itself: 256 characters
 // of base64url.

@@ -12,8 +12,8 @@ type Options struct {
 	// separated by commas (a NATS cluster). Required.
 	URL string
 	// Prefix starts every subject the backplane uses, so that several clusters (or
-	// tests) can share one NATS. A single subject token: [A-Za-z0-9_-]. Default
-	// "hubbub".
+	// tests) can share one NATS. A single subject token: [A-Za-z0-9_-], at most 256
+	// bytes. Default "hubbub".
 	Prefix string
 
 	// OpTimeout bounds one exchange with NATS: confirming a subscription, a

@@ -1,0 +1,27 @@
+package nats_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hubbub-go/hubbub/backplane/nats"
+)
+
+// TestPrefixRefused: New refuses a Prefix that is not one short subject token
+// with a clear error, instead of a backplane whose subscriptions NATS refuses (a
+// wildcard, a separator) or whose protocol lines it refuses by closing the
+// connection for good (too long).
+func TestPrefixRefused(t *testing.T) {
+	for _, prefix := range []string{".", "a.b", "a*", ">", "a b", "ü", strings.Repeat("p", 4000)} {
+		t.Run(prefix[:min(len(prefix), 10)], func(t *testing.T) {
+			b, err := nats.New(nats.Options{URL: natsURL(t), Prefix: prefix, Logger: quietLogger})
+			if err == nil {
+				b.Close()
+				t.Fatalf("New with Prefix %.20q… (%d bytes) = nil error, want it refused", prefix, len(prefix))
+			}
+			if !strings.Contains(err.Error(), "Prefix") {
+				t.Errorf("New: %v, want an error naming Options.Prefix", err)
+			}
+		})
+	}
+}

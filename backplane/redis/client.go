@@ -53,6 +53,9 @@ func newClient(opts Options) (goredis.UniversalClient, Topology, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", ErrBadURL, err)
 		}
+		if err := checkAddr(ro.Addr); err != nil {
+			return nil, 0, fmt.Errorf("%w %q: %w", ErrBadURL, opts.URL, err)
+		}
 		ro.DialTimeout = opts.DialTimeout
 		ro.DialerRetries = 1
 		ro.ReadTimeout = opts.OpTimeout
@@ -114,8 +117,8 @@ func parseMultiHost(rest string, topology Topology, uo *goredis.UniversalOptions
 		hosts = hosts[at+1:]
 	}
 	for _, h := range strings.Split(hosts, ",") {
-		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
-			return fmt.Errorf("address %q is not host:port", h)
+		if err := checkAddr(h); err != nil {
+			return err
 		}
 		uo.Addrs = append(uo.Addrs, h)
 	}
@@ -143,6 +146,19 @@ func parseMultiHost(rest string, topology Topology, uo *goredis.UniversalOptions
 	}
 	for k := range query {
 		return fmt.Errorf("unknown parameter %q", k)
+	}
+	return nil
+}
+
+// checkAddr refuses an address whose port no TCP connection can have, which would
+// otherwise be an outage that never ends instead of an error from New.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return fmt.Errorf("address %q is not host:port", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("address %q: port %q is not a number from 1 to 65535", addr, port)
 	}
 	return nil
 }

@@ -30,6 +30,13 @@ func TestURLTopology(t *testing.T) {
 		{url: "redis+cluster://127.0.0.1", bad: true},                      // no port
 		{url: "redis+cluster://127.0.0.1:7000?pool=3", bad: true},          // unknown parameter
 		{url: "redis+cluster://127.0.0.1:7000,,127.0.0.1:7001", bad: true}, // empty address
+		{url: "redis+sentinel://127.0.0.1:x/m", bad: true},                 // port not a number
+		{url: "redis+cluster://127.0.0.1:99999", bad: true},                // port out of range
+		{url: "redis+cluster://127.0.0.1:0", bad: true},                    // port 0
+		{url: "redis+cluster://127.0.0.1:7000 ,127.0.0.1:7001", bad: true}, // a space in the port
+		{url: "redis+cluster://127.0.0.1:7000#x", bad: true},               // a fragment
+		{url: "redis://127.0.0.1:99999/0", bad: true},                      // port out of range
+		{url: "redis+cluster://[::1]:7000", want: redis.Cluster},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,6 +112,9 @@ func New(opts Options) (*Backplane, error) {
 	opts = opts.withDefaults()
 	if opts.URL == "" {
 		return nil, errors.New("nats backplane: Options.URL is required")
+	}
+	if err := checkURL(opts.URL); err != nil {
+		return nil, err
 	}
 	if !validToken(opts.Prefix) || len(opts.Prefix) > maxPrefix {
 		return nil, fmt.Errorf("nats backplane: Options.Prefix %.40q (%d bytes) must be one subject token of [A-Za-z0-9_-], at most %d bytes", opts.Prefix, len(opts.Prefix), maxPrefix)
@@ -582,6 +587,33 @@ func token(s string) string {
 		return "-" + base64.RawURLEncoding.EncodeToString(sum[:])
 	}
 	return "_" + base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// checkURL refuses a URL nats.go would take and then never connect with (a
+// scheme it does not speak, a port no TCP connection has): an outage forever
+// instead of an error from New. nats.go parses the rest.
+func checkURL(urls string) error {
+	for _, u := range strings.Split(urls, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u // as nats.go reads it
+		}
+		parsed, err := url.Parse(u)
+		if err != nil {
+			return fmt.Errorf("nats backplane: Options.URL: %w", err)
+		}
+		switch parsed.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("nats backplane: Options.URL %q: scheme %q is none of nats, tls, ws, wss", u, parsed.Scheme)
+		}
+		if p := parsed.Port(); p != "" {
+			if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+				return fmt.Errorf("nats backplane: Options.URL %q: port %q is not a number from 1 to 65535", u, p)
+			}
+		}
+	}
+	return nil
 }
 
 // maxPrefix bounds Options.Prefix, which starts every subject: with names

@@ -9,7 +9,8 @@ import (
 // default, written beside it.
 type Options struct {
 	// URL locates NATS: nats://[user:password@]host:port, or several URLs
-	// separated by commas (a NATS cluster). Required.
+	// separated by commas (a NATS cluster); tls://, ws:// and wss:// as nats.go
+	// takes them. Required; New refuses another scheme or a port out of range.
 	URL string
 	// Prefix starts every subject the backplane uses, so that several clusters (or
 	// tests) can share one NATS. A single subject token: [A-Za-z0-9_-], at most 256

@@ -25,3 +25,25 @@ func TestPrefixRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestURLRefused: New refuses a URL no connection can come of (a scheme NATS
+// does not speak, a port no TCP connection has) with a clear error, instead of
+// reporting an outage forever.
+func TestURLRefused(t *testing.T) {
+	for _, url := range []string{
+		"foo://127.0.0.1:4222",
+		"http://127.0.0.1:4222",
+		"nats://127.0.0.1:99999",
+		"nats://127.0.0.1:0",
+		"nats://127.0.0.1:4222,nats://127.0.0.1:70000",
+	} {
+		t.Run(url, func(t *testing.T) {
+			b, err := nats.New(nats.Options{URL: url, Logger: quietLogger})
+			if err == nil {
+				b.Close()
+				t.Fatalf("New(%q) = nil error, want it refused", url)
+			}
+			t.Logf("refused: %v", err)
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,6 +126,13 @@ func New(opts Options) (*Backplane, error) {
 	rdb, topology, err := newClient(opts)
 	if err != nil {
 		return nil, err
+	}
+	if i := strings.IndexByte(opts.Prefix, '{'); topology == Cluster && i >= 0 && strings.HasPrefix(opts.Prefix[i:], "{}") {
+		// Redis would hash every name whole (an empty hash tag is none): the
+		// channels of a partition would lie in many slots, which one SSUBSCRIBE
+		// cannot span.
+		rdb.Close()
+		return nil, fmt.Errorf("redis backplane: Options.Prefix %q: on Redis Cluster its first '{' must not be closed at once (an empty hash tag)", opts.Prefix)
 	}
 
 	var id [8]byte

@@ -21,7 +21,10 @@ type Options struct {
 	// rediss+sentinel:// and rediss+cluster:// use TLS.
 	URL string
 	// Prefix starts every key and channel the backplane uses, so that several
-	// clusters (or tests) can share one Redis. Default "hubbub".
+	// clusters (or tests) can share one Redis. Default "hubbub". On Redis
+	// Cluster, a hash tag in it ("{app}") puts every channel and key in its slot,
+	// so on one shard whatever ClusterPartitions, and an empty one ("x{}") is
+	// refused.
 	Prefix string
 
 	// RouteByHub turns interest routing off: every envelope of a hub goes on the

@@ -105,15 +105,18 @@ func parseMultiHost(rest string, topology Topology, uo *goredis.UniversalOptions
 	rest, rawQuery, _ := strings.Cut(rest, "?")
 	hosts, path, _ := strings.Cut(rest, "/")
 	if at := strings.LastIndex(hosts, "@"); at >= 0 {
-		info, err := url.PathUnescape(hosts[:at])
-		if err != nil {
+		// Split before decoding, so that a ':' written %3A stays in its part.
+		user, password, hasPassword := strings.Cut(hosts[:at], ":")
+		if !hasPassword {
+			user, password = "", user // redis+…://password@host
+		}
+		var err error
+		if uo.Username, err = url.PathUnescape(user); err != nil {
 			return err
 		}
-		user, password, hasPassword := strings.Cut(info, ":")
-		if !hasPassword {
-			user, password = "", user // redis+…://password@host, as redis:// takes it
+		if uo.Password, err = url.PathUnescape(password); err != nil {
+			return err
 		}
-		uo.Username, uo.Password = user, password
 		hosts = hosts[at+1:]
 	}
 	for _, h := range strings.Split(hosts, ",") {

@@ -19,7 +19,8 @@ import (
 // spaces, NUL), unicode, the empty name and very long names each reach exactly
 // their own receivers across nodes, never another name's; and that a request
 // whose connection token is very long is refused without harming the node's link
-// to the broker. The cluster needs two nodes.
+// to the broker. Presence (Groups.Members) tells each group's one member. The
+// cluster needs two nodes.
 func HostileNames[B clustertest.Backplane](t *testing.T, c *clustertest.Cluster[B]) {
 	ctx := context.Background()
 	a, b := c.Nodes[0], c.Nodes[1]
@@ -51,6 +52,16 @@ func HostileNames[B clustertest.Backplane](t *testing.T, c *clustertest.Cluster[
 		clients[i] = Dial(t, a.URL+"/hubs/conformance", name, transports.WebSockets)
 		if err := a.Conformance.Groups().Add(ctx, clients[i].ID, name); err != nil {
 			t.Fatalf("join group %q: %v", abbrev(name), err)
+		}
+	}
+	// Presence, asked on the other node.
+	for i, name := range names {
+		members, err := b.Conformance.Groups().Members(ctx, name)
+		if err != nil {
+			t.Fatalf("members of group %q: %v", abbrev(name), err)
+		}
+		if !slices.Equal(members, []string{clients[i].ID}) {
+			t.Errorf("members of group %q: %v, want [%s]", abbrev(name), members, clients[i].ID)
 		}
 	}
 	sender := b.Conformance.Clients()

@@ -116,6 +116,12 @@ func New(opts Options) (*Backplane, error) {
 	if err := checkURL(opts.URL); err != nil {
 		return nil, err
 	}
+	if opts.ReceiveBuffer > maxBound {
+		return nil, fmt.Errorf("nats backplane: Options.ReceiveBuffer %d is over %d", opts.ReceiveBuffer, maxBound)
+	}
+	if opts.MaxForwardedRequests > maxBound {
+		return nil, fmt.Errorf("nats backplane: Options.MaxForwardedRequests %d is over %d", opts.MaxForwardedRequests, maxBound)
+	}
 	if !validToken(opts.Prefix) || len(opts.Prefix) > maxPrefix {
 		return nil, fmt.Errorf("nats backplane: Options.Prefix %.40q (%d bytes) must be one subject token of [A-Za-z0-9_-], at most %d bytes", opts.Prefix, len(opts.Prefix), maxPrefix)
 	}
@@ -615,6 +621,10 @@ func checkURL(urls string) error {
 	}
 	return nil
 }
+
+// maxBound is the largest ReceiveBuffer and MaxForwardedRequests: each is the
+// capacity of a queue made up front.
+const maxBound = 1 << 24
 
 // maxPrefix bounds Options.Prefix, which starts every subject: with names
 // bounded by token, a subject then stays well under the server's protocol line.

@@ -43,7 +43,8 @@ type Options struct {
 	// on this node. All subscriptions feed one queue, which keeps every node's
 	// envelopes in the order it published them; beyond it NATS drops (a slow
 	// consumer), and the drops are counted (Stats.Dropped). Each waiting envelope
-	// holds its message. Default 65,536.
+	// holds its message. Default 65,536, at most 16,777,216 (the queue is made
+	// up front).
 	ReceiveBuffer int
 	// UnsubscribeLinger is how long a subscription outlives the last local
 	// receiver of its group, user or connection: a group whose members come and go
@@ -71,7 +72,7 @@ type Options struct {
 	// MaxForwardedRequests caps the forwarded requests this node serves at once
 	// for other nodes; beyond it they get 503. As many requests for the
 	// connections claimed here may wait to be read; beyond that NATS drops them
-	// and their requesters time out. Default 10,000.
+	// and their requesters time out. Default 10,000, at most 16,777,216.
 	MaxForwardedRequests int
 	// MaxForwardedBody caps the body of a request forwarded to another node (413
 	// beyond it). It must stay below the NATS server's max_payload (1 MiB by

@@ -1,6 +1,7 @@
 package nats_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -42,6 +43,42 @@ func TestURLRefused(t *testing.T) {
 			if err == nil {
 				b.Close()
 				t.Fatalf("New(%q) = nil error, want it refused", url)
+			}
+			t.Logf("refused: %v", err)
+		})
+	}
+}
+
+// TestOptionsOutOfRange: New refuses a bound too large to honour with an error
+// naming the option. MaxInt, as one may write for "no limit", made New panic
+// (makechan: size out of range).
+func TestOptionsOutOfRange(t *testing.T) {
+	tests := []struct {
+		option string
+		opts   nats.Options
+	}{
+		{"ReceiveBuffer", nats.Options{ReceiveBuffer: math.MaxInt}},
+		{"MaxForwardedRequests", nats.Options{MaxForwardedRequests: math.MaxInt}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.option, func(t *testing.T) {
+			tc.opts.URL, tc.opts.Logger = natsURL(t), quietLogger
+			var b *nats.Backplane
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("New panicked: %v", r)
+					}
+				}()
+				b, err = nats.New(tc.opts)
+			}()
+			if err == nil {
+				b.Close()
+				t.Fatalf("New = nil error, want %s refused", tc.option)
+			}
+			if !strings.Contains(err.Error(), tc.option) {
+				t.Errorf("New: %v, want an error naming %s", err, tc.option)
 			}
 			t.Logf("refused: %v", err)
 		})

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,12 +126,9 @@ func New(opts Options) (*Backplane, error) {
 	if err != nil {
 		return nil, err
 	}
-	if i := strings.IndexByte(opts.Prefix, '{'); topology == Cluster && i >= 0 && strings.HasPrefix(opts.Prefix[i:], "{}") {
-		// Redis would hash every name whole (an empty hash tag is none): the
-		// channels of a partition would lie in many slots, which one SSUBSCRIBE
-		// cannot span.
+	if err := opts.check(topology); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis backplane: Options.Prefix %q: on Redis Cluster its first '{' must not be closed at once (an empty hash tag)", opts.Prefix)
+		return nil, err
 	}
 
 	var id [8]byte

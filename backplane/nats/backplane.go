@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/hubbub-go/hubbub/backplane/internal/envelope"
 	"github.com/hubbub-go/hubbub/hub"
 )
 
@@ -370,7 +370,7 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	var err error
 	for key, part := range env.SplitByKey() {
 		subject := b.hubSubject(env.Hub, part.Selector.Kind, key)
-		data, err := json.Marshal(part)
+		data, err := envelope.Marshal(part)
 		if err != nil {
 			return fmt.Errorf("nats backplane: encode envelope: %w", err)
 		}
@@ -416,7 +416,7 @@ func (b *Backplane) receiveLoop() {
 func (b *Backplane) receive(m *natsgo.Msg) {
 	b.received.Add(1)
 	var env hub.Envelope
-	if err := json.Unmarshal(m.Data, &env); err != nil {
+	if err := envelope.Unmarshal(m.Data, &env); err != nil {
 		b.log.Warn("nats backplane: dropping an undecodable envelope", "subject", m.Subject, "err", err)
 		return
 	}

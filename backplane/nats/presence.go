@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	natsgo "github.com/nats-io/nats.go"
 )
@@ -34,6 +35,23 @@ func (p *presence) init() {
 type presenceQuery struct {
 	Hub   string `json:"h"`
 	Group string `json:"g"`
+	// RawGroup is the group's name when it is not valid UTF-8, which a JSON
+	// string would carry as U+FFFD, naming another group.
+	RawGroup []byte `json:"gb,omitempty"`
+}
+
+func newPresenceQuery(hubName, group string) presenceQuery {
+	if utf8.ValidString(group) {
+		return presenceQuery{Hub: hubName, Group: group}
+	}
+	return presenceQuery{Hub: hubName, RawGroup: []byte(group)}
+}
+
+func (q presenceQuery) group() string {
+	if q.RawGroup != nil {
+		return string(q.RawGroup)
+	}
+	return q.Group
 }
 
 // presenceReply is one node's answer to a presenceQuery.
@@ -103,7 +121,7 @@ func (b *Backplane) GroupMembers(ctx context.Context, hubName, group string) ([]
 			return nil, fmt.Errorf("nats backplane: members of group %q: %w", group, err)
 		}
 		defer sub.Unsubscribe()
-		q, _ := json.Marshal(presenceQuery{Hub: hubName, Group: group})
+		q, _ := json.Marshal(newPresenceQuery(hubName, group))
 		if err := b.nc.PublishRequest(b.subject("presence"), inbox, q); err != nil {
 			return nil, fmt.Errorf("nats backplane: members of group %q: %w", group, err)
 		}
@@ -134,7 +152,7 @@ func (b *Backplane) answerPresence(m *natsgo.Msg) {
 	if json.Unmarshal(m.Data, &q) != nil || m.Reply == "" {
 		return
 	}
-	data, _ := json.Marshal(presenceReply{Node: b.nodeID, IDs: b.localMembers(q.Hub, q.Group)})
+	data, _ := json.Marshal(presenceReply{Node: b.nodeID, IDs: b.localMembers(q.Hub, q.group())})
 	m.Respond(data)
 }
 

@@ -28,6 +28,7 @@ func HostileNames[B clustertest.Backplane](t *testing.T, c *clustertest.Cluster[
 	names := []string{
 		"", "{x}", "a}{b", "{", "}", "{}", "*", "?", "[ab]", "a*", "a:b", "g:a", "u:a", "a",
 		"a.b", ".", "..", "*.>", ">", "a b", " ", "\t", "\x00", "a\x00b", "ü日本語", long, long + "y",
+		"\xff", "\xfe", "\ufffd", // invalid UTF-8, and what a decoder turns it into
 	}
 
 	// A forwarded request (it names no connection of the node it lands on) with a

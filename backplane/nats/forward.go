@@ -2,7 +2,6 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -234,7 +233,7 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *forward
 		req.ID = b.nextCall.Add(1)
 	}
 	req.From = b.nodeID
-	data, err := json.Marshal(req)
+	data, err := forwarding.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("nats backplane: encode request: %w", err)
 	}
@@ -258,7 +257,7 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *forward
 			return nil, cause
 		}
 		if req.Type == forwarding.TypeHTTP && ctx.Err() != nil && b.Healthy() {
-			stop, _ := json.Marshal(forwarding.Message{Type: forwarding.TypeCancel, ID: req.ID, From: b.nodeID})
+			stop, _ := forwarding.Marshal(&forwarding.Message{Type: forwarding.TypeCancel, ID: req.ID, From: b.nodeID})
 			b.nc.Publish(subject, stop)
 		}
 		if ctx.Err() != nil {
@@ -267,7 +266,7 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *forward
 		return nil, fmt.Errorf("nats backplane: request: %w", err)
 	}
 	var reply forwarding.Message
-	if err := json.Unmarshal(m.Data, &reply); err != nil {
+	if err := forwarding.Unmarshal(m.Data, &reply); err != nil {
 		return nil, fmt.Errorf("nats backplane: decode reply: %w", err)
 	}
 	return &reply, nil
@@ -291,7 +290,7 @@ func (b *Backplane) serveLoop() {
 // on goroutines of their own, at most MaxForwardedRequests at once.
 func (b *Backplane) serveRPC(m *natsgo.Msg) {
 	var req forwarding.Message
-	if err := json.Unmarshal(m.Data, &req); err != nil {
+	if err := forwarding.Unmarshal(m.Data, &req); err != nil {
 		b.log.Warn("nats backplane: dropping an undecodable request", "err", err)
 		return
 	}
@@ -338,7 +337,7 @@ func (b *Backplane) serveRPC(m *natsgo.Msg) {
 // respond answers a request, naming this node.
 func (b *Backplane) respond(m *natsgo.Msg, reply *forwarding.Message) {
 	reply.From = b.nodeID
-	data, _ := json.Marshal(reply)
+	data, _ := forwarding.Marshal(reply)
 	m.Respond(data)
 }
 

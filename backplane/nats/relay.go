@@ -2,7 +2,6 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -122,7 +121,7 @@ func (p *relayPeer) Send(_ context.Context, unit []byte) error {
 	if p.key.front {
 		typ = forwarding.TypeRelayUp
 	}
-	data, _ := json.Marshal(&forwarding.Message{Type: typ, ID: p.key.id, From: b.nodeID, Body: unit})
+	data, _ := forwarding.Marshal(&forwarding.Message{Type: typ, ID: p.key.id, From: b.nodeID, Body: unit})
 	if err := b.nc.Publish(b.nodeSubject(p.peer), data); err != nil {
 		return fmt.Errorf("nats backplane: relayed link: %w", err)
 	}
@@ -147,7 +146,7 @@ func (b *Backplane) sendRelayEnd(key relayKey, peer string, reason error) {
 	if key.front {
 		typ = forwarding.TypeRelayEndUp
 	}
-	data, _ := json.Marshal(&forwarding.Message{Type: typ, ID: key.id, From: b.nodeID, Err: forwarding.EndReason(reason)})
+	data, _ := forwarding.Marshal(&forwarding.Message{Type: typ, ID: key.id, From: b.nodeID, Err: forwarding.EndReason(reason)})
 	if err := b.nc.Publish(b.nodeSubject(peer), data); err != nil {
 		b.log.Debug("nats backplane: end of a relayed link not told", "to", peer, "err", err)
 	}

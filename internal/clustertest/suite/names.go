@@ -48,6 +48,31 @@ func HostileNames[B clustertest.Backplane](t *testing.T, c *clustertest.Cluster[
 		}
 	}
 
+	// A connection negotiated on one node and opened on the other (its session
+	// claimed, its POSTs forwarded) keeps its user, whatever the user's ID.
+	for _, user := range []string{"ü日本語", "\xff", "a\x00b", long} {
+		for _, kind := range []transports.Kind{transports.WebSockets, transports.ServerSentEvents, transports.LongPolling} {
+			cl, err := TryDialSplit(t, a.URL+"/hubs/conformance", b.URL+"/hubs/conformance", user, kind)
+			if err != nil {
+				t.Errorf("user %q over %s, negotiated on one node and opened on the other: %v", abbrev(user), kind, err)
+				continue
+			}
+			// The hub indexes a connection just after queuing its handshake reply.
+			WaitFor(t, "the connection to be indexed", func() bool { return c.Owner(cl.ID) >= 0 })
+			// Both nodes send to the user: one of them holds the connection.
+			for _, n := range []*clustertest.Node[B]{a, b} {
+				if err := n.Conformance.Clients().User(user).Send(ctx, "split"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cl.Expect(t, "split")
+			if _, before := cl.Expect(t, "split"); len(before) != 0 {
+				t.Errorf("user %q over %s got %v before the second", abbrev(user), kind, before)
+			}
+			cl.Close()
+		}
+	}
+
 	clients := make([]*Client, len(names))
 	for i, name := range names {
 		clients[i] = Dial(t, a.URL+"/hubs/conformance", name, transports.WebSockets)

@@ -56,7 +56,8 @@
 // its own connections in memory, publishes a heartbeat on {prefix}.hb every
 // HeartbeatInterval, and answers presence queries on {prefix}.presence. A query
 // asks every node and returns when every node heard within NodeTTL has answered
-// (at most OpTimeout). Nothing is stored in NATS, so nothing outlives the node
+// (at most OpTimeout); a node whose members do not fit in one message
+// (max_payload) answers in several. Nothing is stored in NATS, so nothing outlives the node
 // that holds it, and nothing needs purging or repairing:
 //
 //   - When a node crashes, its members vanish from presence at once (it no longer

@@ -1,0 +1,75 @@
+package nats_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hubbub-go/hubbub/internal/clustertest/suite"
+	"github.com/hubbub-go/hubbub/transports"
+)
+
+// TestPresenceOfABigGroup: a node whose members of a group do not fit in one
+// NATS message (max_payload, 1 MiB by default: ~30,000 connection IDs) still
+// answers presence queries in full. Its one reply was refused by NATS, and the
+// other nodes listed none of its members, after OpTimeout, with no error.
+func TestPresenceOfABigGroup(t *testing.T) {
+	c := startCluster(t, natsURL(t), 2)
+	ctx := context.Background()
+	a, b := c.Nodes[0], c.Nodes[1]
+	// The backplane's record of 40,000 joins on node a, as its hub makes them.
+	const members = 40_000
+	for i := range members {
+		if err := a.Backplane.AddToGroup(ctx, "conformance", "big", fmt.Sprintf("%033d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Node b has heard node a once it has heard a heartbeat; ask until then.
+	var got []string
+	suite.WaitFor(t, "node b to list node a's members", func() bool {
+		ids, err := b.Conformance.Groups().Members(ctx, "big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = ids
+		return len(ids) > 0
+	})
+	if len(got) != members {
+		t.Fatalf("node b lists %d members of the group, want %d", len(got), members)
+	}
+	for i, id := range got {
+		if want := fmt.Sprintf("%033d", i); id != want {
+			t.Fatalf("member %d is %q, want %q", i, id, want)
+		}
+	}
+}
+
+// TestBigMessageToForwardedLongPoll: a long poll forwarded to the node holding
+// its connection gets its answer however big, up to what the hub queues for a
+// connection (MaxQueueBytes, 1 MiB by default), though NATS carries at most
+// max_payload (1 MiB) a message and the answer travels base64 in JSON. An
+// 800 KB message was lost: the owner's reply was refused by NATS, and the poll
+// waited for nothing.
+func TestBigMessageToForwardedLongPoll(t *testing.T) {
+	c := startCluster(t, natsURL(t), 2)
+	ctx := context.Background()
+	a, b := c.Nodes[0], c.Nodes[1]
+	cl := suite.DialSplit(t, a.URL, b.URL, transports.LongPolling) // negotiated on a, polls through b
+	suite.WaitFor(t, "the connection to be indexed", func() bool { return c.Owner(cl.ID) == 0 })
+	for _, size := range []int{800_000, 1_000_000} {
+		big := strings.Repeat("x", size)
+		if err := a.Conformance.Clients().Client(cl.ID).Send(ctx, "big", big); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Conformance.Clients().Client(cl.ID).Send(ctx, "after", size); err != nil {
+			t.Fatal(err)
+		}
+		got, before := cl.Expect(t, "after")
+		if want := []string{"big"}; !slices.Equal(before, want) || got != strconv.Itoa(size) {
+			t.Fatalf("a %d-byte message: the client got %v then after(%s), want %v then after(%d)", size, before, got, want, size)
+		}
+	}
+}

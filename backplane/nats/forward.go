@@ -211,6 +211,9 @@ func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubNa
 	case errors.Is(err, context.DeadlineExceeded):
 		http.Error(w, "The node holding the connection did not answer", http.StatusGatewayTimeout)
 		return
+	case errors.Is(err, natsgo.ErrMaxPayload):
+		http.Error(w, "Request too large to forward to the node holding the connection", http.StatusRequestEntityTooLarge)
+		return
 	case err != nil:
 		if r.Context().Err() == nil {
 			http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)

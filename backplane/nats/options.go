@@ -75,8 +75,9 @@ type Options struct {
 	// and their requesters time out. Default 10,000, at most 16,777,216.
 	MaxForwardedRequests int
 	// MaxForwardedBody caps the body of a request forwarded to another node (413
-	// beyond it). It must stay below the NATS server's max_payload (1 MiB by
-	// default) less the request's headers. Default 900 KiB.
+	// beyond it). The body travels base64 in one NATS message, so a request
+	// whose body is over about 3/4 of the server's max_payload (1 MiB by
+	// default), less its headers, gets 413 too. Default 900 KiB.
 	MaxForwardedBody int64
 
 	// Logger receives the backplane's logs: one line per change of state, never

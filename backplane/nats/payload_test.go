@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/internal/clustertest/suite"
 	"github.com/hubbub-go/hubbub/transports"
 )
@@ -71,5 +72,17 @@ func TestBigMessageToForwardedLongPoll(t *testing.T) {
 		if want := []string{"big"}; !slices.Equal(before, want) || got != strconv.Itoa(size) {
 			t.Fatalf("a %d-byte message: the client got %v then after(%s), want %v then after(%d)", size, before, got, want, size)
 		}
+	}
+}
+
+// TestBigRequestThroughAnotherNode: a request whose body another node cannot
+// forward in one NATS message (max_payload; the body travels base64 in JSON)
+// gets 413, as one over MaxForwardedBody does, not 503 "Cluster unavailable",
+// which tells a client to try again the same request.
+func TestBigRequestThroughAnotherNode(t *testing.T) {
+	c := startClusterWith(t, natsURL(t), 2, func(o *hub.Options) { o.TransportOptions.MaxReceiveSize = 4 << 20 })
+	cl := suite.DialSplit(t, c.Nodes[0].URL, c.Nodes[1].URL, transports.LongPolling)
+	if _, err := cl.Invoke("Echo", strings.Repeat("y", 800_000)); err == nil || !strings.Contains(err.Error(), "413") {
+		t.Fatalf("an 800 KB invocation posted through the other node: %v, want status 413", err)
 	}
 }

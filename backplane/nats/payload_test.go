@@ -86,3 +86,31 @@ func TestBigRequestThroughAnotherNode(t *testing.T) {
 		t.Fatalf("an 800 KB invocation posted through the other node: %v, want status 413", err)
 	}
 }
+
+// TestBigUnitsOverARelayedLink: a relayed link (a stateful connection resumed on
+// another node than its owner) carries units bigger than one NATS message can
+// (max_payload, 1 MiB; a unit travels base64 in JSON), both ways. An 800 KB
+// message to the client ended the link, and would again on each resume.
+func TestBigUnitsOverARelayedLink(t *testing.T) {
+	c := startClusterWith(t, natsURL(t), 2, func(o *hub.Options) { o.TransportOptions.MaxReceiveSize = 4 << 20 })
+	sc := suite.DialStateful(t, c.Nodes[0].URL, transports.WebSockets)
+	sc.Call(t, "1", "Add", 1, 1)
+	sc.Link.Cut()
+	if status := sc.Resume(t, c.Nodes[1].URL); status != 0 {
+		t.Fatalf("resume on node 1: HTTP %d", status)
+	}
+	if n := c.Nodes[1].Backplane.RelayedLinks(); n != 1 {
+		t.Fatalf("node 1 relays %d links, want 1", n)
+	}
+	big := strings.Repeat("x", 800_000)
+	if err := c.Nodes[0].Conformance.Clients().Client(sc.ID).Send(context.Background(), "big", big); err != nil {
+		t.Fatal(err)
+	}
+	if r := sc.Take(t); r.Target != "big" {
+		t.Fatalf("got %+v, want the big message", r)
+	}
+	sc.Ack(t) // else the hub sends nothing more (StatefulReconnectBufferSize)
+	if r := sc.Call(t, "2", "Echo", big); string(r.Result) != `"`+big+`"` {
+		t.Fatalf("Echo of %d bytes over the relay: %d bytes back", len(big), len(r.Result))
+	}
+}

@@ -48,6 +48,9 @@ type Message struct {
 	Err     string           `json:"e,omitempty"`
 	// Binary answers TypeRelayOpen: the connection speaks a binary hub protocol.
 	Binary bool `json:"bin,omitempty"`
+	// More marks a part of a relayed unit that one message of the backplane
+	// cannot carry: the rest follows, and the last part has no More.
+	More bool `json:"mo,omitempty"`
 
 	// Users holds, as bytes, the user IDs above that are not valid UTF-8 (see
 	// Marshal); only Marshal and Unmarshal touch it.

@@ -11,11 +11,15 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
 
 	"github.com/hubbub-go/hubbub/hub"
 )
+
+// rawKey starts the raw lists of a selector in an envelope's JSON.
+var rawKey = []byte(`"r":{`)
 
 // wire is an envelope as it travels.
 type wire struct {
@@ -34,7 +38,7 @@ type rawSelector struct {
 func Marshal(env *hub.Envelope) ([]byte, error) {
 	sel := env.Selector
 	if allValid(sel.IDs) && allValid(sel.Except) && allValid(sel.ExceptGroups) {
-		return json.Marshal(wire{Envelope: env})
+		return json.Marshal(env) // what wire{Envelope: env} writes, with less work
 	}
 	plain := *env
 	plain.Selector = hub.Selector{Kind: sel.Kind}
@@ -45,7 +49,15 @@ func Marshal(env *hub.Envelope) ([]byte, error) {
 
 // Unmarshal decodes what Marshal encodes into env.
 func Unmarshal(data []byte, env *hub.Envelope) error {
-	w := wire{Envelope: env}
+	if err := json.Unmarshal(data, env); err != nil {
+		return err
+	}
+	if !bytes.Contains(data, rawKey) {
+		return nil // the plain form (an argument may hold the key: then look)
+	}
+	var w struct {
+		Raw *rawSelector `json:"r"`
+	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}

@@ -101,6 +101,7 @@ type Conn struct {
 	canResume bool // the session negotiated stateful reconnect
 	isReady   bool // OnConnected has returned; ready is closed then, if it was made
 	finished  bool // ended and OnDisconnected has returned; done is closed then, if made
+	joining   bool // hub.addConn is at work: nothing is written, the handshake reply first
 	// reported: the client sent its fallback report (fallback.go); touched only
 	// by receive, not guarded by mu.
 	reported bool

@@ -157,9 +157,14 @@ func (c *Conn) handshake(unit []byte) ([]byte, bool) {
 		c.handshakeTimer.Stop()
 		c.handshakeTimer = nil
 	}
+	// Nothing goes out until addConn returns, though what is sent to the
+	// connection meanwhile is queued (it can be found): the reply would tell the
+	// client it is connected before the backplane routes its messages here.
+	c.joining = true
 	c.mu.Unlock()
 	c.hub.addConn(c)
 	c.mu.Lock()
+	c.joining = false
 	c.startWriterLocked()
 	c.mu.Unlock()
 	go c.onConnected()

@@ -97,6 +97,9 @@ func (c *Conn) startWriterLocked() {
 
 // hasWorkLocked reports whether the writer has anything to write. c.mu is held.
 func (c *Conn) hasWorkLocked() bool {
+	if c.joining && !c.closing {
+		return false // the end of the handshake starts the writer (or a poll's)
+	}
 	return c.closing || c.hasFramesLocked()
 }
 

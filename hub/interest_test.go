@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,4 +132,64 @@ func TestInterestFollowsReceivers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// blockingRouter is an in-memory backplane whose AddInterest for users waits for
+// release: a subscription that takes its time.
+type blockingRouter struct {
+	*hub.MemoryBackplane
+	entered, release chan struct{}
+	returned         atomic.Bool
+}
+
+func (r *blockingRouter) AddInterest(_ context.Context, _ string, kind hub.SelectorKind, _ string) error {
+	if kind == hub.SelectUsers {
+		close(r.entered)
+		<-r.release
+		r.returned.Store(true)
+	}
+	return nil
+}
+
+func (r *blockingRouter) RemoveInterest(string, hub.SelectorKind, string) {}
+
+// TestHandshakeReplyWaitsForInterest: a client gets its handshake reply only
+// once the backplane routes its messages here, even when something is sent to
+// it meanwhile (it is reachable from the start of its join). A broadcast during
+// the join started the writer, which sent the reply first: the client took
+// itself for connected, and a message another node then sent to its user was
+// lost, its subscription not yet made.
+func TestHandshakeReplyWaitsForInterest(t *testing.T) {
+	r := &blockingRouter{MemoryBackplane: hub.NewMemoryBackplane(), entered: make(chan struct{}), release: make(chan struct{})}
+	srv, h := server(t, hub.Options{Backplane: r, UserID: func(r *http.Request) string { return r.URL.Query().Get("user") }})
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/hub?user=ada", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	write(t, ws, `{"protocol":"json","version":1}`+rs)
+	<-r.entered
+	type frame struct {
+		data          string
+		beforeRouting bool
+		err           error
+	}
+	got := make(chan frame, 1)
+	go func() {
+		_, data, err := ws.ReadMessage()
+		got <- frame{string(data), !r.returned.Load(), err}
+	}()
+	if err := h.Clients().All().Send(context.Background(), "event"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-got:
+		t.Fatalf("the client got %q (%v) while its join was not routed yet", f.data, f.err)
+	case <-time.After(500 * time.Millisecond): // long enough for a writer to have written
+	}
+	close(r.release)
+	f := <-got
+	if f.err != nil || f.beforeRouting || !strings.HasPrefix(f.data, "{}"+rs) {
+		t.Fatalf("first frame %q (err %v, before routing %v), want the handshake reply", f.data, f.err, f.beforeRouting)
+	}
 }

@@ -3,11 +3,13 @@ package nats
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/hubbub-go/hubbub/backplane/internal/envelope"
 	"github.com/hubbub-go/hubbub/hub"
 )
 
@@ -110,8 +113,17 @@ func New(opts Options) (*Backplane, error) {
 	if opts.URL == "" {
 		return nil, errors.New("nats backplane: Options.URL is required")
 	}
-	if !validToken(opts.Prefix) {
-		return nil, fmt.Errorf("nats backplane: Options.Prefix %q must be one subject token of [A-Za-z0-9_-]", opts.Prefix)
+	if err := checkURL(opts.URL); err != nil {
+		return nil, err
+	}
+	if opts.ReceiveBuffer > maxBound {
+		return nil, fmt.Errorf("nats backplane: Options.ReceiveBuffer %d is over %d", opts.ReceiveBuffer, maxBound)
+	}
+	if opts.MaxForwardedRequests > maxBound {
+		return nil, fmt.Errorf("nats backplane: Options.MaxForwardedRequests %d is over %d", opts.MaxForwardedRequests, maxBound)
+	}
+	if !validToken(opts.Prefix) || len(opts.Prefix) > maxPrefix {
+		return nil, fmt.Errorf("nats backplane: Options.Prefix %.40q (%d bytes) must be one subject token of [A-Za-z0-9_-], at most %d bytes", opts.Prefix, len(opts.Prefix), maxPrefix)
 	}
 	var id [8]byte
 	rand.Read(id[:])
@@ -358,7 +370,7 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 	var err error
 	for key, part := range env.SplitByKey() {
 		subject := b.hubSubject(env.Hub, part.Selector.Kind, key)
-		data, err := json.Marshal(part)
+		data, err := envelope.Marshal(part)
 		if err != nil {
 			return fmt.Errorf("nats backplane: encode envelope: %w", err)
 		}
@@ -404,7 +416,7 @@ func (b *Backplane) receiveLoop() {
 func (b *Backplane) receive(m *natsgo.Msg) {
 	b.received.Add(1)
 	var env hub.Envelope
-	if err := json.Unmarshal(m.Data, &env); err != nil {
+	if err := envelope.Unmarshal(m.Data, &env); err != nil {
 		b.log.Warn("nats backplane: dropping an undecodable envelope", "subject", m.Subject, "err", err)
 		return
 	}
@@ -566,10 +578,61 @@ func (b *Backplane) hubSubject(hubName string, kind hub.SelectorKind, key string
 	}
 }
 
-// token turns free text (a hub or group name, a user ID) into one subject token:
-// "_" and its unpadded base64url, which has no '.', '*', '>' or space, and is
-// never empty.
-func token(s string) string { return "_" + base64.RawURLEncoding.EncodeToString([]byte(s)) }
+// token turns free text (a hub or group name, a user ID, a connection token from
+// a request) into one subject token: "_" and its unpadded base64url, which has
+// no '.', '*', '>' or space, and is never empty. A text longer than
+// maxPlainToken bytes becomes "-" and the base64url of its SHA-256 instead, so
+// that no subject outgrows the server's protocol line (max_control_line, 4 KiB
+// by default): the server refuses a longer SUB or PUB by closing the connection,
+// and nats.go does not reconnect after that. Distinct texts keep distinct tokens
+// (the two forms start differently); were two long ones to share a hash, a node
+// would only receive an envelope its hub then filters by name.
+func token(s string) string {
+	if len(s) > maxPlainToken {
+		sum := sha256.Sum256([]byte(s))
+		return "-" + base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	return "_" + base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// checkURL refuses a URL nats.go would take and then never connect with (a
+// scheme it does not speak, a port no TCP connection has): an outage forever
+// instead of an error from New. nats.go parses the rest.
+func checkURL(urls string) error {
+	for _, u := range strings.Split(urls, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u // as nats.go reads it
+		}
+		parsed, err := url.Parse(u)
+		if err != nil {
+			return fmt.Errorf("nats backplane: Options.URL: %w", err)
+		}
+		switch parsed.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("nats backplane: Options.URL %q: scheme %q is none of nats, tls, ws, wss", u, parsed.Scheme)
+		}
+		if p := parsed.Port(); p != "" {
+			if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+				return fmt.Errorf("nats backplane: Options.URL %q: port %q is not a number from 1 to 65535", u, p)
+			}
+		}
+	}
+	return nil
+}
+
+// maxBound is the largest ReceiveBuffer and MaxForwardedRequests: each is the
+// capacity of a queue made up front.
+const maxBound = 1 << 24
+
+// maxPrefix bounds Options.Prefix, which starts every subject: with names
+// bounded by token, a subject then stays well under the server's protocol line.
+const maxPrefix = 256
+
+// maxPlainToken is the longest text token encodes as itself: 256 characters
+// of base64url.
+const maxPlainToken = 192
 
 func validToken(s string) bool {
 	if s == "" {

@@ -16,7 +16,9 @@
 // Every target kind has its subjects: {prefix}.h.{hub}.all for All (and Others,
 // AllExcept), and one subject per group, user and connection,
 // {prefix}.h.{hub}.g.{group}, .u.{user}, .c.{connection} (names are encoded as one
-// subject token each). A node subscribes to a hub's All subject when the hub is
+// subject token each, so that no name is a wildcard or a separator; a name over
+// 192 bytes by its SHA-256, so that no subject outgrows the server's protocol
+// line, whose excess makes the server close the connection). A node subscribes to a hub's All subject when the hub is
 // made, and to the subject of a group, user or connection while it holds a
 // receiver under it: the backplane implements [hub.InterestRouter], and the hub
 // tells it of every receiver that comes and goes. So NATS delivers a group's
@@ -54,7 +56,8 @@
 // its own connections in memory, publishes a heartbeat on {prefix}.hb every
 // HeartbeatInterval, and answers presence queries on {prefix}.presence. A query
 // asks every node and returns when every node heard within NodeTTL has answered
-// (at most OpTimeout). Nothing is stored in NATS, so nothing outlives the node
+// (at most OpTimeout); a node whose members do not fit in one message
+// (max_payload) answers in several. Nothing is stored in NATS, so nothing outlives the node
 // that holds it, and nothing needs purging or repairing:
 //
 //   - When a node crashes, its members vanish from presence at once (it no longer

@@ -2,7 +2,6 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -212,6 +211,9 @@ func (b *Backplane) ForwardRequest(w http.ResponseWriter, r *http.Request, hubNa
 	case errors.Is(err, context.DeadlineExceeded):
 		http.Error(w, "The node holding the connection did not answer", http.StatusGatewayTimeout)
 		return
+	case errors.Is(err, natsgo.ErrMaxPayload):
+		http.Error(w, "Request too large to forward to the node holding the connection", http.StatusRequestEntityTooLarge)
+		return
 	case err != nil:
 		if r.Context().Err() == nil {
 			http.Error(w, "Cluster unavailable", http.StatusServiceUnavailable)
@@ -234,7 +236,7 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *forward
 		req.ID = b.nextCall.Add(1)
 	}
 	req.From = b.nodeID
-	data, err := json.Marshal(req)
+	data, err := forwarding.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("nats backplane: encode request: %w", err)
 	}
@@ -248,7 +250,7 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *forward
 		delete(b.forward.calls, req.ID)
 		b.forward.mu.Unlock()
 	}()
-	m, err := b.nc.RequestWithContext(ctx, subject, data)
+	m, err := b.request(ctx, subject, data)
 	switch {
 	case errors.Is(err, natsgo.ErrNoResponders):
 		return nil, errNodeGone
@@ -258,7 +260,7 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *forward
 			return nil, cause
 		}
 		if req.Type == forwarding.TypeHTTP && ctx.Err() != nil && b.Healthy() {
-			stop, _ := json.Marshal(forwarding.Message{Type: forwarding.TypeCancel, ID: req.ID, From: b.nodeID})
+			stop, _ := forwarding.Marshal(&forwarding.Message{Type: forwarding.TypeCancel, ID: req.ID, From: b.nodeID})
 			b.nc.Publish(subject, stop)
 		}
 		if ctx.Err() != nil {
@@ -267,10 +269,46 @@ func (b *Backplane) call(ctx context.Context, node, subject string, req *forward
 		return nil, fmt.Errorf("nats backplane: request: %w", err)
 	}
 	var reply forwarding.Message
-	if err := json.Unmarshal(m.Data, &reply); err != nil {
+	if err := forwarding.Unmarshal(m, &reply); err != nil {
 		return nil, fmt.Errorf("nats backplane: decode reply: %w", err)
 	}
 	return &reply, nil
+}
+
+// Replies over max_payload (a forwarded poll's answer may hold all a connection
+// queued, base64 in JSON) go in parts, each a message starting with
+// partMore or, the last, partLast: never '{', which starts a whole reply.
+const (
+	partMore = '+'
+	partLast = '.'
+)
+
+// request publishes data on subject and returns the reply, put together from
+// its parts.
+func (b *Backplane) request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	inbox := b.nc.NewRespInbox()
+	sub, err := b.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	if err := b.nc.PublishRequest(subject, inbox, data); err != nil {
+		return nil, err
+	}
+	var parts []byte
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(m.Data) == 0 || (m.Data[0] != partMore && m.Data[0] != partLast) {
+			return m.Data, nil
+		}
+		parts = append(parts, m.Data[1:]...)
+		if m.Data[0] == partLast {
+			return parts, nil
+		}
+	}
 }
 
 // serveLoop hands the requests of session subjects to serveRPC.
@@ -291,7 +329,7 @@ func (b *Backplane) serveLoop() {
 // on goroutines of their own, at most MaxForwardedRequests at once.
 func (b *Backplane) serveRPC(m *natsgo.Msg) {
 	var req forwarding.Message
-	if err := json.Unmarshal(m.Data, &req); err != nil {
+	if err := forwarding.Unmarshal(m.Data, &req); err != nil {
 		b.log.Warn("nats backplane: dropping an undecodable request", "err", err)
 		return
 	}
@@ -335,11 +373,30 @@ func (b *Backplane) serveRPC(m *natsgo.Msg) {
 	}()
 }
 
-// respond answers a request, naming this node.
+// respond answers a request, naming this node: in one message, or in parts
+// when it does not fit in one.
 func (b *Backplane) respond(m *natsgo.Msg, reply *forwarding.Message) {
 	reply.From = b.nodeID
-	data, _ := json.Marshal(reply)
-	m.Respond(data)
+	data, _ := forwarding.Marshal(reply)
+	size := int(b.nc.MaxPayload()) - 1
+	if len(data) <= size {
+		m.Respond(data)
+		return
+	}
+	for len(data) > 0 {
+		n := min(len(data), size)
+		part := make([]byte, 0, 1+n)
+		if n < len(data) {
+			part = append(part, partMore)
+		} else {
+			part = append(part, partLast)
+		}
+		if err := b.nc.Publish(m.Reply, append(part, data[:n]...)); err != nil {
+			b.log.Warn("nats backplane: answering a forwarded request", "err", err)
+			return
+		}
+		data = data[n:]
+	}
 }
 
 // serveHTTP serves a forwarded request (forwarding.Serve), cancelled when the

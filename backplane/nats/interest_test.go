@@ -54,3 +54,10 @@ func TestSendReturnsOnceNATSHasIt(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileNames runs suite.HostileNames on NATS: names that are NATS
+// wildcards, separators or too long for one protocol line stay one subject
+// token each.
+func TestHostileNames(t *testing.T) {
+	suite.HostileNames(t, startCluster(t, natsURL(t), 2))
+}

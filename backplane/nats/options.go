@@ -9,11 +9,12 @@ import (
 // default, written beside it.
 type Options struct {
 	// URL locates NATS: nats://[user:password@]host:port, or several URLs
-	// separated by commas (a NATS cluster). Required.
+	// separated by commas (a NATS cluster); tls://, ws:// and wss:// as nats.go
+	// takes them. Required; New refuses another scheme or a port out of range.
 	URL string
 	// Prefix starts every subject the backplane uses, so that several clusters (or
-	// tests) can share one NATS. A single subject token: [A-Za-z0-9_-]. Default
-	// "hubbub".
+	// tests) can share one NATS. A single subject token: [A-Za-z0-9_-], at most 256
+	// bytes. Default "hubbub".
 	Prefix string
 
 	// OpTimeout bounds one exchange with NATS: confirming a subscription, a
@@ -42,7 +43,8 @@ type Options struct {
 	// on this node. All subscriptions feed one queue, which keeps every node's
 	// envelopes in the order it published them; beyond it NATS drops (a slow
 	// consumer), and the drops are counted (Stats.Dropped). Each waiting envelope
-	// holds its message. Default 65,536.
+	// holds its message. Default 65,536, at most 16,777,216 (the queue is made
+	// up front).
 	ReceiveBuffer int
 	// UnsubscribeLinger is how long a subscription outlives the last local
 	// receiver of its group, user or connection: a group whose members come and go
@@ -70,11 +72,12 @@ type Options struct {
 	// MaxForwardedRequests caps the forwarded requests this node serves at once
 	// for other nodes; beyond it they get 503. As many requests for the
 	// connections claimed here may wait to be read; beyond that NATS drops them
-	// and their requesters time out. Default 10,000.
+	// and their requesters time out. Default 10,000, at most 16,777,216.
 	MaxForwardedRequests int
 	// MaxForwardedBody caps the body of a request forwarded to another node (413
-	// beyond it). It must stay below the NATS server's max_payload (1 MiB by
-	// default) less the request's headers. Default 900 KiB.
+	// beyond it). The body travels base64 in one NATS message, so a request
+	// whose body is over about 3/4 of the server's max_payload (1 MiB by
+	// default), less its headers, gets 413 too. Default 900 KiB.
 	MaxForwardedBody int64
 
 	// Logger receives the backplane's logs: one line per change of state, never

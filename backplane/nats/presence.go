@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	natsgo "github.com/nats-io/nats.go"
 )
@@ -34,12 +35,32 @@ func (p *presence) init() {
 type presenceQuery struct {
 	Hub   string `json:"h"`
 	Group string `json:"g"`
+	// RawGroup is the group's name when it is not valid UTF-8, which a JSON
+	// string would carry as U+FFFD, naming another group.
+	RawGroup []byte `json:"gb,omitempty"`
 }
 
-// presenceReply is one node's answer to a presenceQuery.
+func newPresenceQuery(hubName, group string) presenceQuery {
+	if utf8.ValidString(group) {
+		return presenceQuery{Hub: hubName, Group: group}
+	}
+	return presenceQuery{Hub: hubName, RawGroup: []byte(group)}
+}
+
+func (q presenceQuery) group() string {
+	if q.RawGroup != nil {
+		return string(q.RawGroup)
+	}
+	return q.Group
+}
+
+// presenceReply is one node's answer to a presenceQuery, or a part of it: IDs
+// that do not fit in one NATS message (max_payload) go in several replies, each
+// but the last with More.
 type presenceReply struct {
 	Node string   `json:"n"`
 	IDs  []string `json:"i,omitempty"`
+	More bool     `json:"mo,omitempty"`
 }
 
 // AddToGroup implements [hub.Backplane]: membership is recorded on this node only,
@@ -96,31 +117,32 @@ func (b *Backplane) GroupMembers(ctx context.Context, hubName, group string) ([]
 	if len(waiting) > 0 {
 		ctx, cancel := context.WithTimeout(ctx, b.opts.OpTimeout)
 		defer cancel()
-		replies := make(chan *natsgo.Msg, len(waiting)+16)
+		// A synchronous subscription: its pending limits (nats.go's defaults, 64
+		// MiB) hold the parts of big answers, which a small channel would drop.
 		inbox := b.nc.NewRespInbox()
-		sub, err := b.nc.ChanSubscribe(inbox, replies)
+		sub, err := b.nc.SubscribeSync(inbox)
 		if err != nil {
 			return nil, fmt.Errorf("nats backplane: members of group %q: %w", group, err)
 		}
 		defer sub.Unsubscribe()
-		q, _ := json.Marshal(presenceQuery{Hub: hubName, Group: group})
+		q, _ := json.Marshal(newPresenceQuery(hubName, group))
 		if err := b.nc.PublishRequest(b.subject("presence"), inbox, q); err != nil {
 			return nil, fmt.Errorf("nats backplane: members of group %q: %w", group, err)
 		}
-	collect:
 		for len(waiting) > 0 {
-			select {
-			case m := <-replies:
-				var r presenceReply
-				if json.Unmarshal(m.Data, &r) != nil {
-					continue
-				}
-				b.heard(r.Node)
-				delete(waiting, r.Node)
-				ids = append(ids, r.IDs...)
-			case <-ctx.Done():
+			m, err := sub.NextMsgWithContext(ctx)
+			if err != nil {
 				b.log.Debug("nats backplane: presence query without every answer", "missing", len(waiting))
-				break collect
+				break
+			}
+			var r presenceReply
+			if json.Unmarshal(m.Data, &r) != nil {
+				continue
+			}
+			b.heard(r.Node)
+			ids = append(ids, r.IDs...)
+			if !r.More { // a node's parts arrive in order
+				delete(waiting, r.Node)
 			}
 		}
 	}
@@ -134,8 +156,32 @@ func (b *Backplane) answerPresence(m *natsgo.Msg) {
 	if json.Unmarshal(m.Data, &q) != nil || m.Reply == "" {
 		return
 	}
-	data, _ := json.Marshal(presenceReply{Node: b.nodeID, IDs: b.localMembers(q.Hub, q.Group)})
-	m.Respond(data)
+	ids := b.localMembers(q.Hub, q.group())
+	limit := int(b.nc.MaxPayload()) - 512 // the reply's other fields
+	budget := limit
+	for {
+		// As many IDs as fit by their length (quoted, with a comma); half as
+		// many bytes' worth when escapes made the JSON longer.
+		n, size := 0, 0
+		for n < len(ids) && (n == 0 || size+len(ids[n])+3 <= budget) {
+			size += len(ids[n]) + 3
+			n++
+		}
+		data, _ := json.Marshal(presenceReply{Node: b.nodeID, IDs: ids[:n], More: n < len(ids)})
+		if len(data) > limit && n > 1 {
+			budget = size / 2
+			continue
+		}
+		budget = limit
+		if err := m.Respond(data); err != nil {
+			b.log.Warn("nats backplane: answering a presence query", "err", err)
+			return
+		}
+		ids = ids[n:]
+		if len(ids) == 0 {
+			return
+		}
+	}
 }
 
 // liveNodes is the other nodes heard within NodeTTL.

@@ -2,7 +2,6 @@ package nats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -45,8 +44,9 @@ type relayKey struct {
 // relayLink is this node's side of a link: its endpoint and the other side's node
 // ("" on the front until the owner's reply).
 type relayLink struct {
-	end  hub.RelayEndpoint
-	peer string
+	end     hub.RelayEndpoint
+	peer    string
+	partial []byte // the parts of a unit received so far (b.forward.mu)
 }
 
 // relayPeer is the other side of a link, as hub.RelayPeer.
@@ -122,11 +122,20 @@ func (p *relayPeer) Send(_ context.Context, unit []byte) error {
 	if p.key.front {
 		typ = forwarding.TypeRelayUp
 	}
-	data, _ := json.Marshal(&forwarding.Message{Type: typ, ID: p.key.id, From: b.nodeID, Body: unit})
-	if err := b.nc.Publish(b.nodeSubject(p.peer), data); err != nil {
-		return fmt.Errorf("nats backplane: relayed link: %w", err)
+	// A unit over one message (max_payload; the body goes base64 in JSON) goes
+	// in parts, published in order like units.
+	part := (int(b.nc.MaxPayload()) - 512) / 4 * 3
+	for {
+		n := min(len(unit), part)
+		data, _ := forwarding.Marshal(&forwarding.Message{Type: typ, ID: p.key.id, From: b.nodeID, Body: unit[:n], More: n < len(unit)})
+		if err := b.nc.Publish(b.nodeSubject(p.peer), data); err != nil {
+			return fmt.Errorf("nats backplane: relayed link: %w", err)
+		}
+		unit = unit[n:]
+		if len(unit) == 0 {
+			return nil
+		}
 	}
-	return nil
 }
 
 // Close implements hub.RelayPeer: it forgets the link and tells the other side.
@@ -147,7 +156,7 @@ func (b *Backplane) sendRelayEnd(key relayKey, peer string, reason error) {
 	if key.front {
 		typ = forwarding.TypeRelayEndUp
 	}
-	data, _ := json.Marshal(&forwarding.Message{Type: typ, ID: key.id, From: b.nodeID, Err: forwarding.EndReason(reason)})
+	data, _ := forwarding.Marshal(&forwarding.Message{Type: typ, ID: key.id, From: b.nodeID, Err: forwarding.EndReason(reason)})
 	if err := b.nc.Publish(b.nodeSubject(peer), data); err != nil {
 		b.log.Debug("nats backplane: end of a relayed link not told", "to", peer, "err", err)
 	}
@@ -167,14 +176,24 @@ func (b *Backplane) receiveRelay(m *forwarding.Message) {
 	if ending {
 		delete(b.forward.relays, key)
 	}
+	unit := m.Body
+	if link != nil && !ending && (m.More || link.partial != nil) {
+		link.partial = append(link.partial, m.Body...)
+		unit = link.partial
+		if !m.More {
+			link.partial = nil
+		}
+	}
 	b.forward.mu.Unlock()
 	switch {
 	case ending:
 		if link != nil {
 			link.end.Ended(forwarding.EndError("nats backplane", m.Err))
 		}
+	case link != nil && m.More:
+		// The rest of the unit follows.
 	case link != nil:
-		link.end.Receive(m.Body)
+		link.end.Receive(unit)
 	default:
 		// A unit for a link this node does not know (any more): the other side
 		// must let go of it.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -17,6 +16,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/hubbub-go/hubbub/backplane/internal/envelope"
 	"github.com/hubbub-go/hubbub/hub"
 )
 
@@ -124,6 +124,10 @@ func New(opts Options) (*Backplane, error) {
 	}
 	rdb, topology, err := newClient(opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := opts.check(topology); err != nil {
+		rdb.Close()
 		return nil, err
 	}
 
@@ -331,7 +335,7 @@ func (b *Backplane) Publish(ctx context.Context, env *hub.Envelope) error {
 			b.failed.Add(1)
 			return fmt.Errorf("redis backplane: publish to hub %q: %w (%w)", env.Hub, hub.ErrClusterDelivery, ErrUnavailable)
 		}
-		data, err := json.Marshal(part)
+		data, err := envelope.Marshal(part)
 		if err != nil {
 			return fmt.Errorf("redis backplane: encode envelope: %w", err)
 		}
@@ -366,7 +370,7 @@ func (b *Backplane) receiveEnvelope(payload string) {
 		return // ours: delivered locally already
 	}
 	var env hub.Envelope
-	if err := json.Unmarshal([]byte(payload[nodeIDLen:]), &env); err != nil {
+	if err := envelope.Unmarshal([]byte(payload[nodeIDLen:]), &env); err != nil {
 		b.log.Warn("redis backplane: dropping an undecodable envelope", "err", err)
 		return
 	}

@@ -53,6 +53,9 @@ func newClient(opts Options) (goredis.UniversalClient, Topology, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", ErrBadURL, err)
 		}
+		if err := checkAddr(ro.Addr); err != nil {
+			return nil, 0, fmt.Errorf("%w %q: %w", ErrBadURL, opts.URL, err)
+		}
 		ro.DialTimeout = opts.DialTimeout
 		ro.DialerRetries = 1
 		ro.ReadTimeout = opts.OpTimeout
@@ -102,20 +105,23 @@ func parseMultiHost(rest string, topology Topology, uo *goredis.UniversalOptions
 	rest, rawQuery, _ := strings.Cut(rest, "?")
 	hosts, path, _ := strings.Cut(rest, "/")
 	if at := strings.LastIndex(hosts, "@"); at >= 0 {
-		info, err := url.PathUnescape(hosts[:at])
-		if err != nil {
+		// Split before decoding, so that a ':' written %3A stays in its part.
+		user, password, hasPassword := strings.Cut(hosts[:at], ":")
+		if !hasPassword {
+			user, password = "", user // redis+…://password@host
+		}
+		var err error
+		if uo.Username, err = url.PathUnescape(user); err != nil {
 			return err
 		}
-		user, password, hasPassword := strings.Cut(info, ":")
-		if !hasPassword {
-			user, password = "", user // redis+…://password@host, as redis:// takes it
+		if uo.Password, err = url.PathUnescape(password); err != nil {
+			return err
 		}
-		uo.Username, uo.Password = user, password
 		hosts = hosts[at+1:]
 	}
 	for _, h := range strings.Split(hosts, ",") {
-		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
-			return fmt.Errorf("address %q is not host:port", h)
+		if err := checkAddr(h); err != nil {
+			return err
 		}
 		uo.Addrs = append(uo.Addrs, h)
 	}
@@ -143,6 +149,19 @@ func parseMultiHost(rest string, topology Topology, uo *goredis.UniversalOptions
 	}
 	for k := range query {
 		return fmt.Errorf("unknown parameter %q", k)
+	}
+	return nil
+}
+
+// checkAddr refuses an address whose port no TCP connection can have, which would
+// otherwise be an outage that never ends instead of an error from New.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return fmt.Errorf("address %q is not host:port", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("address %q: port %q is not a number from 1 to 65535", addr, port)
 	}
 	return nil
 }

@@ -110,3 +110,11 @@ func TestRouteByHub(t *testing.T) {
 }
 
 func received(b *redis.Backplane) uint64 { return b.Stats().Received }
+
+// TestHostileNames runs suite.HostileNames on Redis: names with hash tags, glob
+// characters, separators, NUL or thousands of bytes each reach their own
+// receivers only.
+func TestHostileNames(t *testing.T) {
+	url := redisURL(t)
+	suite.HostileNames(t, startClusterConfig(t, clustertest.Config{RedisURL: url, Prefix: testPrefix(t, url), Nodes: 2, Backplane: fastBackplane}))
+}

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -255,7 +254,7 @@ func (b *Backplane) call(ctx context.Context, node string, req *rpcMessage) (*rp
 
 // send publishes m on node's channel and returns how many subscribers got it.
 func (b *Backplane) send(ctx context.Context, node string, m *rpcMessage) (int64, error) {
-	data, err := json.Marshal(m)
+	data, err := forwarding.Marshal(m)
 	if err != nil {
 		return 0, fmt.Errorf("redis backplane: encode request: %w", err)
 	}
@@ -274,7 +273,7 @@ func (b *Backplane) send(ctx context.Context, node string, m *rpcMessage) (int64
 // at most MaxForwardedRequests at once.
 func (b *Backplane) receiveRPC(payload string) {
 	var m rpcMessage
-	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+	if err := forwarding.Unmarshal([]byte(payload), &m); err != nil {
 		b.log.Warn("redis backplane: dropping an undecodable message", "err", err)
 		return
 	}

@@ -1,7 +1,9 @@
 package redis
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -21,7 +23,10 @@ type Options struct {
 	// rediss+sentinel:// and rediss+cluster:// use TLS.
 	URL string
 	// Prefix starts every key and channel the backplane uses, so that several
-	// clusters (or tests) can share one Redis. Default "hubbub".
+	// clusters (or tests) can share one Redis. Default "hubbub". On Redis
+	// Cluster, a hash tag in it ("{app}") puts every channel and key in its slot,
+	// so on one shard whatever ClusterPartitions, and an empty one ("x{}") is
+	// refused.
 	Prefix string
 
 	// RouteByHub turns interest routing off: every envelope of a hub goes on the
@@ -43,7 +48,8 @@ type Options struct {
 	// connections of a node: channels are hashed into this many partitions, each
 	// in one hash slot, so one shard serves a partition and a node holds one
 	// connection per partition. More partitions spread the pub/sub load over more
-	// shards. Nodes of one cluster must agree on it. Default 16; ignored elsewhere.
+	// shards. Nodes of one cluster must agree on it. Default 16, at most 16,384
+	// (the hash slots); ignored elsewhere.
 	//
 	// The price of more than one: one node's envelopes keep their order per
 	// channel (a hub's All, a group, a user, a connection) but not across
@@ -68,7 +74,8 @@ type Options struct {
 	// hub.ErrClusterDelivery: the local delivery has happened). The price: each
 	// waiting publish holds its encoded envelope (twice the bound, with those in
 	// flight), and every publish takes a hop through the writer goroutine (a
-	// goroutine switch each way), which an idle node's publish did not. Default 4096.
+	// goroutine switch each way), which an idle node's publish did not. Default
+	// 4096, at most 16,777,216 (the queue is made up front).
 	MaxPendingPublishes int
 	// DialTimeout bounds one attempt to connect to Redis. Default 2 s.
 	DialTimeout time.Duration
@@ -108,7 +115,7 @@ type Options struct {
 	// PollTimeout plus OpTimeout. Default 60 s.
 	ForwardTimeout time.Duration
 	// MaxForwardedRequests caps the forwarded requests this node serves at once
-	// for other nodes; beyond it they get 503. Default 10,000.
+	// for other nodes; beyond it they get 503. Default 10,000, at most 16,777,216.
 	MaxForwardedRequests int
 	// MaxForwardedBody caps the body of a request forwarded to another node (413
 	// beyond it). It should exceed the hubs' TransportOptions.MaxTransportMessageSize so that
@@ -179,6 +186,37 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.Default()
 	}
 	return o
+}
+
+// maxBound is the largest MaxPendingPublishes and MaxForwardedRequests: each is
+// the capacity of a queue made up front.
+const maxBound = 1 << 24
+
+// clusterSlots is the number of hash slots of a Redis Cluster, and so the most
+// partitions that can lie in different slots.
+const clusterSlots = 16384
+
+// check refuses what New cannot honour, once defaults are applied.
+func (o Options) check(topology Topology) error {
+	if o.MaxPendingPublishes > maxBound {
+		return fmt.Errorf("redis backplane: Options.MaxPendingPublishes %d is over %d", o.MaxPendingPublishes, maxBound)
+	}
+	if o.MaxForwardedRequests > maxBound {
+		return fmt.Errorf("redis backplane: Options.MaxForwardedRequests %d is over %d", o.MaxForwardedRequests, maxBound)
+	}
+	if topology != Cluster {
+		return nil
+	}
+	if o.ClusterPartitions > clusterSlots {
+		return fmt.Errorf("redis backplane: Options.ClusterPartitions %d is over %d, the hash slots of a Redis Cluster", o.ClusterPartitions, clusterSlots)
+	}
+	if i := strings.IndexByte(o.Prefix, '{'); i >= 0 && strings.HasPrefix(o.Prefix[i:], "{}") {
+		// Redis would hash every name whole (an empty hash tag is none): the
+		// channels of a partition would lie in many slots, which one SSUBSCRIBE
+		// cannot span.
+		return fmt.Errorf("redis backplane: Options.Prefix %q: on Redis Cluster its first '{' must not be closed at once (an empty hash tag)", o.Prefix)
+	}
+	return nil
 }
 
 func setDuration(d *time.Duration, def time.Duration) {

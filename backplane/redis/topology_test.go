@@ -147,6 +147,15 @@ func TestTopologies(t *testing.T) {
 			t.Run("Targets", func(t *testing.T) { suite.Targets(t, ordered(t)) })
 			t.Run("JoinThenSendFromAnotherNode", func(t *testing.T) { suite.JoinThenSendFromAnotherNode(t, ordered(t)) })
 			t.Run("InterestRouting", func(t *testing.T) { suite.InterestRouting(t, ordered(t), received) })
+			// Names with hash tags after the partition's tag, and prefixes with
+			// braces that leave it one slot per partition or put all in one.
+			t.Run("HostileNames", func(t *testing.T) {
+				for _, prefix := range []string{"", "{app}", "a{b", "}{"} {
+					t.Run(prefix, func(t *testing.T) {
+						suite.HostileNames(t, startClusterPrefixed(t, url, prefix+randomPrefix(), 2, nil, func(o *redis.Options) { o.ClusterPartitions = 1 }))
+					})
+				}
+			})
 			t.Run("NoStickySessions", func(t *testing.T) { suite.NoStickySessions(t, start(t)) })
 			t.Run("RelayedResume", func(t *testing.T) { suite.RelayedResume(t, start(t)) })
 			t.Run("RelayRefusals", func(t *testing.T) { suite.RelayRefusals(t, start(t)) })

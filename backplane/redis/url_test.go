@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hubbub-go/hubbub/backplane/redis"
@@ -30,6 +31,13 @@ func TestURLTopology(t *testing.T) {
 		{url: "redis+cluster://127.0.0.1", bad: true},                      // no port
 		{url: "redis+cluster://127.0.0.1:7000?pool=3", bad: true},          // unknown parameter
 		{url: "redis+cluster://127.0.0.1:7000,,127.0.0.1:7001", bad: true}, // empty address
+		{url: "redis+sentinel://127.0.0.1:x/m", bad: true},                 // port not a number
+		{url: "redis+cluster://127.0.0.1:99999", bad: true},                // port out of range
+		{url: "redis+cluster://127.0.0.1:0", bad: true},                    // port 0
+		{url: "redis+cluster://127.0.0.1:7000 ,127.0.0.1:7001", bad: true}, // a space in the port
+		{url: "redis+cluster://127.0.0.1:7000#x", bad: true},               // a fragment
+		{url: "redis://127.0.0.1:99999/0", bad: true},                      // port out of range
+		{url: "redis+cluster://[::1]:7000", want: redis.Cluster},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
@@ -51,6 +59,48 @@ func TestURLTopology(t *testing.T) {
 			if got := b.Topology(); got != tc.want {
 				t.Errorf("Topology() = %v, want %v", got, tc.want)
 			}
+		})
+	}
+}
+
+// TestClusterPrefixWithEmptyHashTag: on Redis Cluster, New refuses a Prefix
+// whose first '{' is closed at once ("x{}"): Redis then hashes every channel
+// whole, the channels of a partition lie in many slots, and each subscription
+// failed with CROSSSLOT, forever. Elsewhere the prefix is only text. Prefixes
+// with other braces ("{app}", "a{b") keep working on a Redis Cluster
+// (TestTopologies/Cluster/HostileNames).
+func TestClusterPrefixWithEmptyHashTag(t *testing.T) {
+	tests := []struct {
+		url, prefix string
+		bad         bool
+	}{
+		{"redis+cluster://127.0.0.1:7000", "x{}", true},
+		{"redis+cluster://127.0.0.1:7000", "{}", true},
+		{"redis+cluster://127.0.0.1:7000", "a}{}b", true},
+		{"redis+cluster://127.0.0.1:7000", "{app}", false},
+		{"redis+cluster://127.0.0.1:7000", "a{b", false},
+		{"redis+cluster://127.0.0.1:7000", "a{b}{}", false},
+		{"redis://127.0.0.1:6379/0", "x{}", false},
+		{"redis+sentinel://127.0.0.1:26379/m", "x{}", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url+" "+tc.prefix, func(t *testing.T) {
+			b, err := redis.New(redis.Options{URL: tc.url, Prefix: tc.prefix})
+			if !tc.bad {
+				if err != nil {
+					t.Fatalf("New: %v, want no error", err)
+				}
+				b.Close()
+				return
+			}
+			if err == nil {
+				b.Close()
+				t.Fatalf("New with Prefix %q on Redis Cluster = nil error, want it refused", tc.prefix)
+			}
+			if !strings.Contains(err.Error(), "Prefix") {
+				t.Errorf("New: %v, want an error naming Options.Prefix", err)
+			}
+			t.Logf("refused: %v", err)
 		})
 	}
 }

@@ -8,11 +8,13 @@ package forwarding
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hubbub-go/hubbub/hub"
 	"github.com/hubbub-go/hubbub/transports"
@@ -46,6 +48,69 @@ type Message struct {
 	Err     string           `json:"e,omitempty"`
 	// Binary answers TypeRelayOpen: the connection speaks a binary hub protocol.
 	Binary bool `json:"bin,omitempty"`
+	// More marks a part of a relayed unit that one message of the backplane
+	// cannot carry: the rest follows, and the last part has no More.
+	More bool `json:"mo,omitempty"`
+
+	// Users holds, as bytes, the user IDs above that are not valid UTF-8 (see
+	// Marshal); only Marshal and Unmarshal touch it.
+	Users *RawUsers `json:"rus,omitempty"`
+}
+
+// RawUsers are a Message's user IDs as bytes: User, Session's and Relay's.
+type RawUsers struct {
+	User    []byte `json:"us,omitempty"`
+	Session []byte `json:"se,omitempty"`
+	Relay   []byte `json:"rl,omitempty"`
+}
+
+// Marshal encodes m for another node. A user ID is any bytes, and a JSON string
+// carries what is not valid UTF-8 as U+FFFD: the node holding a connection would
+// refuse its own user's claim (403), or the claiming node would take the
+// connection for another user's. Such IDs travel as bytes in Users.
+func Marshal(m *Message) ([]byte, error) {
+	var session, relay string
+	if m.Session != nil {
+		session = m.Session.Identity.UserID
+	}
+	if m.Relay != nil {
+		relay = m.Relay.UserID
+	}
+	if utf8.ValidString(m.User) && utf8.ValidString(session) && utf8.ValidString(relay) {
+		return json.Marshal(m)
+	}
+	c := *m
+	c.Users = &RawUsers{User: []byte(m.User), Session: []byte(session), Relay: []byte(relay)}
+	c.User = ""
+	if m.Session != nil {
+		s := *m.Session
+		s.Identity.UserID = ""
+		c.Session = &s
+	}
+	if m.Relay != nil {
+		r := *m.Relay
+		r.UserID = ""
+		c.Relay = &r
+	}
+	return json.Marshal(&c)
+}
+
+// Unmarshal decodes what Marshal encodes into m.
+func Unmarshal(data []byte, m *Message) error {
+	if err := json.Unmarshal(data, m); err != nil {
+		return err
+	}
+	if u := m.Users; u != nil {
+		m.Users = nil
+		m.User = string(u.User)
+		if m.Session != nil {
+			m.Session.Identity.UserID = string(u.Session)
+		}
+		if m.Relay != nil {
+			m.Relay.UserID = string(u.Relay)
+		}
+	}
+	return nil
 }
 
 // Message types.

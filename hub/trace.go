@@ -99,9 +99,9 @@ func (k InvocationKind) String() string {
 type InvocationInfo struct {
 	Hub          string
 	ConnectionID string
-	// Method is the hub method's name as the client sent it; Known tells whether
-	// the hub has it (a tracer should not name spans after unknown ones: any
-	// client may send any name).
+	// Method is the hub method's name: as registered when the hub has it (Known;
+	// clients may send it in any case), else as the client sent it (a tracer
+	// should not name spans after unknown ones: any client may send any name).
 	Method       string
 	Known        bool
 	InvocationID string // "" for InvocationNonBlocking
@@ -142,7 +142,12 @@ func (cl *call) endTrace(err error) {
 
 // invocationInfo describes an invocation that has just arrived.
 func (c *Conn) invocationInfo(m *protocol.Message) InvocationInfo {
-	inv := InvocationInfo{Hub: c.hub.opts.Name, ConnectionID: c.id, Method: m.Target, Known: c.hub.method(m.Target) != nil, InvocationID: m.InvocationID, Uploads: len(m.StreamIDs)}
+	inv := InvocationInfo{Hub: c.hub.opts.Name, ConnectionID: c.id, Method: m.Target, InvocationID: m.InvocationID, Uploads: len(m.StreamIDs)}
+	// Method names match in any case: a known one is named as registered, so
+	// "add" and "ADD" are one name to a tracer, not one per spelling.
+	if meth := c.hub.method(m.Target); meth != nil {
+		inv.Method, inv.Known = meth.name, true
+	}
 	switch {
 	case m.Type == protocol.StreamInvocationType:
 		inv.Kind = InvocationStream

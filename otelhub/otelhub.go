@@ -46,7 +46,8 @@
 //	http.response.status_code   negotiate
 //	rpc.system                  invocation: "signalr"
 //	rpc.service                 invocation: the hub's name
-//	rpc.method                  invocation: the method, or _OTHER for one the hub
+//	rpc.method                  invocation: the method as registered (clients may
+//	                            send it in any case), or _OTHER for one the hub
 //	                            has not (the span is then {hub}/_OTHER)
 //	rpc.method_original         invocation of an unknown method: the name sent
 //	signalr.invocation.id       invocation: the client's ID ("" for non-blocking)

@@ -442,3 +442,62 @@ func TestClientResultSpans(t *testing.T) {
 	// Each ask is its Ask's child; the last Ask is the Hang's parent.
 	wantParent(t, got["chat/Hang"], got["chat/Ask"])
 }
+
+// TestInvocationSpanNamesAreBounded: whatever names a client sends, in any case
+// and by any path (a call, a stream, a non-blocking send), invocation spans are
+// named after the hub's methods as registered, or _OTHER: span names stay as few
+// as the hub's methods.
+func TestInvocationSpanNamesAreBounded(t *testing.T) {
+	srv, exp, _ := newHub(t)
+	conn := dial(t, srv.URL, transports.WebSockets)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sent := 0
+	for _, name := range []string{"add", "ADD", "aDd", "Add"} {
+		if _, err := conn.Invoke(ctx, name, 1, 2); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sent++
+	}
+	for _, name := range []string{"note", "NOTE", "nope1", "nope2"} {
+		if err := conn.Send(ctx, name, "x"); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+	}
+	for _, name := range []string{"count", "COUNT", "nostream1", "nostream2"} {
+		stream, err := conn.Stream(ctx, name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := stream.Next(ctx); err != nil {
+				break // io.EOF, or the unknown method's error
+			}
+		}
+		sent++
+	}
+	for i := range 20 {
+		conn.Invoke(ctx, "Unknown"+strings.Repeat("x", i)) // answered with an error
+		sent++
+	}
+	conn.Close()
+	spans(t, exp, "connection chat")
+	allowed := map[string]string{"chat/Add": "Add", "chat/Note": "Note", "chat/Count": "Count", "chat/_OTHER": "_OTHER"}
+	invocations := 0
+	for _, s := range exp.GetSpans() {
+		if s.SpanKind != trace.SpanKindServer || !strings.HasPrefix(s.Name, testHubName+"/") {
+			continue
+		}
+		invocations++
+		method, ok := allowed[s.Name]
+		if !ok {
+			t.Errorf("span %q: want one of the hub's methods or _OTHER", s.Name)
+			continue
+		}
+		wantAttrs(t, s, map[string]any{"rpc.method": method})
+	}
+	if invocations != sent {
+		t.Errorf("%d invocation spans, want %d", invocations, sent)
+	}
+}

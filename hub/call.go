@@ -106,6 +106,7 @@ func (c *Conn) dispatch() {
 		select {
 		case <-ready:
 		case <-c.ctx.Done():
+			c.abandon()
 			return
 		}
 	}
@@ -115,12 +116,30 @@ func (c *Conn) dispatch() {
 			c.invoke(cl)
 			continue
 		case <-c.ctx.Done():
+			c.abandon()
 			return
 		default:
 		}
 		c.dispatching.Store(false)
 		// A call may have arrived between the empty check and the store.
 		if len(c.calls) == 0 || !c.dispatching.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// abandon releases the calls still waiting when the connection has ended: they
+// never run nor are answered, and their spans end with ErrConnectionClosed rather
+// than stay open in the tracer's span processors. The dispatcher calls it as it
+// exits on the connection's end, as does route for a call it queued after that
+// (the dispatcher, still marked running, is not started again).
+func (c *Conn) abandon() {
+	for {
+		select {
+		case cl := <-c.calls:
+			cl.endTrace(ErrConnectionClosed)
+			c.release(cl)
+		default:
 			return
 		}
 	}
@@ -162,6 +181,7 @@ func (c *Conn) invoke(cl *call) {
 	case c.slots <- struct{}{}:
 		go c.run(cl, args, c.slots)
 	case <-c.ctx.Done():
+		cl.endTrace(ErrConnectionClosed)
 		c.release(cl)
 	}
 }

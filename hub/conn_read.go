@@ -202,7 +202,11 @@ func (c *Conn) route(m *protocol.Message) bool {
 		}
 		select {
 		case c.calls <- cl:
+			if c.ctx.Err() != nil {
+				c.abandon() // the dispatcher may have exited before cl was queued
+			}
 		case <-c.ctx.Done():
+			cl.endTrace(ErrConnectionClosed)
 			c.release(cl)
 			return false
 		}

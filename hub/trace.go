@@ -39,7 +39,8 @@ type Tracer interface {
 	// StartConnection), made an invocation's. end is called once it is over, before
 	// its Completion is sent, with the error it is answered with (a handler's, a
 	// refusal, an unknown method or a binding failure), or nil. An invocation still
-	// queued when its connection ends is never ended.
+	// queued when its connection ends is never run: end is called with
+	// ErrConnectionClosed.
 	StartInvocation(ctx context.Context, inv InvocationInfo) (context.Context, func(err error))
 	// StartPublish: a message goes to the backplane ([Target.Send] but for
 	// receivers all known to be on this node); ctx is Send's, which in a handler is

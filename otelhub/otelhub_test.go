@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -499,5 +500,91 @@ func TestInvocationSpanNamesAreBounded(t *testing.T) {
 	}
 	if invocations != sent {
 		t.Errorf("%d invocation spans, want %d", invocations, sent)
+	}
+}
+
+// openSpans is a span processor that counts the spans started and not yet
+// ended, by name, as processors that track live spans (zpages) do.
+type openSpans struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+func (p *openSpans) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.open[s.Name()]++
+}
+
+func (p *openSpans) OnEnd(s sdktrace.ReadOnlySpan) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[s.Name()]--; p.open[s.Name()] == 0 {
+		delete(p.open, s.Name())
+	}
+}
+
+func (p *openSpans) count(name string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open[name]
+}
+
+func (p *openSpans) Shutdown(context.Context) error   { return nil }
+func (p *openSpans) ForceFlush(context.Context) error { return nil }
+
+// waitFor polls cond until it holds, or fails the test after spanTimeout.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(spanTimeout); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestQueuedInvocationSpansEndWithTheConnection: invocations still waiting for
+// their turn when their connection ends are never run, and their spans end, with
+// an error, rather than stay open in the span processors for good.
+func TestQueuedInvocationSpansEndWithTheConnection(t *testing.T) {
+	const queued = 3
+	open := &openSpans{open: map[string]int{}}
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(open), sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	h := hub.New(hub.Options{Name: testHubName, Tracer: otelhub.New(tp), Logger: quiet, MaxParallelInvocations: 1})
+	blocked := make(chan struct{})
+	h.On("Block", func(ctx *hub.Context) {
+		close(blocked)
+		<-ctx.Done() // until the connection ends
+	})
+	h.On("Note", func(string) {})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.Close(ctx)
+	}()
+	conn := dial(t, srv.URL, transports.WebSockets)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := conn.Send(ctx, "Block"); err != nil {
+		t.Fatal(err)
+	}
+	<-blocked
+	for range queued {
+		if err := conn.Send(ctx, "Note", "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the notes' spans to start", func() bool { return open.count("chat/Note") == queued })
+	conn.Close()
+	spans(t, exp, "connection chat")
+	waitFor(t, "every span to end", func() bool { return open.count("chat/Note") == 0 && open.count("chat/Block") == 0 })
+	for _, s := range exp.GetSpans() {
+		if s.Name == "chat/Note" {
+			wantStatus(t, s, codes.Error, hub.ErrConnectionClosed.Error())
+		}
 	}
 }

@@ -197,6 +197,16 @@ func newConn(h *Hub, s *session, r *http.Request, kind transports.Kind) *Conn {
 	return c
 }
 
+// openFailed ends a connection whose transport never opened, which end will
+// not: its span ends with why, and its context with it.
+func (c *Conn) openFailed(why error) {
+	c.cancel(why)
+	if c.traced != nil {
+		c.traced(why)
+		c.traced = nil
+	}
+}
+
 // ID is the public connection ID.
 func (c *Conn) ID() string { return c.id }
 

@@ -372,6 +372,10 @@ func (h *Hub) claimedLocked(s *session) {
 	}
 }
 
+// errRefusedShuttingDown ends the span of a connection refused because Close has
+// begun (refuseShuttingDown).
+var errRefusedShuttingDown = errors.New("hub: server is shutting down")
+
 // forget drops a session whose transport failed to open.
 func (h *Hub) forget(s *session) {
 	h.sessionsMu.Lock()
@@ -405,10 +409,12 @@ func (h *Hub) serveWebSocket(w http.ResponseWriter, r *http.Request, token strin
 	}
 	c := newConn(h, s, r, transports.WebSockets)
 	if !h.bind(w, s, c, nil) {
+		c.openFailed(errRefusedShuttingDown)
 		return
 	}
 	t, err := transport.AcceptWebSocket(w, r, h.opts.TransportOptions, false, c.newLink())
 	if err != nil {
+		c.openFailed(fmt.Errorf("hub: websocket upgrade: %w", err))
 		h.forget(s)
 		if errors.Is(err, transport.ErrOriginNotAllowed) {
 			// A custom TransportOptions.CheckOrigin; the hub's own refuses in cors.
@@ -448,7 +454,8 @@ func (h *Hub) resuming(w http.ResponseWriter, r *http.Request, s *session, kind 
 
 func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
 	c := h.resuming(w, r, s, transports.ServerSentEvents)
-	if c == nil {
+	fresh := c == nil
+	if fresh {
 		if !h.claim(w, s, transports.ServerSentEvents) {
 			return
 		}
@@ -456,6 +463,9 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	t := transport.NewServerSentEvents(h.opts.TransportOptions, c.newLink())
 	if !h.bind(w, s, c, t) {
+		if fresh {
+			c.openFailed(errRefusedShuttingDown)
+		}
 		return
 	}
 	c.attach(t)
@@ -472,6 +482,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 	poller, kind, current := s.poller, s.kind, s.pollLink
 	h.sessionsMu.Unlock()
 	var c *Conn
+	fresh := false
 	switch {
 	case poller == nil && kind != 0:
 		http.Error(w, "Cannot change transports mid-connection", http.StatusBadRequest)
@@ -480,7 +491,7 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 		if !h.claim(w, s, transports.LongPolling) {
 			return
 		}
-		c = newConn(h, s, r, transports.LongPolling)
+		c, fresh = newConn(h, s, r, transports.LongPolling), true
 	case link < current:
 		h.staleLink(w, s, link, current)
 		return
@@ -502,6 +513,9 @@ func (h *Hub) servePoll(w http.ResponseWriter, r *http.Request, s *session) {
 		poller = transport.NewLongPolling(h.opts.TransportOptions, c.newLink())
 		if !h.bindPoll(w, s, c, poller, link) {
 			poller.Close() // stops its disconnect timer
+			if fresh {
+				c.openFailed(errRefusedShuttingDown)
+			}
 			return
 		}
 		c.attach(poller)

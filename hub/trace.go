@@ -32,8 +32,9 @@ type Tracer interface {
 	// WebSocket upgrade, the SSE stream, the first poll); ctx is the connection's
 	// own context, which lives until the connection ends, unlike r's. end is called
 	// when the connection has ended, after OnDisconnected and before Conn.Done is
-	// closed, with why (as Observer.Disconnected is told). A connection whose
-	// transport failed to open is never ended: its span, if any, is never finished.
+	// closed, with why (as Observer.Disconnected is told); for a connection whose
+	// transport failed to open (a refused WebSocket upgrade, say), once that is
+	// answered, with why it failed.
 	StartConnection(ctx context.Context, r *http.Request, conn ConnectionInfo) (context.Context, func(reason error))
 	// StartInvocation: a client's invocation arrived; ctx is the connection's (see
 	// StartConnection), made an invocation's. end is called once it is over, before

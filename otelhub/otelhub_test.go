@@ -588,3 +588,51 @@ func TestQueuedInvocationSpansEndWithTheConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionSpanOfAFailedUpgrade: a WebSocket upgrade the server refuses
+// (a hostile or broken client's) ends the connection span it started, with
+// status Error, rather than leave it open for good.
+func TestConnectionSpanOfAFailedUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+	}{
+		{"no key", http.Header{"Sec-Websocket-Version": {"13"}}},
+		{"bad version", http.Header{"Sec-Websocket-Version": {"7"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			open := &openSpans{open: map[string]int{}}
+			exp := tracetest.NewInMemoryExporter()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(open), sdktrace.WithSyncer(exp))
+			defer tp.Shutdown(context.Background())
+			h := hub.New(hub.Options{Name: testHubName, Tracer: otelhub.New(tp), Logger: quiet})
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				h.Close(ctx)
+			}()
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = tc.header
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode < 400 {
+				t.Fatalf("upgrade answered %d, want a refusal", resp.StatusCode)
+			}
+			connection := spans(t, exp, "connection chat")["connection chat"]
+			wantStatus(t, connection, codes.Error, "")
+			if n := open.count("connection chat"); n != 0 {
+				t.Errorf("%d connection spans still open", n)
+			}
+		})
+	}
+}

@@ -43,7 +43,9 @@ var (
 	_ hub.FallbackObserver = (*Metrics)(nil)
 )
 
-// New creates the collectors and registers them with reg.
+// New creates the collectors and registers them with reg. A second New on the
+// same reg shares the first's collectors (one Metrics may as well serve every
+// hub); New panics if reg holds other collectors of the same names.
 func New(reg prometheus.Registerer) *Metrics {
 	hubTransport := []string{"hub", "transport"}
 	m := &Metrics{
@@ -92,10 +94,39 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Transports clients left before the one they connected with, by the reason they reported (upgrade-refused, frames-dropped, stream-buffered, requests-cut, failed).",
 		}, []string{"hub", "transport", "reason"}),
 	}
-	reg.MustRegister(m.connections, m.negotiations, m.refusals, m.messagesIn, m.messagesOut,
-		m.bytesIn, m.bytesOut, m.invocations, m.invokeErrors, m.closes, m.backplaneErrs,
-		m.linksLost, m.resumes, m.fallbacks)
+	m.connections = register(reg, m.connections)
+	m.negotiations = register(reg, m.negotiations)
+	m.refusals = register(reg, m.refusals)
+	m.messagesIn = register(reg, m.messagesIn)
+	m.messagesOut = register(reg, m.messagesOut)
+	m.bytesIn = register(reg, m.bytesIn)
+	m.bytesOut = register(reg, m.bytesOut)
+	m.invocations = register(reg, m.invocations)
+	m.invokeErrors = register(reg, m.invokeErrors)
+	m.closes = register(reg, m.closes)
+	m.backplaneErrs = register(reg, m.backplaneErrs)
+	m.linksLost = register(reg, m.linksLost)
+	m.resumes = register(reg, m.resumes)
+	m.fallbacks = register(reg, m.fallbacks)
 	return m
+}
+
+// register registers c with reg, or returns the same collector a Metrics made
+// before on reg registered: hubs built one by one, each with its own New, then
+// count into the same series (by hub) instead of panicking. Any other failure
+// panics, as MustRegister does.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic(err)
 }
 
 func (m *Metrics) Negotiated(h string)              { m.negotiations.WithLabelValues(h).Inc() }

@@ -259,3 +259,30 @@ func TestFallbacksAreCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoHubsOnOneRegistry: each hub given its own Metrics on one registry (as
+// code that builds its hubs one by one does) counts into the same series, by hub,
+// rather than panic on a duplicate registration.
+func TestTwoHubsOnOneRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	for _, name := range []string{"chat", "game"} {
+		h := conformance.NewHub(hub.Options{Name: name, Observer: metrics.New(reg)})
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			h.Close(ctx)
+		}()
+		resp, err := http.Post(srv.URL+"/negotiate?negotiateVersion=1", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for _, series := range []string{`hubbub_negotiations_total{hub="chat"}`, `hubbub_negotiations_total{hub="game"}`} {
+		if got := value(t, reg, series); got != 1 {
+			t.Errorf("%s = %v, want 1", series, got)
+		}
+	}
+}

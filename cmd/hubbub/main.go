@@ -112,11 +112,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	addr := fs.String("addr", env("HUBBUB_ADDR", "127.0.0.1:8080"), "where to listen (env HUBBUB_ADDR)")
 	kinds := fs.String("transports", env("HUBBUB_TRANSPORTS", "websockets,sse,longpolling"), "transports negotiate offers (env HUBBUB_TRANSPORTS)")
-	adminPassword := fs.String("admin-password", env("HUBBUB_ADMIN_PASSWORD", ""), "password of the admin dashboard at /admin; unset: no dashboard, /admin is 404 (env HUBBUB_ADMIN_PASSWORD)")
-	adminJWTSecret := fs.String("admin-jwt-secret", env("HUBBUB_ADMIN_JWT_SECRET", ""), "HS256 secret of admin tokens the dashboard's login takes, beside or instead of --admin-password (env HUBBUB_ADMIN_JWT_SECRET)")
-	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
-	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL: redis://127.0.0.1:6379/0, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,… (env HUBBUB_REDIS_URL)")
-	natsURL := fs.String("nats", env("HUBBUB_NATS_URL", ""), "NATS backplane URL, e.g. nats://127.0.0.1:4222; not with --redis (env HUBBUB_NATS_URL)")
+	adminPassword := fs.String("admin-password", "", "password of the admin dashboard at /admin; unset: no dashboard, /admin is 404 (env HUBBUB_ADMIN_PASSWORD)")
+	adminJWTSecret := fs.String("admin-jwt-secret", "", "HS256 secret of admin tokens the dashboard's login takes, beside or instead of --admin-password (env HUBBUB_ADMIN_JWT_SECRET)")
+	jwtSecret := fs.String("jwt-secret", "", "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
+	redisURL := fs.String("redis", "", "Redis backplane URL: redis://127.0.0.1:6379/0, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,… (env HUBBUB_REDIS_URL)")
+	natsURL := fs.String("nats", "", "NATS backplane URL, e.g. nats://127.0.0.1:4222; not with --redis (env HUBBUB_NATS_URL)")
 	origins := fs.String("allowed-origins", env("HUBBUB_ALLOWED_ORIGINS", ""), "comma list of origins for CORS and WebSocket; * allows all, without credentials (env HUBBUB_ALLOWED_ORIGINS)")
 	proxies := fs.String("trusted-proxies", env("HUBBUB_TRUSTED_PROXIES", ""), "comma list of CIDRs or addresses of reverse proxies whose Forwarded/X-Forwarded-* headers are believed, e.g. 10.0.0.0/8,127.0.0.1 (env HUBBUB_TRUSTED_PROXIES)")
 	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
@@ -134,6 +134,28 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	logLevel := fs.String("log-level", env("HUBBUB_LOG_LEVEL", "info"), "debug, info, warn or error (env HUBBUB_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q: every setting is a flag (see --help)", fs.Arg(0))
+	}
+	// Secrets (URLs may hold passwords) are not the flags' defaults, which
+	// --help would print: their env variables apply after parsing, unless
+	// the flag was given, even empty.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, s := range []struct {
+		flag, env string
+		into      *string
+	}{
+		{"admin-password", "HUBBUB_ADMIN_PASSWORD", adminPassword},
+		{"admin-jwt-secret", "HUBBUB_ADMIN_JWT_SECRET", adminJWTSecret},
+		{"jwt-secret", "HUBBUB_JWT_SECRET", jwtSecret},
+		{"redis", "HUBBUB_REDIS_URL", redisURL},
+		{"nats", "HUBBUB_NATS_URL", natsURL},
+	} {
+		if !given[s.flag] {
+			*s.into = getenv(s.env)
+		}
 	}
 	cfg := config{addr: *addr, jwtSecret: *jwtSecret, adminPassword: *adminPassword, adminJWTSecret: *adminJWTSecret, redisURL: *redisURL, natsURL: *natsURL}
 	switch *accessLog {

@@ -20,6 +20,9 @@ import (
 // genCommand is how the generated files say they were made.
 const genCommand = `"go run ./cmd/hubbub gen ts"`
 
+// genUsage is the synopsis of "gen".
+const genUsage = "usage: hubbub gen ts [-o DIR]"
+
 // defaultGenDir is where "gen ts" writes, from the repository's root.
 const defaultGenDir = "internal/demo/types"
 
@@ -27,13 +30,20 @@ const defaultGenDir = "internal/demo/types"
 // connections (package tsgen) for each hub this server serves, from their
 // hub.Describe, without serving anything.
 func gen(args []string, stdout io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintln(os.Stderr, genUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "ts" {
-		return errors.New(`usage: hubbub gen ts [-o DIR]: only "ts" (TypeScript) is known`)
+		return errors.New(genUsage + `: only "ts" (TypeScript) is known`)
 	}
 	fs := flag.NewFlagSet("hubbub gen ts", flag.ContinueOnError)
 	dir := fs.String("o", defaultGenDir, "directory to write the .d.ts files to")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", genUsage, fs.Arg(0))
 	}
 	files, err := generated()
 	if err != nil {

@@ -75,7 +75,11 @@ type config struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "gen" {
 		// "hubbub gen ts": typed clients for these hubs (gen.go).
-		if err := gen(os.Args[2:], os.Stdout); err != nil {
+		err := gen(os.Args[2:], os.Stdout)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h or --help: the usage was printed
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "hubbub:", err)
 			os.Exit(2)
 		}

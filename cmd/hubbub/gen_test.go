@@ -110,3 +110,47 @@ func TestGenArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestGenNoPartialOutput: when one file cannot be written, none is: the
+// directory holds the old set or the new one, never a mix.
+func TestGenNoPartialOutput(t *testing.T) {
+	dir := t.TempDir()
+	// A directory where the last file goes: it cannot be written.
+	files, err := generated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := files[len(files)-1].Name
+	if err := os.Mkdir(filepath.Join(dir, last), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = gen([]string{"ts", "-o", dir}, &out)
+	if err == nil || !strings.Contains(err.Error(), last) {
+		t.Errorf("gen ts over a directory named %s: %v; want an error naming it", last, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("gen ts failed but left %q (output %q)", names, &out)
+	}
+}
+
+// TestGenDefaultDirOutsideRepo: without -o, "gen ts" run outside the
+// repository's root says so and creates nothing (the default directory is
+// relative to the root).
+func TestGenDefaultDirOutsideRepo(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var out bytes.Buffer
+	err := gen([]string{"ts"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "-o") {
+		t.Errorf("gen ts outside the repository: %v; want an error suggesting -o", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("gen ts outside the repository created %d entries", len(entries))
+	}
+}

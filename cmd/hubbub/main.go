@@ -257,7 +257,7 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 		// Every hub shares one Redis backplane; it is closed after the hubs.
 		bp, err := redisbackplane.New(redisbackplane.Options{URL: cfg.redisURL, Logger: logger})
 		if err != nil {
-			return err
+			return fmt.Errorf("--redis: %w", err)
 		}
 		defer bp.Close()
 		cfg.backplane = bp
@@ -266,7 +266,7 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 		// Likewise on NATS.
 		bp, err := natsbackplane.New(natsbackplane.Options{URL: cfg.natsURL, Logger: logger})
 		if err != nil {
-			return err
+			return fmt.Errorf("--nats: %w", err)
 		}
 		defer bp.Close()
 		cfg.backplane = bp
@@ -343,7 +343,7 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("--addr: %w", err)
 	}
 	// ReadTimeout bounds whole requests; it does not cut WebSockets, SSE streams or
 	// held polls: net/http lifts it once a request's body has been read, as do

@@ -444,3 +444,34 @@ func TestParseAccessLog(t *testing.T) {
 		})
 	}
 }
+
+// TestStartErrorsNameTheFlag: a backplane URL the backplane refuses, or an
+// address that cannot be listened on, fails the start with an error that names
+// the flag to fix.
+func TestStartErrorsNameTheFlag(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--redis", "http://127.0.0.1:6379"}, "--redis: "},
+		{[]string{"--redis", "redis://127.0.0.1:6379/abc"}, "--redis: "},
+		{[]string{"--nats", "http://127.0.0.1:4222"}, "--nats: "},
+		{[]string{"--addr", busy.Addr().String()}, "--addr: "},
+		{[]string{"--addr", "127.0.0.1"}, "--addr: "},
+	} {
+		cfg, err := parseConfig(tc.args, func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("parseConfig(%q): %v", tc.args, err)
+		}
+		cfg.logLevel = 100 // quiet
+		err = run(context.Background(), cfg, os.Stdout)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("run %q: %v; want an error starting %q", tc.args, err, tc.want)
+		}
+	}
+}

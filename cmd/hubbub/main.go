@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -178,6 +179,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
+			if err := checkOrigin(o); err != nil {
+				return config{}, fmt.Errorf("--allowed-origins: %w", err)
+			}
 			cfg.allowedOrigins = append(cfg.allowedOrigins, o)
 		}
 	}
@@ -231,6 +235,21 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return config{}, errors.New("--nats and --redis: one backplane at a time")
 	}
 	return cfg, nil
+}
+
+// checkOrigin refuses an --allowed-origins entry that no browser's Origin
+// header can ever match, which would otherwise refuse its page silently: an
+// origin is "*", "null" or scheme://host[:port], the host maybe "*.domain".
+func checkOrigin(o string) error {
+	if o == "*" || o == "null" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil ||
+		strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not an origin like https://app.example.com, https://*.example.com or *", o)
+	}
+	return nil
 }
 
 // hubOptions are the options every hub of the server shares.

@@ -475,3 +475,31 @@ func TestStartErrorsNameTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestParseAllowedOrigins: an origin that can never match a browser's Origin
+// header (no scheme, a path) is refused at start, not silently never allowed.
+func TestParseAllowedOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		origins string
+		ok      bool
+	}{
+		{"", true},
+		{"*", true},
+		{"https://app.example.com, http://127.0.0.1:3000", true},
+		{"https://*.example.com", true},
+		{"https://app.example.com/", true}, // a trailing slash is forgiven by the hub
+		{"app.example.com", false},
+		{"https://app.example.com/path", false},
+		{"https://", false},
+		{"not a url", false},
+		{"https://a.com?x=1", false},
+	} {
+		_, err := parseConfig([]string{"--allowed-origins", tc.origins}, func(string) string { return "" })
+		if tc.ok && err != nil {
+			t.Errorf("--allowed-origins %q: %v", tc.origins, err)
+		}
+		if !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "--allowed-origins: ")) {
+			t.Errorf("--allowed-origins %q: %v; want an --allowed-origins error", tc.origins, err)
+		}
+	}
+}

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// TestHelpExitsZero: -h and --help print the flags and exit 0; an unknown flag
-// still exits 2 with the usage.
+// TestHelpExitsZero: -h and --help print the flags and the gen subcommand and
+// exit 0; an unknown flag still exits 2 with the usage.
 func TestHelpExitsZero(t *testing.T) {
 	for _, tc := range []struct {
 		arg  string
@@ -31,6 +31,10 @@ func TestHelpExitsZero(t *testing.T) {
 			}
 			if !strings.Contains(string(out), "-addr") {
 				t.Errorf("hubbub %s: output has no usage:\n%s", tc.arg, out)
+			}
+			// The one subcommand is in the usage too.
+			if !strings.Contains(string(out), "hubbub gen ts [-o DIR]") {
+				t.Errorf("hubbub %s: usage does not mention gen ts:\n%s", tc.arg, out)
 			}
 		})
 	}

@@ -109,6 +109,10 @@ func main() {
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("hubbub", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: hubbub [flags]\n       hubbub gen ts [-o DIR]   (TypeScript for the hubs; see hubbub gen ts -h)\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v

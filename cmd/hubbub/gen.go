@@ -45,6 +45,9 @@ func gen(args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", genUsage, fs.Arg(0))
 	}
+	if *dir == "" {
+		return fmt.Errorf("gen ts: -o: want a directory, got \"\"")
+	}
 	given := false
 	fs.Visit(func(*flag.Flag) { given = true })
 	if root := filepath.Dir(defaultGenDir); !given {

@@ -79,6 +79,7 @@ func TestGenArguments(t *testing.T) {
 	}{
 		{[]string{"ts", "extra"}, `unexpected argument "extra"`},
 		{[]string{"ts", "-o", "DIR", "extra"}, `unexpected argument "extra"`},
+		{[]string{"ts", "-o", ""}, "-o: want a directory"},
 		{[]string{}, "usage: hubbub gen ts"},
 		{[]string{"go"}, "usage: hubbub gen ts"},
 	} {

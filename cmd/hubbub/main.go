@@ -166,6 +166,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			*s.into = getenv(s.env)
 		}
 	}
+	// "" would listen on every interface, on a random port.
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		return config{}, fmt.Errorf("--addr: want HOST:PORT like 127.0.0.1:8080, got %q", *addr)
+	}
 	cfg := config{addr: *addr, jwtSecret: *jwtSecret, adminPassword: *adminPassword, adminJWTSecret: *adminJWTSecret, redisURL: *redisURL, natsURL: *natsURL}
 	switch *accessLog {
 	case "on":

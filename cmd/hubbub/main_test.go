@@ -462,7 +462,7 @@ func TestStartErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--redis", "redis://127.0.0.1:6379/abc"}, "--redis: "},
 		{[]string{"--nats", "http://127.0.0.1:4222"}, "--nats: "},
 		{[]string{"--addr", busy.Addr().String()}, "--addr: "},
-		{[]string{"--addr", "127.0.0.1"}, "--addr: "},
+		{[]string{"--addr", "127.0.0.1:99999"}, "--addr: "},
 	} {
 		cfg, err := parseConfig(tc.args, func(string) string { return "" })
 		if err != nil {
@@ -500,6 +500,31 @@ func TestParseAllowedOrigins(t *testing.T) {
 		}
 		if !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "--allowed-origins: ")) {
 			t.Errorf("--allowed-origins %q: %v; want an --allowed-origins error", tc.origins, err)
+		}
+	}
+}
+
+// TestParseAddr: an empty --addr is refused (net.Listen would take it as every
+// interface on a random port), as is one with no port; ":0" is explicit and
+// kept.
+func TestParseAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:8080", true},
+		{":0", true},
+		{"[::1]:9000", true},
+		{"", false},
+		{"127.0.0.1", false},
+		{"garbage", false},
+	} {
+		_, err := parseConfig([]string{"--addr", tc.addr}, func(string) string { return "" })
+		if tc.ok && err != nil {
+			t.Errorf("--addr %q: %v", tc.addr, err)
+		}
+		if !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "--addr: ")) {
+			t.Errorf("--addr %q: %v; want an --addr error", tc.addr, err)
 		}
 	}
 }

@@ -20,6 +20,9 @@ import (
 // genCommand is how the generated files say they were made.
 const genCommand = `"go run ./cmd/hubbub gen ts"`
 
+// genUsage is the synopsis of "gen".
+const genUsage = "usage: hubbub gen ts [-o DIR]"
+
 // defaultGenDir is where "gen ts" writes, from the repository's root.
 const defaultGenDir = "internal/demo/types"
 
@@ -27,13 +30,32 @@ const defaultGenDir = "internal/demo/types"
 // connections (package tsgen) for each hub this server serves, from their
 // hub.Describe, without serving anything.
 func gen(args []string, stdout io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintln(os.Stderr, genUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "ts" {
-		return errors.New(`usage: hubbub gen ts [-o DIR]: only "ts" (TypeScript) is known`)
+		return errors.New(genUsage + `: only "ts" (TypeScript) is known`)
 	}
 	fs := flag.NewFlagSet("hubbub gen ts", flag.ContinueOnError)
 	dir := fs.String("o", defaultGenDir, "directory to write the .d.ts files to")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", genUsage, fs.Arg(0))
+	}
+	if *dir == "" {
+		return fmt.Errorf("gen ts: -o: want a directory, got \"\"")
+	}
+	given := false
+	fs.Visit(func(*flag.Flag) { given = true })
+	if root := filepath.Dir(defaultGenDir); !given {
+		// The default is relative to the repository's root: elsewhere it
+		// would make a stray tree.
+		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+			return fmt.Errorf("gen ts: no %s here: run it from the repository's root, or give -o DIR", root)
+		}
 	}
 	files, err := generated()
 	if err != nil {
@@ -42,15 +64,52 @@ func gen(args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return fmt.Errorf("gen ts: %w", err)
 	}
+	return writeAll(*dir, files, stdout)
+}
+
+// writeAll writes the files that changed into dir, all or none: each goes to a
+// temporary file first, and only when all are written are they renamed into
+// place.
+func writeAll(dir string, files []tsgen.File, stdout io.Writer) (err error) {
+	type staged struct{ tmp, path string }
+	var todo []staged
+	defer func() {
+		if err != nil {
+			for _, s := range todo {
+				os.Remove(s.tmp)
+			}
+		}
+	}()
 	for _, f := range files {
-		path := filepath.Join(*dir, f.Name)
+		path := filepath.Join(dir, f.Name)
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, f.Data) {
 			continue
 		}
-		if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+		if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("gen ts: %s is not a regular file", path)
+		}
+		tmp, err := os.CreateTemp(dir, "."+f.Name+".*")
+		if err != nil {
 			return fmt.Errorf("gen ts: %w", err)
 		}
-		fmt.Fprintln(stdout, "wrote", path)
+		todo = append(todo, staged{tmp.Name(), path})
+		_, err = tmp.Write(f.Data)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chmod(tmp.Name(), 0o644) // CreateTemp makes it 0600
+		}
+		if err != nil {
+			return fmt.Errorf("gen ts: writing %s: %w", path, err)
+		}
+	}
+	for i, s := range todo {
+		if err := os.Rename(s.tmp, s.path); err != nil {
+			todo = todo[i:] // those renamed are in place: keep them
+			return fmt.Errorf("gen ts: %w", err)
+		}
+		fmt.Fprintln(stdout, "wrote", s.path)
 	}
 	return nil
 }

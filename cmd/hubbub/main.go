@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -75,7 +76,11 @@ type config struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "gen" {
 		// "hubbub gen ts": typed clients for these hubs (gen.go).
-		if err := gen(os.Args[2:], os.Stdout); err != nil {
+		err := gen(os.Args[2:], os.Stdout)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h or --help: the usage was printed
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "hubbub:", err)
 			os.Exit(2)
 		}
@@ -104,6 +109,10 @@ func main() {
 
 func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("hubbub", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: hubbub [flags]\n       hubbub gen ts [-o DIR]   (TypeScript for the hubs; see hubbub gen ts -h)\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -112,11 +121,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	addr := fs.String("addr", env("HUBBUB_ADDR", "127.0.0.1:8080"), "where to listen (env HUBBUB_ADDR)")
 	kinds := fs.String("transports", env("HUBBUB_TRANSPORTS", "websockets,sse,longpolling"), "transports negotiate offers (env HUBBUB_TRANSPORTS)")
-	adminPassword := fs.String("admin-password", env("HUBBUB_ADMIN_PASSWORD", ""), "password of the admin dashboard at /admin; unset: no dashboard, /admin is 404 (env HUBBUB_ADMIN_PASSWORD)")
-	adminJWTSecret := fs.String("admin-jwt-secret", env("HUBBUB_ADMIN_JWT_SECRET", ""), "HS256 secret of admin tokens the dashboard's login takes, beside or instead of --admin-password (env HUBBUB_ADMIN_JWT_SECRET)")
-	jwtSecret := fs.String("jwt-secret", env("HUBBUB_JWT_SECRET", ""), "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
-	redisURL := fs.String("redis", env("HUBBUB_REDIS_URL", ""), "Redis backplane URL: redis://127.0.0.1:6379/0, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,… (env HUBBUB_REDIS_URL)")
-	natsURL := fs.String("nats", env("HUBBUB_NATS_URL", ""), "NATS backplane URL, e.g. nats://127.0.0.1:4222; not with --redis (env HUBBUB_NATS_URL)")
+	adminPassword := fs.String("admin-password", "", "password of the admin dashboard at /admin; unset: no dashboard, /admin is 404 (env HUBBUB_ADMIN_PASSWORD)")
+	adminJWTSecret := fs.String("admin-jwt-secret", "", "HS256 secret of admin tokens the dashboard's login takes, beside or instead of --admin-password (env HUBBUB_ADMIN_JWT_SECRET)")
+	jwtSecret := fs.String("jwt-secret", "", "HS256 secret for /hubs/secure; unset refuses every token (env HUBBUB_JWT_SECRET)")
+	redisURL := fs.String("redis", "", "Redis backplane URL: redis://127.0.0.1:6379/0, redis+sentinel://HOST:PORT,…/MASTER or redis+cluster://HOST:PORT,… (env HUBBUB_REDIS_URL)")
+	natsURL := fs.String("nats", "", "NATS backplane URL, e.g. nats://127.0.0.1:4222; not with --redis (env HUBBUB_NATS_URL)")
 	origins := fs.String("allowed-origins", env("HUBBUB_ALLOWED_ORIGINS", ""), "comma list of origins for CORS and WebSocket; * allows all, without credentials (env HUBBUB_ALLOWED_ORIGINS)")
 	proxies := fs.String("trusted-proxies", env("HUBBUB_TRUSTED_PROXIES", ""), "comma list of CIDRs or addresses of reverse proxies whose Forwarded/X-Forwarded-* headers are believed, e.g. 10.0.0.0/8,127.0.0.1 (env HUBBUB_TRUSTED_PROXIES)")
 	keepAlive := fs.String("keepalive-interval", env("HUBBUB_KEEPALIVE_INTERVAL", hub.DefaultKeepAliveInterval.String()), "ping interval (env HUBBUB_KEEPALIVE_INTERVAL)")
@@ -135,6 +144,32 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q: every setting is a flag (see --help)", fs.Arg(0))
+	}
+	// Secrets (URLs may hold passwords) are not the flags' defaults, which
+	// --help would print: their env variables apply after parsing, unless
+	// the flag was given, even empty.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, s := range []struct {
+		flag, env string
+		into      *string
+	}{
+		{"admin-password", "HUBBUB_ADMIN_PASSWORD", adminPassword},
+		{"admin-jwt-secret", "HUBBUB_ADMIN_JWT_SECRET", adminJWTSecret},
+		{"jwt-secret", "HUBBUB_JWT_SECRET", jwtSecret},
+		{"redis", "HUBBUB_REDIS_URL", redisURL},
+		{"nats", "HUBBUB_NATS_URL", natsURL},
+	} {
+		if !given[s.flag] {
+			*s.into = getenv(s.env)
+		}
+	}
+	// "" would listen on every interface, on a random port.
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		return config{}, fmt.Errorf("--addr: want HOST:PORT like 127.0.0.1:8080, got %q", *addr)
+	}
 	cfg := config{addr: *addr, jwtSecret: *jwtSecret, adminPassword: *adminPassword, adminJWTSecret: *adminJWTSecret, redisURL: *redisURL, natsURL: *natsURL}
 	switch *accessLog {
 	case "on":
@@ -152,6 +187,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
+			if err := checkOrigin(o); err != nil {
+				return config{}, fmt.Errorf("--allowed-origins: %w", err)
+			}
 			cfg.allowedOrigins = append(cfg.allowedOrigins, o)
 		}
 	}
@@ -207,6 +245,21 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	return cfg, nil
 }
 
+// checkOrigin refuses an --allowed-origins entry that no browser's Origin
+// header can ever match, which would otherwise refuse its page silently: an
+// origin is "*", "null" or scheme://host[:port], the host maybe "*.domain".
+func checkOrigin(o string) error {
+	if o == "*" || o == "null" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil ||
+		strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not an origin like https://app.example.com, https://*.example.com or *", o)
+	}
+	return nil
+}
+
 // hubOptions are the options every hub of the server shares.
 func (cfg config) hubOptions(name string, logger *slog.Logger, observer hub.Observer) hub.Options {
 	return hub.Options{
@@ -231,7 +284,7 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 		// Every hub shares one Redis backplane; it is closed after the hubs.
 		bp, err := redisbackplane.New(redisbackplane.Options{URL: cfg.redisURL, Logger: logger})
 		if err != nil {
-			return err
+			return fmt.Errorf("--redis: %w", err)
 		}
 		defer bp.Close()
 		cfg.backplane = bp
@@ -240,7 +293,7 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 		// Likewise on NATS.
 		bp, err := natsbackplane.New(natsbackplane.Options{URL: cfg.natsURL, Logger: logger})
 		if err != nil {
-			return err
+			return fmt.Errorf("--nats: %w", err)
 		}
 		defer bp.Close()
 		cfg.backplane = bp
@@ -317,7 +370,7 @@ func run(ctx context.Context, cfg config, stdout *os.File) error {
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("--addr: %w", err)
 	}
 	// ReadTimeout bounds whole requests; it does not cut WebSockets, SSE streams or
 	// held polls: net/http lifts it once a request's body has been read, as do

@@ -444,3 +444,87 @@ func TestParseAccessLog(t *testing.T) {
 		})
 	}
 }
+
+// TestStartErrorsNameTheFlag: a backplane URL the backplane refuses, or an
+// address that cannot be listened on, fails the start with an error that names
+// the flag to fix.
+func TestStartErrorsNameTheFlag(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--redis", "http://127.0.0.1:6379"}, "--redis: "},
+		{[]string{"--redis", "redis://127.0.0.1:6379/abc"}, "--redis: "},
+		{[]string{"--nats", "http://127.0.0.1:4222"}, "--nats: "},
+		{[]string{"--addr", busy.Addr().String()}, "--addr: "},
+		{[]string{"--addr", "127.0.0.1:99999"}, "--addr: "},
+	} {
+		cfg, err := parseConfig(tc.args, func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("parseConfig(%q): %v", tc.args, err)
+		}
+		cfg.logLevel = 100 // quiet
+		err = run(context.Background(), cfg, os.Stdout)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("run %q: %v; want an error starting %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestParseAllowedOrigins: an origin that can never match a browser's Origin
+// header (no scheme, a path) is refused at start, not silently never allowed.
+func TestParseAllowedOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		origins string
+		ok      bool
+	}{
+		{"", true},
+		{"*", true},
+		{"https://app.example.com, http://127.0.0.1:3000", true},
+		{"https://*.example.com", true},
+		{"https://app.example.com/", true}, // a trailing slash is forgiven by the hub
+		{"app.example.com", false},
+		{"https://app.example.com/path", false},
+		{"https://", false},
+		{"not a url", false},
+		{"https://a.com?x=1", false},
+	} {
+		_, err := parseConfig([]string{"--allowed-origins", tc.origins}, func(string) string { return "" })
+		if tc.ok && err != nil {
+			t.Errorf("--allowed-origins %q: %v", tc.origins, err)
+		}
+		if !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "--allowed-origins: ")) {
+			t.Errorf("--allowed-origins %q: %v; want an --allowed-origins error", tc.origins, err)
+		}
+	}
+}
+
+// TestParseAddr: an empty --addr is refused (net.Listen would take it as every
+// interface on a random port), as is one with no port; ":0" is explicit and
+// kept.
+func TestParseAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:8080", true},
+		{":0", true},
+		{"[::1]:9000", true},
+		{"", false},
+		{"127.0.0.1", false},
+		{"garbage", false},
+	} {
+		_, err := parseConfig([]string{"--addr", tc.addr}, func(string) string { return "" })
+		if tc.ok && err != nil {
+			t.Errorf("--addr %q: %v", tc.addr, err)
+		}
+		if !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "--addr: ")) {
+			t.Errorf("--addr %q: %v; want an --addr error", tc.addr, err)
+		}
+	}
+}

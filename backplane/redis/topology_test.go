@@ -432,6 +432,17 @@ func gracefulFailover(t *testing.T, c *clustertest.Cluster, handOver handOver) {
 	} else {
 		t.Logf("subscribed on the new master %v after the hand-over", took.Round(time.Millisecond))
 	}
+	// Behind Sentinel the old master drops its clients as it becomes a replica:
+	// a node is in an outage until it reconnects, and its sends fail meanwhile,
+	// as documented. Those made once every node is back must arrive.
+	waitFor(t, "every node's backplane to be up", func() bool {
+		for _, n := range c.Nodes {
+			if !n.Backplane.Healthy() {
+				return false
+			}
+		}
+		return true
+	})
 	for i := range 10 {
 		if err := sender.Group(group).Send(ctx, "after", i); err != nil {
 			t.Fatalf("send %d after the hand-over: %v", i, err)

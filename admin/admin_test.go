@@ -302,10 +302,14 @@ func wantClosed(t *testing.T, c *client.Conn, reason string) {
 
 // Two nodes on one backplane: the page on node a sees node b's connections and
 // groups, and disconnects a connection held by node b.
-func TestClusterWide(t *testing.T) {
+func TestClusterWide(t *testing.T) { onTwoBackplanes(t, clusterWide) }
+
+// onTwoBackplanes runs test with two nodes' backplanes: one memory backplane
+// for both, then two Redis backplanes sharing a fresh prefix.
+func onTwoBackplanes(t *testing.T, test func(t *testing.T, bpA, bpB hub.Backplane)) {
 	t.Run("memory", func(t *testing.T) {
 		bp := hub.NewMemoryBackplane()
-		clusterWide(t, bp, bp)
+		test(t, bp, bp)
 	})
 	t.Run("redis", func(t *testing.T) {
 		url := redisURL(t)
@@ -321,7 +325,7 @@ func TestClusterWide(t *testing.T) {
 			t.Cleanup(func() { bp.Close() })
 			bps = append(bps, bp)
 		}
-		clusterWide(t, bps[0], bps[1])
+		test(t, bps[0], bps[1])
 	})
 }
 

@@ -61,6 +61,31 @@ func TestLoginBadRequests(t *testing.T) {
 	}
 }
 
+// loginsBehindProxy serves a dashboard with opts and returns a func that posts a
+// login with pw as if a proxy on loopback forwarded it for client, and returns
+// the status.
+func loginsBehindProxy(t *testing.T, opts admin.Options) func(client, pw string) int {
+	t.Helper()
+	d, err := admin.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
+	srv := httptest.NewServer(d)
+	t.Cleanup(srv.Close)
+	return func(client, pw string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/login", strings.NewReader(url.Values{"password": {pw}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+}
+
 // TestLoginLimitBehindProxy: behind a proxy listed in HubOptions.TrustedProxies,
 // failed logins count against the client the proxy forwards for, not the proxy:
 // one guesser does not lock every admin out; without the proxy listed, the
@@ -75,24 +100,7 @@ func TestLoginLimitBehindProxy(t *testing.T) {
 		{"no proxy listed", nil, http.StatusTooManyRequests},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := admin.New(admin.Options{Password: password, MaxFailedLogins: 2, HubOptions: hub.Options{TrustedProxies: tc.proxies}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
-			srv := httptest.NewServer(d)
-			t.Cleanup(srv.Close)
-			post := func(client, pw string) int {
-				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/login", strings.NewReader(url.Values{"password": {pw}}.Encode()))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.Header.Set("X-Forwarded-For", client)
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res.Body.Close()
-				return res.StatusCode
-			}
+			post := loginsBehindProxy(t, admin.Options{Password: password, MaxFailedLogins: 2, HubOptions: hub.Options{TrustedProxies: tc.proxies}})
 			for range 2 {
 				post("203.0.113.1", "wrong")
 			}
@@ -168,24 +176,7 @@ func TestLoginRetryAfter(t *testing.T) {
 // TestLoginLimitIPv6: an IPv6 client is counted by its /64, the block one
 // subscriber gets: new addresses from it do not give new tries.
 func TestLoginLimitIPv6(t *testing.T) {
-	d, err := admin.New(admin.Options{Password: password, MaxFailedLogins: 2, HubOptions: hub.Options{TrustedProxies: []string{"127.0.0.1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
-	srv := httptest.NewServer(d)
-	t.Cleanup(srv.Close)
-	post := func(client, pw string) int {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/login", strings.NewReader(url.Values{"password": {pw}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", client)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
+	post := loginsBehindProxy(t, admin.Options{Password: password, MaxFailedLogins: 2, HubOptions: hub.Options{TrustedProxies: []string{"127.0.0.1"}}})
 	post("2001:db8:1:2::1", "wrong")
 	post("2001:db8:1:2::2", "wrong")
 	for _, tc := range []struct {
@@ -206,25 +197,8 @@ func TestLoginLimitIPv6(t *testing.T) {
 // share one count instead of wiping every address's: an attacker with many
 // addresses gets no more tries, and the addresses remembered keep theirs.
 func TestLoginLimitManyAddresses(t *testing.T) {
-	d, err := admin.New(admin.Options{Password: password, MaxFailedLogins: 2, FailedLoginRefill: time.Hour, MaxLoginAddresses: 3,
+	post := loginsBehindProxy(t, admin.Options{Password: password, MaxFailedLogins: 2, FailedLoginRefill: time.Hour, MaxLoginAddresses: 3,
 		HubOptions: hub.Options{TrustedProxies: []string{"127.0.0.1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close(); closeHub(d.Hub()) })
-	srv := httptest.NewServer(d)
-	t.Cleanup(srv.Close)
-	post := func(client, pw string) int {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/login", strings.NewReader(url.Values{"password": {pw}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", client)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
 	for _, tc := range []struct {
 		client, password string
 		want             int

@@ -2,8 +2,6 @@ package admin_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -12,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	redisbackplane "github.com/hubbub-go/hubbub/backplane/redis"
 	"github.com/hubbub-go/hubbub/client"
 	"github.com/hubbub-go/hubbub/hub"
 )
@@ -20,28 +17,7 @@ import (
 // TestLogoutVoidsCookie: a logout voids its cookie on every node, not just in
 // the browser that logged out: a copy of it no longer opens the admin hub nor
 // the session, and the pages open with it are closed.
-func TestLogoutVoidsCookie(t *testing.T) {
-	t.Run("memory", func(t *testing.T) {
-		bp := hub.NewMemoryBackplane()
-		logoutVoidsCookie(t, bp, bp)
-	})
-	t.Run("redis", func(t *testing.T) {
-		url := redisURL(t)
-		var b [6]byte
-		rand.Read(b[:])
-		prefix := "hubbub-admin-test-" + hex.EncodeToString(b[:])
-		var bps []hub.Backplane
-		for range 2 {
-			bp, err := redisbackplane.New(redisbackplane.Options{URL: url, Prefix: prefix})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { bp.Close() })
-			bps = append(bps, bp)
-		}
-		logoutVoidsCookie(t, bps[0], bps[1])
-	})
-}
+func TestLogoutVoidsCookie(t *testing.T) { onTwoBackplanes(t, logoutVoidsCookie) }
 
 func logoutVoidsCookie(t *testing.T, bpA, bpB hub.Backplane) {
 	a, b := startNode(t, "a", bpA), startNode(t, "b", bpB)

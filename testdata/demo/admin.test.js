@@ -58,6 +58,15 @@ function cell(page, rowSelector) {
   }, rowSelector);
 }
 
+// signIn opens the dashboard on page, signs in, and waits until it is live.
+async function signIn(page) {
+  await page.goto(server.url + '/admin/');
+  await page.waitForSelector('#login:not([hidden])', WAIT);
+  await page.fill('#password', PASSWORD);
+  await page.click('#login button');
+  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+}
+
 function waitCell(page, rowSelector, want) {
   return page.waitForFunction(([sel, w]) => {
     const row = document.querySelector(sel);
@@ -204,11 +213,7 @@ test('admin dashboard: groups named __proto__ or constructor, markup in names', 
   const clientCtx = await browser.newContext();
   try {
     const admin = await newPage(adminCtx, problems);
-    await admin.goto(server.url + '/admin/');
-    await admin.waitForSelector('#login:not([hidden])', WAIT);
-    await admin.fill('#password', PASSWORD);
-    await admin.click('#login button');
-    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await signIn(admin);
     await admin.click('#hubs button[data-hub="conformance"]', WAIT);
 
     const markup = '<img src=x onerror="window.pwned=1">"\'&';
@@ -245,11 +250,7 @@ test('admin dashboard: signed out elsewhere, back to the sign-in', async () => {
   const adminCtx = await browser.newContext();
   try {
     const admin = await newPage(adminCtx, problems);
-    await admin.goto(server.url + '/admin/');
-    await admin.waitForSelector('#login:not([hidden])', WAIT);
-    await admin.fill('#password', PASSWORD);
-    await admin.click('#login button');
-    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await signIn(admin);
     // Another tab of the same browser logs out.
     assert.equal((await adminCtx.request.post(server.url + '/admin/logout')).status(), 204);
     await admin.waitForSelector('#login:not([hidden])', WAIT);
@@ -274,11 +275,7 @@ test('admin dashboard: more groups than listed, and the page says so', async () 
   const clientCtx = await browser.newContext();
   try {
     const admin = await newPage(adminCtx, problems);
-    await admin.goto(server.url + '/admin/');
-    await admin.waitForSelector('#login:not([hidden])', WAIT);
-    await admin.fill('#password', PASSWORD);
-    await admin.click('#login button');
-    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await signIn(admin);
     await admin.click('#hubs button[data-hub="conformance"]', WAIT);
     await admin.waitForFunction(() => /^\(\d+ on the busiest node\)$/.test(document.getElementById('groupcount').textContent), null, WAIT);
 
@@ -311,11 +308,7 @@ test('admin dashboard: more connections than listed, and the page says so', asyn
   const conns = [];
   try {
     const admin = await newPage(adminCtx, problems);
-    await admin.goto(server.url + '/admin/');
-    await admin.waitForSelector('#login:not([hidden])', WAIT);
-    await admin.fill('#password', PASSWORD);
-    await admin.click('#login button');
-    await admin.waitForFunction(() => document.getElementById('status').textContent.startsWith('live over'), null, WAIT);
+    await signIn(admin);
     await admin.click('#hubs button[data-hub="conformance"]', WAIT);
     assert.equal(await admin.textContent('#conncount'), '');
 
